@@ -1,0 +1,6 @@
+#include "engine/version.h"
+
+const char *vg_version(void)
+{
+    return VG_VERSION;
+}
