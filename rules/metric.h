@@ -1,0 +1,77 @@
+/* The per-process metrics vigil samples: one list, shared by the sampler (engine/), triggers
+ * (rules/), the Prometheus exposition and docs/metrics.md. Names are Prometheus-style. */
+#ifndef VG_METRIC_H
+#define VG_METRIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
+
+/* XX(ID, name, kind, help) */
+#define VG_METRIC_MAP(XX)                                                                          \
+    XX(CPU_PERCENT, "process_cpu_usage_percent", VG_GAUGE,                                         \
+       "CPU use over the last interval as a percentage of the CPU capacity available to the "     \
+       "process (min of online CPUs and cgroup quota), 0-100")                                     \
+    XX(CPU_SECONDS, "process_cpu_seconds_total", VG_COUNTER, "User plus system CPU time")          \
+    XX(RSS, "process_resident_memory_bytes", VG_GAUGE, "Resident set size")                        \
+    XX(PSS, "process_proportional_memory_bytes", VG_GAUGE,                                         \
+       "Proportional set size (smaps_rollup); sampled only when a rule needs it")                 \
+    XX(VSIZE, "process_virtual_memory_bytes", VG_GAUGE, "Virtual memory size")                     \
+    XX(THREADS, "process_threads", VG_GAUGE, "Number of threads")                                  \
+    XX(FDS, "process_open_fds", VG_GAUGE, "Number of open file descriptors")                       \
+    XX(IO_READ, "process_io_read_bytes_total", VG_COUNTER, "Bytes read from storage")              \
+    XX(IO_WRITE, "process_io_write_bytes_total", VG_COUNTER, "Bytes written to storage")           \
+    XX(MAJFLT, "process_major_page_faults_total", VG_COUNTER, "Major page faults")                 \
+    XX(MINFLT, "process_minor_page_faults_total", VG_COUNTER, "Minor page faults")                 \
+    XX(CTXSW_VOL, "process_voluntary_context_switches_total", VG_COUNTER,                          \
+       "Voluntary context switches, all threads")                                                  \
+    XX(CTXSW_INVOL, "process_involuntary_context_switches_total", VG_COUNTER,                      \
+       "Involuntary context switches, all threads")                                                \
+    XX(CG_MEM_CURRENT, "cgroup_memory_current_bytes", VG_GAUGE,                                    \
+       "Memory charged to the process's cgroup (v2 memory.current, v1 memory.usage_in_bytes)")     \
+    XX(CG_MEM_MAX, "cgroup_memory_max_bytes", VG_GAUGE,                                            \
+       "Memory limit of the process's cgroup; absent when unlimited")                             \
+    XX(CG_MEM_PERCENT, "cgroup_memory_usage_percent", VG_GAUGE,                                    \
+       "cgroup memory current / max * 100; absent when unlimited")                                \
+    XX(CG_OOM_KILLS, "cgroup_oom_kills_total", VG_COUNTER, "OOM kills in the process's cgroup")    \
+    XX(CG_THROTTLED_PERIODS, "cgroup_cpu_throttled_periods_total", VG_COUNTER,                     \
+       "CFS periods in which the cgroup was throttled")                                            \
+    XX(CG_THROTTLED_SECONDS, "cgroup_cpu_throttled_seconds_total", VG_COUNTER,                     \
+       "Time the cgroup was throttled")
+
+enum vg_metric_id {
+#define VG__METRIC_ENUM(id, name, kind, help) VG_M_##id,
+    VG_METRIC_MAP(VG__METRIC_ENUM)
+#undef VG__METRIC_ENUM
+        VG_METRIC_COUNT
+};
+
+struct vg_metric_def {
+    enum vg_metric_id id;
+    const char *name;
+    enum vg_metric_kind kind;
+    const char *help;
+};
+
+extern const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT];
+
+/* Looks a metric up by name (case-insensitive); also accepts short aliases such as "rss",
+ * "cpu", "threads". Returns the id or -1. */
+int vg_metric_lookup(const char *name);
+
+/* One timestamped observation of one process. */
+struct vg_sample {
+    uint64_t t_ms;  /* monotonic milliseconds */
+    uint64_t valid; /* bit (1 << id) set when v[id] holds a value */
+    double v[VG_METRIC_COUNT];
+};
+
+static inline bool vg_sample_has(const struct vg_sample *s, enum vg_metric_id id)
+{
+    return (s->valid >> id) & 1u;
+}
+
+#define VG_METRIC_BIT(id) ((uint64_t)1 << (id))
+
+#endif
