@@ -1,0 +1,28 @@
+/* Loading a configuration: directories of YAML/JSON files -> one merged tree -> typed settings. */
+#ifndef VG_CONFIG_H
+#define VG_CONFIG_H
+
+#include "config/settings.h"
+#include "config/tree.h"
+
+struct vg_config {
+    struct vg_tree *tree;        /* owns every node and string the settings point to */
+    struct vg_settings settings; /* strings/nodes borrowed from tree */
+    char **dirs;                 /* the directories it was loaded from */
+    size_t n_dirs;
+    char **files; /* the files read, in merge order */
+    size_t n_files;
+};
+
+/* Loads and validates every *.yaml/*.yml/*.json of each directory (name order, directories in
+ * the given order; later keys override earlier ones). All problems go to diags.
+ * Returns 0 (warnings possible), VG_ECONFIG (diags has errors; *out is NULL) or VG_ENOMEM.
+ * Rule bodies (Trigger/Actions/Limits) are only shape-checked here; rules/ validates them. */
+int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diags,
+                   struct vg_config **out);
+void vg_config_destroy(struct vg_config *cfg);
+
+/* Looks an egress provider up by name (case-insensitive); NULL when absent. */
+const struct vg_egress_settings *vg_config_egress(const struct vg_config *cfg, const char *name);
+
+#endif
