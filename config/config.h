@@ -14,8 +14,8 @@ struct vg_config {
     size_t n_files;
 };
 
-/* Loads and validates every *.yaml/*.yml/*.json of each directory (name order, directories in
- * the given order; later keys override earlier ones). All problems go to diags.
+/* Loads and validates every YAML (.yaml, .yml) and JSON file of each directory (name order,
+ * directories in the given order; later keys override earlier ones). All problems go to diags.
  * Returns 0 (warnings possible), VG_ECONFIG (diags has errors; *out is NULL) or VG_ENOMEM.
  * Rule bodies (Trigger/Actions/Limits) are only shape-checked here; rules/ validates them. */
 int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diags,
@@ -24,5 +24,12 @@ void vg_config_destroy(struct vg_config *cfg);
 
 /* Looks an egress provider up by name (case-insensitive); NULL when absent. */
 const struct vg_egress_settings *vg_config_egress(const struct vg_config *cfg, const char *name);
+
+/* True for keys whose values are secrets (redacted by `vigil check --show`). */
+bool vg_config_is_secret_key(const char *key);
+
+#include <stdio.h>
+/* Prints the merged configuration as JSON: rules with templates resolved, secrets redacted. */
+void vg_config_show(const struct vg_config *cfg, FILE *out);
 
 #endif

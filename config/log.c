@@ -67,7 +67,8 @@ void vg__log(int level, const char *component, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     char when[96];
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ts.tv_nsec / 1000000));
 
     pthread_mutex_lock(&log_lock);
     if (log_format == VG_LOG_JSON) {

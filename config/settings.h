@@ -28,13 +28,13 @@ struct vg_egress_fs {
 struct vg_egress_s3 {
     const char *endpoint; /* NULL: https://s3.REGION.amazonaws.com */
     const char *bucket_name;
-    const char *region_name;        /* default us-east-1 (or AWS_REGION) */
-    const char *access_key_id;      /* NULL: AWS_ACCESS_KEY_ID / web identity */
-    const char *secret_access_key;  /* secret */
-    const char *session_token;      /* secret */
+    const char *region_name;       /* default us-east-1 (or AWS_REGION) */
+    const char *access_key_id;     /* NULL: AWS_ACCESS_KEY_ID / web identity */
+    const char *secret_access_key; /* secret */
+    const char *session_token;     /* secret */
     bool force_path_style;
     const char *key_prefix;
-    uint64_t part_size;             /* CopyBufferSize; clamped to >= 5 MiB; default 8 MiB */
+    uint64_t part_size;               /* CopyBufferSize; clamped to >= 5 MiB; default 8 MiB */
     uint64_t presigned_url_expiry_ms; /* 0: no presigned URL */
     const char *storage_class;
     bool use_kms_encryption;
@@ -42,7 +42,7 @@ struct vg_egress_s3 {
 };
 
 struct vg_egress_azure {
-    const char *account_uri;  /* https://acct.blob.core.windows.net or http://127.0.0.1:10000/acct */
+    const char *account_uri; /* https://acct.blob.core.windows.net or http://127.0.0.1:10000/acct */
     const char *container_name;
     const char *blob_prefix;
     const char *shared_access_signature; /* secret, without leading '?' */
@@ -56,9 +56,9 @@ struct vg_egress_settings {
     const char *name;
     enum vg_egress_kind kind;
     enum vg_compression compression;
-    unsigned max_retries;       /* default 10 */
+    unsigned max_retries;        /* default 10 */
     uint64_t retry_max_delay_ms; /* default 5 min */
-    uint64_t timeout_ms;        /* per-request stall timeout; default 60 s */
+    uint64_t timeout_ms;         /* per-request stall timeout; default 60 s */
     union {
         struct vg_egress_fs fs;
         struct vg_egress_s3 s3;
@@ -76,7 +76,6 @@ enum vg_filter_key {
     VG_FILTER_RUNTIME_ID,
     VG_FILTER_USER,
     VG_FILTER_CGROUP,
-    VG_FILTER_CONTAINER,
 };
 
 struct vg_filter_settings {
@@ -93,9 +92,10 @@ struct vg_rule_settings {
     size_t n_filters;
     /* Trigger/actions/limits after template resolution; compiled by rules/. */
     const struct vg_node *trigger; /* MAP {Type, Settings} */
-    const struct vg_node *actions; /* SEQ of MAP {Name, Type, Settings, WaitForCompletion} or NULL */
-    const struct vg_node *limits;  /* MAP or NULL */
-    const struct vg_node *raw;     /* the whole rule, for fingerprints */
+    const struct vg_node
+        *actions;                 /* SEQ of MAP {Name, Type, Settings, WaitForCompletion} or NULL */
+    const struct vg_node *limits; /* MAP or NULL */
+    const struct vg_node *raw;    /* the whole rule, for fingerprints */
 };
 
 struct vg_server_settings {

@@ -35,6 +35,7 @@ struct vg_node {
     struct vg_pair *pairs;
     struct vg_node **items;
     size_t n;
+    size_t cap; /* internal: allocated slots of pairs/items */
 };
 
 /* --- diagnostics --- */
@@ -83,7 +84,14 @@ int vg_tree_load_file(struct vg_tree *t, const char *path, struct vg_diags *diag
 int vg_tree_load_buffer(struct vg_tree *t, const char *name, const char *data, size_t len,
                         bool json, struct vg_diags *diags);
 
+/* Two-step form of vg_tree_load_file: parse without merging (so callers can inspect the new
+ * document first), then merge. *doc is NULL for an empty file. */
+int vg_tree_parse_file(struct vg_tree *t, const char *path, struct vg_diags *diags,
+                       struct vg_node **doc);
+int vg_tree_merge_doc(struct vg_tree *t, struct vg_node *doc);
+
 /* Allocation inside the tree's arena (freed with the tree). */
+void *vg_tree_alloc(struct vg_tree *t, size_t n); /* zeroed */
 struct vg_node *vg_tree_new_node(struct vg_tree *t, enum vg_node_kind kind,
                                  const struct vg_pos *pos);
 char *vg_tree_strdup(struct vg_tree *t, const char *s);
@@ -125,9 +133,9 @@ struct vg_strlist {
 struct vg_field {
     const char *name;
     enum vg_field_type type;
-    size_t offset;   /* into the output struct */
-    size_t set_offset; /* offset of a bool "was set" flag, or (size_t)-1 */
-    double min, max; /* numeric ranges; both 0 means unbounded */
+    size_t offset;                  /* into the output struct */
+    size_t set_offset;              /* offset of a bool "was set" flag, or (size_t)-1 */
+    double min, max;                /* numeric ranges; both 0 means unbounded */
     const char *const *enum_values; /* NULL-terminated, for VG_FIELD_ENUM */
     bool required;
     const char *help; /* short description shown in errors, e.g. "a percentage 0-100" */
@@ -139,8 +147,8 @@ struct vg_field {
  * or NULL, e.g. CollectionRuleDefaults.Triggers); missing required keys are errors.
  * Every problem is added to diags; returns the number of errors added. */
 size_t vg_fields_apply(struct vg_tree *t, const struct vg_field *fields, size_t nfields,
-                       const struct vg_node *map, const struct vg_node *defaults,
-                       const char *path, void *out, struct vg_diags *diags);
+                       const struct vg_node *map, const struct vg_node *defaults, const char *path,
+                       void *out, struct vg_diags *diags);
 
 /* Scalar conversions used by vg_fields_apply, exposed for hand-written validators.
  * Each adds a diagnostic on failure and returns 0 or VG_ECONFIG. */

@@ -1,14 +1,54 @@
-#include "config/error.h"
+/* vigil: the command-line entry point; each subcommand lives in engine/cmd_*.c. */
+#include "engine/cli.h"
+#include "engine/version.h"
 
 #include <stdio.h>
 #include <string.h>
 
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+};
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv)
+{
+    printf("vigil %s\n", vg_version());
+    return 0;
+}
+
+static const struct command commands[] = {
+    {"check", vg_cmd_check, "validate configuration directories and summarize the rules"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this help"},
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    printf("vigil %s - watches processes and captures diagnostics when rules fire\n\n"
+           "usage: vigil COMMAND [OPTIONS]\n\ncommands:\n",
+           vg_version());
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        printf("  %-12s %s\n", commands[i].name, commands[i].help);
+    printf("\nRun `vigil COMMAND --help` for a command's options. Documentation: docs/.\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("vigil %s\n", VG_VERSION);
-        return 0;
+    if (argc < 2) {
+        cmd_help(0, NULL);
+        return 2;
     }
-    fprintf(stderr, "usage: vigil --version\n");
+    const char *name = argv[1];
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
+        return cmd_version(0, NULL);
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        return cmd_help(0, NULL);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "vigil: unknown command \"%s\" (see `vigil help`)\n", name);
     return 2;
 }

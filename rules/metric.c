@@ -13,10 +13,14 @@ static const struct {
     const char *alias;
     enum vg_metric_id id;
 } aliases[] = {
-    {"cpu", VG_M_CPU_PERCENT},        {"cpu-usage", VG_M_CPU_PERCENT},
-    {"rss", VG_M_RSS},                {"pss", VG_M_PSS},
-    {"threads", VG_M_THREADS},        {"fds", VG_M_FDS},
-    {"majflt", VG_M_MAJFLT},          {"oom_kills", VG_M_CG_OOM_KILLS},
+    {"cpu", VG_M_CPU_PERCENT},
+    {"cpu-usage", VG_M_CPU_PERCENT},
+    {"rss", VG_M_RSS},
+    {"pss", VG_M_PSS},
+    {"threads", VG_M_THREADS},
+    {"fds", VG_M_FDS},
+    {"majflt", VG_M_MAJFLT},
+    {"oom_kills", VG_M_CG_OOM_KILLS},
     {"cgroup_percent", VG_M_CG_MEM_PERCENT},
 };
 

@@ -11,12 +11,12 @@ enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
 /* XX(ID, name, kind, help) */
 #define VG_METRIC_MAP(XX)                                                                          \
     XX(CPU_PERCENT, "process_cpu_usage_percent", VG_GAUGE,                                         \
-       "CPU use over the last interval as a percentage of the CPU capacity available to the "     \
+       "CPU use over the last interval as a percentage of the CPU capacity available to the "      \
        "process (min of online CPUs and cgroup quota), 0-100")                                     \
     XX(CPU_SECONDS, "process_cpu_seconds_total", VG_COUNTER, "User plus system CPU time")          \
     XX(RSS, "process_resident_memory_bytes", VG_GAUGE, "Resident set size")                        \
     XX(PSS, "process_proportional_memory_bytes", VG_GAUGE,                                         \
-       "Proportional set size (smaps_rollup); sampled only when a rule needs it")                 \
+       "Proportional set size (smaps_rollup); sampled only when a rule needs it")                  \
     XX(VSIZE, "process_virtual_memory_bytes", VG_GAUGE, "Virtual memory size")                     \
     XX(THREADS, "process_threads", VG_GAUGE, "Number of threads")                                  \
     XX(FDS, "process_open_fds", VG_GAUGE, "Number of open file descriptors")                       \
@@ -31,9 +31,9 @@ enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
     XX(CG_MEM_CURRENT, "cgroup_memory_current_bytes", VG_GAUGE,                                    \
        "Memory charged to the process's cgroup (v2 memory.current, v1 memory.usage_in_bytes)")     \
     XX(CG_MEM_MAX, "cgroup_memory_max_bytes", VG_GAUGE,                                            \
-       "Memory limit of the process's cgroup; absent when unlimited")                             \
+       "Memory limit of the process's cgroup; absent when unlimited")                              \
     XX(CG_MEM_PERCENT, "cgroup_memory_usage_percent", VG_GAUGE,                                    \
-       "cgroup memory current / max * 100; absent when unlimited")                                \
+       "cgroup memory current / max * 100; absent when unlimited")                                 \
     XX(CG_OOM_KILLS, "cgroup_oom_kills_total", VG_COUNTER, "OOM kills in the process's cgroup")    \
     XX(CG_THROTTLED_PERIODS, "cgroup_cpu_throttled_periods_total", VG_COUNTER,                     \
        "CFS periods in which the cgroup was throttled")                                            \
