@@ -19,7 +19,7 @@ struct limits_in {
 
 static const struct vg_field limits_fields[] = {
     {VG__FLD("ActionCount", VG_FIELD_INT, struct limits_in, action_count), VG__NOSET, .min = 1,
-     .max = INT_MAX, .help = "a positive integer"},
+     .max = 100000, .help = "an integer 1-100000"},
     {VG__FLD("ActionCountSlidingWindowDuration", VG_FIELD_DURATION, struct limits_in, window_ms),
      VG__NOSET, .min = VG__SEC, .max = VG__DAY, .help = "a duration from 00:00:01 to 1.00:00:00"},
     {VG__FLD("RuleDuration", VG_FIELD_DURATION, struct limits_in, duration_ms), VG__NOSET,
