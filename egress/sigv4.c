@@ -297,7 +297,8 @@ static int qparam_cmp(const void *a, const void *b)
 
 static int join_query(struct qlist *q, struct vg_buf *out)
 {
-    qsort(q->v, q->n, sizeof(*q->v), qparam_cmp);
+    if (q->n)
+        qsort(q->v, q->n, sizeof(*q->v), qparam_cmp);
     for (size_t i = 0; i < q->n; i++) {
         int rc = vg_buf_printf(out, "%s%s=%s", i ? "&" : "", q->v[i].key, q->v[i].val);
         if (rc)
