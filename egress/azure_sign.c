@@ -80,8 +80,13 @@ void vg_rfc1123_date(time_t t, char out[32])
         return;
     }
     /* Built by hand: strftime's %a/%b follow LC_TIME, HTTP dates must not. */
-    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+    size_t n = strnlen(tmp, 31);
+    memcpy(out, tmp, n);
+    out[n] = '\0';
 }
 
 /* ---- canonicalization -------------------------------------------------------------------- */
