@@ -42,8 +42,12 @@ def sigv4(method, canon_path, query_pairs, headers, payload, amz_date, ak, sk, r
     return creq, sts, sig, q, ";".join(names)
 
 
+SIGS = {}
+
+
 def show(name, r):
     creq, sts, sig, q, sh = r
+    SIGS[name] = sig
     print(f"== {name}\n-- canonical request\n{creq}\n-- string to sign\n{sts}\n-- signature {sig}\n")
 
 
@@ -153,3 +157,60 @@ for name, args in [
 ]:
     sts, auth = azure(*args)
     print(f"== {name}\n-- string to sign\n{sts}\n-- {auth}\n")
+
+# --- Optional second opinion: botocore (AWS's own signer), when installed. ---
+try:
+    import datetime
+    from unittest import mock
+    from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+except ImportError:
+    print("botocore not installed: skipping the botocore cross-check")
+    raise SystemExit(0)
+
+
+def pinned(when):
+    class Pinned(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return when
+
+        @classmethod
+        def now(cls, tz=None):
+            return when.replace(tzinfo=tz) if tz else when
+    return mock.patch("botocore.auth.datetime.datetime", Pinned)
+
+
+def auth_sig(req):
+    return req.headers["Authorization"].split("Signature=")[1]
+
+
+def agree(name, sig):
+    assert SIGS[name] == sig, f"botocore disagrees on {name}: {sig} != {SIGS[name]}"
+    print("botocore agrees:", name)
+
+
+with pinned(datetime.datetime(2026, 11, 22, 1, 2, 3)):
+    r = AWSRequest(method="PUT", url="https://s3.eu-west-1.amazonaws.com" + enc(key, slash=False),
+                   headers={"Content-Type": "application/octet-stream",
+                            "Content-Length": "1048576"}, data=b"")
+    r.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    S3SigV4Auth(Credentials(S3AK, S3SK), "s3", "eu-west-1").add_auth(r)
+    agree("s3-put-unicode-key-unsigned-payload", auth_sig(r))
+    r = AWSRequest(method="PUT", url="https://s3.eu-west-1.amazonaws.com/vigil-dumps/big%20file.core"
+                   "?uploadId=" + enc(upload_id) + "&partNumber=1", data=b"part-1 bytes")
+    S3SigV4Auth(Credentials(S3AK, S3SK, TOKEN), "s3", "eu-west-1").add_auth(r)
+    agree("s3-upload-part-query-session-token", auth_sig(r))
+    r = AWSRequest(method="POST", url="http://127.0.0.1:4569/vigil-dumps/a.core?uploads", data=b"")
+    S3SigV4Auth(Credentials(S3AK, S3SK), "s3", "us-east-1").add_auth(r)
+    agree("s3-create-multipart-uploads", auth_sig(r))
+    r = AWSRequest(method="GET", url="https://s3.eu-west-1.amazonaws.com" + enc(pkey, slash=False) +
+                   "?response-content-disposition=" + enc('attachment; filename="dump.core"'))
+    S3SigV4QueryAuth(Credentials(S3AK, S3SK, TOKEN), "s3", "eu-west-1", expires=3600).add_auth(r)
+    agree("s3-presign-token-unicode", r.url.split("X-Amz-Signature=")[1])
+with pinned(datetime.datetime(2015, 8, 30, 12, 36, 0)):
+    r = AWSRequest(method="GET", url="https://example.amazonaws.com/example%20space/%C3%BC/", data=b"")
+    SigV4Auth(Credentials(SAK, SSK), "service", "us-east-1").add_auth(r)
+    agree("generic-double-encoding", auth_sig(r))
