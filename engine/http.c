@@ -6,6 +6,7 @@
 #include "config/log.h"
 #include "config/settings.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1595,6 +1596,10 @@ int vg_http_server_create(uv_loop_t *loop, const struct vg_http_config *cfg,
                           struct vg_http_server **out)
 {
     *out = NULL;
+    /* A peer closing mid-write must be an EPIPE for that connection, not the daemon's death. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
     struct vg_http_server *s = calloc(1, sizeof(*s));
     if (!s)
         return VG_ENOMEM;
@@ -1660,6 +1665,15 @@ static int parse_url(const char *url, char *host, size_t hostn, int *port, const
         return VG_EINVAL;
     *port = (int)v;
     return 0;
+}
+
+static const char *port_note(int bound, int asked)
+{
+    static char note[32];
+    if (bound == asked)
+        return "";
+    snprintf(note, sizeof(note), " (port %d)", bound);
+    return note;
 }
 
 static void listener_close_cb(uv_handle_t *h)
@@ -1751,7 +1765,8 @@ int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth)
         return rc;
     }
     s->listeners[s->n_listeners++] = l;
-    vg_log(VG_LOG_INFO, LOG_COMP, "listening on %s%s", url,
+    vg_log(VG_LOG_INFO, LOG_COMP, "listening on %s%s%s", url,
+           l->is_pipe ? "" : port_note(l->port, port),
            require_auth ? (s->cfg.no_auth ? " (authentication DISABLED)" : "") : " (no auth)");
     return 0;
 }
