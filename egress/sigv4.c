@@ -148,8 +148,6 @@ static size_t normalize_segments(const char *path, struct seg *segs, bool *trail
         }
         p += len;
     }
-    if (!*path)
-        last_dir = false;
     *trailing = last_dir && n > 0;
     return n;
 }
