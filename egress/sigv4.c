@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -147,8 +148,6 @@ static size_t normalize_segments(const char *path, struct seg *segs, bool *trail
         }
         p += len;
     }
-    if (!*path)
-        last_dir = false;
     *trailing = last_dir && n > 0;
     return n;
 }
@@ -473,7 +472,8 @@ static int check_inputs(const struct vg_sigv4_request *req, const struct vg_sigv
     if (!nonempty(creds->access_key_id) || !creds->secret_access_key ||
         !valid_scope_part(creds->region) || !valid_scope_part(creds->service))
         return VG_EINVAL;
-    if (strpbrk(req->method, " \r\n") || strpbrk(req->payload_sha256, " \r\n"))
+    if (strpbrk(req->method, " \r\n") || strpbrk(req->payload_sha256, " \r\n") ||
+        strpbrk(req->host, " \t\r\n/?#"))
         return VG_EINVAL;
     return 0;
 }
@@ -498,6 +498,18 @@ static int signing_key(const struct vg_sigv4_creds *creds, const char *date8, un
     OPENSSL_cleanse(b, sizeof(b));
     vg_buf_free(&k);
     return rc;
+}
+
+static bool is_auth_param(const char *key)
+{
+    static const char *const names[] = {"Algorithm",     "Credential", "Date",          "Expires",
+                                        "SignedHeaders", "Signature",  "Security-Token"};
+    if (strncasecmp(key, "X-Amz-", 6) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(key + 6, names[i]) == 0)
+            return true;
+    return false;
 }
 
 /* expires == 0: header signing; else query-string presigning. */
@@ -559,6 +571,13 @@ static int sign_common(const struct vg_sigv4_request *req, const struct vg_sigv4
     if ((rc = parse_query(req->query, &ql)))
         goto out;
     if (presign) {
+        /* The caller's query must not carry (or fake) the authentication parameters. */
+        for (size_t i = 0; i < ql.n; i++) {
+            if (is_auth_param(ql.v[i].key)) {
+                rc = VG_EINVAL;
+                goto out;
+            }
+        }
         vg_buf_reset(&tmp);
         rc = vg_buf_printf(&tmp, "%s/%s/%s/%s/aws4_request", creds->access_key_id, date8,
                            creds->region, creds->service);

@@ -1779,6 +1779,15 @@ static void test_invalid_input(void **state)
                      VG_EINVAL);
     assert_int_equal(vg_sigv4_presign(&req, &SUITE_CREDS, T_20150830T123600Z, 604800, &r), 0);
     vg_sigv4_result_free(&r);
+    req.query = "x-amz-signature=forged";
+    assert_int_equal(vg_sigv4_presign(&req, &SUITE_CREDS, T_20150830T123600Z, 60, &r), VG_EINVAL);
+    req.query = "X-Amz-Meta=ok";
+    assert_int_equal(vg_sigv4_presign(&req, &SUITE_CREDS, T_20150830T123600Z, 60, &r), 0);
+    vg_sigv4_result_free(&r);
+    req.query = NULL;
+    req.host = "example.amazonaws.com\r\nX-Evil: 1";
+    assert_int_equal(vg_sigv4_sign(&req, &SUITE_CREDS, T_20150830T123600Z, &r), VG_EINVAL);
+    req.host = "example.amazonaws.com";
     assert_int_equal(vg_sigv4_presign_url("ht tp", &req, &SUITE_CREDS, 0, 60, &url), VG_EINVAL);
     assert_null(url);
     assert_int_equal(vg_sigv4_presign_url("https", &req, &SUITE_CREDS, 0, 0, &url), VG_EINVAL);
