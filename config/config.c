@@ -27,6 +27,7 @@ struct loader {
     const struct vg_node *root;
     const struct vg_node *properties; /* Egress.Properties */
     const struct vg_node *templates;
+    unsigned flags;
 };
 
 /* ---------- directory scanning ---------- */
@@ -162,7 +163,30 @@ static bool is_secret_key(const char *key)
 
 /* Resolves ${env:NAME} and ${file:/path}; other strings are returned as they are.
  * Diagnostics never include the resolved value. */
+static const char *resolve_strict(struct loader *L, const struct vg_node *n, const char *path);
+
 static const char *resolve(struct loader *L, const struct vg_node *n, const char *path)
+{
+    if (!(L->flags & VG_CONFIG_SECRETS_OPTIONAL))
+        return resolve_strict(L, n, path);
+    /* Collect into a scratch list and downgrade: the reference stays as the value. */
+    struct vg_diags scratch;
+    vg_diags_init(&scratch);
+    struct vg_diags *real = L->d;
+    L->d = &scratch;
+    const char *v = resolve_strict(L, n, path);
+    L->d = real;
+    for (size_t i = 0; i < scratch.n; i++) {
+        struct vg_pos pos = {n->pos.file, scratch.v[i].line, scratch.v[i].col};
+        vg_diag_warn(real, &pos, scratch.v[i].path, "%s (needed at run time)", scratch.v[i].msg);
+    }
+    if (!v && scratch.n)
+        v = n->str;
+    vg_diags_free(&scratch);
+    return v;
+}
+
+static const char *resolve_strict(struct loader *L, const struct vg_node *n, const char *path)
 {
     const char *s = vg_node_str(n);
     if (!s)
@@ -1061,6 +1085,12 @@ static void check_top_level(struct loader *L)
 int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diags,
                    struct vg_config **out)
 {
+    return vg_config_load_ex(dirs, n_dirs, 0, diags, out);
+}
+
+int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
+                      struct vg_diags *diags, struct vg_config **out)
+{
     *out = NULL;
     struct vg_config *cfg = calloc(1, sizeof(*cfg));
     int rc = VG_ENOMEM;
@@ -1069,7 +1099,7 @@ int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diag
     cfg->dirs = calloc(n_dirs ? n_dirs : 1, sizeof(*cfg->dirs));
     if (!cfg->dirs)
         goto fail;
-    struct loader L = {.cfg = cfg, .t = cfg->tree, .d = diags};
+    struct loader L = {.cfg = cfg, .t = cfg->tree, .d = diags, .flags = flags};
     for (size_t i = 0; i < n_dirs; i++) {
         if (!(cfg->dirs[i] = vg_strdup(dirs[i])))
             goto fail;

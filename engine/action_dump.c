@@ -39,20 +39,19 @@ static void dump_work(uv_work_t *w)
     struct dump_job *job = w->data;
     struct vg_artifact *a = NULL;
     static const struct vg_kv meta[] = {{"vigil_artifact", "dump"}};
-    job->rc = vg_artifact_open(job->egress, job->provider, job->name,
-                               "application/x-coredump", meta, 1, &a);
+    job->rc = vg_artifact_open(job->egress, job->provider, job->name, "application/x-coredump",
+                               meta, 1, &a);
     if (job->rc) {
         snprintf(job->err, sizeof(job->err), "cannot open artifact %s: %s", job->name,
                  vg_strerror(job->rc));
         return;
     }
-    job->rc = vg_coredump_write(job->pid, job->type, sink, a, &job->res, job->err,
-                                sizeof(job->err));
+    job->rc =
+        vg_coredump_write(job->pid, job->type, sink, a, &job->res, job->err, sizeof(job->err));
     if (job->rc) {
         if (job->rc == VG_EQUOTA || !job->err[0])
-            snprintf(job->err, sizeof(job->err), "%s", vg_artifact_error(a)[0]
-                                                           ? vg_artifact_error(a)
-                                                           : vg_strerror(job->rc));
+            snprintf(job->err, sizeof(job->err), "%s",
+                     vg_artifact_error(a)[0] ? vg_artifact_error(a) : vg_strerror(job->rc));
         vg_artifact_abort(a);
         return;
     }

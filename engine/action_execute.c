@@ -112,8 +112,8 @@ static void job_closed(uv_handle_t *h)
     size_t n = 0;
     if (names && values) {
         names[0] = vg_strdup("ExitCode");
-        values[0] = vg_asprintf("%lld", (long long)(job->term_signal ? 128 + job->term_signal
-                                                                     : job->exit_status));
+        values[0] = vg_asprintf(
+            "%lld", (long long)(job->term_signal ? 128 + job->term_signal : job->exit_status));
         n = names[0] && values[0] ? 1 : 0;
     }
     free(job);
@@ -121,7 +121,7 @@ static void job_closed(uv_handle_t *h)
     free(error);
 }
 
-static void on_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+static void on_child_exit(uv_process_t *p, int64_t exit_status, int term_signal)
 {
     struct exec_job *job = p->data;
     job->exit_status = exit_status;
@@ -179,7 +179,7 @@ static int execute_start(struct vg_run *run, size_t idx)
         {.flags = UV_INHERIT_FD, .data.fd = 2},
     };
     uv_process_options_t o = {
-        .exit_cb = on_exit, .file = path, .args = full, .stdio_count = 3, .stdio = stdio};
+        .exit_cb = on_child_exit, .file = path, .args = full, .stdio_count = 3, .stdio = stdio};
     job->proc.data = job;
     rc = uv_spawn(run->d->loop, &job->proc, &o);
     free(full);

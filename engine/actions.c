@@ -79,8 +79,8 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
         const char *token;
         const char *value;
     } tokens[] = {
-        {"$(Process.ProcessId)", pid},        {"$(Process.NamespaceProcessId)", nspid},
-        {"$(Process.Name)", run->proc_name},  {"$(Process.CommandLine)", run->proc_cmdline},
+        {"$(Process.ProcessId)", pid},           {"$(Process.NamespaceProcessId)", nspid},
+        {"$(Process.Name)", run->proc_name},     {"$(Process.CommandLine)", run->proc_cmdline},
         {"$(Process.RuntimeId)", run->proc_key},
     };
     for (const char *p = s; *p;) {
@@ -151,8 +151,8 @@ static void run_finish(struct vg_run *run)
         vg_limits_end(&inst->limits, now);
     }
     vg_log(run->failed ? VG_LOG_WARN : VG_LOG_INFO, "rules", "rule %s, pid %d: actions %s%s%s",
-           run->rule->name, run->pid, run->failed ? "failed" : "completed",
-           run->failed ? ": " : "", run->failed && run->error ? run->error : "");
+           run->rule->name, run->pid, run->failed ? "failed" : "completed", run->failed ? ": " : "",
+           run->failed && run->error ? run->error : "");
     d->runs_active--;
     run_free(run);
 }
@@ -180,8 +180,8 @@ static void run_advance(struct vg_run *run)
         d->counters.actions_started++;
         vg_state_action_add(d->state, run->fire_id, i, a->name, a->type->name, vg_wall_ms(),
                             &run->results[i].action_id);
-        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: starting %s%s%s", run->rule->name,
-               run->pid, a->type->name, a->name ? " " : "", a->name ? a->name : "");
+        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: starting %s%s%s", run->rule->name, run->pid,
+               a->type->name, a->name ? " " : "", a->name ? a->name : "");
         int rc = runner ? runner->start(run, i) : VG_EUNSUPPORTED;
         if (rc) /* the result of a runner that could not start is recorded like any other */
             vg__run_action_done(run, i, rc, vg_strerror(rc), NULL, NULL, 0);
@@ -191,8 +191,8 @@ static void run_advance(struct vg_run *run)
         run_finish(run);
 }
 
-void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *error,
-                         char **names, char **values, size_t n_outputs)
+void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *error, char **names,
+                         char **values, size_t n_outputs)
 {
     struct vg_daemon *d = run->d;
     struct vg_action_result *r = &run->results[idx];
@@ -219,8 +219,8 @@ void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *err
         vg_buf_puts(&out, "\"");
     }
     vg_buf_puts(&out, "}");
-    vg_state_action_end(d->state, r->action_id, rc ? "Failed" : "Succeeded", vg_wall_ms(),
-                        out.data, rc ? error : NULL);
+    vg_state_action_end(d->state, r->action_id, rc ? "Failed" : "Succeeded", vg_wall_ms(), out.data,
+                        rc ? error : NULL);
     if (rc) {
         d->counters.actions_failed++;
         run->failed = true;
@@ -281,8 +281,9 @@ int vg__run_start(struct vg_instance *inst)
                                &run->fire_id);
     free(persist);
     if (rc)
-        vg_log(VG_LOG_ERROR, "state", "rule %s: fire not recorded (%s); limits may not survive "
-                                      "a restart",
+        vg_log(VG_LOG_ERROR, "state",
+               "rule %s: fire not recorded (%s); limits may not survive "
+               "a restart",
                r->name, vg_strerror(rc));
     inst->run = run;
     d->runs_active++;

@@ -63,7 +63,7 @@ static void proc_uid(const struct vg_proc *p, char out[40])
     uint64_t a = p->key, b = p->start_ticks * 0x9e3779b97f4a7c15ull ^ (uint64_t)p->pid;
     snprintf(out, 40, "%08" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%012" PRIx64,
              (uint32_t)(a >> 32), (uint32_t)(a >> 16) & 0xffff, (uint32_t)a & 0xffff,
-             (uint32_t)(b >> 48) & 0xffff, b & 0xffffffffffffull);
+             (uint32_t)(b >> 48) & 0xffff, (uint64_t)(b & 0xffffffffffffull));
 }
 
 static const char *runtime_name(const struct vg_proc *p)
@@ -138,7 +138,7 @@ static json_t *iso_time(uint64_t wall_ms)
     time_t t = (time_t)(wall_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    char buf[40];
+    char buf[96];
     snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (unsigned)(wall_ms % 1000));
@@ -170,18 +170,18 @@ static void h_process(struct vg_http_req *req, struct vg_http_res *res, void *ud
         return;
     char u[40];
     proc_uid(p, u);
-    json_t *o = json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s}", "pid", p->pid,
-                          "namespacePid", p->ns_pid, "uid", u, "name", p->name, "commandLine",
-                          p->cmdline ? p->cmdline : "", "operatingSystem", "linux",
-                          "processArchitecture",
+    json_t *o =
+        json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s}", "pid", p->pid, "namespacePid",
+                  p->ns_pid, "uid", u, "name", p->name, "commandLine", p->cmdline ? p->cmdline : "",
+                  "operatingSystem", "linux", "processArchitecture",
 #if defined(__x86_64__)
-                          "x64",
+                  "x64",
 #elif defined(__aarch64__)
-                          "arm64",
+                  "arm64",
 #else
-                          "unknown",
+                  "unknown",
 #endif
-                          "exe", p->exe, "runtime", runtime_name(p));
+                  "exe", p->exe, "runtime", runtime_name(p));
     vg_http_res_json(res, 200, o);
 }
 
@@ -291,11 +291,12 @@ static void h_instances(struct vg_http_req *req, struct vg_http_res *res, void *
 static json_t *op_json(const struct vg_op *op)
 {
     json_t *o = json_pack("{s:s, s:s, s:o, s:s?, s:s?, s:s?}", "operationId", op->id, "status",
-                          op_status_names[op->status], "createdDateTime",
-                          iso_time(op->created_ms), "resourceLocation", op->location,
-                          "egressProviderName", op->egress, "error", op->error);
-    json_object_set_new(o, "process", json_pack("{s:i, s:s, s:s}", "pid", op->pid, "uid",
-                                                op->uid, "name", op->proc_name));
+                          op_status_names[op->status], "createdDateTime", iso_time(op->created_ms),
+                          "resourceLocation", op->location, "egressProviderName", op->egress,
+                          "error", op->error);
+    json_object_set_new(
+        o, "process",
+        json_pack("{s:i, s:s, s:s}", "pid", op->pid, "uid", op->uid, "name", op->proc_name));
     json_object_set_new(o, "isStoppable", json_false());
     return o;
 }
@@ -356,8 +357,8 @@ static void dump_work(uv_work_t *w)
     strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
     snprintf(name, sizeof(name), "core_%d_%s", op->pid, when);
     struct artifact_sink s = {op, NULL};
-    op->rc = vg_artifact_open(op->gen->egress, op->egress, name, "application/x-coredump", NULL,
-                              0, &s.a);
+    op->rc = vg_artifact_open(op->gen->egress, op->egress, name, "application/x-coredump", NULL, 0,
+                              &s.a);
     if (op->rc) {
         snprintf(op->err, sizeof(op->err), "cannot open artifact: %s", vg_strerror(op->rc));
         return;
@@ -436,10 +437,10 @@ static void h_dump(struct vg_http_req *req, struct vg_http_res *res, void *ud)
     }
     static unsigned seq;
     uint64_t r1 = vg_wall_ms() ^ ((uint64_t)++seq << 40), r2 = p->key ^ uv_hrtime();
-    snprintf(op->id, sizeof(op->id), "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32
-                                     "-%012" PRIx64,
+    snprintf(op->id, sizeof(op->id),
+             "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32 "-%012" PRIx64,
              (uint32_t)(r1 >> 32), (uint32_t)(r1 >> 16) & 0xffff, (uint32_t)r1 & 0xfff,
-             (uint32_t)(r2 >> 52) & 0xfff, r2 & 0xffffffffffffull);
+             (uint32_t)(r2 >> 52) & 0xfff, (uint64_t)(r2 & 0xffffffffffffull));
     op->api = api;
     op->created_ms = vg_wall_ms();
     op->pid = p->pid;
@@ -552,9 +553,8 @@ static void h_info(struct vg_http_req *req, struct vg_http_res *res, void *ud)
     for (size_t i = 0; i < d->gen->cfg->settings.n_egress; i++)
         json_array_append_new(egress, json_string(d->gen->cfg->settings.egress[i].name));
     json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "version", VG_VERSION,
-                          "operatingSystem", "linux", "configDirs", dirs, "stateDir",
-                          d->state_dir, "configLoaded", iso_time(d->gen->loaded_ms),
-                          "capabilities",
+                          "operatingSystem", "linux", "configDirs", dirs, "stateDir", d->state_dir,
+                          "configLoaded", iso_time(d->gen->loaded_ms), "capabilities",
                           json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions",
                                     actions, "egressProviders", egress, "dumpTypes", "Full",
                                     "WithHeap", "Mini", "Triage"));
@@ -634,14 +634,13 @@ static void h_metrics(struct vg_http_req *req, struct vg_http_res *res, void *ud
         {"vigil_actions_started_total", "counter", "Actions started", (double)c->actions_started},
         {"vigil_actions_succeeded_total", "counter", "Actions that succeeded",
          (double)c->actions_succeeded},
-        {"vigil_actions_failed_total", "counter", "Actions that failed",
-         (double)c->actions_failed},
+        {"vigil_actions_failed_total", "counter", "Actions that failed", (double)c->actions_failed},
         {"vigil_config_reloads_succeeded_total", "counter", "Configuration reloads applied",
          (double)c->reloads_ok},
         {"vigil_config_reloads_failed_total", "counter", "Configuration reloads rejected",
          (double)c->reloads_failed},
-        {"vigil_sample_duration_seconds", "gauge", "Duration of the last discovery and sampling sweep",
-         (double)c->sample_duration_us / 1e6},
+        {"vigil_sample_duration_seconds", "gauge",
+         "Duration of the last discovery and sampling sweep", (double)c->sample_duration_us / 1e6},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(own); i++) {
         family(&b, own[i].name, own[i].type, own[i].help);
@@ -729,8 +728,8 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"DELETE", "/operations/{id}", 0, h_operation_cancel},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(routes); i++)
-        vg_http_route(api->http, routes[i].method, routes[i].pattern, routes[i].flags,
-                      routes[i].h, api);
+        vg_http_route(api->http, routes[i].method, routes[i].pattern, routes[i].flags, routes[i].h,
+                      api);
     if (d->opts->no_auth)
         vg_log(VG_LOG_WARN, "api", "--no-auth: the API accepts requests without a key");
     bool api_ok = d->opts->no_auth || ss->api_key_hash;

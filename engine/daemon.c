@@ -100,8 +100,8 @@ int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
     struct vg_storage_settings storage = g->cfg->settings.storage;
     storage.state_dir = d->state_dir;
     char err[512] = "";
-    rc = vg_egress_create(g->cfg->settings.egress, g->cfg->settings.n_egress, &storage,
-                          &g->egress, err, sizeof(err));
+    rc = vg_egress_create(g->cfg->settings.egress, g->cfg->settings.n_egress, &storage, &g->egress,
+                          err, sizeof(err));
     if (rc) {
         *errors = vg_asprintf("egress: %s", err[0] ? err : vg_strerror(rc));
         goto out;
@@ -313,7 +313,8 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
         while (*pp) {
             struct vg_instance *inst = *pp;
             const struct vg_rule *nr = vg_ruleset_find(g->rules, inst->rule->name);
-            if (nr && nr->fingerprint == inst->fingerprint && !g->unsupported[nr - g->rules->rules]) {
+            if (nr && nr->fingerprint == inst->fingerprint &&
+                !g->unsupported[nr - g->rules->rules]) {
                 inst->rule = nr;
                 inst->rule_index = (size_t)(nr - g->rules->rules);
                 pp = &inst->next;
@@ -354,8 +355,8 @@ static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct
     inst->last_fired_ms = now;
     inst->lifetime_fires++;
     d->counters.rules_fired++;
-    vg_log(VG_LOG_INFO, "rules", "rule %s fired for pid %d (%s)", inst->rule->name,
-           inst->w->p->pid, inst->w->p->name);
+    vg_log(VG_LOG_INFO, "rules", "rule %s fired for pid %d (%s)", inst->rule->name, inst->w->p->pid,
+           inst->w->p->name);
     int rc = vg__run_start(inst);
     if (rc) {
         free(inst->last_error);
@@ -401,13 +402,6 @@ static void on_tick(uv_timer_t *t)
 
 /* ---------- lifecycle ---------- */
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static void finish_stop(struct vg_daemon *d)
 {
     uv_timer_stop(&d->stop_timer);
@@ -415,7 +409,13 @@ static void finish_stop(struct vg_daemon *d)
     d->api = NULL;
     vg__reloader_stop(d->reloader);
     d->reloader = NULL;
-    uv_walk(d->loop, close_walk, NULL);
+    /* the API and the reloader close their own handles; these are the daemon's */
+    uv_handle_t *mine[] = {(uv_handle_t *)&d->tick, (uv_handle_t *)&d->stop_timer,
+                           (uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int,
+                           (uv_handle_t *)&d->sig_hup};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(mine); i++)
+        if (!uv_is_closing(mine[i]))
+            uv_close(mine[i], NULL);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -521,8 +521,9 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     uv_signal_start(&d->sig_int, on_signal, SIGINT);
     uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
     if ((rc = vg__reloader_start(d, &d->reloader)))
-        vg_log(VG_LOG_WARN, "reload", "cannot watch the configuration directories (%s); SIGHUP "
-                                      "still reloads",
+        vg_log(VG_LOG_WARN, "reload",
+               "cannot watch the configuration directories (%s); SIGHUP "
+               "still reloads",
                vg_strerror(rc));
     if ((rc = vg__api_start(d, &d->api))) {
         vg_log(VG_LOG_ERROR, "api", "cannot start the HTTP API: %s", vg_strerror(rc));
@@ -532,9 +533,10 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         d->exit_status = 0;
     }
     uv_timer_start(&d->tick, on_tick, 0, d->poll_ms);
-    vg_log(VG_LOG_INFO, "daemon", "vigil %s running: %zu rule%s, state %s/vigil.db, poll every %" PRIu64 " ms",
-           VG_VERSION, d->gen->rules->n_rules, d->gen->rules->n_rules == 1 ? "" : "s",
-           d->state_dir, d->poll_ms);
+    vg_log(VG_LOG_INFO, "daemon",
+           "vigil %s running: %zu rule%s, state %s/vigil.db, poll every %" PRIu64 " ms", VG_VERSION,
+           d->gen->rules->n_rules, d->gen->rules->n_rules == 1 ? "" : "s", d->state_dir,
+           d->poll_ms);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     if (d->runs_active) {

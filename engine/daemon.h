@@ -13,12 +13,12 @@
 struct vg_daemon_options {
     const char *const *config_dirs; /* default /etc/vigil */
     size_t n_config_dirs;
-    const char *state_dir;          /* overrides Storage.StateDir */
-    const char *const *urls;        /* overrides Server.Urls */
+    const char *state_dir;   /* overrides Storage.StateDir */
+    const char *const *urls; /* overrides Server.Urls */
     size_t n_urls;
-    bool no_auth;                   /* explicit: API without authentication */
-    uint64_t shutdown_timeout_ms;   /* bounded wait for running actions on SIGTERM */
-    struct vg_procfs procfs;        /* injectable roots (tests); NULL members = real ones */
+    bool no_auth;                 /* explicit: API without authentication */
+    uint64_t shutdown_timeout_ms; /* bounded wait for running actions on SIGTERM */
+    struct vg_procfs procfs;      /* injectable roots (tests); NULL members = real ones */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns the process exit status (0 on a clean stop, 1 when the

@@ -61,7 +61,7 @@ struct vg_action_result;
 /* One execution of a rule's action list. */
 struct vg_run {
     struct vg_daemon *d;
-    struct vg_gen *gen; /* referenced */
+    struct vg_gen *gen;       /* referenced */
     struct vg_instance *inst; /* NULL once the instance went away (process exit, reload) */
     const struct vg_rule *rule;
     int64_t fire_id;
@@ -69,8 +69,8 @@ struct vg_run {
     int pid, ns_pid;
     char *proc_name, *proc_cmdline, *proc_key;
     struct vg_action_result *results; /* one per action */
-    size_t next;    /* next action to start */
-    size_t running; /* started, not finished */
+    size_t next;                      /* next action to start */
+    size_t running;                   /* started, not finished */
     bool failed;
     bool advancing; /* run_advance is on the stack: action results only record */
     char *error;
@@ -125,8 +125,8 @@ void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
 /* actions.c: starts the rule's action list for inst; takes nothing. */
 int vg__run_start(struct vg_instance *inst);
 /* A runner reports the end of action `idx`; outputs/values arrays are taken over. */
-void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *error,
-                         char **names, char **values, size_t n_outputs);
+void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *error, char **names,
+                         char **values, size_t n_outputs);
 /* Expands $(Process.*) and $(Actions.NAME.OUTPUT) in s; malloc'd result or NULL with *err. */
 char *vg__run_expand(struct vg_run *run, const char *s, char **err);
 /* The runner table: NULL when vigil cannot run that action type here. */

@@ -34,8 +34,9 @@ void vg__reload_now(struct vg_daemon *d, const char *why)
         free(d->reload_error);
         d->reload_error = errors ? errors : vg_strdup(vg_strerror(rc));
         d->reload_error_ms = vg_wall_ms();
-        vg_log(VG_LOG_ERROR, "reload", "new configuration rejected; the previous one keeps "
-                                       "running");
+        vg_log(VG_LOG_ERROR, "reload",
+               "new configuration rejected; the previous one keeps "
+               "running");
         return;
     }
     free(d->reload_error);

@@ -91,11 +91,11 @@ int vg_state_open(const char *dir, struct vg_state **out, char *err, size_t errl
         sqlite3_stmt **st;
         const char *sql;
     } stmts[] = {
-        {&s->inst_get, SQL_INSTANCE_GET},   {&s->inst_put, SQL_INSTANCE_PUT},
-        {&s->inst_fail, SQL_INSTANCE_FAIL}, {&s->inst_drop, SQL_INSTANCE_DROP_PROC},
+        {&s->inst_get, SQL_INSTANCE_GET},      {&s->inst_put, SQL_INSTANCE_PUT},
+        {&s->inst_fail, SQL_INSTANCE_FAIL},    {&s->inst_drop, SQL_INSTANCE_DROP_PROC},
         {&s->fires_of, SQL_FIRES_OF_INSTANCE}, {&s->fire_add, SQL_FIRE_ADD},
-        {&s->fire_end, SQL_FIRE_END},       {&s->act_add, SQL_ACTION_ADD},
-        {&s->act_end, SQL_ACTION_END},      {&s->count_fires, SQL_COUNT_FIRES},
+        {&s->fire_end, SQL_FIRE_END},          {&s->act_add, SQL_ACTION_ADD},
+        {&s->act_end, SQL_ACTION_END},         {&s->count_fires, SQL_COUNT_FIRES},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(stmts); i++)
         if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
@@ -274,8 +274,8 @@ int vg_state_action_add(struct vg_state *s, int64_t fire_id, size_t idx, const c
     return rc;
 }
 
-int vg_state_action_end(struct vg_state *s, int64_t action_id, const char *status,
-                        uint64_t now_ms, const char *outputs_json, const char *error)
+int vg_state_action_end(struct vg_state *s, int64_t action_id, const char *status, uint64_t now_ms,
+                        const char *outputs_json, const char *error)
 {
     sqlite3_bind_int64(s->act_end, 1, action_id);
     sqlite3_bind_text(s->act_end, 2, status, -1, SQLITE_TRANSIENT);

@@ -37,8 +37,8 @@ int vg_state_fire_end(struct vg_state *s, int64_t fire_id, const char *status, u
                       const char *error);
 int vg_state_action_add(struct vg_state *s, int64_t fire_id, size_t idx, const char *name,
                         const char *type, uint64_t now_ms, int64_t *action_id);
-int vg_state_action_end(struct vg_state *s, int64_t action_id, const char *status,
-                        uint64_t now_ms, const char *outputs_json, const char *error);
+int vg_state_action_end(struct vg_state *s, int64_t action_id, const char *status, uint64_t now_ms,
+                        const char *outputs_json, const char *error);
 /* Total fires ever recorded for a rule (all processes). */
 int64_t vg_state_rule_fire_count(struct vg_state *s, const char *rule);
 

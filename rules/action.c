@@ -32,7 +32,8 @@ static const char *const out_exit[] = {"ExitCode", NULL};
 static const char *const out_value[] = {"Value", NULL};
 static const char *const out_none[] = {NULL};
 
-static const char *const dump_types[] = {"Full", "WithHeap", "Mini", "Triage", NULL};
+/* Order matches enum vg_dump_type. */
+static const char *const dump_types[] = {"WithHeap", "Full", "Mini", "Triage", NULL};
 static const char *const log_levels[] = {"Trace", "Debug",    "Information", "Warning",
                                          "Error", "Critical", "None",        NULL};
 static const char *const artifact_formats[] = {"PlainText", "NewlineDelimitedJson", "JsonSequence",

@@ -45,7 +45,13 @@ bool vg_action_has_output(const struct vg_action_type *type, const char *name);
 
 /* --- typed settings, one struct per type (strings/nodes borrowed from the config tree) --- */
 
-enum vg_dump_type { VG_DUMP_FULL = 0, VG_DUMP_WITH_HEAP, VG_DUMP_MINI, VG_DUMP_TRIAGE };
+/* dotnet-monitor CollectDump `Type` names (the core writer in engine/coredump.c uses these). */
+enum vg_dump_type {
+    VG_DUMP_WITH_HEAP = 0, /* the target's /proc/PID/coredump_filter (kernel semantics) */
+    VG_DUMP_FULL,          /* every readable mapping, file-backed text included */
+    VG_DUMP_MINI,          /* stacks, data/relro of loaded files, ELF headers, vdso */
+    VG_DUMP_TRIAGE,        /* Mini, with argv/environment and the command line blanked */
+};
 enum vg_log_level_setting {
     VG_LL_TRACE = 0,
     VG_LL_DEBUG,
