@@ -521,6 +521,8 @@ int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct v
         rule->n_filters = c.rs->n_filters;
         if ((r = compile_trigger(&c)) == 0 && (r = compile_actions(&c)) == 0)
             r = compile_limits(&c);
+        if (r == 0 && !rule->trigger.type && c.errors == 0)
+            c.errors++; /* no usable Trigger: the config loader already said why */
         if (r == 0 && c.errors == 0)
             r = fingerprint(rule);
         errors += c.errors;
