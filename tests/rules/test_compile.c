@@ -164,6 +164,77 @@ static void action_setting_errors(void **unused)
     fx_free(&f);
 }
 
+static void more_validation_errors(void **unused)
+{
+    struct fx f;
+    fx_load(&f, "CollectionRules:\n"                                         /* 1 */
+                "  A:\n"                                                     /* 2 */
+                "    Trigger:\n"                                             /* 3 */
+                "      Type: EventCount\n"                                   /* 4 */
+                "      Settings:\n"                                          /* 5 */
+                "        Counter: process_threads\n"                         /* 6 */
+                "        Count: 5\n"                                         /* 7 */
+                "  B:\n"                                                     /* 8 */
+                "    Trigger:\n"                                             /* 9 */
+                "      Type: Metric\n"                                       /* 10 */
+                "      Settings:\n"                                          /* 11 */
+                "        Name: process_thread\n"                             /* 12 */
+                "        GreaterThan: 1\n"                                   /* 13 */
+                "  C:\n"                                                     /* 14 */
+                "    Trigger:\n"                                             /* 15 */
+                "      Type: AspNetResponseStatus\n"                         /* 16 */
+                "      Settings:\n"                                          /* 17 */
+                "        StatusCodes: [\"500-599\", \"600\"]\n"              /* 18 */
+                "        ResponseCount: 3\n"                                 /* 19 */
+                "  D:\n"                                                     /* 20 */
+                "    Trigger:\n"                                             /* 21 */
+                "      Type: CPUUsage\n"                                     /* 22 */
+                "      Settings:\n"                                          /* 23 */
+                "        GreaterThan: 90\n"                                  /* 24 */
+                "        LessThan: 10\n"                                     /* 25 */
+                "    Actions:\n"                                             /* 26 */
+                "      - Type: CollectLogs\n"                                /* 27 */
+                "        Settings:\n"                                        /* 28 */
+                "          Egress: x\n"                                      /* 29 */
+                "          FilterSpecs:\n"                                   /* 30 */
+                "            Microsoft: Loud\n"                              /* 31 */
+                "      - Type: CollectTrace\n"                               /* 32 */
+                "        Settings:\n"                                        /* 33 */
+                "          Egress: x\n"                                      /* 34 */
+                "          Profile: Cpu\n"                                   /* 35 */
+                "          StoppingEvent: {ProviderName: a, EventName: b}\n" /* 36 */
+                "      - Type: CollectDump\n"                                /* 37 */
+                "        Settings:\n"                                        /* 38 */
+                "          Egress: x\n"                                      /* 39 */
+                "      - Type: Execute\n"                                    /* 40 */
+                "        Settings:\n"                                        /* 41 */
+                "          Path: \"$(Actions.oops)\"\n");                    /* 42 */
+    assert_int_equal(f.rc_config, 0);
+    assert_int_equal(f.rc_rules, VG_ECONFIG);
+    fx_expect_diag(&f, "config.yaml:6:18: error: CollectionRules.A.Trigger.Settings.Counter: "
+                       "\"process_threads\" is a gauge, not a counter; use the Metric trigger for "
+                       "gauges");
+    fx_expect_diag(&f, "config.yaml:12:15: error: CollectionRules.B.Trigger.Settings.Name: unknown "
+                       "metric \"process_thread\"; did you mean \"process_threads\"? (see "
+                       "docs/metrics.md)");
+    fx_expect_diag(&f, "config.yaml:18:34: error: CollectionRules.C.Trigger.Settings."
+                       "StatusCodes[1]: expected a status code 100-599 or a range such as "
+                       "500-599, got \"600\"");
+    fx_expect_diag(&f, "config.yaml:24:9: error: CollectionRules.D.Trigger.Settings: GreaterThan "
+                       "(90) must be lower than LessThan (10): no value can satisfy both");
+    fx_expect_diag(&f, "config.yaml:31:24: error: CollectionRules.D.Actions[0].Settings."
+                       "FilterSpecs.Microsoft: expected a log level (Trace, Debug, Information, "
+                       "Warning, Error, Critical or None), got \"Loud\"");
+    fx_expect_diag(&f, "config.yaml:36:26: error: CollectionRules.D.Actions[1].Settings."
+                       "StoppingEvent: StoppingEvent can only be used with Providers");
+    fx_expect_diag(&f, "config.yaml:39:19: error: CollectionRules.D.Actions[2].Settings.Egress: "
+                       "unknown egress provider \"x\" (no egress providers are configured)");
+    fx_expect_diag(&f, "config.yaml:42:17: error: CollectionRules.D.Actions[3].Settings.Path: "
+                       "malformed action output reference; expected $(Actions.NAME.OUTPUT)");
+    assert_int_equal(f.d.errors, 8);
+    fx_free(&f);
+}
+
 static void defaults_apply(void **unused)
 {
     struct fx f;
@@ -378,9 +449,14 @@ static void registry(void **unused)
 }
 
 const struct CMUnitTest vg_compile_tests[] = {
-    cmocka_unit_test(trigger_setting_errors), cmocka_unit_test(types_egress_references_duplicates),
-    cmocka_unit_test(action_setting_errors),  cmocka_unit_test(defaults_apply),
-    cmocka_unit_test(fingerprints),           cmocka_unit_test(filters_match),
-    cmocka_unit_test(expand_outputs),         cmocka_unit_test(registry),
+    cmocka_unit_test(trigger_setting_errors),
+    cmocka_unit_test(types_egress_references_duplicates),
+    cmocka_unit_test(action_setting_errors),
+    cmocka_unit_test(more_validation_errors),
+    cmocka_unit_test(defaults_apply),
+    cmocka_unit_test(fingerprints),
+    cmocka_unit_test(filters_match),
+    cmocka_unit_test(expand_outputs),
+    cmocka_unit_test(registry),
 };
 const size_t vg_compile_tests_n = sizeof(vg_compile_tests) / sizeof(vg_compile_tests[0]);
