@@ -235,6 +235,37 @@ static void more_validation_errors(void **unused)
     fx_free(&f);
 }
 
+static void lower_bounds(void **unused)
+{
+    struct fx f;
+    fx_load(&f, "CollectionRules:\n"               /* 1 */
+                "  A:\n"                           /* 2 */
+                "    Trigger:\n"                   /* 3 */
+                "      Type: MemoryGrowth\n"       /* 4 */
+                "      Settings:\n"                /* 5 */
+                "        Delta: 0\n"               /* 6 */
+                "  B:\n"                           /* 7 */
+                "    Trigger:\n"                   /* 8 */
+                "      Type: EventCount\n"         /* 9 */
+                "      Settings:\n"                /* 10 */
+                "        Counter: majflt\n"        /* 11 */
+                "        Count: 0\n"               /* 12 */
+                "  C:\n"                           /* 13 */
+                "    Trigger:\n"                   /* 14 */
+                "      Type: AspNetRequestCount\n" /* 15 */
+                "      Settings:\n"                /* 16 */
+                "        RequestCount: -3\n");     /* 17 */
+    assert_int_equal(f.rc_rules, VG_ECONFIG);
+    fx_expect_diag(&f, "config.yaml:6:16: error: CollectionRules.A.Trigger.Settings.Delta: "
+                       "expected a size of at least 1 byte, got \"0\" (out of range)");
+    fx_expect_diag(&f, "config.yaml:12:16: error: CollectionRules.B.Trigger.Settings.Count: "
+                       "expected a positive integer, got \"0\" (out of range)");
+    fx_expect_diag(&f, "config.yaml:17:23: error: CollectionRules.C.Trigger.Settings."
+                       "RequestCount: expected a positive integer, got \"-3\" (out of range)");
+    assert_int_equal(f.d.errors, 3);
+    fx_free(&f);
+}
+
 static void defaults_apply(void **unused)
 {
     struct fx f;
@@ -449,14 +480,10 @@ static void registry(void **unused)
 }
 
 const struct CMUnitTest vg_compile_tests[] = {
-    cmocka_unit_test(trigger_setting_errors),
-    cmocka_unit_test(types_egress_references_duplicates),
-    cmocka_unit_test(action_setting_errors),
-    cmocka_unit_test(more_validation_errors),
-    cmocka_unit_test(defaults_apply),
-    cmocka_unit_test(fingerprints),
-    cmocka_unit_test(filters_match),
-    cmocka_unit_test(expand_outputs),
-    cmocka_unit_test(registry),
+    cmocka_unit_test(trigger_setting_errors), cmocka_unit_test(types_egress_references_duplicates),
+    cmocka_unit_test(action_setting_errors),  cmocka_unit_test(more_validation_errors),
+    cmocka_unit_test(lower_bounds),           cmocka_unit_test(defaults_apply),
+    cmocka_unit_test(fingerprints),           cmocka_unit_test(filters_match),
+    cmocka_unit_test(expand_outputs),         cmocka_unit_test(registry),
 };
 const size_t vg_compile_tests_n = sizeof(vg_compile_tests) / sizeof(vg_compile_tests[0]);
