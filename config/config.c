@@ -556,7 +556,7 @@ static int load_egress(struct loader *L)
                 o->part_size = !r.part_size_set           ? 8u << 20
                                : r.part_size < (5u << 20) ? 5u << 20
                                                           : r.part_size;
-                if (o->access_key_id && !o->secret_access_key)
+                if (o->access_key_id && vg_node_is_null(r.secret_access_key))
                     require(L, NULL, m, path, "SecretAccessKey");
                 if (!vg_node_is_null(r.aws_profile_name) || !vg_node_is_null(r.aws_profile_path))
                     vg_diag_warn(L->d, &m->pos, path,
