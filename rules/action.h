@@ -45,7 +45,14 @@ bool vg_action_has_output(const struct vg_action_type *type, const char *name);
 
 /* --- typed settings, one struct per type (strings/nodes borrowed from the config tree) --- */
 
-enum vg_dump_type { VG_DUMP_FULL = 0, VG_DUMP_WITH_HEAP, VG_DUMP_MINI, VG_DUMP_TRIAGE };
+/* CollectDump Type, in the same order as engine/coredump.h's enum vg_dump_type so the engine
+ * converts with a cast. */
+enum vg_act_dump_type {
+    VG_ACT_DUMP_WITH_HEAP = 0,
+    VG_ACT_DUMP_FULL,
+    VG_ACT_DUMP_MINI,
+    VG_ACT_DUMP_TRIAGE
+};
 enum vg_log_level_setting {
     VG_LL_TRACE = 0,
     VG_LL_DEBUG,
@@ -67,7 +74,7 @@ struct vg_act_execute {
 
 struct vg_act_collect_dump {
     const char *egress;
-    int type; /* enum vg_dump_type, default WithHeap */
+    int type; /* enum vg_act_dump_type, default WithHeap */
     const char *artifact_name;
 };
 

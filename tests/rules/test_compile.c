@@ -145,7 +145,7 @@ static void action_setting_errors(void **unused)
     fx_expect_diag(&f, "config.yaml:11:11: error: CollectionRules.R.Actions[1].Settings.Egress: "
                        "required setting is missing; expected the name of an egress provider");
     fx_expect_diag(&f, "config.yaml:11:17: error: CollectionRules.R.Actions[1].Settings.Type: "
-                       "expected one of Full, WithHeap, Mini, Triage, got \"Huge\"");
+                       "expected one of WithHeap, Full, Mini, Triage, got \"Huge\"");
     fx_expect_diag(&f, "config.yaml:14:11: error: CollectionRules.R.Actions[2].Settings: set "
                        "either Profile or Providers, not both");
     fx_expect_diag(&f, "config.yaml:20:18: error: CollectionRules.R.Actions[3].Settings.Clsid: "
@@ -297,7 +297,7 @@ static void defaults_apply(void **unused)
     assert_int_equal(r->actions[0].egress_settings->kind, VG_EGRESS_FILESYSTEM);
     assert_true(r->actions[0].wait_for_completion);
     const struct vg_act_collect_dump *dump = r->actions[0].settings;
-    assert_int_equal(dump->type, VG_DUMP_WITH_HEAP);
+    assert_int_equal(dump->type, VG_ACT_DUMP_WITH_HEAP);
     assert_null(r->actions[0].name);
     assert_string_equal(r->actions[1].name, "run");
     assert_false(r->actions[1].wait_for_completion);
