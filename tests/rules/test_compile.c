@@ -266,6 +266,31 @@ static void lower_bounds(void **unused)
     fx_free(&f);
 }
 
+static void defaults_errors(void **unused)
+{
+    struct fx f;
+    fx_load(&f, EGRESS                      /* 1-4 */
+            "CollectionRuleDefaults:\n"     /* 5 */
+            "  Actions:\n"                  /* 6 */
+            "    Egress: artefacts\n"       /* 7 */
+            "  Limits:\n"                   /* 8 */
+            "    ActionCont: 3\n"           /* 9 */
+            "CollectionRules:\n"            /* 10 */
+            "  R:\n"                        /* 11 */
+            "    Trigger:\n"                /* 12 */
+            "      Type: Startup\n"         /* 13 */
+            "    Actions:\n"                /* 14 */
+            "      - Type: CollectDump\n"); /* 15 */
+    assert_int_equal(f.rc_rules, VG_ECONFIG);
+    fx_expect_diag(&f, "config.yaml:9:5: error: CollectionRuleDefaults.Limits.ActionCont: unknown "
+                       "setting; did you mean \"ActionCount\"?");
+    /* A default egress is reported where it was written, under the path of the action using it. */
+    fx_expect_diag(&f, "config.yaml:7:13: error: CollectionRules.R.Actions[0].Settings.Egress: "
+                       "unknown egress provider \"artefacts\"; did you mean \"artifacts\"?");
+    assert_int_equal(f.d.errors, 2);
+    fx_free(&f);
+}
+
 static void defaults_apply(void **unused)
 {
     struct fx f;
@@ -480,10 +505,16 @@ static void registry(void **unused)
 }
 
 const struct CMUnitTest vg_compile_tests[] = {
-    cmocka_unit_test(trigger_setting_errors), cmocka_unit_test(types_egress_references_duplicates),
-    cmocka_unit_test(action_setting_errors),  cmocka_unit_test(more_validation_errors),
-    cmocka_unit_test(lower_bounds),           cmocka_unit_test(defaults_apply),
-    cmocka_unit_test(fingerprints),           cmocka_unit_test(filters_match),
-    cmocka_unit_test(expand_outputs),         cmocka_unit_test(registry),
+    cmocka_unit_test(trigger_setting_errors),
+    cmocka_unit_test(types_egress_references_duplicates),
+    cmocka_unit_test(action_setting_errors),
+    cmocka_unit_test(more_validation_errors),
+    cmocka_unit_test(lower_bounds),
+    cmocka_unit_test(defaults_errors),
+    cmocka_unit_test(defaults_apply),
+    cmocka_unit_test(fingerprints),
+    cmocka_unit_test(filters_match),
+    cmocka_unit_test(expand_outputs),
+    cmocka_unit_test(registry),
 };
 const size_t vg_compile_tests_n = sizeof(vg_compile_tests) / sizeof(vg_compile_tests[0]);
