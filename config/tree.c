@@ -558,7 +558,7 @@ static void range_text(char *buf, size_t n, double min, double max, bool integer
     if (min == 0 && max == 0)
         snprintf(buf, n, "%s", integer ? "an integer" : "a number");
     else
-        snprintf(buf, n, "%s %g-%g", integer ? "an integer" : "a number", min, max);
+        snprintf(buf, n, "%s %.15g-%.15g", integer ? "an integer" : "a number", min, max);
 }
 
 int vg_node_to_double(const struct vg_node *n, const char *path, double min, double max,

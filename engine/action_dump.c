@@ -13,6 +13,13 @@
 #include <string.h>
 #include <time.h>
 
+/* rules/ validates the Type names; the writer has its own enum in the same order */
+_Static_assert((int)VG_ACT_DUMP_WITH_HEAP == (int)VG_DUMP_WITH_HEAP &&
+                   (int)VG_ACT_DUMP_FULL == (int)VG_DUMP_FULL &&
+                   (int)VG_ACT_DUMP_MINI == (int)VG_DUMP_MINI &&
+                   (int)VG_ACT_DUMP_TRIAGE == (int)VG_DUMP_TRIAGE,
+               "dump type enums must agree");
+
 struct dump_job {
     uv_work_t work;
     struct vg_run *run;
