@@ -1044,6 +1044,8 @@ void vg__http_conn_feed(struct vg__http_conn *c, const char *data, size_t len)
 
 void vg__http_conn_eof(struct vg__http_conn *c)
 {
+    c->peer_eof = true;
+    c->reading = false; /* the transport stops reading at EOF */
     switch (c->state) {
     case VG__CONN_CLOSED:
         return;
@@ -1093,6 +1095,11 @@ static void conn_graceful_close(struct vg__http_conn *c)
 {
     if (c->state == VG__CONN_CLOSED || c->state == VG__CONN_LINGER)
         return;
+    if (c->peer_eof) {
+        /* All input was consumed, so closing now cannot reset the response away. */
+        vg__http_conn_abort(c);
+        return;
+    }
     c->state = VG__CONN_LINGER;
     c->deadline = uv_now(c->server->loop) + LINGER_MS;
     vg_buf_free(&c->pending);

@@ -117,6 +117,7 @@ struct vg__http_conn {
     uint64_t linger_bytes;
     unsigned writes_pending;
     bool reading;
+    bool peer_eof;
     bool keep_alive;
     bool msg_complete;
     bool rejected; /* over max connections: 503 then close */
