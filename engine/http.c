@@ -403,7 +403,8 @@ int vg_http_res_json(struct vg_http_res *res, int status, json_t *body)
     return res_json_ct(res, status, body, "application/json");
 }
 
-static int res_vproblem(struct vg_http_res *res, int status, int err, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int res_vproblem(struct vg_http_res *res, int status,
+                                                              int err, const char *fmt, va_list ap)
 {
     struct vg_buf detail;
     vg_buf_init(&detail);
