@@ -51,6 +51,8 @@ struct vg_http_server {
     bool closing;
     bool sweep_closing;
     uint64_t close_deadline;
+    uint64_t auth_window_start;
+    unsigned auth_window_failures;
     vg_http_server_close_cb close_cb;
     void *close_ud;
     struct vg_http_stats stats;
@@ -262,6 +264,9 @@ static int conn_write(struct vg__http_conn *c, struct vg__http_wreq *w)
         return VG_ECANCELED;
     }
     c->writes_pending++;
+    /* A client that stops reading must not hold the connection (and a producer) forever. */
+    if (c->state == VG__CONN_HANDLING && c->writes_pending == 1)
+        c->deadline = uv_now(c->server->loop) + c->server->cfg.request_timeout_ms;
     int rc = c->tp->write(c, w);
     if (rc < 0) {
         c->writes_pending--;
@@ -913,6 +918,18 @@ static void dispatch(struct vg__http_conn *c)
         !vg__http_auth_check(s->key_hash, vg_http_req_header(r, "Authorization"))) {
         s->stats.auth_failures++;
         vg_http_res_header(res, "WWW-Authenticate", "Bearer realm=\"vigil\"");
+        /* Key guessing is hopeless against 256-bit keys, but a storm of failures is still
+         * answered with 429 so well-behaved clients back off. */
+        uint64_t now = uv_now(s->loop);
+        if (now - s->auth_window_start >= 1000) {
+            s->auth_window_start = now;
+            s->auth_window_failures = 0;
+        }
+        if (++s->auth_window_failures > VG__HTTP_AUTH_FAILURES_PER_SEC) {
+            vg_http_res_header(res, "Retry-After", "1");
+            send_problem(c, 429, VG_ETHROTTLED, "too many failed authentication attempts");
+            return;
+        }
         send_problem(c, 401, VG_EAUTH, "a valid API key is required (Authorization: Bearer)");
         return;
     }
@@ -1147,6 +1164,9 @@ void vg__http_write_done(struct vg__http_wreq *w, int status)
         vg__http_conn_abort(c);
         return;
     }
+    if (c->state == VG__CONN_HANDLING)
+        c->deadline =
+            c->writes_pending ? uv_now(c->server->loop) + c->server->cfg.request_timeout_ms : 0;
     if (st)
         stream_pump(st);
     else

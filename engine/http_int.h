@@ -13,6 +13,8 @@
 
 #define VG__HTTP_MAX_PARAMS 8
 #define VG__HTTP_MAX_HEADERS 100
+/* Failed authentications per second (server-wide) before 429 instead of 401. */
+#define VG__HTTP_AUTH_FAILURES_PER_SEC 50
 
 struct vg__http_conn;
 
