@@ -908,6 +908,11 @@ static void dispatch(struct vg__http_conn *c)
         send_problem(c, 503, VG_EBUSY, "server is shutting down");
         return;
     }
+    if (llhttp_get_upgrade(&c->parser)) {
+        c->keep_alive = false;
+        send_problem(c, 400, VG_EINVAL, "protocol upgrades and CONNECT are not supported");
+        return;
+    }
     if (req_parse_target(r) != 0) {
         c->keep_alive = false;
         send_problem(c, 400, VG_EINVAL, "invalid request target");

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#define AUTHH "Authorization: Bearer " TH_KEY "\r\n"
+
 static json_t *body_json(const struct th_resp *r)
 {
     json_error_t e;
@@ -383,6 +385,12 @@ static void test_limits(void **state)
 
     /* 400: malformed, bad method, traversal, NUL, encoded slash, bad escapes */
     raw_expect(t.port, "GARBAGE\r\n\r\n", 400, true);
+    raw_expect(
+        t.port,
+        "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n" AUTHH
+        "\r\n",
+        400, true);
+    raw_expect(t.port, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n" AUTHH "\r\n", 400, true);
     raw_expect(t.port, "FROB /hello HTTP/1.1\r\n\r\n", 400, true);
     raw_expect(t.port, "GET /hello HTTP/9.9\r\n\r\n", 400, true);
     raw_expect(t.port, "GET /hello HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400,
