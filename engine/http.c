@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1709,6 +1711,25 @@ static const char *port_note(int bound, int asked)
     return note;
 }
 
+/* A socket file left by a previous run (nobody accepts on it) may be replaced; a live one
+ * belongs to another process and is left alone. */
+static bool unix_socket_is_stale(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool stale = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == ECONNREFUSED;
+    close(fd);
+    return stale;
+}
+
 static void listener_close_cb(uv_handle_t *h)
 {
     struct vg__http_listener *l = h->data;
@@ -1754,11 +1775,11 @@ int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth)
     if (unix_path) {
         l->is_pipe = true;
         uv_pipe_init(s->loop, &l->h.pipe, 0);
-        struct stat st;
-        /* A stale socket from a previous run would make bind fail. */
-        if (lstat(unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(unix_path);
         rc = uv_pipe_bind(&l->h.pipe, unix_path);
+        if (rc == UV_EADDRINUSE && unix_socket_is_stale(unix_path)) {
+            unlink(unix_path);
+            rc = uv_pipe_bind(&l->h.pipe, unix_path);
+        }
         if (rc == 0) {
             l->unix_path = vg_strdup(unix_path);
             if (!l->unix_path)
@@ -1790,10 +1811,6 @@ int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth)
     s->listeners_open++;
     if (rc != 0) {
         vg_log(VG_LOG_ERROR, LOG_COMP, "cannot listen on %s: %s", url, uv_strerror(rc));
-        if (l->unix_path) {
-            free(l->unix_path); /* never bound by us */
-            l->unix_path = NULL;
-        }
         uv_close(&l->h.handle, listener_close_cb);
         return rc;
     }

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -670,7 +672,35 @@ static void test_unix_socket(void **state)
     assert_string_equal(out, "hello\n");
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+    /* a live socket is never taken over by a second server */
+    uv_loop_t loop2;
+    uv_loop_init(&loop2);
+    struct vg_http_server *s2;
+    struct vg_http_config cfg;
+    vg_http_config_init(&cfg);
+    assert_int_equal(vg_http_server_create(&loop2, &cfg, &s2), 0);
+    char url[160];
+    snprintf(url, sizeof(url), "unix:%s", t.unix_path);
+    assert_int_equal(vg_http_listen(s2, url, false), UV_EADDRINUSE);
+    vg_http_server_close(s2, NULL, NULL);
+    uv_run(&loop2, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    assert_int_equal(access(t.unix_path, F_OK), 0);
     th_stop(&t);
+
+    /* a stale socket file (nobody listening) is replaced */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, t.unix_path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    uv_loop_init(&loop2);
+    assert_int_equal(vg_http_server_create(&loop2, &cfg, &s2), 0);
+    assert_int_equal(vg_http_listen(s2, url, false), 0);
+    vg_http_server_close(s2, NULL, NULL);
+    uv_run(&loop2, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    assert_int_equal(access(t.unix_path, F_OK), -1);
 }
 
 static char *capture_cmd(int argc, char **argv, int *rc)
