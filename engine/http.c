@@ -360,6 +360,9 @@ static int res_send(struct vg_http_res *res, int status, const char *ctype, void
         free(body);
     res->state = VG__RES_SENT;
     res->cancel = NULL;
+    /* Path only: query strings and headers stay out of the log. */
+    vg_log(VG_LOG_DEBUG, LOG_COMP, "%s %s -> %d", c->req.method ? c->req.method : "-",
+           c->req.path ? c->req.path : "-", status);
     rc = conn_write(c, w);
     if (rc == 0 && c->state != VG__CONN_CLOSED)
         conn_finish_response(c);
@@ -1413,6 +1416,8 @@ int vg_http_res_stream(struct vg_http_res *res, int status, const char *content_
     size_t hl = head.len;
     wreq_add(w, vg_buf_steal(&head), hl, true);
     res->state = VG__RES_STREAM;
+    vg_log(VG_LOG_DEBUG, LOG_COMP, "%s %s -> %d (stream)", c->req.method ? c->req.method : "-",
+           c->req.path ? c->req.path : "-", status);
     if (c->req.head) {
         /* HEAD: headers only; the producer is told at once that nobody reads. */
         st->canceled = true;
