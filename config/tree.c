@@ -655,6 +655,10 @@ const char *vg_did_you_mean(const char *word, const char *const *candidates)
     size_t wl = strlen(word);
     unsigned cap = wl < 4 ? 1 : wl < 8 ? 2 : 3;
     for (size_t i = 0; candidates[i]; i++) {
+        size_t cl = strlen(candidates[i]);
+        /* "AzureBlob" for "AzureBlobStorage": a long shared prefix is a strong hint */
+        if (wl >= 5 && cl > wl && strncasecmp(word, candidates[i], wl) == 0)
+            return candidates[i];
         unsigned dist = vg_edit_distance(word, candidates[i], cap);
         if (dist <= cap && (!best || dist < best_d)) {
             best = candidates[i];
