@@ -116,6 +116,28 @@ static void *waiter_thread(void *arg)
     return NULL;
 }
 
+static void *short_lived(void *arg)
+{
+    (void)arg;
+    return NULL;
+}
+
+/* "churn" mode: threads are created and exit all the time, racing the dumper's attach. */
+static void *churn_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_t t[8];
+        for (int i = 0; i < 8; i++)
+            if (pthread_create(&t[i], NULL, short_lived, NULL) != 0)
+                t[i] = 0;
+        for (int i = 0; i < 8; i++)
+            if (t[i])
+                pthread_join(t[i], NULL);
+    }
+    return NULL;
+}
+
 __attribute__((noinline)) static void main_loop(void)
 {
     unsigned char seq = 0;
@@ -132,7 +154,7 @@ __attribute__((noinline)) static void main_loop(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pthread_t t;
     void *(*fns[])(void *) = {sleeper_thread, reader_thread, spinner_thread, waiter_thread};
@@ -148,6 +170,8 @@ int main(void)
             return 1;
         pthread_setname_np(t, names[i]);
     }
+    if (argc > 1 && strcmp(argv[1], "churn") == 0 && pthread_create(&t, NULL, churn_thread, NULL))
+        return 1;
     printf("ready pid %d\n", (int)getpid());
     fflush(stdout);
     main_loop();
