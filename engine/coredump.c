@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #define CD_PAGE 4096u
-#define CD_CHUNK (4u << 20) /* one process_vm_readv and one sink call */
-#define CD_BUF_MIN_CHUNKS 8u  /* budget floor */
+#define CD_CHUNK (4u << 20)  /* one process_vm_readv and one sink call */
+#define CD_BUF_MIN_CHUNKS 8u /* budget floor */
 #define CD_BUF_MAX (16ull << 30)
 #define CD_XSTATE_MAX (32u << 10)
 #define CD_FILTER_DEFAULT 0x33u
@@ -121,7 +121,7 @@ struct cd_ctx {
 
     struct cd_chunk *warm; /* copy buffers faulted in before the freeze */
     size_t nwarm, budget;  /* chunks */
-    int memfd; /* /proc/PID/mem, opened on first need */
+    int memfd;             /* /proc/PID/mem, opened on first need */
     int no_vm_readv;
 };
 
@@ -196,7 +196,7 @@ static int cd_perm_error(struct cd_ctx *c, int rc, const char *what)
     if (read_small("/proc/sys/kernel/yama/ptrace_scope", yama, sizeof(yama)) > 0)
         scope = atoi(yama);
 
-    if (tracer > 0)
+    if (tracer > 0 && tracer != (long)gettid())
         return cd_fail(c, rc, "cannot %s pid %d: it is already traced by pid %ld (a debugger?)",
                        what, (int)c->pid, tracer);
     if (uid >= 0 && (uid_t)uid != geteuid() && !cap)
@@ -333,10 +333,11 @@ static int cd_wait_stop(struct cd_thread *t)
 
 static int cd_attach(struct cd_ctx *c)
 {
+    unsigned eperm_rounds = 0;
     for (unsigned round = 0;; round++) {
         pid_t *tids = NULL;
         size_t n = 0;
-        int added = 0;
+        int added = 0, busy = 0;
         int rc = cd_list_tasks(c->pid, &tids, &n);
         if (rc == -ENOENT)
             return c->nth ? cd_exited(c) : cd_fail(c, VG_ESRCH, "no such process: %d", (int)c->pid);
@@ -350,6 +351,13 @@ static int cd_attach(struct cd_ctx *c)
                 int e = errno;
                 if (e == ESRCH)
                     continue; /* the thread exited meanwhile */
+                /* A thread in the middle of exiting refuses attach with EPERM; with other
+                 * threads of the process already held, permission is not the problem: look
+                 * again on the next scan, when it is gone. */
+                if (e == EPERM && c->nth > 0 && tid != c->pid && eperm_rounds < 1000) {
+                    busy = 1;
+                    continue;
+                }
                 if (e == EPERM || e == EACCES)
                     rc = cd_perm_error(c, -e, "ptrace");
                 else
@@ -383,6 +391,11 @@ static int cd_attach(struct cd_ctx *c)
         if (rc)
             return rc;
         /* Stopped threads create no threads: a scan that finds nothing new is final. */
+        if (busy) {
+            eperm_rounds++;
+            usleep(100);
+            continue;
+        }
         if (!added)
             break;
         if (round > 10000)
@@ -1097,6 +1110,7 @@ static struct cd_chunk *take_chunk(struct cd_pipe *p)
         if (p->free) {
             k = p->free;
             p->free = k->next;
+            k->next = NULL;
             break;
         }
         if (p->allocated < p->budget) {
@@ -1216,14 +1230,15 @@ static int cd_stream(struct cd_ctx *c)
         while (!rc && !p.done && (!p.head || !p.starved))
             pthread_cond_wait(&p.cv, &p.mu);
         int done = p.done, err = p.err;
-        struct cd_chunk *k = p.head;
-        if (k && !rc) {
+        struct cd_chunk *k = NULL;
+        if (rc || (done && err))
+            p.stop = 1; /* what is queued is freed below */
+        else if ((k = p.head)) {
             p.head = k->next;
             if (!p.head)
                 p.tail = NULL;
+            k->next = NULL;
         }
-        if (rc)
-            p.stop = 1;
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
         if (rc)
@@ -1233,11 +1248,22 @@ static int cd_stream(struct cd_ctx *c)
             break;
         }
         /* Everything is copied: let the target run while the rest drains into the sink. */
-        if (done)
+        if (done && !c->detached) {
             cd_detach(c);
+            pthread_mutex_lock(&p.mu);
+            chunk_free_list(p.free);
+            p.free = NULL;
+            pthread_mutex_unlock(&p.mu);
+        }
         if (!k)
             break; /* done, nothing left */
         rc = cd_sink(c, k->buf, k->len);
+        if (done) {
+            /* The reader is finished: give the memory back at once. The sink (page cache,
+             * tmpfs, socket buffers) then reuses these pages instead of fresh ones. */
+            chunk_free_list(k);
+            continue;
+        }
         pthread_mutex_lock(&p.mu);
         k->next = p.free;
         p.free = k;

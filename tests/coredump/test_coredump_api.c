@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -82,6 +83,7 @@ static void target_start(struct target *t, const char *mode)
     t->pid = fork();
     assert_true(t->pid >= 0);
     if (t->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed or timed-out test */
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -383,10 +385,10 @@ static void test_permission(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_type_names),    cmocka_unit_test(test_stream_to_memory),
+        cmocka_unit_test(test_type_names),      cmocka_unit_test(test_stream_to_memory),
         cmocka_unit_test(test_no_such_process), cmocka_unit_test(test_exit_mid_dump),
-        cmocka_unit_test(test_sink_quota),    cmocka_unit_test(test_thread_churn),
-        cmocka_unit_test(test_file_exists),   cmocka_unit_test(test_permission),
+        cmocka_unit_test(test_sink_quota),      cmocka_unit_test(test_thread_churn),
+        cmocka_unit_test(test_file_exists),     cmocka_unit_test(test_permission),
         cmocka_unit_test(test_disk_full),
     };
     signal(SIGPIPE, SIG_IGN);
