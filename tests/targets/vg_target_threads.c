@@ -2,7 +2,9 @@
  * nanosleep, blocked in read, spinning), a planted heap value and a planted stack value. Prints
  * one status line every 100 ms so a test can check it keeps running correctly after a dump:
  *   tick N reads R sleeps S spins X errors E
- * errors counts a short sleep, a failed or interrupted syscall, or a byte out of sequence. */
+ * errors counts a short sleep, a failed or interrupted syscall, or a byte out of sequence.
+ * `vg_target_threads churn` also creates and joins short-lived threads without pause, to race a
+ * dumper's attach. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
