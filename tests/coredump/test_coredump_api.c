@@ -299,6 +299,46 @@ static void test_thread_churn(void **state)
     target_stop(&t);
 }
 
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return '?';
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] ? p[2] : '?';
+}
+
+/* A process stopped by SIGSTOP is dumped and stays stopped; SIGCONT resumes it as usual. */
+static void test_stopped_process(void **state)
+{
+    (void)state;
+    struct target t;
+    struct mem_sink s = {0};
+    struct vg_dump_result res;
+    char err[256];
+    target_start(&t, NULL);
+    kill(t.pid, SIGSTOP);
+    for (int i = 0; i < 200 && proc_state(t.pid) != 'T'; i++)
+        usleep(1000);
+    assert_int_equal(proc_state(t.pid), 'T');
+    int rc = vg_coredump_write(t.pid, VG_DUMP_MINI, mem_write, &s, &res, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(res.threads, 5);
+    usleep(100000);
+    assert_int_equal(proc_state(t.pid), 'T');
+    kill(t.pid, SIGCONT);
+    target_read(&t, 200);
+    assert_target_healthy(&t);
+    target_stop(&t);
+    free(s.data);
+}
+
 static void test_file_exists(void **state)
 {
     (void)state;
@@ -388,8 +428,8 @@ int main(void)
         cmocka_unit_test(test_type_names),      cmocka_unit_test(test_stream_to_memory),
         cmocka_unit_test(test_no_such_process), cmocka_unit_test(test_exit_mid_dump),
         cmocka_unit_test(test_sink_quota),      cmocka_unit_test(test_thread_churn),
-        cmocka_unit_test(test_file_exists),     cmocka_unit_test(test_permission),
-        cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_stopped_process), cmocka_unit_test(test_file_exists),
+        cmocka_unit_test(test_permission),      cmocka_unit_test(test_disk_full),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
