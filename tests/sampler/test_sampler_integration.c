@@ -1,0 +1,304 @@
+/* Discovery and sampling against the real /proc and /sys/fs/cgroup: real children (busy, sleeping,
+ * threaded, with open files) and a real PID namespace made by unshare(1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine/proc.h"
+#include "engine/sampler.h"
+#include "config/error.h"
+#include "config/util.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum child_kind { CHILD_BUSY, CHILD_SLEEP, CHILD_THREADS, CHILD_FDS };
+
+#define CHILD_THREAD_COUNT 5
+#define CHILD_EXTRA_FDS 10
+
+static void *sleeper_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* Forks a child that closes every inherited fd above 2, sets itself up, then says it is ready
+ * over a pipe, so the parent samples a known state. */
+static pid_t spawn(enum child_kind kind)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        long maxfd = sysconf(_SC_OPEN_MAX);
+        for (int fd = 3; fd < maxfd && fd < 65536; fd++)
+            if (fd != pfd[1])
+                close(fd);
+        if (kind == CHILD_THREADS) {
+            for (int i = 0; i < CHILD_THREAD_COUNT; i++) {
+                pthread_t th;
+                if (pthread_create(&th, NULL, sleeper_thread, NULL) != 0)
+                    _exit(3);
+            }
+        }
+        if (kind == CHILD_FDS) {
+            for (int i = 0; i < CHILD_EXTRA_FDS; i++)
+                if (open("/dev/null", O_RDONLY) < 0)
+                    _exit(4);
+        }
+        char c = 'r';
+        if (write(pfd[1], &c, 1) != 1)
+            _exit(5);
+        close(pfd[1]);
+        if (kind == CHILD_BUSY) {
+            volatile uint64_t x = 0;
+            for (;;)
+                x++;
+        }
+        for (;;)
+            pause();
+    }
+    close(pfd[1]);
+    char c;
+    assert_int_equal(read(pfd[0], &c, 1), 1);
+    close(pfd[0]);
+    return pid;
+}
+
+static void reap(pid_t pid, struct rusage *ru)
+{
+    kill(pid, SIGKILL);
+    int status;
+    struct rusage dummy;
+    assert_int_equal(wait4(pid, &status, 0, ru ? ru : &dummy), pid);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+struct exited {
+    int n;
+    uint64_t keys[64];
+};
+
+static void on_exited(struct vg_proc *p, void *arg)
+{
+    struct exited *e = arg;
+    if (e->n < 64)
+        e->keys[e->n] = p->key;
+    e->n++;
+}
+
+static struct vg_proc *must_find(struct vg_proc_table *t, pid_t pid)
+{
+    struct vg_proc *p = vg_proc_table_find(t, pid);
+    if (!p)
+        fail_msg("pid %d not discovered", (int)pid);
+    return p;
+}
+
+/* Capacity computed independently of the sampler's status parsing: this process's view of
+ * the child's affinity, capped by the cgroup quota. */
+static double expected_capacity(pid_t pid, double quota, bool has_quota)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    assert_int_equal(sched_getaffinity(pid, sizeof(set), &set), 0);
+    double cap = CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0 && cap > online)
+        cap = (double)online;
+    if (has_quota && quota < cap)
+        cap = quota;
+    return cap;
+}
+
+static void test_real_children(void **state)
+{
+    (void)state;
+    struct vg_proc_table *t;
+    struct vg_sampler *s;
+    struct vg_proc_table_options o = {.exclude_pid = getpid()};
+    assert_int_equal(vg_proc_table_create(NULL, &o, &t), 0);
+    assert_int_equal(vg_sampler_create(NULL, &s), 0);
+
+    pid_t sleeper = spawn(CHILD_SLEEP);
+    pid_t threads = spawn(CHILD_THREADS);
+    pid_t fds = spawn(CHILD_FDS);
+    pid_t busy = spawn(CHILD_BUSY);
+    uint64_t busy_start = vg_mono_ms();
+
+    struct exited ex = {0};
+    struct vg_proc_scan_cb cb = {.exited = on_exited, .arg = &ex};
+    assert_int_equal(vg_proc_scan(t, &cb), 0);
+    vg_sampler_tick(s);
+    assert_null(vg_proc_table_find(t, getpid()));
+    pid_t kids[] = {sleeper, threads, fds, busy};
+    struct vg_sample first[4], second[4];
+    uint64_t t0 = vg_mono_ms();
+    for (int i = 0; i < 4; i++) {
+        struct vg_proc *p = must_find(t, kids[i]);
+        assert_int_equal(p->ppid, getpid());
+        assert_int_equal(p->uid, getuid());
+        assert_int_equal(p->ns_pid, kids[i]);
+        assert_int_equal(vg_sampler_sample(s, p, t0, VG_SAMPLER_DEFAULT_MASK, &first[i]), 0);
+        assert_false(vg_sample_has(&first[i], VG_M_CPU_PERCENT));
+    }
+
+    sleep_ms(1000);
+    assert_int_equal(vg_proc_scan(t, &cb), 0);
+    vg_sampler_tick(s);
+    assert_int_equal(ex.n, 0);
+    uint64_t t1 = vg_mono_ms();
+    for (int i = 0; i < 4; i++) {
+        struct vg_proc *p = must_find(t, kids[i]);
+        assert_int_equal(vg_sampler_sample(s, p, t1, VG_SAMPLER_DEFAULT_MASK, &second[i]), 0);
+        assert_true(vg_sample_has(&second[i], VG_M_CPU_PERCENT));
+        assert_true(vg_sample_has(&second[i], VG_M_RSS));
+        assert_true(second[i].v[VG_M_RSS] > 0);
+        assert_true(vg_sample_has(&second[i], VG_M_FDS));
+    }
+    uint64_t busy_end = vg_mono_ms();
+    struct rusage ru;
+    reap(busy, &ru);
+
+    /* busy: one CPU's worth of capacity, broadly (the machine is shared) */
+    struct vg_cgroup_cache *cg;
+    assert_int_equal(vg_cgroup_cache_create("/sys/fs/cgroup", &cg), 0);
+    struct vg_cgroup_stats cs;
+    vg_cgroup_get(cg, &must_find(t, sleeper)->cgroup, VG_CG_CPU_QUOTA, &cs);
+    vg_cgroup_cache_destroy(cg);
+    double cap = expected_capacity(sleeper, cs.cpu_quota, cs.valid & VG_CG_CPU_QUOTA);
+    double one_cpu = 100.0 / cap > 100.0 ? 100.0 : 100.0 / cap;
+    double busy_pct = second[3].v[VG_M_CPU_PERCENT];
+    printf("# capacity %.2f CPUs; busy %.1f%% (one CPU = %.1f%%); sleeper %.2f%%\n", cap, busy_pct,
+           one_cpu, second[0].v[VG_M_CPU_PERCENT]);
+    assert_true(busy_pct > 0.5 * one_cpu);
+    assert_true(busy_pct <= 100.0);
+    /* and it agrees with what the kernel told wait4 about the child's whole life */
+    double ru_cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    double ru_pct = ru_cpu / ((double)(busy_end - busy_start) / 1000.0) / cap * 100.0;
+    printf("# busy by rusage %.1f%%\n", ru_pct);
+    assert_true(busy_pct > ru_pct - 25.0 && busy_pct < ru_pct + 25.0);
+    assert_true(second[3].v[VG_M_CPU_SECONDS] > first[3].v[VG_M_CPU_SECONDS]);
+
+    /* sleeper: ~0 */
+    assert_true(second[0].v[VG_M_CPU_PERCENT] < 5.0);
+    /* threads: main + CHILD_THREAD_COUNT */
+    assert_true(second[1].v[VG_M_THREADS] == 1 + CHILD_THREAD_COUNT);
+    assert_true(second[0].v[VG_M_THREADS] == 1);
+    /* fds: same inherited 0-2 as the sleeper, plus the files it opened */
+    assert_true(second[2].v[VG_M_FDS] == second[0].v[VG_M_FDS] + CHILD_EXTRA_FDS);
+
+    /* the sleeper exits: with its stat fd kept, the sampler sees ESRCH; the scan reports it */
+    struct vg_proc *sp = must_find(t, sleeper);
+    uint64_t sleeper_key = sp->key;
+    reap(sleeper, NULL);
+    struct vg_sample tmp;
+    assert_int_equal(vg_sampler_sample(s, sp, vg_mono_ms(), VG_SAMPLER_DEFAULT_MASK, &tmp),
+                     VG_EEXITED);
+    ex.n = 0;
+    assert_int_equal(vg_proc_scan(t, &cb), 0);
+    bool seen = false;
+    for (int i = 0; i < ex.n && i < 64; i++)
+        seen = seen || ex.keys[i] == sleeper_key;
+    assert_true(seen);
+    assert_null(vg_proc_table_find(t, sleeper));
+
+    reap(threads, NULL);
+    reap(fds, NULL);
+    vg_sampler_destroy(s);
+    vg_proc_table_destroy(t);
+}
+
+/* A process in its own PID namespace is pid 1 there; from here it has a host pid too. */
+static void test_pid_namespace(void **state)
+{
+    (void)state;
+    int errp[2];
+    assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
+    pid_t un = fork();
+    assert_true(un >= 0);
+    if (un == 0) {
+        dup2(errp[1], 2);
+        execlp("unshare", "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sleep",
+               "30", (char *)NULL);
+        _exit(127);
+    }
+    close(errp[1]);
+
+    struct vg_proc_table *t;
+    assert_int_equal(vg_proc_table_create(NULL, NULL, &t), 0);
+    struct vg_proc *found = NULL;
+    bool exited_early = false;
+    int status = 0;
+    for (int i = 0; i < 100 && !found; i++) {
+        assert_int_equal(vg_proc_scan(t, NULL), 0);
+        for (struct vg_proc *p = vg_proc_table_next(t, NULL); p; p = vg_proc_table_next(t, p))
+            if (p->ppid == un && strcmp(p->name, "sleep") == 0)
+                found = p;
+        if (found)
+            break;
+        if (waitpid(un, &status, WNOHANG) == un) {
+            exited_early = true;
+            break;
+        }
+        sleep_ms(50);
+    }
+    if (exited_early) {
+        char err[512] = {0};
+        ssize_t n = read(errp[0], err, sizeof(err) - 1);
+        (void)n;
+        close(errp[0]);
+        vg_proc_table_destroy(t);
+        if (strstr(err, "Operation not permitted")) {
+            printf("# SKIP: unshare --pid failed with EPERM: %s\n", err);
+            skip();
+        }
+        fail_msg("unshare exited early (status %d): %s", status, err);
+    }
+    close(errp[0]);
+    assert_non_null(found);
+    printf("# sleep in new pid ns: host pid %d, NSpid count %d, ns pid %d\n", found->pid,
+           found->nspid_count, found->ns_pid);
+    assert_int_equal(found->ns_pid, 1);
+    assert_true(found->nspid_count >= 2);
+    assert_int_equal(found->nspid[0], found->pid);
+    assert_int_equal(found->nspid[found->nspid_count - 1], 1);
+    assert_string_equal(found->cmdline, "sleep 30");
+    pid_t host_pid = found->pid;
+
+    kill(un, SIGKILL); /* --kill-child takes the sleep down with it */
+    kill(host_pid, SIGKILL);
+    assert_int_equal(waitpid(un, &status, 0), un);
+    vg_proc_table_destroy(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_real_children),
+        cmocka_unit_test(test_pid_namespace),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
