@@ -28,6 +28,28 @@ enum child_kind { CHILD_BUSY, CHILD_SLEEP, CHILD_THREADS, CHILD_FDS };
 #define CHILD_THREAD_COUNT 5
 #define CHILD_EXTRA_FDS 10
 
+/* Every child still running, so a failed assertion (which longjmps out) leaves none behind. */
+static pid_t live[16];
+static int nlive;
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < nlive; i++)
+        if (live[i] == pid)
+            live[i] = live[--nlive];
+}
+
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    for (int i = 0; i < nlive; i++) {
+        kill(live[i], SIGKILL);
+        waitpid(live[i], NULL, 0);
+    }
+    nlive = 0;
+    return 0;
+}
+
 static void *sleeper_thread(void *arg)
 {
     (void)arg;
@@ -73,6 +95,7 @@ static pid_t spawn(enum child_kind kind)
         for (;;)
             pause();
     }
+    live[nlive++] = pid;
     close(pfd[1]);
     char c;
     assert_int_equal(read(pfd[0], &c, 1), 1);
@@ -86,6 +109,7 @@ static void reap(pid_t pid, struct rusage *ru)
     int status;
     struct rusage dummy;
     assert_int_equal(wait4(pid, &status, 0, ru ? ru : &dummy), pid);
+    forget(pid);
 }
 
 static void sleep_ms(long ms)
@@ -167,7 +191,8 @@ static void test_real_children(void **state)
     sleep_ms(1000);
     assert_int_equal(vg_proc_scan(t, &cb), 0);
     vg_sampler_tick(s);
-    assert_int_equal(ex.n, 0);
+    for (int i = 0; i < 4; i++)
+        must_find(t, kids[i]); /* other processes on the machine may come and go; ours stay */
     uint64_t t1 = vg_mono_ms();
     for (int i = 0; i < 4; i++) {
         struct vg_proc *p = must_find(t, kids[i]);
@@ -192,14 +217,17 @@ static void test_real_children(void **state)
     double busy_pct = second[3].v[VG_M_CPU_PERCENT];
     printf("# capacity %.2f CPUs; busy %.1f%% (one CPU = %.1f%%); sleeper %.2f%%\n", cap, busy_pct,
            one_cpu, second[0].v[VG_M_CPU_PERCENT]);
-    assert_true(busy_pct > 0.5 * one_cpu);
     assert_true(busy_pct <= 100.0);
-    /* and it agrees with what the kernel told wait4 about the child's whole life */
+    /* On an idle machine the busy child gets a whole CPU (one_cpu); on this shared 2-core box
+     * it often gets a third of that, so "high" is judged against what the kernel says the child
+     * really got over its whole life (wait4 rusage), not against a fixed share. */
     double ru_cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     double ru_pct = ru_cpu / ((double)(busy_end - busy_start) / 1000.0) / cap * 100.0;
     printf("# busy by rusage %.1f%%\n", ru_pct);
-    assert_true(busy_pct > ru_pct - 25.0 && busy_pct < ru_pct + 25.0);
+    assert_true(ru_pct > 5.0); /* the child did run */
+    assert_true(busy_pct > 0.5 * ru_pct && busy_pct < 1.5 * ru_pct + 5.0);
+    assert_true(busy_pct > 20.0 * second[0].v[VG_M_CPU_PERCENT]);
     assert_true(second[3].v[VG_M_CPU_SECONDS] > first[3].v[VG_M_CPU_SECONDS]);
 
     /* sleeper: ~0 */
@@ -245,6 +273,7 @@ static void test_pid_namespace(void **state)
                "30", (char *)NULL);
         _exit(127);
     }
+    live[nlive++] = un;
     close(errp[1]);
 
     struct vg_proc_table *t;
@@ -260,6 +289,7 @@ static void test_pid_namespace(void **state)
         if (found)
             break;
         if (waitpid(un, &status, WNOHANG) == un) {
+            forget(un);
             exited_early = true;
             break;
         }
@@ -291,14 +321,15 @@ static void test_pid_namespace(void **state)
     kill(un, SIGKILL); /* --kill-child takes the sleep down with it */
     kill(host_pid, SIGKILL);
     assert_int_equal(waitpid(un, &status, 0), un);
+    forget(un);
     vg_proc_table_destroy(t);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_real_children),
-        cmocka_unit_test(test_pid_namespace),
+        cmocka_unit_test_teardown(test_real_children, kill_leftovers),
+        cmocka_unit_test_teardown(test_pid_namespace, kill_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
