@@ -120,9 +120,16 @@ static int parse_int(const char *s, const char **end)
 
 /* ---- stat ----------------------------------------------------------------------------------- */
 
-int vg_proc_parse_stat(const char *text, size_t len, struct vg_proc_stat *out)
+int vg_proc_parse_stat(const char *input, size_t len, struct vg_proc_stat *out)
 {
     memset(out, 0, sizeof(*out));
+    /* The number parser stops at a NUL; the input need not have one. A stat line is a few
+     * hundred bytes (comm is at most 64), so the fields used always fit. */
+    char text[1024];
+    if (len >= sizeof(text))
+        len = sizeof(text) - 1;
+    memcpy(text, input, len);
+    text[len] = '\0';
     const char *open = memchr(text, '(', len);
     if (!open)
         return VG_EPARSE;

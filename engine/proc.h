@@ -38,7 +38,8 @@ struct vg_proc_stat {
     int64_t rss_pages;
 };
 
-/* Parses one stat line. The comm may hold spaces and parentheses, so it ends at the last ')'.
+/* Parses one stat line (len bytes, NUL not required). The comm may hold spaces and parentheses,
+ * so it ends at the last ")".
  * Returns 0 or VG_EPARSE (truncated or malformed). */
 int vg_proc_parse_stat(const char *text, size_t len, struct vg_proc_stat *out);
 
