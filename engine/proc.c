@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define PF_KTHREAD_FLAG 0x00200000u
@@ -30,6 +33,7 @@ struct vg_proc_table {
     int root_fd; /* proc_root, O_DIRECTORY: listed each scan, base of every openat */
     char boot_id[40];
     int exclude_pid;
+    bool fd_size; /* procfs reports the open fd count as st_size of PID/fd (Linux >= 6.2) */
     int max_kept;
     int kept;
     uint64_t gen;
@@ -382,6 +386,29 @@ static int count_dir(int fd)
 int vg__proc_count_fds(struct vg_proc *p)
 {
     int fd = p->pf[VG__PF_FD];
+    struct stat sb;
+    if (p->table->fd_size) {
+        /* O(1) in the kernel, where listing the directory costs a dentry lookup per fd */
+        bool opened = false;
+        if (fd < 0) {
+            char rel[32];
+            snprintf(rel, sizeof(rel), "%d/fd", p->pid);
+            fd = openat(p->table->root_fd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0)
+                return -errno;
+            opened = true;
+        }
+        int r = fstat(fd, &sb) < 0 ? -errno : 0;
+        if (opened) {
+            if (r < 0)
+                close(fd);
+            else
+                keep_or_close(p, VG__PF_FD, fd);
+        }
+        if (r < 0)
+            return r;
+        return sb.st_size > INT_MAX ? INT_MAX : (int)sb.st_size;
+    }
     if (fd >= 0) {
         if (lseek(fd, 0, SEEK_SET) < 0)
             return -errno;
@@ -790,6 +817,11 @@ int vg_proc_table_create(const struct vg_procfs *fs, const struct vg_proc_table_
         goto out;
     }
     read_boot_id(t);
+    /* Only a real procfs has the fd-count-as-size behaviour; our own fd dir is never empty. */
+    struct statfs sfs;
+    struct stat sb;
+    t->fd_size = fstatfs(t->root_fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC &&
+                 fstatat(t->root_fd, "self/fd", &sb, 0) == 0 && sb.st_size > 0;
     t->exclude_pid = opts ? opts->exclude_pid : 0;
     int max_kept = opts ? opts->max_kept_fds : 0;
     if (max_kept == 0) {

@@ -72,7 +72,8 @@ struct vg_proc {
         bool has_prev;
         uint64_t prev_cpu_ticks;
         uint64_t prev_t_ms;
-        int cpus_allowed; /* affinity mask intersected with online CPUs; 0 = unknown */
+        int cpus_allowed;   /* affinity mask intersected with online CPUs; 0 = unknown */
+        uint64_t cpus_tick; /* sampler tick when cpus_allowed was read */
     } smp;
 
     /* Internal. */
