@@ -81,6 +81,7 @@ struct vg_proc {
     struct vg_proc *hnext;
     int pf[VG__PF_COUNT]; /* kept fds, -1 when closed */
     uint64_t seen_gen;
+    uint64_t cgroup_gen;
     uint8_t runtime_checks;
 };
 
@@ -95,7 +96,8 @@ struct vg_proc_table_options {
 struct vg_proc_scan_cb {
     vg_proc_cb appeared; /* new identity; the process is in the table */
     vg_proc_cb exited;   /* called before the process leaves the table and is freed */
-    vg_proc_cb changed;  /* exec'd (comm changed): name, cmdline, exe, runtime re-read */
+    vg_proc_cb changed;  /* exec'd (comm changed: name, cmdline, exe, runtime re-read), or the
+                            runtime became known after the process appeared */
     void *arg;
 };
 

@@ -48,10 +48,20 @@ static void kill_children(void)
     nchildren = 0;
 }
 
+static int appeared;
+
+static void on_appeared(struct vg_proc *p, void *arg)
+{
+    (void)p;
+    (void)arg;
+    appeared++;
+}
+
 static int sweep(struct vg_proc_table *t, struct vg_sampler *s, uint64_t mask)
 {
     int n = 0;
-    vg_proc_scan(t, NULL);
+    struct vg_proc_scan_cb cb = {.appeared = on_appeared};
+    vg_proc_scan(t, &cb);
     vg_sampler_tick(s);
     uint64_t now = vg_mono_ms();
     for (struct vg_proc *p = vg_proc_table_next(t, NULL); p; p = vg_proc_table_next(t, p)) {
@@ -124,6 +134,7 @@ int main(int argc, char **argv)
     double discovery_wall = (double)(vg_mono_ms() - w0);
 
     int iterations = fast > 0 ? fast : seconds;
+    appeared = 0;
     double worst = 0;
     c0 = cpu_ms();
     uint64_t start = vg_mono_ms();
@@ -156,6 +167,7 @@ int main(int argc, char **argv)
     printf("sweeps:               %d in %.0f ms wall\n", iterations, wall);
     printf("first sweep:          %.2f ms CPU, %.2f ms wall (discovers every process)\n",
            discovery_ms, discovery_wall);
+    printf("new processes:        %d discovered during the sweeps (machine churn)\n", appeared);
     printf("CPU per sweep:        %.3f ms (worst %.3f ms)\n", per, worst);
     printf("CPU per process:      %.2f us\n", per * 1000.0 / (sampled ? sampled : 1));
     printf("%% of one core at 1 s: %.3f %%\n", per / 1000.0 * 100.0);

@@ -386,7 +386,58 @@ static void test_runtime_detection(void **state)
     fake_write(&f->ft, "proc/502/maps", "7f00-7f01 r-xp 0 08:01 1 /opt/jdk/lib/server/libjvm.so\n");
     assert_int_equal(scan(f), 0);
     assert_int_equal(vg_proc_table_find(f->table, 502)->runtime, VG_RT_JVM);
+    assert_int_equal(f->ev.changed, 1); /* the engine learns the runtime once it is known */
     free(maps);
+}
+
+/* A process younger than a second is looked at for a runtime only on the next scan. */
+static void test_runtime_young_process_deferred(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t hz = (uint64_t)clk_tck();
+    fake_write(&f->ft, "proc/uptime", "100.00 180.00\n");
+    struct fake_proc young = normal_proc(520), old = normal_proc(521);
+    young.start = 100 * hz - hz / 10;
+    old.start = 10 * hz;
+    young.maps = old.maps = "7f00-7f01 r-xp 0 08:01 1 /opt/jdk/lib/server/libjvm.so\n";
+    fake_proc_write(&f->ft, &young);
+    fake_proc_write(&f->ft, &old);
+    open_table(f, 0);
+    assert_int_equal(scan(f), 0);
+    assert_int_equal(vg_proc_table_find(f->table, 520)->runtime, VG_RT_UNKNOWN);
+    assert_int_equal(vg_proc_table_find(f->table, 521)->runtime, VG_RT_JVM);
+    fake_write(&f->ft, "proc/uptime", "101.00 182.00\n");
+    assert_int_equal(scan(f), 0);
+    assert_int_equal(vg_proc_table_find(f->table, 520)->runtime, VG_RT_JVM);
+    assert_int_equal(f->ev.changed, 1);
+}
+
+/* A tracked process that becomes a zombie has exited; a garbage stat file is skipped. */
+static void test_scan_zombie_and_garbage(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_proc a = normal_proc(530);
+    fake_proc_write(&f->ft, &a);
+    struct fake_proc g = normal_proc(531);
+    fake_proc_write(&f->ft, &g);
+    fake_write(&f->ft, "proc/531/stat", "531 (trunc");
+    open_table(f, 0);
+    assert_int_equal(scan(f), 0);
+    assert_int_equal(f->ev.appeared, 1);
+    assert_null(vg_proc_table_find(f->table, 531));
+    a.state = 'Z';
+    fake_proc_write_stat(&f->ft, &a);
+    assert_int_equal(scan(f), 0);
+    assert_int_equal(f->ev.exited, 1);
+    assert_int_equal(f->ev.appeared, 0);
+    assert_int_equal(vg_proc_table_count(f->table), 0);
+    assert_int_equal(scan(f), 0); /* the zombie stays ignored */
+    assert_int_equal(f->ev.appeared + f->ev.exited, 0);
+    /* the garbage one becomes readable: discovered then */
+    fake_proc_write_stat(&f->ft, &g);
+    assert_int_equal(scan(f), 0);
+    assert_int_equal(f->ev.appeared, 1);
+    assert_non_null(vg_proc_table_find(f->table, 531));
 }
 
 static void test_kept_fd_budget(void **state)
@@ -741,6 +792,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_pid_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_exit_and_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_detection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_young_process_deferred, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_zombie_and_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kept_fd_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_basic_and_exit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_io_eacces, setup, teardown),
