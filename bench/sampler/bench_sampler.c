@@ -75,7 +75,7 @@ static int sweep(struct vg_proc_table *t, struct vg_sampler *s, uint64_t mask)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_sampler [--procs N] [--seconds S] [--fast ITERATIONS] "
-                    "[--no-keep-fds] [--pss]\n");
+                    "[--no-keep-fds] [--pss] [--no-ctxsw]\n");
     exit(2);
 }
 
@@ -94,6 +94,8 @@ int main(int argc, char **argv)
             max_kept = -1;
         else if (strcmp(argv[i], "--pss") == 0)
             mask |= VG_METRIC_BIT(VG_M_PSS);
+        else if (strcmp(argv[i], "--no-ctxsw") == 0)
+            mask &= ~(VG_METRIC_BIT(VG_M_CTXSW_VOL) | VG_METRIC_BIT(VG_M_CTXSW_INVOL));
         else
             usage();
     }
@@ -171,6 +173,8 @@ int main(int argc, char **argv)
     printf("CPU per sweep:        %.3f ms (worst %.3f ms)\n", per, worst);
     printf("CPU per process:      %.2f us\n", per * 1000.0 / (sampled ? sampled : 1));
     printf("%% of one core at 1 s: %.3f %%\n", per / 1000.0 * 100.0);
+    printf("same, per 200 procs:  %.3f %%\n",
+           per * 200.0 / (sampled ? sampled : 1) / 1000.0 * 100.0);
     printf("RSS:                  %ld KiB before sweeps, %ld KiB after, peak %ld KiB\n", rss_before,
            rss_kb(), ru.ru_maxrss);
 
