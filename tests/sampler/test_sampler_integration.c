@@ -230,6 +230,25 @@ static void test_real_children(void **state)
     assert_true(busy_pct > 20.0 * second[0].v[VG_M_CPU_PERCENT]);
     assert_true(second[3].v[VG_M_CPU_SECONDS] > first[3].v[VG_M_CPU_SECONDS]);
 
+    /* as root every process's io file is readable */
+    if (geteuid() == 0)
+        assert_true(vg_sample_has(&second[0], VG_M_IO_READ));
+    /* the child's memory cgroup, when its directory is visible here, is read */
+    const struct vg_cgroup_mounts *m = vg_sampler_cgroup_mounts(s);
+    const struct vg_proc_cgroup *pcg = &must_find(t, sleeper)->cgroup;
+    char cgfile[VG_CGROUP_PATH_MAX * 2 + 32];
+    if (m->has_v1_memory && pcg->v1_memory[0])
+        snprintf(cgfile, sizeof(cgfile), "%s%s/memory.usage_in_bytes", m->v1_memory,
+                 pcg->v1_memory);
+    else if (m->has_v2 && pcg->v2[0])
+        snprintf(cgfile, sizeof(cgfile), "%s%s/memory.current", m->v2, pcg->v2);
+    else
+        cgfile[0] = '\0';
+    if (cgfile[0] && access(cgfile, R_OK) == 0) {
+        printf("# cgroup memory from %s: %.0f bytes\n", cgfile, second[0].v[VG_M_CG_MEM_CURRENT]);
+        assert_true(vg_sample_has(&second[0], VG_M_CG_MEM_CURRENT));
+        assert_true(second[0].v[VG_M_CG_MEM_CURRENT] > 0);
+    }
     /* sleeper: ~0 */
     assert_true(second[0].v[VG_M_CPU_PERCENT] < 5.0);
     /* threads: main + CHILD_THREAD_COUNT */
