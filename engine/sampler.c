@@ -102,8 +102,8 @@ int vg_sampler_create(const struct vg_procfs *fs, struct vg_sampler **out)
     if (s->page_size <= 0)
         s->page_size = 4096;
     read_online(s);
-    int r =
-        vg_cgroup_cache_create(fs && fs->cgroup_root ? fs->cgroup_root : "/sys/fs/cgroup", &s->cg);
+    int r = vg_cgroup_cache_create(fs && fs->cgroup_root ? fs->cgroup_root : "/sys/fs/cgroup",
+                                   fs && fs->proc_root ? fs->proc_root : "/proc", &s->cg);
     if (r < 0) {
         vg_sampler_destroy(s);
         return r;

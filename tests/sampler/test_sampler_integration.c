@@ -208,7 +208,7 @@ static void test_real_children(void **state)
 
     /* busy: one CPU's worth of capacity, broadly (the machine is shared) */
     struct vg_cgroup_cache *cg;
-    assert_int_equal(vg_cgroup_cache_create("/sys/fs/cgroup", &cg), 0);
+    assert_int_equal(vg_cgroup_cache_create("/sys/fs/cgroup", "/proc", &cg), 0);
     struct vg_cgroup_stats cs;
     vg_cgroup_get(cg, &must_find(t, sleeper)->cgroup, VG_CG_CPU_QUOTA, &cs);
     vg_cgroup_cache_destroy(cg);

@@ -765,6 +765,47 @@ static void test_cgroup_hybrid_and_cache(void **state)
     assert_true(s.v[VG_M_CG_MEM_CURRENT] == 1000.0);
 }
 
+/* A container without its own cgroup namespace: its memory mount is a bind of /docker/abc, while
+ * /proc/PID/cgroup names the full path. */
+static void test_cgroup_v1_bind_mount_root(void **state)
+{
+    struct fixture *f = *state;
+    fake_write(&f->ft, "cgroup/memory/memory.usage_in_bytes", "4096\n");
+    fake_write(&f->ft, "cgroup/memory/memory.limit_in_bytes", "2147483648\n");
+    fake_write(&f->ft, "cgroup/memory/sub/memory.usage_in_bytes", "2048\n");
+    char mi[2048];
+    snprintf(mi, sizeof(mi),
+             "22 1 0:20 / /proc rw,nosuid - proc proc rw\n"
+             "30 25 0:26 /docker/abc %s/memory rw,nosuid shared:9 - cgroup cgroup rw,memory\n"
+             "31 25 0:27 /docker/abc %s/unified rw - cgroup2 cgroup2 rw\n",
+             f->ft.cg, f->ft.cg);
+    fake_write(&f->ft, "proc/self/mountinfo", mi);
+    struct fake_proc a = normal_proc(1200), b = normal_proc(1201), c = normal_proc(1202);
+    a.cgroup = "11:memory:/docker/abc\n";
+    b.cgroup = "11:memory:/docker/abc/sub\n";
+    c.cgroup = "11:memory:/docker/abcdef\n"; /* a sibling, not below the mount */
+    fake_proc_write(&f->ft, &a);
+    fake_proc_write(&f->ft, &b);
+    fake_proc_write(&f->ft, &c);
+    open_table(f, 0);
+    const struct vg_cgroup_mounts *m = vg_sampler_cgroup_mounts(f->sampler);
+    assert_string_equal(m->v1_memory_root, "/docker/abc");
+    assert_int_equal(scan(f), 0);
+    uint64_t mask = VG_METRIC_BIT(VG_M_CG_MEM_CURRENT) | VG_METRIC_BIT(VG_M_CG_MEM_MAX);
+    struct vg_sample s;
+    assert_int_equal(vg_sampler_sample(f->sampler, vg_proc_table_find(f->table, 1200), 1, mask, &s),
+                     0);
+    assert_true(s.v[VG_M_CG_MEM_CURRENT] == 4096.0);
+    assert_true(s.v[VG_M_CG_MEM_MAX] == 2147483648.0);
+    assert_int_equal(vg_sampler_sample(f->sampler, vg_proc_table_find(f->table, 1201), 1, mask, &s),
+                     0);
+    assert_true(s.v[VG_M_CG_MEM_CURRENT] == 2048.0);
+    assert_true(s.v[VG_M_CG_MEM_MAX] == 2147483648.0); /* the parent's limit binds */
+    assert_int_equal(vg_sampler_sample(f->sampler, vg_proc_table_find(f->table, 1202), 1, mask, &s),
+                     0);
+    assert_false(vg_sample_has(&s, VG_M_CG_MEM_CURRENT));
+}
+
 static void test_cgroup_parse_proc(void **state)
 {
     (void)state;
@@ -803,6 +844,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroup_v2_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_v2_unlimited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_hybrid_and_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_v1_bind_mount_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
