@@ -1,0 +1,165 @@
+/* Internals shared by the egress core (egress.c, upload.c, http.c) and the providers. */
+#ifndef VG_EGRESS_INT_H
+#define VG_EGRESS_INT_H
+
+#include "config/settings.h"
+#include "config/util.h"
+#include "egress/egress.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* How a provider judges one response. */
+enum vg__verdict { VG__OK = 0, VG__RETRY, VG__FATAL };
+
+struct vg__http_resp {
+    long status;   /* 0 when no response */
+    int curl_code; /* CURLcode */
+    char curl_err[CURL_ERROR_SIZE];
+    struct vg_buf body;      /* first 64 KiB */
+    struct vg_buf headers;   /* raw header lines of the final response, first 16 KiB */
+    uint64_t retry_after_ms; /* from Retry-After, 0 when absent */
+};
+
+struct vg__http_req {
+    const char *method;
+    const char *url;
+    const struct curl_slist *headers;
+    int body_fd; /* >= 0: the body is body_len bytes of this file from body_off */
+    uint64_t body_off;
+    uint64_t body_len;
+    const char *body; /* in-memory body when body_fd < 0 (may be NULL: empty) */
+    size_t body_mem_len;
+    bool no_body_response; /* HEAD */
+};
+
+struct vg__part {
+    unsigned no; /* 1-based */
+    uint64_t off, len;
+    char *tag; /* S3 ETag or Azure block id */
+};
+
+struct vg__provider;
+
+/* One upload: a row of egress_uploads plus runtime state. */
+struct vg__upload {
+    int64_t id;
+    struct vg_egress *e;
+    struct vg__provider *prov;
+    char *name; /* final object/file name (compression suffix included) */
+    char *content_type;
+    struct vg_kv *meta; /* owned keys/values, vigil_* included */
+    size_t n_meta;
+    char *spool_path;
+    uint64_t size;
+    char sha256[65];
+    char *remote_id; /* S3 multipart UploadId */
+    struct vg__part *parts;
+    size_t n_parts;
+    bool chunked; /* set by begin: upload with put_chunk + finish */
+    bool resumed;
+    CURL *curl;
+    char err[512];
+    uint64_t retry_after_ms; /* hint from the last VG_ERETRY */
+};
+
+struct vg_egress_provider_type {
+    const char *type_name; /* the settings' provider family, e.g. "S3Storage" */
+    enum vg_egress_kind kind;
+    bool spools; /* false: vg_artifact_write goes straight to direct_path */
+    int (*create)(const struct vg_egress_settings *s, void **state, char *err, size_t errlen);
+    void (*destroy)(void *state);
+    int (*check_name)(void *state, const char *name, char *err, size_t errlen);
+    /* Direct providers: the file that writes go to (created by the core, mode 0600). */
+    int (*direct_path)(void *state, const struct vg__upload *u, char **out);
+    /* The size of chunks passed to put_chunk. */
+    uint64_t (*chunk_size)(void *state, const struct vg__upload *u);
+    /* Each of these makes one attempt: 0, VG_ERETRY (u->retry_after_ms may hint a delay),
+     * VG_ENOTFOUND (the remote upload vanished: the core restarts it once) or a fatal error;
+     * u->err says why. begin sets u->chunked and may set u->remote_id (the core persists it). */
+    int (*begin)(void *state, struct vg__upload *u);
+    int (*put_chunk)(void *state, struct vg__upload *u, unsigned no, uint64_t off, uint64_t len,
+                     char **out_tag);
+    int (*finish)(void *state, struct vg__upload *u);
+    /* Is the object already there, complete (size and vigil_sha256)? For resumes. */
+    int (*probe)(void *state, struct vg__upload *u, bool *complete);
+    void (*abort)(void *state, struct vg__upload *u); /* best effort, one attempt */
+    int (*egress_path)(void *state, const struct vg__upload *u, char **out);
+};
+
+struct vg__provider {
+    const struct vg_egress_provider_type *type;
+    void *state;
+    char *name;      /* settings name */
+    char *component; /* "egress:s3:NAME" for logs */
+    enum vg_compression compression;
+    unsigned max_retries;
+    uint64_t retry_max_delay_ms;
+    uint64_t timeout_ms;
+};
+
+extern const struct vg_egress_provider_type vg__egress_filesystem;
+extern const struct vg_egress_provider_type vg__egress_s3;
+extern const struct vg_egress_provider_type vg__egress_azure_blob;
+
+/* --- http.c --- */
+void vg__http_resp_init(struct vg__http_resp *r);
+void vg__http_resp_free(struct vg__http_resp *r);
+/* Performs one request on u->curl (created on first use) with the provider's stall timeout;
+ * cancelled when the egress stops. Returns 0 when a response arrived (any status) or when the
+ * transfer failed (r->curl_code set); VG_ECANCELED when stopping; VG_ENOMEM. */
+int vg__http_do(struct vg__upload *u, const struct vg__http_req *req, struct vg__http_resp *r);
+/* Generic judgement: transfer errors and 408/429/5xx are RETRY, other non-2xx FATAL. Fills
+ * u->err (with the service's <Code> if any) and u->retry_after_ms. Returns 0, VG_ERETRY, VG_EAUTH
+ * (401/403) or VG_EFATAL. what names the operation for messages. */
+int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what);
+/* Value of a response header (case-insensitive name), malloc'd, or NULL. */
+char *vg__http_header(const struct vg__http_resp *r, const char *name);
+/* Text between <tag> and </tag> in s, malloc'd, or NULL. */
+char *vg__xml_text(const char *s, const char *tag);
+/* SHA-256 / MD5 of len bytes of fd from off (hex / base64). */
+int vg__file_sha256_hex(int fd, uint64_t off, uint64_t len, char out[65]);
+int vg__file_md5_b64(int fd, uint64_t off, uint64_t len, char out[25]);
+/* "scheme://host[:port][/path]" split; path has no trailing '/' ("" when none). */
+struct vg__url {
+    char *scheme;
+    char *hostport;
+    char *path;
+};
+int vg__url_split(const char *url, struct vg__url *out);
+void vg__url_free(struct vg__url *u);
+/* Percent-encodes everything but unreserved characters (and '/' when keep_slash). */
+int vg__url_encode(const char *s, bool keep_slash, struct vg_buf *out);
+
+/* --- egress.c --- */
+/* Persist upload progress (each is one statement under the db lock). */
+int vg__db_set_state(struct vg__upload *u, const char *state, const char *err);
+int vg__db_set_remote(struct vg__upload *u);
+int vg__db_add_part(struct vg__upload *u, const struct vg__part *p);
+int vg__db_clear_parts(struct vg__upload *u);
+int vg__db_set_done(struct vg__upload *u, const char *egress_path);
+/* Sleeps ms unless the egress is stopping: 0 or VG_ECANCELED. */
+int vg__egress_sleep(struct vg_egress *e, uint64_t ms);
+int vg__egress_stopping(struct vg_egress *e);
+enum vg__counter {
+    VG__C_STARTED,
+    VG__C_SUCCEEDED,
+    VG__C_FAILED,
+    VG__C_RETRYING,
+    VG__C_RETRIES,
+    VG__C_ACTIVE,
+    VG__C_BYTES,
+};
+void vg__egress_count(struct vg_egress *e, enum vg__counter c, int64_t delta);
+/* Deletes u's spool file and gives its bytes back to the quota. */
+void vg__spool_drop(struct vg__upload *u);
+void vg__upload_free(struct vg__upload *u);
+
+/* --- upload.c --- */
+/* Uploads a pending upload to completion with retries (resumes recorded parts). On success
+ * *out_path is the EgressPath. Returns 0, VG_ERETRY (retries exhausted: stays pending),
+ * VG_ECANCELED (stopping: stays pending) or a fatal error (the upload is failed and dropped). */
+int vg__upload_run(struct vg__upload *u, char **out_path);
+
+#endif

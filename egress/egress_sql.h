@@ -1,0 +1,75 @@
+/* All SQL text of the egress module. Egress has its own connection to STATE_DIR/vigil.db and its
+ * own tables (egress_*); PRAGMA user_version belongs to the engine, so the egress schema version
+ * lives in egress_schema. */
+#ifndef VG_EGRESS_SQL_H
+#define VG_EGRESS_SQL_H
+
+#define VG_EGRESS_SCHEMA_VERSION 1
+
+#define VG_EGRESS_SQL_PRAGMAS                                                                      \
+    "PRAGMA journal_mode=WAL;"                                                                     \
+    "PRAGMA synchronous=FULL;"                                                                     \
+    "PRAGMA foreign_keys=ON;"
+
+#define VG_EGRESS_SQL_SCHEMA_TABLE                                                                 \
+    "CREATE TABLE IF NOT EXISTS egress_schema(version INTEGER NOT NULL);"
+
+#define VG_EGRESS_SQL_GET_VERSION "SELECT version FROM egress_schema LIMIT 1;"
+#define VG_EGRESS_SQL_SET_VERSION "DELETE FROM egress_schema; INSERT INTO egress_schema VALUES(1);"
+
+/* state: spooling -> pending -> uploading -> done | failed. remote_id: S3 UploadId. */
+#define VG_EGRESS_SQL_SCHEMA_V1                                                                    \
+    "CREATE TABLE IF NOT EXISTS egress_uploads("                                                   \
+    " id INTEGER PRIMARY KEY,"                                                                     \
+    " run_id TEXT NOT NULL,"                                                                       \
+    " provider TEXT NOT NULL,"                                                                     \
+    " name TEXT NOT NULL,"                                                                         \
+    " content_type TEXT NOT NULL,"                                                                 \
+    " metadata TEXT NOT NULL,"                                                                     \
+    " spool_path TEXT,"                                                                            \
+    " size INTEGER,"                                                                               \
+    " sha256 TEXT,"                                                                                \
+    " state TEXT NOT NULL,"                                                                        \
+    " remote_id TEXT,"                                                                             \
+    " egress_path TEXT,"                                                                           \
+    " last_error TEXT,"                                                                            \
+    " created_ms INTEGER NOT NULL,"                                                                \
+    " updated_ms INTEGER NOT NULL);"                                                               \
+    "CREATE INDEX IF NOT EXISTS egress_uploads_state ON egress_uploads(state);"                    \
+    "CREATE TABLE IF NOT EXISTS egress_parts("                                                     \
+    " upload_id INTEGER NOT NULL REFERENCES egress_uploads(id) ON DELETE CASCADE,"                 \
+    " part_no INTEGER NOT NULL,"                                                                   \
+    " off INTEGER NOT NULL,"                                                                       \
+    " len INTEGER NOT NULL,"                                                                       \
+    " tag TEXT NOT NULL,"                                                                          \
+    " PRIMARY KEY(upload_id, part_no));"
+
+#define VG_EGRESS_SQL_INSERT_UPLOAD                                                                \
+    "INSERT INTO egress_uploads(run_id, provider, name, content_type, metadata, state,"            \
+    " created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 'spooling', ?6, ?6);"
+#define VG_EGRESS_SQL_SET_SPOOL                                                                    \
+    "UPDATE egress_uploads SET spool_path=?2, updated_ms=?3 WHERE id=?1;"
+#define VG_EGRESS_SQL_SET_PENDING                                                                  \
+    "UPDATE egress_uploads SET state='pending', size=?2, sha256=?3, updated_ms=?4 WHERE id=?1;"
+#define VG_EGRESS_SQL_SET_STATE                                                                    \
+    "UPDATE egress_uploads SET state=?2, last_error=?3, updated_ms=?4 WHERE id=?1;"
+#define VG_EGRESS_SQL_SET_DONE                                                                     \
+    "UPDATE egress_uploads SET state='done', egress_path=?2, last_error=NULL, updated_ms=?3"       \
+    " WHERE id=?1;"
+#define VG_EGRESS_SQL_SET_REMOTE                                                                   \
+    "UPDATE egress_uploads SET remote_id=?2, updated_ms=?3 WHERE id=?1;"
+#define VG_EGRESS_SQL_ADD_PART                                                                     \
+    "INSERT OR REPLACE INTO egress_parts(upload_id, part_no, off, len, tag)"                       \
+    " VALUES(?1, ?2, ?3, ?4, ?5);"
+#define VG_EGRESS_SQL_CLEAR_PARTS "DELETE FROM egress_parts WHERE upload_id=?1;"
+#define VG_EGRESS_SQL_GET_PARTS                                                                    \
+    "SELECT part_no, off, len, tag FROM egress_parts WHERE upload_id=?1 ORDER BY part_no;"
+#define VG_EGRESS_SQL_LIST_LEFTOVER                                                                \
+    "SELECT id, provider, name, content_type, metadata, spool_path, size, sha256, state,"          \
+    " remote_id FROM egress_uploads WHERE run_id<>?1 AND state IN ('spooling','pending',"          \
+    "'uploading') ORDER BY id;"
+/* Finished rows are kept a week for diagnosis, then pruned. */
+#define VG_EGRESS_SQL_PRUNE                                                                        \
+    "DELETE FROM egress_uploads WHERE state IN ('done','failed') AND updated_ms < ?1;"
+
+#endif

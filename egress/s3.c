@@ -1,0 +1,558 @@
+/* S3Storage egress: single PUT below the part size, otherwise multipart (CreateMultipartUpload,
+ * UploadPart streamed from the spool, CompleteMultipartUpload; AbortMultipartUpload on fatal
+ * failure). Requests are signed with SigV4 (egress/sigv4.h) and carry the payload's SHA-256 so
+ * S3 rejects corrupted bodies. Virtual-hosted or path-style addressing. */
+#include "config/error.h"
+#include "config/log.h"
+#include "egress/egress_int.h"
+#include "egress/sigv4.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024ull * 1024ull)
+#define MIN_PART (5 * MIB)
+#define MAX_PARTS 10000
+
+struct s3 {
+    struct vg__url ep;
+    char *bucket;
+    char *region;
+    char *access_key, *secret_key, *session_token;
+    bool path_style;
+    char *key_prefix;
+    uint64_t part_size;
+    unsigned presign_s;
+    char *storage_class;
+    bool kms;
+    char *kms_key;
+    char *host; /* the Host the signature covers */
+};
+
+static void s3_destroy(void *state)
+{
+    struct s3 *s = state;
+    if (!s)
+        return;
+    vg__url_free(&s->ep);
+    free(s->bucket);
+    free(s->region);
+    free(s->access_key);
+    free(s->secret_key);
+    free(s->session_token);
+    free(s->key_prefix);
+    free(s->storage_class);
+    free(s->kms_key);
+    free(s->host);
+    free(s);
+}
+
+static const char *env_or(const char *v, const char *env)
+{
+    if (v && *v)
+        return v;
+    const char *e = getenv(env);
+    return e && *e ? e : NULL;
+}
+
+static int s3_create(const struct vg_egress_settings *set, void **state, char *err, size_t errlen)
+{
+    const struct vg_egress_s3 *c = &set->u.s3;
+    int rc = 0;
+    struct s3 *s = calloc(1, sizeof(*s));
+    if (!s)
+        return VG_ENOMEM;
+    if (!c->bucket_name || !*c->bucket_name) {
+        snprintf(err, errlen, "BucketName is required");
+        rc = VG_ECONFIG;
+        goto out;
+    }
+    const char *region = env_or(c->region_name, "AWS_REGION");
+    s->region = vg_strdup(region ? region : "us-east-1");
+    const char *ak = c->access_key_id && *c->access_key_id ? c->access_key_id : NULL;
+    const char *sk = c->secret_access_key, *tok = c->session_token;
+    if (!ak) {
+        ak = env_or(NULL, "AWS_ACCESS_KEY_ID");
+        sk = env_or(NULL, "AWS_SECRET_ACCESS_KEY");
+        tok = env_or(NULL, "AWS_SESSION_TOKEN");
+    }
+    if (!ak && getenv("AWS_WEB_IDENTITY_TOKEN_FILE")) {
+        snprintf(err, errlen,
+                 "only AWS_WEB_IDENTITY_TOKEN_FILE is set: web identity (STS "
+                 "AssumeRoleWithWebIdentity) is not supported yet; set AccessKeyId/"
+                 "SecretAccessKey or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+        rc = VG_EUNSUPPORTED;
+        goto out;
+    }
+    if (!ak || !sk || !*sk) {
+        snprintf(err, errlen,
+                 "no credentials: set AccessKeyId and SecretAccessKey (or AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY)");
+        rc = VG_ECONFIG;
+        goto out;
+    }
+    s->access_key = vg_strdup(ak);
+    s->secret_key = vg_strdup(sk);
+    s->session_token = tok && *tok ? vg_strdup(tok) : NULL;
+    char *ep = c->endpoint && *c->endpoint ? vg_strdup(c->endpoint)
+                                           : vg_asprintf("https://s3.%s.amazonaws.com", s->region);
+    rc = ep ? vg__url_split(ep, &s->ep) : VG_ENOMEM;
+    free(ep);
+    if (rc == VG_EINVAL) {
+        snprintf(err, errlen, "Endpoint: expected http(s)://host[:port], got '%s'", c->endpoint);
+        rc = VG_ECONFIG;
+    }
+    if (rc)
+        goto out;
+    if (s->ep.path[0]) {
+        snprintf(err, errlen, "Endpoint: a path ('%s') is not supported", s->ep.path);
+        rc = VG_ECONFIG;
+        goto out;
+    }
+    s->bucket = vg_strdup(c->bucket_name);
+    s->path_style = c->force_path_style;
+    const char *kp = c->key_prefix ? c->key_prefix : "";
+    while (*kp == '/')
+        kp++;
+    s->key_prefix = vg_strdup(kp);
+    size_t kl = strlen(s->key_prefix);
+    while (kl && s->key_prefix[kl - 1] == '/')
+        s->key_prefix[--kl] = '\0';
+    s->part_size = c->part_size ? c->part_size : 8 * MIB;
+    if (s->part_size < MIN_PART)
+        s->part_size = MIN_PART;
+    s->presign_s = (unsigned)((c->presigned_url_expiry_ms + 999) / 1000);
+    if (s->presign_s > 7 * 24 * 3600) {
+        snprintf(err, errlen, "PreSignedUrlExpiry: at most 7 days");
+        rc = VG_ECONFIG;
+        goto out;
+    }
+    s->storage_class = vg_strdup(c->storage_class);
+    s->kms = c->use_kms_encryption;
+    s->kms_key = vg_strdup(c->kms_encryption_key);
+    s->host =
+        s->path_style ? vg_strdup(s->ep.hostport) : vg_asprintf("%s.%s", s->bucket, s->ep.hostport);
+    if (!s->region || !s->access_key || !s->secret_key || !s->bucket || !s->key_prefix || !s->host)
+        rc = VG_ENOMEM;
+out:
+    if (rc)
+        s3_destroy(s);
+    else
+        *state = s;
+    return rc;
+}
+
+/* The object path (unencoded): "/key" or "/bucket/key". */
+static char *object_path(struct s3 *s, const struct vg__upload *u)
+{
+    const char *sep = s->key_prefix[0] ? "/" : "";
+    if (s->path_style)
+        return vg_asprintf("/%s/%s%s%s", s->bucket, s->key_prefix, sep, u->name);
+    return vg_asprintf("/%s%s%s", s->key_prefix, sep, u->name);
+}
+
+static void fill_creds(struct s3 *s, struct vg_sigv4_creds *cr)
+{
+    cr->access_key_id = s->access_key;
+    cr->secret_access_key = s->secret_key;
+    cr->session_token = s->session_token;
+    cr->region = s->region;
+    cr->service = "s3";
+}
+
+struct s3_call {
+    const char *method;
+    const char *query; /* raw */
+    struct vg_http_header hdr[48];
+    size_t n_hdr;
+    int fd;
+    uint64_t off, len;
+    const char *mem;
+    size_t mem_len;
+    bool head;
+};
+
+static void hdr_add(struct s3_call *c, const char *name, const char *value)
+{
+    if (value && c->n_hdr < VG_ARRAY_SIZE(c->hdr))
+        c->hdr[c->n_hdr++] = (struct vg_http_header){name, value};
+}
+
+/* Signs and sends one request; the response goes to r. */
+static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct vg__http_resp *r)
+{
+    char payload[65];
+    int rc = 0;
+    if (c->fd >= 0) {
+        if ((rc = vg__file_sha256_hex(c->fd, c->off, c->len, payload))) {
+            snprintf(u->err, sizeof(u->err), "reading %s: %s", u->spool_path, vg_strerror(rc));
+            return VG_EFATAL;
+        }
+    } else {
+        vg_sha256_hex(c->mem ? c->mem : "", c->mem_len, payload);
+    }
+    char *path = object_path(s, u);
+    struct vg_sigv4_request q = {.method = c->method,
+                                 .host = s->host,
+                                 .path = path,
+                                 .query = c->query,
+                                 .headers = c->hdr,
+                                 .n_headers = c->n_hdr,
+                                 .payload_sha256 = payload,
+                                 .s3 = true};
+    struct vg_sigv4_creds cr;
+    fill_creds(s, &cr);
+    struct vg_sigv4_result res;
+    memset(&res, 0, sizeof(res));
+    struct curl_slist *hl = NULL;
+    char *url = NULL;
+    struct vg_buf line;
+    vg_buf_init(&line);
+    if (!path) {
+        rc = VG_ENOMEM;
+        goto out;
+    }
+    if ((rc = vg_sigv4_sign(&q, &cr, time(NULL), &res))) {
+        snprintf(u->err, sizeof(u->err), "signing the request failed: %s", vg_strerror(rc));
+        rc = VG_EFATAL;
+        goto out;
+    }
+    url = vg_asprintf("%s://%s%s%s%s", s->ep.scheme, s->host, res.canonical_uri,
+                      res.canonical_query && *res.canonical_query ? "?" : "",
+                      res.canonical_query ? res.canonical_query : "");
+    const struct vg_http_header own[] = {
+        {"Authorization", res.authorization},
+        {"X-Amz-Date", res.amz_date},
+        {"x-amz-content-sha256", payload},
+        {"x-amz-security-token", s->session_token},
+    };
+    for (size_t i = 0; i < VG_ARRAY_SIZE(own) + c->n_hdr && url; i++) {
+        const struct vg_http_header *h =
+            i < VG_ARRAY_SIZE(own) ? &own[i] : &c->hdr[i - VG_ARRAY_SIZE(own)];
+        if (!h->value)
+            continue;
+        vg_buf_reset(&line);
+        if (vg_buf_printf(&line, "%s: %s", h->name, h->value)) {
+            rc = VG_ENOMEM;
+            goto out;
+        }
+        struct curl_slist *n = curl_slist_append(hl, line.data);
+        if (!n) {
+            rc = VG_ENOMEM;
+            goto out;
+        }
+        hl = n;
+    }
+    /* No 100-continue round trip; an empty Content-Type keeps curl from inventing one. */
+    struct curl_slist *n1 = url ? curl_slist_append(hl, "Expect:") : NULL;
+    if (!n1) {
+        rc = VG_ENOMEM;
+        goto out;
+    }
+    hl = n1;
+    struct vg__http_req req = {.method = c->method,
+                               .url = url,
+                               .headers = hl,
+                               .body_fd = c->fd,
+                               .body_off = c->off,
+                               .body_len = c->len,
+                               .body = c->mem,
+                               .body_mem_len = c->mem_len,
+                               .no_body_response = c->head};
+    rc = vg__http_do(u, &req, r);
+    vg_log(VG_LOG_DEBUG, u->prov->component, "%s %s -> %ld%s%s", c->method, url, r->status,
+           r->curl_code ? " " : "", r->curl_code ? r->curl_err : "");
+out:
+    vg_buf_free(&line);
+    curl_slist_free_all(hl);
+    free(url);
+    free(path);
+    vg_sigv4_result_free(&res);
+    return rc;
+}
+
+/* S3 specifics over the generic judgement. */
+static int s3_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what)
+{
+    int rc = vg__http_judge(u, r, what);
+    char *code = r->curl_code ? NULL : vg__xml_text(r->body.data, "Code");
+    if (code && (!strcmp(code, "RequestTimeout") || !strcmp(code, "SlowDown") ||
+                 !strcmp(code, "InternalError")))
+        rc = VG_ERETRY;
+    if (code && !strcmp(code, "NoSuchUpload"))
+        rc = VG_ENOTFOUND;
+    free(code);
+    return rc;
+}
+
+static void s3_call_init(struct s3_call *c, const char *method, const char *query)
+{
+    memset(c, 0, sizeof(*c));
+    c->method = method;
+    c->query = query;
+    c->fd = -1;
+}
+
+/* Headers describing the object: type, metadata, storage class, encryption. */
+static int object_headers(struct s3 *s, struct vg__upload *u, struct s3_call *c,
+                          struct vg_buf *names)
+{
+    hdr_add(c, "Content-Type", u->content_type);
+    hdr_add(c, "x-amz-storage-class", s->storage_class);
+    if (s->kms) {
+        hdr_add(c, "x-amz-server-side-encryption", "aws:kms");
+        hdr_add(c, "x-amz-server-side-encryption-aws-kms-key-id", s->kms_key);
+    }
+    /* Header names must outlive the call: one buffer of NUL-separated names, offsets first. */
+    size_t n = u->n_meta + 1;
+    size_t offs[64];
+    if (n > VG_ARRAY_SIZE(offs))
+        n = VG_ARRAY_SIZE(offs);
+    for (size_t i = 0; i < n; i++) {
+        offs[i] = names->len;
+        const char *k = i < u->n_meta ? u->meta[i].key : "vigilsha256";
+        if (vg_buf_printf(names, "x-amz-meta-%s", k) || vg_buf_append(names, "", 1))
+            return VG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        hdr_add(c, names->data + offs[i], i < u->n_meta ? u->meta[i].value : u->sha256);
+    return 0;
+}
+
+static uint64_t s3_chunk_size(void *state, const struct vg__upload *u)
+{
+    struct s3 *s = state;
+    uint64_t ps = s->part_size;
+    /* S3 allows 10000 parts: grow the part size (in MiB steps) for huge artifacts. */
+    if (u->size / ps >= MAX_PARTS)
+        ps = ((u->size / (MAX_PARTS - 1)) / MIB + 1) * MIB;
+    return ps;
+}
+
+static int s3_begin(void *state, struct vg__upload *u)
+{
+    struct s3 *s = state;
+    u->chunked = u->size >= s3_chunk_size(s, u);
+    if (!u->chunked || u->remote_id)
+        return 0;
+    struct s3_call c;
+    s3_call_init(&c, "POST", "uploads");
+    struct vg_buf names;
+    vg_buf_init(&names);
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    int rc = object_headers(s, u, &c, &names);
+    if (!rc)
+        rc = s3_send(s, u, &c, &r);
+    if (!rc)
+        rc = s3_judge(u, &r, "CreateMultipartUpload");
+    if (!rc) {
+        u->remote_id = vg__xml_text(r.body.data, "UploadId");
+        if (!u->remote_id || !*u->remote_id) {
+            snprintf(u->err, sizeof(u->err), "CreateMultipartUpload: no UploadId in the reply");
+            rc = VG_ERETRY;
+        }
+    }
+    vg_buf_free(&names);
+    vg__http_resp_free(&r);
+    return rc;
+}
+
+static int open_spool(struct vg__upload *u, int *fd)
+{
+    *fd = open(u->spool_path, O_RDONLY | O_CLOEXEC);
+    if (*fd >= 0)
+        return 0;
+    snprintf(u->err, sizeof(u->err), "opening %s: %s", u->spool_path, vg_strerror(-errno));
+    return VG_EFATAL;
+}
+
+static int s3_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t off, uint64_t len,
+                        char **out_tag)
+{
+    struct s3 *s = state;
+    int fd = -1;
+    int rc = open_spool(u, &fd);
+    if (rc)
+        return rc;
+    char *query = vg_asprintf("partNumber=%u&uploadId=%s", no, u->remote_id);
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    struct s3_call c;
+    s3_call_init(&c, "PUT", query);
+    c.fd = fd;
+    c.off = off;
+    c.len = len;
+    rc = query ? s3_send(s, u, &c, &r) : VG_ENOMEM;
+    if (!rc)
+        rc = s3_judge(u, &r, "UploadPart");
+    if (!rc) {
+        *out_tag = vg__http_header(&r, "ETag");
+        if (!*out_tag) {
+            snprintf(u->err, sizeof(u->err), "UploadPart %u: no ETag in the reply", no);
+            rc = VG_ERETRY;
+        }
+    }
+    vg__http_resp_free(&r);
+    free(query);
+    close(fd);
+    return rc;
+}
+
+/* HEAD the object: is it there with our size and checksum? */
+static int s3_probe(void *state, struct vg__upload *u, bool *complete)
+{
+    struct s3 *s = state;
+    *complete = false;
+    struct s3_call c;
+    s3_call_init(&c, "HEAD", NULL);
+    c.head = true;
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    int rc = s3_send(s, u, &c, &r);
+    if (!rc && r.status == 404 && !r.curl_code)
+        goto out;
+    if (!rc)
+        rc = s3_judge(u, &r, "HeadObject");
+    if (!rc) {
+        char *len = vg__http_header(&r, "Content-Length");
+        char *sha = vg__http_header(&r, "x-amz-meta-vigilsha256");
+        *complete = len && strtoull(len, NULL, 10) == u->size && sha && !strcmp(sha, u->sha256);
+        free(len);
+        free(sha);
+    }
+out:
+    vg__http_resp_free(&r);
+    return rc;
+}
+
+static int s3_finish(void *state, struct vg__upload *u)
+{
+    struct s3 *s = state;
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    struct vg_buf body, names;
+    vg_buf_init(&body);
+    vg_buf_init(&names);
+    char *query = NULL;
+    int fd = -1;
+    int rc = 0;
+    struct s3_call c;
+    if (u->chunked) {
+        query = vg_asprintf("uploadId=%s", u->remote_id);
+        rc = query ? vg_buf_puts(&body, "<CompleteMultipartUpload>") : VG_ENOMEM;
+        for (size_t i = 0; i < u->n_parts && !rc; i++)
+            rc = vg_buf_printf(&body, "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>",
+                               u->parts[i].no, u->parts[i].tag);
+        if (!rc)
+            rc = vg_buf_puts(&body, "</CompleteMultipartUpload>");
+        if (rc)
+            goto out;
+        s3_call_init(&c, "POST", query);
+        hdr_add(&c, "Content-Type", "application/xml");
+        c.mem = body.data;
+        c.mem_len = body.len;
+        if ((rc = s3_send(s, u, &c, &r)) || (rc = s3_judge(u, &r, "CompleteMultipartUpload")))
+            goto out;
+        /* S3 may answer 200 and put the error in the body. */
+        char *code = vg__xml_text(r.body.data, "Code");
+        if (code && r.body.data && strstr(r.body.data, "<Error>")) {
+            snprintf(u->err, sizeof(u->err), "CompleteMultipartUpload: %s", code);
+            rc = !strcmp(code, "NoSuchUpload") ? VG_ENOTFOUND : VG_ERETRY;
+        }
+        free(code);
+        if (rc)
+            goto out;
+    } else {
+        if ((rc = open_spool(u, &fd)))
+            goto out;
+        s3_call_init(&c, "PUT", NULL);
+        c.fd = fd;
+        c.len = u->size;
+        if ((rc = object_headers(s, u, &c, &names)) || (rc = s3_send(s, u, &c, &r)) ||
+            (rc = s3_judge(u, &r, "PutObject")))
+            goto out;
+    }
+    /* Never report success for an object that is not all there. */
+    bool complete = false;
+    if ((rc = s3_probe(s, u, &complete)))
+        goto out;
+    if (!complete) {
+        snprintf(u->err, sizeof(u->err),
+                 "the stored object does not have the expected size %llu and checksum",
+                 (unsigned long long)u->size);
+        rc = VG_ERETRY;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(query);
+    vg_buf_free(&body);
+    vg_buf_free(&names);
+    vg__http_resp_free(&r);
+    return rc;
+}
+
+static void s3_abort(void *state, struct vg__upload *u)
+{
+    struct s3 *s = state;
+    if (!u->remote_id)
+        return;
+    char *query = vg_asprintf("uploadId=%s", u->remote_id);
+    if (!query)
+        return;
+    struct s3_call c;
+    s3_call_init(&c, "DELETE", query);
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    char saved[sizeof(u->err)];
+    memcpy(saved, u->err, sizeof(saved));
+    if (!s3_send(s, u, &c, &r) && s3_judge(u, &r, "AbortMultipartUpload"))
+        vg_log(VG_LOG_WARN, u->prov->component, "%s: %s", u->name, u->err);
+    memcpy(u->err, saved, sizeof(saved));
+    vg__http_resp_free(&r);
+    free(query);
+}
+
+static int s3_egress_path(void *state, const struct vg__upload *u, char **out)
+{
+    struct s3 *s = state;
+    const char *sep = s->key_prefix[0] ? "/" : "";
+    if (!s->presign_s) {
+        *out = vg_asprintf("s3://%s/%s%s%s", s->bucket, s->key_prefix, sep, u->name);
+        return *out ? 0 : VG_ENOMEM;
+    }
+    char *path = object_path(s, u);
+    if (!path)
+        return VG_ENOMEM;
+    struct vg_sigv4_request q = {.method = "GET",
+                                 .host = s->host,
+                                 .path = path,
+                                 .payload_sha256 = "UNSIGNED-PAYLOAD",
+                                 .s3 = true};
+    struct vg_sigv4_creds cr;
+    fill_creds(s, &cr);
+    int rc = vg_sigv4_presign_url(s->ep.scheme, &q, &cr, time(NULL), s->presign_s, out);
+    free(path);
+    return rc;
+}
+
+const struct vg_egress_provider_type vg__egress_s3 = {
+    .type_name = "S3Storage",
+    .kind = VG_EGRESS_S3,
+    .spools = true,
+    .create = s3_create,
+    .destroy = s3_destroy,
+    .chunk_size = s3_chunk_size,
+    .begin = s3_begin,
+    .put_chunk = s3_put_chunk,
+    .finish = s3_finish,
+    .probe = s3_probe,
+    .abort = s3_abort,
+    .egress_path = s3_egress_path,
+};

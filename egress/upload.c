@@ -1,0 +1,226 @@
+/* Drives one upload through a provider: begin, chunks, finish; each step retried with
+ * exponential backoff and jitter (Retry-After honoured), progress persisted after every chunk so
+ * a new process continues where this one stopped. */
+#include "config/error.h"
+#include "config/log.h"
+#include "egress/egress_int.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BASE_DELAY_MS 500
+
+enum step { STEP_BEGIN, STEP_CHUNK, STEP_FINISH, STEP_PROBE };
+
+struct step_arg {
+    unsigned no;
+    uint64_t off, len;
+    char *tag;
+    bool complete;
+};
+
+static int run_step(struct vg__upload *u, enum step s, struct step_arg *a)
+{
+    const struct vg_egress_provider_type *t = u->prov->type;
+    void *st = u->prov->state;
+    switch (s) {
+    case STEP_BEGIN:
+        return t->begin(st, u);
+    case STEP_CHUNK:
+        return t->put_chunk(st, u, a->no, a->off, a->len, &a->tag);
+    case STEP_FINISH:
+        return t->finish(st, u);
+    case STEP_PROBE:
+        return t->probe(st, u, &a->complete);
+    }
+    return VG_EINVAL;
+}
+
+static uint64_t backoff_ms(struct vg__upload *u, unsigned attempt, unsigned *seed)
+{
+    uint64_t cap = u->prov->retry_max_delay_ms;
+    uint64_t d = BASE_DELAY_MS;
+    for (unsigned i = 0; i < attempt && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    /* Equal jitter: never zero, never in lock-step with other clients. */
+    d = d / 2 + (uint64_t)rand_r(seed) % (d / 2 + 1);
+    if (u->retry_after_ms > d)
+        d = u->retry_after_ms < cap ? u->retry_after_ms : cap;
+    return d;
+}
+
+static int with_retry(struct vg__upload *u, const char *what, enum step s, struct step_arg *a)
+{
+    unsigned seed = (unsigned)(vg_mono_ms() ^ (uint64_t)u->id * 2654435761u);
+    for (unsigned attempt = 0;; attempt++) {
+        u->err[0] = '\0';
+        u->retry_after_ms = 0;
+        int rc = run_step(u, s, a);
+        if (rc != VG_ERETRY)
+            return rc;
+        if (attempt >= u->prov->max_retries) {
+            vg_log(VG_LOG_ERROR, u->prov->component, "%s: %s: giving up after %u retries: %s",
+                   u->name, what, attempt, u->err);
+            return VG_ERETRY;
+        }
+        uint64_t d = backoff_ms(u, attempt, &seed);
+        vg_log(VG_LOG_WARN, u->prov->component, "%s: %s (retry %u/%u in %llu ms)", u->name, u->err,
+               attempt + 1, u->prov->max_retries, (unsigned long long)d);
+        vg__egress_count(u->e, VG__C_RETRIES, 1);
+        vg__egress_count(u->e, VG__C_RETRYING, 1);
+        rc = vg__egress_sleep(u->e, d);
+        vg__egress_count(u->e, VG__C_RETRYING, -1);
+        if (rc)
+            return rc;
+    }
+}
+
+static void reset_remote(struct vg__upload *u)
+{
+    free(u->remote_id);
+    u->remote_id = NULL;
+    for (size_t i = 0; i < u->n_parts; i++)
+        free(u->parts[i].tag);
+    u->n_parts = 0;
+    vg__db_clear_parts(u);
+    vg__db_set_remote(u);
+}
+
+/* The spool must still hold exactly what was recorded: never upload a truncated artifact. */
+static int check_spool(struct vg__upload *u)
+{
+    struct stat sb;
+    if (stat(u->spool_path, &sb) != 0) {
+        int rc = -errno;
+        snprintf(u->err, sizeof(u->err), "spool file %s: %s", u->spool_path, vg_strerror(rc));
+        return VG_EFATAL;
+    }
+    if ((uint64_t)sb.st_size != u->size) {
+        snprintf(u->err, sizeof(u->err), "spool file %s has %lld bytes, %llu were written",
+                 u->spool_path, (long long)sb.st_size, (unsigned long long)u->size);
+        return VG_EFATAL;
+    }
+    return 0;
+}
+
+static int upload_body(struct vg__upload *u)
+{
+    const struct vg_egress_provider_type *t = u->prov->type;
+    int restarts = 0;
+    int rc;
+again:
+    if ((rc = with_retry(u, "begin", STEP_BEGIN, NULL)))
+        return rc;
+    if (u->remote_id && (rc = vg__db_set_remote(u)))
+        return rc;
+    if (u->chunked) {
+        uint64_t chunk = t->chunk_size(u->prov->state, u);
+        uint64_t off = 0;
+        unsigned no = 1;
+        if (u->n_parts) {
+            off = u->parts[u->n_parts - 1].off + u->parts[u->n_parts - 1].len;
+            no = u->parts[u->n_parts - 1].no + 1;
+            vg_log(VG_LOG_INFO, u->prov->component, "%s: resuming at part %u (%llu/%llu bytes)",
+                   u->name, no, (unsigned long long)off, (unsigned long long)u->size);
+        }
+        for (; off < u->size; no++) {
+            struct step_arg a = {.no = no, .off = off};
+            a.len = u->size - off < chunk ? u->size - off : chunk;
+            rc = with_retry(u, "upload part", STEP_CHUNK, &a);
+            if (rc == VG_ENOTFOUND && !restarts++) {
+                vg_log(VG_LOG_WARN, u->prov->component, "%s: %s; starting over", u->name, u->err);
+                reset_remote(u);
+                goto again;
+            }
+            if (rc)
+                return rc;
+            struct vg__part *np = realloc(u->parts, (u->n_parts + 1) * sizeof(*np));
+            if (!np) {
+                free(a.tag);
+                return VG_ENOMEM;
+            }
+            u->parts = np;
+            np[u->n_parts] = (struct vg__part){.no = no, .off = off, .len = a.len, .tag = a.tag};
+            if ((rc = vg__db_add_part(u, &np[u->n_parts])))
+                return rc;
+            u->n_parts++;
+            off += a.len;
+            vg__egress_count(u->e, VG__C_BYTES, (int64_t)a.len);
+        }
+    }
+    rc = with_retry(u, "finish", STEP_FINISH, NULL);
+    if (rc == VG_ENOTFOUND && !restarts++) {
+        /* The remote upload vanished: maybe this very finish completed before a crash. */
+        struct step_arg a = {0};
+        if (!with_retry(u, "probe", STEP_PROBE, &a) && a.complete)
+            return 0;
+        reset_remote(u);
+        goto again;
+    }
+    if (!rc && !u->chunked)
+        vg__egress_count(u->e, VG__C_BYTES, (int64_t)u->size);
+    return rc;
+}
+
+int vg__upload_run(struct vg__upload *u, char **out_path)
+{
+    *out_path = NULL;
+    const struct vg_egress_provider_type *t = u->prov->type;
+    struct vg_egress *e = u->e;
+    vg__egress_count(e, VG__C_STARTED, 1);
+    vg__egress_count(e, VG__C_ACTIVE, 1);
+    uint64_t t0 = vg_mono_ms();
+    int rc = vg__db_set_state(u, "uploading", NULL);
+    bool done = false;
+    if (rc)
+        goto out;
+    if (u->resumed) {
+        struct step_arg a = {0};
+        if (!with_retry(u, "probe", STEP_PROBE, &a) && a.complete) {
+            vg_log(VG_LOG_INFO, u->prov->component, "%s: already complete at the destination",
+                   u->name);
+            done = true;
+        }
+    }
+    if (!done && (rc = check_spool(u)))
+        goto out;
+    if (!done && (rc = upload_body(u)))
+        goto out;
+    if ((rc = t->egress_path(u->prov->state, u, out_path)))
+        goto out;
+    if ((rc = vg__db_set_done(u, *out_path)))
+        goto out;
+    if (t->spools)
+        vg__spool_drop(u);
+    vg__egress_count(e, VG__C_SUCCEEDED, 1);
+    vg_log(VG_LOG_INFO, u->prov->component, "%s: uploaded %llu bytes in %llu ms", u->name,
+           (unsigned long long)u->size, (unsigned long long)(vg_mono_ms() - t0));
+out:
+    if (rc) {
+        free(*out_path);
+        *out_path = NULL;
+        if (!u->err[0])
+            snprintf(u->err, sizeof(u->err), "%s", vg_strerror(rc));
+        if (rc == VG_ERETRY || rc == VG_ECANCELED || rc == VG_ESQLITE) {
+            /* Durable: the spool and the recorded parts stay for the next resume. */
+            vg__db_set_state(u, "pending", u->err);
+            vg_log(VG_LOG_WARN, u->prov->component, "%s: left pending for a later resume: %s",
+                   u->name, u->err);
+        } else {
+            vg_log(VG_LOG_ERROR, u->prov->component, "%s: upload failed: %s", u->name, u->err);
+            t->abort(u->prov->state, u);
+            vg__spool_drop(u);
+            vg__db_set_state(u, "failed", u->err);
+        }
+        if (rc != VG_ECANCELED)
+            vg__egress_count(e, VG__C_FAILED, 1);
+    }
+    vg__egress_count(e, VG__C_ACTIVE, -1);
+    return rc;
+}
