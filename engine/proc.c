@@ -647,18 +647,28 @@ static bool has_dotnet_socket(struct vg_proc *p)
     return false;
 }
 
+/* By executable name: free, and right for the usual launchers. */
+static enum vg_runtime runtime_from_exe(const struct vg_proc *p)
+{
+    if (!p->exe)
+        return VG_RT_UNKNOWN;
+    const char *base = strrchr(p->exe, '/');
+    base = base ? base + 1 : p->exe;
+    if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0)
+        return VG_RT_NODE;
+    if (strcmp(base, "java") == 0)
+        return VG_RT_JVM;
+    if (strcmp(base, "dotnet") == 0)
+        return VG_RT_DOTNET;
+    return VG_RT_UNKNOWN;
+}
+
 static void detect_runtime(struct vg_proc *p)
 {
     p->runtime_checks++;
-    if (p->exe) {
-        const char *base = strrchr(p->exe, '/');
-        base = base ? base + 1 : p->exe;
-        if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) {
-            p->runtime = VG_RT_NODE;
-            return;
-        }
-    }
-    enum vg_runtime rt = runtime_from_maps(p);
+    enum vg_runtime rt = runtime_from_exe(p);
+    if (rt == VG_RT_UNKNOWN)
+        rt = runtime_from_maps(p);
     if (rt == VG_RT_UNKNOWN && has_dotnet_socket(p))
         rt = VG_RT_DOTNET;
     p->runtime = rt;
@@ -689,6 +699,8 @@ static void read_identity(struct vg_proc *p)
     if (!t->uptime_ticks || t->uptime_ticks - p->start_ticks >= (uint64_t)t->clk_tck ||
         t->uptime_ticks < p->start_ticks)
         detect_runtime(p);
+    else
+        p->runtime = runtime_from_exe(p);
 }
 
 /* PF_KTHREAD is authoritative. The pid/ppid 2 fallback needs an empty cmdline too: inside a

@@ -1,6 +1,8 @@
 /* Process discovery: scans a /proc tree, keeps a table of live processes keyed by identity
  * (boot id, pid, start time) and reports which appeared and exited since the last scan.
- * Loop-agnostic: no libuv; the engine calls vg_proc_scan() from its timer or a worker. */
+ * Loop-agnostic: no libuv; the engine calls vg_proc_scan() from its timer or a worker. A table
+ * (and the sampler that reads its processes) belongs to one thread at a time; callbacks run in
+ * the calling thread. */
 #ifndef VG_PROC_H
 #define VG_PROC_H
 

@@ -344,11 +344,88 @@ static void test_pid_namespace(void **state)
     vg_proc_table_destroy(t);
 }
 
+static pid_t spawn_exec(char *const argv[])
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    live[nlive++] = pid;
+    return pid;
+}
+
+static bool on_path(const char *exe)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", exe);
+    return system(cmd) == 0;
+}
+
+/* Real runtimes: node and a JVM (source-file launch of a sleeping class). */
+static void test_real_runtimes(void **state)
+{
+    (void)state;
+    bool have_node = on_path("node"), have_java = on_path("java");
+    if (!have_node && !have_java) {
+        printf("# SKIP: neither node nor java on PATH\n");
+        skip();
+    }
+    char dir[] = "/tmp/vg-rt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char src[64];
+    snprintf(src, sizeof(src), "%s/Sleep.java", dir);
+    FILE *f = fopen(src, "w");
+    assert_non_null(f);
+    fputs("public class Sleep { public static void main(String[] a) throws Exception {"
+          " Thread.sleep(30000); } }\n",
+          f);
+    fclose(f);
+    char *node_argv[] = {"node", "-e", "setInterval(() => {}, 1000)", NULL};
+    char *java_argv[] = {"java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", src, NULL};
+    pid_t node = have_node ? spawn_exec(node_argv) : -1;
+    pid_t java = have_java ? spawn_exec(java_argv) : -1;
+
+    struct vg_proc_table *t;
+    assert_int_equal(vg_proc_table_create(NULL, NULL, &t), 0);
+    enum vg_runtime node_rt = VG_RT_UNKNOWN, java_rt = VG_RT_UNKNOWN;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(vg_proc_scan(t, NULL), 0);
+        struct vg_proc *p;
+        if (node > 0 && (p = vg_proc_table_find(t, node)))
+            node_rt = p->runtime;
+        if (java > 0 && (p = vg_proc_table_find(t, java)))
+            java_rt = p->runtime;
+        if ((node < 0 || node_rt != VG_RT_UNKNOWN) && (java < 0 || java_rt != VG_RT_UNKNOWN))
+            break;
+        sleep_ms(100);
+    }
+    printf("# node: %s, java: %s\n", vg_runtime_name(node_rt), vg_runtime_name(java_rt));
+    if (node > 0) {
+        assert_int_equal(node_rt, VG_RT_NODE);
+        assert_string_equal(vg_proc_table_find(t, node)->cmdline,
+                            "node -e setInterval(() => {}, 1000)");
+        reap(node, NULL);
+    }
+    if (java > 0) {
+        assert_int_equal(java_rt, VG_RT_JVM);
+        reap(java, NULL);
+    }
+    vg_proc_table_destroy(t);
+    unlink(src);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_real_children, kill_leftovers),
         cmocka_unit_test_teardown(test_pid_namespace, kill_leftovers),
+        cmocka_unit_test_teardown(test_real_runtimes, kill_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

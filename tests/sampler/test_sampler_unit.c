@@ -396,16 +396,19 @@ static void test_runtime_young_process_deferred(void **state)
     struct fixture *f = *state;
     uint64_t hz = (uint64_t)clk_tck();
     fake_write(&f->ft, "proc/uptime", "100.00 180.00\n");
-    struct fake_proc young = normal_proc(520), old = normal_proc(521);
-    young.start = 100 * hz - hz / 10;
+    struct fake_proc young = normal_proc(520), old = normal_proc(521), node = normal_proc(522);
+    young.start = node.start = 100 * hz - hz / 10;
     old.start = 10 * hz;
     young.maps = old.maps = "7f00-7f01 r-xp 0 08:01 1 /opt/jdk/lib/server/libjvm.so\n";
+    node.exe = "/usr/bin/node"; /* the executable's name needs no waiting */
     fake_proc_write(&f->ft, &young);
     fake_proc_write(&f->ft, &old);
+    fake_proc_write(&f->ft, &node);
     open_table(f, 0);
     assert_int_equal(scan(f), 0);
     assert_int_equal(vg_proc_table_find(f->table, 520)->runtime, VG_RT_UNKNOWN);
     assert_int_equal(vg_proc_table_find(f->table, 521)->runtime, VG_RT_JVM);
+    assert_int_equal(vg_proc_table_find(f->table, 522)->runtime, VG_RT_NODE);
     fake_write(&f->ft, "proc/uptime", "101.00 182.00\n");
     assert_int_equal(scan(f), 0);
     assert_int_equal(vg_proc_table_find(f->table, 520)->runtime, VG_RT_JVM);
