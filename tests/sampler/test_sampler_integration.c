@@ -12,6 +12,7 @@
 #include "config/util.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -344,14 +345,16 @@ static void test_pid_namespace(void **state)
     vg_proc_table_destroy(t);
 }
 
-static pid_t spawn_exec(char *const argv[])
+/* stdin_fd: what the child reads (-1: /dev/null). */
+static pid_t spawn_exec(char *const argv[], int stdin_fd)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
+        dup2(stdin_fd >= 0 ? stdin_fd : null, 0);
         dup2(null, 1);
+        dup2(null, 2);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -366,13 +369,60 @@ static bool on_path(const char *exe)
     return system(cmd) == 0;
 }
 
-/* Real runtimes: node and a JVM (source-file launch of a sleeping class). */
+/* An F# interactive shipped with the .NET SDK: a real CoreCLR process that waits on stdin. */
+static bool find_fsi(char *out, size_t n)
+{
+    const char *roots[] = {getenv("DOTNET_ROOT"), "/usr/share/dotnet", "/usr/lib/dotnet"};
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        if (!roots[i])
+            continue;
+        char pattern[256];
+        snprintf(pattern, sizeof(pattern), "%s/sdk/*/FSharp/fsi.dll", roots[i]);
+        glob_t g;
+        if (glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+            snprintf(out, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
+            globfree(&g);
+            return true;
+        }
+        globfree(&g);
+    }
+    return false;
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+static bool dotnet_socket_exists(pid_t pid)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "/tmp/dotnet-diagnostic-%d-*-socket", (int)pid);
+    glob_t g;
+    bool found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+    globfree(&g);
+    return found;
+}
+
+/* Real runtimes: node, a JVM (source-file launch of a sleeping class) and CoreCLR (fsi). Also
+ * checks, on the real .NET process, what the fallbacks rely on: libcoreclr.so in maps and the
+ * dotnet-diagnostic-<pid>-<n>-socket name in /tmp. */
 static void test_real_runtimes(void **state)
 {
     (void)state;
+    char fsi[256];
     bool have_node = on_path("node"), have_java = on_path("java");
-    if (!have_node && !have_java) {
-        printf("# SKIP: neither node nor java on PATH\n");
+    bool have_dotnet = on_path("dotnet") && find_fsi(fsi, sizeof(fsi));
+    if (!have_node && !have_java && !have_dotnet) {
+        printf("# SKIP: none of node, java, dotnet (with the SDK's fsi.dll) found\n");
         skip();
     }
     char dir[] = "/tmp/vg-rt-XXXXXX";
@@ -387,24 +437,35 @@ static void test_real_runtimes(void **state)
     fclose(f);
     char *node_argv[] = {"node", "-e", "setInterval(() => {}, 1000)", NULL};
     char *java_argv[] = {"java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", src, NULL};
-    pid_t node = have_node ? spawn_exec(node_argv) : -1;
-    pid_t java = have_java ? spawn_exec(java_argv) : -1;
+    char *dotnet_argv[] = {"dotnet", "exec", fsi, NULL};
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0); /* fsi waits on stdin while we hold it open */
+    pid_t node = have_node ? spawn_exec(node_argv, -1) : -1;
+    pid_t java = have_java ? spawn_exec(java_argv, -1) : -1;
+    pid_t dotnet = have_dotnet ? spawn_exec(dotnet_argv, in[0]) : -1;
+    close(in[0]);
 
     struct vg_proc_table *t;
     assert_int_equal(vg_proc_table_create(NULL, NULL, &t), 0);
-    enum vg_runtime node_rt = VG_RT_UNKNOWN, java_rt = VG_RT_UNKNOWN;
-    for (int i = 0; i < 100; i++) {
+    enum vg_runtime node_rt = VG_RT_UNKNOWN, java_rt = VG_RT_UNKNOWN, dotnet_rt = VG_RT_UNKNOWN;
+    bool socket = false;
+    for (int i = 0; i < 150; i++) {
         assert_int_equal(vg_proc_scan(t, NULL), 0);
         struct vg_proc *p;
         if (node > 0 && (p = vg_proc_table_find(t, node)))
             node_rt = p->runtime;
         if (java > 0 && (p = vg_proc_table_find(t, java)))
             java_rt = p->runtime;
-        if ((node < 0 || node_rt != VG_RT_UNKNOWN) && (java < 0 || java_rt != VG_RT_UNKNOWN))
+        if (dotnet > 0 && (p = vg_proc_table_find(t, dotnet)))
+            dotnet_rt = p->runtime;
+        socket = dotnet > 0 && dotnet_socket_exists(dotnet);
+        if ((node < 0 || node_rt != VG_RT_UNKNOWN) && (java < 0 || java_rt != VG_RT_UNKNOWN) &&
+            (dotnet < 0 || (dotnet_rt != VG_RT_UNKNOWN && socket)))
             break;
         sleep_ms(100);
     }
-    printf("# node: %s, java: %s\n", vg_runtime_name(node_rt), vg_runtime_name(java_rt));
+    printf("# node: %s, java: %s, dotnet: %s (diagnostic socket %s)\n", vg_runtime_name(node_rt),
+           vg_runtime_name(java_rt), vg_runtime_name(dotnet_rt), socket ? "seen" : "not seen");
     if (node > 0) {
         assert_int_equal(node_rt, VG_RT_NODE);
         assert_string_equal(vg_proc_table_find(t, node)->cmdline,
@@ -415,6 +476,25 @@ static void test_real_runtimes(void **state)
         assert_int_equal(java_rt, VG_RT_JVM);
         reap(java, NULL);
     }
+    if (dotnet > 0) {
+        assert_int_equal(dotnet_rt, VG_RT_DOTNET);
+        char maps[64];
+        snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)dotnet);
+        assert_true(file_contains(maps, "/libcoreclr.so"));
+        const char *diag = getenv("DOTNET_EnableDiagnostics");
+        if (!diag || strcmp(diag, "0") != 0)
+            assert_true(socket);
+        reap(dotnet, NULL);
+        /* SIGKILL leaves the runtime no chance to remove its socket */
+        char pattern[64];
+        snprintf(pattern, sizeof(pattern), "/tmp/dotnet-diagnostic-%d-*-socket", (int)dotnet);
+        glob_t g;
+        if (glob(pattern, 0, NULL, &g) == 0)
+            for (size_t i = 0; i < g.gl_pathc; i++)
+                unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    close(in[1]);
     vg_proc_table_destroy(t);
     unlink(src);
     rmdir(dir);
