@@ -133,6 +133,22 @@ static void on_exited(struct vg_proc *p, void *arg)
     e->n++;
 }
 
+/* CPU seconds of a child so far, from its stat line: only used to decide how long to wait. */
+static double child_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    struct vg_proc_stat st;
+    if (n <= 0 || vg_proc_parse_stat(buf, (size_t)n, &st) < 0)
+        return 0;
+    return (double)(st.utime + st.stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static struct vg_proc *must_find(struct vg_proc_table *t, pid_t pid)
 {
     struct vg_proc *p = vg_proc_table_find(t, pid);
@@ -189,7 +205,12 @@ static void test_real_children(void **state)
         assert_false(vg_sample_has(&first[i], VG_M_CPU_PERCENT));
     }
 
+    /* At least a second, and until the busy child has had 0.3 s of CPU (at most 15 s): on a
+     * loaded machine it may get only a few percent of a core, and tick-granular accounting
+     * needs enough ticks for the comparison below to mean something. */
     sleep_ms(1000);
+    for (int i = 0; i < 28 && child_cpu_s(busy) < 0.3; i++)
+        sleep_ms(500);
     assert_int_equal(vg_proc_scan(t, &cb), 0);
     vg_sampler_tick(s);
     for (int i = 0; i < 4; i++)
@@ -220,13 +241,14 @@ static void test_real_children(void **state)
            one_cpu, second[0].v[VG_M_CPU_PERCENT]);
     assert_true(busy_pct <= 100.0);
     /* On an idle machine the busy child gets a whole CPU (one_cpu); on this shared 2-core box
-     * it often gets a third of that, so "high" is judged against what the kernel says the child
-     * really got over its whole life (wait4 rusage), not against a fixed share. */
+     * it often gets a third of that, and a few percent when the machine is saturated, so "high"
+     * is judged against what the kernel says the child really got over its whole life (wait4
+     * rusage), not against a fixed share. */
     double ru_cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     double ru_pct = ru_cpu / ((double)(busy_end - busy_start) / 1000.0) / cap * 100.0;
     printf("# busy by rusage %.1f%%\n", ru_pct);
-    assert_true(ru_pct > 5.0); /* the child did run */
+    assert_true(ru_cpu > 0.2); /* the child did run */
     assert_true(busy_pct > 0.5 * ru_pct && busy_pct < 1.5 * ru_pct + 5.0);
     assert_true(busy_pct > 20.0 * second[0].v[VG_M_CPU_PERCENT]);
     assert_true(second[3].v[VG_M_CPU_SECONDS] > first[3].v[VG_M_CPU_SECONDS]);
