@@ -237,6 +237,11 @@ static bool curl_retryable(int cc)
 int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what)
 {
     u->retry_after_ms = 0;
+    if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(u->err, sizeof(u->err), "%s: timed out (no progress for %llu ms, Timeout)", what,
+                 (unsigned long long)u->prov->timeout_ms);
+        return VG_ERETRY;
+    }
     if (r->curl_code) {
         snprintf(u->err, sizeof(u->err), "%s: %s", what, r->curl_err);
         return curl_retryable(r->curl_code) ? VG_ERETRY : VG_EFATAL;
