@@ -242,6 +242,53 @@ kill9-spooling)
   [[ -z "$(ls -A "$work/spool")" ]] || fail "spool not cleaned"
   [[ "$(count_objects s3 "$RUN.bin")" == 0 ]] || fail "an incomplete artifact was uploaded"
   ;;
+cli)
+  # A YAML configuration (as the daemon loads it) with one provider of each kind.
+  mkdir -p "$work/conf"
+  cat > "$work/conf/egress.yaml" <<YAML
+Storage:
+  StateDir: $work/state
+  SpoolDir: $work/spool
+Egress:
+  Properties:
+    AzKey: $KEY
+  FileSystem:
+    Local:
+      DirectoryPath: $work/out
+  S3Storage:
+    S3rver:
+      Endpoint: $S3_URL
+      BucketName: vigil
+      RegionName: us-east-1
+      AccessKeyId: S3RVER
+      SecretAccessKey: S3RVER
+      ForcePathStyle: true
+      KeyPrefix: cli
+      CopyBufferSize: 5MiB
+      Compression: zstd
+  AzureBlobStorage:
+    Azurite:
+      AccountUri: $AZ_URI
+      ContainerName: vigil
+      BlobPrefix: cli
+      AccountKeyName: AzKey
+YAML
+  head -c $((6*MIB)) /dev/urandom > "$work/data"
+  sha="$(sha256sum < "$work/data" | cut -d' ' -f1)"
+  C="$build/tests/egress/egress_upload_cli"
+  [[ "$($C --config-dir "$work/conf" --egress Local --name "$RUN.bin" "$work/data")" == "$work/out/$RUN.bin" ]] || fail "fs path"
+  check fs "$RUN.bin" "$sha" $((6*MIB))
+  [[ "$($C --config-dir "$work/conf" --egress s3rver --name "$RUN.bin" "$work/data")" == "s3://vigil/cli/$RUN.bin.zst" ]] || fail "s3 path"
+  curl -sf "$S3_URL/vigil/cli/$RUN.bin.zst" | zstd -qdc | cmp - "$work/data" || fail "s3 content"
+  [[ "$($C --config-dir "$work/conf" --egress Azurite --name "$RUN.bin" - < "$work/data")" == "$AZ_URI/vigil/cli/$RUN.bin" ]] || fail "azure path"
+  check azure-key "cli/$RUN.bin" "$sha" $((6*MIB))
+  set +e
+  $C --config-dir "$work/conf" --egress Nope "$work/data" 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc == 1 ]] && grep -q 'no egress provider named "Nope"' "$work/log" || fail "unknown provider"
+  $C --config-dir "$work/conf" --resume | grep -q "resumed 0 upload" || fail "resume"
+  rm -f "$work/data"
+  ;;
 *)
   fail "unknown case $case_" ;;
 esac
