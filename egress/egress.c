@@ -888,11 +888,11 @@ void vg_artifact_abort(struct vg_artifact *a)
         return;
     art_close(a);
     struct vg__upload *u = a->u;
-    vg__spool_drop(u);
-    /* A reservation for bytes that never reached the file would leak otherwise. */
-    if (a->spools && a->reserved > a->written) {
+    /* Give back everything reserved, including bytes a failed write never stored. */
+    unlink(u->spool_path);
+    if (a->spools) {
         pthread_mutex_lock(&a->e->mu);
-        a->e->spool_used -= a->reserved - a->written;
+        a->e->spool_used = a->e->spool_used > a->reserved ? a->e->spool_used - a->reserved : 0;
         pthread_mutex_unlock(&a->e->mu);
     }
     vg__db_set_state(u, "failed", a->failed ? a->err : "aborted");
@@ -1076,13 +1076,12 @@ static void *resume_main(void *arg)
             continue;
         }
         u->resumed = true;
-        char *path = NULL;
+        char *path = NULL; /* not logged: a presigned URL is a credential */
         int rc = load_parts(u);
         if (!rc)
             rc = vg__upload_run(u, &path);
         if (!rc)
-            vg_log(VG_LOG_INFO, u->prov->component, "resumed upload of %s completed: %s", u->name,
-                   path);
+            vg_log(VG_LOG_INFO, u->prov->component, "resumed upload of %s completed", u->name);
         free(path);
         vg__upload_free(u);
     }
