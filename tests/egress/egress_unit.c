@@ -324,9 +324,15 @@ static void test_settings_errors(void **unused)
     s = dead_s3();
     s.u.s3.access_key_id = NULL;
     unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_ROLE_ARN");
     setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token", 1);
-    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, err, sizeof(err)), VG_EUNSUPPORTED);
-    assert_non_null(strstr(err, "AWS_WEB_IDENTITY_TOKEN_FILE"));
+    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, err, sizeof(err)), VG_ECONFIG);
+    assert_non_null(strstr(err, "AWS_ROLE_ARN"));
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/r", 1);
+    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, err, sizeof(err)), 0);
+    vg_egress_destroy(e);
+    e = NULL;
+    unsetenv("AWS_ROLE_ARN");
     unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
     assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, err, sizeof(err)), VG_ECONFIG);
     assert_non_null(strstr(err, "credentials"));
