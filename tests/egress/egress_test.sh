@@ -152,6 +152,8 @@ storm-503)
   start_proxy 10410 10401 --fail503 4
   put s3 "$RUN-s3.bin" $((12*MIB)) --endpoint http://127.0.0.1:10410
   grep -q "retries=4" "$work/log" || { cat "$work/log"; fail "expected 4 retries"; }
+  # Retry-After: 1 beats the first backoff (250-500 ms): every wait is exactly 1000 ms
+  [[ "$(grep -c 'in 1000 ms' "$work/log")" == 4 ]] || { cat "$work/log"; fail "Retry-After not honoured"; }
   start_proxy 10411 10400 --fail503 4
   put azure-sas "$RUN-az.bin" $((12*MIB)) --account-uri http://127.0.0.1:10411/devstoreaccount1
   grep -q "retries=4" "$work/log" || { cat "$work/log"; fail "expected 4 retries"; }

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,14 +442,79 @@ static void test_retries_then_resume_cancel(void **unused)
     env_free(&v);
 }
 
+struct writer {
+    struct vg_egress *e;
+    int idx;
+    int rc;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    char name[32];
+    snprintf(name, sizeof(name), "art-%d", w->idx);
+    struct vg_artifact *a = NULL;
+    w->rc = vg_artifact_open(w->e, "Files", name, NULL, NULL, 0, &a);
+    unsigned char buf[4096];
+    for (int i = 0; i < 64 && !w->rc; i++) {
+        memset(buf, w->idx, sizeof(buf));
+        w->rc = vg_artifact_write(a, buf, sizeof(buf));
+    }
+    char *path = NULL;
+    if (!w->rc)
+        w->rc = vg_artifact_commit(a, &path, NULL, 0);
+    free(path);
+    return NULL;
+}
+
+/* The engine commits from several worker threads at once: one egress, many artifacts. */
+static void test_concurrent_commits(void **unused)
+{
+    struct env v;
+    env_init(&v);
+    struct vg_egress_settings s = fs_settings(v.out, VG_COMPRESS_NONE);
+    struct vg_egress *e = NULL;
+    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, NULL, 0), 0);
+    struct writer w[6];
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct writer){.e = e, .idx = i + 1};
+        assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].rc, 0);
+        char *p = vg_asprintf("%s/art-%d", v.out, i + 1);
+        size_t len = 0;
+        char *got = read_file(p, &len);
+        assert_int_equal(len, 64 * 4096);
+        for (size_t j = 0; j < len; j++)
+            assert_int_equal((unsigned char)got[j], i + 1);
+        free(got);
+        free(p);
+    }
+    struct vg_egress_status st;
+    vg_egress_status(e, &st);
+    assert_int_equal(st.uploads_succeeded, 6);
+    assert_int_equal(st.uploads_active, 0);
+    assert_int_equal(st.bytes_uploaded, 6 * 64 * 4096);
+    vg_egress_destroy(e);
+    env_free(&v);
+}
+
 int main(void)
 {
     vg_log_level = VG_LOG_ERROR;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fs_roundtrip), cmocka_unit_test(test_fs_compression),
-        cmocka_unit_test(test_quota),        cmocka_unit_test(test_keep_free),
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_settings_errors),
-        cmocka_unit_test(test_schema),       cmocka_unit_test(test_retries_then_resume_cancel),
+        cmocka_unit_test(test_fs_roundtrip),
+        cmocka_unit_test(test_fs_compression),
+        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_keep_free),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_settings_errors),
+        cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_retries_then_resume_cancel),
+        cmocka_unit_test(test_concurrent_commits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
