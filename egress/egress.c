@@ -297,6 +297,11 @@ int vg__db_clear_parts(struct vg__upload *u)
     return db_run(u->e, VG_EGRESS_SQL_CLEAR_PARTS, "i", (int64_t)u->id);
 }
 
+int vg__db_note_retry(struct vg__upload *u, const char *err)
+{
+    return db_run(u->e, VG_EGRESS_SQL_SET_RETRY, "isi", (int64_t)u->id, err, (int64_t)vg_wall_ms());
+}
+
 int vg__db_set_done(struct vg__upload *u, const char *egress_path)
 {
     return db_run(u->e, VG_EGRESS_SQL_SET_DONE, "isi", (int64_t)u->id, egress_path,
@@ -465,6 +470,12 @@ static uint64_t spool_usage(const char *dir)
     return sum;
 }
 
+static void curl_init_once(void)
+{
+    /* Not thread-safe on every libcurl build: do it once, before any worker uses curl. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
                      const struct vg_storage_settings *storage, struct vg_egress **out, char *err,
                      size_t errlen)
@@ -477,6 +488,8 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
     }
     err[0] = '\0';
     *out = NULL;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, curl_init_once);
     struct vg_egress *e = calloc(1, sizeof(*e));
     if (!e)
         return VG_ENOMEM;
@@ -1142,4 +1155,72 @@ int vg_egress_resume_wait(struct vg_egress *e, uint64_t timeout_ms)
     int rc = e->resume_running ? VG_ETIMEDOUT : 0;
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+/* ---------------------------------------------------------------- listing */
+
+void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].provider);
+        free(v[i].name);
+        free(v[i].state);
+        free(v[i].last_error);
+        free(v[i].egress_path);
+    }
+    free(v);
+}
+
+int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
+                      size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = 0;
+    struct vg_egress_upload_info *v = NULL;
+    size_t cnt = 0;
+    pthread_mutex_lock(&e->db_mu);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_LIST_UPLOADS, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(e, 0, "prepare list");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)(limit ? limit : 100));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct vg_egress_upload_info *nv = realloc(v, (cnt + 1) * sizeof(*nv));
+        if (!nv) {
+            rc = VG_ENOMEM;
+            break;
+        }
+        v = nv;
+        struct vg_egress_upload_info *x = &v[cnt++];
+        memset(x, 0, sizeof(*x));
+        x->id = sqlite3_column_int64(st, 0);
+        x->provider = col_dup(st, 1);
+        x->name = col_dup(st, 2);
+        x->state = col_dup(st, 3);
+        x->size = (uint64_t)sqlite3_column_int64(st, 4);
+        x->retries = (unsigned)sqlite3_column_int64(st, 5);
+        x->last_error = col_dup(st, 6);
+        x->egress_path = col_dup(st, 7);
+        x->created_ms = (uint64_t)sqlite3_column_int64(st, 8);
+        x->updated_ms = (uint64_t)sqlite3_column_int64(st, 9);
+        x->bytes_done = (uint64_t)sqlite3_column_int64(st, 10);
+        if (x->state && !strcmp(x->state, "done"))
+            x->bytes_done = x->size;
+        if (!x->provider || !x->name || !x->state) {
+            rc = VG_ENOMEM;
+            break;
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&e->db_mu);
+    if (rc) {
+        vg_egress_uploads_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
 }

@@ -71,6 +71,25 @@ struct vg_egress_status {
 };
 void vg_egress_status(struct vg_egress *e, struct vg_egress_status *out);
 
+/* One upload as recorded in the state database, for /operations. */
+struct vg_egress_upload_info {
+    int64_t id;
+    char *provider;
+    char *name;          /* object/file name (with the compression suffix) */
+    char *state;         /* spooling | pending | uploading | done | failed */
+    uint64_t size;       /* bytes to upload (0 while spooling) */
+    uint64_t bytes_done; /* bytes of recorded parts/blocks (size when done) */
+    unsigned retries;
+    char *last_error;  /* NULL when none */
+    char *egress_path; /* when done; may be a presigned URL: treat as a secret in logs */
+    uint64_t created_ms, updated_ms; /* wall clock */
+};
+/* The newest `limit` uploads (0: 100), newest first, including those of earlier runs (finished
+ * rows are kept 7 days). Free with vg_egress_uploads_free. */
+int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
+                      size_t *n);
+void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n);
+
 /* `vigil upload --config-dir DIR [--config-dir DIR2] --egress NAME FILE [--name N]
  *  [--content-type T]`: uploads one file with a configured provider, prints the EgressPath.
  * Also `vigil upload --config-dir DIR --resume` completes uploads left by a previous run.

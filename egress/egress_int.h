@@ -82,7 +82,7 @@ struct vg_egress_provider_type {
     int (*put_chunk)(void *state, struct vg__upload *u, unsigned no, uint64_t off, uint64_t len,
                      char **out_tag);
     int (*finish)(void *state, struct vg__upload *u);
-    /* Is the object already there, complete (size and vigil_sha256)? For resumes. */
+    /* Is the object already there, complete (size and vigilsha256 metadata)? For resumes. */
     int (*probe)(void *state, struct vg__upload *u, bool *complete);
     void (*abort)(void *state, struct vg__upload *u); /* best effort, one attempt */
     int (*egress_path)(void *state, const struct vg__upload *u, char **out);
@@ -139,6 +139,7 @@ int vg__db_set_remote(struct vg__upload *u);
 int vg__db_add_part(struct vg__upload *u, const struct vg__part *p);
 int vg__db_clear_parts(struct vg__upload *u);
 int vg__db_set_done(struct vg__upload *u, const char *egress_path);
+int vg__db_note_retry(struct vg__upload *u, const char *err);
 /* Sleeps ms unless the egress is stopping: 0 or VG_ECANCELED. */
 int vg__egress_sleep(struct vg_egress *e, uint64_t ms);
 int vg__egress_stopping(struct vg_egress *e);

@@ -153,6 +153,7 @@ int vg__http_do(struct vg__upload *u, const struct vg__http_req *req, struct vg_
     bool has_body = req->body_fd >= 0 || req->body;
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VG_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_err);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);

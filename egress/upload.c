@@ -73,6 +73,7 @@ static int with_retry(struct vg__upload *u, const char *what, enum step s, struc
         vg_log(VG_LOG_WARN, u->prov->component, "%s: %s (retry %u/%u in %llu ms)", u->name, u->err,
                attempt + 1, u->prov->max_retries, (unsigned long long)d);
         vg__egress_count(u->e, VG__C_RETRIES, 1);
+        vg__db_note_retry(u, u->err);
         vg__egress_count(u->e, VG__C_RETRYING, 1);
         rc = vg__egress_sleep(u->e, d);
         vg__egress_count(u->e, VG__C_RETRYING, -1);

@@ -172,6 +172,16 @@ static void test_fs_roundtrip(void **unused)
     assert_int_equal(stt.uploads_failed, 0);
     assert_int_equal(stt.bytes_uploaded, n);
     assert_int_equal(stt.uploads_active, 0);
+    struct vg_egress_upload_info *ups = NULL;
+    size_t n_ups = 0;
+    assert_int_equal(vg_egress_uploads(e, 10, &ups, &n_ups), 0);
+    assert_int_equal(n_ups, 1);
+    assert_string_equal(ups[0].state, "done");
+    assert_string_equal(ups[0].provider, "Files");
+    assert_int_equal(ups[0].bytes_done, n);
+    assert_string_equal(ups[0].egress_path, path);
+    assert_null(ups[0].last_error);
+    vg_egress_uploads_free(ups, n_ups);
     vg_egress_destroy(e);
     free(partial);
     free(got);
@@ -419,6 +429,16 @@ static void test_retries_then_resume_cancel(void **unused)
     assert_int_equal(stt.uploads_retrying, 0);
     assert_int_equal(stt.spool_bytes, 5); /* kept for a later resume */
     assert_int_equal(count_files(v.spool), 1);
+    struct vg_egress_upload_info *ups = NULL;
+    size_t n_ups = 0;
+    assert_int_equal(vg_egress_uploads(e, 0, &ups, &n_ups), 0);
+    assert_int_equal(n_ups, 1);
+    assert_string_equal(ups[0].state, "pending");
+    assert_string_equal(ups[0].name, "x.bin");
+    assert_int_equal(ups[0].size, 5);
+    assert_int_equal(ups[0].retries, 2);
+    assert_non_null(strstr(ups[0].last_error, "PutObject"));
+    vg_egress_uploads_free(ups, n_ups);
     vg_egress_destroy(e);
 
     /* A new process resumes it; destroy cancels the backoff wait promptly. */
