@@ -27,6 +27,7 @@ struct loader {
     const struct vg_node *root;
     const struct vg_node *properties; /* Egress.Properties */
     const struct vg_node *templates;
+    unsigned flags;
 };
 
 /* ---------- directory scanning ---------- */
@@ -162,7 +163,30 @@ static bool is_secret_key(const char *key)
 
 /* Resolves ${env:NAME} and ${file:/path}; other strings are returned as they are.
  * Diagnostics never include the resolved value. */
+static const char *resolve_strict(struct loader *L, const struct vg_node *n, const char *path);
+
 static const char *resolve(struct loader *L, const struct vg_node *n, const char *path)
+{
+    if (!(L->flags & VG_CONFIG_SECRETS_OPTIONAL))
+        return resolve_strict(L, n, path);
+    /* Collect into a scratch list and downgrade: the reference stays as the value. */
+    struct vg_diags scratch;
+    vg_diags_init(&scratch);
+    struct vg_diags *real = L->d;
+    L->d = &scratch;
+    const char *v = resolve_strict(L, n, path);
+    L->d = real;
+    for (size_t i = 0; i < scratch.n; i++) {
+        struct vg_pos pos = {n->pos.file, scratch.v[i].line, scratch.v[i].col};
+        vg_diag_warn(real, &pos, scratch.v[i].path, "%s (needed at run time)", scratch.v[i].msg);
+    }
+    if (!v && scratch.n)
+        v = n->str;
+    vg_diags_free(&scratch);
+    return v;
+}
+
+static const char *resolve_strict(struct loader *L, const struct vg_node *n, const char *path)
 {
     const char *s = vg_node_str(n);
     if (!s)
@@ -556,7 +580,7 @@ static int load_egress(struct loader *L)
                 o->part_size = !r.part_size_set           ? 8u << 20
                                : r.part_size < (5u << 20) ? 5u << 20
                                                           : r.part_size;
-                if (o->access_key_id && !o->secret_access_key)
+                if (o->access_key_id && vg_node_is_null(r.secret_access_key))
                     require(L, NULL, m, path, "SecretAccessKey");
                 if (!vg_node_is_null(r.aws_profile_name) || !vg_node_is_null(r.aws_profile_path))
                     vg_diag_warn(L->d, &m->pos, path,
@@ -585,7 +609,8 @@ static int load_egress(struct loader *L)
                 o->account_key = secret_setting(L, r.account_key, r.account_key_name, path,
                                                 "AccountKey", "AccountKeyName");
                 if (!o->shared_access_signature && !o->account_key &&
-                    vg_node_is_null(r.managed_identity))
+                    vg_node_is_null(r.managed_identity) && vg_node_is_null(r.sas_name) &&
+                    vg_node_is_null(r.account_key_name))
                     vg_diag_err(L->d, &m->pos, path,
                                 "no credentials: set AccountKey, AccountKeyName, "
                                 "SharedAccessSignature or SharedAccessSignatureName");
@@ -1061,6 +1086,12 @@ static void check_top_level(struct loader *L)
 int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diags,
                    struct vg_config **out)
 {
+    return vg_config_load_ex(dirs, n_dirs, 0, diags, out);
+}
+
+int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
+                      struct vg_diags *diags, struct vg_config **out)
+{
     *out = NULL;
     struct vg_config *cfg = calloc(1, sizeof(*cfg));
     int rc = VG_ENOMEM;
@@ -1069,7 +1100,7 @@ int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diag
     cfg->dirs = calloc(n_dirs ? n_dirs : 1, sizeof(*cfg->dirs));
     if (!cfg->dirs)
         goto fail;
-    struct loader L = {.cfg = cfg, .t = cfg->tree, .d = diags};
+    struct loader L = {.cfg = cfg, .t = cfg->tree, .d = diags, .flags = flags};
     for (size_t i = 0; i < n_dirs; i++) {
         if (!(cfg->dirs[i] = vg_strdup(dirs[i])))
             goto fail;
@@ -1093,9 +1124,13 @@ int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diag
     if ((rc = load_egress(&L)) || (rc = load_server(&L)) || (rc = load_rules(&L)))
         goto fail;
     load_storage_discovery(&L);
-    if (diags->errors) {
+    if (diags->errors && !(flags & VG_CONFIG_KEEP_ON_ERROR)) {
         rc = VG_ECONFIG;
         goto fail;
+    }
+    if (diags->errors) {
+        *out = cfg;
+        return VG_ECONFIG;
     }
     *out = cfg;
     return 0;

@@ -22,6 +22,17 @@ int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diag
                    struct vg_config **out);
 void vg_config_destroy(struct vg_config *cfg);
 
+enum {
+    /* `vigil check`: an unset ${env:X} or unreadable ${file:P} is a warning, not an error, so a
+     * configuration can be validated where its secrets are not mounted. */
+    VG_CONFIG_SECRETS_OPTIONAL = 1u << 0,
+    /* Return the (partial) configuration even when it has errors (*out set with VG_ECONFIG), so
+     * `vigil check` can also compile the rules and report every problem in one pass. */
+    VG_CONFIG_KEEP_ON_ERROR = 1u << 1,
+};
+int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
+                      struct vg_diags *diags, struct vg_config **out);
+
 /* Looks an egress provider up by name (case-insensitive); NULL when absent. */
 const struct vg_egress_settings *vg_config_egress(const struct vg_config *cfg, const char *name);
 

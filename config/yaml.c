@@ -242,6 +242,19 @@ int vg__parse_yaml(struct vg__builder *b, const char *data, size_t len, struct v
         yaml_event_t e;
         if (!yaml_parser_parse(&parser, &e)) {
             struct vg_pos pos = mark_pos(p, &parser.problem_mark);
+            if (parser.error == YAML_READER_ERROR) {
+                /* Reader errors (bad encoding) carry a byte offset instead of a mark. */
+                pos.line = 1;
+                pos.col = 1;
+                for (size_t i = 0; i < parser.problem_offset && i < len; i++) {
+                    if (data[i] == '\n') {
+                        pos.line++;
+                        pos.col = 1;
+                    } else if (((unsigned char)data[i] & 0xc0) != 0x80) {
+                        pos.col++;
+                    }
+                }
+            }
             if (parser.error == YAML_MEMORY_ERROR) {
                 rc = VG_ENOMEM;
             } else {

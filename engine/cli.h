@@ -19,8 +19,11 @@ void vg_dirlist_free(struct vg_dirlist *l);
  * stderr. Returns 0, VG_ECONFIG or VG_ENOMEM. */
 struct vg_config;
 struct vg_ruleset;
-int vg_cli_load(const struct vg_dirlist *dirs, struct vg_config **cfg, struct vg_ruleset **rules);
+int vg_cli_load(const struct vg_dirlist *dirs, unsigned flags, struct vg_config **cfg,
+                struct vg_ruleset **rules);
 
 int vg_cmd_check(int argc, char **argv);
+int vg_cmd_status(int argc, char **argv);
+int vg_cmd_ps(int argc, char **argv);
 
 #endif

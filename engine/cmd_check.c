@@ -1,7 +1,9 @@
 /* vigil check: validate a configuration and summarize its rules. */
 #include "config/config.h"
 #include "config/error.h"
+#include "config/util.h"
 #include "engine/cli.h"
+#include "rules/ruleset.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -37,14 +39,28 @@ static void print_diags(struct vg_diags *d)
         fprintf(stderr, "... and %zu more\n", d->errors + d->warnings - d->n);
 }
 
-int vg_cli_load(const struct vg_dirlist *dirs, struct vg_config **cfg, struct vg_ruleset **rules)
+int vg_cli_load(const struct vg_dirlist *dirs, unsigned flags, struct vg_config **cfg,
+                struct vg_ruleset **rules)
 {
     static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
     struct vg_diags d;
     vg_diags_init(&d);
     *cfg = NULL;
     *rules = NULL;
-    int rc = vg_config_load(dirs->n ? dirs->v : def, dirs->n ? dirs->n : 1, &d, cfg);
+    int rc = vg_config_load_ex(dirs->n ? dirs->v : def, dirs->n ? dirs->n : 1,
+                               flags | VG_CONFIG_KEEP_ON_ERROR, &d, cfg);
+    if (*cfg) {
+        /* rules are compiled even when the settings had errors: every problem in one pass */
+        int rrc = vg_ruleset_compile(*cfg, &d, rules);
+        if (rc == 0)
+            rc = rrc;
+        if (rc) {
+            vg_ruleset_destroy(*rules);
+            *rules = NULL;
+            vg_config_destroy(*cfg);
+            *cfg = NULL;
+        }
+    }
     print_diags(&d);
     if (rc == VG_ECONFIG)
         fprintf(stderr, "configuration has %zu error%s\n", d.errors, d.errors == 1 ? "" : "s");
@@ -52,6 +68,37 @@ int vg_cli_load(const struct vg_dirlist *dirs, struct vg_config **cfg, struct vg
         fprintf(stderr, "vigil: %s\n", vg_strerror(rc));
     vg_diags_free(&d);
     return rc;
+}
+
+static void print_rule(const struct vg_rule *r)
+{
+    printf("rule %s: %s", r->name, r->trigger.type->name);
+    if (r->n_filters)
+        printf(" on processes matching %zu filter%s", r->n_filters, r->n_filters == 1 ? "" : "s");
+    else
+        printf(" on every process");
+    printf(" -> ");
+    for (size_t i = 0; i < r->n_actions; i++)
+        printf("%s%s%s%s", i ? ", " : "", r->actions[i].type->name,
+               r->actions[i].egress ? " to " : "",
+               r->actions[i].egress ? r->actions[i].egress : "");
+    if (!r->n_actions)
+        printf("(no actions)");
+    printf("; at most %lld run%s", (long long)r->limits.action_count,
+           r->limits.action_count == 1 ? "" : "s");
+    if (r->limits.action_count_window_ms) {
+        char w[32];
+        vg_format_timespan(r->limits.action_count_window_ms, w, sizeof(w));
+        printf(" per %s", w);
+    }
+    if (r->limits.cooldown_ms) {
+        char w[32];
+        vg_format_timespan(r->limits.cooldown_ms, w, sizeof(w));
+        printf(", cooldown %s", w);
+    }
+    if (r->needs_runtime)
+        printf(" [needs a runtime adapter: not supported yet at run time]");
+    printf("\n");
 }
 
 static void usage(FILE *f)
@@ -105,7 +152,7 @@ int vg_cmd_check(int argc, char **argv)
         }
     struct vg_config *cfg;
     struct vg_ruleset *rules;
-    int rc = vg_cli_load(&dirs, &cfg, &rules);
+    int rc = vg_cli_load(&dirs, VG_CONFIG_SECRETS_OPTIONAL, &cfg, &rules);
     if (rc) {
         status = 1;
         goto out;
@@ -113,17 +160,13 @@ int vg_cmd_check(int argc, char **argv)
     if (show) {
         vg_config_show(cfg, stdout);
     } else {
-        for (size_t i = 0; i < cfg->settings.n_rules; i++) {
-            const struct vg_rule_settings *r = &cfg->settings.rules[i];
-            const char *type = vg_node_str(vg_node_get(r->trigger, "Type"));
-            printf("rule %s: trigger %s, %zu action%s, %zu filter%s\n", r->name, type ? type : "?",
-                   r->actions ? r->actions->n : 0, r->actions && r->actions->n == 1 ? "" : "s",
-                   r->n_filters, r->n_filters == 1 ? "" : "s");
-        }
+        for (size_t i = 0; i < rules->n_rules; i++)
+            print_rule(&rules->rules[i]);
         printf("configuration OK: %zu rule%s, %zu egress provider%s, %zu file%s\n",
                cfg->settings.n_rules, cfg->settings.n_rules == 1 ? "" : "s", cfg->settings.n_egress,
                cfg->settings.n_egress == 1 ? "" : "s", cfg->n_files, cfg->n_files == 1 ? "" : "s");
     }
+    vg_ruleset_destroy(rules);
     vg_config_destroy(cfg);
 out:
     vg_dirlist_free(&dirs);

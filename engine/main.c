@@ -1,5 +1,8 @@
 /* vigil: the command-line entry point; each subcommand lives in engine/cmd_*.c. */
 #include "engine/cli.h"
+#include "engine/cmd_dump.h"
+#include "engine/cmd_generatekey.h"
+#include "engine/daemon.h"
 #include "engine/version.h"
 
 #include <stdio.h>
@@ -19,7 +22,12 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
+    {"run", vg_cmd_run, "run the daemon: watch processes, fire rules, serve the API"},
     {"check", vg_cmd_check, "validate configuration directories and summarize the rules"},
+    {"dump", vg_cmd_dump, "write a core dump of a process now (ProcDump-style)"},
+    {"status", vg_cmd_status, "show each rule's state per process (asks the daemon)"},
+    {"ps", vg_cmd_ps, "list the processes the daemon sees"},
+    {"generatekey", vg_cmd_generatekey, "create an API key and the config snippet with its hash"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},
 };

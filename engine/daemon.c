@@ -1,0 +1,569 @@
+/* The daemon's heart: generations, per-process rule instances, the sampling tick, fires,
+ * signals and shutdown. */
+#include "engine/engine_int.h"
+
+#include "config/error.h"
+#include "config/log.h"
+#include "config/util.h"
+#include "egress/egress.h"
+#include "rules/limits.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_STATE_DIR "/var/lib/vigil"
+
+/* ---------- generations ---------- */
+
+void vg__gen_ref(struct vg_gen *g)
+{
+    g->refs++;
+}
+
+void vg__gen_unref(struct vg_gen *g)
+{
+    if (!g || --g->refs > 0)
+        return;
+    for (size_t i = 0; g->rules && i < g->rules->n_rules; i++)
+        free(g->unsupported[i]);
+    free(g->unsupported);
+    vg_egress_destroy(g->egress);
+    vg_ruleset_destroy(g->rules);
+    vg_config_destroy(g->cfg);
+    free(g);
+}
+
+static char *diags_text(struct vg_diags *d)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    vg_diags_sort(d);
+    for (size_t i = 0; i < d->n; i++) {
+        char *line = vg_diag_format(&d->v[i]);
+        if (line)
+            vg_buf_printf(&b, "%s%s", b.len ? "\n" : "", line);
+        free(line);
+    }
+    return vg_buf_steal(&b);
+}
+
+/* Rules that need what this build cannot do are refused at run time, loudly. */
+static char *unsupported_reason(const struct vg_rule *r)
+{
+    if (r->trigger.type->flags & VG_TRIGGER_NEEDS_RUNTIME)
+        return vg_asprintf("not supported yet: trigger %s needs a runtime adapter (.NET "
+                           "EventPipe), which this vigil does not have",
+                           r->trigger.type->name);
+    for (size_t i = 0; i < r->n_actions; i++) {
+        const char *type = r->actions[i].type->name;
+        if (!vg__action_runner_find(type))
+            return vg_asprintf("not supported yet: action %s (%s) cannot run in this vigil%s",
+                               r->actions[i].name ? r->actions[i].name : type, type,
+                               (r->actions[i].type->flags & VG_ACTION_NEEDS_RUNTIME)
+                                   ? "; it needs a runtime adapter"
+                                   : "");
+    }
+    return NULL;
+}
+
+int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
+{
+    struct vg_diags diags;
+    vg_diags_init(&diags);
+    *out = NULL;
+    *errors = NULL;
+    struct vg_gen *g = calloc(1, sizeof(*g));
+    int rc = VG_ENOMEM;
+    if (!g)
+        goto out;
+    g->refs = 1;
+    g->loaded_ms = vg_wall_ms();
+    static const char *const def[] = {"/etc/vigil"};
+    const char *const *dirs = d->opts->n_config_dirs ? d->opts->config_dirs : def;
+    size_t ndirs = d->opts->n_config_dirs ? d->opts->n_config_dirs : 1;
+    rc = vg_config_load(dirs, ndirs, &diags, &g->cfg);
+    if (rc == 0)
+        rc = vg_ruleset_compile(g->cfg, &diags, &g->rules);
+    for (size_t i = 0; i < diags.n; i++) {
+        char *line = vg_diag_format(&diags.v[i]);
+        vg_log(diags.v[i].severity == VG_SEV_ERROR ? VG_LOG_ERROR : VG_LOG_WARN, "config", "%s",
+               line ? line : "?");
+        free(line);
+    }
+    if (rc) {
+        *errors = diags.errors ? diags_text(&diags) : vg_strdup(vg_strerror(rc));
+        goto out;
+    }
+    struct vg_storage_settings storage = g->cfg->settings.storage;
+    storage.state_dir = d->state_dir;
+    char err[512] = "";
+    rc = vg_egress_create(g->cfg->settings.egress, g->cfg->settings.n_egress, &storage, &g->egress,
+                          err, sizeof(err));
+    if (rc) {
+        *errors = vg_asprintf("egress: %s", err[0] ? err : vg_strerror(rc));
+        goto out;
+    }
+    g->unsupported = calloc(g->rules->n_rules ? g->rules->n_rules : 1, sizeof(char *));
+    if (!g->unsupported) {
+        rc = VG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < g->rules->n_rules; i++) {
+        g->unsupported[i] = unsupported_reason(&g->rules->rules[i]);
+        if (g->unsupported[i])
+            vg_log(VG_LOG_ERROR, "rules", "%s: %s", g->rules->rules[i].path, g->unsupported[i]);
+    }
+    *out = g;
+    g = NULL;
+out:
+    vg_diags_free(&diags);
+    if (g) {
+        g->refs = 1;
+        vg__gen_unref(g);
+    }
+    return rc;
+}
+
+/* ---------- instances ---------- */
+
+void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->pid = p->pid;
+    out->nspid = p->ns_pid;
+    out->uid = p->uid;
+    out->name = p->name;
+    out->cmdline = p->cmdline ? p->cmdline : "";
+    out->runtime_id = p->key_str;
+    out->managed_entry_point = NULL;
+    out->cgroup = p->cgroup.v2[0] ? p->cgroup.v2 : p->cgroup.v1_memory;
+}
+
+static void persist_parse(const char *s, struct vg_trigger_persist *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (!s || *s != '[')
+        return;
+    s++;
+    while (*s && *s != ']' && p->n < VG_TRIGGER_PERSIST_MAX) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s)
+            break;
+        p->v[p->n++] = v;
+        s = end;
+        if (*s == ',')
+            s++;
+    }
+}
+
+static void instance_destroy(struct vg_instance *inst)
+{
+    if (inst->run)
+        inst->run->inst = NULL; /* the run finishes on its own and then only records history */
+    vg_limits_free(&inst->limits);
+    free(inst->tstate);
+    free(inst->last_error);
+    free(inst);
+}
+
+static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rule_index)
+{
+    const struct vg_rule *r = &d->gen->rules->rules[rule_index];
+    struct vg_instance *inst = calloc(1, sizeof(*inst));
+    if (!inst)
+        return VG_ENOMEM;
+    inst->d = d;
+    inst->w = w;
+    inst->rule = r;
+    inst->rule_index = rule_index;
+    inst->fingerprint = r->fingerprint;
+    size_t ss = vg_trigger_state_size(&r->trigger);
+    inst->tstate = calloc(1, ss ? ss : 1);
+    if (!inst->tstate) {
+        free(inst);
+        return VG_ENOMEM;
+    }
+    vg_trigger_reset(&r->trigger, inst->tstate);
+
+    uint64_t now = vg_wall_ms(), start = now;
+    char *failure = NULL;
+    struct vg_state_fire *fires = NULL;
+    size_t nf = 0;
+    int rc = vg_state_instance_load(d->state, r->name, r->fingerprint, w->p->key_str, w->p->pid,
+                                    now, &start, &failure, &fires, &nf);
+    if (rc)
+        vg_log(VG_LOG_WARN, "state", "rule %s, pid %d: state not loaded (%s); starting fresh",
+               r->name, w->p->pid, vg_strerror(rc));
+    uint64_t *runs = nf ? calloc(nf, sizeof(*runs)) : NULL;
+    for (size_t i = 0; runs && i < nf; i++)
+        runs[i] = fires[i].fired_ms;
+    rc = vg_limits_rebuild(&inst->limits, &r->limits, vg_rule_once(r), start, runs, runs ? nf : 0,
+                           now);
+    free(runs);
+    if (rc == 0 && nf) {
+        struct vg_trigger_persist tp;
+        persist_parse(fires[nf - 1].persist, &tp);
+        vg_trigger_restore(&r->trigger, inst->tstate, &tp);
+        inst->last_fired_ms = fires[nf - 1].fired_ms;
+        inst->lifetime_fires = nf;
+        vg_log(VG_LOG_INFO, "rules", "rule %s, pid %d: resumed with %zu earlier run%s", r->name,
+               w->p->pid, nf, nf == 1 ? "" : "s");
+    }
+    if (rc == 0 && failure)
+        vg_limits_finish(&inst->limits, VG_FINISH_FAILURE, failure);
+    const char *why = d->gen->unsupported[rule_index];
+    if (rc == 0 && why) {
+        vg_limits_finish(&inst->limits, VG_FINISH_FAILURE, why);
+        inst->last_error = vg_strdup(why);
+    }
+    free(failure);
+    vg_state_fires_free(fires, nf);
+    if (rc) {
+        free(inst->tstate);
+        free(inst);
+        return rc;
+    }
+    inst->next = w->instances;
+    w->instances = inst;
+    vg_log(VG_LOG_DEBUG, "rules", "rule %s now watches pid %d (%s)", r->name, w->p->pid,
+           w->p->name);
+    return 0;
+}
+
+/* Creates instances for every rule of the current generation that matches p and has none. */
+static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
+{
+    struct vg_proc_info info;
+    vg__proc_info(w->p, &info);
+    for (size_t i = 0; i < d->gen->rules->n_rules; i++) {
+        const struct vg_rule *r = &d->gen->rules->rules[i];
+        bool have = false;
+        for (struct vg_instance *x = w->instances; x && !have; x = x->next)
+            have = x->rule == r;
+        if (have || !vg_rule_matches(r, &info))
+            continue;
+        int rc = instance_create(d, w, i);
+        if (rc)
+            vg_log(VG_LOG_ERROR, "rules", "rule %s, pid %d: %s", r->name, w->p->pid,
+                   vg_strerror(rc));
+    }
+}
+
+static void on_appeared(struct vg_proc *p, void *arg)
+{
+    struct vg_daemon *d = arg;
+    struct vg_watched *w = calloc(1, sizeof(*w));
+    if (!w)
+        return;
+    w->p = p;
+    p->user = w;
+    attach_rules(d, w);
+}
+
+static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
+{
+    while (w->instances) {
+        struct vg_instance *n = w->instances->next;
+        instance_destroy(w->instances);
+        w->instances = n;
+    }
+    if (forget)
+        vg_state_forget_process(d->state, w->p->key_str);
+    w->p->user = NULL;
+    free(w);
+}
+
+static void on_exited(struct vg_proc *p, void *arg)
+{
+    struct vg_daemon *d = arg;
+    if (p->user) {
+        vg_log(VG_LOG_DEBUG, "discovery", "pid %d (%s) exited", p->pid, p->name);
+        drop_watched(d, p->user, true);
+    }
+}
+
+static void on_changed(struct vg_proc *p, void *arg)
+{
+    /* exec: the process is now another program; rules are re-matched from scratch */
+    struct vg_daemon *d = arg;
+    if (p->user)
+        drop_watched(d, p->user, true);
+    on_appeared(p, d);
+}
+
+void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
+{
+    struct vg_gen *old = d->gen;
+    d->gen = g;
+    if (old && g->cfg->settings.discovery.poll_interval_ms != d->poll_ms) {
+        d->poll_ms = g->cfg->settings.discovery.poll_interval_ms;
+        uv_timer_set_repeat(&d->tick, d->poll_ms);
+    }
+    /* Keep instances whose rule kept its name and fingerprint; drop the rest. */
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p)) {
+        struct vg_watched *w = p->user;
+        if (!w)
+            continue;
+        struct vg_instance **pp = &w->instances;
+        while (*pp) {
+            struct vg_instance *inst = *pp;
+            const struct vg_rule *nr = vg_ruleset_find(g->rules, inst->rule->name);
+            if (nr && nr->fingerprint == inst->fingerprint &&
+                !g->unsupported[nr - g->rules->rules]) {
+                inst->rule = nr;
+                inst->rule_index = (size_t)(nr - g->rules->rules);
+                pp = &inst->next;
+            } else {
+                vg_log(VG_LOG_INFO, "rules", "rule %s %s for pid %d", inst->rule->name,
+                       nr ? "changed: starting fresh" : "removed: stopped", p->pid);
+                *pp = inst->next;
+                instance_destroy(inst);
+            }
+        }
+        attach_rules(d, w);
+    }
+    if (old)
+        vg__gen_unref(old);
+}
+
+/* ---------- sampling ---------- */
+
+static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct vg_sample *s,
+                     uint64_t now)
+{
+    if (inst->limits.finished)
+        return;
+    if (!vg_trigger_observe(&inst->rule->trigger, inst->tstate, s))
+        return;
+    int verdict = vg_limits_begin(&inst->limits, now);
+    if (verdict < 0) {
+        vg_log(VG_LOG_ERROR, "rules", "rule %s: %s", inst->rule->name, vg_strerror(verdict));
+        return;
+    }
+    if (verdict != VG_LIMIT_OK) {
+        static const char *const why[] = {"", "its actions are still running", "throttled",
+                                          "in cooldown", "finished"};
+        vg_log(VG_LOG_DEBUG, "rules", "rule %s triggered for pid %d but is %s", inst->rule->name,
+               inst->w->p->pid, why[verdict]);
+        return;
+    }
+    inst->last_fired_ms = now;
+    inst->lifetime_fires++;
+    d->counters.rules_fired++;
+    vg_log(VG_LOG_INFO, "rules", "rule %s fired for pid %d (%s)", inst->rule->name, inst->w->p->pid,
+           inst->w->p->name);
+    int rc = vg__run_start(inst);
+    if (rc) {
+        free(inst->last_error);
+        inst->last_error = vg_asprintf("could not start actions: %s", vg_strerror(rc));
+        vg_limits_end(&inst->limits, now);
+    }
+}
+
+static uint64_t metric_mask(struct vg_daemon *d)
+{
+    return VG_SAMPLER_DEFAULT_MASK | (d->gen->rules->metrics & VG_METRIC_BIT(VG_M_PSS));
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct vg_daemon *d = t->data;
+    uint64_t t0 = uv_hrtime();
+    struct vg_proc_scan_cb cb = {on_appeared, on_exited, on_changed, d};
+    int rc = vg_proc_scan(d->procs, &cb);
+    if (rc) {
+        vg_log(VG_LOG_ERROR, "discovery", "cannot scan processes: %s", vg_strerror(rc));
+        return;
+    }
+    vg_sampler_tick(d->sampler);
+    uint64_t mono = vg_mono_ms(), wall = vg_wall_ms();
+    uint64_t mask = metric_mask(d);
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p)) {
+        struct vg_watched *w = p->user;
+        if (!w)
+            continue;
+        if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
+            w->has_sample = false;
+            continue;
+        }
+        w->has_sample = true;
+        for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
+            evaluate(d, inst, &w->last, wall);
+    }
+    d->counters.processes = vg_proc_table_count(d->procs);
+    d->counters.sample_duration_us = (uv_hrtime() - t0) / 1000;
+}
+
+/* ---------- lifecycle ---------- */
+
+static void finish_stop(struct vg_daemon *d)
+{
+    uv_timer_stop(&d->stop_timer);
+    vg__api_stop(d->api);
+    d->api = NULL;
+    vg__reloader_stop(d->reloader);
+    d->reloader = NULL;
+    /* the API and the reloader close their own handles; these are the daemon's */
+    uv_handle_t *mine[] = {(uv_handle_t *)&d->tick, (uv_handle_t *)&d->stop_timer,
+                           (uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int,
+                           (uv_handle_t *)&d->sig_hup};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(mine); i++)
+        if (!uv_is_closing(mine[i]))
+            uv_close(mine[i], NULL);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct vg_daemon *d = t->data;
+    if (d->runs_active == 0) {
+        finish_stop(d);
+        return;
+    }
+    if (vg_mono_ms() >= d->stop_deadline) {
+        vg_log(VG_LOG_WARN, "daemon",
+               "%u action list%s still running after the shutdown timeout; exiting anyway "
+               "(the next start records them as interrupted; pending uploads resume)",
+               d->runs_active, d->runs_active == 1 ? "" : "s");
+        d->exit_status = 0;
+        d->stopping = true;
+        uv_stop(d->loop);
+    }
+}
+
+static void begin_stop(struct vg_daemon *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    vg_log(VG_LOG_INFO, "daemon", "%s: stopping (waiting for %u running action list%s)", why,
+           d->runs_active, d->runs_active == 1 ? "" : "s");
+    uv_timer_stop(&d->tick);
+    d->stop_deadline = vg_mono_ms() + d->opts->shutdown_timeout_ms;
+    uv_timer_start(&d->stop_timer, on_stop_timer, 0, 100);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct vg_daemon *d = h->data;
+    if (signum == SIGHUP) {
+        vg__reload_now(d, "SIGHUP");
+        return;
+    }
+    begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int vg_daemon_run(const struct vg_daemon_options *opts)
+{
+    struct vg_daemon dd, *d = &dd;
+    memset(d, 0, sizeof(*d));
+    d->opts = opts;
+    d->exit_status = 1;
+    uv_loop_t loop;
+    char *errors = NULL;
+    char err[512] = "";
+    int rc;
+    if (uv_loop_init(&loop) != 0)
+        return 1;
+    d->loop = &loop;
+
+    /* The state dir must be known before the first generation: egress keeps its rows there. */
+    {
+        struct vg_diags diags;
+        vg_diags_init(&diags);
+        struct vg_config *probe = NULL;
+        static const char *const def[] = {"/etc/vigil"};
+        if (vg_config_load(opts->n_config_dirs ? opts->config_dirs : def,
+                           opts->n_config_dirs ? opts->n_config_dirs : 1, &diags, &probe) == 0 &&
+            probe->settings.storage.state_dir)
+            d->state_dir = vg_strdup(probe->settings.storage.state_dir);
+        vg_config_destroy(probe);
+        vg_diags_free(&diags);
+        if (opts->state_dir) {
+            free(d->state_dir);
+            d->state_dir = vg_strdup(opts->state_dir);
+        }
+        if (!d->state_dir)
+            d->state_dir = vg_strdup(DEFAULT_STATE_DIR);
+    }
+    rc = vg_state_open(d->state_dir, &d->state, err, sizeof(err));
+    if (rc) {
+        vg_log(VG_LOG_ERROR, "state", "%s", err);
+        goto out;
+    }
+    rc = vg__gen_build(d, &d->gen, &errors);
+    if (rc) {
+        vg_log(VG_LOG_ERROR, "daemon", "cannot start: the configuration is not valid");
+        goto out;
+    }
+    d->poll_ms = d->gen->cfg->settings.discovery.poll_interval_ms;
+    struct vg_proc_table_options popts = {.exclude_pid = getpid()};
+    if ((rc = vg_proc_table_create(&opts->procfs, &popts, &d->procs)) ||
+        (rc = vg_sampler_create(&opts->procfs, &d->sampler))) {
+        vg_log(VG_LOG_ERROR, "discovery", "cannot read processes: %s", vg_strerror(rc));
+        goto out;
+    }
+    vg_egress_resume_all(d->gen->egress);
+
+    uv_timer_init(&loop, &d->tick);
+    uv_timer_init(&loop, &d->stop_timer);
+    d->tick.data = d->stop_timer.data = d;
+    uv_signal_init(&loop, &d->sig_term);
+    uv_signal_init(&loop, &d->sig_int);
+    uv_signal_init(&loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    if ((rc = vg__reloader_start(d, &d->reloader)))
+        vg_log(VG_LOG_WARN, "reload",
+               "cannot watch the configuration directories (%s); SIGHUP "
+               "still reloads",
+               vg_strerror(rc));
+    if ((rc = vg__api_start(d, &d->api))) {
+        vg_log(VG_LOG_ERROR, "api", "cannot start the HTTP API: %s", vg_strerror(rc));
+        begin_stop(d, "startup failure");
+        d->exit_status = 1;
+    } else {
+        d->exit_status = 0;
+    }
+    uv_timer_start(&d->tick, on_tick, 0, d->poll_ms);
+    vg_log(VG_LOG_INFO, "daemon",
+           "vigil %s running: %zu rule%s, state %s/vigil.db, poll every %" PRIu64 " ms", VG_VERSION,
+           d->gen->rules->n_rules, d->gen->rules->n_rules == 1 ? "" : "s", d->state_dir,
+           d->poll_ms);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (d->runs_active) {
+        /* Shutdown timeout: leave running workers behind; the process exits now. */
+        vg_state_close(d->state);
+        fflush(NULL);
+        _exit(d->exit_status);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT); /* let close callbacks run */
+out:
+    if (errors) {
+        fprintf(stderr, "%s\n", errors);
+        free(errors);
+    }
+    if (d->procs) {
+        for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+             p = vg_proc_table_next(d->procs, p))
+            if (p->user)
+                drop_watched(d, p->user, false);
+    }
+    vg_proc_table_destroy(d->procs);
+    vg_sampler_destroy(d->sampler);
+    vg__gen_unref(d->gen);
+    vg_state_close(d->state);
+    free(d->reload_error);
+    free(d->state_dir);
+    if (uv_loop_close(&loop) != 0)
+        vg_log(VG_LOG_WARN, "daemon", "event loop closed with handles still open");
+    return d->exit_status;
+}

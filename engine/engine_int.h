@@ -1,0 +1,157 @@
+/* Internals shared by the daemon's files (daemon.c, actions.c, action_*.c, reload.c, api.c). */
+#ifndef VG_ENGINE_INT_H
+#define VG_ENGINE_INT_H
+
+#include "config/config.h"
+#include "engine/daemon.h"
+#include "engine/proc.h"
+#include "engine/sampler.h"
+#include "engine/state.h"
+#include "rules/ruleset.h"
+
+#include <uv.h>
+
+struct vg_egress;
+struct vg_http_server;
+
+/* One loaded configuration: config tree, compiled rules and egress built from it. Runs hold a
+ * reference so a reload never frees what a running action still reads. */
+struct vg_gen {
+    struct vg_config *cfg;
+    struct vg_ruleset *rules;
+    struct vg_egress *egress;
+    unsigned refs;
+    uint64_t loaded_ms; /* wall clock */
+    /* Per rule: non-NULL when the rule cannot run here ("not supported yet: ..."). */
+    char **unsupported;
+};
+
+void vg__gen_ref(struct vg_gen *g);
+void vg__gen_unref(struct vg_gen *g);
+
+struct vg_watched;
+struct vg_run;
+
+/* A rule applied to one process. */
+struct vg_instance {
+    struct vg_daemon *d;
+    struct vg_watched *w;
+    const struct vg_rule *rule; /* from d->gen */
+    size_t rule_index;
+    uint64_t fingerprint;
+    void *tstate; /* trigger state block */
+    struct vg_limits limits;
+    struct vg_run *run; /* current action list, or NULL */
+    char *last_error;
+    uint64_t last_fired_ms; /* wall; 0 = never */
+    uint64_t lifetime_fires;
+    struct vg_instance *next;
+};
+
+/* Per-process data hung on vg_proc.user. */
+struct vg_watched {
+    struct vg_proc *p;
+    struct vg_instance *instances;
+    struct vg_sample last; /* latest sample, for /metrics */
+    bool has_sample;
+};
+
+struct vg_action_result;
+
+/* One execution of a rule's action list. */
+struct vg_run {
+    struct vg_daemon *d;
+    struct vg_gen *gen;       /* referenced */
+    struct vg_instance *inst; /* NULL once the instance went away (process exit, reload) */
+    const struct vg_rule *rule;
+    int64_t fire_id;
+    /* Process facts copied at fire time: the process may exit while actions run. */
+    int pid, ns_pid;
+    char *proc_name, *proc_cmdline, *proc_key;
+    struct vg_action_result *results; /* one per action */
+    size_t next;                      /* next action to start */
+    size_t running;                   /* started, not finished */
+    bool failed;
+    bool advancing; /* run_advance is on the stack: action results only record */
+    char *error;
+};
+
+struct vg_action_result {
+    int64_t action_id;
+    bool started, done, ok;
+    /* outputs: NULL-terminated names/values (malloc'd) */
+    char **names, **values;
+    size_t n_outputs;
+};
+
+struct vg_daemon_counters {
+    uint64_t rules_fired;
+    uint64_t actions_started;
+    uint64_t actions_failed;
+    uint64_t actions_succeeded;
+    uint64_t reloads_ok, reloads_failed;
+    uint64_t sample_duration_us; /* last sweep */
+    uint64_t processes;
+};
+
+struct vg_daemon {
+    uv_loop_t *loop;
+    const struct vg_daemon_options *opts;
+    struct vg_gen *gen;
+    struct vg_state *state;
+    struct vg_proc_table *procs;
+    struct vg_sampler *sampler;
+    char *state_dir;
+    uint64_t poll_ms;
+    uv_timer_t tick;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t stop_timer;
+    uint64_t stop_deadline;
+    struct vg_reloader *reloader;
+    struct vg_api *api;
+    char *reload_error; /* diagnostics of the last failed reload, or NULL */
+    uint64_t reload_error_ms;
+    unsigned runs_active;
+    bool stopping;
+    int exit_status;
+    struct vg_daemon_counters counters;
+};
+
+/* daemon.c */
+void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g); /* takes the caller's ref */
+int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors);
+void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
+
+/* actions.c: starts the rule's action list for inst; takes nothing. */
+int vg__run_start(struct vg_instance *inst);
+/* A runner reports the end of action `idx`; outputs/values arrays are taken over. */
+void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *error, char **names,
+                         char **values, size_t n_outputs);
+/* Expands $(Process.*) and $(Actions.NAME.OUTPUT) in s; malloc'd result or NULL with *err. */
+char *vg__run_expand(struct vg_run *run, const char *s, char **err);
+/* The runner table: NULL when vigil cannot run that action type here. */
+struct vg_action_runner {
+    const char *type;
+    /* Starts action idx of run; reports through vg__run_action_done (possibly synchronously). */
+    int (*start)(struct vg_run *run, size_t idx);
+};
+const struct vg_action_runner *vg__action_runner_find(const char *type);
+
+/* reload.c */
+struct vg_reloader;
+int vg__reloader_start(struct vg_daemon *d, struct vg_reloader **out);
+void vg__reloader_stop(struct vg_reloader *r); /* closes its handles; frees itself */
+void vg__reload_now(struct vg_daemon *d, const char *why);
+
+/* api.c */
+struct vg_api;
+struct vg_op;
+/* Registers an egress operation started by a rule (listed under /operations, cancellable with
+ * DELETE). Returns NULL when the API is not running. */
+struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const char *egress);
+bool vg__op_cancelled(struct vg_op *op); /* thread-safe; NULL-safe */
+void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
+int vg__api_start(struct vg_daemon *d, struct vg_api **out);
+void vg__api_stop(struct vg_api *api);
+
+#endif

@@ -1,0 +1,97 @@
+/* Triggers: one vtable per trigger type (rules/trigger_*.c), registered in a static const array.
+ * A compiled trigger is immutable; each watched process gets its own state block
+ * (vg_trigger_state_size bytes) that observe() advances from timestamped samples only:
+ * triggers have no clock of their own, so tests drive them with synthetic streams. */
+#ifndef VG_TRIGGER_H
+#define VG_TRIGGER_H
+
+#include "config/tree.h"
+#include "rules/metric.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    /* Evaluated by a runtime adapter (EventPipe, ...), not from vigil's samples: the engine
+     * reports such rules as "not supported yet" until it has an adapter for them. */
+    VG_TRIGGER_NEEDS_RUNTIME = 1u << 0,
+    /* Fires at most once per process; the rule then finishes (Startup). */
+    VG_TRIGGER_ONCE = 1u << 1,
+};
+
+/* State that must survive a daemon restart (e.g. MemoryGrowth's baseline). The engine stores
+ * it with each fire and hands it back to vg_trigger_restore() for the same rule and process. */
+#define VG_TRIGGER_PERSIST_MAX 4
+struct vg_trigger_persist {
+    uint32_t n; /* values used; 0 = nothing to restore */
+    double v[VG_TRIGGER_PERSIST_MAX];
+};
+
+/* What a type's check() needs to report problems found after the field table was applied. */
+struct vg_trigger_ctx {
+    struct vg_tree *tree;
+    struct vg_diags *diags;
+    const struct vg_node *settings; /* Trigger.Settings MAP, or NULL */
+    const struct vg_node *defaults; /* CollectionRuleDefaults.Triggers MAP, or NULL */
+    const struct vg_pos *pos;       /* where the trigger was written (for missing settings) */
+    const char *path;               /* "CollectionRules.NAME.Trigger.Settings" */
+};
+
+struct vg_trigger_type {
+    const char *name; /* dotnet-monitor spelling, matched case-insensitively */
+    unsigned flags;   /* VG_TRIGGER_* */
+    const char *summary;
+    const struct vg_field *fields; /* the Settings schema (offsets into the config struct) */
+    size_t n_fields;
+    size_t config_size;
+    size_t state_size;
+    /* Writes defaults into a zeroed config before the field table is applied. May be NULL. */
+    void (*init)(void *cfg);
+    /* Cross-field checks after the field table; returns the number of errors added. May be NULL. */
+    size_t (*check)(void *cfg, const struct vg_trigger_ctx *cx);
+    /* Metrics (VG_METRIC_BIT mask) the sampler must collect for this trigger. */
+    uint64_t (*metrics)(const void *cfg);
+    /* Puts a state block into its initial state. NULL for NEEDS_RUNTIME types. */
+    void (*reset)(const void *cfg, void *state);
+    /* Feeds one sample; returns true when the trigger fires. NULL for NEEDS_RUNTIME types. */
+    bool (*observe)(const void *cfg, void *state, const struct vg_sample *s);
+    /* Optional persistence of a small fixed struct. */
+    void (*save)(const void *cfg, const void *state, struct vg_trigger_persist *out);
+    void (*restore)(const void *cfg, void *state, const struct vg_trigger_persist *in);
+};
+
+/* Every known trigger type, in documentation order. */
+extern const struct vg_trigger_type *const vg_trigger_types[];
+extern const size_t vg_trigger_types_count;
+
+/* Case-insensitive lookup; NULL when unknown. */
+const struct vg_trigger_type *vg_trigger_type_find(const char *name);
+
+/* A compiled trigger: type + immutable config. */
+struct vg_trigger {
+    const struct vg_trigger_type *type;
+    void *cfg;        /* type->config_size bytes, owned by the trigger */
+    uint64_t metrics; /* VG_METRIC_BIT mask */
+};
+
+/* Validates `cx->settings` against `type` and fills `out`. Returns 0, VG_ECONFIG (errors in
+ * cx->diags; out left empty) or VG_ENOMEM. */
+int vg_trigger_compile(const struct vg_trigger_type *type, const struct vg_trigger_ctx *cx,
+                       struct vg_trigger *out);
+void vg_trigger_free(struct vg_trigger *t); /* releases cfg; NULL-safe */
+
+/* Per-process state handling. A state block is vg_trigger_state_size() bytes of caller memory
+ * (at least 1), initialised with vg_trigger_reset() before the first sample. */
+size_t vg_trigger_state_size(const struct vg_trigger *t);
+void vg_trigger_reset(const struct vg_trigger *t, void *state);
+/* Returns true when the trigger fires on this sample. Always false for NEEDS_RUNTIME types.
+ * Samples must come in non-decreasing t_ms order. */
+bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg_sample *s);
+/* Fills `out` (out->n = 0 when the type keeps nothing across restarts). */
+void vg_trigger_save(const struct vg_trigger *t, const void *state, struct vg_trigger_persist *out);
+/* Applies a saved struct to a freshly reset state; ignores n == 0. */
+void vg_trigger_restore(const struct vg_trigger *t, void *state,
+                        const struct vg_trigger_persist *in);
+
+#endif

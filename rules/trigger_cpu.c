@@ -1,0 +1,72 @@
+/* CPUUsage: CPU use (percent of the capacity available to the process) held above/below a
+ * threshold for a whole sliding window. Same settings as dotnet-monitor's CPUUsage shortcut. */
+#include "rules/trigger_int.h"
+
+#include <stddef.h>
+
+struct cpu_cfg {
+    double gt, lt;
+    bool gt_set, lt_set;
+    uint64_t window_ms;
+    struct vg__range range;
+};
+
+static const struct vg_field cpu_fields[] = {
+    {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct cpu_cfg, gt), VG__SET(struct cpu_cfg, gt_set),
+     .min = 0, .max = 100, .help = "a percentage 0-100"},
+    {VG__FLD("LessThan", VG_FIELD_DOUBLE, struct cpu_cfg, lt), VG__SET(struct cpu_cfg, lt_set),
+     .min = 0, .max = 100, .help = "a percentage 0-100"},
+    {VG__FLD("SlidingWindowDuration", VG_FIELD_DURATION, struct cpu_cfg, window_ms), VG__NOSET,
+     .min = VG__SEC, .max = VG__DAY, .help = "a duration from 00:00:01 to 1.00:00:00"},
+};
+
+static void cpu_init(void *p)
+{
+    struct cpu_cfg *c = p;
+    c->gt = 50;
+    c->window_ms = VG__MIN;
+}
+
+static size_t cpu_check(void *p, const struct vg_trigger_ctx *cx)
+{
+    struct cpu_cfg *c = p;
+    /* dotnet-monitor: "If LessThan is specified, the default value of GreaterThan becomes null". */
+    c->range.has_gt = c->gt_set || !c->lt_set;
+    c->range.gt = c->gt;
+    c->range.has_lt = c->lt_set;
+    c->range.lt = c->lt;
+    if (c->range.has_gt && c->range.has_lt && c->gt >= c->lt) {
+        vg_diag_err(cx->diags, cx->pos, cx->path,
+                    "GreaterThan (%g) must be lower than LessThan (%g): no value can satisfy both",
+                    c->gt, c->lt);
+        return 1;
+    }
+    return 0;
+}
+
+static uint64_t cpu_metrics(const void *p)
+{
+    return VG_METRIC_BIT(VG_M_CPU_PERCENT);
+}
+
+static bool cpu_observe(const void *p, void *state, const struct vg_sample *s)
+{
+    const struct cpu_cfg *c = p;
+    if (!vg_sample_has(s, VG_M_CPU_PERCENT))
+        return false; /* a missing sample shows up as a gap on the next one */
+    return vg__hold_feed(state, s->t_ms, vg__range_ok(&c->range, s->v[VG_M_CPU_PERCENT]),
+                         c->window_ms);
+}
+
+const struct vg_trigger_type vg__trigger_cpu = {
+    .name = "CPUUsage",
+    .summary = "CPU usage above (or below) a percentage for a whole sliding window",
+    .fields = cpu_fields,
+    .n_fields = VG_ARRAY_SIZE(cpu_fields),
+    .config_size = sizeof(struct cpu_cfg),
+    .state_size = sizeof(struct vg__hold),
+    .init = cpu_init,
+    .check = cpu_check,
+    .metrics = cpu_metrics,
+    .observe = cpu_observe,
+};

@@ -1,0 +1,122 @@
+/* dotnet-monitor's EventCounter trigger and its GCHeapSize / ThreadpoolQueueLength shortcuts.
+ * They read .NET runtime counters over EventPipe, so they need a runtime adapter: here they are
+ * schema only (validated now, reported "not supported yet" by the engine at run time). */
+#include "rules/trigger_int.h"
+
+#include <stddef.h>
+
+struct evc_cfg {
+    const char *provider, *counter;
+    double gt, lt;
+    bool gt_set, lt_set;
+    uint64_t window_ms;
+};
+
+#define EVC_WINDOW                                                                                 \
+    {                                                                                              \
+        VG__FLD("SlidingWindowDuration", VG_FIELD_DURATION, struct evc_cfg, window_ms), VG__NOSET, \
+            .min = VG__SEC, .max = VG__DAY, .help = "a duration from 00:00:01 to 1.00:00:00"       \
+    }
+
+static const struct vg_field evc_fields[] = {
+    {VG__FLD("ProviderName", VG_FIELD_STRING, struct evc_cfg, provider), VG__NOSET,
+     .required = true, .help = "an EventSource name such as System.Runtime"},
+    {VG__FLD("CounterName", VG_FIELD_STRING, struct evc_cfg, counter), VG__NOSET, .required = true,
+     .help = "a counter name such as cpu-usage"},
+    {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct evc_cfg, gt), VG__SET(struct evc_cfg, gt_set),
+     .help = "a number"},
+    {VG__FLD("LessThan", VG_FIELD_DOUBLE, struct evc_cfg, lt), VG__SET(struct evc_cfg, lt_set),
+     .help = "a number"},
+    EVC_WINDOW,
+};
+
+static const struct vg_field gcheap_fields[] = {
+    {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct evc_cfg, gt), VG__SET(struct evc_cfg, gt_set),
+     .min = 0, .max = 0, .help = "a size in MB"},
+    {VG__FLD("LessThan", VG_FIELD_DOUBLE, struct evc_cfg, lt), VG__SET(struct evc_cfg, lt_set),
+     .min = 0, .max = 100, .help = "a size in MB, 0-100"},
+    EVC_WINDOW,
+};
+
+static const struct vg_field tpq_fields[] = {
+    {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct evc_cfg, gt), VG__SET(struct evc_cfg, gt_set),
+     .min = 0, .max = 0, .help = "a queue length"},
+    {VG__FLD("LessThan", VG_FIELD_DOUBLE, struct evc_cfg, lt), VG__SET(struct evc_cfg, lt_set),
+     .min = 0, .max = 0, .help = "a queue length"},
+    EVC_WINDOW,
+};
+
+static void evc_init(void *p)
+{
+    ((struct evc_cfg *)p)->window_ms = VG__MIN;
+}
+
+static size_t evc_check(void *p, const struct vg_trigger_ctx *cx)
+{
+    struct evc_cfg *c = p;
+    if (!c->gt_set && !c->lt_set) {
+        vg_diag_err(cx->diags, cx->pos, cx->path, "either GreaterThan or LessThan must be set");
+        return 1;
+    }
+    if (c->gt_set && c->lt_set && c->gt >= c->lt) {
+        vg_diag_err(cx->diags, cx->pos, cx->path,
+                    "GreaterThan (%g) must be lower than LessThan (%g): no value can satisfy both",
+                    c->gt, c->lt);
+        return 1;
+    }
+    return 0;
+}
+
+static void gcheap_init(void *p)
+{
+    evc_init(p);
+    ((struct evc_cfg *)p)->gt = 10;
+}
+
+static void tpq_init(void *p)
+{
+    evc_init(p);
+    ((struct evc_cfg *)p)->gt = 200;
+}
+
+/* Shortcuts: GreaterThan keeps its default unless LessThan alone was given. */
+static size_t shortcut_check(void *p, const struct vg_trigger_ctx *cx)
+{
+    struct evc_cfg *c = p;
+    if (!c->lt_set)
+        c->gt_set = true;
+    return evc_check(p, cx);
+}
+
+const struct vg_trigger_type vg__trigger_eventcounter = {
+    .name = "EventCounter",
+    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .summary = ".NET EventCounter value beyond thresholds for a sliding window",
+    .fields = evc_fields,
+    .n_fields = VG_ARRAY_SIZE(evc_fields),
+    .config_size = sizeof(struct evc_cfg),
+    .init = evc_init,
+    .check = evc_check,
+};
+
+const struct vg_trigger_type vg__trigger_gcheapsize = {
+    .name = "GCHeapSize",
+    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .summary = ".NET GC heap size (MB) beyond thresholds for a sliding window",
+    .fields = gcheap_fields,
+    .n_fields = VG_ARRAY_SIZE(gcheap_fields),
+    .config_size = sizeof(struct evc_cfg),
+    .init = gcheap_init,
+    .check = shortcut_check,
+};
+
+const struct vg_trigger_type vg__trigger_threadpoolqueue = {
+    .name = "ThreadpoolQueueLength",
+    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .summary = ".NET thread pool queue length beyond thresholds for a sliding window",
+    .fields = tpq_fields,
+    .n_fields = VG_ARRAY_SIZE(tpq_fields),
+    .config_size = sizeof(struct evc_cfg),
+    .init = tpq_init,
+    .check = shortcut_check,
+};
