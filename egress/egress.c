@@ -396,12 +396,66 @@ static bool name_ok(const char *name)
     return true;
 }
 
+/* ---------------------------------------------------------------- active uploads */
+
+/* Uploads being written or uploaded by any vg_egress of this process (a reload creates a new
+ * one while the old one still finishes its uploads): a resume must never run one twice. */
+static pthread_mutex_t active_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct active_upload {
+    char *state_dir;
+    int64_t id;
+} * active;
+static size_t n_active, cap_active;
+
+static bool active_claim(struct vg__upload *u)
+{
+    bool ok = true;
+    pthread_mutex_lock(&active_mu);
+    for (size_t i = 0; i < n_active && ok; i++)
+        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir))
+            ok = false;
+    if (ok && n_active == cap_active) {
+        size_t nc = cap_active ? cap_active * 2 : 16;
+        struct active_upload *na = realloc(active, nc * sizeof(*na));
+        if (na) {
+            active = na;
+            cap_active = nc;
+        }
+    }
+    char *dir = ok && n_active < cap_active ? vg_strdup(u->e->state_dir) : NULL;
+    if (dir)
+        active[n_active++] = (struct active_upload){dir, u->id};
+    pthread_mutex_unlock(&active_mu);
+    u->claimed = dir != NULL;
+    return u->claimed;
+}
+
+static void active_release(struct vg__upload *u)
+{
+    pthread_mutex_lock(&active_mu);
+    for (size_t i = 0; i < n_active; i++)
+        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir)) {
+            free(active[i].state_dir);
+            active[i] = active[--n_active];
+            break;
+        }
+    if (!n_active) {
+        free(active);
+        active = NULL;
+        cap_active = 0;
+    }
+    pthread_mutex_unlock(&active_mu);
+    u->claimed = false;
+}
+
 /* ---------------------------------------------------------------- uploads */
 
 void vg__upload_free(struct vg__upload *u)
 {
     if (!u)
         return;
+    if (u->claimed)
+        active_release(u);
     free(u->name);
     free(u->content_type);
     for (size_t i = 0; i < u->n_meta; i++) {
@@ -793,6 +847,8 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
         rc = db_err(e, 0, "insert upload");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&e->db_mu);
+    if (!rc && !active_claim(u))
+        rc = VG_ENOMEM;
     if (rc)
         goto out;
 
@@ -1017,7 +1073,6 @@ static int load_leftovers(struct vg_egress *e, struct vg__upload ***out, char **
         rc = db_err(e, 0, "prepare leftovers");
         goto out;
     }
-    sqlite3_bind_text(st, 1, e->run_id, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct vg__upload **nv = realloc(*out, (*n + 1) * sizeof(*nv));
         char **ns = nv ? realloc(*states, (*n + 1) * sizeof(*ns)) : NULL;
@@ -1064,11 +1119,13 @@ static void *resume_main(void *arg)
     size_t n = 0;
     load_leftovers(e, &v, &states, &n);
     if (n)
-        vg_log(VG_LOG_INFO, LOG_C, "resuming: %zu upload(s) left by a previous run", n);
+        vg_log(VG_LOG_INFO, LOG_C, "resume: %zu unfinished upload(s) in the state database", n);
     for (size_t i = 0; i < n; i++) {
         struct vg__upload *u = v[i];
         v[i] = NULL;
-        if (vg__egress_stopping(e) || !u->name || !u->content_type || !states[i]) {
+        if (vg__egress_stopping(e) || !u->name || !u->content_type || !states[i] ||
+            !active_claim(u)) {
+            /* active_claim fails for an upload this process is running right now */
             vg__upload_free(u);
             continue;
         }

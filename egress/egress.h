@@ -28,9 +28,11 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
  * process. No artifact may be in use by another thread. NULL is a no-op. */
 void vg_egress_destroy(struct vg_egress *e);
 
-/* Starts a background worker that completes the uploads a previous process left behind (state
- * pending/uploading); artifacts that were still being written when it died are discarded (their
- * content is incomplete). Returns at once; VG_EBUSY if a resume is already running. */
+/* Starts a background worker that completes unfinished uploads in the state database: those a
+ * previous process left behind (state pending/uploading), and those of this process left pending
+ * after their retries ran out. Uploads this process is writing or uploading right now (from any
+ * vg_egress, e.g. across a reload) are left alone. Artifacts whose writer died are discarded
+ * (their content is incomplete). Returns at once; VG_EBUSY if a resume is already running. */
 int vg_egress_resume_all(struct vg_egress *e);
 /* Waits for the resume worker to finish: 0, or VG_ETIMEDOUT. timeout_ms 0 waits forever. */
 int vg_egress_resume_wait(struct vg_egress *e, uint64_t timeout_ms);

@@ -59,6 +59,7 @@ struct vg__upload {
     size_t n_parts;
     bool chunked; /* set by begin: upload with put_chunk + finish */
     bool resumed;
+    bool claimed; /* registered as active in this process (released by vg__upload_free) */
     CURL *curl;
     char err[512];
     uint64_t retry_after_ms; /* hint from the last VG_ERETRY */

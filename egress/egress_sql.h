@@ -75,8 +75,8 @@
     "SELECT part_no, off, len, tag FROM egress_parts WHERE upload_id=?1 ORDER BY part_no;"
 #define VG_EGRESS_SQL_LIST_LEFTOVER                                                                \
     "SELECT id, provider, name, content_type, metadata, spool_path, size, sha256, state,"          \
-    " remote_id FROM egress_uploads WHERE run_id<>?1 AND state IN ('spooling','pending',"          \
-    "'uploading') ORDER BY id;"
+    " remote_id FROM egress_uploads WHERE state IN ('spooling','pending','uploading') ORDER BY "   \
+    "id;"
 /* Finished rows are kept a week for diagnosis, then pruned. */
 #define VG_EGRESS_SQL_PRUNE                                                                        \
     "DELETE FROM egress_uploads WHERE state IN ('done','failed') AND updated_ms < ?1;"

@@ -522,6 +522,38 @@ static void test_concurrent_commits(void **unused)
     env_free(&v);
 }
 
+/* A reload builds a second vg_egress while the first one still writes: the second one's resume
+ * must leave the live artifact alone (not discard it as an orphaned "spooling" row). */
+static void test_resume_skips_live_uploads(void **unused)
+{
+    struct env v;
+    env_init(&v);
+    struct vg_egress_settings s = fs_settings(v.out, VG_COMPRESS_NONE);
+    struct vg_egress *e1 = NULL, *e2 = NULL;
+    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e1, NULL, 0), 0);
+    struct vg_artifact *a = NULL;
+    assert_int_equal(vg_artifact_open(e1, "Files", "live", NULL, NULL, 0, &a), 0);
+    assert_int_equal(vg_artifact_write(a, "first ", 6), 0);
+    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e2, NULL, 0), 0);
+    assert_int_equal(vg_egress_resume_all(e2), 0);
+    assert_int_equal(vg_egress_resume_wait(e2, 0), 0);
+    struct vg_egress_status st;
+    vg_egress_status(e2, &st);
+    assert_int_equal(st.uploads_started, 0);
+    assert_int_equal(vg_artifact_write(a, "second", 6), 0);
+    char *path = NULL;
+    assert_int_equal(vg_artifact_commit(a, &path, NULL, 0), 0);
+    size_t len = 0;
+    char *got = read_file(path, &len);
+    assert_int_equal(len, 12);
+    assert_memory_equal(got, "first second", 12);
+    free(got);
+    free(path);
+    vg_egress_destroy(e2);
+    vg_egress_destroy(e1);
+    env_free(&v);
+}
+
 int main(void)
 {
     vg_log_level = VG_LOG_ERROR;
@@ -535,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_retries_then_resume_cancel),
         cmocka_unit_test(test_concurrent_commits),
+        cmocka_unit_test(test_resume_skips_live_uploads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
