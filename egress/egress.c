@@ -215,6 +215,9 @@ static int db_open(struct vg_egress *e, char *err, size_t errlen)
         goto out;
     }
     sqlite3_busy_timeout(e->db, 10000); /* the engine shares the file */
+    /* It records EgressPaths, which may be presigned URLs: owner only (SQLite gives the -wal
+     * and -shm files the database's mode). */
+    chmod(path, 0600);
     char *msg = NULL;
     if (sqlite3_exec(e->db, VG_EGRESS_SQL_PRAGMAS VG_EGRESS_SQL_SCHEMA_TABLE, NULL, NULL, &msg) !=
         SQLITE_OK)
