@@ -10,9 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* How a provider judges one response. */
-enum vg__verdict { VG__OK = 0, VG__RETRY, VG__FATAL };
-
 struct vg__http_resp {
     long status;   /* 0 when no response */
     int curl_code; /* CURLcode */
@@ -59,7 +56,8 @@ struct vg__upload {
     size_t n_parts;
     bool chunked; /* set by begin: upload with put_chunk + finish */
     bool resumed;
-    bool claimed; /* registered as active in this process (released by vg__upload_free) */
+    bool claimed;        /* registered as active in this process (released by vg__upload_free) */
+    bool remote_checked; /* a resumed remote upload was found to still exist */
     CURL *curl;
     char err[512];
     uint64_t retry_after_ms; /* hint from the last VG_ERETRY */
@@ -87,6 +85,10 @@ struct vg_egress_provider_type {
     int (*probe)(void *state, struct vg__upload *u, bool *complete);
     void (*abort)(void *state, struct vg__upload *u); /* best effort, one attempt */
     int (*egress_path)(void *state, const struct vg__upload *u, char **out);
+    /* Optional: refines the generic classification of a response (vg__http_judge): given the
+     * generic verdict (0 = OK, VG_ERETRY, VG_EAUTH, VG_EFATAL) and the service's error code
+     * (the XML <Code>, NULL if none), returns the final one (VG_ENOTFOUND: restart upload). */
+    int (*classify)(const struct vg__http_resp *r, const char *code, int verdict);
 };
 
 struct vg__provider {
@@ -111,9 +113,10 @@ void vg__http_resp_free(struct vg__http_resp *r);
  * cancelled when the egress stops. Returns 0 when a response arrived (any status) or when the
  * transfer failed (r->curl_code set); VG_ECANCELED when stopping; VG_ENOMEM. */
 int vg__http_do(struct vg__upload *u, const struct vg__http_req *req, struct vg__http_resp *r);
-/* Generic judgement: transfer errors and 408/429/5xx are RETRY, other non-2xx FATAL. Fills
- * u->err (with the service's <Code> if any) and u->retry_after_ms. Returns 0, VG_ERETRY, VG_EAUTH
- * (401/403) or VG_EFATAL. what names the operation for messages. */
+/* Classifies a response OK / RETRY / FATAL: transfer errors and 408/429/5xx are RETRY, 401/403
+ * VG_EAUTH, other non-2xx VG_EFATAL; then the provider's classify hook refines it. Fills u->err
+ * (with the service's <Code> if any) and u->retry_after_ms. Returns 0, VG_ERETRY, VG_EAUTH,
+ * VG_EFATAL or what the hook says. what names the operation for messages. */
 int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what);
 /* Value of a response header (case-insensitive name), malloc'd, or NULL. */
 char *vg__http_header(const struct vg__http_resp *r, const char *name);

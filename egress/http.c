@@ -248,7 +248,7 @@ int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const ch
         return curl_retryable(r->curl_code) ? VG_ERETRY : VG_EFATAL;
     }
     if (r->status >= 200 && r->status < 300)
-        return 0;
+        return u->prov->type->classify ? u->prov->type->classify(r, NULL, 0) : 0;
     char *code = vg__xml_text(r->body.data, "Code");
     char *msg = vg__xml_text(r->body.data, "Message");
     if (!code)
@@ -261,14 +261,17 @@ int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const ch
     }
     snprintf(u->err, sizeof(u->err), "%s: HTTP %ld%s%s%s%s", what, r->status, code ? " " : "",
              code ? code : "", msg ? ": " : "", msg ? msg : "");
+    u->retry_after_ms = r->retry_after_ms;
+    int rc = VG_EFATAL;
+    if (r->status == 408 || r->status == 429 || r->status >= 500)
+        rc = VG_ERETRY;
+    else if (r->status == 401 || r->status == 403)
+        rc = VG_EAUTH;
+    if (u->prov->type->classify)
+        rc = u->prov->type->classify(r, code, rc);
     free(code);
     free(msg);
-    u->retry_after_ms = r->retry_after_ms;
-    if (r->status == 408 || r->status == 429 || r->status >= 500)
-        return VG_ERETRY;
-    if (r->status == 401 || r->status == 403)
-        return VG_EAUTH;
-    return VG_EFATAL;
+    return rc;
 }
 
 static int file_digest(int fd, uint64_t off, uint64_t len, const EVP_MD *md, unsigned char *out,

@@ -470,18 +470,18 @@ out:
     return rc;
 }
 
-/* S3 specifics over the generic judgement. */
-static int s3_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what)
+/* S3's error codes over the generic verdict. (A 200 with an error body, which
+ * CompleteMultipartUpload may send, is handled where that call is made.) */
+static int s3_classify(const struct vg__http_resp *r, const char *code, int verdict)
 {
-    int rc = vg__http_judge(u, r, what);
-    char *code = r->curl_code ? NULL : vg__xml_text(r->body.data, "Code");
-    if (code && (!strcmp(code, "RequestTimeout") || !strcmp(code, "SlowDown") ||
-                 !strcmp(code, "InternalError")))
-        rc = VG_ERETRY;
-    if (code && !strcmp(code, "NoSuchUpload"))
-        rc = VG_ENOTFOUND;
-    free(code);
-    return rc;
+    if (!code)
+        return verdict;
+    if (!strcmp(code, "RequestTimeout") || !strcmp(code, "SlowDown") ||
+        !strcmp(code, "InternalError"))
+        return VG_ERETRY;
+    if (!strcmp(code, "NoSuchUpload"))
+        return VG_ENOTFOUND;
+    return verdict;
 }
 
 static void s3_call_init(struct s3_call *c, const char *method, const char *query)
@@ -532,8 +532,29 @@ static int s3_begin(void *state, struct vg__upload *u)
 {
     struct s3 *s = state;
     u->chunked = u->size >= s3_chunk_size(s, u);
-    if (!u->chunked || u->remote_id)
+    if (!u->chunked)
         return 0;
+    if (u->remote_id) {
+        if (!u->resumed || u->remote_checked)
+            return 0;
+        /* A resumed upload may have expired or been aborted (lifecycle rules): ListParts says
+         * NoSuchUpload, and the core starts over. Anything else lets the upload go on. */
+        char *query = vg_asprintf("uploadId=%s&max-parts=1", u->remote_id);
+        struct s3_call lc;
+        s3_call_init(&lc, "GET", query);
+        struct vg__http_resp lr;
+        vg__http_resp_init(&lr);
+        int rc = query ? s3_send(s, u, &lc, &lr) : VG_ENOMEM;
+        if (!rc)
+            rc = vg__http_judge(u, &lr, "ListParts");
+        vg__http_resp_free(&lr);
+        free(query);
+        if (rc == VG_ENOTFOUND || rc == VG_ERETRY || rc == VG_ECANCELED || rc == VG_ENOMEM ||
+            rc == VG_EAUTH)
+            return rc;
+        u->remote_checked = true;
+        return 0;
+    }
     struct s3_call c;
     s3_call_init(&c, "POST", "uploads");
     struct vg_buf names;
@@ -544,7 +565,7 @@ static int s3_begin(void *state, struct vg__upload *u)
     if (!rc)
         rc = s3_send(s, u, &c, &r);
     if (!rc)
-        rc = s3_judge(u, &r, "CreateMultipartUpload");
+        rc = vg__http_judge(u, &r, "CreateMultipartUpload");
     if (!rc) {
         u->remote_id = vg__xml_text(r.body.data, "UploadId");
         if (!u->remote_id || !*u->remote_id) {
@@ -584,7 +605,7 @@ static int s3_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     c.len = len;
     rc = query ? s3_send(s, u, &c, &r) : VG_ENOMEM;
     if (!rc)
-        rc = s3_judge(u, &r, "UploadPart");
+        rc = vg__http_judge(u, &r, "UploadPart");
     if (!rc) {
         *out_tag = vg__http_header(&r, "ETag");
         if (!*out_tag) {
@@ -612,7 +633,7 @@ static int s3_probe(void *state, struct vg__upload *u, bool *complete)
     if (!rc && r.status == 404 && !r.curl_code)
         goto out;
     if (!rc)
-        rc = s3_judge(u, &r, "HeadObject");
+        rc = vg__http_judge(u, &r, "HeadObject");
     if (!rc) {
         char *len = vg__http_header(&r, "Content-Length");
         char *sha = vg__http_header(&r, "x-amz-meta-vigilsha256");
@@ -651,7 +672,7 @@ static int s3_finish(void *state, struct vg__upload *u)
         hdr_add(&c, "Content-Type", "application/xml");
         c.mem = body.data;
         c.mem_len = body.len;
-        if ((rc = s3_send(s, u, &c, &r)) || (rc = s3_judge(u, &r, "CompleteMultipartUpload")))
+        if ((rc = s3_send(s, u, &c, &r)) || (rc = vg__http_judge(u, &r, "CompleteMultipartUpload")))
             goto out;
         /* S3 may answer 200 and put the error in the body. */
         char *code = vg__xml_text(r.body.data, "Code");
@@ -669,7 +690,7 @@ static int s3_finish(void *state, struct vg__upload *u)
         c.fd = fd;
         c.len = u->size;
         if ((rc = object_headers(s, u, &c, &names)) || (rc = s3_send(s, u, &c, &r)) ||
-            (rc = s3_judge(u, &r, "PutObject")))
+            (rc = vg__http_judge(u, &r, "PutObject")))
             goto out;
     }
     /* Never report success for an object that is not all there. */
@@ -706,7 +727,7 @@ static void s3_abort(void *state, struct vg__upload *u)
     vg__http_resp_init(&r);
     char saved[sizeof(u->err)];
     memcpy(saved, u->err, sizeof(saved));
-    if (!s3_send(s, u, &c, &r) && s3_judge(u, &r, "AbortMultipartUpload"))
+    if (!s3_send(s, u, &c, &r) && vg__http_judge(u, &r, "AbortMultipartUpload"))
         vg_log(VG_LOG_WARN, u->prov->component, "%s: %s", u->name, u->err);
     memcpy(u->err, saved, sizeof(saved));
     vg__http_resp_free(&r);
@@ -754,4 +775,5 @@ const struct vg_egress_provider_type vg__egress_s3 = {
     .probe = s3_probe,
     .abort = s3_abort,
     .egress_path = s3_egress_path,
+    .classify = s3_classify,
 };

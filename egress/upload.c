@@ -116,7 +116,13 @@ static int upload_body(struct vg__upload *u)
     int restarts = 0;
     int rc;
 again:
-    if ((rc = with_retry(u, "begin", STEP_BEGIN, NULL)))
+    rc = with_retry(u, "begin", STEP_BEGIN, NULL);
+    if (rc == VG_ENOTFOUND && !restarts++) {
+        vg_log(VG_LOG_WARN, u->prov->component, "%s: %s; starting over", u->name, u->err);
+        reset_remote(u);
+        goto again;
+    }
+    if (rc)
         return rc;
     if (u->remote_id && (rc = vg__db_set_remote(u)))
         return rc;

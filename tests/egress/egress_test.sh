@@ -200,9 +200,18 @@ server-restart)
   check s3 "$RUN.bin" "$(sha256sum < "$work/data" | cut -d' ' -f1)" $((30*MIB))
   rm -f "$work/data"
   ;;
-kill9-s3|kill9-azure)
+kill9-s3|kill9-azure|kill9-s3-aborted)
   # vigil's side is killed (-9) after two parts; a new process resumes from the third part.
   p=s3; up=10401; port=10415; over="--endpoint http://127.0.0.1:$port"
+  if [[ $case_ == kill9-s3-aborted ]]; then
+    # s3rver neither aborts nor forgets multipart uploads: moto_server (when installed) does.
+    command -v moto_server > /dev/null || { echo "SKIP: moto_server not installed"; exit 77; }
+    moto_server -H 127.0.0.1 -p 10422 > "$work/moto.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:10422/ && break; sleep 0.1; done
+    curl -sf -X PUT http://127.0.0.1:10422/vigil > /dev/null || fail "moto bucket"
+    S3_URL=http://127.0.0.1:10422; up=10422; port=10417; over="--endpoint http://127.0.0.1:$port"
+  fi
   if [[ $case_ == kill9-azure ]]; then
     p=azure-key; up=10400; port=10416; over="--account-uri http://127.0.0.1:$port/devstoreaccount1 --block-size $((5*MIB))"
   fi
@@ -219,8 +228,18 @@ kill9-s3|kill9-azure)
   [[ "$(sqlite3 "$work/state/vigil.db" "select state from egress_uploads")" == uploading ]] || fail "state after kill"
   [[ "$(count_objects $p "$RUN.bin")" == 0 ]] || fail "object visible before completion"
   extra=""; [[ $p == azure-key ]] && extra="--block-size $((5*MIB))"
+  if [[ $case_ == kill9-s3-aborted ]]; then
+    # the multipart upload vanished meanwhile (expired, or aborted by a lifecycle rule)
+    id="$(sqlite3 "$work/state/vigil.db" "select remote_id from egress_uploads")"
+    curl -sf -X DELETE "$S3_URL/vigil/$RUN.bin?uploadId=$id" > /dev/null || fail "abort"
+    curl -s "$S3_URL/vigil/$RUN.bin?uploadId=$id" | grep -q NoSuchUpload || fail "upload still listed"
+  fi
   "$D" $common $(pargs $p) $extra --debug resume 2> "$work/log2" || { cat "$work/log2"; fail resume; }
-  grep -q "resuming at part [3-9]" "$work/log2" || { cat "$work/log2"; fail "did not resume from the recorded parts"; }
+  if [[ $case_ == kill9-s3-aborted ]]; then
+    grep -q "NoSuchUpload.*starting over" "$work/log2" || { cat "$work/log2"; fail "no restart"; }
+  else
+    grep -q "resuming at part [3-9]" "$work/log2" || { cat "$work/log2"; fail "did not resume from the recorded parts"; }
+  fi
   [[ "$(sqlite3 "$work/state/vigil.db" "select state from egress_uploads")" == done ]] || fail "state after resume"
   check $p "$RUN.bin" "$(sha256sum < "$work/data" | cut -d' ' -f1)" $((30*MIB))
   # a second resume finds nothing to do
