@@ -727,7 +727,9 @@ static void s3_abort(void *state, struct vg__upload *u)
     vg__http_resp_init(&r);
     char saved[sizeof(u->err)];
     memcpy(saved, u->err, sizeof(saved));
-    if (!s3_send(s, u, &c, &r) && vg__http_judge(u, &r, "AbortMultipartUpload"))
+    /* NoSuchUpload: already completed or aborted, nothing to say. */
+    int rc = s3_send(s, u, &c, &r);
+    if (!rc && (rc = vg__http_judge(u, &r, "AbortMultipartUpload")) && rc != VG_ENOTFOUND)
         vg_log(VG_LOG_WARN, u->prov->component, "%s: %s", u->name, u->err);
     memcpy(u->err, saved, sizeof(saved));
     vg__http_resp_free(&r);

@@ -193,6 +193,9 @@ int vg__upload_run(struct vg__upload *u, char **out_path)
             vg_log(VG_LOG_INFO, u->prov->component, "%s: already complete at the destination",
                    u->name);
             done = true;
+            /* A multipart upload still open would only cost storage until a lifecycle rule. */
+            if (u->remote_id)
+                t->abort(u->prov->state, u);
         }
     }
     if (!done && (rc = check_spool(u)))
