@@ -46,6 +46,7 @@ start)
   ;;
 stop)
   stop_pid azurite; stop_pid s3rver
+  rm -rf "$root/azurite" "$root/s3" # stored test objects (hundreds of MB); logs stay
   ;;
 *)
   echo "usage: servers.sh start|stop BUILD_DIR" >&2; exit 2 ;;
