@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #define DEFAULT_STATE_DIR "/var/lib/vigil"
+#define RESUME_INTERVAL_MS (5 * 60 * 1000)
 
 /* ---------- generations ---------- */
 
@@ -391,6 +393,15 @@ static uint64_t metric_mask(struct vg_daemon *d)
     return VG_SAMPLER_DEFAULT_MASK | (d->gen->rules->metrics & VG_METRIC_BIT(VG_M_PSS));
 }
 
+/* Uploads that ran out of retries stay pending; give them another go now and then. */
+static void on_resume_timer(uv_timer_t *t)
+{
+    struct vg_daemon *d = t->data;
+    int rc = vg_egress_resume_all(d->gen->egress);
+    if (rc && rc != VG_EBUSY)
+        vg_log(VG_LOG_WARN, "egress", "cannot resume pending uploads: %s", vg_strerror(rc));
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct vg_daemon *d = t->data;
@@ -432,6 +443,7 @@ static void finish_stop(struct vg_daemon *d)
     d->reloader = NULL;
     /* the API and the reloader close their own handles; these are the daemon's */
     uv_handle_t *mine[] = {(uv_handle_t *)&d->tick, (uv_handle_t *)&d->stop_timer,
+                           (uv_handle_t *)&d->resume_timer,
                            (uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int,
                            (uv_handle_t *)&d->sig_hup};
     for (size_t i = 0; i < VG_ARRAY_SIZE(mine); i++)
@@ -465,6 +477,7 @@ static void begin_stop(struct vg_daemon *d, const char *why)
     vg_log(VG_LOG_INFO, "daemon", "%s: stopping (waiting for %u running action list%s)", why,
            d->runs_active, d->runs_active == 1 ? "" : "s");
     uv_timer_stop(&d->tick);
+    uv_timer_stop(&d->resume_timer);
     d->stop_deadline = vg_mono_ms() + d->opts->shutdown_timeout_ms;
     uv_timer_start(&d->stop_timer, on_stop_timer, 0, 100);
 }
@@ -491,6 +504,8 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     int rc;
     if (uv_loop_init(&loop) != 0)
         return 1;
+    /* A client or an upload peer hanging up must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
     /* The process table keeps /proc files open between sweeps (up to half the fd limit). */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -539,7 +554,9 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
 
     uv_timer_init(&loop, &d->tick);
     uv_timer_init(&loop, &d->stop_timer);
-    d->tick.data = d->stop_timer.data = d;
+    uv_timer_init(&loop, &d->resume_timer);
+    d->tick.data = d->stop_timer.data = d->resume_timer.data = d;
+    uv_timer_start(&d->resume_timer, on_resume_timer, RESUME_INTERVAL_MS, RESUME_INTERVAL_MS);
     uv_signal_init(&loop, &d->sig_term);
     uv_signal_init(&loop, &d->sig_int);
     uv_signal_init(&loop, &d->sig_hup);

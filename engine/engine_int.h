@@ -106,6 +106,7 @@ struct vg_daemon {
     uv_timer_t tick;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t stop_timer;
+    uv_timer_t resume_timer;
     uint64_t stop_deadline;
     struct vg_reloader *reloader;
     struct vg_api *api;
