@@ -134,6 +134,12 @@ int vg_http_stream_write(struct vg_http_stream *st, const void *data, size_t len
  * sees a truncated body). st is invalid afterwards. */
 void vg_http_stream_end(struct vg_http_stream *st, int err);
 
+/* Appends s[0..len) to b as UTF-8: each byte that does not start a valid sequence becomes U+FFFD.
+ * For text from outside (process names, command lines, decoded URLs) headed for JSON or the
+ * Prometheus format, which both require UTF-8. 0 or VG_ENOMEM. */
+struct vg_buf;
+int vg_http_utf8_append(struct vg_buf *b, const char *s, size_t len);
+
 /* ---- API keys (http_auth.c) ---- */
 #define VG_HTTP_APIKEY_LEN 43      /* base64url of 32 random bytes, no padding */
 #define VG_HTTP_APIKEY_HASH_LEN 71 /* "sha256:" + 64 hex */
