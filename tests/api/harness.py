@@ -220,7 +220,7 @@ class Daemon:
             env.pop("VIGIL_API_KEY", None)
             env.update(self.extra_env)
             with open(self.stderr_path, "ab") as err:
-                self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
                                           stdout=subprocess.DEVNULL, stderr=err)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and self.p.poll() is None:
