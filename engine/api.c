@@ -743,7 +743,7 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"GET", "/collectionrules", 0, h_rules},
         {"GET", "/collectionrules/{name}", 0, h_rule},
         {"GET", "/instances", 0, h_instances},
-        {"GET", "/dump", 0, h_dump},
+        {"GET", "/dump", VG_HTTP_ROUTE_NO_HEAD, h_dump},
         {"GET", "/operations", 0, h_operations},
         {"GET", "/operations/{id}", 0, h_operation},
         {"DELETE", "/operations/{id}", 0, h_operation_cancel},

@@ -897,7 +897,7 @@ static bool method_is(const struct vg__http_route *rt, const char *m, bool head)
 {
     if (strcmp(rt->method, m) == 0)
         return true;
-    return head && strcmp(rt->method, "GET") == 0;
+    return head && strcmp(rt->method, "GET") == 0 && !(rt->flags & VG_HTTP_ROUTE_NO_HEAD);
 }
 
 static void send_problem(struct vg__http_conn *c, int status, int err, const char *detail)
@@ -975,7 +975,8 @@ static void dispatch(struct vg__http_conn *c)
         }
         if (!strstr(allow.data ? allow.data : "", rt->method))
             vg_buf_printf(&allow, "%s%s", allow.len ? ", " : "", rt->method);
-        if (strcmp(rt->method, "GET") == 0 && !strstr(allow.data, "HEAD"))
+        if (strcmp(rt->method, "GET") == 0 && !(rt->flags & VG_HTTP_ROUTE_NO_HEAD) &&
+            !strstr(allow.data, "HEAD"))
             vg_buf_puts(&allow, ", HEAD");
     }
     if (!found) {

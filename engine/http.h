@@ -77,10 +77,13 @@ typedef void (*vg_http_handler)(struct vg_http_req *req, struct vg_http_res *res
 enum {
     /* Also served on require_auth=false (metrics) listeners, without a key. */
     VG_HTTP_ROUTE_OPEN = 1 << 0,
+    /* A GET that starts work (e.g. /dump): HEAD must stay safe, so it gets 405, not a run. */
+    VG_HTTP_ROUTE_NO_HEAD = 1 << 1,
 };
 
-/* method: "GET", "POST", ... (GET routes also answer HEAD). pattern: "/a/{name}/b"; a {name}
- * segment matches one non-empty path segment, read with vg_http_req_param(). First match wins. */
+/* method: "GET", "POST", ... (GET routes also answer HEAD, unless VG_HTTP_ROUTE_NO_HEAD). pattern:
+ * "/a/{name}/b"; a {name} segment matches one non-empty path segment, read with
+ * vg_http_req_param(). First match wins. */
 int vg_http_route(struct vg_http_server *s, const char *method, const char *pattern, unsigned flags,
                   vg_http_handler handler, void *ud);
 
