@@ -198,13 +198,19 @@ def test_auth_on(env):
         # --- methods and unknown paths
         for method, path, allow in [("POST", "/processes", "GET, HEAD"),
                                     ("PUT", "/info", "GET, HEAD"),
-                                    ("DELETE", "/dump?pid=1", "GET, HEAD"),
+                                    ("DELETE", "/dump?pid=1", "GET"),
                                     ("PATCH", "/operations/abc", "GET, HEAD, DELETE"),
                                     ("POST", "/collectionrules/Idle", "GET, HEAD")]:
             r = d.req(method, path, key=key, body=b"{}" if method != "DELETE" else None)
             problem(r, 405, "VG_EUNSUPPORTED")
             eq(sorted(r.header("Allow").split(", ")), sorted(allow.split(", ")),
                "Allow for %s %s" % (method, path))
+        # HEAD must be safe: it does not start a dump (streamed or with egress)
+        for q in ("&egressProvider=fs", ""):
+            r = d.req("HEAD", "/dump?pid=%d&type=Mini%s" % (t.pid, q), key=key)
+            eq((r.status, r.header("Allow")), (405, "GET"), "HEAD /dump")
+        eq(check_json(d.get("/operations", key=key)), [], "HEAD /dump started nothing")
+        eq(h.files_under(os.path.join(env.tmp, "egress")), [], "HEAD /dump wrote nothing")
         for path in ["/nope", "/processes/1", "/operations/", "/collectionrules/", "/info/x"]:
             problem(d.get(path, key=key), 404, "VG_ENOTFOUND")
         for path in ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/info/../processes",
