@@ -2,9 +2,11 @@
 """Dump operations end to end: GET /dump with an egress provider gives 202 + Location, the
 operation runs to Succeeded and its resourceLocation is a core gdb opens; a second dump while
 one runs gets 429 + Retry-After; DELETE cancels a running Full dump of a 1 GB process and leaves
-no partial file; a dump without egress streams back a core (fetched with curl)."""
+no partial file; a dump without egress streams back a core (fetched with curl), and a client
+that leaves mid-stream stops the dump and releases the target."""
 import os
 import re
+import socket
 import struct
 import subprocess
 
@@ -140,6 +142,36 @@ def run(env):
                         capture_output=True, text=True, timeout=30)
     eq(cp.stdout, "401", "streamed dump without a key")
     eq(h.files_under(egress), [core], "streaming wrote nothing to the egress")
+
+    # --- a streaming client that goes away mid-dump: the dump stops, the target is released
+    s = socket.create_connection(("127.0.0.1", d.api_port), timeout=30)
+    s.sendall(("GET /dump?pid=%d&type=Full HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s"
+               "\r\n\r\n" % (big.pid, key)).encode())
+    got = b""
+    while len(got) < (4 << 20):
+        b = s.recv(1 << 20)
+        check(b, "the stream ended early")
+        got += b
+    check(got.startswith(b"HTTP/1.1 200 "), "streamed answer: %r" % got[:100])
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+    def next_dump_accepted():
+        r = d.get("/dump?pid=%d&egressProvider=fs&type=Mini" % small.pid, key=key)
+        return r if r.status == 202 else None
+    r = h.wait_for(next_dump_accepted, 60, "the abandoned dump to stop (429 until then)",
+                   interval=0.2)
+    r, j = poll_op(d, key, r.header("Location"))
+    eq(j["status"], "Succeeded", "the dump after the abandoned one")
+    os.unlink(j["resourceLocation"])
+
+    def released():
+        with open("/proc/%d/status" % big.pid) as f:
+            st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        return st["TracerPid"].strip() == "0" and st["State"].split()[0] in ("S", "R")
+    h.wait_for(released, 10, "the big process to be released (not traced, not stopped)")
+    eq(big.cmd("spawn 0"), 2, "the big process runs on after the abandoned dump")
+    eq(h.files_under(egress), [core], "nothing left behind by the abandoned stream")
     d.stop_and_check()
 
 
