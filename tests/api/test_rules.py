@@ -64,9 +64,13 @@ def run(env):
     check(h.ISO_RE.match(j["lastFired"]), "Boot lastFired: %r" % j["lastFired"])
 
     # --- fire: every ThreadCount rule goes ActionExecuting while `sleep 2` runs
+    # the states just before the targets grow threads are the first ones seen
+    seen = {n: [state(n, b.pid if n == "Back" else a.pid)]
+            for n in ("Windowed", "CountOnce", "Cooled", "Back")}
+    for n in seen:
+        eq(seen[n], [("Running", h.REASON_RUNNING)], n + " before firing")
     eq(a.cmd("spawn 2"), 3, "target a threads")
     eq(b.cmd("spawn 2"), 3, "target b threads")
-    seen = {n: [] for n in ("Windowed", "CountOnce", "Cooled", "Back")}
 
     def sample():
         for n in seen:
