@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Dump operations end to end: GET /dump with an egress provider gives 202 + Location, the
 operation runs to Succeeded and its resourceLocation is a core gdb opens; a second dump while
-one runs gets 429 + Retry-After; DELETE cancels a running Full dump of a 1 GB process and leaves
-no partial file; a dump without egress streams back a core (fetched with curl), and a client
-that leaves mid-stream stops the dump and releases the target."""
+one runs gets 429 + Retry-After; DELETE cancels a running Full dump of a 1 GB process and
+leaves no partial file; an egress that cannot write gives Failed with the reason; a dump
+without egress streams back a core (fetched with curl), and a client that leaves mid-stream
+stops the dump and releases the target."""
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -40,10 +42,10 @@ def check_core(path, target):
     check("main ()" in text or "main (" in text, "main thread in the backtraces")
 
 
-def check_op(j, op_id, status, target):
+def check_op(j, op_id, status, target, egress="fs"):
     eq(j["operationId"], op_id, "operationId")
     eq(j["status"], status, "status")
-    eq(j["egressProviderName"], "fs", "egressProviderName")
+    eq(j["egressProviderName"], egress, "egressProviderName")
     eq(j["isStoppable"], False, "isStoppable")
     check(h.ISO_RE.match(j["createdDateTime"]), "createdDateTime: %r" % j)
     eq((j["process"]["pid"], j["process"]["name"]), (target.pid, target.name), "process")
@@ -61,11 +63,13 @@ def poll_op(d, key, location):
 def run(env):
     key, digest = h.generate_key()
     egress = os.path.join(env.tmp, "egress")
+    broken = os.path.join(env.tmp, "broken")
     small = env.target(threads=3, name="vgopsmall")
     big = env.target(heap_mb=1024, threads=1, name="vgopbig")
     d = env.daemon({"Server": {"Auth": {"ApiKeyHash": digest}},
                     "Discovery": {"PollInterval": "200ms"},
-                    "Egress": {"FileSystem": {"fs": {"DirectoryPath": egress}}}}).start()
+                    "Egress": {"FileSystem": {"fs": {"DirectoryPath": egress},
+                                              "broken": {"DirectoryPath": broken}}}}).start()
     for t in (small, big):
         h.wait_for(lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20,
                    "discovery of pid %d" % t.pid)
@@ -123,6 +127,19 @@ def run(env):
                                                         (op_id, "Succeeded")],
        "/operations, newest first")
 
+    # --- a dump whose egress fails: Failed with the reason; the next dump is not blocked
+    shutil.rmtree(broken)
+    with open(broken, "w") as f:  # the directory became a file: nothing can be written there
+        f.write("not a directory\n")
+    r = d.get("/dump?pid=%d&egressProvider=broken&type=Mini" % small.pid, key=key)
+    eq(r.status, 202, "dump to a broken egress: %r" % r)
+    fail_id = r.header("Location").rsplit("/", 1)[1]
+    r, j = poll_op(d, key, r.header("Location"))
+    eq(r.status, 200, "GET of a failed operation")
+    check_op(j, fail_id, "Failed", small, egress="broken")
+    check(isinstance(j["error"], str) and "not a directory" in j["error"], "error: %r" % j)
+    eq(j["resourceLocation"], None, "a failed dump has no resource")
+
     # --- streamed back without egress, with curl
     out = os.path.join(env.tmp, "streamed.core")
     hdrs = os.path.join(env.tmp, "streamed.headers")
@@ -137,7 +154,7 @@ def run(env):
     check('content-disposition: attachment; filename="core_%d"' % small.pid in head,
           "Content-Disposition:\n" + head)
     check_core(out, small)
-    eq(len(d.get("/operations", key=key).json()), 2, "a streamed dump is not an operation")
+    eq(len(d.get("/operations", key=key).json()), 3, "a streamed dump is not an operation")
     cp = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{http_code}", base],
                         capture_output=True, text=True, timeout=30)
     eq(cp.stdout, "401", "streamed dump without a key")
