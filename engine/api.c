@@ -58,6 +58,22 @@ struct vg_api {
 
 /* ---------- helpers ---------- */
 
+/* A JSON string for s (NULL gives null); never NULL for a non-NULL s, unlike json_string(). */
+static json_t *jstr(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    struct vg_buf b;
+    vg_buf_init(&b);
+    vg_http_utf8_append(&b, s, strlen(s));
+    j = json_stringn(b.data ? b.data : "", b.len);
+    vg_buf_free(&b);
+    return j ? j : json_string("");
+}
+
 static void proc_uid(const struct vg_proc *p, char out[40])
 {
     /* A stable UUID-shaped id from the process identity (boot id, pid, start time). */
@@ -157,8 +173,8 @@ static void h_processes(struct vg_http_req *req, struct vg_http_res *res, void *
          p = vg_proc_table_next(api->d->procs, p)) {
         char u[40];
         proc_uid(p, u);
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:b}", "pid", p->pid, "uid", u,
-                                             "name", p->name, "isDefault", n == 1));
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:o, s:b}", "pid", p->pid, "uid", u,
+                                             "name", jstr(p->name), "isDefault", n == 1));
     }
     vg_http_res_json(res, 200, arr);
 }
@@ -171,18 +187,18 @@ static void h_process(struct vg_http_req *req, struct vg_http_res *res, void *ud
         return;
     char u[40];
     proc_uid(p, u);
-    json_t *o =
-        json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s}", "pid", p->pid, "namespacePid",
-                  p->ns_pid, "uid", u, "name", p->name, "commandLine", p->cmdline ? p->cmdline : "",
-                  "operatingSystem", "linux", "processArchitecture",
+    json_t *o = json_pack("{s:i, s:i, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "pid", p->pid,
+                          "namespacePid", p->ns_pid, "uid", u, "name", jstr(p->name), "commandLine",
+                          jstr(p->cmdline ? p->cmdline : ""), "operatingSystem", "linux",
+                          "processArchitecture",
 #if defined(__x86_64__)
-                  "x64",
+                          "x64",
 #elif defined(__aarch64__)
-                  "arm64",
+                          "arm64",
 #else
-                  "unknown",
+                          "unknown",
 #endif
-                  "exe", p->exe, "runtime", runtime_name(p));
+                          "exe", jstr(p->exe), "runtime", runtime_name(p));
     vg_http_res_json(res, 200, o);
 }
 
@@ -278,7 +294,7 @@ static void h_instances(struct vg_http_req *req, struct vg_http_res *res, void *
             json_t *o = instance_detail(api->d, i, now);
             json_object_set_new(o, "rule", json_string(i->rule->name));
             json_object_set_new(o, "pid", json_integer(p->pid));
-            json_object_set_new(o, "name", json_string(p->name));
+            json_object_set_new(o, "name", jstr(p->name));
             json_array_append_new(arr, o);
         }
     }
@@ -291,13 +307,13 @@ static void h_instances(struct vg_http_req *req, struct vg_http_res *res, void *
 
 static json_t *op_json(const struct vg_op *op)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s?, s:s?, s:s?}", "operationId", op->id, "status",
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s?, s:s?, s:o}", "operationId", op->id, "status",
                           op_status_names[op->status], "createdDateTime", iso_time(op->created_ms),
                           "resourceLocation", op->location, "egressProviderName", op->egress,
-                          "error", op->error);
+                          "error", jstr(op->error));
     json_object_set_new(
         o, "process",
-        json_pack("{s:i, s:s, s:s}", "pid", op->pid, "uid", op->uid, "name", op->proc_name));
+        json_pack("{s:i, s:s, s:o}", "pid", op->pid, "uid", op->uid, "name", jstr(op->proc_name)));
     json_object_set_new(o, "isStoppable", json_false());
     if (op->rule)
         json_object_set_new(o, "collectionRule", json_string(op->rule));
@@ -600,7 +616,7 @@ static void h_info(struct vg_http_req *req, struct vg_http_res *res, void *ud)
     struct vg_daemon *d = api->d;
     json_t *dirs = json_array();
     for (size_t i = 0; i < d->gen->cfg->n_dirs; i++)
-        json_array_append_new(dirs, json_string(d->gen->cfg->dirs[i]));
+        json_array_append_new(dirs, jstr(d->gen->cfg->dirs[i]));
     json_t *triggers = json_array(), *actions = json_array(), *egress = json_array();
     for (size_t i = 0; i < vg_trigger_types_count; i++)
         if (!(vg_trigger_types[i]->flags & VG_TRIGGER_NEEDS_RUNTIME))
@@ -610,12 +626,12 @@ static void h_info(struct vg_http_req *req, struct vg_http_res *res, void *ud)
             json_array_append_new(actions, json_string(vg_action_types[i]->name));
     for (size_t i = 0; i < d->gen->cfg->settings.n_egress; i++)
         json_array_append_new(egress, json_string(d->gen->cfg->settings.egress[i].name));
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "version", VG_VERSION,
-                          "operatingSystem", "linux", "configDirs", dirs, "stateDir", d->state_dir,
-                          "configLoaded", iso_time(d->gen->loaded_ms), "capabilities",
-                          json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions",
-                                    actions, "egressProviders", egress, "dumpTypes", "Full",
-                                    "WithHeap", "Mini", "Triage"));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:o}", "version", VG_VERSION, "operatingSystem", "linux",
+        "configDirs", dirs, "stateDir", jstr(d->state_dir), "configLoaded",
+        iso_time(d->gen->loaded_ms), "capabilities",
+        json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions", actions,
+                  "egressProviders", egress, "dumpTypes", "Full", "WithHeap", "Mini", "Triage"));
     json_object_set_new(o, "configurationErrors",
                         d->reload_error ? json_string(d->reload_error) : json_null());
     vg_http_res_json(res, 200, o);
@@ -630,14 +646,19 @@ static void h_healthz(struct vg_http_req *req, struct vg_http_res *res, void *ud
 
 static void label_escape(struct vg_buf *b, const char *s)
 {
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            vg_buf_printf(b, "\\%c", *s);
-        else if (*s == '\n')
+    struct vg_buf u;
+    vg_buf_init(&u);
+    vg_http_utf8_append(&u, s, strlen(s));
+    for (size_t i = 0; i < u.len; i++) {
+        char c = u.data[i];
+        if (c == '\\' || c == '"')
+            vg_buf_printf(b, "\\%c", c);
+        else if (c == '\n')
             vg_buf_puts(b, "\\n");
         else
-            vg_buf_append(b, s, 1);
+            vg_buf_append(b, &c, 1);
     }
+    vg_buf_free(&u);
 }
 
 static void put_value(struct vg_buf *b, double v)
@@ -781,7 +802,7 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"GET", "/collectionrules", 0, h_rules},
         {"GET", "/collectionrules/{name}", 0, h_rule},
         {"GET", "/instances", 0, h_instances},
-        {"GET", "/dump", 0, h_dump},
+        {"GET", "/dump", VG_HTTP_ROUTE_NO_HEAD, h_dump},
         {"GET", "/operations", 0, h_operations},
         {"GET", "/operations/{id}", 0, h_operation},
         {"DELETE", "/operations/{id}", 0, h_operation_cancel},

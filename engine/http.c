@@ -413,6 +413,40 @@ int vg_http_res_json(struct vg_http_res *res, int status, json_t *body)
     return res_json_ct(res, status, body, "application/json");
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4; s has avail bytes), or 0 when it is not one
+ * (overlong forms, surrogates and code points above U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+               : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+               : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+                                              : 0;
+    if (n > avail)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+int vg_http_utf8_append(struct vg_buf *b, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        size_t n = utf8_seq(p, (size_t)(end - p));
+        int rc = n ? vg_buf_append(b, p, n) : vg_buf_puts(b, "\xef\xbf\xbd");
+        if (rc)
+            return rc;
+        p += n ? n : 1;
+    }
+    return 0;
+}
+
 __attribute__((format(printf, 4, 0))) static int res_vproblem(struct vg_http_res *res, int status,
                                                               int err, const char *fmt, va_list ap)
 {
@@ -420,6 +454,15 @@ __attribute__((format(printf, 4, 0))) static int res_vproblem(struct vg_http_res
     vg_buf_init(&detail);
     if (fmt)
         vg_buf_vprintf(&detail, fmt, ap);
+    /* details quote what the client sent (decoded from %XX), which need not be UTF-8 */
+    struct vg_buf clean;
+    vg_buf_init(&clean);
+    if (detail.len && vg_http_utf8_append(&clean, detail.data, detail.len) == 0) {
+        vg_buf_free(&detail);
+        detail = clean;
+    } else {
+        vg_buf_free(&clean);
+    }
     json_t *o = json_object();
     if (o) {
         json_object_set_new(o, "status", json_integer(status));
@@ -865,7 +908,7 @@ static bool method_is(const struct vg__http_route *rt, const char *m, bool head)
 {
     if (strcmp(rt->method, m) == 0)
         return true;
-    return head && strcmp(rt->method, "GET") == 0;
+    return head && strcmp(rt->method, "GET") == 0 && !(rt->flags & VG_HTTP_ROUTE_NO_HEAD);
 }
 
 static void send_problem(struct vg__http_conn *c, int status, int err, const char *detail)
@@ -960,7 +1003,8 @@ static void dispatch(struct vg__http_conn *c)
         }
         if (!strstr(allow.data ? allow.data : "", rt->method))
             vg_buf_printf(&allow, "%s%s", allow.len ? ", " : "", rt->method);
-        if (strcmp(rt->method, "GET") == 0 && !strstr(allow.data, "HEAD"))
+        if (strcmp(rt->method, "GET") == 0 && !(rt->flags & VG_HTTP_ROUTE_NO_HEAD) &&
+            !strstr(allow.data, "HEAD"))
             vg_buf_puts(&allow, ", HEAD");
     }
     if (!found) {

@@ -77,10 +77,13 @@ typedef void (*vg_http_handler)(struct vg_http_req *req, struct vg_http_res *res
 enum {
     /* Also served on require_auth=false (metrics) listeners, without a key. */
     VG_HTTP_ROUTE_OPEN = 1 << 0,
+    /* A GET that starts work (e.g. /dump): HEAD must stay safe, so it gets 405, not a run. */
+    VG_HTTP_ROUTE_NO_HEAD = 1 << 1,
 };
 
-/* method: "GET", "POST", ... (GET routes also answer HEAD). pattern: "/a/{name}/b"; a {name}
- * segment matches one non-empty path segment, read with vg_http_req_param(). First match wins. */
+/* method: "GET", "POST", ... (GET routes also answer HEAD, unless VG_HTTP_ROUTE_NO_HEAD). pattern:
+ * "/a/{name}/b"; a {name} segment matches one non-empty path segment, read with
+ * vg_http_req_param(). First match wins. */
 int vg_http_route(struct vg_http_server *s, const char *method, const char *pattern, unsigned flags,
                   vg_http_handler handler, void *ud);
 
@@ -133,6 +136,12 @@ int vg_http_stream_write(struct vg_http_stream *st, const void *data, size_t len
 /* Thread-safe. err==0 finishes the body; err<0 aborts (the connection is closed, so the client
  * sees a truncated body). st is invalid afterwards. */
 void vg_http_stream_end(struct vg_http_stream *st, int err);
+
+/* Appends s[0..len) to b as UTF-8: each byte that does not start a valid sequence becomes U+FFFD.
+ * For text from outside (process names, command lines, decoded URLs) headed for JSON or the
+ * Prometheus format, which both require UTF-8. 0 or VG_ENOMEM. */
+struct vg_buf;
+int vg_http_utf8_append(struct vg_buf *b, const char *s, size_t len);
 
 /* ---- API keys (http_auth.c) ---- */
 #define VG_HTTP_APIKEY_LEN 43      /* base64url of 32 random bytes, no padding */
