@@ -749,8 +749,8 @@ static int load_server(struct loader *L)
     o->max_concurrent_dumps = r.max_dumps_set ? (unsigned)r.max_dumps : 1;
     o->max_header_bytes = r.max_header_set ? r.max_header : 16384;
     o->max_body_bytes = r.max_body_set ? r.max_body : 1048576;
-    o->request_timeout_ms = r.request_timeout_set ? r.request_timeout : 10000;
-    o->idle_timeout_ms = r.idle_timeout_set ? r.idle_timeout : 60000;
+    o->request_timeout_ms = r.request_timeout_set ? r.request_timeout : 30000;
+    o->idle_timeout_ms = r.idle_timeout_set ? r.idle_timeout : 120000;
     return 0;
 }
 
