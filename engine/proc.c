@@ -465,12 +465,23 @@ static void parse_status_identity(struct vg_proc *p, const char *text)
         const char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen(line);
         if (strncmp(line, "Name:", 5) == 0) {
-            const char *v = vg__skip_ws(line + 5);
-            size_t vlen = len - (size_t)(v - line);
-            if (vlen >= sizeof(p->name))
-                vlen = sizeof(p->name) - 1;
-            memcpy(p->name, v, vlen);
-            p->name[vlen] = '\0';
+            /* The kernel escapes backslashes and control characters here ("\\", "\n"):
+             * undo it so names match what the program set (and what filters name). */
+            const char *v = vg__skip_ws(line + 5), *end = line + len;
+            size_t o = 0;
+            while (v < end && o + 1 < sizeof(p->name)) {
+                char c = *v++;
+                if (c == '\\' && v < end) {
+                    static const char from[] = "\\abefnrtv", to[] = "\\\a\b\x1b\f\n\r\t\v";
+                    const char *k = strchr(from, *v);
+                    if (k && *v) {
+                        c = to[k - from];
+                        v++;
+                    }
+                }
+                p->name[o++] = c;
+            }
+            p->name[o] = '\0';
         } else if (strncmp(line, "Uid:", 4) == 0) {
             const char *end;
             int uid = parse_int(vg__skip_ws(line + 4), &end);

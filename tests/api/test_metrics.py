@@ -228,8 +228,8 @@ def run(env):
         check(64 << 20 <= rss < 512 << 20, "the target's RSS covers its 64 MB heap: %r" % rss)
         check(samples(fams, "process_threads", pid=str(os.getpid())), "the test is listed")
         eq([l["name"] for l, _ in fams["process_threads"]["samples"]
-            if l["pid"] == str(odd.pid)], ['vg\ufffd"' + '\\' * 3 + 'nx'],
-           "hostile name label (the kernel escapes \\ and newline in /proc/PID/status)")
+            if l["pid"] == str(odd.pid)], ['vg\ufffd"\\\nx'],
+           "hostile name label (vigil undoes the escaping of /proc/PID/status)")
         eq(fams["process_threads"]["type"], "gauge", "process_threads type")
         eq(fams["process_cpu_seconds_total"]["type"], "counter", "cpu seconds type")
         check(all(f["help"] for f in fams.values()), "every family has help text")
