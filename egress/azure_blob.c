@@ -363,13 +363,8 @@ static int az_probe(void *state, struct vg__upload *u, bool *complete)
         goto out;
     if (!rc)
         rc = vg__http_judge(u, &r, "Get Blob Properties");
-    if (!rc) {
-        char *len = vg__http_header(&r, "Content-Length");
-        char *sha = vg__http_header(&r, "x-ms-meta-vigilsha256");
-        *complete = len && strtoull(len, NULL, 10) == u->size && sha && !strcmp(sha, u->sha256);
-        free(len);
-        free(sha);
-    }
+    if (!rc)
+        *complete = vg__http_object_complete(&r, u, "x-ms-meta-vigilsha256");
 out:
     vg__http_resp_free(&r);
     return rc;

@@ -120,6 +120,10 @@ int vg__http_do(struct vg__upload *u, const struct vg__http_req *req, struct vg_
 int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what);
 /* Value of a response header (case-insensitive name), malloc'd, or NULL. */
 char *vg__http_header(const struct vg__http_resp *r, const char *name);
+/* After a HEAD of the stored object: true when its size and vigil's sha256 metadata (header
+ * sha_header, e.g. "x-amz-meta-vigilsha256") match the upload, i.e. it is already complete. */
+bool vg__http_object_complete(const struct vg__http_resp *r, const struct vg__upload *u,
+                              const char *sha_header);
 /* Text between <tag> and </tag> in s, malloc'd, or NULL. */
 char *vg__xml_text(const char *s, const char *tag);
 /* SHA-256 / MD5 of len bytes of fd from off (hex / base64). */

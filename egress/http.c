@@ -102,6 +102,17 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return vg__egress_stopping(x->u->e) ? 1 : 0;
 }
 
+bool vg__http_object_complete(const struct vg__http_resp *r, const struct vg__upload *u,
+                              const char *sha_header)
+{
+    char *len = vg__http_header(r, "Content-Length");
+    char *sha = vg__http_header(r, sha_header);
+    bool ok = len && strtoull(len, NULL, 10) == u->size && sha && !strcmp(sha, u->sha256);
+    free(len);
+    free(sha);
+    return ok;
+}
+
 char *vg__http_header(const struct vg__http_resp *r, const char *name)
 {
     size_t nl = strlen(name);
