@@ -169,3 +169,19 @@ bool vg__winmin_get(const struct vg__winmin *w, uint64_t t_ms, uint64_t window_m
     }
     return found;
 }
+
+size_t vg__check_range(bool gt_set, double gt, bool lt_set, double lt,
+                       const struct vg_trigger_ctx *cx)
+{
+    if (!gt_set && !lt_set) {
+        vg_diag_err(cx->diags, cx->pos, cx->path, "either GreaterThan or LessThan must be set");
+        return 1;
+    }
+    if (gt_set && lt_set && gt >= lt) {
+        vg_diag_err(cx->diags, cx->pos, cx->path,
+                    "GreaterThan (%g) must be lower than LessThan (%g): no value can satisfy both",
+                    gt, lt);
+        return 1;
+    }
+    return 0;
+}

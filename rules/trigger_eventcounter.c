@@ -54,17 +54,7 @@ static void evc_init(void *p)
 static size_t evc_check(void *p, const struct vg_trigger_ctx *cx)
 {
     struct evc_cfg *c = p;
-    if (!c->gt_set && !c->lt_set) {
-        vg_diag_err(cx->diags, cx->pos, cx->path, "either GreaterThan or LessThan must be set");
-        return 1;
-    }
-    if (c->gt_set && c->lt_set && c->gt >= c->lt) {
-        vg_diag_err(cx->diags, cx->pos, cx->path,
-                    "GreaterThan (%g) must be lower than LessThan (%g): no value can satisfy both",
-                    c->gt, c->lt);
-        return 1;
-    }
-    return 0;
+    return vg__check_range(c->gt_set, c->gt, c->lt_set, c->lt, cx);
 }
 
 static void gcheap_init(void *p)

@@ -59,4 +59,9 @@ extern const struct vg_trigger_type vg__trigger_aspnet_count;
 extern const struct vg_trigger_type vg__trigger_aspnet_duration;
 extern const struct vg_trigger_type vg__trigger_aspnet_status;
 
+/* Cross-field check shared by the GreaterThan/LessThan triggers: at least one bound, and a
+ * non-empty range. Returns the number of errors added. */
+size_t vg__check_range(bool gt_set, double gt, bool lt_set, double lt,
+                       const struct vg_trigger_ctx *cx);
+
 #endif

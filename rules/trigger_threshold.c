@@ -59,17 +59,7 @@ static size_t fill_range(struct thr_cfg *c, const struct vg_trigger_ctx *cx)
 {
     c->range =
         (struct vg__range){.gt = c->gt, .lt = c->lt, .has_gt = c->gt_set, .has_lt = c->lt_set};
-    if (!c->gt_set && !c->lt_set) {
-        vg_diag_err(cx->diags, cx->pos, cx->path, "either GreaterThan or LessThan must be set");
-        return 1;
-    }
-    if (c->gt_set && c->lt_set && c->gt >= c->lt) {
-        vg_diag_err(cx->diags, cx->pos, cx->path,
-                    "GreaterThan (%g) must be lower than LessThan (%g): no value can satisfy both",
-                    c->gt, c->lt);
-        return 1;
-    }
-    return 0;
+    return vg__check_range(c->gt_set, c->gt, c->lt_set, c->lt, cx);
 }
 
 static size_t count_check(void *p, const struct vg_trigger_ctx *cx)
