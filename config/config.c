@@ -96,7 +96,8 @@ static int scan_dir(struct loader *L, const char *dir)
                     n + L->cfg->n_files, MAX_CONFIG_FILES);
         goto out;
     }
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char *path = vg_asprintf("%s/%s", dir, names[i]);
         if (!path) {
