@@ -72,6 +72,7 @@ struct vg_proc {
         uint64_t prev_cpu_ticks;
         uint64_t prev_t_ms;
         int cpus_allowed; /* affinity mask intersected with online CPUs; 0 = unknown */
+        uint32_t samples;
     } smp;
 
     /* Internal. */

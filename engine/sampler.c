@@ -139,6 +139,8 @@ const struct vg_cgroup_mounts *vg_sampler_cgroup_mounts(const struct vg_sampler 
     return vg_cgroup_cache_mounts(s->cg);
 }
 
+#define AFFINITY_REFRESH_EVERY 16
+
 static void put(struct vg_sample *out, uint64_t mask, enum vg_metric_id id, double v)
 {
     if (mask & VG_METRIC_BIT(id)) {
@@ -239,9 +241,14 @@ int vg_sampler_sample(struct vg_sampler *s, struct vg_proc *p, uint64_t t_ms, ui
     put(out, mask, VG_M_MAJFLT, (double)st->majflt);
     put(out, mask, VG_M_MINFLT, (double)st->minflt);
 
-    uint64_t status_bits = VG_METRIC_BIT(VG_M_CTXSW_VOL) | VG_METRIC_BIT(VG_M_CTXSW_INVOL) |
-                           VG_METRIC_BIT(VG_M_CPU_PERCENT);
-    if (mask & status_bits) {
+    /* /proc/PID/status is the costliest file of a sweep. CPU percent only needs the affinity
+     * from it, which rarely changes: re-read every AFFINITY_REFRESH_EVERY samples unless a
+     * context-switch metric is wanted anyway. */
+    bool want_ctx = mask & (VG_METRIC_BIT(VG_M_CTXSW_VOL) | VG_METRIC_BIT(VG_M_CTXSW_INVOL));
+    bool want_aff = (mask & VG_METRIC_BIT(VG_M_CPU_PERCENT)) &&
+                    (p->smp.cpus_allowed == 0 || p->smp.samples % AFFINITY_REFRESH_EVERY == 0);
+    p->smp.samples++;
+    if (want_ctx || want_aff) {
         int r = read_status(s, p, mask, out);
         if (r < 0)
             return r;
