@@ -646,6 +646,12 @@ def main():
     ok = False
     try:
         SCENARIOS[args.scenario](env)
+        for log in env.daemon_logs:  # sanitizer builds report into the daemon's log
+            with open(log, errors="replace") as f:
+                text = f.read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    fail(f"{marker} in {log}")
         ok = True
         print(f"PASS {args.scenario} ({time.monotonic() - t0:.1f}s)")
         return 0
