@@ -9,6 +9,9 @@
 #include "rules/limits.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +373,10 @@ static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct
  * for every process every tick was most of the daemon's CPU: they are refreshed every
  * FULL_SAMPLE_EVERY sweeps and shown with their last value in between. */
 #define FULL_SAMPLE_EVERY 10
+/* Processes come and go by the thousand on a busy host; glibc keeps what their records freed
+ * inside a fragmented heap, so RSS creeps up over hours. Every TRIM_EVERY sweeps the free pages
+ * go back to the kernel (a walk of the free lists: microseconds for a heap this size). */
+#define TRIM_EVERY 30
 #define STAT_METRICS                                                                               \
     (VG_METRIC_BIT(VG_M_CPU_PERCENT) | VG_METRIC_BIT(VG_M_CPU_SECONDS) | VG_METRIC_BIT(VG_M_RSS) | \
      VG_METRIC_BIT(VG_M_VSIZE) | VG_METRIC_BIT(VG_M_THREADS) | VG_METRIC_BIT(VG_M_MAJFLT) |        \
@@ -420,6 +427,10 @@ static void on_tick(uv_timer_t *t)
             evaluate(d, inst, &w->last, wall);
     }
     d->counters.processes = vg_proc_table_count(d->procs);
+#ifdef __GLIBC__
+    if (d->ticks % TRIM_EVERY == TRIM_EVERY - 1)
+        malloc_trim(0);
+#endif
     d->ticks++;
     d->counters.sample_duration_us = (uv_hrtime() - t0) / 1000;
 }

@@ -70,21 +70,26 @@ S0=$(date +%s.%N)
 sleep "$DURATION"
 T1=$(ticks)
 S1=$(date +%s.%N)
-PROCS=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1=="vigil_processes"{print $2}')
-INST=$(curl -s "http://127.0.0.1:$PORT/instances" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))')
-RSS=$(awk '/^VmRSS/{print $2}' "/proc/$VPID/status")
-HWM=$(awk '/^VmHWM/{print $2}' "/proc/$VPID/status")
-ANON=$(awk '/^RssAnon/{print $2}' "/proc/$VPID/status")
-FILE=$(awk '/^RssFile/{print $2}' "/proc/$VPID/status")
+st() { awk -v k="$1:" '$1==k{print $2}' "/proc/$VPID/status"; }
+# Memory while only sampling (no API request served yet), after a /metrics scrape (what
+# Prometheus does every 15-60 s) and after /instances (every rule x process as one JSON document).
+RSS=$(st VmRSS) HWM=$(st VmHWM) ANON=$(st RssAnon) FILE=$(st RssFile)
 PSS=$(awk '/^Pss:/{print $2}' "/proc/$VPID/smaps_rollup")
-python3 - "$T0" "$T1" "$S0" "$S1" "$HZ" "$RSS" "$HWM" "$PROCS" "$INST" "$ANON" "$FILE" "$PSS" <<'PY'
+PROCS=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1=="vigil_processes"{print $2}')
+RSS_M=$(st VmRSS)
+INST=$(curl -s "http://127.0.0.1:$PORT/instances" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))')
+RSS_I=$(st VmRSS) HWM_I=$(st VmHWM)
+python3 - "$T0" "$T1" "$S0" "$S1" "$HZ" "$RSS" "$HWM" "$PROCS" "$INST" "$ANON" "$FILE" "$PSS" \
+    "$RSS_M" "$RSS_I" "$HWM_I" <<'PY'
 import sys
-t0, t1, s0, s1, hz, rss, hwm, procs, inst, anon, file, pss = sys.argv[1:]
+t0, t1, s0, s1, hz, rss, hwm, procs, inst, anon, file, pss, rss_m, rss_i, hwm_i = sys.argv[1:]
+mib = lambda kb: f"{int(kb) / 1024:.2f} MiB"
 cpu = (float(t1) - float(t0)) / float(hz)
 wall = float(s1) - float(s0)
 print(f"processes watched: {procs}, rule instances: {inst}")
 print(f"wall {wall:.1f} s, daemon CPU {cpu:.2f} s = {100 * cpu / wall:.2f} % of one core")
-print(f"VmRSS {int(rss) / 1024:.2f} MiB, VmHWM {int(hwm) / 1024:.2f} MiB "
-      f"(RssAnon {int(anon) / 1024:.2f} MiB, RssFile {int(file) / 1024:.2f} MiB, "
-      f"Pss {int(pss) / 1024:.2f} MiB)")
+print(f"sampling only: VmRSS {mib(rss)}, VmHWM {mib(hwm)} (RssAnon {mib(anon)}, "
+      f"RssFile {mib(file)}, Pss {mib(pss)})")
+print(f"after GET /metrics: VmRSS {mib(rss_m)}; after GET /instances: VmRSS {mib(rss_i)}, "
+      f"VmHWM {mib(hwm_i)}")
 PY
