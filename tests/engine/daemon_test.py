@@ -440,6 +440,13 @@ def sc_restart(env):
             fail(f"{r} after restart: {s}, expected {state_} / {n} fires")
         if log[r] != n or len(env.db_fires(r)) != n:
             fail(f"{r}: {log[r]} runs logged, {len(env.db_fires(r))} in the db, expected {n}")
+    # `vigil status` reads /instances through libcurl, which vigil loads on first use.
+    out = subprocess.run([env.args.vigil, "status", "--url", f"http://127.0.0.1:{env.port}"],
+                         capture_output=True, text=True, timeout=20)
+    rows = [l.split() for l in out.stdout.splitlines()]
+    if out.returncode != 0 or ["Count2", str(w.pid), "vg_workload", "Finished", "2"] not in [
+            r[:5] for r in rows]:
+        fail(f"vigil status: rc {out.returncode}\n{out.stdout}{out.stderr}")
 
 
 def sc_reload(env):
