@@ -609,7 +609,8 @@ static int load_egress(struct loader *L)
                 o->account_key = secret_setting(L, r.account_key, r.account_key_name, path,
                                                 "AccountKey", "AccountKeyName");
                 if (!o->shared_access_signature && !o->account_key &&
-                    vg_node_is_null(r.managed_identity))
+                    vg_node_is_null(r.managed_identity) && vg_node_is_null(r.sas_name) &&
+                    vg_node_is_null(r.account_key_name))
                     vg_diag_err(L->d, &m->pos, path,
                                 "no credentials: set AccountKey, AccountKeyName, "
                                 "SharedAccessSignature or SharedAccessSignatureName");
@@ -1123,9 +1124,13 @@ int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
     if ((rc = load_egress(&L)) || (rc = load_server(&L)) || (rc = load_rules(&L)))
         goto fail;
     load_storage_discovery(&L);
-    if (diags->errors) {
+    if (diags->errors && !(flags & VG_CONFIG_KEEP_ON_ERROR)) {
         rc = VG_ECONFIG;
         goto fail;
+    }
+    if (diags->errors) {
+        *out = cfg;
+        return VG_ECONFIG;
     }
     *out = cfg;
     return 0;

@@ -26,6 +26,9 @@ enum {
     /* `vigil check`: an unset ${env:X} or unreadable ${file:P} is a warning, not an error, so a
      * configuration can be validated where its secrets are not mounted. */
     VG_CONFIG_SECRETS_OPTIONAL = 1u << 0,
+    /* Return the (partial) configuration even when it has errors (*out set with VG_ECONFIG), so
+     * `vigil check` can also compile the rules and report every problem in one pass. */
+    VG_CONFIG_KEEP_ON_ERROR = 1u << 1,
 };
 int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
                       struct vg_diags *diags, struct vg_config **out);

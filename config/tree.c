@@ -558,7 +558,7 @@ static void range_text(char *buf, size_t n, double min, double max, bool integer
     if (min == 0 && max == 0)
         snprintf(buf, n, "%s", integer ? "an integer" : "a number");
     else
-        snprintf(buf, n, "%s %g-%g", integer ? "an integer" : "a number", min, max);
+        snprintf(buf, n, "%s %.15g-%.15g", integer ? "an integer" : "a number", min, max);
 }
 
 int vg_node_to_double(const struct vg_node *n, const char *path, double min, double max,
@@ -655,6 +655,10 @@ const char *vg_did_you_mean(const char *word, const char *const *candidates)
     size_t wl = strlen(word);
     unsigned cap = wl < 4 ? 1 : wl < 8 ? 2 : 3;
     for (size_t i = 0; candidates[i]; i++) {
+        size_t cl = strlen(candidates[i]);
+        /* "AzureBlob" for "AzureBlobStorage": a long shared prefix is a strong hint */
+        if (wl >= 5 && cl > wl && strncasecmp(word, candidates[i], wl) == 0)
+            return candidates[i];
         unsigned dist = vg_edit_distance(word, candidates[i], cap);
         if (dist <= cap && (!best || dist < best_d)) {
             best = candidates[i];

@@ -296,10 +296,14 @@ void vg_format_timespan(uint64_t ms, char *buf, size_t n)
     uint64_t days = secs / 86400;
     unsigned h = (unsigned)(secs % 86400 / 3600), m = (unsigned)(secs % 3600 / 60),
              s = (unsigned)(secs % 60);
+    unsigned frac = (unsigned)(ms % 1000);
+    char f[8] = "";
+    if (frac)
+        snprintf(f, sizeof(f), ".%03u", frac);
     if (days)
-        snprintf(buf, n, "%llu.%02u:%02u:%02u", (unsigned long long)days, h, m, s);
+        snprintf(buf, n, "%llu.%02u:%02u:%02u%s", (unsigned long long)days, h, m, s, f);
     else
-        snprintf(buf, n, "%02u:%02u:%02u", h, m, s);
+        snprintf(buf, n, "%02u:%02u:%02u%s", h, m, s, f);
 }
 
 unsigned vg_edit_distance(const char *a, const char *b, unsigned cap)

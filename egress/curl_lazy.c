@@ -1,8 +1,10 @@
 /* libcurl, loaded on first use. Linking it loads its whole dependency closure at exec (Debian's
  * libcurl brings GnuTLS through libldap and librtmp, krb5, p11-kit, nettle...): about 4 MB of RSS,
  * plus GnuTLS's load-time initialization, in a daemon that may never upload over HTTP. vigil calls
- * only the functions below; the first call of any of them dlopen()s libcurl.so.4, and when that
- * fails each reports failure the way libcurl itself would (NULL, CURLE_FAILED_INIT, -1). */
+ * only the functions below; the first call of any of them dlopen()s libcurl.so.4 (curl_global_init
+ * only records its flags: the real one runs right after the load, under the same pthread_once, so
+ * still once and before any handle exists). When loading fails each function reports failure the
+ * way libcurl itself would (NULL, CURLE_FAILED_INIT, -1). */
 #define CURL_DISABLE_TYPECHECK /* this file defines curl_easy_setopt; no checking macros */
 #include <curl/curl.h>
 
@@ -28,6 +30,7 @@ static struct {
     time_t (*getdate)(const char *, const time_t *);
 } fn;
 static bool loaded;
+static long init_flags = CURL_GLOBAL_DEFAULT;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
@@ -60,6 +63,11 @@ static void load(void)
             return;
         }
     }
+    CURLcode rc = fn.global_init(init_flags);
+    if (rc != CURLE_OK) {
+        vg_log(VG_LOG_ERROR, "egress:curl", "curl_global_init: %s", fn.easy_strerror(rc));
+        return;
+    }
     loaded = true;
 }
 
@@ -69,14 +77,16 @@ static bool ready(void)
     return loaded;
 }
 
+/* Called by vg_egress_create whether or not any HTTP egress will ever be used. */
 CURLcode curl_global_init(long flags)
 {
-    return ready() ? fn.global_init(flags) : CURLE_FAILED_INIT;
+    init_flags = flags;
+    return CURLE_OK;
 }
 
 void curl_global_cleanup(void)
 {
-    if (ready())
+    if (loaded)
         fn.global_cleanup();
 }
 

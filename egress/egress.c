@@ -215,6 +215,9 @@ static int db_open(struct vg_egress *e, char *err, size_t errlen)
         goto out;
     }
     sqlite3_busy_timeout(e->db, 10000); /* the engine shares the file */
+    /* It records EgressPaths, which may be presigned URLs: owner only (SQLite gives the -wal
+     * and -shm files the database's mode). */
+    chmod(path, 0600);
     char *msg = NULL;
     if (sqlite3_exec(e->db, VG_EGRESS_SQL_PRAGMAS VG_EGRESS_SQL_SCHEMA_TABLE, NULL, NULL, &msg) !=
         SQLITE_OK)
@@ -295,6 +298,11 @@ int vg__db_add_part(struct vg__upload *u, const struct vg__part *p)
 int vg__db_clear_parts(struct vg__upload *u)
 {
     return db_run(u->e, VG_EGRESS_SQL_CLEAR_PARTS, "i", (int64_t)u->id);
+}
+
+int vg__db_note_retry(struct vg__upload *u, const char *err)
+{
+    return db_run(u->e, VG_EGRESS_SQL_SET_RETRY, "isi", (int64_t)u->id, err, (int64_t)vg_wall_ms());
 }
 
 int vg__db_set_done(struct vg__upload *u, const char *egress_path)
@@ -391,12 +399,66 @@ static bool name_ok(const char *name)
     return true;
 }
 
+/* ---------------------------------------------------------------- active uploads */
+
+/* Uploads being written or uploaded by any vg_egress of this process (a reload creates a new
+ * one while the old one still finishes its uploads): a resume must never run one twice. */
+static pthread_mutex_t active_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct active_upload {
+    char *state_dir;
+    int64_t id;
+} * active;
+static size_t n_active, cap_active;
+
+static bool active_claim(struct vg__upload *u)
+{
+    bool ok = true;
+    pthread_mutex_lock(&active_mu);
+    for (size_t i = 0; i < n_active && ok; i++)
+        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir))
+            ok = false;
+    if (ok && n_active == cap_active) {
+        size_t nc = cap_active ? cap_active * 2 : 16;
+        struct active_upload *na = realloc(active, nc * sizeof(*na));
+        if (na) {
+            active = na;
+            cap_active = nc;
+        }
+    }
+    char *dir = ok && n_active < cap_active ? vg_strdup(u->e->state_dir) : NULL;
+    if (dir)
+        active[n_active++] = (struct active_upload){dir, u->id};
+    pthread_mutex_unlock(&active_mu);
+    u->claimed = dir != NULL;
+    return u->claimed;
+}
+
+static void active_release(struct vg__upload *u)
+{
+    pthread_mutex_lock(&active_mu);
+    for (size_t i = 0; i < n_active; i++)
+        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir)) {
+            free(active[i].state_dir);
+            active[i] = active[--n_active];
+            break;
+        }
+    if (!n_active) {
+        free(active);
+        active = NULL;
+        cap_active = 0;
+    }
+    pthread_mutex_unlock(&active_mu);
+    u->claimed = false;
+}
+
 /* ---------------------------------------------------------------- uploads */
 
 void vg__upload_free(struct vg__upload *u)
 {
     if (!u)
         return;
+    if (u->claimed)
+        active_release(u);
     free(u->name);
     free(u->content_type);
     for (size_t i = 0; i < u->n_meta; i++) {
@@ -465,6 +527,12 @@ static uint64_t spool_usage(const char *dir)
     return sum;
 }
 
+static void curl_init_once(void)
+{
+    /* Not thread-safe on every libcurl build: do it once, before any worker uses curl. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
                      const struct vg_storage_settings *storage, struct vg_egress **out, char *err,
                      size_t errlen)
@@ -477,6 +545,8 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
     }
     err[0] = '\0';
     *out = NULL;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, curl_init_once);
     struct vg_egress *e = calloc(1, sizeof(*e));
     if (!e)
         return VG_ENOMEM;
@@ -780,6 +850,8 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
         rc = db_err(e, 0, "insert upload");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&e->db_mu);
+    if (!rc && !active_claim(u))
+        rc = VG_ENOMEM;
     if (rc)
         goto out;
 
@@ -888,11 +960,11 @@ void vg_artifact_abort(struct vg_artifact *a)
         return;
     art_close(a);
     struct vg__upload *u = a->u;
-    vg__spool_drop(u);
-    /* A reservation for bytes that never reached the file would leak otherwise. */
-    if (a->spools && a->reserved > a->written) {
+    /* Give back everything reserved, including bytes a failed write never stored. */
+    unlink(u->spool_path);
+    if (a->spools) {
         pthread_mutex_lock(&a->e->mu);
-        a->e->spool_used -= a->reserved - a->written;
+        a->e->spool_used = a->e->spool_used > a->reserved ? a->e->spool_used - a->reserved : 0;
         pthread_mutex_unlock(&a->e->mu);
     }
     vg__db_set_state(u, "failed", a->failed ? a->err : "aborted");
@@ -1004,7 +1076,6 @@ static int load_leftovers(struct vg_egress *e, struct vg__upload ***out, char **
         rc = db_err(e, 0, "prepare leftovers");
         goto out;
     }
-    sqlite3_bind_text(st, 1, e->run_id, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct vg__upload **nv = realloc(*out, (*n + 1) * sizeof(*nv));
         char **ns = nv ? realloc(*states, (*n + 1) * sizeof(*ns)) : NULL;
@@ -1051,11 +1122,13 @@ static void *resume_main(void *arg)
     size_t n = 0;
     load_leftovers(e, &v, &states, &n);
     if (n)
-        vg_log(VG_LOG_INFO, LOG_C, "resuming: %zu upload(s) left by a previous run", n);
+        vg_log(VG_LOG_INFO, LOG_C, "resume: %zu unfinished upload(s) in the state database", n);
     for (size_t i = 0; i < n; i++) {
         struct vg__upload *u = v[i];
         v[i] = NULL;
-        if (vg__egress_stopping(e) || !u->name || !u->content_type || !states[i]) {
+        if (vg__egress_stopping(e) || !u->name || !u->content_type || !states[i] ||
+            !active_claim(u)) {
+            /* active_claim fails for an upload this process is running right now */
             vg__upload_free(u);
             continue;
         }
@@ -1076,13 +1149,12 @@ static void *resume_main(void *arg)
             continue;
         }
         u->resumed = true;
-        char *path = NULL;
+        char *path = NULL; /* not logged: a presigned URL is a credential */
         int rc = load_parts(u);
         if (!rc)
             rc = vg__upload_run(u, &path);
         if (!rc)
-            vg_log(VG_LOG_INFO, u->prov->component, "resumed upload of %s completed: %s", u->name,
-                   path);
+            vg_log(VG_LOG_INFO, u->prov->component, "resumed upload of %s completed", u->name);
         free(path);
         vg__upload_free(u);
     }
@@ -1143,4 +1215,72 @@ int vg_egress_resume_wait(struct vg_egress *e, uint64_t timeout_ms)
     int rc = e->resume_running ? VG_ETIMEDOUT : 0;
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+/* ---------------------------------------------------------------- listing */
+
+void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].provider);
+        free(v[i].name);
+        free(v[i].state);
+        free(v[i].last_error);
+        free(v[i].egress_path);
+    }
+    free(v);
+}
+
+int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
+                      size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = 0;
+    struct vg_egress_upload_info *v = NULL;
+    size_t cnt = 0;
+    pthread_mutex_lock(&e->db_mu);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_LIST_UPLOADS, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(e, 0, "prepare list");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)(limit ? limit : 100));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct vg_egress_upload_info *nv = realloc(v, (cnt + 1) * sizeof(*nv));
+        if (!nv) {
+            rc = VG_ENOMEM;
+            break;
+        }
+        v = nv;
+        struct vg_egress_upload_info *x = &v[cnt++];
+        memset(x, 0, sizeof(*x));
+        x->id = sqlite3_column_int64(st, 0);
+        x->provider = col_dup(st, 1);
+        x->name = col_dup(st, 2);
+        x->state = col_dup(st, 3);
+        x->size = (uint64_t)sqlite3_column_int64(st, 4);
+        x->retries = (unsigned)sqlite3_column_int64(st, 5);
+        x->last_error = col_dup(st, 6);
+        x->egress_path = col_dup(st, 7);
+        x->created_ms = (uint64_t)sqlite3_column_int64(st, 8);
+        x->updated_ms = (uint64_t)sqlite3_column_int64(st, 9);
+        x->bytes_done = (uint64_t)sqlite3_column_int64(st, 10);
+        if (x->state && !strcmp(x->state, "done"))
+            x->bytes_done = x->size;
+        if (!x->provider || !x->name || !x->state) {
+            rc = VG_ENOMEM;
+            break;
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&e->db_mu);
+    if (rc) {
+        vg_egress_uploads_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
 }

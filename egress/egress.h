@@ -28,9 +28,11 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
  * process. No artifact may be in use by another thread. NULL is a no-op. */
 void vg_egress_destroy(struct vg_egress *e);
 
-/* Starts a background worker that completes the uploads a previous process left behind (state
- * pending/uploading); artifacts that were still being written when it died are discarded (their
- * content is incomplete). Returns at once; VG_EBUSY if a resume is already running. */
+/* Starts a background worker that completes unfinished uploads in the state database: those a
+ * previous process left behind (state pending/uploading), and those of this process left pending
+ * after their retries ran out. Uploads this process is writing or uploading right now (from any
+ * vg_egress, e.g. across a reload) are left alone. Artifacts whose writer died are discarded
+ * (their content is incomplete). Returns at once; VG_EBUSY if a resume is already running. */
 int vg_egress_resume_all(struct vg_egress *e);
 /* Waits for the resume worker to finish: 0, or VG_ETIMEDOUT. timeout_ms 0 waits forever. */
 int vg_egress_resume_wait(struct vg_egress *e, uint64_t timeout_ms);
@@ -70,6 +72,25 @@ struct vg_egress_status {
     uint64_t spool_quota;      /* the effective quota in bytes */
 };
 void vg_egress_status(struct vg_egress *e, struct vg_egress_status *out);
+
+/* One upload as recorded in the state database, for /operations. */
+struct vg_egress_upload_info {
+    int64_t id;
+    char *provider;
+    char *name;          /* object/file name (with the compression suffix) */
+    char *state;         /* spooling | pending | uploading | done | failed */
+    uint64_t size;       /* bytes to upload (0 while spooling) */
+    uint64_t bytes_done; /* bytes of recorded parts/blocks (size when done) */
+    unsigned retries;
+    char *last_error;  /* NULL when none */
+    char *egress_path; /* when done; may be a presigned URL: treat as a secret in logs */
+    uint64_t created_ms, updated_ms; /* wall clock */
+};
+/* The newest `limit` uploads (0: 100), newest first, including those of earlier runs (finished
+ * rows are kept 7 days). Free with vg_egress_uploads_free. */
+int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
+                      size_t *n);
+void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n);
 
 /* `vigil upload --config-dir DIR [--config-dir DIR2] --egress NAME FILE [--name N]
  *  [--content-type T]`: uploads one file with a configured provider, prints the EgressPath.

@@ -10,9 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* How a provider judges one response. */
-enum vg__verdict { VG__OK = 0, VG__RETRY, VG__FATAL };
-
 struct vg__http_resp {
     long status;   /* 0 when no response */
     int curl_code; /* CURLcode */
@@ -59,6 +56,8 @@ struct vg__upload {
     size_t n_parts;
     bool chunked; /* set by begin: upload with put_chunk + finish */
     bool resumed;
+    bool claimed;        /* registered as active in this process (released by vg__upload_free) */
+    bool remote_checked; /* a resumed remote upload was found to still exist */
     CURL *curl;
     char err[512];
     uint64_t retry_after_ms; /* hint from the last VG_ERETRY */
@@ -82,10 +81,14 @@ struct vg_egress_provider_type {
     int (*put_chunk)(void *state, struct vg__upload *u, unsigned no, uint64_t off, uint64_t len,
                      char **out_tag);
     int (*finish)(void *state, struct vg__upload *u);
-    /* Is the object already there, complete (size and vigil_sha256)? For resumes. */
+    /* Is the object already there, complete (size and vigilsha256 metadata)? For resumes. */
     int (*probe)(void *state, struct vg__upload *u, bool *complete);
     void (*abort)(void *state, struct vg__upload *u); /* best effort, one attempt */
     int (*egress_path)(void *state, const struct vg__upload *u, char **out);
+    /* Optional: refines the generic classification of a response (vg__http_judge): given the
+     * generic verdict (0 = OK, VG_ERETRY, VG_EAUTH, VG_EFATAL) and the service's error code
+     * (the XML <Code>, NULL if none), returns the final one (VG_ENOTFOUND: restart upload). */
+    int (*classify)(const struct vg__http_resp *r, const char *code, int verdict);
 };
 
 struct vg__provider {
@@ -110,9 +113,10 @@ void vg__http_resp_free(struct vg__http_resp *r);
  * cancelled when the egress stops. Returns 0 when a response arrived (any status) or when the
  * transfer failed (r->curl_code set); VG_ECANCELED when stopping; VG_ENOMEM. */
 int vg__http_do(struct vg__upload *u, const struct vg__http_req *req, struct vg__http_resp *r);
-/* Generic judgement: transfer errors and 408/429/5xx are RETRY, other non-2xx FATAL. Fills
- * u->err (with the service's <Code> if any) and u->retry_after_ms. Returns 0, VG_ERETRY, VG_EAUTH
- * (401/403) or VG_EFATAL. what names the operation for messages. */
+/* Classifies a response OK / RETRY / FATAL: transfer errors and 408/429/5xx are RETRY, 401/403
+ * VG_EAUTH, other non-2xx VG_EFATAL; then the provider's classify hook refines it. Fills u->err
+ * (with the service's <Code> if any) and u->retry_after_ms. Returns 0, VG_ERETRY, VG_EAUTH,
+ * VG_EFATAL or what the hook says. what names the operation for messages. */
 int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what);
 /* Value of a response header (case-insensitive name), malloc'd, or NULL. */
 char *vg__http_header(const struct vg__http_resp *r, const char *name);
@@ -139,6 +143,7 @@ int vg__db_set_remote(struct vg__upload *u);
 int vg__db_add_part(struct vg__upload *u, const struct vg__part *p);
 int vg__db_clear_parts(struct vg__upload *u);
 int vg__db_set_done(struct vg__upload *u, const char *egress_path);
+int vg__db_note_retry(struct vg__upload *u, const char *err);
 /* Sleeps ms unless the egress is stopping: 0 or VG_ECANCELED. */
 int vg__egress_sleep(struct vg_egress *e, uint64_t ms);
 int vg__egress_stopping(struct vg_egress *e);

@@ -33,6 +33,7 @@
     " remote_id TEXT,"                                                                             \
     " egress_path TEXT,"                                                                           \
     " last_error TEXT,"                                                                            \
+    " retries INTEGER NOT NULL DEFAULT 0,"                                                         \
     " created_ms INTEGER NOT NULL,"                                                                \
     " updated_ms INTEGER NOT NULL);"                                                               \
     "CREATE INDEX IF NOT EXISTS egress_uploads_state ON egress_uploads(state);"                    \
@@ -61,13 +62,21 @@
 #define VG_EGRESS_SQL_ADD_PART                                                                     \
     "INSERT OR REPLACE INTO egress_parts(upload_id, part_no, off, len, tag)"                       \
     " VALUES(?1, ?2, ?3, ?4, ?5);"
+#define VG_EGRESS_SQL_SET_RETRY                                                                    \
+    "UPDATE egress_uploads SET retries=retries+1, last_error=?2, updated_ms=?3 WHERE id=?1;"
+/* Newest first, for /operations: bytes_done sums the recorded parts. */
+#define VG_EGRESS_SQL_LIST_UPLOADS                                                                 \
+    "SELECT u.id, u.provider, u.name, u.state, u.size, u.retries, u.last_error, u.egress_path,"    \
+    " u.created_ms, u.updated_ms,"                                                                 \
+    " (SELECT COALESCE(SUM(len), 0) FROM egress_parts p WHERE p.upload_id = u.id)"                 \
+    " FROM egress_uploads u ORDER BY u.id DESC LIMIT ?1;"
 #define VG_EGRESS_SQL_CLEAR_PARTS "DELETE FROM egress_parts WHERE upload_id=?1;"
 #define VG_EGRESS_SQL_GET_PARTS                                                                    \
     "SELECT part_no, off, len, tag FROM egress_parts WHERE upload_id=?1 ORDER BY part_no;"
 #define VG_EGRESS_SQL_LIST_LEFTOVER                                                                \
     "SELECT id, provider, name, content_type, metadata, spool_path, size, sha256, state,"          \
-    " remote_id FROM egress_uploads WHERE run_id<>?1 AND state IN ('spooling','pending',"          \
-    "'uploading') ORDER BY id;"
+    " remote_id FROM egress_uploads WHERE state IN ('spooling','pending','uploading') ORDER BY "   \
+    "id;"
 /* Finished rows are kept a week for diagnosis, then pruned. */
 #define VG_EGRESS_SQL_PRUNE                                                                        \
     "DELETE FROM egress_uploads WHERE state IN ('done','failed') AND updated_ms < ?1;"

@@ -153,6 +153,7 @@ int vg__http_do(struct vg__upload *u, const struct vg__http_req *req, struct vg_
     bool has_body = req->body_fd >= 0 || req->body;
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VG_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_err);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -237,12 +238,17 @@ static bool curl_retryable(int cc)
 int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what)
 {
     u->retry_after_ms = 0;
+    if (r->curl_code == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(u->err, sizeof(u->err), "%s: timed out (no progress for %llu ms, Timeout)", what,
+                 (unsigned long long)u->prov->timeout_ms);
+        return VG_ERETRY;
+    }
     if (r->curl_code) {
         snprintf(u->err, sizeof(u->err), "%s: %s", what, r->curl_err);
         return curl_retryable(r->curl_code) ? VG_ERETRY : VG_EFATAL;
     }
     if (r->status >= 200 && r->status < 300)
-        return 0;
+        return u->prov->type->classify ? u->prov->type->classify(r, NULL, 0) : 0;
     char *code = vg__xml_text(r->body.data, "Code");
     char *msg = vg__xml_text(r->body.data, "Message");
     if (!code)
@@ -255,14 +261,17 @@ int vg__http_judge(struct vg__upload *u, const struct vg__http_resp *r, const ch
     }
     snprintf(u->err, sizeof(u->err), "%s: HTTP %ld%s%s%s%s", what, r->status, code ? " " : "",
              code ? code : "", msg ? ": " : "", msg ? msg : "");
+    u->retry_after_ms = r->retry_after_ms;
+    int rc = VG_EFATAL;
+    if (r->status == 408 || r->status == 429 || r->status >= 500)
+        rc = VG_ERETRY;
+    else if (r->status == 401 || r->status == 403)
+        rc = VG_EAUTH;
+    if (u->prov->type->classify)
+        rc = u->prov->type->classify(r, code, rc);
     free(code);
     free(msg);
-    u->retry_after_ms = r->retry_after_ms;
-    if (r->status == 408 || r->status == 429 || r->status >= 500)
-        return VG_ERETRY;
-    if (r->status == 401 || r->status == 403)
-        return VG_EAUTH;
-    return VG_EFATAL;
+    return rc;
 }
 
 static int file_digest(int fd, uint64_t off, uint64_t len, const EVP_MD *md, unsigned char *out,

@@ -8,6 +8,7 @@
 #include "egress/sigv4.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,25 @@ struct s3 {
     bool kms;
     char *kms_key;
     char *host; /* the Host the signature covers */
+    /* Web identity (EKS IRSA and the like): temporary keys from STS, refreshed before expiry. */
+    bool web_identity;
+    char *token_file, *role_arn, *session_name;
+    struct vg__url sts;
+    time_t cred_expiry;
+    pthread_mutex_t cred_mu; /* guards the keys, which a refresh replaces */
 };
+
+/* A snapshot of the keys for one request. */
+struct creds_copy {
+    char *ak, *sk, *tok;
+};
+
+static void creds_copy_free(struct creds_copy *c)
+{
+    free(c->ak);
+    free(c->sk);
+    free(c->tok);
+}
 
 static void s3_destroy(void *state)
 {
@@ -49,6 +68,11 @@ static void s3_destroy(void *state)
     free(s->storage_class);
     free(s->kms_key);
     free(s->host);
+    free(s->token_file);
+    free(s->role_arn);
+    free(s->session_name);
+    vg__url_free(&s->sts);
+    pthread_mutex_destroy(&s->cred_mu);
     free(s);
 }
 
@@ -67,6 +91,7 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
     struct s3 *s = calloc(1, sizeof(*s));
     if (!s)
         return VG_ENOMEM;
+    pthread_mutex_init(&s->cred_mu, NULL);
     if (!c->bucket_name || !*c->bucket_name) {
         snprintf(err, errlen, "BucketName is required");
         rc = VG_ECONFIG;
@@ -81,24 +106,53 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
         sk = env_or(NULL, "AWS_SECRET_ACCESS_KEY");
         tok = env_or(NULL, "AWS_SESSION_TOKEN");
     }
-    if (!ak && getenv("AWS_WEB_IDENTITY_TOKEN_FILE")) {
-        snprintf(err, errlen,
-                 "only AWS_WEB_IDENTITY_TOKEN_FILE is set: web identity (STS "
-                 "AssumeRoleWithWebIdentity) is not supported yet; set AccessKeyId/"
-                 "SecretAccessKey or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
-        rc = VG_EUNSUPPORTED;
-        goto out;
-    }
-    if (!ak || !sk || !*sk) {
+    const char *tf = env_or(NULL, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    if (!ak && tf) {
+        const char *role = env_or(NULL, "AWS_ROLE_ARN");
+        if (!role) {
+            snprintf(err, errlen,
+                     "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: web identity "
+                     "needs both");
+            rc = VG_ECONFIG;
+            goto out;
+        }
+        const char *sn = env_or(NULL, "AWS_ROLE_SESSION_NAME");
+        s->web_identity = true;
+        s->token_file = vg_strdup(tf);
+        s->role_arn = vg_strdup(role);
+        s->session_name = sn ? vg_strdup(sn) : vg_asprintf("vigil-%ld", (long)getpid());
+        /* AWS_ENDPOINT_URL_STS: the SDKs' standard override (VPC endpoints, emulators). */
+        const char *sts = env_or(NULL, "AWS_ENDPOINT_URL_STS");
+        char *sts_url =
+            sts ? vg_strdup(sts) : vg_asprintf("https://sts.%s.amazonaws.com", s->region);
+        rc = sts_url ? vg__url_split(sts_url, &s->sts) : VG_ENOMEM;
+        free(sts_url);
+        if (rc == VG_EINVAL) {
+            snprintf(err, errlen, "AWS_ENDPOINT_URL_STS: expected http(s)://host[:port]");
+            rc = VG_ECONFIG;
+        }
+        if (rc)
+            goto out;
+        if (!s->token_file || !s->role_arn || !s->session_name) {
+            rc = VG_ENOMEM;
+            goto out;
+        }
+    } else if (!ak || !sk || !*sk) {
         snprintf(err, errlen,
                  "no credentials: set AccessKeyId and SecretAccessKey (or AWS_ACCESS_KEY_ID and "
                  "AWS_SECRET_ACCESS_KEY)");
         rc = VG_ECONFIG;
         goto out;
     }
-    s->access_key = vg_strdup(ak);
-    s->secret_key = vg_strdup(sk);
-    s->session_token = tok && *tok ? vg_strdup(tok) : NULL;
+    if (!s->web_identity) {
+        s->access_key = vg_strdup(ak);
+        s->secret_key = vg_strdup(sk);
+        s->session_token = tok && *tok ? vg_strdup(tok) : NULL;
+        if (!s->access_key || !s->secret_key) {
+            rc = VG_ENOMEM;
+            goto out;
+        }
+    }
     char *ep = c->endpoint && *c->endpoint ? vg_strdup(c->endpoint)
                                            : vg_asprintf("https://s3.%s.amazonaws.com", s->region);
     rc = ep ? vg__url_split(ep, &s->ep) : VG_ENOMEM;
@@ -137,7 +191,7 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
     s->kms_key = vg_strdup(c->kms_encryption_key);
     s->host =
         s->path_style ? vg_strdup(s->ep.hostport) : vg_asprintf("%s.%s", s->bucket, s->ep.hostport);
-    if (!s->region || !s->access_key || !s->secret_key || !s->bucket || !s->key_prefix || !s->host)
+    if (!s->region || !s->bucket || !s->key_prefix || !s->host)
         rc = VG_ENOMEM;
 out:
     if (rc)
@@ -156,11 +210,147 @@ static char *object_path(struct s3 *s, const struct vg__upload *u)
     return vg_asprintf("/%s%s%s", s->key_prefix, sep, u->name);
 }
 
-static void fill_creds(struct s3 *s, struct vg_sigv4_creds *cr)
+static int form_add(struct vg_buf *b, const char *k, const char *v)
 {
-    cr->access_key_id = s->access_key;
-    cr->secret_access_key = s->secret_key;
-    cr->session_token = s->session_token;
+    int rc = vg_buf_printf(b, "%s%s=", b->len ? "&" : "", k);
+    return rc ? rc : vg__url_encode(v, false, b);
+}
+
+/* "2026-11-22T03:16:00Z" (fraction allowed) -> epoch; 0 when unreadable. */
+static time_t parse_iso8601(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return timegm(&tm);
+}
+
+/* AssumeRoleWithWebIdentity (an unsigned request: the token is the credential). Called with
+ * cred_mu held. The token file is read each time: it is rotated by its issuer. */
+static int sts_refresh(struct s3 *s, struct vg__upload *u)
+{
+    int rc = 0;
+    struct vg_buf tok, body;
+    vg_buf_init(&tok);
+    vg_buf_init(&body);
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    struct curl_slist *hl = NULL;
+    char *url = NULL, *ak = NULL, *sk = NULL, *st = NULL, *exp = NULL;
+    FILE *f = fopen(s->token_file, "re");
+    if (!f) {
+        snprintf(u->err, sizeof(u->err), "AWS_WEB_IDENTITY_TOKEN_FILE %s: %s", s->token_file,
+                 vg_strerror(-errno));
+        rc = VG_EAUTH;
+        goto out;
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && tok.len < 64 * 1024)
+        if ((rc = vg_buf_append(&tok, chunk, n)))
+            break;
+    fclose(f);
+    while (tok.len && (tok.data[tok.len - 1] == '\n' || tok.data[tok.len - 1] == '\r' ||
+                       tok.data[tok.len - 1] == ' '))
+        tok.data[--tok.len] = '\0';
+    if (!rc && !tok.len) {
+        snprintf(u->err, sizeof(u->err), "AWS_WEB_IDENTITY_TOKEN_FILE %s is empty", s->token_file);
+        rc = VG_EAUTH;
+    }
+    if (rc || (rc = form_add(&body, "Action", "AssumeRoleWithWebIdentity")) ||
+        (rc = form_add(&body, "Version", "2011-06-15")) ||
+        (rc = form_add(&body, "RoleArn", s->role_arn)) ||
+        (rc = form_add(&body, "RoleSessionName", s->session_name)) ||
+        (rc = form_add(&body, "WebIdentityToken", tok.data)))
+        goto out;
+    url = vg_asprintf("%s://%s%s/", s->sts.scheme, s->sts.hostport, s->sts.path);
+    struct curl_slist *h1 =
+        curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    struct curl_slist *h2 = h1 ? curl_slist_append(h1, "Expect:") : NULL;
+    hl = h2 ? h2 : h1;
+    if (!url || !h2) {
+        rc = VG_ENOMEM;
+        goto out;
+    }
+    struct vg__http_req req = {.method = "POST",
+                               .url = url,
+                               .headers = hl,
+                               .body_fd = -1,
+                               .body = body.data,
+                               .body_mem_len = body.len};
+    if ((rc = vg__http_do(u, &req, &r)) ||
+        (rc = vg__http_judge(u, &r, "STS AssumeRoleWithWebIdentity")))
+        goto out;
+    ak = vg__xml_text(r.body.data, "AccessKeyId");
+    sk = vg__xml_text(r.body.data, "SecretAccessKey");
+    st = vg__xml_text(r.body.data, "SessionToken");
+    exp = vg__xml_text(r.body.data, "Expiration");
+    time_t expiry = parse_iso8601(exp);
+    if (!ak || !sk || !st || !expiry) {
+        snprintf(u->err, sizeof(u->err), "STS AssumeRoleWithWebIdentity: unexpected reply");
+        rc = VG_ERETRY;
+        goto out;
+    }
+    free(s->access_key);
+    free(s->secret_key);
+    free(s->session_token);
+    s->access_key = ak;
+    s->secret_key = sk;
+    s->session_token = st;
+    ak = sk = st = NULL;
+    s->cred_expiry = expiry;
+    vg_log(VG_LOG_INFO, u->prov->component,
+           "temporary credentials from STS (web identity, role %s) valid until %s", s->role_arn,
+           exp);
+out:
+    free(ak);
+    free(sk);
+    free(st);
+    free(exp);
+    free(url);
+    curl_slist_free_all(hl);
+    vg__http_resp_free(&r);
+    vg_buf_free(&tok);
+    vg_buf_free(&body);
+    return rc;
+}
+
+/* Copies the current keys, refreshing web identity keys that expire within 5 minutes (only
+ * when u is given: a request in progress can do network I/O). */
+static int creds_get(struct s3 *s, struct vg__upload *u, struct creds_copy *cc)
+{
+    memset(cc, 0, sizeof(*cc));
+    int rc = 0;
+    pthread_mutex_lock(&s->cred_mu);
+    if (s->web_identity && u && (!s->access_key || time(NULL) + 300 >= s->cred_expiry))
+        rc = sts_refresh(s, u);
+    if (!rc && !s->access_key) {
+        if (u)
+            snprintf(u->err, sizeof(u->err), "no credentials yet");
+        rc = VG_EAUTH;
+    }
+    if (!rc) {
+        cc->ak = vg_strdup(s->access_key);
+        cc->sk = vg_strdup(s->secret_key);
+        cc->tok = vg_strdup(s->session_token);
+        if (!cc->ak || !cc->sk || (s->session_token && !cc->tok))
+            rc = VG_ENOMEM;
+    }
+    pthread_mutex_unlock(&s->cred_mu);
+    if (rc)
+        creds_copy_free(cc);
+    return rc;
+}
+
+static void fill_creds(struct s3 *s, const struct creds_copy *cc, struct vg_sigv4_creds *cr)
+{
+    cr->access_key_id = cc->ak;
+    cr->secret_access_key = cc->sk;
+    cr->session_token = cc->tok;
     cr->region = s->region;
     cr->service = "s3";
 }
@@ -206,7 +396,7 @@ static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct
                                  .payload_sha256 = payload,
                                  .s3 = true};
     struct vg_sigv4_creds cr;
-    fill_creds(s, &cr);
+    struct creds_copy cc = {0};
     struct vg_sigv4_result res;
     memset(&res, 0, sizeof(res));
     struct curl_slist *hl = NULL;
@@ -217,6 +407,9 @@ static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct
         rc = VG_ENOMEM;
         goto out;
     }
+    if ((rc = creds_get(s, u, &cc)))
+        goto out;
+    fill_creds(s, &cc, &cr);
     if ((rc = vg_sigv4_sign(&q, &cr, time(NULL), &res))) {
         snprintf(u->err, sizeof(u->err), "signing the request failed: %s", vg_strerror(rc));
         rc = VG_EFATAL;
@@ -229,7 +422,7 @@ static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct
         {"Authorization", res.authorization},
         {"X-Amz-Date", res.amz_date},
         {"x-amz-content-sha256", payload},
-        {"x-amz-security-token", s->session_token},
+        {"x-amz-security-token", cc.tok},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(own) + c->n_hdr && url; i++) {
         const struct vg_http_header *h =
@@ -272,22 +465,23 @@ out:
     curl_slist_free_all(hl);
     free(url);
     free(path);
+    creds_copy_free(&cc);
     vg_sigv4_result_free(&res);
     return rc;
 }
 
-/* S3 specifics over the generic judgement. */
-static int s3_judge(struct vg__upload *u, const struct vg__http_resp *r, const char *what)
+/* S3's error codes over the generic verdict. (A 200 with an error body, which
+ * CompleteMultipartUpload may send, is handled where that call is made.) */
+static int s3_classify(const struct vg__http_resp *r, const char *code, int verdict)
 {
-    int rc = vg__http_judge(u, r, what);
-    char *code = r->curl_code ? NULL : vg__xml_text(r->body.data, "Code");
-    if (code && (!strcmp(code, "RequestTimeout") || !strcmp(code, "SlowDown") ||
-                 !strcmp(code, "InternalError")))
-        rc = VG_ERETRY;
-    if (code && !strcmp(code, "NoSuchUpload"))
-        rc = VG_ENOTFOUND;
-    free(code);
-    return rc;
+    if (!code)
+        return verdict;
+    if (!strcmp(code, "RequestTimeout") || !strcmp(code, "SlowDown") ||
+        !strcmp(code, "InternalError"))
+        return VG_ERETRY;
+    if (!strcmp(code, "NoSuchUpload"))
+        return VG_ENOTFOUND;
+    return verdict;
 }
 
 static void s3_call_init(struct s3_call *c, const char *method, const char *query)
@@ -338,8 +532,29 @@ static int s3_begin(void *state, struct vg__upload *u)
 {
     struct s3 *s = state;
     u->chunked = u->size >= s3_chunk_size(s, u);
-    if (!u->chunked || u->remote_id)
+    if (!u->chunked)
         return 0;
+    if (u->remote_id) {
+        if (!u->resumed || u->remote_checked)
+            return 0;
+        /* A resumed upload may have expired or been aborted (lifecycle rules): ListParts says
+         * NoSuchUpload, and the core starts over. Anything else lets the upload go on. */
+        char *query = vg_asprintf("uploadId=%s&max-parts=1", u->remote_id);
+        struct s3_call lc;
+        s3_call_init(&lc, "GET", query);
+        struct vg__http_resp lr;
+        vg__http_resp_init(&lr);
+        int rc = query ? s3_send(s, u, &lc, &lr) : VG_ENOMEM;
+        if (!rc)
+            rc = vg__http_judge(u, &lr, "ListParts");
+        vg__http_resp_free(&lr);
+        free(query);
+        if (rc == VG_ENOTFOUND || rc == VG_ERETRY || rc == VG_ECANCELED || rc == VG_ENOMEM ||
+            rc == VG_EAUTH)
+            return rc;
+        u->remote_checked = true;
+        return 0;
+    }
     struct s3_call c;
     s3_call_init(&c, "POST", "uploads");
     struct vg_buf names;
@@ -350,7 +565,7 @@ static int s3_begin(void *state, struct vg__upload *u)
     if (!rc)
         rc = s3_send(s, u, &c, &r);
     if (!rc)
-        rc = s3_judge(u, &r, "CreateMultipartUpload");
+        rc = vg__http_judge(u, &r, "CreateMultipartUpload");
     if (!rc) {
         u->remote_id = vg__xml_text(r.body.data, "UploadId");
         if (!u->remote_id || !*u->remote_id) {
@@ -390,7 +605,7 @@ static int s3_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     c.len = len;
     rc = query ? s3_send(s, u, &c, &r) : VG_ENOMEM;
     if (!rc)
-        rc = s3_judge(u, &r, "UploadPart");
+        rc = vg__http_judge(u, &r, "UploadPart");
     if (!rc) {
         *out_tag = vg__http_header(&r, "ETag");
         if (!*out_tag) {
@@ -418,7 +633,7 @@ static int s3_probe(void *state, struct vg__upload *u, bool *complete)
     if (!rc && r.status == 404 && !r.curl_code)
         goto out;
     if (!rc)
-        rc = s3_judge(u, &r, "HeadObject");
+        rc = vg__http_judge(u, &r, "HeadObject");
     if (!rc) {
         char *len = vg__http_header(&r, "Content-Length");
         char *sha = vg__http_header(&r, "x-amz-meta-vigilsha256");
@@ -457,7 +672,7 @@ static int s3_finish(void *state, struct vg__upload *u)
         hdr_add(&c, "Content-Type", "application/xml");
         c.mem = body.data;
         c.mem_len = body.len;
-        if ((rc = s3_send(s, u, &c, &r)) || (rc = s3_judge(u, &r, "CompleteMultipartUpload")))
+        if ((rc = s3_send(s, u, &c, &r)) || (rc = vg__http_judge(u, &r, "CompleteMultipartUpload")))
             goto out;
         /* S3 may answer 200 and put the error in the body. */
         char *code = vg__xml_text(r.body.data, "Code");
@@ -475,7 +690,7 @@ static int s3_finish(void *state, struct vg__upload *u)
         c.fd = fd;
         c.len = u->size;
         if ((rc = object_headers(s, u, &c, &names)) || (rc = s3_send(s, u, &c, &r)) ||
-            (rc = s3_judge(u, &r, "PutObject")))
+            (rc = vg__http_judge(u, &r, "PutObject")))
             goto out;
     }
     /* Never report success for an object that is not all there. */
@@ -512,7 +727,9 @@ static void s3_abort(void *state, struct vg__upload *u)
     vg__http_resp_init(&r);
     char saved[sizeof(u->err)];
     memcpy(saved, u->err, sizeof(saved));
-    if (!s3_send(s, u, &c, &r) && s3_judge(u, &r, "AbortMultipartUpload"))
+    /* NoSuchUpload: already completed or aborted, nothing to say. */
+    int rc = s3_send(s, u, &c, &r);
+    if (!rc && (rc = vg__http_judge(u, &r, "AbortMultipartUpload")) && rc != VG_ENOTFOUND)
         vg_log(VG_LOG_WARN, u->prov->component, "%s: %s", u->name, u->err);
     memcpy(u->err, saved, sizeof(saved));
     vg__http_resp_free(&r);
@@ -536,8 +753,13 @@ static int s3_egress_path(void *state, const struct vg__upload *u, char **out)
                                  .payload_sha256 = "UNSIGNED-PAYLOAD",
                                  .s3 = true};
     struct vg_sigv4_creds cr;
-    fill_creds(s, &cr);
-    int rc = vg_sigv4_presign_url(s->ep.scheme, &q, &cr, time(NULL), s->presign_s, out);
+    struct creds_copy cc;
+    int rc = creds_get(s, NULL, &cc);
+    if (!rc) {
+        fill_creds(s, &cc, &cr);
+        rc = vg_sigv4_presign_url(s->ep.scheme, &q, &cr, time(NULL), s->presign_s, out);
+        creds_copy_free(&cc);
+    }
     free(path);
     return rc;
 }
@@ -555,4 +777,5 @@ const struct vg_egress_provider_type vg__egress_s3 = {
     .probe = s3_probe,
     .abort = s3_abort,
     .egress_path = s3_egress_path,
+    .classify = s3_classify,
 };

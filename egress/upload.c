@@ -73,6 +73,7 @@ static int with_retry(struct vg__upload *u, const char *what, enum step s, struc
         vg_log(VG_LOG_WARN, u->prov->component, "%s: %s (retry %u/%u in %llu ms)", u->name, u->err,
                attempt + 1, u->prov->max_retries, (unsigned long long)d);
         vg__egress_count(u->e, VG__C_RETRIES, 1);
+        vg__db_note_retry(u, u->err);
         vg__egress_count(u->e, VG__C_RETRYING, 1);
         rc = vg__egress_sleep(u->e, d);
         vg__egress_count(u->e, VG__C_RETRYING, -1);
@@ -115,7 +116,13 @@ static int upload_body(struct vg__upload *u)
     int restarts = 0;
     int rc;
 again:
-    if ((rc = with_retry(u, "begin", STEP_BEGIN, NULL)))
+    rc = with_retry(u, "begin", STEP_BEGIN, NULL);
+    if (rc == VG_ENOTFOUND && !restarts++) {
+        vg_log(VG_LOG_WARN, u->prov->component, "%s: %s; starting over", u->name, u->err);
+        reset_remote(u);
+        goto again;
+    }
+    if (rc)
         return rc;
     if (u->remote_id && (rc = vg__db_set_remote(u)))
         return rc;
@@ -186,6 +193,9 @@ int vg__upload_run(struct vg__upload *u, char **out_path)
             vg_log(VG_LOG_INFO, u->prov->component, "%s: already complete at the destination",
                    u->name);
             done = true;
+            /* A multipart upload still open would only cost storage until a lifecycle rule. */
+            if (u->remote_id)
+                t->abort(u->prov->state, u);
         }
     }
     if (!done && (rc = check_spool(u)))

@@ -13,6 +13,13 @@
 #include <string.h>
 #include <time.h>
 
+/* rules/ validates the Type names; the writer has its own enum in the same order */
+_Static_assert((int)VG_ACT_DUMP_WITH_HEAP == (int)VG_DUMP_WITH_HEAP &&
+                   (int)VG_ACT_DUMP_FULL == (int)VG_DUMP_FULL &&
+                   (int)VG_ACT_DUMP_MINI == (int)VG_DUMP_MINI &&
+                   (int)VG_ACT_DUMP_TRIAGE == (int)VG_DUMP_TRIAGE,
+               "dump type enums must agree");
+
 struct dump_job {
     uv_work_t work;
     struct vg_run *run;
@@ -22,6 +29,7 @@ struct dump_job {
     char *name;
     enum vg_dump_type type;
     int pid;
+    struct vg_op *op; /* listed under /operations; NULL without the API */
     /* results (worker) */
     int rc;
     char err[512];
@@ -29,9 +37,17 @@ struct dump_job {
     struct vg_dump_result res;
 };
 
+struct sink_ctx {
+    struct vg_artifact *a;
+    struct vg_op *op;
+};
+
 static int sink(void *ctx, const void *buf, size_t len)
 {
-    return vg_artifact_write(ctx, buf, len);
+    struct sink_ctx *s = ctx;
+    if (vg__op_cancelled(s->op))
+        return VG_ECANCELED;
+    return vg_artifact_write(s->a, buf, len);
 }
 
 static void dump_work(uv_work_t *w)
@@ -81,6 +97,7 @@ static void dump_after(uv_work_t *w, int status)
     }
     int rc = status ? VG_ECANCELED : job->rc;
     const char *err = job->err[0] ? job->err : vg_strerror(rc);
+    vg__op_end(job->op, rc, n ? values[0] : NULL, rc ? err : NULL);
     vg__run_action_done(run, idx, rc, rc ? err : NULL, names, values, n);
     free(job->path);
     free(job->provider);
@@ -133,8 +150,10 @@ static int dump_start(struct vg_run *run, size_t idx)
         return VG_ENOMEM;
     }
     job->work.data = job;
+    job->op = vg__op_begin(run->d, run, job->provider);
     int rc = uv_queue_work(run->d->loop, &job->work, dump_work, dump_after);
     if (rc) {
+        vg__op_end(job->op, VG_EIO, NULL, "cannot start the dump worker");
         free(job->provider);
         free(job->name);
         free(job);

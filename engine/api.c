@@ -32,6 +32,7 @@ struct vg_op {
     int pid;
     char uid[40];
     char *proc_name;
+    char *rule; /* set for operations a rule started */
     char *egress;
     char *location;
     char *error;
@@ -314,6 +315,8 @@ static json_t *op_json(const struct vg_op *op)
         o, "process",
         json_pack("{s:i, s:s, s:s}", "pid", op->pid, "uid", op->uid, "name", op->proc_name));
     json_object_set_new(o, "isStoppable", json_false());
+    if (op->rule)
+        json_object_set_new(o, "collectionRule", json_string(op->rule));
     return o;
 }
 
@@ -324,6 +327,7 @@ static void op_prune(struct vg_api *api)
         struct vg_op *op = *pp;
         if (++n > MAX_OPERATIONS_KEPT && op->status != OP_RUNNING) {
             *pp = op->next;
+            free(op->rule);
             free(op->proc_name);
             free(op->egress);
             free(op->location);
@@ -333,6 +337,60 @@ static void op_prune(struct vg_api *api)
             pp = &op->next;
         }
     }
+}
+
+static void op_id(struct vg_op *op, uint64_t salt)
+{
+    static unsigned seq;
+    uint64_t r1 = vg_wall_ms() ^ ((uint64_t)++seq << 40), r2 = salt ^ uv_hrtime();
+    snprintf(op->id, sizeof(op->id),
+             "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32 "-%012" PRIx64,
+             (uint32_t)(r1 >> 32), (uint32_t)(r1 >> 16) & 0xffff, (uint32_t)r1 & 0xfff,
+             (uint32_t)(r2 >> 52) & 0xfff, (uint64_t)(r2 & 0xffffffffffffull));
+}
+
+struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const char *egress)
+{
+    struct vg_api *api = d->api;
+    if (!api)
+        return NULL;
+    struct vg_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return NULL;
+    op->api = api;
+    op->created_ms = vg_wall_ms();
+    op->pid = run->pid;
+    struct vg_proc *p = vg_proc_table_find(d->procs, run->pid);
+    if (p)
+        proc_uid(p, op->uid);
+    op_id(op, (uint64_t)run->fire_id);
+    op->proc_name = vg_strdup(run->proc_name);
+    op->rule = vg_strdup(run->rule->name);
+    op->egress = vg_strdup(egress);
+    op->next = api->ops;
+    api->ops = op;
+    return op;
+}
+
+bool vg__op_cancelled(struct vg_op *op)
+{
+    return op && atomic_load(&op->cancel);
+}
+
+void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error)
+{
+    if (!op)
+        return;
+    if (rc == VG_ECANCELED || atomic_load(&op->cancel)) {
+        op->status = OP_CANCELLED;
+    } else if (rc) {
+        op->status = OP_FAILED;
+        op->error = vg_strdup(error ? error : vg_strerror(rc));
+    } else {
+        op->status = OP_SUCCEEDED;
+        op->location = vg_strdup(location);
+    }
+    op_prune(op->api);
 }
 
 static int dump_sink(void *ctx, const void *buf, size_t len)
@@ -698,6 +756,7 @@ static void server_closed(struct vg_http_server *s, void *ud)
     struct vg_api *api = ud;
     while (api->ops) {
         struct vg_op *n = api->ops->next;
+        free(api->ops->rule);
         free(api->ops->proc_name);
         free(api->ops->egress);
         free(api->ops->location);

@@ -4,6 +4,7 @@
 #include "config/error.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,66 @@ void vg_cgroup_detect(const char *cgroup_root, struct vg_cgroup_mounts *out)
     }
 }
 
+/* mountinfo escapes blanks and backslashes in paths as \ooo */
+static void unescape(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r;) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+static void set_root(char *dst, const char *mount_dir, const char *mnt, const char *root)
+{
+    char real[PATH_MAX];
+    if (!mount_dir[0] || !realpath(mount_dir, real) || strcmp(real, mnt) != 0)
+        return;
+    snprintf(dst, VG_CGROUP_PATH_MAX, "%s", strcmp(root, "/") == 0 ? "" : root);
+}
+
+void vg_cgroup_mounts_load_roots(struct vg_cgroup_mounts *m, const char *mountinfo)
+{
+    for (const char *line = mountinfo; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[2 * PATH_MAX];
+        if (len < sizeof(buf)) {
+            memcpy(buf, line, len);
+            buf[len] = '\0';
+            /* id parent maj:min root mountpoint options [optional...] - fstype source super */
+            char *tok[64];
+            int n = 0;
+            char *save = NULL;
+            for (char *x = strtok_r(buf, " ", &save); x && n < 64; x = strtok_r(NULL, " ", &save))
+                tok[n++] = x;
+            int dash = -1;
+            for (int i = 6; i < n && dash < 0; i++)
+                if (strcmp(tok[i], "-") == 0)
+                    dash = i;
+            if (dash > 0 && dash + 1 < n) {
+                const char *fstype = tok[dash + 1];
+                unescape(tok[3]);
+                unescape(tok[4]);
+                if (strcmp(fstype, "cgroup2") == 0) {
+                    set_root(m->v2_root, m->has_v2 ? m->v2 : "", tok[4], tok[3]);
+                } else if (strcmp(fstype, "cgroup") == 0) {
+                    set_root(m->v1_memory_root, m->has_v1_memory ? m->v1_memory : "", tok[4],
+                             tok[3]);
+                    set_root(m->v1_cpu_root, m->has_v1_cpu ? m->v1_cpu : "", tok[4], tok[3]);
+                }
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
 static bool has_controller(const char *list, size_t len, const char *name)
 {
     size_t nlen = strlen(name);
@@ -140,12 +201,45 @@ int vg_cgroup_parse_proc(const char *text, struct vg_proc_cgroup *out)
     return any ? 0 : VG_EPARSE;
 }
 
-int vg_cgroup_cache_create(const char *cgroup_root, struct vg_cgroup_cache **out)
+static void load_mountinfo(struct vg_cgroup_mounts *m, const char *proc_root)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/self/mountinfo", proc_root);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    size_t cap = 65536, len = 0;
+    char *text = malloc(cap);
+    while (text) {
+        ssize_t n = read(fd, text + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len + 1 == cap) {
+            char *nt = cap < (16u << 20) ? realloc(text, cap * 2) : NULL;
+            if (!nt)
+                break;
+            text = nt;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    if (!text)
+        return;
+    text[len] = '\0';
+    vg_cgroup_mounts_load_roots(m, text);
+    free(text);
+}
+
+int vg_cgroup_cache_create(const char *cgroup_root, const char *proc_root,
+                           struct vg_cgroup_cache **out)
 {
     struct vg_cgroup_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return VG_ENOMEM;
     vg_cgroup_detect(cgroup_root, &c->m);
+    if (proc_root)
+        load_mountinfo(&c->m, proc_root);
     const char *dirs[H_COUNT] = {c->m.has_v2 ? c->m.v2 : NULL,
                                  c->m.has_v1_memory ? c->m.v1_memory : NULL,
                                  c->m.has_v1_cpu ? c->m.v1_cpu : NULL};
@@ -391,13 +485,34 @@ static bool usable(const char *path)
     return path[0] == '/' && !strstr(path, "/..");
 }
 
+/* The path below the mount: strips the mount's root; NULL when the cgroup lies outside the
+ * mounted subtree (it cannot be read here, and must not be confused with a same-named one). */
+static const char *below_mount(const char *root, const char *path, char *buf)
+{
+    if (!usable(path))
+        return NULL;
+    if (!root[0])
+        return path;
+    size_t rl = strlen(root);
+    if (strncmp(path, root, rl) != 0 || (path[rl] != '/' && path[rl] != '\0'))
+        return NULL;
+    snprintf(buf, VG_CGROUP_PATH_MAX, "%s", path[rl] ? path + rl : "/");
+    return buf;
+}
+
 static struct entry *pick(struct vg_cgroup_cache *c, int v1_hier, const char *v1_path,
                           const struct vg_proc_cgroup *pcg)
 {
-    if (c->dir_fd[v1_hier] >= 0 && v1_path[0])
-        return usable(v1_path) ? lookup(c, v1_hier, v1_path, strlen(v1_path)) : NULL;
-    if (c->dir_fd[H_V2] >= 0 && pcg->v2[0] && usable(pcg->v2))
-        return lookup(c, H_V2, pcg->v2, strlen(pcg->v2));
+    char buf[VG_CGROUP_PATH_MAX];
+    const char *p;
+    if (c->dir_fd[v1_hier] >= 0 && v1_path[0]) {
+        p = below_mount(v1_hier == H_V1_MEM ? c->m.v1_memory_root : c->m.v1_cpu_root, v1_path, buf);
+        return p ? lookup(c, v1_hier, p, strlen(p)) : NULL;
+    }
+    if (c->dir_fd[H_V2] >= 0 && pcg->v2[0]) {
+        p = below_mount(c->m.v2_root, pcg->v2, buf);
+        return p ? lookup(c, H_V2, p, strlen(p)) : NULL;
+    }
     return NULL;
 }
 

@@ -19,12 +19,21 @@ struct vg_cgroup_mounts {
     char v2[VG_CGROUP_PATH_MAX];
     char v1_memory[VG_CGROUP_PATH_MAX];
     char v1_cpu[VG_CGROUP_PATH_MAX];
+    /* Which cgroup each mount shows as its root ("" = the hierarchy's root). A container without
+     * its own cgroup namespace gets a bind of its own cgroup (e.g. "/docker/abc") while
+     * /proc/PID/cgroup still names the full path: that prefix is stripped before reading. */
+    char v2_root[VG_CGROUP_PATH_MAX];
+    char v1_memory_root[VG_CGROUP_PATH_MAX];
+    char v1_cpu_root[VG_CGROUP_PATH_MAX];
 };
 
 /* Probes cgroup_root by marker files (cgroup.controllers for v2, memory.usage_in_bytes and
  * cpu.shares for v1), so fake trees in tests are detected like real mounts. Never fails: a
  * missing root yields a struct with nothing present. */
 void vg_cgroup_detect(const char *cgroup_root, struct vg_cgroup_mounts *out);
+/* Fills the *_root fields from the text of /proc/self/mountinfo (mount points are compared after
+ * realpath()). Lines that do not parse are ignored. */
+void vg_cgroup_mounts_load_roots(struct vg_cgroup_mounts *m, const char *mountinfo);
 
 /* A process's cgroup paths, relative to each hierarchy's root ("" when absent). */
 struct vg_proc_cgroup {
@@ -62,7 +71,9 @@ struct vg_cgroup_stats {
 
 struct vg_cgroup_cache;
 
-int vg_cgroup_cache_create(const char *cgroup_root, struct vg_cgroup_cache **out);
+/* proc_root (may be NULL) is where self/mountinfo is read for the mount roots. */
+int vg_cgroup_cache_create(const char *cgroup_root, const char *proc_root,
+                           struct vg_cgroup_cache **out);
 void vg_cgroup_cache_destroy(struct vg_cgroup_cache *c);
 /* Starts a new interval: values read before are stale from now on. Entries not used for a few
  * intervals are dropped. */

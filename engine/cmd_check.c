@@ -47,10 +47,16 @@ int vg_cli_load(const struct vg_dirlist *dirs, unsigned flags, struct vg_config 
     vg_diags_init(&d);
     *cfg = NULL;
     *rules = NULL;
-    int rc = vg_config_load_ex(dirs->n ? dirs->v : def, dirs->n ? dirs->n : 1, flags, &d, cfg);
-    if (rc == 0) {
-        rc = vg_ruleset_compile(*cfg, &d, rules);
+    int rc = vg_config_load_ex(dirs->n ? dirs->v : def, dirs->n ? dirs->n : 1,
+                               flags | VG_CONFIG_KEEP_ON_ERROR, &d, cfg);
+    if (*cfg) {
+        /* rules are compiled even when the settings had errors: every problem in one pass */
+        int rrc = vg_ruleset_compile(*cfg, &d, rules);
+        if (rc == 0)
+            rc = rrc;
         if (rc) {
+            vg_ruleset_destroy(*rules);
+            *rules = NULL;
             vg_config_destroy(*cfg);
             *cfg = NULL;
         }

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/procfs.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -30,8 +31,9 @@
 #include <unistd.h>
 
 #define CD_PAGE 4096u
-#define CD_CHUNK (4u << 20) /* one process_vm_readv and one sink call */
-#define CD_SLOTS 32u        /* chunks in flight: at most 128 MiB buffered */
+#define CD_CHUNK (4u << 20)  /* one process_vm_readv and one sink call */
+#define CD_BUF_MIN_CHUNKS 8u /* budget floor */
+#define CD_BUF_MAX (16ull << 30)
 #define CD_XSTATE_MAX (32u << 10)
 #define CD_FILTER_DEFAULT 0x33u
 
@@ -90,6 +92,8 @@ struct cd_range {
     uint64_t lo, hi;
 };
 
+struct cd_chunk;
+
 struct cd_ctx {
     pid_t pid;
     enum vg_dump_type type;
@@ -115,7 +119,9 @@ struct cd_ctx {
     struct vg__cd_stat pst;
     struct vg_buf hdr; /* ELF header, program headers, notes, padding */
 
-    int memfd; /* /proc/PID/mem, opened on first need (by the reader thread only) */
+    struct cd_chunk *warm; /* copy buffers faulted in before the freeze */
+    size_t nwarm, budget;  /* chunks */
+    int memfd;             /* /proc/PID/mem, opened on first need */
     int no_vm_readv;
 };
 
@@ -190,7 +196,7 @@ static int cd_perm_error(struct cd_ctx *c, int rc, const char *what)
     if (read_small("/proc/sys/kernel/yama/ptrace_scope", yama, sizeof(yama)) > 0)
         scope = atoi(yama);
 
-    if (tracer > 0)
+    if (tracer > 0 && tracer != (long)gettid())
         return cd_fail(c, rc, "cannot %s pid %d: it is already traced by pid %ld (a debugger?)",
                        what, (int)c->pid, tracer);
     if (uid >= 0 && (uid_t)uid != geteuid() && !cap)
@@ -327,10 +333,11 @@ static int cd_wait_stop(struct cd_thread *t)
 
 static int cd_attach(struct cd_ctx *c)
 {
+    unsigned eperm_rounds = 0;
     for (unsigned round = 0;; round++) {
         pid_t *tids = NULL;
         size_t n = 0;
-        int added = 0;
+        int added = 0, busy = 0;
         int rc = cd_list_tasks(c->pid, &tids, &n);
         if (rc == -ENOENT)
             return c->nth ? cd_exited(c) : cd_fail(c, VG_ESRCH, "no such process: %d", (int)c->pid);
@@ -344,6 +351,13 @@ static int cd_attach(struct cd_ctx *c)
                 int e = errno;
                 if (e == ESRCH)
                     continue; /* the thread exited meanwhile */
+                /* A thread in the middle of exiting refuses attach with EPERM; with other
+                 * threads of the process already held, permission is not the problem: look
+                 * again on the next scan, when it is gone. */
+                if (e == EPERM && c->nth > 0 && tid != c->pid && eperm_rounds < 1000) {
+                    busy = 1;
+                    continue;
+                }
                 if (e == EPERM || e == EACCES)
                     rc = cd_perm_error(c, -e, "ptrace");
                 else
@@ -377,6 +391,11 @@ static int cd_attach(struct cd_ctx *c)
         if (rc)
             return rc;
         /* Stopped threads create no threads: a scan that finds nothing new is final. */
+        if (busy) {
+            eperm_rounds++;
+            usleep(100);
+            continue;
+        }
         if (!added)
             break;
         if (round > 10000)
@@ -1021,19 +1040,51 @@ out:
 /* ---- streaming --------------------------------------------------------------------------------
  */
 
-struct cd_slot {
-    char *buf;
+/* Chunks travel from the reader thread (process_vm_readv) to this thread (the sink) in order.
+ * When the sink falls behind, the reader takes fresh chunks instead of waiting, up to a memory
+ * budget, so a slow sink (disk, network) does not stretch the freeze; with a fast sink the same
+ * few warm chunks are reused. */
+struct cd_chunk {
+    struct cd_chunk *next;
     size_t len;
+    char *buf;
 };
 
 struct cd_pipe {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct cd_slot slot[CD_SLOTS];
-    unsigned head, count;
+    struct cd_chunk *head, *tail; /* filled, in file order */
+    struct cd_chunk *free;        /* empty, warm */
+    size_t allocated, budget;     /* chunks */
     int done, stop, err;
+    int starved; /* the reader waits for the sink to hand chunks back */
     struct cd_ctx *c;
 };
+
+static struct cd_chunk *chunk_new(void)
+{
+    struct cd_chunk *k = malloc(sizeof(*k));
+    if (!k)
+        return NULL;
+    k->buf = mmap(NULL, CD_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (k->buf == MAP_FAILED) {
+        free(k);
+        return NULL;
+    }
+    k->next = NULL;
+    k->len = 0;
+    return k;
+}
+
+static void chunk_free_list(struct cd_chunk *k)
+{
+    while (k) {
+        struct cd_chunk *n = k->next;
+        munmap(k->buf, CD_CHUNK);
+        free(k);
+        k = n;
+    }
+}
 
 /* Blanks argv and the environment for Triage dumps. */
 static void redact(const struct cd_ctx *c, uint64_t addr, char *buf, size_t len)
@@ -1048,6 +1099,43 @@ static void redact(const struct cd_ctx *c, uint64_t addr, char *buf, size_t len)
     }
 }
 
+/* A chunk to fill: a warm one if any, a new one within the budget, else wait for the sink. */
+static struct cd_chunk *take_chunk(struct cd_pipe *p)
+{
+    struct cd_chunk *k = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->stop)
+            break;
+        if (p->free) {
+            k = p->free;
+            p->free = k->next;
+            k->next = NULL;
+            break;
+        }
+        if (p->allocated < p->budget) {
+            p->allocated++;
+            pthread_mutex_unlock(&p->mu);
+            k = chunk_new();
+            pthread_mutex_lock(&p->mu);
+            if (k)
+                break;
+            /* Out of memory: make do with the chunks already out, if any. */
+            p->allocated--;
+            p->budget = p->allocated;
+            if (!p->allocated)
+                break;
+            continue;
+        }
+        p->starved = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_cond_wait(&p->cv, &p->mu);
+        p->starved = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return k;
+}
+
 static void *cd_reader(void *arg)
 {
     struct cd_pipe *p = arg;
@@ -1057,27 +1145,31 @@ static void *cd_reader(void *arg)
         const struct cd_seg *s = &c->seg[i];
         for (uint64_t off = 0; off < s->filesz && !rc;) {
             size_t n = s->filesz - off < CD_CHUNK ? (size_t)(s->filesz - off) : CD_CHUNK;
-            pthread_mutex_lock(&p->mu);
-            while (p->count == CD_SLOTS && !p->stop)
-                pthread_cond_wait(&p->cv, &p->mu);
-            int stop = p->stop;
-            struct cd_slot *sl = &p->slot[(p->head + p->count) % CD_SLOTS];
-            pthread_mutex_unlock(&p->mu);
-            if (stop)
+            struct cd_chunk *k = take_chunk(p);
+            if (!k) {
+                pthread_mutex_lock(&p->mu);
+                int stop = p->stop;
+                pthread_mutex_unlock(&p->mu);
+                if (!stop)
+                    rc = cd_fail(c, VG_ENOMEM, "out of memory for the copy buffer");
                 goto out;
-            if (!sl->buf && !(sl->buf = malloc(CD_CHUNK))) {
-                rc = cd_fail(c, VG_ENOMEM, "out of memory for the copy buffer");
+            }
+            rc = cd_read_mem(c, s->vaddr + off, k->buf, n);
+            if (rc) {
+                chunk_free_list(k);
                 break;
             }
-            rc = cd_read_mem(c, s->vaddr + off, sl->buf, n);
-            if (rc)
-                break;
             if (c->type == VG_DUMP_TRIAGE)
-                redact(c, s->vaddr + off, sl->buf, n);
-            sl->len = n;
+                redact(c, s->vaddr + off, k->buf, n);
+            k->len = n;
+            k->next = NULL;
             off += n;
             pthread_mutex_lock(&p->mu);
-            p->count++;
+            if (p->tail)
+                p->tail->next = k;
+            else
+                p->head = k;
+            p->tail = k;
             pthread_cond_broadcast(&p->cv);
             pthread_mutex_unlock(&p->mu);
         }
@@ -1101,6 +1193,15 @@ static int cd_sink(struct cd_ctx *c, const void *buf, size_t len)
     return 0;
 }
 
+static uint64_t mem_available(void)
+{
+    char buf[4096];
+    if (read_small("/proc/meminfo", buf, sizeof(buf)) < 0)
+        return 0;
+    const char *v = status_field(buf, "MemAvailable");
+    return v ? strtoull(v, NULL, 10) * 1024 : 0;
+}
+
 static int cd_stream(struct cd_ctx *c)
 {
     struct cd_pipe p;
@@ -1109,6 +1210,11 @@ static int cd_stream(struct cd_ctx *c)
 
     memset(&p, 0, sizeof(p));
     p.c = c;
+    p.budget = c->budget;
+    p.free = c->warm; /* faulted in before the freeze */
+    p.allocated = c->nwarm;
+    c->warm = NULL;
+    c->nwarm = 0;
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     rc = pthread_create(&th, NULL, cd_reader, &p);
@@ -1119,13 +1225,20 @@ static int cd_stream(struct cd_ctx *c)
     rc = cd_sink(c, c->hdr.data, c->hdr.len);
     for (;;) {
         pthread_mutex_lock(&p.mu);
-        while (!rc && p.count == 0 && !p.done)
+        /* While the target is frozen the sink waits, unless the reader ran out of buffer: the
+         * copy the target waits for gets the CPU and memory bandwidth to itself. */
+        while (!rc && !p.done && (!p.head || !p.starved))
             pthread_cond_wait(&p.cv, &p.mu);
         int done = p.done, err = p.err;
-        unsigned count = p.count;
-        struct cd_slot *sl = &p.slot[p.head];
-        if (rc)
-            p.stop = 1;
+        struct cd_chunk *k = NULL;
+        if (rc || (done && err))
+            p.stop = 1; /* what is queued is freed below */
+        else if ((k = p.head)) {
+            p.head = k->next;
+            if (!p.head)
+                p.tail = NULL;
+            k->next = NULL;
+        }
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
         if (rc)
@@ -1135,24 +1248,77 @@ static int cd_stream(struct cd_ctx *c)
             break;
         }
         /* Everything is copied: let the target run while the rest drains into the sink. */
-        if (done)
+        if (done && !c->detached) {
             cd_detach(c);
-        if (count == 0)
+            pthread_mutex_lock(&p.mu);
+            chunk_free_list(p.free);
+            p.free = NULL;
+            pthread_mutex_unlock(&p.mu);
+        }
+        if (!k)
             break; /* done, nothing left */
-        rc = cd_sink(c, sl->buf, sl->len);
+        rc = cd_sink(c, k->buf, k->len);
+        if (done) {
+            /* The reader is finished: give the memory back at once. The sink (page cache,
+             * tmpfs, socket buffers) then reuses these pages instead of fresh ones. */
+            chunk_free_list(k);
+            continue;
+        }
         pthread_mutex_lock(&p.mu);
-        p.head = (p.head + 1) % CD_SLOTS;
-        p.count--;
+        k->next = p.free;
+        p.free = k;
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
     }
     pthread_join(th, NULL);
-    for (unsigned i = 0; i < CD_SLOTS; i++)
-        free(p.slot[i].buf);
 out_nothread:
+    chunk_free_list(p.head);
+    chunk_free_list(p.free);
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
     return rc;
+}
+
+/* The copy buffer: enough for the whole dump when memory allows (a third of MemAvailable at
+ * most), allocated and faulted in before the freeze, so the target waits only for the copy
+ * itself, not for page faults on fresh buffers nor for the sink. */
+static void cd_warm_chunks(struct cd_ctx *c)
+{
+    uint64_t budget = mem_available() / 3, est = 0;
+    if (budget > CD_BUF_MAX)
+        budget = CD_BUF_MAX;
+    c->budget = budget / CD_CHUNK;
+    if (c->budget < CD_BUF_MIN_CHUNKS)
+        c->budget = CD_BUF_MIN_CHUNKS;
+    for (size_t i = 0; i < c->pre.n; i++) {
+        const struct vg__cd_map *m = &c->pre.v[i];
+        if (!(m->prot & VG__CD_PROT_R) || m->dontdump ||
+            (m->name && strncmp(m->name, "[vvar", 5) == 0))
+            continue;
+        if (c->type == VG_DUMP_FULL)
+            est += m->end - m->start;
+        else if (c->type == VG_DUMP_WITH_HEAP)
+            est += filter_size(c, m);
+    }
+    size_t n = (size_t)(est / CD_CHUNK) + 2;
+    if (n < CD_BUF_MIN_CHUNKS)
+        n = CD_BUF_MIN_CHUNKS;
+    if (n > c->budget)
+        n = c->budget;
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    for (size_t i = 0; i < n; i++) {
+        struct cd_chunk *k = chunk_new();
+        if (!k)
+            break;
+        if (madvise(k->buf, CD_CHUNK, MADV_POPULATE_WRITE) != 0)
+            for (size_t o = 0; o < CD_CHUNK; o += CD_PAGE)
+                k->buf[o] = 0;
+        k->next = c->warm;
+        c->warm = k;
+        c->nwarm++;
+    }
 }
 
 static int cd_run(struct cd_ctx *c)
@@ -1180,6 +1346,7 @@ static int cd_run(struct cd_ctx *c)
         return cd_perm_error(c, rc, "read the memory map of");
     if (rc)
         return cd_fail(c, rc, "reading /proc/%d/smaps: %s", (int)c->pid, vg_strerror(rc));
+    cd_warm_chunks(c);
 
     rc = cd_attach(c);
     if (rc)
@@ -1262,6 +1429,7 @@ int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write,
     free(c.th);
     free(c.seg);
     free(c.want);
+    chunk_free_list(c.warm);
     free(c.auxv);
     vg__cd_maps_free(&c.pre);
     vg__cd_maps_free(&c.maps);

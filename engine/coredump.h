@@ -10,7 +10,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "rules/action.h" /* enum vg_dump_type */
+
+/* dotnet-monitor CollectDump `Type` names. */
+enum vg_dump_type {
+    VG_DUMP_WITH_HEAP = 0, /* the target's /proc/PID/coredump_filter (kernel semantics) */
+    VG_DUMP_FULL,          /* every readable mapping, file-backed text included */
+    VG_DUMP_MINI,          /* stacks, data/relro of loaded files, ELF headers, vdso */
+    VG_DUMP_TRIAGE,        /* Mini, with argv/environment and the command line blanked */
+};
 
 /* Case-insensitive "Full", "WithHeap", "Mini", "Triage". Returns 0 or VG_EINVAL. */
 int vg_dump_type_parse(const char *s, enum vg_dump_type *out);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DEFAULT_STATE_DIR "/var/lib/vigil"
@@ -142,7 +143,9 @@ void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out)
     out->cmdline = p->cmdline ? p->cmdline : "";
     out->runtime_id = p->key_str;
     out->managed_entry_point = NULL;
-    out->cgroup = p->cgroup.v2[0] ? p->cgroup.v2 : p->cgroup.v1_memory;
+    /* On a hybrid host the v2 path is just "/"; the v1 memory path says more there. */
+    bool v2_useful = p->cgroup.v2[0] && strcmp(p->cgroup.v2, "/") != 0;
+    out->cgroup = v2_useful || !p->cgroup.v1_memory[0] ? p->cgroup.v2 : p->cgroup.v1_memory;
 }
 
 static void persist_parse(const char *s, struct vg_trigger_persist *p)
@@ -291,11 +294,29 @@ static void on_exited(struct vg_proc *p, void *arg)
 
 static void on_changed(struct vg_proc *p, void *arg)
 {
-    /* exec: the process is now another program; rules are re-matched from scratch */
+    /* exec, or the runtime became known: re-match. Instances whose filters still match keep
+     * their state; the others stop; newly matching rules start. */
     struct vg_daemon *d = arg;
-    if (p->user)
-        drop_watched(d, p->user, true);
-    on_appeared(p, d);
+    struct vg_watched *w = p->user;
+    if (!w) {
+        on_appeared(p, d);
+        return;
+    }
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    struct vg_instance **pp = &w->instances;
+    while (*pp) {
+        struct vg_instance *inst = *pp;
+        if (vg_rule_matches(inst->rule, &info)) {
+            pp = &inst->next;
+            continue;
+        }
+        vg_log(VG_LOG_INFO, "rules", "rule %s no longer matches pid %d (%s)", inst->rule->name,
+               p->pid, p->name);
+        *pp = inst->next;
+        instance_destroy(inst);
+    }
+    attach_rules(d, w);
 }
 
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
@@ -505,6 +526,12 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     int rc;
     if (uv_loop_init(&loop) != 0)
         return 1;
+    /* The process table keeps /proc files open between sweeps (up to half the fd limit). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     d->loop = &loop;
 
     /* The state dir must be known before the first generation: egress keeps its rows there. */

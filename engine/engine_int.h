@@ -146,6 +146,12 @@ void vg__reload_now(struct vg_daemon *d, const char *why);
 
 /* api.c */
 struct vg_api;
+struct vg_op;
+/* Registers an egress operation started by a rule (listed under /operations, cancellable with
+ * DELETE). Returns NULL when the API is not running. */
+struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const char *egress);
+bool vg__op_cancelled(struct vg_op *op); /* thread-safe; NULL-safe */
+void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);
 

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +53,8 @@ struct vg_http_server {
     bool closing;
     bool sweep_closing;
     uint64_t close_deadline;
+    uint64_t auth_window_start;
+    unsigned auth_window_failures;
     vg_http_server_close_cb close_cb;
     void *close_ud;
     struct vg_http_stats stats;
@@ -262,6 +266,9 @@ static int conn_write(struct vg__http_conn *c, struct vg__http_wreq *w)
         return VG_ECANCELED;
     }
     c->writes_pending++;
+    /* A client that stops reading must not hold the connection (and a producer) forever. */
+    if (c->state == VG__CONN_HANDLING && c->writes_pending == 1)
+        c->deadline = uv_now(c->server->loop) + c->server->cfg.request_timeout_ms;
     int rc = c->tp->write(c, w);
     if (rc < 0) {
         c->writes_pending--;
@@ -353,6 +360,9 @@ static int res_send(struct vg_http_res *res, int status, const char *ctype, void
         free(body);
     res->state = VG__RES_SENT;
     res->cancel = NULL;
+    /* Path only: query strings and headers stay out of the log. */
+    vg_log(VG_LOG_DEBUG, LOG_COMP, "%s %s -> %d", c->req.method ? c->req.method : "-",
+           c->req.path ? c->req.path : "-", status);
     rc = conn_write(c, w);
     if (rc == 0 && c->state != VG__CONN_CLOSED)
         conn_finish_response(c);
@@ -403,7 +413,8 @@ int vg_http_res_json(struct vg_http_res *res, int status, json_t *body)
     return res_json_ct(res, status, body, "application/json");
 }
 
-static int res_vproblem(struct vg_http_res *res, int status, int err, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int res_vproblem(struct vg_http_res *res, int status,
+                                                              int err, const char *fmt, va_list ap)
 {
     struct vg_buf detail;
     vg_buf_init(&detail);
@@ -902,6 +913,11 @@ static void dispatch(struct vg__http_conn *c)
         send_problem(c, 503, VG_EBUSY, "server is shutting down");
         return;
     }
+    if (llhttp_get_upgrade(&c->parser)) {
+        c->keep_alive = false;
+        send_problem(c, 400, VG_EINVAL, "protocol upgrades and CONNECT are not supported");
+        return;
+    }
     if (req_parse_target(r) != 0) {
         c->keep_alive = false;
         send_problem(c, 400, VG_EINVAL, "invalid request target");
@@ -912,6 +928,18 @@ static void dispatch(struct vg__http_conn *c)
         !vg__http_auth_check(s->key_hash, vg_http_req_header(r, "Authorization"))) {
         s->stats.auth_failures++;
         vg_http_res_header(res, "WWW-Authenticate", "Bearer realm=\"vigil\"");
+        /* Key guessing is hopeless against 256-bit keys, but a storm of failures is still
+         * answered with 429 so well-behaved clients back off. */
+        uint64_t now = uv_now(s->loop);
+        if (now - s->auth_window_start >= 1000) {
+            s->auth_window_start = now;
+            s->auth_window_failures = 0;
+        }
+        if (++s->auth_window_failures > VG__HTTP_AUTH_FAILURES_PER_SEC) {
+            vg_http_res_header(res, "Retry-After", "1");
+            send_problem(c, 429, VG_ETHROTTLED, "too many failed authentication attempts");
+            return;
+        }
         send_problem(c, 401, VG_EAUTH, "a valid API key is required (Authorization: Bearer)");
         return;
     }
@@ -1044,6 +1072,8 @@ void vg__http_conn_feed(struct vg__http_conn *c, const char *data, size_t len)
 
 void vg__http_conn_eof(struct vg__http_conn *c)
 {
+    c->peer_eof = true;
+    c->reading = false; /* the transport stops reading at EOF */
     switch (c->state) {
     case VG__CONN_CLOSED:
         return;
@@ -1093,6 +1123,11 @@ static void conn_graceful_close(struct vg__http_conn *c)
 {
     if (c->state == VG__CONN_CLOSED || c->state == VG__CONN_LINGER)
         return;
+    if (c->peer_eof) {
+        /* All input was consumed, so closing now cannot reset the response away. */
+        vg__http_conn_abort(c);
+        return;
+    }
     c->state = VG__CONN_LINGER;
     c->deadline = uv_now(c->server->loop) + LINGER_MS;
     vg_buf_free(&c->pending);
@@ -1139,6 +1174,9 @@ void vg__http_write_done(struct vg__http_wreq *w, int status)
         vg__http_conn_abort(c);
         return;
     }
+    if (c->state == VG__CONN_HANDLING)
+        c->deadline =
+            c->writes_pending ? uv_now(c->server->loop) + c->server->cfg.request_timeout_ms : 0;
     if (st)
         stream_pump(st);
     else
@@ -1378,6 +1416,8 @@ int vg_http_res_stream(struct vg_http_res *res, int status, const char *content_
     size_t hl = head.len;
     wreq_add(w, vg_buf_steal(&head), hl, true);
     res->state = VG__RES_STREAM;
+    vg_log(VG_LOG_DEBUG, LOG_COMP, "%s %s -> %d (stream)", c->req.method ? c->req.method : "-",
+           c->req.path ? c->req.path : "-", status);
     if (c->req.head) {
         /* HEAD: headers only; the producer is told at once that nobody reads. */
         st->canceled = true;
@@ -1676,6 +1716,25 @@ static const char *port_note(int bound, int asked)
     return note;
 }
 
+/* A socket file left by a previous run (nobody accepts on it) may be replaced; a live one
+ * belongs to another process and is left alone. */
+static bool unix_socket_is_stale(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool stale = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == ECONNREFUSED;
+    close(fd);
+    return stale;
+}
+
 static void listener_close_cb(uv_handle_t *h)
 {
     struct vg__http_listener *l = h->data;
@@ -1721,11 +1780,11 @@ int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth)
     if (unix_path) {
         l->is_pipe = true;
         uv_pipe_init(s->loop, &l->h.pipe, 0);
-        struct stat st;
-        /* A stale socket from a previous run would make bind fail. */
-        if (lstat(unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(unix_path);
         rc = uv_pipe_bind(&l->h.pipe, unix_path);
+        if (rc == UV_EADDRINUSE && unix_socket_is_stale(unix_path)) {
+            unlink(unix_path);
+            rc = uv_pipe_bind(&l->h.pipe, unix_path);
+        }
         if (rc == 0) {
             l->unix_path = vg_strdup(unix_path);
             if (!l->unix_path)
@@ -1757,10 +1816,6 @@ int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth)
     s->listeners_open++;
     if (rc != 0) {
         vg_log(VG_LOG_ERROR, LOG_COMP, "cannot listen on %s: %s", url, uv_strerror(rc));
-        if (l->unix_path) {
-            free(l->unix_path); /* never bound by us */
-            l->unix_path = NULL;
-        }
         uv_close(&l->h.handle, listener_close_cb);
         return rc;
     }

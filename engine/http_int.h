@@ -13,6 +13,8 @@
 
 #define VG__HTTP_MAX_PARAMS 8
 #define VG__HTTP_MAX_HEADERS 100
+/* Failed authentications per second (server-wide) before 429 instead of 401. */
+#define VG__HTTP_AUTH_FAILURES_PER_SEC 50
 
 struct vg__http_conn;
 
@@ -117,6 +119,7 @@ struct vg__http_conn {
     uint64_t linger_bytes;
     unsigned writes_pending;
     bool reading;
+    bool peer_eof;
     bool keep_alive;
     bool msg_complete;
     bool rejected; /* over max connections: 503 then close */

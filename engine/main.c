@@ -3,6 +3,7 @@
 #include "engine/cmd_dump.h"
 #include "engine/cmd_generatekey.h"
 #include "engine/daemon.h"
+#include "egress/egress.h"
 #include "engine/version.h"
 
 #include <stdio.h>
@@ -25,6 +26,7 @@ static const struct command commands[] = {
     {"run", vg_cmd_run, "run the daemon: watch processes, fire rules, serve the API"},
     {"check", vg_cmd_check, "validate configuration directories and summarize the rules"},
     {"dump", vg_cmd_dump, "write a core dump of a process now (ProcDump-style)"},
+    {"upload", vg_cmd_egress_put, "upload a file with a configured egress provider (or --resume)"},
     {"status", vg_cmd_status, "show each rule's state per process (asks the daemon)"},
     {"ps", vg_cmd_ps, "list the processes the daemon sees"},
     {"generatekey", vg_cmd_generatekey, "create an API key and the config snippet with its hash"},

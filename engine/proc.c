@@ -12,11 +12,12 @@
 #include <linux/magic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define PF_KTHREAD_FLAG 0x00200000u
 #define RUNTIME_CHECKS_MAX 3
+#define CGROUP_REREAD_SCANS 30
 /* Kernel threads and zombies are remembered by pid only; re-verify them now and then in case the
  * pid was reused between two scans. */
 #define IGNORED_RECHECK_EVERY 32
@@ -28,14 +29,28 @@ struct ign {
     struct ign *next;
 };
 
+/* The pids named by dotnet-diagnostic-<pid>-* entries of one /tmp (one per mount namespace),
+ * listed at most once per scan however many new processes share that /tmp. */
+#define TMP_CACHE 4
+struct tmp_listing {
+    dev_t dev;
+    ino_t ino;
+    uint64_t gen;
+    int *pids;
+    size_t n, cap;
+};
+
 struct vg_proc_table {
     char *proc_root;
     int root_fd; /* proc_root, O_DIRECTORY: listed each scan, base of every openat */
     char boot_id[40];
     int exclude_pid;
+    bool fd_size; /* procfs reports the open fd count as st_size of PID/fd (Linux >= 6.2) */
+    long clk_tck;
+    uint64_t uptime_ticks; /* read each scan; 0 when proc_root has no uptime */
+    struct tmp_listing tmp[TMP_CACHE];
     int max_kept;
     int kept;
-    bool procfs; /* proc_root is a real procfs (not a test tree): fd dirs report their count */
     uint64_t gen;
     size_t count;
     size_t nbuckets; /* power of two */
@@ -124,9 +139,16 @@ static int parse_int(const char *s, const char **end)
 
 /* ---- stat ----------------------------------------------------------------------------------- */
 
-int vg_proc_parse_stat(const char *text, size_t len, struct vg_proc_stat *out)
+int vg_proc_parse_stat(const char *input, size_t len, struct vg_proc_stat *out)
 {
     memset(out, 0, sizeof(*out));
+    /* The number parser stops at a NUL; the input need not have one. A stat line is a few
+     * hundred bytes (comm is at most 64), so the fields used always fit. */
+    char text[1024];
+    if (len >= sizeof(text))
+        len = sizeof(text) - 1;
+    memcpy(text, input, len);
+    text[len] = '\0';
     const char *open = memchr(text, '(', len);
     if (!open)
         return VG_EPARSE;
@@ -376,29 +398,41 @@ static int count_dir(int fd)
     return count;
 }
 
-/* Linux 6.2+ reports the number of open descriptors as the size of /proc/PID/fd: one fstat
- * instead of listing the directory, which was the largest cost of a sampling sweep. Older
- * kernels (and fake trees) report 0 there; then, or for a process with no descriptors, the
- * directory is listed. */
-static int count_fds(const struct vg_proc_table *t, int fd)
-{
-    struct stat sb;
-    if (t->procfs && fstat(fd, &sb) == 0 && sb.st_size > 0 && sb.st_size < INT32_MAX)
-        return (int)sb.st_size;
-    if (lseek(fd, 0, SEEK_SET) < 0)
-        return -errno;
-    return count_dir(fd);
-}
-
 int vg__proc_count_fds(struct vg_proc *p)
 {
     int fd = p->pf[VG__PF_FD];
-    if (fd >= 0)
-        return count_fds(p->table, fd);
+    struct stat sb;
+    if (p->table->fd_size) {
+        /* O(1) in the kernel, where listing the directory costs a dentry lookup per fd */
+        bool opened = false;
+        if (fd < 0) {
+            char rel[32];
+            snprintf(rel, sizeof(rel), "%d/fd", p->pid);
+            fd = openat(p->table->root_fd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0)
+                return -errno;
+            opened = true;
+        }
+        int r = fstat(fd, &sb) < 0 ? -errno : 0;
+        if (opened) {
+            if (r < 0)
+                close(fd);
+            else
+                keep_or_close(p, VG__PF_FD, fd);
+        }
+        if (r < 0)
+            return r;
+        return sb.st_size > INT_MAX ? INT_MAX : (int)sb.st_size;
+    }
+    if (fd >= 0) {
+        if (lseek(fd, 0, SEEK_SET) < 0)
+            return -errno;
+        return count_dir(fd);
+    }
     fd = open_pf(p->table, p->pid, VG__PF_FD);
     if (fd < 0)
         return fd;
-    int n = count_fds(p->table, fd);
+    int n = count_dir(fd);
     if (n < 0)
         close(fd);
     else
@@ -506,6 +540,7 @@ static void read_cgroup(struct vg_proc *p)
     char rel[64];
     snprintf(rel, sizeof(rel), "%d/cgroup", p->pid);
     memset(&p->cgroup, 0, sizeof(p->cgroup));
+    p->cgroup_gen = p->table->gen;
     if (vg__read_file(p->table->root_fd, rel, buf, sizeof(buf)) > 0)
         vg_cgroup_parse_proc(buf, &p->cgroup);
 }
@@ -544,49 +579,96 @@ static enum vg_runtime runtime_from_maps(struct vg_proc *p)
     return found;
 }
 
-/* .NET (also single-file apps, which map no libcoreclr.so) opens its diagnostic socket as
- * /tmp/dotnet-diagnostic-<pid in its namespace>-<n>-socket, seen through the process's root. */
-static bool has_dotnet_socket(struct vg_proc *p)
+static void list_tmp(struct tmp_listing *l, int fd)
 {
-    char rel[64];
-    char prefix[48];
-    snprintf(rel, sizeof(rel), "%d/root/tmp", p->pid);
-    int plen = snprintf(prefix, sizeof(prefix), "dotnet-diagnostic-%d-", p->ns_pid);
-    int fd = openat(p->table->root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool found = false;
+    static const char prefix[] = "dotnet-diagnostic-";
+    l->n = 0;
     char buf[8192] __attribute__((aligned(8)));
     /* bounded: a huge /tmp must not stall a scan */
-    for (int rounds = 0; rounds < 16 && !found; rounds++) {
+    for (int rounds = 0; rounds < 16; rounds++) {
         ssize_t n = getdents64(fd, buf, sizeof(buf));
         if (n <= 0)
             break;
         for (ssize_t off = 0; off < n;) {
             struct dirent64 *d = (struct dirent64 *)(void *)(buf + off);
             off += d->d_reclen;
-            if (strncmp(d->d_name, prefix, (size_t)plen) == 0) {
-                found = true;
-                break;
+            if (strncmp(d->d_name, prefix, sizeof(prefix) - 1) != 0)
+                continue;
+            const char *end;
+            int pid = parse_int(d->d_name + sizeof(prefix) - 1, &end);
+            if (pid <= 0 || *end != '-')
+                continue;
+            if (l->n == l->cap) {
+                size_t ncap = l->cap ? l->cap * 2 : 16;
+                int *np = realloc(l->pids, ncap * sizeof(*np));
+                if (!np)
+                    return;
+                l->pids = np;
+                l->cap = ncap;
             }
+            l->pids[l->n++] = pid;
         }
     }
+}
+
+/* .NET (also single-file apps, which map no libcoreclr.so) opens its diagnostic socket as
+ * /tmp/dotnet-diagnostic-<pid in its namespace>-<n>-socket, seen through the process's root. */
+static bool has_dotnet_socket(struct vg_proc *p)
+{
+    struct vg_proc_table *t = p->table;
+    char rel[64];
+    snprintf(rel, sizeof(rel), "%d/root/tmp", p->pid);
+    int fd = openat(t->root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        close(fd);
+        return false;
+    }
+    struct tmp_listing *l = NULL, *oldest = &t->tmp[0];
+    for (int i = 0; i < TMP_CACHE; i++) {
+        if (t->tmp[i].gen == t->gen && t->tmp[i].dev == sb.st_dev && t->tmp[i].ino == sb.st_ino)
+            l = &t->tmp[i];
+        if (t->tmp[i].gen < oldest->gen)
+            oldest = &t->tmp[i];
+    }
+    if (!l) {
+        l = oldest;
+        l->dev = sb.st_dev;
+        l->ino = sb.st_ino;
+        l->gen = t->gen;
+        list_tmp(l, fd);
+    }
     close(fd);
-    return found;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->pids[i] == p->ns_pid)
+            return true;
+    return false;
+}
+
+/* By executable name: free, and right for the usual launchers. */
+static enum vg_runtime runtime_from_exe(const struct vg_proc *p)
+{
+    if (!p->exe)
+        return VG_RT_UNKNOWN;
+    const char *base = strrchr(p->exe, '/');
+    base = base ? base + 1 : p->exe;
+    if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0)
+        return VG_RT_NODE;
+    if (strcmp(base, "java") == 0)
+        return VG_RT_JVM;
+    if (strcmp(base, "dotnet") == 0)
+        return VG_RT_DOTNET;
+    return VG_RT_UNKNOWN;
 }
 
 static void detect_runtime(struct vg_proc *p)
 {
     p->runtime_checks++;
-    if (p->exe) {
-        const char *base = strrchr(p->exe, '/');
-        base = base ? base + 1 : p->exe;
-        if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0) {
-            p->runtime = VG_RT_NODE;
-            return;
-        }
-    }
-    enum vg_runtime rt = runtime_from_maps(p);
+    enum vg_runtime rt = runtime_from_exe(p);
+    if (rt == VG_RT_UNKNOWN)
+        rt = runtime_from_maps(p);
     if (rt == VG_RT_UNKNOWN && has_dotnet_socket(p))
         rt = VG_RT_DOTNET;
     p->runtime = rt;
@@ -611,7 +693,14 @@ static void read_identity(struct vg_proc *p)
     read_exe(p);
     p->runtime = VG_RT_UNKNOWN;
     p->runtime_checks = 0;
-    detect_runtime(p);
+    /* A process younger than a second may not have loaded its runtime yet, and most such
+     * processes (compilers, shell commands) are gone by the next scan: look at it then. */
+    struct vg_proc_table *t = p->table;
+    if (!t->uptime_ticks || t->uptime_ticks - p->start_ticks >= (uint64_t)t->clk_tck ||
+        t->uptime_ticks < p->start_ticks)
+        detect_runtime(p);
+    else
+        p->runtime = runtime_from_exe(p);
 }
 
 /* PF_KTHREAD is authoritative. The pid/ppid 2 fallback needs an empty cmdline too: inside a
@@ -726,7 +815,11 @@ static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_sca
             } else if (p->runtime == VG_RT_UNKNOWN && p->runtime_checks < RUNTIME_CHECKS_MAX) {
                 /* a runtime may map its library a moment after the process appears */
                 detect_runtime(p);
+                if (p->runtime != VG_RT_UNKNOWN && cb && cb->changed)
+                    cb->changed(p, cb->arg);
             }
+            if (t->gen - p->cgroup_gen >= CGROUP_REREAD_SCANS)
+                read_cgroup(p); /* processes can be moved between cgroups */
             return 0;
         }
         if (r != VG_EEXITED && r != VG_EPARSE) {
@@ -798,8 +891,14 @@ int vg_proc_table_create(const struct vg_procfs *fs, const struct vg_proc_table_
         goto out;
     }
     read_boot_id(t);
-    struct statfs sf;
-    t->procfs = fstatfs(t->root_fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+    t->clk_tck = sysconf(_SC_CLK_TCK);
+    if (t->clk_tck <= 0)
+        t->clk_tck = 100;
+    /* Only a real procfs has the fd-count-as-size behaviour; our own fd dir is never empty. */
+    struct statfs sfs;
+    struct stat sb;
+    t->fd_size = fstatfs(t->root_fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC &&
+                 fstatat(t->root_fd, "self/fd", &sb, 0) == 0 && sb.st_size > 0;
     t->exclude_pid = opts ? opts->exclude_pid : 0;
     int max_kept = opts ? opts->max_kept_fds : 0;
     if (max_kept == 0) {
@@ -844,6 +943,8 @@ void vg_proc_table_destroy(struct vg_proc_table *t)
     }
     if (t->root_fd >= 0)
         close(t->root_fd);
+    for (int i = 0; i < TMP_CACHE; i++)
+        free(t->tmp[i].pids);
     free(t->buckets);
     free(t->ign_buckets);
     free(t->proc_root);
@@ -864,10 +965,27 @@ static bool all_digits(const char *s, int *pid)
     return v > 0;
 }
 
+static void read_uptime(struct vg_proc_table *t)
+{
+    char buf[128];
+    t->uptime_ticks = 0;
+    if (vg__read_file(t->root_fd, "uptime", buf, sizeof(buf)) <= 0)
+        return;
+    uint64_t sec, frac = 0;
+    bool ok;
+    const char *p = vg__parse_u64(buf, &sec, &ok);
+    if (!ok)
+        return;
+    if (*p == '.')
+        vg__parse_u64(p + 1, &frac, &ok); /* hundredths */
+    t->uptime_ticks = sec * (uint64_t)t->clk_tck + frac * (uint64_t)t->clk_tck / 100;
+}
+
 int vg_proc_scan(struct vg_proc_table *t, const struct vg_proc_scan_cb *cb)
 {
     int r = 0;
     t->gen++;
+    read_uptime(t);
     for (size_t i = 0; i < t->nbuckets; i++)
         for (struct vg_proc *p = t->buckets[i]; p; p = p->hnext)
             p->stat_fresh = false;

@@ -1,6 +1,8 @@
 /* Process discovery: scans a /proc tree, keeps a table of live processes keyed by identity
  * (boot id, pid, start time) and reports which appeared and exited since the last scan.
- * Loop-agnostic: no libuv; the engine calls vg_proc_scan() from its timer or a worker. */
+ * Loop-agnostic: no libuv; the engine calls vg_proc_scan() from its timer or a worker. A table
+ * (and the sampler that reads its processes) belongs to one thread at a time; callbacks run in
+ * the calling thread. */
 #ifndef VG_PROC_H
 #define VG_PROC_H
 
@@ -38,7 +40,8 @@ struct vg_proc_stat {
     int64_t rss_pages;
 };
 
-/* Parses one stat line. The comm may hold spaces and parentheses, so it ends at the last ')'.
+/* Parses one stat line (len bytes, NUL not required). The comm may hold spaces and parentheses,
+ * so it ends at the last ")".
  * Returns 0 or VG_EPARSE (truncated or malformed). */
 int vg_proc_parse_stat(const char *text, size_t len, struct vg_proc_stat *out);
 
@@ -71,8 +74,8 @@ struct vg_proc {
         bool has_prev;
         uint64_t prev_cpu_ticks;
         uint64_t prev_t_ms;
-        int cpus_allowed; /* affinity mask intersected with online CPUs; 0 = unknown */
-        uint32_t samples;
+        int cpus_allowed;   /* affinity mask intersected with online CPUs; 0 = unknown */
+        uint64_t cpus_tick; /* sampler tick when cpus_allowed was read */
     } smp;
 
     /* Internal. */
@@ -80,6 +83,7 @@ struct vg_proc {
     struct vg_proc *hnext;
     int pf[VG__PF_COUNT]; /* kept fds, -1 when closed */
     uint64_t seen_gen;
+    uint64_t cgroup_gen;
     uint8_t runtime_checks;
 };
 
@@ -94,7 +98,8 @@ struct vg_proc_table_options {
 struct vg_proc_scan_cb {
     vg_proc_cb appeared; /* new identity; the process is in the table */
     vg_proc_cb exited;   /* called before the process leaves the table and is freed */
-    vg_proc_cb changed;  /* exec'd (comm changed): name, cmdline, exe, runtime re-read */
+    vg_proc_cb changed;  /* exec'd (comm changed: name, cmdline, exe, runtime re-read), or the
+                            runtime became known after the process appeared */
     void *arg;
 };
 

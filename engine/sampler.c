@@ -12,6 +12,7 @@
 
 #define CPU_WORDS 16 /* CPU lists are intersected up to 1024 CPUs; beyond that they are counted */
 #define ONLINE_REFRESH_TICKS 60
+#define AFFINITY_REFRESH_TICKS 10
 
 struct cpuset {
     uint64_t w[CPU_WORDS];
@@ -101,8 +102,8 @@ int vg_sampler_create(const struct vg_procfs *fs, struct vg_sampler **out)
     if (s->page_size <= 0)
         s->page_size = 4096;
     read_online(s);
-    int r =
-        vg_cgroup_cache_create(fs && fs->cgroup_root ? fs->cgroup_root : "/sys/fs/cgroup", &s->cg);
+    int r = vg_cgroup_cache_create(fs && fs->cgroup_root ? fs->cgroup_root : "/sys/fs/cgroup",
+                                   fs && fs->proc_root ? fs->proc_root : "/proc", &s->cg);
     if (r < 0) {
         vg_sampler_destroy(s);
         return r;
@@ -139,8 +140,6 @@ const struct vg_cgroup_mounts *vg_sampler_cgroup_mounts(const struct vg_sampler 
     return vg_cgroup_cache_mounts(s->cg);
 }
 
-#define AFFINITY_REFRESH_EVERY 16
-
 static void put(struct vg_sample *out, uint64_t mask, enum vg_metric_id id, double v)
 {
     if (mask & VG_METRIC_BIT(id)) {
@@ -173,6 +172,7 @@ static int read_status(struct vg_sampler *s, struct vg_proc *p, uint64_t mask,
     if (cl && parse_cpulist(cl + 19, &allowed)) {
         int c = cpuset_count(&allowed, &s->online);
         p->smp.cpus_allowed = c > 0 ? c : s->online_count;
+        p->smp.cpus_tick = s->ticks;
     }
     return 0;
 }
@@ -241,14 +241,13 @@ int vg_sampler_sample(struct vg_sampler *s, struct vg_proc *p, uint64_t t_ms, ui
     put(out, mask, VG_M_MAJFLT, (double)st->majflt);
     put(out, mask, VG_M_MINFLT, (double)st->minflt);
 
-    /* /proc/PID/status is the costliest file of a sweep. CPU percent only needs the affinity
-     * from it, which rarely changes: re-read every AFFINITY_REFRESH_EVERY samples unless a
-     * context-switch metric is wanted anyway. */
-    bool want_ctx = mask & (VG_METRIC_BIT(VG_M_CTXSW_VOL) | VG_METRIC_BIT(VG_M_CTXSW_INVOL));
-    bool want_aff = (mask & VG_METRIC_BIT(VG_M_CPU_PERCENT)) &&
-                    (p->smp.cpus_allowed == 0 || p->smp.samples % AFFINITY_REFRESH_EVERY == 0);
-    p->smp.samples++;
-    if (want_ctx || want_aff) {
+    /* status is the costliest file the kernel formats here; for CPU percent alone only the
+     * affinity is needed from it, and that rarely changes */
+    uint64_t ctxsw_bits = VG_METRIC_BIT(VG_M_CTXSW_VOL) | VG_METRIC_BIT(VG_M_CTXSW_INVOL);
+    bool need_affinity =
+        (mask & VG_METRIC_BIT(VG_M_CPU_PERCENT)) &&
+        (p->smp.cpus_allowed == 0 || s->ticks - p->smp.cpus_tick >= AFFINITY_REFRESH_TICKS);
+    if ((mask & ctxsw_bits) || need_affinity) {
         int r = read_status(s, p, mask, out);
         if (r < 0)
             return r;

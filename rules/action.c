@@ -32,7 +32,6 @@ static const char *const out_exit[] = {"ExitCode", NULL};
 static const char *const out_value[] = {"Value", NULL};
 static const char *const out_none[] = {NULL};
 
-/* Order matches enum vg_dump_type. */
 static const char *const dump_types[] = {"WithHeap", "Full", "Mini", "Triage", NULL};
 static const char *const log_levels[] = {"Trace", "Debug",    "Information", "Warning",
                                          "Error", "Critical", "None",        NULL};
@@ -105,13 +104,13 @@ static const struct vg_field execute_fields[] = {
 static const struct vg_field dump_fields[] = {
     EGRESS_FIELD(struct vg_act_collect_dump),
     {VG__FLD("Type", VG_FIELD_ENUM, struct vg_act_collect_dump, type), VG__NOSET,
-     .enum_values = dump_types, .help = "Full, WithHeap, Mini or Triage"},
+     .enum_values = dump_types, .help = "WithHeap, Full, Mini or Triage"},
     ARTIFACT_FIELD(struct vg_act_collect_dump),
 };
 
 static void dump_init(void *p)
 {
-    ((struct vg_act_collect_dump *)p)->type = VG_DUMP_WITH_HEAP;
+    ((struct vg_act_collect_dump *)p)->type = VG_ACT_DUMP_WITH_HEAP;
 }
 
 static const struct vg_field gcdump_fields[] = {

@@ -45,12 +45,13 @@ bool vg_action_has_output(const struct vg_action_type *type, const char *name);
 
 /* --- typed settings, one struct per type (strings/nodes borrowed from the config tree) --- */
 
-/* dotnet-monitor CollectDump `Type` names (the core writer in engine/coredump.c uses these). */
-enum vg_dump_type {
-    VG_DUMP_WITH_HEAP = 0, /* the target's /proc/PID/coredump_filter (kernel semantics) */
-    VG_DUMP_FULL,          /* every readable mapping, file-backed text included */
-    VG_DUMP_MINI,          /* stacks, data/relro of loaded files, ELF headers, vdso */
-    VG_DUMP_TRIAGE,        /* Mini, with argv/environment and the command line blanked */
+/* CollectDump Type, in the same order as engine/coredump.h's enum vg_dump_type so the engine
+ * converts with a cast. */
+enum vg_act_dump_type {
+    VG_ACT_DUMP_WITH_HEAP = 0,
+    VG_ACT_DUMP_FULL,
+    VG_ACT_DUMP_MINI,
+    VG_ACT_DUMP_TRIAGE
 };
 enum vg_log_level_setting {
     VG_LL_TRACE = 0,
@@ -73,7 +74,7 @@ struct vg_act_execute {
 
 struct vg_act_collect_dump {
     const char *egress;
-    int type; /* enum vg_dump_type, default WithHeap */
+    int type; /* enum vg_act_dump_type, default WithHeap */
     const char *artifact_name;
 };
 

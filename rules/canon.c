@@ -125,6 +125,20 @@ int vg__fields_serialize(struct vg_buf *b, const struct vg_field *f, size_t n, c
     return r;
 }
 
+size_t vg__check_min(struct vg_diags *d, const struct vg_node *settings, const struct vg_pos *pos,
+                     const char *base, const char *key, double v, double min, const char *what)
+{
+    const struct vg_node *n = vg_node_get(settings, key);
+    char *path;
+    if (v >= min)
+        return 0;
+    path = vg_path_join(base, key);
+    vg_diag_err(d, n ? &n->pos : pos, path ? path : base, "expected %s, got \"%s\" (out of range)",
+                what, vg_node_str(n) ? vg_node_str(n) : "");
+    free(path);
+    return 1;
+}
+
 int vg__walk_scalars(const struct vg_node *n, const char *base, vg__scalar_fn fn, void *ud)
 {
     int r = 0;

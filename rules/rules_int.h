@@ -29,6 +29,12 @@ int vg__node_serialize(struct vg_buf *b, const struct vg_node *n);
 /* Canonical text of the values a field table wrote into `obj` (plus each "was set" flag). */
 int vg__fields_serialize(struct vg_buf *b, const struct vg_field *f, size_t n, const void *obj);
 
+/* Numeric settings whose only bound is "at least `min`" skip the field table's range (its
+ * message would print huge upper bounds); this reports `base.key` below `min` instead.
+ * Returns the number of errors added (0 or 1). */
+size_t vg__check_min(struct vg_diags *d, const struct vg_node *settings, const struct vg_pos *pos,
+                     const char *base, const char *key, double v, double min, const char *what);
+
 /* Walks every scalar under `n` calling fn(ud, scalar, path); path is built from `base`. */
 typedef int (*vg__scalar_fn)(void *ud, const struct vg_node *scalar, const char *path);
 int vg__walk_scalars(const struct vg_node *n, const char *base, vg__scalar_fn fn, void *ud);

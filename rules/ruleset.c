@@ -499,6 +499,44 @@ static int fingerprint(struct vg_rule *r)
     return e;
 }
 
+/* CollectionRuleDefaults sections only hold the keys dotnet-monitor documents (plus Cooldown);
+ * config checks the section names, and a misspelled default would otherwise be silently
+ * ignored. Values are checked where rules use them. */
+static int check_defaults(const struct vg_config *cfg, struct vg_diags *d, size_t *errors)
+{
+    static const char *const triggers[] = {"SlidingWindowDuration", "RequestCount", "ResponseCount",
+                                           NULL};
+    static const char *const actions[] = {"Egress", NULL};
+    static const char *const limits[] = {"ActionCount", "ActionCountSlidingWindowDuration",
+                                         "RuleDuration", "Cooldown", NULL};
+    static const struct {
+        const char *name;
+        const char *const *keys;
+    } sections[] = {{"Triggers", triggers}, {"Actions", actions}, {"Limits", limits}};
+    for (size_t s = 0; s < VG_ARRAY_SIZE(sections); s++) {
+        const struct vg_node *m = vg_node_get(cfg->settings.defaults, sections[s].name);
+        if (!m || m->kind != VG_NODE_MAP)
+            continue;
+        for (size_t i = 0; i < m->n; i++) {
+            const char *key = m->pairs[i].key;
+            bool known = false;
+            for (size_t k = 0; sections[s].keys[k]; k++)
+                known = known || strcasecmp(key, sections[s].keys[k]) == 0;
+            if (known)
+                continue;
+            char *path = vg_asprintf("CollectionRuleDefaults.%s.%s", sections[s].name, key);
+            char dym[128];
+            if (!path)
+                return VG_ENOMEM;
+            dym_suffix(dym, sizeof(dym), key, sections[s].keys);
+            vg_diag_err(d, &m->pairs[i].key_pos, path, "unknown setting%s", dym);
+            free(path);
+            (*errors)++;
+        }
+    }
+    return 0;
+}
+
 int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct vg_ruleset **out)
 {
     const struct vg_settings *st = &cfg->settings;
@@ -511,6 +549,8 @@ int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct v
         goto out;
     }
     rs->n_rules = st->n_rules;
+    if ((r = check_defaults(cfg, d, &errors)) != 0)
+        goto out;
     for (size_t i = 0; i < st->n_rules && r == 0; i++) {
         struct vg_rule *rule = &rs->rules[i];
         struct rc c = {.cfg = cfg, .d = d, .rule = rule, .rs = &st->rules[i]};
@@ -521,6 +561,8 @@ int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct v
         rule->n_filters = c.rs->n_filters;
         if ((r = compile_trigger(&c)) == 0 && (r = compile_actions(&c)) == 0)
             r = compile_limits(&c);
+        if (r == 0 && !rule->trigger.type && c.errors == 0)
+            c.errors++; /* no usable Trigger: the config loader already said why */
         if (r == 0 && c.errors == 0)
             r = fingerprint(rule);
         errors += c.errors;

@@ -25,14 +25,14 @@ struct asp_cfg {
     }
 
 static const struct vg_field count_fields[] = {
-    {VG__FLD("RequestCount", VG_FIELD_INT, struct asp_cfg, count), VG__NOSET, .min = 1,
-     .max = 2147483647, .required = true, .help = "a positive integer"},
+    {VG__FLD("RequestCount", VG_FIELD_INT, struct asp_cfg, count), VG__NOSET, .min = 0, .max = 0,
+     .required = true, .help = "a positive integer"},
     ASP_COMMON,
 };
 
 static const struct vg_field duration_fields[] = {
-    {VG__FLD("RequestCount", VG_FIELD_INT, struct asp_cfg, count), VG__NOSET, .min = 1,
-     .max = 2147483647, .required = true, .help = "a positive integer"},
+    {VG__FLD("RequestCount", VG_FIELD_INT, struct asp_cfg, count), VG__NOSET, .min = 0, .max = 0,
+     .required = true, .help = "a positive integer"},
     {VG__FLD("RequestDuration", VG_FIELD_DURATION, struct asp_cfg, duration_ms), VG__NOSET,
      .min = 0, .max = VG__HOUR, .help = "a duration up to 01:00:00"},
     ASP_COMMON,
@@ -41,8 +41,8 @@ static const struct vg_field duration_fields[] = {
 static const struct vg_field status_fields[] = {
     {VG__FLD("StatusCodes", VG_FIELD_STRLIST, struct asp_cfg, status), VG__NOSET, .required = true,
      .help = "a list of status codes or ranges such as 500-599"},
-    {VG__FLD("ResponseCount", VG_FIELD_INT, struct asp_cfg, count), VG__NOSET, .min = 1,
-     .max = 2147483647, .required = true, .help = "a positive integer"},
+    {VG__FLD("ResponseCount", VG_FIELD_INT, struct asp_cfg, count), VG__NOSET, .min = 0, .max = 0,
+     .required = true, .help = "a positive integer"},
     ASP_COMMON,
 };
 
@@ -60,9 +60,19 @@ static bool status_code(const char *s)
            isdigit((unsigned char)s[2]);
 }
 
+static size_t count_check(void *p, const struct vg_trigger_ctx *cx)
+{
+    struct asp_cfg *c = p;
+    return vg__check_min(cx->diags, cx->settings, cx->pos, cx->path, "RequestCount",
+                         (double)c->count, 1, "a positive integer");
+}
+
 static size_t status_check(void *p, const struct vg_trigger_ctx *cx)
 {
     struct asp_cfg *c = p;
+    if (vg__check_min(cx->diags, cx->settings, cx->pos, cx->path, "ResponseCount", (double)c->count,
+                      1, "a positive integer"))
+        return 1;
     const struct vg_node *list = vg_node_get(cx->settings, "StatusCodes");
     size_t errs = 0;
     if (c->status.n == 0) {
@@ -100,6 +110,7 @@ const struct vg_trigger_type vg__trigger_aspnet_count = {
     .n_fields = VG_ARRAY_SIZE(count_fields),
     .config_size = sizeof(struct asp_cfg),
     .init = asp_init,
+    .check = count_check,
 };
 
 const struct vg_trigger_type vg__trigger_aspnet_duration = {
@@ -110,6 +121,7 @@ const struct vg_trigger_type vg__trigger_aspnet_duration = {
     .n_fields = VG_ARRAY_SIZE(duration_fields),
     .config_size = sizeof(struct asp_cfg),
     .init = asp_init,
+    .check = count_check,
 };
 
 const struct vg_trigger_type vg__trigger_aspnet_status = {

@@ -22,7 +22,7 @@ struct ec_state {
 static const struct vg_field ec_fields[] = {
     {VG__FLD("Counter", VG_FIELD_STRING, struct ec_cfg, counter), VG__NOSET, .required = true,
      .help = "a counter metric name such as process_major_page_faults_total"},
-    {VG__FLD("Count", VG_FIELD_INT, struct ec_cfg, count), VG__NOSET, .min = 1, .max = 1e15,
+    {VG__FLD("Count", VG_FIELD_INT, struct ec_cfg, count), VG__NOSET, .min = 0, .max = 0,
      .required = true, .help = "a positive integer"},
     {VG__FLD("SlidingWindowDuration", VG_FIELD_DURATION, struct ec_cfg, window_ms), VG__NOSET,
      .min = VG__SEC, .max = VG__DAY, .help = "a duration from 00:00:01 to 1.00:00:00"},
@@ -40,6 +40,9 @@ static size_t ec_check(void *p, const struct vg_trigger_ctx *cx)
     const char *names[VG_METRIC_COUNT + 1];
     size_t k = 0;
     char *path;
+    if (vg__check_min(cx->diags, cx->settings, cx->pos, cx->path, "Count", (double)c->count, 1,
+                      "a positive integer"))
+        return 1;
     c->metric = vg_metric_lookup(c->counter);
     if (c->metric >= 0 && vg_metric_defs[c->metric].kind == VG_COUNTER)
         return 0;

@@ -32,7 +32,7 @@ static const struct vg_field evc_fields[] = {
 
 static const struct vg_field gcheap_fields[] = {
     {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct evc_cfg, gt), VG__SET(struct evc_cfg, gt_set),
-     .min = 0, .max = 1e18, .help = "a size in MB"},
+     .min = 0, .max = 0, .help = "a size in MB"},
     {VG__FLD("LessThan", VG_FIELD_DOUBLE, struct evc_cfg, lt), VG__SET(struct evc_cfg, lt_set),
      .min = 0, .max = 100, .help = "a size in MB, 0-100"},
     EVC_WINDOW,
@@ -40,9 +40,9 @@ static const struct vg_field gcheap_fields[] = {
 
 static const struct vg_field tpq_fields[] = {
     {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct evc_cfg, gt), VG__SET(struct evc_cfg, gt_set),
-     .min = 0, .max = 1e18, .help = "a queue length"},
+     .min = 0, .max = 0, .help = "a queue length"},
     {VG__FLD("LessThan", VG_FIELD_DOUBLE, struct evc_cfg, lt), VG__SET(struct evc_cfg, lt_set),
-     .min = 0, .max = 1e18, .help = "a queue length"},
+     .min = 0, .max = 0, .help = "a queue length"},
     EVC_WINDOW,
 };
 

@@ -34,7 +34,7 @@ struct mg_state {
 static const struct vg_field mg_fields[] = {
     {VG__FLD("Metric", VG_FIELD_ENUM, struct mg_cfg, metric), VG__NOSET, .enum_values = mg_metrics,
      .help = "RSS, PSS or Cgroup"},
-    {VG__FLD("Delta", VG_FIELD_SIZE, struct mg_cfg, delta), VG__NOSET, .min = 1, .max = 1e18,
+    {VG__FLD("Delta", VG_FIELD_SIZE, struct mg_cfg, delta), VG__NOSET, .min = 0, .max = 0,
      .required = true, .help = "a size such as 100MB"},
     {VG__FLD("Baseline", VG_FIELD_ENUM, struct mg_cfg, baseline), VG__NOSET,
      .enum_values = mg_baselines, .help = "Start, Minimum or LastFire"},
@@ -46,6 +46,13 @@ static void mg_init(void *p)
 {
     struct mg_cfg *c = p;
     c->baseline = BASE_LASTFIRE;
+}
+
+static size_t mg_check(void *p, const struct vg_trigger_ctx *cx)
+{
+    const struct mg_cfg *c = p;
+    return vg__check_min(cx->diags, cx->settings, cx->pos, cx->path, "Delta", (double)c->delta, 1,
+                         "a size of at least 1 byte");
 }
 
 static uint64_t mg_metrics_mask(const void *p)
@@ -121,6 +128,7 @@ const struct vg_trigger_type vg__trigger_memgrowth = {
     .config_size = sizeof(struct mg_cfg),
     .state_size = sizeof(struct mg_state),
     .init = mg_init,
+    .check = mg_check,
     .metrics = mg_metrics_mask,
     .reset = mg_reset,
     .observe = mg_observe,

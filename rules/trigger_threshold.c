@@ -23,7 +23,7 @@ struct thr_cfg {
 
 static const struct vg_field count_fields[] = {
     {VG__FLD("GreaterThan", VG_FIELD_DOUBLE, struct thr_cfg, gt), VG__SET(struct thr_cfg, gt_set),
-     .min = 0, .max = 1e15, .required = true, .help = "a count"},
+     .min = 0, .max = 0, .required = true, .help = "a count"},
     WINDOW_FIELD,
 };
 

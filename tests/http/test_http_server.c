@@ -1,6 +1,7 @@
 /* The HTTP server end to end: a real server on 127.0.0.1, real clients (libcurl, raw sockets). */
 #include "tests/http/harness.h"
 #include "config/error.h"
+#include "config/util.h"
 #include "engine/cmd_generatekey.h"
 
 #include <curl/curl.h>
@@ -11,9 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#define AUTHH "Authorization: Bearer " TH_KEY "\r\n"
 
 static json_t *body_json(const struct th_resp *r)
 {
@@ -188,6 +193,32 @@ static void test_auth(void **state)
     assert_int_equal(th_curl(t.port, "GET", "/metrics", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 401);
     th_resp_free(&r);
+    /* a storm of failures is answered with 429 + Retry-After; the right key still works */
+    int fd = th_connect(t.port);
+    struct vg_buf storm;
+    vg_buf_init(&storm);
+    for (int i = 0; i < 200; i++)
+        vg_buf_printf(&storm, "GET /hello HTTP/1.1\r\nAuthorization: Bearer guess%d\r\n\r\n", i);
+    assert_int_equal(th_send(fd, storm.data, storm.len), 0);
+    int n401 = 0, n429 = 0;
+    for (int i = 0; i < 200; i++) {
+        th_read_resp(fd, &r, false);
+        if (r.status == 429) {
+            n429++;
+            assert_problem(&r, 429, "VG_ETHROTTLED");
+            assert_true(th_header(&r, "Retry-After", v, sizeof(v)));
+        } else {
+            assert_problem(&r, 401, "VG_EAUTH");
+            n401++;
+        }
+        th_resp_free(&r);
+    }
+    assert_true(n401 > 0 && n401 <= 200 - 50 && n429 > 0);
+    vg_buf_free(&storm);
+    close(fd);
+    raw_expect(t.port, "GET /hello HTTP/1.1\r\nAuthorization: Bearer " TH_KEY "\r\n\r\n", 200,
+               false);
+
     th_stop(&t);
 }
 
@@ -356,6 +387,12 @@ static void test_limits(void **state)
 
     /* 400: malformed, bad method, traversal, NUL, encoded slash, bad escapes */
     raw_expect(t.port, "GARBAGE\r\n\r\n", 400, true);
+    raw_expect(
+        t.port,
+        "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n" AUTHH
+        "\r\n",
+        400, true);
+    raw_expect(t.port, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n" AUTHH "\r\n", 400, true);
     raw_expect(t.port, "FROB /hello HTTP/1.1\r\n\r\n", 400, true);
     raw_expect(t.port, "GET /hello HTTP/9.9\r\n\r\n", 400, true);
     raw_expect(t.port, "GET /hello HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400,
@@ -588,6 +625,28 @@ static void test_stream(void **state)
     assert_int_equal(atomic_load(&t.stream_done), 3);
 }
 
+/* A client that asks for a large body and never reads it is cut off; the producer hears of it. */
+static void test_write_stall(void **state)
+{
+    struct vg_http_config cfg;
+    vg_http_config_init(&cfg);
+    cfg.request_timeout_ms = 300;
+    cfg.stream_buffer_bytes = 64 * 1024;
+    struct th t;
+    th_start(&t, &cfg, false);
+    int fd = th_connect(t.port);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    const char *req = "GET /stream?size=100000000000 HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                      "Bearer " TH_KEY "\r\n\r\n";
+    th_send(fd, req, strlen(req));
+    for (int i = 0; i < 1000 && atomic_load(&t.stream_canceled) < 1; i++)
+        usleep(10000);
+    assert_int_equal(atomic_load(&t.stream_canceled), 1);
+    close(fd);
+    th_stop(&t);
+}
+
 static size_t sink_str(char *p, size_t sz, size_t n, void *ud)
 {
     strncat(ud, p, sz * n < 100 ? sz * n : 100);
@@ -613,7 +672,35 @@ static void test_unix_socket(void **state)
     assert_string_equal(out, "hello\n");
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+    /* a live socket is never taken over by a second server */
+    uv_loop_t loop2;
+    uv_loop_init(&loop2);
+    struct vg_http_server *s2;
+    struct vg_http_config cfg;
+    vg_http_config_init(&cfg);
+    assert_int_equal(vg_http_server_create(&loop2, &cfg, &s2), 0);
+    char url[160];
+    snprintf(url, sizeof(url), "unix:%s", t.unix_path);
+    assert_int_equal(vg_http_listen(s2, url, false), UV_EADDRINUSE);
+    vg_http_server_close(s2, NULL, NULL);
+    uv_run(&loop2, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    assert_int_equal(access(t.unix_path, F_OK), 0);
     th_stop(&t);
+
+    /* a stale socket file (nobody listening) is replaced */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, t.unix_path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    uv_loop_init(&loop2);
+    assert_int_equal(vg_http_server_create(&loop2, &cfg, &s2), 0);
+    assert_int_equal(vg_http_listen(s2, url, false), 0);
+    vg_http_server_close(s2, NULL, NULL);
+    uv_run(&loop2, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    assert_int_equal(access(t.unix_path, F_OK), -1);
 }
 
 static char *capture_cmd(int argc, char **argv, int *rc)
@@ -705,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_deferred_cancel),
         cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_write_stall),
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_generatekey),
     };

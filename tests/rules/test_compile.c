@@ -145,7 +145,7 @@ static void action_setting_errors(void **unused)
     fx_expect_diag(&f, "config.yaml:11:11: error: CollectionRules.R.Actions[1].Settings.Egress: "
                        "required setting is missing; expected the name of an egress provider");
     fx_expect_diag(&f, "config.yaml:11:17: error: CollectionRules.R.Actions[1].Settings.Type: "
-                       "expected one of Full, WithHeap, Mini, Triage, got \"Huge\"");
+                       "expected one of WithHeap, Full, Mini, Triage, got \"Huge\"");
     fx_expect_diag(&f, "config.yaml:14:11: error: CollectionRules.R.Actions[2].Settings: set "
                        "either Profile or Providers, not both");
     fx_expect_diag(&f, "config.yaml:20:18: error: CollectionRules.R.Actions[3].Settings.Clsid: "
@@ -161,6 +161,133 @@ static void action_setting_errors(void **unused)
                        "a duration such as \"00:01:30\", \"1.00:00:00\", \"30s\", \"5m\", \"1h\" "
                        "or \"1d\", got \"forever\"");
     assert_int_equal(f.d.errors, 11);
+    fx_free(&f);
+}
+
+static void more_validation_errors(void **unused)
+{
+    struct fx f;
+    fx_load(&f, "CollectionRules:\n"                                         /* 1 */
+                "  A:\n"                                                     /* 2 */
+                "    Trigger:\n"                                             /* 3 */
+                "      Type: EventCount\n"                                   /* 4 */
+                "      Settings:\n"                                          /* 5 */
+                "        Counter: process_threads\n"                         /* 6 */
+                "        Count: 5\n"                                         /* 7 */
+                "  B:\n"                                                     /* 8 */
+                "    Trigger:\n"                                             /* 9 */
+                "      Type: Metric\n"                                       /* 10 */
+                "      Settings:\n"                                          /* 11 */
+                "        Name: process_thread\n"                             /* 12 */
+                "        GreaterThan: 1\n"                                   /* 13 */
+                "  C:\n"                                                     /* 14 */
+                "    Trigger:\n"                                             /* 15 */
+                "      Type: AspNetResponseStatus\n"                         /* 16 */
+                "      Settings:\n"                                          /* 17 */
+                "        StatusCodes: [\"500-599\", \"600\"]\n"              /* 18 */
+                "        ResponseCount: 3\n"                                 /* 19 */
+                "  D:\n"                                                     /* 20 */
+                "    Trigger:\n"                                             /* 21 */
+                "      Type: CPUUsage\n"                                     /* 22 */
+                "      Settings:\n"                                          /* 23 */
+                "        GreaterThan: 90\n"                                  /* 24 */
+                "        LessThan: 10\n"                                     /* 25 */
+                "    Actions:\n"                                             /* 26 */
+                "      - Type: CollectLogs\n"                                /* 27 */
+                "        Settings:\n"                                        /* 28 */
+                "          Egress: x\n"                                      /* 29 */
+                "          FilterSpecs:\n"                                   /* 30 */
+                "            Microsoft: Loud\n"                              /* 31 */
+                "      - Type: CollectTrace\n"                               /* 32 */
+                "        Settings:\n"                                        /* 33 */
+                "          Egress: x\n"                                      /* 34 */
+                "          Profile: Cpu\n"                                   /* 35 */
+                "          StoppingEvent: {ProviderName: a, EventName: b}\n" /* 36 */
+                "      - Type: CollectDump\n"                                /* 37 */
+                "        Settings:\n"                                        /* 38 */
+                "          Egress: x\n"                                      /* 39 */
+                "      - Type: Execute\n"                                    /* 40 */
+                "        Settings:\n"                                        /* 41 */
+                "          Path: \"$(Actions.oops)\"\n");                    /* 42 */
+    assert_int_equal(f.rc_config, 0);
+    assert_int_equal(f.rc_rules, VG_ECONFIG);
+    fx_expect_diag(&f, "config.yaml:6:18: error: CollectionRules.A.Trigger.Settings.Counter: "
+                       "\"process_threads\" is a gauge, not a counter; use the Metric trigger for "
+                       "gauges");
+    fx_expect_diag(&f, "config.yaml:12:15: error: CollectionRules.B.Trigger.Settings.Name: unknown "
+                       "metric \"process_thread\"; did you mean \"process_threads\"? (see "
+                       "docs/metrics.md)");
+    fx_expect_diag(&f, "config.yaml:18:34: error: CollectionRules.C.Trigger.Settings."
+                       "StatusCodes[1]: expected a status code 100-599 or a range such as "
+                       "500-599, got \"600\"");
+    fx_expect_diag(&f, "config.yaml:24:9: error: CollectionRules.D.Trigger.Settings: GreaterThan "
+                       "(90) must be lower than LessThan (10): no value can satisfy both");
+    fx_expect_diag(&f, "config.yaml:31:24: error: CollectionRules.D.Actions[0].Settings."
+                       "FilterSpecs.Microsoft: expected a log level (Trace, Debug, Information, "
+                       "Warning, Error, Critical or None), got \"Loud\"");
+    fx_expect_diag(&f, "config.yaml:36:26: error: CollectionRules.D.Actions[1].Settings."
+                       "StoppingEvent: StoppingEvent can only be used with Providers");
+    fx_expect_diag(&f, "config.yaml:39:19: error: CollectionRules.D.Actions[2].Settings.Egress: "
+                       "unknown egress provider \"x\" (no egress providers are configured)");
+    fx_expect_diag(&f, "config.yaml:42:17: error: CollectionRules.D.Actions[3].Settings.Path: "
+                       "malformed action output reference; expected $(Actions.NAME.OUTPUT)");
+    assert_int_equal(f.d.errors, 8);
+    fx_free(&f);
+}
+
+static void lower_bounds(void **unused)
+{
+    struct fx f;
+    fx_load(&f, "CollectionRules:\n"               /* 1 */
+                "  A:\n"                           /* 2 */
+                "    Trigger:\n"                   /* 3 */
+                "      Type: MemoryGrowth\n"       /* 4 */
+                "      Settings:\n"                /* 5 */
+                "        Delta: 0\n"               /* 6 */
+                "  B:\n"                           /* 7 */
+                "    Trigger:\n"                   /* 8 */
+                "      Type: EventCount\n"         /* 9 */
+                "      Settings:\n"                /* 10 */
+                "        Counter: majflt\n"        /* 11 */
+                "        Count: 0\n"               /* 12 */
+                "  C:\n"                           /* 13 */
+                "    Trigger:\n"                   /* 14 */
+                "      Type: AspNetRequestCount\n" /* 15 */
+                "      Settings:\n"                /* 16 */
+                "        RequestCount: -3\n");     /* 17 */
+    assert_int_equal(f.rc_rules, VG_ECONFIG);
+    fx_expect_diag(&f, "config.yaml:6:16: error: CollectionRules.A.Trigger.Settings.Delta: "
+                       "expected a size of at least 1 byte, got \"0\" (out of range)");
+    fx_expect_diag(&f, "config.yaml:12:16: error: CollectionRules.B.Trigger.Settings.Count: "
+                       "expected a positive integer, got \"0\" (out of range)");
+    fx_expect_diag(&f, "config.yaml:17:23: error: CollectionRules.C.Trigger.Settings."
+                       "RequestCount: expected a positive integer, got \"-3\" (out of range)");
+    assert_int_equal(f.d.errors, 3);
+    fx_free(&f);
+}
+
+static void defaults_errors(void **unused)
+{
+    struct fx f;
+    fx_load(&f, EGRESS                      /* 1-4 */
+            "CollectionRuleDefaults:\n"     /* 5 */
+            "  Actions:\n"                  /* 6 */
+            "    Egress: artefacts\n"       /* 7 */
+            "  Limits:\n"                   /* 8 */
+            "    ActionCont: 3\n"           /* 9 */
+            "CollectionRules:\n"            /* 10 */
+            "  R:\n"                        /* 11 */
+            "    Trigger:\n"                /* 12 */
+            "      Type: Startup\n"         /* 13 */
+            "    Actions:\n"                /* 14 */
+            "      - Type: CollectDump\n"); /* 15 */
+    assert_int_equal(f.rc_rules, VG_ECONFIG);
+    fx_expect_diag(&f, "config.yaml:9:5: error: CollectionRuleDefaults.Limits.ActionCont: unknown "
+                       "setting; did you mean \"ActionCount\"?");
+    /* A default egress is reported where it was written, under the path of the action using it. */
+    fx_expect_diag(&f, "config.yaml:7:13: error: CollectionRules.R.Actions[0].Settings.Egress: "
+                       "unknown egress provider \"artefacts\"; did you mean \"artifacts\"?");
+    assert_int_equal(f.d.errors, 2);
     fx_free(&f);
 }
 
@@ -195,7 +322,7 @@ static void defaults_apply(void **unused)
     assert_int_equal(r->actions[0].egress_settings->kind, VG_EGRESS_FILESYSTEM);
     assert_true(r->actions[0].wait_for_completion);
     const struct vg_act_collect_dump *dump = r->actions[0].settings;
-    assert_int_equal(dump->type, VG_DUMP_WITH_HEAP);
+    assert_int_equal(dump->type, VG_ACT_DUMP_WITH_HEAP);
     assert_null(r->actions[0].name);
     assert_string_equal(r->actions[1].name, "run");
     assert_false(r->actions[1].wait_for_completion);
@@ -378,9 +505,16 @@ static void registry(void **unused)
 }
 
 const struct CMUnitTest vg_compile_tests[] = {
-    cmocka_unit_test(trigger_setting_errors), cmocka_unit_test(types_egress_references_duplicates),
-    cmocka_unit_test(action_setting_errors),  cmocka_unit_test(defaults_apply),
-    cmocka_unit_test(fingerprints),           cmocka_unit_test(filters_match),
-    cmocka_unit_test(expand_outputs),         cmocka_unit_test(registry),
+    cmocka_unit_test(trigger_setting_errors),
+    cmocka_unit_test(types_egress_references_duplicates),
+    cmocka_unit_test(action_setting_errors),
+    cmocka_unit_test(more_validation_errors),
+    cmocka_unit_test(lower_bounds),
+    cmocka_unit_test(defaults_errors),
+    cmocka_unit_test(defaults_apply),
+    cmocka_unit_test(fingerprints),
+    cmocka_unit_test(filters_match),
+    cmocka_unit_test(expand_outputs),
+    cmocka_unit_test(registry),
 };
 const size_t vg_compile_tests_n = sizeof(vg_compile_tests) / sizeof(vg_compile_tests[0]);

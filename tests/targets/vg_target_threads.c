@@ -2,7 +2,9 @@
  * nanosleep, blocked in read, spinning), a planted heap value and a planted stack value. Prints
  * one status line every 100 ms so a test can check it keeps running correctly after a dump:
  *   tick N reads R sleeps S spins X errors E
- * errors counts a short sleep, a failed or interrupted syscall, or a byte out of sequence. */
+ * errors counts a short sleep, a failed or interrupted syscall, or a byte out of sequence.
+ * `vg_target_threads churn` also creates and joins short-lived threads without pause, to race a
+ * dumper's attach. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -116,6 +118,28 @@ static void *waiter_thread(void *arg)
     return NULL;
 }
 
+static void *short_lived(void *arg)
+{
+    (void)arg;
+    return NULL;
+}
+
+/* "churn" mode: threads are created and exit all the time, racing the dumper's attach. */
+static void *churn_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_t t[8];
+        for (int i = 0; i < 8; i++)
+            if (pthread_create(&t[i], NULL, short_lived, NULL) != 0)
+                t[i] = 0;
+        for (int i = 0; i < 8; i++)
+            if (t[i])
+                pthread_join(t[i], NULL);
+    }
+    return NULL;
+}
+
 __attribute__((noinline)) static void main_loop(void)
 {
     unsigned char seq = 0;
@@ -132,7 +156,7 @@ __attribute__((noinline)) static void main_loop(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pthread_t t;
     void *(*fns[])(void *) = {sleeper_thread, reader_thread, spinner_thread, waiter_thread};
@@ -148,6 +172,8 @@ int main(void)
             return 1;
         pthread_setname_np(t, names[i]);
     }
+    if (argc > 1 && strcmp(argv[1], "churn") == 0 && pthread_create(&t, NULL, churn_thread, NULL))
+        return 1;
     printf("ready pid %d\n", (int)getpid());
     fflush(stdout);
     main_loop();
