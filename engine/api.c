@@ -284,23 +284,39 @@ static void h_rule(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 /* vigil: every rule x process at once, for `vigil status`. */
 static void h_instances(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
+    /* Serialized one instance at a time: a whole jansson tree for every rule x process of a
+     * busy host cost the daemon a megabyte of heap per request. */
     struct vg_api *api = ud;
-    json_t *arr = json_array();
+    struct vg_buf b;
+    vg_buf_init(&b);
+    vg_buf_puts(&b, "{\"instances\":[");
     uint64_t now = vg_wall_ms();
-    for (struct vg_proc *p = vg_proc_table_next(api->d->procs, NULL); p;
+    bool first = true, ok = true;
+    for (struct vg_proc *p = vg_proc_table_next(api->d->procs, NULL); p && ok;
          p = vg_proc_table_next(api->d->procs, p)) {
         struct vg_watched *w = p->user;
-        for (struct vg_instance *i = w ? w->instances : NULL; i; i = i->next) {
+        for (struct vg_instance *i = w ? w->instances : NULL; i && ok; i = i->next) {
             json_t *o = instance_detail(api->d, i, now);
             json_object_set_new(o, "rule", json_string(i->rule->name));
             json_object_set_new(o, "pid", json_integer(p->pid));
             json_object_set_new(o, "name", jstr(p->name));
-            json_array_append_new(arr, o);
+            char *one = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+            ok = one && vg_buf_printf(&b, "%s%s", first ? "" : ",", one) == 0;
+            free(one);
+            first = false;
         }
     }
-    json_t *o = json_pack("{s:o, s:o}", "instances", arr, "configurationErrors",
-                          api->d->reload_error ? json_string(api->d->reload_error) : json_null());
-    vg_http_res_json(res, 200, o);
+    json_t *errs = api->d->reload_error ? jstr(api->d->reload_error) : json_null();
+    char *e = json_dumps(errs, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(errs);
+    ok = ok && e && vg_buf_printf(&b, "],\"configurationErrors\":%s}", e) == 0;
+    free(e);
+    if (ok)
+        vg_http_res_text(res, 200, "application/json", b.data, b.len);
+    else
+        vg_http_res_problem(res, 500, VG_ENOMEM, "out of memory");
+    vg_buf_free(&b);
 }
 
 /* ---------- operations and /dump ---------- */

@@ -9,6 +9,9 @@
 #include "rules/limits.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,9 +391,26 @@ static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct
     }
 }
 
+/* Every sweep samples what the rules need plus what /proc/PID/stat gives for free; the other
+ * metrics (open fds, I/O, context switches, cgroup files) only feed /metrics, and reading them
+ * for every process every tick was most of the daemon's CPU: they are refreshed every
+ * FULL_SAMPLE_EVERY sweeps and shown with their last value in between. */
+#define FULL_SAMPLE_EVERY 10
+/* Processes come and go by the thousand on a busy host; glibc keeps what their records freed
+ * inside a fragmented heap, so RSS creeps up over hours. Every TRIM_EVERY sweeps the free pages
+ * go back to the kernel (a walk of the free lists: microseconds for a heap this size). */
+#define TRIM_EVERY 30
+#define STAT_METRICS                                                                               \
+    (VG_METRIC_BIT(VG_M_CPU_PERCENT) | VG_METRIC_BIT(VG_M_CPU_SECONDS) | VG_METRIC_BIT(VG_M_RSS) | \
+     VG_METRIC_BIT(VG_M_VSIZE) | VG_METRIC_BIT(VG_M_THREADS) | VG_METRIC_BIT(VG_M_MAJFLT) |        \
+     VG_METRIC_BIT(VG_M_MINFLT))
+
 static uint64_t metric_mask(struct vg_daemon *d)
 {
-    return VG_SAMPLER_DEFAULT_MASK | (d->gen->rules->metrics & VG_METRIC_BIT(VG_M_PSS));
+    uint64_t rules = d->gen->rules->metrics;
+    if (d->ticks % FULL_SAMPLE_EVERY == 0)
+        return VG_SAMPLER_DEFAULT_MASK | (rules & VG_METRIC_BIT(VG_M_PSS));
+    return STAT_METRICS | rules;
 }
 
 /* Uploads that ran out of retries stay pending; give them another go now and then. */
@@ -420,15 +440,30 @@ static void on_tick(uv_timer_t *t)
         struct vg_watched *w = p->user;
         if (!w)
             continue;
+        struct vg_sample prev = w->last;
+        bool had = w->has_sample;
         if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
             w->has_sample = false;
             continue;
         }
         w->has_sample = true;
+        /* metrics not sampled this sweep keep their last value (no rule reads them) */
+        for (int m = 0; had && m < VG_METRIC_COUNT; m++) {
+            uint64_t bit = VG_METRIC_BIT(m);
+            if (!(mask & bit) && (prev.valid & bit)) {
+                w->last.v[m] = prev.v[m];
+                w->last.valid |= bit;
+            }
+        }
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
     }
     d->counters.processes = vg_proc_table_count(d->procs);
+#ifdef __GLIBC__
+    if (d->ticks % TRIM_EVERY == TRIM_EVERY - 1)
+        malloc_trim(0);
+#endif
+    d->ticks++;
     d->counters.sample_duration_us = (uv_hrtime() - t0) / 1000;
 }
 

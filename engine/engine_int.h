@@ -103,6 +103,7 @@ struct vg_daemon {
     struct vg_sampler *sampler;
     char *state_dir;
     uint64_t poll_ms;
+    uint64_t ticks; /* sampling sweeps so far */
     uv_timer_t tick;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t stop_timer;

@@ -1,0 +1,681 @@
+#!/usr/bin/env python3
+"""Integration scenarios for `vigil run` (issue 3's acceptance points): the real daemon against
+real workload processes, observed through Execute actions that append to a file, the HTTP API
+and the SQLite state. One scenario per invocation:
+
+    daemon_test.py SCENARIO --vigil PATH --workload PATH
+
+Every scenario uses its own temp dir and free ports, tags its workloads with a unique token the
+rules filter on (CommandLine contains it) so parallel tests never see each other's processes, and
+kills everything it started in a finally block. Waits poll for a condition with a deadline; no
+assertion depends on the machine being fast, only on order and on lower bounds of time."""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+REASON_RUNNING = ("This collection rule is active and waiting for its triggering conditions "
+                  "to be satisfied.")
+REASON_THROTTLED = ("This collection rule is temporarily throttled because the ActionCountLimit "
+                    "has been reached within the ActionCountSlidingWindowDuration.")
+REASON_FINISHED_COUNT = ("The collection rule will no longer trigger because the ActionCount "
+                         "was reached.")
+REASON_FINISHED_DURATION = ("The collection rule will no longer trigger because the "
+                            "RuleDuration limit was reached.")
+
+
+class Skip(Exception):
+    pass
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def yaml_dump(obj, indent=0):
+    """Block YAML with JSON-quoted scalars (valid YAML), so tests know every line number."""
+    pad = "  " * indent
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{k}:")
+                out.append(yaml_dump(v, indent + 1))
+            else:
+                out.append(f"{pad}{k}: {scalar(v)}")
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, dict):
+                inner = yaml_dump(v, indent + 1).split("\n")
+                out.append(f"{pad}- {inner[0].lstrip()}")
+                out.extend(inner[1:])
+            else:
+                out.append(f"{pad}- {scalar(v)}")
+    return "\n".join(out)
+
+
+def scalar(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, (dict, list)):
+        return "{}" if isinstance(v, dict) else "[]"
+    return json.dumps(v)
+
+
+def wait_for(what, cond, timeout, interval=0.1):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = cond()
+        if last:
+            return last
+        time.sleep(interval)
+    fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Env:
+    """Temp dir, processes and the daemon of one scenario."""
+
+    def __init__(self, args, name):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix=f"vigil-{name}-")
+        self.tag = "vgtag" + os.path.basename(self.dir).replace("-", "")
+        self.conf = os.path.join(self.dir, "conf")
+        self.state = os.path.join(self.dir, "state")
+        os.makedirs(self.conf)
+        self.fires = os.path.join(self.dir, "fires.log")
+        self.procs = []
+        self.daemon = None
+        self.port = None
+        self.daemon_logs = []
+
+    # ---- config ----
+    def settings(self, poll="500ms"):
+        return {"Discovery": {"PollInterval": poll}, "Server": {"MetricsEnabled": False}}
+
+    def note(self, rule, extra=""):
+        """Execute action appending 'RULE PID NSPID WALLTIME' to the fires log."""
+        script = (f"echo {rule} $(Process.ProcessId) $(Process.NamespaceProcessId) "
+                  f"$(date +%s.%N) >> {self.fires}{extra}")
+        return {"Name": "Note", "Type": "Execute",
+                "Settings": {"Path": "/bin/sh", "Arguments": "-c " + shlex.quote(script)}}
+
+    def rule(self, name, trigger, limits=None, filters=None, actions=None):
+        r = {"Filters": filters or [{"Key": "CommandLine", "Value": self.tag,
+                                     "MatchType": "Contains"}],
+             "Trigger": trigger,
+             "Actions": actions or [self.note(name)]}
+        if limits:
+            r["Limits"] = limits
+        return r
+
+    def write(self, relpath, obj, dirpath=None):
+        path = os.path.join(dirpath or self.conf, relpath)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp~"
+        with open(tmp, "w") as f:
+            f.write(obj if isinstance(obj, str) else yaml_dump(obj) + "\n")
+        os.rename(tmp, path)  # atomic, like an editor's save
+        return path
+
+    # ---- processes ----
+    def workload(self, *phases, prefix=()):
+        out = open(os.path.join(self.dir, f"workload{len(self.procs)}.out"), "w+")
+        p = subprocess.Popen(list(prefix) + [self.args.workload, self.tag] + list(phases),
+                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        p.outfile = out
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def phases(p):
+        """{phase: wall time it began} from a workload's output."""
+        p.outfile.flush()
+        with open(p.outfile.name) as f:
+            res = {}
+            for line in f:
+                w = line.split()
+                if len(w) == 3 and w[0] == "phase":
+                    res.setdefault(w[1], float(w[2]))
+            return res
+
+    def start_daemon(self, extra=()):
+        if self.port is None:
+            self.port = free_port()
+        log = os.path.join(self.dir, f"daemon{len(self.daemon_logs)}.log")
+        self.daemon_logs.append(log)
+        self.daemon_log_f = open(log, "w")
+        self.daemon = subprocess.Popen(
+            [self.args.vigil, "run", "--config-dir", self.conf, "--state-dir", self.state,
+             "--no-auth", "--urls", f"http://127.0.0.1:{self.port}", "--log-level", "debug",
+             *extra], stdout=self.daemon_log_f, stderr=subprocess.STDOUT)
+        wait_for("the API", lambda: self.try_get("/healthz") is not None, 20)
+        return self.daemon
+
+    def try_get(self, path):
+        if self.daemon.poll() is not None:
+            fail(f"vigil exited with {self.daemon.returncode}; log:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                body = r.read().decode()
+                ctype = r.headers.get("Content-Type", "")
+                return json.loads(body) if "json" in ctype else body
+        except urllib.error.HTTPError as e:
+            return {"_status": e.code, "_body": e.read().decode()}
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            return None
+
+    def get(self, path):
+        r = self.try_get(path)
+        if r is None:
+            fail(f"GET {path}: no answer")
+        return r
+
+    def rule_state(self, rule, pid):
+        return self.get(f"/collectionrules/{rule}?pid={pid}")
+
+    def log_tail(self, n=60):
+        try:
+            with open(self.daemon_logs[-1], errors="replace") as f:
+                # every process of the machine comes and goes in the debug log: skip those
+                lines = [l for l in f if "[discovery]" not in l and "now watches" not in l]
+                return "".join(lines[-n:])
+        except (OSError, IndexError):
+            return ""
+
+    def fire_lines(self, rule=None):
+        try:
+            with open(self.fires) as f:
+                lines = [l.split() for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+        return [l for l in lines if rule is None or l[0] == rule]
+
+    def db_fires(self, rule):
+        db = sqlite3.connect(f"file:{self.state}/vigil.db?mode=ro", uri=True, timeout=5)
+        try:
+            return [r[0] for r in db.execute(
+                "SELECT fired_ms FROM fires WHERE rule=? ORDER BY fired_ms", (rule,))]
+        finally:
+            db.close()
+
+    def kill_daemon(self, sig=signal.SIGKILL):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(sig)
+            self.daemon.wait(30)
+
+    def cleanup(self, keep):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.kill()
+            self.daemon.wait()
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+            p.outfile.close()
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- scenarios
+
+def sc_cpu(env):
+    """Sustained CPU fires only after the whole window; a shorter spike does not fire."""
+    # CPU% is a share of all online CPUs and this machine is shared by parallel builds and tests
+    # (a spinning thread may get a tenth of a core): a low threshold and three spinning threads
+    # keep "above the threshold" true while the machine is busy; an idle process reads 0.
+    window, threshold = 4, 5
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Cpu": env.rule(
+        "Cpu", {"Type": "CPUUsage", "Settings": {"GreaterThan": threshold,
+                                                 "SlidingWindowDuration": f"{window}s"}},
+        limits={"ActionCount": 1})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("sleep:1.5", "spin:2.5:3", "sleep:4", "spin:30:3", "hold")
+    # The spike must really be seen above the threshold, else "no fire" would prove nothing.
+    peak = 0.0
+    while "sleep:4" not in env.phases(w) or time.time() < env.phases(w)["sleep:4"] + 1:
+        m = env.get("/metrics")
+        for line in m.splitlines():
+            if line.startswith("process_cpu_usage_percent{") and f'pid="{w.pid}"' in line:
+                peak = max(peak, float(line.split()[-1]))
+        time.sleep(0.2)
+    if peak <= threshold:
+        fail(f"the 2.5 s spike peaked at {peak}% in the daemon's samples: the machine is too "
+             "busy for this test to mean anything")
+    spike_end = env.phases(w)["sleep:4"]
+    wait_for("the sustained phase", lambda: "spin:30:3" in env.phases(w), 10)
+    sustained = env.phases(w)["spin:30:3"]
+    fires = wait_for("the Cpu rule to fire", lambda: env.fire_lines("Cpu"), 35, 0.2)
+    st = env.rule_state("Cpu", w.pid)
+    fired = float(fires[0][3])
+    db = env.db_fires("Cpu")
+    print(f"spike peak {peak}%, spike ended {spike_end:.2f}, sustained from {sustained:.2f}, "
+          f"fired {fired:.2f} (+{fired - sustained:.2f}s), db {db}")
+    if fired < sustained:
+        fail(f"fired during or after the short spike, before the sustained phase ({fired})")
+    if db[0] / 1000 < sustained + window - 0.05:
+        fail(f"fired {db[0] / 1000 - sustained:.2f}s into the sustained phase, before the "
+             f"{window}s window had passed")
+    if len(fires) != 1 or st["lifetimeOccurrences"] != 1 or st["state"] != "Finished":
+        fail(f"expected exactly one fire and Finished, got {len(fires)} fires, {st}")
+
+
+def sc_memgrowth(env):
+    """MemoryGrowth Delta 100MB on a process growing 50 MB steps to 350 MB fires exactly 3
+    times."""
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Grow": env.rule(
+        "Grow", {"Type": "MemoryGrowth", "Settings": {"Metric": "RSS", "Delta": "100MB"}},
+        limits={"ActionCount": 10})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    steps = []
+    for i in range(7):
+        steps += [f"grow:50", f"sleep:1.{i}"]  # distinct names so phases() keeps each one
+    w = env.workload("sleep:1.5", *steps, "hold")
+    wait_for("the rule to watch the workload",
+             lambda: env.rule_state("Grow", w.pid).get("state") == "Running", 10)
+    wait_for("the workload to reach 350 MB", lambda: "sleep:1.6" in env.phases(w), 40)
+    time.sleep(3)  # several more samples at 350 MB: a 4th fire would show now
+    fires = env.fire_lines("Grow")
+    st = env.rule_state("Grow", w.pid)
+    db = env.db_fires("Grow")
+    print(f"fires {len(fires)}, db {len(db)}, api {st['lifetimeOccurrences']}")
+    if len(fires) != 3 or len(db) != 3 or st["lifetimeOccurrences"] != 3:
+        fail(f"expected exactly 3 fires (log {len(fires)}, db {len(db)}, api {st})")
+    if any(l[1] != str(w.pid) for l in fires):
+        fail(f"fires for another pid: {fires}")
+
+
+def sc_throttle(env):
+    """ActionCount 2 in a 5 s window: Throttled with dotnet-monitor's reason, then Running
+    again after the window, and fires resume."""
+    win = 5
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Fd": env.rule(
+        "Fd", {"Type": "FileDescriptorCount", "Settings": {"GreaterThan": 20,
+                                                            "SlidingWindowDuration": "0s"}},
+        limits={"ActionCount": 2, "ActionCountSlidingWindowDuration": f"{win}s"})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("sleep:1", "fds:30", "sleep:3", "closefds", "sleep:9", "fds:30", "hold")
+    wait_for("two fires", lambda: len(env.db_fires("Fd")) >= 2, 15)
+    st = wait_for("Throttled", lambda: (lambda s: s if s.get("state") == "Throttled" else None)(
+        env.rule_state("Fd", w.pid)), 5, 0.05)
+    if st["stateReason"] != REASON_THROTTLED:
+        fail(f"wrong reason: {st['stateReason']!r}")
+    if st["slidingWindowOccurrences"] != 2 or st["actionCountLimit"] != 2:
+        fail(f"counts: {st}")
+    # The trigger keeps holding during throttling: no third fire inside the window.
+    wait_for("the fds to close", lambda: "closefds" in env.phases(w), 10)
+    first = env.db_fires("Fd")
+    if len(first) != 2:
+        fail(f"fired while throttled: {first}")
+    st = wait_for("Running after the window", lambda: (
+        lambda s: s if s.get("state") == "Running" else None)(env.rule_state("Fd", w.pid)),
+        win + 5, 0.1)
+    if st["stateReason"] != REASON_RUNNING:
+        fail(f"wrong reason: {st['stateReason']!r}")
+    if time.time() < first[0] / 1000 + win - 0.05:
+        fail(f"Running before the window of the first fire had passed: {st}")
+    wait_for("fires to resume", lambda: len(env.db_fires("Fd")) >= 4, 20)
+    time.sleep(1.5)
+    db = env.db_fires("Fd")
+    print(f"fires at {[round(x / 1000 - first[0] / 1000, 2) for x in db]}")
+    if len(db) != 4 or db[2] < first[0] + win * 1000:
+        fail(f"expected 2 more fires after the window, got {db}")
+    if env.rule_state("Fd", w.pid)["state"] != "Throttled":
+        fail("not throttled again after the second pair")
+
+
+def sc_ruleduration(env):
+    """RuleDuration 3 s: the rule finishes with dotnet-monitor's reason and never fires after."""
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Short": env.rule(
+        "Short", {"Type": "FileDescriptorCount", "Settings": {"GreaterThan": 20,
+                                                               "SlidingWindowDuration": "0s"}},
+        limits={"RuleDuration": "3s"})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("sleep:5", "fds:30", "hold")
+    st = wait_for("the rule to watch", lambda: (lambda s: s if s.get("state") else None)(
+        env.rule_state("Short", w.pid)), 10)
+    if st["state"] != "Running" or st["ruleFinishedCountdown"] is None:
+        fail(f"expected Running with a countdown: {st}")
+    st = wait_for("Finished", lambda: (lambda s: s if s.get("state") == "Finished" else None)(
+        env.rule_state("Short", w.pid)), 10)
+    if st["stateReason"] != REASON_FINISHED_DURATION:
+        fail(f"wrong reason: {st['stateReason']!r}")
+    wait_for("the fds", lambda: "fds:30" in env.phases(w), 10)
+    time.sleep(2)
+    if env.fire_lines() or env.db_fires("Short"):
+        fail("fired after RuleDuration")
+
+
+def sc_cooldown(env):
+    """Cooldown 3 s on a trigger that holds every sample: runs are ≥ 3 s apart and
+    cooldownRemaining shows the wait."""
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Cool": env.rule(
+        "Cool", {"Type": "ThreadCount", "Settings": {"GreaterThan": 2,
+                                                      "SlidingWindowDuration": "0s"}},
+        limits={"ActionCount": 100, "Cooldown": "3s"})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("threads:4", "hold")
+    wait_for("the first fire", lambda: env.db_fires("Cool"), 10, 0.05)
+    st = env.rule_state("Cool", w.pid)
+    if st["cooldownRemaining"] is None:
+        fail(f"cooldownRemaining not visible right after a fire: {st}")
+    wait_for("three fires", lambda: len(env.db_fires("Cool")) >= 3, 20)
+    db = env.db_fires("Cool")
+    gaps = [(b - a) / 1000 for a, b in zip(db, db[1:])]
+    print(f"gaps {gaps}, cooldownRemaining {st['cooldownRemaining']}")
+    if min(gaps) < 3:
+        fail(f"a run started before the cooldown elapsed: {gaps}")
+    if len(env.fire_lines("Cool")) < 3:
+        fail("actions did not run")
+
+
+def sc_restart(env):
+    """kill -9 and restart: counts and limits continue for a process that still runs."""
+    cfg = env.settings()
+    every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 2, "SlidingWindowDuration": "0s"}}
+    cfg["CollectionRules"] = {
+        "Count2": env.rule("Count2", every, limits={"ActionCount": 2}),
+        "Window3": env.rule("Window3", every, limits={
+            "ActionCount": 3, "ActionCountSlidingWindowDuration": "1h"}),
+        "Dur": env.rule("Dur", {"Type": "ThreadCount", "Settings": {"GreaterThan": 1000}},
+                        limits={"RuleDuration": "2s"}),
+        "Slow4": env.rule("Slow4", every, limits={"ActionCount": 4, "Cooldown": "2s"}),
+    }
+    env.write("rules.yaml", cfg)
+    w = env.workload("threads:4", "hold")
+    env.start_daemon()
+
+    def state(r):
+        return env.rule_state(r, w.pid).get("state")
+    wait_for("Count2 Finished", lambda: state("Count2") == "Finished", 15)
+    wait_for("Window3 Throttled", lambda: state("Window3") == "Throttled", 15)
+    wait_for("Dur Finished", lambda: state("Dur") == "Finished", 15)
+    before = len(env.db_fires("Slow4"))
+    if before >= 4:
+        fail("Slow4 finished before the kill; the test would prove nothing")
+    env.kill_daemon(signal.SIGKILL)
+    time.sleep(1)
+    env.start_daemon()
+    wait_for("Slow4 Finished", lambda: state("Slow4") == "Finished", 20)
+    time.sleep(1.5)
+    sts = {r: env.rule_state(r, w.pid) for r in ("Count2", "Window3", "Dur", "Slow4")}
+    log = {r: len(env.fire_lines(r)) for r in sts}
+    print(f"Slow4 had {before} fires before the kill; after: log {log}")
+    expect = {"Count2": ("Finished", REASON_FINISHED_COUNT, 2),
+              "Window3": ("Throttled", REASON_THROTTLED, 3),
+              "Dur": ("Finished", REASON_FINISHED_DURATION, 0),
+              "Slow4": ("Finished", REASON_FINISHED_COUNT, 4)}
+    for r, (state_, reason, n) in expect.items():
+        s = sts[r]
+        if (s["state"], s["stateReason"], s["lifetimeOccurrences"]) != (state_, reason, n):
+            fail(f"{r} after restart: {s}, expected {state_} / {n} fires")
+        if log[r] != n or len(env.db_fires(r)) != n:
+            fail(f"{r}: {log[r]} runs logged, {len(env.db_fires(r))} in the db, expected {n}")
+    # `vigil status` reads /instances through libcurl, which vigil loads on first use.
+    out = subprocess.run([env.args.vigil, "status", "--url", f"http://127.0.0.1:{env.port}"],
+                         capture_output=True, text=True, timeout=20)
+    rows = [l.split() for l in out.stdout.splitlines()]
+    if out.returncode != 0 or ["Count2", str(w.pid), "vg_workload", "Finished", "2"] not in [
+            r[:5] for r in rows]:
+        fail(f"vigil status: rc {out.returncode}\n{out.stdout}{out.stderr}")
+
+
+def sc_reload(env):
+    """Live reload: an unchanged rule keeps its counts when another file adds a rule; a changed
+    rule starts fresh; a removed rule stops."""
+    every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 2, "SlidingWindowDuration": "0s"}}
+    a = env.settings()
+    a["CollectionRules"] = {"Keep": env.rule("Keep", every, limits={"ActionCount": 2}),
+                            "Change": env.rule("Change", every, limits={"ActionCount": 2})}
+    env.write("a.yaml", a)
+    env.write("b.yaml", {"CollectionRules": {"Gone": env.rule(
+        "Gone", every, limits={"ActionCount": 100, "Cooldown": "1s"})}})
+    w = env.workload("threads:4", "hold")
+    env.start_daemon()
+
+    def st(r):
+        return env.rule_state(r, w.pid)
+    wait_for("Keep and Change Finished", lambda: st("Keep").get("state") == "Finished" and
+             st("Change").get("state") == "Finished", 15)
+    wait_for("Gone to fire", lambda: env.fire_lines("Gone"), 10)
+
+    env.write("c.yaml", {"CollectionRules": {"New": env.rule("New", every,
+                                                             limits={"ActionCount": 1})}})
+    wait_for("New to fire", lambda: env.fire_lines("New"), 10)
+    s = st("Keep")
+    if (s["state"], s["lifetimeOccurrences"]) != ("Finished", 2) or len(
+            env.fire_lines("Keep")) != 2:
+        fail(f"unchanged rule lost its counts on reload: {s}")
+
+    a["CollectionRules"]["Change"]["Limits"]["ActionCount"] = 3
+    env.write("a.yaml", a)
+    os.unlink(os.path.join(env.conf, "b.yaml"))
+    wait_for("Gone removed", lambda: st("Gone").get("_status") == 404, 10)
+    wait_for("Change fresh", lambda: st("Change").get("state") == "Finished" and
+             st("Change").get("lifetimeOccurrences") == 3, 15)
+    gone = len(env.fire_lines("Gone"))
+    time.sleep(2.5)
+    counts = {r: len(env.fire_lines(r)) for r in ("Keep", "Change", "Gone", "New")}
+    print(f"runs per rule: {counts}")
+    if counts["Gone"] != gone:
+        fail("the removed rule still fires")
+    if counts["Change"] != 5 or counts["Keep"] != 2 or counts["New"] != 1:
+        fail(f"unexpected run counts {counts}")
+    if st("Keep")["lifetimeOccurrences"] != 2:
+        fail("Keep lost its counts on the second reload")
+
+
+def sc_configmap(env):
+    """A Kubernetes ConfigMap volume's atomic ..data swap is picked up."""
+    every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 2, "SlidingWindowDuration": "0s"}}
+    old = env.settings()
+    old["CollectionRules"] = {"Old": env.rule("Old", every, limits={"ActionCount": 1})}
+    env.write("..2026_a/rules.yaml", old)
+    os.symlink("..2026_a", os.path.join(env.conf, "..data"))
+    os.symlink("..data/rules.yaml", os.path.join(env.conf, "rules.yaml"))
+    w = env.workload("threads:4", "hold")
+    env.start_daemon()
+    wait_for("Old to fire", lambda: env.fire_lines("Old"), 10)
+    new = env.settings()
+    new["CollectionRules"] = {"New": env.rule("New", every, limits={"ActionCount": 1})}
+    env.write("..2026_b/rules.yaml", new)
+    os.symlink("..2026_b", os.path.join(env.conf, "..data_tmp"))
+    subprocess.check_call(["mv", "-T", os.path.join(env.conf, "..data_tmp"),
+                           os.path.join(env.conf, "..data")])
+    shutil.rmtree(os.path.join(env.conf, "..2026_a"))
+    wait_for("New to fire", lambda: env.fire_lines("New"), 10)
+    s = env.rule_state("Old", w.pid)
+    if s.get("_status") != 404:
+        fail(f"Old still configured after the swap: {s}")
+    info = env.get("/info")
+    if info.get("configurationErrors"):
+        fail(f"configuration errors after the swap: {info['configurationErrors']}")
+
+
+def sc_invalid(env):
+    """An invalid reload keeps the old rules running and reports file:line:col."""
+    every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 2, "SlidingWindowDuration": "0s"}}
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Old": env.rule("Old", every, limits={
+        "ActionCount": 100, "Cooldown": "1s"})}
+    env.write("rules.yaml", cfg)
+    w = env.workload("threads:4", "hold")
+    env.start_daemon()
+    wait_for("Old to fire", lambda: env.fire_lines("Old"), 10)
+    bad = env.rule("Bad", {"Type": "CPUUsage", "Settings": {"GreaterThan": "eighty"}})
+    text = yaml_dump({"CollectionRules": {"Bad": bad}}) + "\n"
+    line = next(i for i, l in enumerate(text.split("\n"), 1) if "eighty" in l)
+    col = text.split("\n")[line - 1].index('"eighty"') + 1
+    env.write("bad.yaml", text)
+    want = f"bad.yaml:{line}:{col}"
+    info = wait_for("configurationErrors in /info",
+                    lambda: (lambda i: i if i.get("configurationErrors") else None)(
+                        env.get("/info")), 10)
+    errs = info["configurationErrors"]
+    errs = errs if isinstance(errs, str) else json.dumps(errs)
+    print(f"configurationErrors: {errs}")
+    if want not in errs or "GreaterThan" not in errs:
+        fail(f"expected {want} and the setting path in {errs!r}")
+    s = env.rule_state("Old", w.pid)
+    if want not in (s.get("configurationErrors") or ""):
+        fail(f"/collectionrules does not show the errors: {s}")
+    if env.get("/collectionrules/Bad?pid=%d" % w.pid).get("_status") != 404:
+        fail("the invalid rule set was applied")
+    n = len(env.fire_lines("Old"))
+    wait_for("Old to keep firing", lambda: len(env.fire_lines("Old")) >= n + 2, 10)
+
+
+def child_of(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        kids = f.read().split()
+    return int(kids[0]) if kids else None
+
+
+def sc_pidns(env):
+    """A process in another PID namespace is discovered and matched; tokens expand to the host
+    pid and the namespace pid."""
+    probe = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        if "Operation not permitted" in probe.stderr:
+            raise Skip(f"unshare -p is not permitted here: {probe.stderr.strip()}")
+        fail(f"unshare failed: {probe.stderr}")
+    cfg = env.settings()
+    cfg["CollectionRules"] = {"Ns": env.rule(
+        "Ns", {"Type": "ThreadCount", "Settings": {"GreaterThan": 2,
+                                                    "SlidingWindowDuration": "0s"}},
+        limits={"ActionCount": 1},
+        filters=[{"Key": "ProcessName", "Value": "vg_workload"},
+                 {"Key": "CommandLine", "Value": env.tag, "MatchType": "Contains"}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    u = env.workload("threads:4", "hold", prefix=["unshare", "-p", "-f", "--mount-proc"])
+    host = wait_for("the namespaced child", lambda: child_of(u.pid), 10)
+    fires = wait_for("the rule to fire", lambda: env.fire_lines("Ns"), 15)
+    p = env.get(f"/process?pid={host}")
+    print(f"unshare {u.pid}, workload host pid {host}: {p.get('namespacePid')}; fire {fires}")
+    if p.get("namespacePid") != 1:
+        fail(f"namespacePid is not 1: {p}")
+    if fires[0][1:3] != [str(host), "1"] or len(fires) != 1:
+        fail(f"expected one fire with host pid {host} and namespace pid 1, got {fires}")
+
+
+def sc_signals(env):
+    """SIGHUP reloads (with a change the directory watch cannot see); SIGTERM waits for a
+    running Execute action and exits 0."""
+    # rules.yaml is a symlink to a file outside the watched dir: editing it raises no event.
+    outside = os.path.join(env.dir, "outside")
+    os.makedirs(outside)
+    cfg = env.settings()
+    cfg["CollectionRules"] = {}
+    real = env.write("rules.yaml", cfg, dirpath=outside)
+    os.symlink(real, os.path.join(env.conf, "rules.yaml"))
+    w = env.workload("threads:4", "hold")
+    env.start_daemon()
+
+    def reloads():
+        m = env.get("/metrics")
+        for l in m.splitlines():
+            if l.startswith("vigil_config_reloads_succeeded_total "):
+                return int(float(l.split()[1]))
+        fail("no reload counter in /metrics")
+    cfg["CollectionRules"] = {"Slow": env.rule(
+        "Slow", {"Type": "ThreadCount", "Settings": {"GreaterThan": 2,
+                                                      "SlidingWindowDuration": "0s"}},
+        limits={"ActionCount": 1},
+        actions=[env.note("Slow", "; sleep 3; echo end >> " + env.fires)])}
+    env.write("rules.yaml", cfg, dirpath=outside)
+    time.sleep(1.5)
+    if reloads() != 0:
+        fail("reloaded without SIGHUP: the test cannot tell SIGHUP did it")
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for("the SIGHUP reload", lambda: reloads() == 1, 10)
+    wait_for("Slow to start", lambda: env.fire_lines("Slow"), 10, 0.05)
+    t = time.time()
+    env.daemon.send_signal(signal.SIGTERM)
+    rc = env.daemon.wait(20)
+    took = time.time() - t
+    print(f"exit {rc} after {took:.2f}s; runs {env.fire_lines()}")
+    if rc != 0:
+        fail(f"exit status {rc}")
+    if ["end"] not in env.fire_lines():
+        fail("the running action was cut short")
+    if took < 1.5:
+        fail(f"exited {took:.2f}s after SIGTERM: did not wait for the 3 s action")
+
+
+SCENARIOS = {
+    "cpu": sc_cpu, "memgrowth": sc_memgrowth, "throttle": sc_throttle,
+    "ruleduration": sc_ruleduration, "cooldown": sc_cooldown, "restart": sc_restart,
+    "reload": sc_reload, "configmap": sc_configmap, "invalid": sc_invalid, "pidns": sc_pidns,
+    "signals": sc_signals,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--vigil", required=True)
+    ap.add_argument("--workload", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = ap.parse_args()
+    env = Env(args, args.scenario)
+    t0 = time.monotonic()
+    ok = False
+    try:
+        SCENARIOS[args.scenario](env)
+        for log in env.daemon_logs:  # sanitizer builds report into the daemon's log
+            with open(log, errors="replace") as f:
+                text = f.read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    fail(f"{marker} in {log}")
+        ok = True
+        print(f"PASS {args.scenario} ({time.monotonic() - t0:.1f}s)")
+        return 0
+    except Skip as e:
+        ok = True
+        print(f"SKIP {args.scenario}: {e}")
+        return 77
+    except AssertionError as e:
+        print(f"FAIL {args.scenario}: {e}\n--- daemon log (tail) ---\n{env.log_tail()}")
+        return 1
+    finally:
+        env.cleanup(keep=args.keep or not ok)
+        if not ok:
+            print(f"(files kept in {env.dir})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
