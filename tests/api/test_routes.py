@@ -71,10 +71,23 @@ def test_auth_on(env):
                     {"Authorization": "Bearer "}, {"Authorization": "Basic " + key},
                     {"Authorization": key}, {"Authorization": "bearer" + key},
                     {"X-Api-Key": key}]
+        sent = 0
         for route in AUTH_ROUTES + ["/healthz", "/metrics", "/no-such-route"]:
             for hdr in bad_auth:
+                # stay under the server's brake on failed logins (50 per second, then 429)
+                sent += 1
+                if sent % 40 == 0:
+                    time.sleep(1.1)
                 check_401(d.get(route, headers=hdr), route)
+        time.sleep(1.1)
         check_401(d.req("DELETE", AUTH_ROUTES[-1]), "DELETE /operations/{id}")
+        # a storm of wrong keys is braked with 429 + Retry-After; the right key still works
+        statuses = [d.get("/info", headers={"Authorization": "Bearer " + other_key}).status
+                    for _ in range(60)]
+        check(statuses[:40] == [401] * 40 and 429 in statuses, "brake on failed logins: %r"
+              % statuses)
+        eq(d.get("/processes", key=key).status, 200, "the right key during the brake")
+        time.sleep(1.1)
         check_401(d.req("POST", "/processes"), "POST /processes")
         # the scheme is case-insensitive and surrounding blanks do not matter
         eq(d.get("/processes", headers={"Authorization": "bEaReR   " + key + "  "}).status, 200,
