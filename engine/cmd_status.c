@@ -20,6 +20,17 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return vg_buf_append(b, p, size * n) ? 0 : size * n;
 }
 
+/* A terminal-safe copy of s (control characters become '?'); process names are chosen by the
+ * processes themselves. Returns buf. */
+static const char *printable(const char *s, char *buf, size_t n)
+{
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < n; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 static int read_key_file(const char *path, char *key, size_t n)
 {
     FILE *f = fopen(path, "r");
@@ -145,8 +156,9 @@ int vg_cmd_ps(int argc, char **argv)
     json_t *p;
     json_array_foreach(j, i, p)
     {
+        char name[128];
         printf("%8lld  %-20s  %s\n", (long long)json_integer_value(json_object_get(p, "pid")),
-               json_string_value(json_object_get(p, "name")),
+               printable(json_string_value(json_object_get(p, "name")), name, sizeof(name)),
                json_string_value(json_object_get(p, "uid")));
     }
     json_decref(j);
@@ -174,12 +186,15 @@ int vg_cmd_status(int argc, char **argv)
     json_t *o;
     json_array_foreach(arr, i, o)
     {
+        char name[128], rule[128], errbuf[512];
         const char *err = json_string_value(json_object_get(o, "lastError"));
+        if (err)
+            err = printable(err, errbuf, sizeof(errbuf));
         const char *last = json_string_value(json_object_get(o, "lastFired"));
         printf("%-24s %8lld  %-16s %-16s %5lld  %s\n",
-               json_string_value(json_object_get(o, "rule")),
+               printable(json_string_value(json_object_get(o, "rule")), rule, sizeof(rule)),
                (long long)json_integer_value(json_object_get(o, "pid")),
-               json_string_value(json_object_get(o, "name")),
+               printable(json_string_value(json_object_get(o, "name")), name, sizeof(name)),
                json_string_value(json_object_get(o, "state")),
                (long long)json_integer_value(json_object_get(o, "lifetimeOccurrences")),
                err    ? err
