@@ -1,9 +1,15 @@
-/* ELF core dump writer for a live process: freeze (ptrace), snapshot, stream, resume.
+/* ELF core dump writer for a live process: freeze (ptrace), snapshot, resume, write.
  *
- * Order of work: read smaps before the freeze (it walks page tables: slow for big processes),
- * then seize + interrupt every thread, read maps, registers and process info, compute the whole
- * file layout, stream the headers and notes, then copy memory in big chunks on a reader thread
- * while this thread feeds the sink. The target is resumed as soon as the last chunk is read. */
+ * Order of work: read smaps before the freeze (it walks page tables: slow for big processes) and
+ * prepare the destination of the copy (see below), then seize + interrupt every thread, read
+ * maps, registers and process info, compute the whole file layout, copy the memory, resume the
+ * target as soon as the last byte is copied, and only then finish the output.
+ * - Sink (vg_coredump_write): the headers go to the sink first, then a reader thread copies the
+ *   memory in 4 MiB chunks into buffers faulted in before the freeze while this thread waits;
+ *   after the resume the chunks drain into the sink.
+ * - File (vg_coredump_to_file): the memory is copied by two threads straight into a pre-faulted
+ *   MAP_SHARED mapping of the core file, at an offset reserved before the freeze; no buffer of
+ *   our own, one copy. See "file output" below. */
 #include "engine/coredump.h"
 #include "engine/coredump_int.h"
 #include "config/error.h"
