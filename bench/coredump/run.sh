@@ -3,8 +3,10 @@
 # on a target with N MiB of touched, non-zero heap. Freeze time is measured the same way for
 # every tool, by the target itself: the largest gap seen by a heartbeat thread that wakes every
 # 200 us (bench_target.c). Cores are deleted after each run. Every tool runs REPS times per size,
-# interleaved (vigil, [vigil-before], gcore, [procdump], vigil, ...), so a change in machine load
-# hits all tools alike; the summary gives medians and the ratios against gcore.
+# interleaved (vigil, [vigil-old], gcore, [procdump], write-only, then rotated by one), so a
+# change in machine load hits all tools alike; the summary gives medians and ratios to gcore.
+# "write-only" is no dump: dd writes a core-sized file of zeros into OUT_DIR, the lower bound of
+# any dumper's wall time there (fresh pages or blocks plus one copy, no process read at all).
 #
 #   [REPS=3] [BEFORE=path/to/old/vg_dump_cli] bench/coredump/run.sh [BUILD_DIR] [OUT_DIR] [SIZES_MB...]
 #     BUILD_DIR  vigil build with tests (default: build); uses tests/coredump/vg_dump_cli
@@ -74,6 +76,22 @@ run() { # tool command...
     rm -f "$out"/vg_bench_core.* "$out"/gcore_bench.* "$out"/procdump_bench*
 }
 
+tools=(vigil)
+[[ -n $before ]] && tools+=(vigil-old)
+tools+=(gcore)
+command -v procdump >/dev/null && tools+=(procdump)
+tools+=(write-only)
+run_tool() {
+    case $1 in
+    vigil) run vigil "$cli" dump "$tpid" --type Full -o "$out/vg_bench_core.$tpid" ;;
+    vigil-old) run vigil-old "$before" dump "$tpid" --type Full -o "$out/vg_bench_core.$tpid" ;;
+    gcore) run gcore gcore -o "$out/gcore_bench" "$tpid" ;;
+    procdump) run procdump procdump -p "$tpid" -o "$out/procdump_bench" ;;
+    # The floor for any tool: only writing a core-sized file of zeros into OUT_DIR.
+    write-only) run write-only dd if=/dev/zero of="$out/vg_bench_core.floor" bs=4M count=$(((mb + 16) / 4)) ;;
+    esac
+}
+
 for mb in "${sizes[@]}"; do
     "$work/bench_target" "$mb" >"$work/target.out" &
     tpid=$!
@@ -83,13 +101,12 @@ for mb in "${sizes[@]}"; do
     done
     sleep 1
 
+    # The tool order rotates with each repetition: the first dump after the target was filled
+    # meets the least recently used memory and would otherwise always be the same tool's.
     for ((r = 0; r < reps; r++)); do
-        run vigil "$cli" dump "$tpid" --type Full -o "$out/vg_bench_core.$tpid"
-        [[ -n $before ]] && run vigil-old "$before" dump "$tpid" --type Full -o "$out/vg_bench_core.$tpid"
-        run gcore gcore -o "$out/gcore_bench" "$tpid"
-        if command -v procdump >/dev/null; then
-            run procdump procdump -p "$tpid" -o "$out/procdump_bench"
-        fi
+        for ((i = 0; i < ${#tools[@]}; i++)); do
+            run_tool "${tools[(i + r) % ${#tools[@]}]}"
+        done
     done
 
     kill -9 "$tpid"
