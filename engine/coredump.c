@@ -1417,7 +1417,7 @@ static void cd_warm_chunks(struct cd_ctx *c, uint64_t est, int warm)
  * range is fallocated first, so a full disk shows up as an error before the freeze and never as
  * SIGBUS on the mapping. Whatever does not fit these assumptions falls back to streaming.
  * (Tried and dropped: fallocate + pwrite from a small bounce buffer while frozen. On tmpfs the
- * fallocated pages are only touched, and zeroed, by that write, so the freeze grew 2-4x.) */
+ * fallocated pages are only touched, and zeroed, by that write, so the freeze grew 2-6x.) */
 
 #define CD_COPY_JOB (4u << 20)
 
