@@ -1,9 +1,15 @@
-/* ELF core dump writer for a live process: freeze (ptrace), snapshot, stream, resume.
+/* ELF core dump writer for a live process: freeze (ptrace), snapshot, resume, write.
  *
- * Order of work: read smaps before the freeze (it walks page tables: slow for big processes),
- * then seize + interrupt every thread, read maps, registers and process info, compute the whole
- * file layout, stream the headers and notes, then copy memory in big chunks on a reader thread
- * while this thread feeds the sink. The target is resumed as soon as the last chunk is read. */
+ * Order of work: read smaps before the freeze (it walks page tables: slow for big processes) and
+ * prepare the destination of the copy (see below), then seize + interrupt every thread, read
+ * maps, registers and process info, compute the whole file layout, copy the memory, resume the
+ * target as soon as the last byte is copied, and only then finish the output.
+ * - Sink (vg_coredump_write): the headers go to the sink first, then a reader thread copies the
+ *   memory in 4 MiB chunks into buffers faulted in before the freeze while this thread waits;
+ *   after the resume the chunks drain into the sink.
+ * - File (vg_coredump_to_file): the memory is copied by two threads straight into a pre-faulted
+ *   MAP_SHARED mapping of the core file, at an offset reserved before the freeze; no buffer of
+ *   our own, one copy. See "file output" below. */
 #include "engine/coredump.h"
 #include "engine/coredump_int.h"
 #include "config/error.h"
@@ -119,10 +125,20 @@ struct cd_ctx {
     struct vg__cd_stat pst;
     struct vg_buf hdr; /* ELF header, program headers, notes, padding */
 
-    struct cd_chunk *warm; /* copy buffers faulted in before the freeze */
-    size_t nwarm, budget;  /* chunks */
-    int memfd;             /* /proc/PID/mem, opened on first need */
-    int no_vm_readv;
+    struct cd_chunk *warm;  /* copy buffers faulted in before the freeze */
+    size_t nwarm, budget;   /* chunks */
+    int memfd;              /* /proc/PID/mem, opened on first need */
+    int no_vm_readv;        /* read and written with __atomic: copy threads share it */
+    pthread_mutex_t err_mu; /* cd_fail from concurrent copy threads */
+
+    /* File output (vg_coredump_to_file): memory is copied straight into a shared mapping of
+     * the output file, so there is no second copy and no separate buffer to fault in. */
+    int fd;                /* output file, -1 for a plain sink */
+    int direct;            /* memory goes straight into the file mapping */
+    char *map;             /* file range [data_off_min, data_off_min + map_len) */
+    uint64_t map_len;      /* bytes mapped (and fallocated) */
+    uint64_t data_off_min; /* reserved room for headers and notes: where the data starts */
+    size_t hdr_used;       /* c->hdr without the padding up to the data */
 };
 
 static uint64_t now_us(void)
@@ -135,12 +151,14 @@ static uint64_t now_us(void)
 __attribute__((format(printf, 3, 4))) static int cd_fail(struct cd_ctx *c, int rc, const char *fmt,
                                                          ...)
 {
+    pthread_mutex_lock(&c->err_mu);
     if (c->err && c->errlen && !c->err[0]) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(c->err, c->errlen, fmt, ap);
         va_end(ap);
     }
+    pthread_mutex_unlock(&c->err_mu);
     return rc;
 }
 
@@ -489,14 +507,21 @@ static int cd_read_regs(struct cd_ctx *c, struct cd_thread *t, unsigned char *xb
  * (it forces access like a debugger); zeros for what neither can (as the kernel leaves holes). */
 static ssize_t mem_pread(struct cd_ctx *c, void *buf, size_t len, uint64_t addr)
 {
-    if (c->memfd < 0) {
+    int fd = __atomic_load_n(&c->memfd, __ATOMIC_ACQUIRE);
+    if (fd < 0) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/mem", (int)c->pid);
-        c->memfd = open(path, O_RDONLY | O_CLOEXEC);
-        if (c->memfd < 0)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
             return -1;
+        int none = -1;
+        if (!__atomic_compare_exchange_n(&c->memfd, &none, fd, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            close(fd); /* another copy thread was first */
+            fd = none;
+        }
     }
-    return pread(c->memfd, buf, len, (off_t)addr);
+    return pread(fd, buf, len, (off_t)addr);
 }
 
 static int cd_read_mem(struct cd_ctx *c, uint64_t addr, char *buf, size_t len)
@@ -504,7 +529,8 @@ static int cd_read_mem(struct cd_ctx *c, uint64_t addr, char *buf, size_t len)
     size_t got = 0;
     while (got < len) {
         ssize_t n;
-        if (!c->no_vm_readv) {
+        int no_vm_readv = __atomic_load_n(&c->no_vm_readv, __ATOMIC_RELAXED);
+        if (!no_vm_readv) {
             struct iovec l = {buf + got, len - got};
             struct iovec r = {(void *)(uintptr_t)(addr + got), len - got};
             n = process_vm_readv(c->pid, &l, 1, &r, 1, 0);
@@ -513,7 +539,8 @@ static int cd_read_mem(struct cd_ctx *c, uint64_t addr, char *buf, size_t len)
                 if (e == ESRCH)
                     return cd_exited(c);
                 if (e == EPERM || e == ENOSYS) {
-                    c->no_vm_readv = 1; /* e.g. seccomp: the ptrace path still works */
+                    /* e.g. seccomp: the ptrace path still works */
+                    __atomic_store_n(&c->no_vm_readv, 1, __ATOMIC_RELAXED);
                     continue;
                 }
                 if (e != EFAULT && e != EIO)
@@ -542,7 +569,7 @@ static int cd_read_mem(struct cd_ctx *c, uint64_t addr, char *buf, size_t len)
             size_t pg = CD_PAGE - (size_t)(a & (CD_PAGE - 1));
             if (pg > len - got)
                 pg = len - got;
-            if (c->no_vm_readv || mem_pread(c, buf + got, pg, a) != (ssize_t)pg)
+            if (no_vm_readv || mem_pread(c, buf + got, pg, a) != (ssize_t)pg)
                 memset(buf + got, 0, pg);
             got += pg;
         }
@@ -971,6 +998,8 @@ static int cd_layout(struct cd_ctx *c)
     uint64_t note_off = off;
     off += notes.len;
     off = (off + CD_PAGE - 1) & ~(uint64_t)(CD_PAGE - 1);
+    if (c->map && off <= c->data_off_min)
+        off = c->data_off_min; /* the data goes where the file mapping already is */
     uint64_t data_off = off;
     for (size_t i = 0; i < c->nseg; i++) {
         c->seg[i].offset = off;
@@ -1027,6 +1056,7 @@ static int cd_layout(struct cd_ctx *c)
     }
     if (!rc)
         rc = vg_buf_append(&c->hdr, notes.data, notes.len);
+    c->hdr_used = c->hdr.len;
     while (!rc && c->hdr.len < data_off) {
         static const char zero[512];
         size_t n = data_off - c->hdr.len;
@@ -1279,17 +1309,11 @@ out_nothread:
     return rc;
 }
 
-/* The copy buffer: enough for the whole dump when memory allows (a third of MemAvailable at
- * most), allocated and faulted in before the freeze, so the target waits only for the copy
- * itself, not for page faults on fresh buffers nor for the sink. */
-static void cd_warm_chunks(struct cd_ctx *c)
+/* Bytes the dump will copy, from the smaps read before the freeze (an estimate: the process may
+ * still change until it is frozen). */
+static uint64_t cd_estimate(struct cd_ctx *c)
 {
-    uint64_t budget = mem_available() / 3, est = 0;
-    if (budget > CD_BUF_MAX)
-        budget = CD_BUF_MAX;
-    c->budget = budget / CD_CHUNK;
-    if (c->budget < CD_BUF_MIN_CHUNKS)
-        c->budget = CD_BUF_MIN_CHUNKS;
+    uint64_t est = 0;
     for (size_t i = 0; i < c->pre.n; i++) {
         const struct vg__cd_map *m = &c->pre.v[i];
         if (!(m->prot & VG__CD_PROT_R) || m->dontdump ||
@@ -1300,14 +1324,75 @@ static void cd_warm_chunks(struct cd_ctx *c)
         else if (c->type == VG_DUMP_WITH_HEAP)
             est += filter_size(c, m);
     }
+    return est;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+struct cd_populate {
+    char *p;
+    size_t len;
+    int rc;
+};
+
+static void *populate_part(void *arg)
+{
+    struct cd_populate *w = arg;
+    w->rc = 0;
+    if (madvise(w->p, w->len, MADV_POPULATE_WRITE) == 0)
+        return NULL;
+    if (errno != EINVAL) { /* EINVAL: kernel < 5.14, touch instead */
+        w->rc = -errno;
+        return NULL;
+    }
+    for (size_t o = 0; o < w->len; o += CD_PAGE)
+        w->p[o] = 0;
+    return NULL;
+}
+
+/* Faults in [p, p+len) before the freeze, on two cores when there are two: page faults (zeroing,
+ * and on a VM the host's own faults) cost as much as the copy itself. */
+static int populate(char *p, size_t len)
+{
+    struct cd_populate w[2] = {{p, len, 0}, {NULL, 0, 0}};
+    pthread_t th;
+    int two = len >= (64u << 20) && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+    if (two) {
+        size_t half = (len / 2) & ~(size_t)(CD_PAGE - 1);
+        w[0].len = half;
+        w[1].p = p + half;
+        w[1].len = len - half;
+        if (pthread_create(&th, NULL, populate_part, &w[1]) != 0) {
+            w[0].len = len;
+            two = 0;
+        }
+    }
+    populate_part(&w[0]);
+    if (two)
+        pthread_join(th, NULL);
+    return w[0].rc ? w[0].rc : w[1].rc;
+}
+
+/* The copy buffer: enough for the whole dump when memory allows (a third of MemAvailable at
+ * most), allocated and faulted in before the freeze, so the target waits only for the copy
+ * itself, not for page faults on fresh buffers nor for the sink. */
+static void cd_warm_chunks(struct cd_ctx *c, uint64_t est, int warm)
+{
+    uint64_t budget = mem_available() / 3;
+    if (budget > CD_BUF_MAX)
+        budget = CD_BUF_MAX;
+    c->budget = budget / CD_CHUNK;
+    if (c->budget < CD_BUF_MIN_CHUNKS)
+        c->budget = CD_BUF_MIN_CHUNKS;
+    if (!warm)
+        return;
     size_t n = (size_t)(est / CD_CHUNK) + 2;
     if (n < CD_BUF_MIN_CHUNKS)
         n = CD_BUF_MIN_CHUNKS;
     if (n > c->budget)
         n = c->budget;
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
     for (size_t i = 0; i < n; i++) {
         struct cd_chunk *k = chunk_new();
         if (!k)
@@ -1319,6 +1404,200 @@ static void cd_warm_chunks(struct cd_ctx *c)
         c->warm = k;
         c->nwarm++;
     }
+}
+
+/* ---- file output: straight into the file ---------------------------------------------------
+ *
+ * For a file there is no need to hold the whole dump in a buffer of our own: while frozen, the
+ * target's memory is copied once, by process_vm_readv, into a MAP_SHARED mapping of the output
+ * file whose pages (tmpfs or page cache) were allocated and faulted in before the freeze. The
+ * target waits only for the copy (two copiers on two cores); after the resume only the headers
+ * are written. Headers and notes are not known before the freeze, so room for them is reserved
+ * at the start of the file (a hole where unused) and the data starts at that fixed offset. The
+ * range is fallocated first, so a full disk shows up as an error before the freeze and never as
+ * SIGBUS on the mapping. Whatever does not fit these assumptions falls back to streaming.
+ * (Tried and dropped: fallocate + pwrite from a small bounce buffer while frozen. On tmpfs the
+ * fallocated pages are only touched, and zeroed, by that write, so the freeze grew 2-6x.) */
+
+#define CD_COPY_JOB (4u << 20)
+
+static void cd_map_drop(struct cd_ctx *c)
+{
+    if (!c->map)
+        return;
+    munmap(c->map, c->map_len);
+    c->map = NULL;
+    c->map_len = 0;
+    c->direct = 0;
+    /* Nothing has been written yet: the streaming path starts from an empty file. */
+    if (ftruncate(c->fd, 0) != 0)
+        (void)0; /* streaming overwrites from offset 0 anyway */
+}
+
+static int cd_map_prepare(struct cd_ctx *c, uint64_t est)
+{
+    pid_t *tids = NULL;
+    size_t nth = 0;
+    uint64_t files = 0;
+    if (cd_list_tasks(c->pid, &tids, &nth) != 0)
+        nth = 1;
+    free(tids);
+    for (size_t i = 0; i < c->pre.n; i++)
+        if (c->pre.v[i].path)
+            files += strlen(c->pre.v[i].path) + 1 + 3 * sizeof(uint64_t);
+    /* Headers: one program header per mapping (Mini splits mappings around stacks and loader
+     * data), notes per thread (prstatus, fpregs, xstate, siginfo) with room for threads that
+     * start before the freeze, NT_FILE, auxv, psinfo. Unused room stays a hole. */
+    uint64_t room = sizeof(Elf64_Ehdr) + sizeof(Elf64_Shdr) +
+                    (4 * (uint64_t)c->pre.n + 4 * (uint64_t)nth + 64) * sizeof(Elf64_Phdr) +
+                    2 * files + (2 * (uint64_t)nth + 16) * (CD_XSTATE_MAX / 2 + 2048) + (64u << 10);
+    room = (room + CD_PAGE - 1) & ~(uint64_t)(CD_PAGE - 1);
+    uint64_t len = (est + CD_PAGE - 1) & ~(uint64_t)(CD_PAGE - 1);
+    if (!len)
+        len = CD_PAGE;
+    /* The prepared pages are held until the dump is written: bounded like the copy buffer. */
+    if (len > mem_available() / 2)
+        return VG_ENOMEM;
+    if (fallocate(c->fd, 0, (off_t)room, (off_t)len) != 0)
+        return -errno;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, (off_t)room);
+    if (m == MAP_FAILED) {
+        int e = -errno;
+        if (ftruncate(c->fd, 0) != 0)
+            (void)0;
+        return e;
+    }
+    c->map = m;
+    c->map_len = len;
+    c->data_off_min = room;
+    c->direct = 1;
+    int rc = populate(c->map, len);
+    if (rc)
+        cd_map_drop(c);
+    return rc;
+}
+
+/* While frozen, after the layout: the data must start at the reserved offset and fit the
+ * mapping (grown if the process grew since smaps was read). */
+static int cd_map_fit(struct cd_ctx *c)
+{
+    uint64_t total = 0;
+    if (c->hdr.len != c->data_off_min)
+        return VG_ENOSPC; /* headers larger than reserved */
+    for (size_t i = 0; i < c->nseg; i++)
+        total += c->seg[i].filesz;
+    if (total <= c->map_len)
+        return 0;
+    uint64_t len = (total + CD_PAGE - 1) & ~(uint64_t)(CD_PAGE - 1);
+    if (fallocate(c->fd, 0, (off_t)(c->data_off_min + c->map_len), (off_t)(len - c->map_len)))
+        return -errno;
+    void *m = mremap(c->map, c->map_len, len, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED)
+        return -errno;
+    c->map = m;
+    c->map_len = len;
+    return 0;
+}
+
+struct cd_job {
+    uint64_t addr, off; /* off: file offset */
+    size_t len;
+};
+
+struct cd_copy {
+    struct cd_ctx *c;
+    struct cd_job *jobs;
+    size_t njobs;
+    size_t next; /* __atomic */
+    int rc;      /* __atomic: the first error stops every copier */
+};
+
+static void *cd_copy_worker(void *arg)
+{
+    struct cd_copy *w = arg;
+    struct cd_ctx *c = w->c;
+    while (!__atomic_load_n(&w->rc, __ATOMIC_RELAXED)) {
+        size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+        if (i >= w->njobs)
+            break;
+        const struct cd_job *j = &w->jobs[i];
+        char *dst = c->map + (j->off - c->data_off_min);
+        int rc = cd_read_mem(c, j->addr, dst, j->len);
+        if (!rc && c->type == VG_DUMP_TRIAGE)
+            redact(c, j->addr, dst, j->len);
+        if (rc) {
+            int zero = 0;
+            __atomic_compare_exchange_n(&w->rc, &zero, rc, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int pwrite_all(int fd, const char *p, size_t len, off_t off)
+{
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EDQUOT ? VG_EQUOTA : -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+/* Frozen: copy every segment into the file (two copiers on two cores), resume the target, then
+ * write the headers and cut the file to its size. */
+static int cd_copy_direct(struct cd_ctx *c)
+{
+    struct cd_copy w;
+    uint64_t total = 0;
+    int rc = 0;
+
+    memset(&w, 0, sizeof(w));
+    w.c = c;
+    size_t cap = 0;
+    for (size_t i = 0; i < c->nseg; i++)
+        cap += (size_t)((c->seg[i].filesz + CD_COPY_JOB - 1) / CD_COPY_JOB);
+    w.jobs = calloc(cap ? cap : 1, sizeof(*w.jobs));
+    if (!w.jobs)
+        return cd_fail(c, VG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->nseg; i++) {
+        const struct cd_seg *s = &c->seg[i];
+        for (uint64_t off = 0; off < s->filesz; off += CD_COPY_JOB) {
+            struct cd_job *j = &w.jobs[w.njobs++];
+            j->addr = s->vaddr + off;
+            j->off = s->offset + off;
+            j->len = (size_t)(s->filesz - off < CD_COPY_JOB ? s->filesz - off : CD_COPY_JOB);
+        }
+        total += s->filesz;
+    }
+    pthread_t th;
+    int two = w.njobs > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+              pthread_create(&th, NULL, cd_copy_worker, &w) == 0;
+    cd_copy_worker(&w);
+    if (two)
+        pthread_join(th, NULL);
+    free(w.jobs);
+    cd_detach(c);
+    if (w.rc)
+        return w.rc;
+
+    uint64_t size = c->hdr.len + total;
+    rc = pwrite_all(c->fd, c->hdr.data, c->hdr_used, 0);
+    if (!rc && ftruncate(c->fd, (off_t)size) != 0)
+        rc = errno == EDQUOT ? VG_EQUOTA : -errno;
+    munmap(c->map, c->map_len);
+    c->map = NULL;
+    c->map_len = 0;
+    if (rc)
+        return cd_fail(c, rc, "writing the core failed: %s", vg_strerror(rc));
+    c->bytes = size;
+    return 0;
 }
 
 static int cd_run(struct cd_ctx *c)
@@ -1346,7 +1625,10 @@ static int cd_run(struct cd_ctx *c)
         return cd_perm_error(c, rc, "read the memory map of");
     if (rc)
         return cd_fail(c, rc, "reading /proc/%d/smaps: %s", (int)c->pid, vg_strerror(rc));
-    cd_warm_chunks(c);
+    uint64_t est = cd_estimate(c);
+    if (c->fd >= 0 && cd_map_prepare(c, est) != 0)
+        c->direct = 0; /* stream into the file instead */
+    cd_warm_chunks(c, est, !c->direct);
 
     rc = cd_attach(c);
     if (rc)
@@ -1387,17 +1669,24 @@ static int cd_run(struct cd_ctx *c)
     rc = cd_layout(c);
     if (rc)
         return rc;
+    if (c->direct && cd_map_fit(c) != 0)
+        cd_map_drop(c); /* stream instead, with buffers taken while frozen: slower, correct */
+    if (c->direct)
+        return cd_copy_direct(c);
     return cd_stream(c);
 }
 
-int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx,
-                      struct vg_dump_result *res, char *err, size_t errlen)
+/* fd >= 0: file output (memory copied straight into the file when possible, else `write`). */
+static int cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx, int fd,
+                   struct vg_dump_result *res, char *err, size_t errlen)
 {
     struct cd_ctx c;
     uint64_t t0 = now_us();
     int rc;
 
     memset(&c, 0, sizeof(c));
+    pthread_mutex_init(&c.err_mu, NULL);
+    c.fd = fd;
     c.pid = pid;
     c.type = type;
     c.err = err;
@@ -1410,8 +1699,11 @@ int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write,
         err[0] = '\0';
     if (res)
         memset(res, 0, sizeof(*res));
-    if (!write || (unsigned)type > VG_DUMP_TRIAGE)
-        return cd_fail(&c, VG_EINVAL, "invalid arguments");
+    if (!write || (unsigned)type > VG_DUMP_TRIAGE) {
+        rc = cd_fail(&c, VG_EINVAL, "invalid arguments");
+        pthread_mutex_destroy(&c.err_mu);
+        return rc;
+    }
 
     rc = cd_run(&c);
     cd_detach(&c);
@@ -1436,14 +1728,18 @@ int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write,
     vg_buf_free(&c.hdr);
     if (c.memfd >= 0)
         close(c.memfd);
+    if (c.map)
+        munmap(c.map, c.map_len);
+    pthread_mutex_destroy(&c.err_mu);
     return rc;
 }
 
 #else /* !__x86_64__ */
 
-int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx,
-                      struct vg_dump_result *res, char *err, size_t errlen)
+static int cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx, int fd,
+                   struct vg_dump_result *res, char *err, size_t errlen)
 {
+    (void)pid, (void)type, (void)write, (void)ctx, (void)fd;
     if (res)
         memset(res, 0, sizeof(*res));
     if (err && errlen)
@@ -1452,6 +1748,12 @@ int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write,
 }
 
 #endif
+
+int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx,
+                      struct vg_dump_result *res, char *err, size_t errlen)
+{
+    return cd_dump(pid, type, write, ctx, -1, res, err, errlen);
+}
 
 /* ---- file sink --------------------------------------------------------------------------------
  */
@@ -1486,14 +1788,14 @@ int vg_coredump_to_file(pid_t pid, enum vg_dump_type type, const char *path,
         err[0] = '\0';
     if (!path)
         return VG_EINVAL;
-    f.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    f.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* RDWR: mapped */
     if (f.fd < 0) {
         rc = -errno;
         if (err && errlen)
             snprintf(err, errlen, "cannot create %s: %s", path, vg_strerror(rc));
         return rc;
     }
-    rc = vg_coredump_write(pid, type, file_write, &f, res, err, errlen);
+    rc = cd_dump(pid, type, file_write, &f, f.fd, res, err, errlen);
     if (!rc && fsync(f.fd) < 0) {
         rc = errno == EDQUOT ? VG_EQUOTA : -errno;
         if (err && errlen)
