@@ -125,7 +125,7 @@ static void on_child_exit(uv_process_t *p, int64_t exit_status, int term_signal)
 {
     struct exec_job *job = p->data;
     job->exit_status = exit_status;
-    job->term_signal = job->timed_out ? 0 : term_signal;
+    job->term_signal = term_signal;
     job->closing = 2;
     uv_close((uv_handle_t *)&job->timer, job_closed);
     uv_close((uv_handle_t *)&job->proc, job_closed);

@@ -635,11 +635,78 @@ def sc_signals(env):
         fail(f"exited {took:.2f}s after SIGTERM: did not wait for the 3 s action")
 
 
+def sc_actions(env):
+    """Action lists: outputs flow into later actions, a failing action stops the rest of the run
+    and is recorded (SQLite, lastError), a Timeout kills a hung action, and runs go on."""
+    out = os.path.join(env.dir, "actions.log")
+    sh = lambda script: {"Path": "/bin/sh", "Arguments": "-c " + shlex.quote(script)}
+    cfg = env.settings()
+    cfg["CollectionRules"] = {
+        "Chain": env.rule("Chain", {"Type": "Startup"}, actions=[
+            {"Name": "First", "Type": "Execute", "Settings": {**sh("exit 3"),
+                                                              "IgnoreExitCode": True}},
+            {"Name": "Second", "Type": "Execute",
+             "Settings": sh(f"echo second saw $(Actions.First.ExitCode) >> {out}")}]),
+        "Broken": env.rule("Broken", {"Type": "Startup"}, actions=[
+            {"Name": "Fails", "Type": "Execute", "Settings": sh("exit 7")},
+            {"Name": "Never", "Type": "Execute", "Settings": sh(f"echo never >> {out}")}]),
+        "Hung": env.rule("Hung", {"Type": "Startup"}, actions=[
+            {"Name": "Sleeper", "Type": "Execute", "Settings": {**sh("sleep 30"),
+                                                                "Timeout": "1s"}}]),
+    }
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("hold")
+
+    def lines():
+        try:
+            with open(out) as f:
+                return f.read().split("\n")
+        except FileNotFoundError:
+            return []
+
+    wait_for("the chained action", lambda: "second saw 3" in lines(), 15)
+
+    def finished(rule):
+        st = env.get(f"/collectionrules/{rule}?pid={w.pid}")
+        return st if st.get("lastError") else None
+
+    broken = wait_for("Broken's failure", lambda: finished("Broken"), 15)
+    hung = wait_for("Hung's timeout", lambda: finished("Hung"), 15)
+    print(f"Broken: {broken['lastError']!r}; Hung: {hung['lastError']!r}")
+    if "exited with code 7" not in broken["lastError"] or "Fails" not in broken["lastError"]:
+        fail(f"the failure is not explained: {broken}")
+    if "timed out" not in hung["lastError"]:
+        fail(f"the timeout is not explained: {hung}")
+    time.sleep(1)
+    if any("never" in l for l in lines()):
+        fail("an action after a failed one ran")
+    db = sqlite3.connect(f"file:{env.state}/vigil.db?mode=ro", uri=True, timeout=5)
+    try:
+        rows = db.execute("SELECT f.rule, f.status, a.name, a.status, a.outputs, a.error "
+                          "FROM actions a JOIN fires f ON f.id = a.fire_id "
+                          "ORDER BY f.rule, a.idx").fetchall()
+    finally:
+        db.close()
+    print(rows)
+    by = {(r[0], r[2]): r for r in rows}
+    if by.get(("Broken", "Fails"), (0, 0, 0, 0))[3] != "Failed" or ("Broken", "Never") in by:
+        fail(f"Broken's actions were not recorded as failed and stopped: {rows}")
+    if by[("Broken", "Fails")][1] != "Failed":
+        fail(f"Broken's run is not recorded as failed: {rows}")
+    if by.get(("Chain", "First"), (0,) * 6)[4] != '{"ExitCode":"3"}' or \
+            by.get(("Chain", "Second"), (0,) * 4)[3] != "Succeeded":
+        fail(f"Chain's outputs were not recorded: {rows}")
+    if by.get(("Hung", "Sleeper"), (0,) * 6)[5] is None or \
+            by[("Hung", "Sleeper")][4] != '{"ExitCode":"137"}':
+        fail(f"Hung's timeout (SIGKILL: exit code 137) was not recorded: {rows}")
+
+
 SCENARIOS = {
     "cpu": sc_cpu, "memgrowth": sc_memgrowth, "throttle": sc_throttle,
     "ruleduration": sc_ruleduration, "cooldown": sc_cooldown, "restart": sc_restart,
     "reload": sc_reload, "configmap": sc_configmap, "invalid": sc_invalid, "pidns": sc_pidns,
-    "signals": sc_signals,
+    "signals": sc_signals, "actions": sc_actions,
 }
 
 
