@@ -66,8 +66,10 @@ static char *unsupported_reason(const struct vg_rule *r)
     for (size_t i = 0; i < r->n_actions; i++) {
         const char *type = r->actions[i].type->name;
         if (!vg__action_runner_find(type))
-            return vg_asprintf("not supported yet: action %s (%s) cannot run in this vigil%s",
-                               r->actions[i].name ? r->actions[i].name : type, type,
+            return vg_asprintf("not supported yet: action %s%s%s%s cannot run in this vigil%s",
+                               r->actions[i].name ? r->actions[i].name : type,
+                               r->actions[i].name ? " (" : "", r->actions[i].name ? type : "",
+                               r->actions[i].name ? ")" : "",
                                (r->actions[i].type->flags & VG_ACTION_NEEDS_RUNTIME)
                                    ? "; it needs a runtime adapter"
                                    : "");
