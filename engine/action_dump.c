@@ -62,8 +62,9 @@ static void dump_work(uv_work_t *w)
                  vg_strerror(job->rc));
         return;
     }
+    struct sink_ctx sc = {a, job->op};
     job->rc =
-        vg_coredump_write(job->pid, job->type, sink, a, &job->res, job->err, sizeof(job->err));
+        vg_coredump_write(job->pid, job->type, sink, &sc, &job->res, job->err, sizeof(job->err));
     if (job->rc) {
         if (job->rc == VG_EQUOTA || !job->err[0])
             snprintf(job->err, sizeof(job->err), "%s",

@@ -13,6 +13,7 @@ assertion depends on the machine being fast, only on order and on lower bounds o
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -702,11 +703,61 @@ def sc_actions(env):
         fail(f"Hung's timeout (SIGKILL: exit code 137) was not recorded: {rows}")
 
 
+def sc_dump(env):
+    """CollectDump from a rule: the core lands in the filesystem egress, its EgressPath flows into
+    the next action, /operations lists it, and gdb opens it with every thread."""
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    # fires once the workload's threads exist, so the core must hold all four
+    trigger = {"Type": "ThreadCount", "Settings": {"GreaterThan": 3, "SlidingWindowDuration": "0s"}}
+    cfg["CollectionRules"] = {"DumpIt": env.rule("DumpIt", trigger, limits={"ActionCount": 1},
+                                                 actions=[
+        {"Name": "Dump", "Type": "CollectDump", "Settings": {"Type": "Mini", "Egress": "fs"}},
+        {"Type": "Execute", "Settings": {
+            "Path": "/bin/sh",
+            "Arguments": "-c " + shlex.quote(f"echo $(Actions.Dump.EgressPath) >> {out}")}}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("threads:3", "hold")
+
+    def paths():
+        try:
+            with open(out) as f:
+                return [l.strip() for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+
+    path = wait_for("the dump's EgressPath", paths, 30)[0]
+    if not path.startswith(arts + "/") or not os.path.isfile(path):
+        fail(f"EgressPath {path!r} is not a file in {arts}")
+    if oct(os.stat(path).st_mode & 0o777) != "0o600":
+        fail(f"the core's mode is {oct(os.stat(path).st_mode)}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            fail("the artifact is not an ELF core")
+    ops = env.get("/operations")
+    if not any(o.get("collectionRule") == "DumpIt" and o["status"] == "Succeeded" and
+               o["resourceLocation"] == path for o in ops):
+        fail(f"/operations does not list the rule's dump: {ops}")
+    if shutil.which("gdb"):
+        g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", env.args.workload,
+                            path], capture_output=True, text=True, timeout=60)
+        nthreads = sum(1 for l in g.stdout.splitlines() if re.match(r"^\*?\s+\d+\s+Thread ", l))
+        print(g.stdout[-600:])
+        if nthreads < 4:
+            fail(f"gdb sees {nthreads} threads in the core, expected 4:\n{g.stdout}{g.stderr}")
+    if w.poll() is not None:
+        fail("the dumped process did not survive the dump")
+
+
 SCENARIOS = {
     "cpu": sc_cpu, "memgrowth": sc_memgrowth, "throttle": sc_throttle,
     "ruleduration": sc_ruleduration, "cooldown": sc_cooldown, "restart": sc_restart,
     "reload": sc_reload, "configmap": sc_configmap, "invalid": sc_invalid, "pidns": sc_pidns,
     "signals": sc_signals, "actions": sc_actions,
+    "dump": sc_dump,
 }
 
 
