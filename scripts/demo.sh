@@ -63,7 +63,8 @@ echo
 echo "== dumps in the filesystem egress ($demo/artifacts)"
 ls -l "$demo/artifacts" 2>/dev/null | grep core_ || echo "(none)"
 echo
-echo "Open a dump with: gdb build/vigil-demo-grow $demo/artifacts/core_vigil-demo-grow_*"
+first=$(ls "$demo"/artifacts/core_vigil-demo-grow_* 2>/dev/null | head -1)
+[[ -n "$first" ]] && echo "Open a dump with: gdb $here/build/vigil-demo-grow $first"
 kill -TERM "$vigil_pid" 2>/dev/null || true
 wait "$vigil_pid" 2>/dev/null || true
 echo "vigil stopped cleanly (SIGTERM)."
