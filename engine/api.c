@@ -85,16 +85,7 @@ static void proc_uid(const struct vg_proc *p, char out[40])
 
 static const char *runtime_name(const struct vg_proc *p)
 {
-    switch (p->runtime) {
-    case VG_RT_DOTNET:
-        return ".NET";
-    case VG_RT_JVM:
-        return "JVM";
-    case VG_RT_NODE:
-        return "Node";
-    default:
-        return "native";
-    }
+    return p->runtime == VG_RT_UNKNOWN ? "native" : vg_runtime_name(p->runtime);
 }
 
 /* pid=, uid= or name= select one process; none selects the only one. */
