@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-
 /* dotnet-monitor CollectDump `Type` names. */
 enum vg_dump_type {
     VG_DUMP_WITH_HEAP = 0, /* the target's /proc/PID/coredump_filter (kernel semantics) */

@@ -479,10 +479,9 @@ static void finish_stop(struct vg_daemon *d)
     vg__reloader_stop(d->reloader);
     d->reloader = NULL;
     /* the API and the reloader close their own handles; these are the daemon's */
-    uv_handle_t *mine[] = {(uv_handle_t *)&d->tick, (uv_handle_t *)&d->stop_timer,
-                           (uv_handle_t *)&d->resume_timer,
-                           (uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int,
-                           (uv_handle_t *)&d->sig_hup};
+    uv_handle_t *mine[] = {(uv_handle_t *)&d->tick,         (uv_handle_t *)&d->stop_timer,
+                           (uv_handle_t *)&d->resume_timer, (uv_handle_t *)&d->sig_term,
+                           (uv_handle_t *)&d->sig_int,      (uv_handle_t *)&d->sig_hup};
     for (size_t i = 0; i < VG_ARRAY_SIZE(mine); i++)
         if (!uv_is_closing(mine[i]))
             uv_close(mine[i], NULL);

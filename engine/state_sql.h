@@ -37,7 +37,7 @@ static const char *const VG_STATE_MIGRATIONS[] = {
     "UPDATE instances SET failure=?4 WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"
 #define SQL_INSTANCE_DROP_PROC "DELETE FROM instances WHERE proc_key=?1"
 #define SQL_FIRES_OF_INSTANCE                                                                      \
-    "SELECT fired_ms, persist FROM fires WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"        \
+    "SELECT fired_ms, persist FROM fires WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"         \
     " ORDER BY fired_ms"
 #define SQL_FIRE_ADD                                                                               \
     "INSERT INTO fires(rule, fingerprint, proc_key, pid, fired_ms, persist)"                       \

@@ -179,7 +179,8 @@ static void test_yaml_positions_and_case(void **state)
     const struct vg_node *root = vg_tree_root(t);
     const struct vg_node *rules = vg_node_get(root, "CollectionRules");
     assert_non_null(rules);
-    const struct vg_node *type = vg_node_get(vg_node_get(vg_node_get(rules, "a"), "Trigger"), "TYPE");
+    const struct vg_node *type =
+        vg_node_get(vg_node_get(vg_node_get(rules, "a"), "Trigger"), "TYPE");
     assert_string_equal(vg_node_str(type), "Startup");
     assert_int_equal(type->pos.line, 5);
     assert_int_equal(type->pos.col, 21);
@@ -257,18 +258,18 @@ static void test_egress_settings_and_secrets(void **state)
     (void)state;
     char *dir = make_dir();
     put(dir, "key", "c2VjcmV0LWtleQ==\n");
-    char *yaml = vg_asprintf(
-        "Egress:\n"
-        "  Properties:\n    BlobKey: \"${file:%s/key}\"\n"
-        "  AzureBlobStorage:\n"
-        "    blob:\n      AccountUri: http://127.0.0.1:10000/devstoreaccount1\n"
-        "      ContainerName: dumps\n      AccountKeyName: BlobKey\n"
-        "      Metadata: {owner: VG_TEST_OWNER}\n"
-        "  S3Storage:\n"
-        "    s3:\n      BucketName: b\n      AccessKeyId: AK\n"
-        "      SecretAccessKey: \"${env:VG_TEST_SECRET}\"\n      CopyBufferSize: 1MB\n"
-        "      PreSignedUrlExpiry: \"00:15:00\"\n      Compression: zstd\n",
-        dir);
+    char *yaml =
+        vg_asprintf("Egress:\n"
+                    "  Properties:\n    BlobKey: \"${file:%s/key}\"\n"
+                    "  AzureBlobStorage:\n"
+                    "    blob:\n      AccountUri: http://127.0.0.1:10000/devstoreaccount1\n"
+                    "      ContainerName: dumps\n      AccountKeyName: BlobKey\n"
+                    "      Metadata: {owner: VG_TEST_OWNER}\n"
+                    "  S3Storage:\n"
+                    "    s3:\n      BucketName: b\n      AccessKeyId: AK\n"
+                    "      SecretAccessKey: \"${env:VG_TEST_SECRET}\"\n      CopyBufferSize: 1MB\n"
+                    "      PreSignedUrlExpiry: \"00:15:00\"\n      Compression: zstd\n",
+                    dir);
     put(dir, "a.yaml", yaml);
     free(yaml);
     setenv("VG_TEST_SECRET", "s3cr3t", 1);
@@ -301,8 +302,9 @@ static void test_egress_settings_and_secrets(void **state)
     vg_diags_free(&d);
 
     unsetenv("VG_TEST_SECRET");
-    put(dir, "a.yaml", "Egress:\n  S3Storage:\n    s3: {BucketName: b, AccessKeyId: AK, "
-                       "SecretAccessKey: \"${env:VG_TEST_SECRET}\"}\n");
+    put(dir, "a.yaml",
+        "Egress:\n  S3Storage:\n    s3: {BucketName: b, AccessKeyId: AK, "
+        "SecretAccessKey: \"${env:VG_TEST_SECRET}\"}\n");
     assert_int_equal(load_dir(dir, &d, &cfg), VG_ECONFIG);
     char *out = diag_text(&d, dir);
     assert_string_equal(out, "a.yaml:3:59: error: Egress.S3Storage.s3.SecretAccessKey: "
@@ -317,13 +319,14 @@ static void test_templates_and_filters(void **state)
 {
     (void)state;
     char *dir = make_dir();
-    put(dir, "a.yaml", "Templates:\n"
-                       "  CollectionRuleTriggers:\n    Hot: {Type: CPUUsage}\n"
-                       "  CollectionRuleFilters:\n    App: {Key: ProcessName, Value: spin}\n"
-                       "  CollectionRuleLimits:\n    Once: {ActionCount: 1}\n"
-                       "CollectionRules:\n"
-                       "  R:\n    Trigger: Hot\n    Filters: [App, {CommandLine: '--x', "
-                       "MatchType: Contains}]\n    Limits: Once\n");
+    put(dir, "a.yaml",
+        "Templates:\n"
+        "  CollectionRuleTriggers:\n    Hot: {Type: CPUUsage}\n"
+        "  CollectionRuleFilters:\n    App: {Key: ProcessName, Value: spin}\n"
+        "  CollectionRuleLimits:\n    Once: {ActionCount: 1}\n"
+        "CollectionRules:\n"
+        "  R:\n    Trigger: Hot\n    Filters: [App, {CommandLine: '--x', "
+        "MatchType: Contains}]\n    Limits: Once\n");
     struct vg_diags d;
     struct vg_config *cfg;
     assert_int_equal(load_dir(dir, &d, &cfg), 0);
@@ -338,8 +341,9 @@ static void test_templates_and_filters(void **state)
     vg_config_destroy(cfg);
     vg_diags_free(&d);
 
-    put(dir, "a.yaml", "CollectionRules:\n  R:\n    Trigger: Hott\n    Filters: [{Key: Pid, "
-                       "Value: 1}]\n");
+    put(dir, "a.yaml",
+        "CollectionRules:\n  R:\n    Trigger: Hott\n    Filters: [{Key: Pid, "
+        "Value: 1}]\n");
     assert_int_equal(load_dir(dir, &d, &cfg), VG_ECONFIG);
     char *out = diag_text(&d, dir);
     assert_string_equal(
@@ -389,7 +393,8 @@ static void test_billion_laughs(void **state)
     (void)state;
     struct vg_buf b;
     vg_buf_init(&b);
-    vg_buf_puts(&b, "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    vg_buf_puts(
+        &b, "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for (char c = 'b'; c <= 'j'; c++)
         vg_buf_printf(&b, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c, c - 1, c - 1,
                       c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
