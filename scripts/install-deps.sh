@@ -28,8 +28,17 @@ fi
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # The tests only need promtool from the prometheus package: keep its server from being started
+  # by the install (invoke-rc.d and deb-systemd-invoke honour policy-rc.d).
+  policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+  fi
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" || { rc=$?; [[ -n "$policy" ]] && rm -f "$policy"; exit $rc; }
+  [[ -n "$policy" ]] && rm -f "$policy"
 fi
 
 if ((want_test)) && [[ -f "$here/tests/servers/package.json" ]]; then
