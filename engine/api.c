@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #define MAX_OPERATIONS_KEPT 100
 
@@ -346,14 +347,23 @@ static void op_prune(struct vg_api *api)
     }
 }
 
+/* A random (version 4) UUID: operation ids must not be guessable or collide across restarts. */
 static void op_id(struct vg_op *op, uint64_t salt)
 {
-    static unsigned seq;
-    uint64_t r1 = vg_wall_ms() ^ ((uint64_t)++seq << 40), r2 = salt ^ uv_hrtime();
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        /* no entropy source answered: fall back to clock, counter and salt (still unique) */
+        static unsigned seq;
+        uint64_t a = uv_hrtime() ^ ((uint64_t)++seq << 40), b = salt ^ vg_wall_ms();
+        memcpy(r, &a, 8);
+        memcpy(r + 8, &b, 8);
+    }
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     snprintf(op->id, sizeof(op->id),
-             "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32 "-%012" PRIx64,
-             (uint32_t)(r1 >> 32), (uint32_t)(r1 >> 16) & 0xffff, (uint32_t)r1 & 0xfff,
-             (uint32_t)(r2 >> 52) & 0xfff, (uint64_t)(r2 & 0xffffffffffffull));
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+             r[15]);
 }
 
 struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const char *egress)
@@ -582,6 +592,30 @@ static void h_operations(struct vg_http_req *req, struct vg_http_res *res, void 
     for (struct vg_op *op = api->ops; op; op = op->next)
         if (op->egress)
             json_array_append_new(arr, op_json(op));
+    /* Uploads still waiting for their provider (a long egress outage, or left by an earlier
+     * run): their operation may have ended, the artifact's journey has not. */
+    struct vg_egress_upload_info *up = NULL;
+    size_t n = 0;
+    if (vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(up[i].state, "pending") != 0 && strcmp(up[i].state, "uploading") != 0)
+                continue;
+            char id[40];
+            snprintf(id, sizeof(id), "upload-%lld", (long long)up[i].id);
+            json_t *o = json_pack(
+                "{s:s, s:s, s:o, s:n, s:s, s:o, s:b}", "operationId", id, "status", "Running",
+                "createdDateTime", iso_time(up[i].created_ms), "resourceLocation",
+                "egressProviderName", up[i].provider, "error",
+                up[i].last_error ? jstr(up[i].last_error) : json_null(), "isStoppable", 0);
+            json_object_set_new(
+                o, "upload",
+                json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", jstr(up[i].name), "state",
+                          up[i].state, "size", (json_int_t)up[i].size, "bytesDone",
+                          (json_int_t)up[i].bytes_done, "retries", (int)up[i].retries));
+            json_array_append_new(arr, o);
+        }
+        vg_egress_uploads_free(up, n);
+    }
     vg_http_res_json(res, 200, arr);
 }
 

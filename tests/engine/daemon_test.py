@@ -752,12 +752,51 @@ def sc_dump(env):
         fail("the dumped process did not survive the dump")
 
 
+def sc_egress_down(env):
+    """Egress down: a rule's dump cannot be uploaded; the action fails after its retries, the
+    artifact stays spooled and pending, visible in /operations and /metrics."""
+    cfg = env.settings()
+    cfg["Egress"] = {"S3Storage": {"down": {
+        "Endpoint": f"http://127.0.0.1:{free_port()}", "BucketName": "b", "RegionName": "us-east-1",
+        "AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "secret", "ForcePathStyle": True,
+        "MaxRetries": 1, "RetryMaxDelay": "1s"}}}
+    cfg["CollectionRules"] = {"DumpDown": env.rule("DumpDown", {"Type": "Startup"}, actions=[
+        {"Type": "CollectDump", "Settings": {"Type": "Mini", "Egress": "down"}}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    w = env.workload("hold")
+
+    def ops():
+        o = env.get("/operations")
+        rule_ops = [x for x in o if x.get("collectionRule") == "DumpDown" and
+                    x["status"] != "Running"]
+        uploads = [x for x in o if x["operationId"].startswith("upload-")]
+        return (rule_ops, uploads) if rule_ops and uploads else None
+
+    rule_ops, uploads = wait_for("the failed dump and its pending upload", ops, 60)
+    print(rule_ops, uploads)
+    if rule_ops[0]["status"] != "Failed" or not rule_ops[0]["error"]:
+        fail(f"the rule's dump operation should have failed with a reason: {rule_ops}")
+    u = uploads[0]
+    if u["status"] != "Running" or u["upload"]["state"] != "pending" or \
+            u["egressProviderName"] != "down" or not u["upload"]["size"]:
+        fail(f"the pending upload is not shown as such: {u}")
+    metrics = env.get("/metrics")
+    vals = {l.split()[0]: float(l.split()[1]) for l in metrics.splitlines()
+            if l.startswith("vigil_") and " " in l}
+    if vals.get("vigil_uploads_failed_total", 0) < 1 or vals.get("vigil_spool_bytes", 0) <= 0:
+        fail(f"/metrics does not show the failed upload and the spooled bytes: {vals}")
+    st = env.get(f"/collectionrules/DumpDown?pid={w.pid}")
+    if not st.get("lastError"):
+        fail(f"the rule does not show the failure: {st}")
+
+
 SCENARIOS = {
     "cpu": sc_cpu, "memgrowth": sc_memgrowth, "throttle": sc_throttle,
     "ruleduration": sc_ruleduration, "cooldown": sc_cooldown, "restart": sc_restart,
     "reload": sc_reload, "configmap": sc_configmap, "invalid": sc_invalid, "pidns": sc_pidns,
     "signals": sc_signals, "actions": sc_actions,
-    "dump": sc_dump,
+    "dump": sc_dump, "egress_down": sc_egress_down,
 }
 
 
