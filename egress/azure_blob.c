@@ -176,49 +176,20 @@ static char *blob_path(struct az *a, const struct vg__upload *u)
     return vg_buf_steal(&b);
 }
 
-struct az_call {
-    const char *method;
-    const char *query; /* encoded, or NULL */
-    struct vg_http_header hdr[48];
-    size_t n_hdr;
-    int fd;
-    uint64_t off, len;
-    const char *mem;
-    size_t mem_len;
-    bool head;
-};
-
-static void az_call_init(struct az_call *c, const char *method, const char *query)
-{
-    memset(c, 0, sizeof(*c));
-    c->method = method;
-    c->query = query;
-    c->fd = -1;
-}
-
-static void hdr_add(struct az_call *c, const char *name, const char *value)
-{
-    if (value && c->n_hdr < VG_ARRAY_SIZE(c->hdr))
-        c->hdr[c->n_hdr++] = (struct vg_http_header){name, value};
-}
-
-static int az_send(struct az *a, struct vg__upload *u, struct az_call *c, struct vg__http_resp *r)
+static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struct vg__http_resp *r)
 {
     int rc = 0;
     char date[32], clen[24];
     vg_rfc1123_date(time(NULL), date);
     uint64_t body = c->fd >= 0 ? c->len : c->mem_len;
     snprintf(clen, sizeof(clen), "%llu", (unsigned long long)body);
-    hdr_add(c, "x-ms-version", X_MS_VERSION);
-    hdr_add(c, "x-ms-date", date);
+    vg__call_header(c, "x-ms-version", X_MS_VERSION);
+    vg__call_header(c, "x-ms-date", date);
     /* Signed, but sent by curl itself (a second copy would be a malformed request). */
     if (!c->head && strcmp(c->method, "GET") && strcmp(c->method, "DELETE"))
-        hdr_add(c, "Content-Length", clen);
+        vg__call_header(c, "Content-Length", clen);
     char *path = blob_path(a, u);
     char *auth = NULL, *url = NULL;
-    struct curl_slist *hl = NULL;
-    struct vg_buf line;
-    vg_buf_init(&line);
     if (!path) {
         rc = VG_ENOMEM;
         goto out;
@@ -245,44 +216,12 @@ static int az_send(struct az *a, struct vg__upload *u, struct az_call *c, struct
         rc = VG_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i <= c->n_hdr; i++) {
-        vg_buf_reset(&line);
-        if (i < c->n_hdr && !strcmp(c->hdr[i].name, "Content-Length"))
-            continue;
-        if (i == c->n_hdr && !auth)
-            break;
-        rc = i < c->n_hdr ? vg_buf_printf(&line, "%s: %s", c->hdr[i].name, c->hdr[i].value)
-                          : vg_buf_printf(&line, "Authorization: %s", auth);
-        struct curl_slist *n = rc ? NULL : curl_slist_append(hl, line.data);
-        if (!n) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        hl = n;
-    }
-    struct curl_slist *n1 = curl_slist_append(hl, "Expect:");
-    if (!n1) {
-        rc = VG_ENOMEM;
-        goto out;
-    }
-    hl = n1;
-    struct vg__http_req req = {.method = c->method,
-                               .url = url,
-                               .headers = hl,
-                               .body_fd = c->fd,
-                               .body_off = c->off,
-                               .body_len = c->len,
-                               .body = c->mem,
-                               .body_mem_len = c->mem_len,
-                               .no_body_response = c->head};
-    rc = vg__http_do(u, &req, r);
+    const struct vg_http_header extra[] = {{"Authorization", auth}};
     /* The URL may carry a SAS token: log the path only. */
-    vg_log(VG_LOG_DEBUG, u->prov->component, "%s %s%s%s -> %ld%s%s", c->method, path,
-           c->query ? "?" : "", c->query ? c->query : "", r->status, r->curl_code ? " " : "",
-           r->curl_code ? r->curl_err : "");
+    char *target = vg_asprintf("%s%s%s", path, c->query ? "?" : "", c->query ? c->query : "");
+    rc = target ? vg__http_send(u, c, url, target, extra, VG_ARRAY_SIZE(extra), r) : VG_ENOMEM;
+    free(target);
 out:
-    vg_buf_free(&line);
-    curl_slist_free_all(hl);
     free(url);
     free(auth);
     free(path);
@@ -331,9 +270,9 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     if ((rc = vg_base64_encode(raw_id, strlen(raw_id), &id)) ||
         (rc = vg_buf_puts(&q, "comp=block&blockid=")) || (rc = vg__url_encode(id.data, false, &q)))
         goto out;
-    struct az_call c;
-    az_call_init(&c, "PUT", q.data);
-    hdr_add(&c, "Content-MD5", md5);
+    struct vg__call c;
+    vg__call_init(&c, "PUT", q.data);
+    vg__call_header(&c, "Content-MD5", md5);
     c.fd = fd;
     c.off = off;
     c.len = len;
@@ -353,8 +292,8 @@ static int az_probe(void *state, struct vg__upload *u, bool *complete)
 {
     struct az *a = state;
     *complete = false;
-    struct az_call c;
-    az_call_init(&c, "HEAD", NULL);
+    struct vg__call c;
+    vg__call_init(&c, "HEAD", NULL);
     c.head = true;
     struct vg__http_resp r;
     vg__http_resp_init(&r);
@@ -385,10 +324,10 @@ static int az_finish(void *state, struct vg__upload *u)
         rc = vg_buf_puts(&body, "</BlockList>");
     if (rc)
         goto out;
-    struct az_call c;
-    az_call_init(&c, "PUT", "comp=blocklist");
-    hdr_add(&c, "Content-Type", "application/xml; charset=utf-8");
-    hdr_add(&c, "x-ms-blob-content-type", u->content_type);
+    struct vg__call c;
+    vg__call_init(&c, "PUT", "comp=blocklist");
+    vg__call_header(&c, "Content-Type", "application/xml; charset=utf-8");
+    vg__call_header(&c, "x-ms-blob-content-type", u->content_type);
     /* Header names must outlive the call: NUL-separated in one buffer, offsets first. */
     size_t n = a->n_meta + u->n_meta + 1;
     size_t offs[40];
@@ -415,7 +354,7 @@ static int az_finish(void *state, struct vg__upload *u)
     if (rc)
         goto out;
     for (size_t i = 0; i < n; i++)
-        hdr_add(&c, names.data + offs[i], vals[i]);
+        vg__call_header(&c, names.data + offs[i], vals[i]);
     c.mem = body.data;
     c.mem_len = body.len;
     if ((rc = az_send(a, u, &c, &r)) || (rc = vg__http_judge(u, &r, "Put Block List")))

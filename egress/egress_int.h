@@ -2,6 +2,7 @@
 #ifndef VG_EGRESS_INT_H
 #define VG_EGRESS_INT_H
 
+#include "egress/sigv4.h" /* struct vg_http_header */
 #include "config/settings.h"
 #include "config/util.h"
 #include "egress/egress.h"
@@ -29,6 +30,19 @@ struct vg__http_req {
     const char *body; /* in-memory body when body_fd < 0 (may be NULL: empty) */
     size_t body_mem_len;
     bool no_body_response; /* HEAD */
+};
+
+/* One provider request, the same shape for S3 and Azure. */
+struct vg__call {
+    const char *method;
+    const char *query; /* as the provider wants it (S3: raw, Azure: encoded), or NULL */
+    struct vg_http_header hdr[48];
+    size_t n_hdr;
+    int fd; /* >= 0: the body is len bytes of this file from off */
+    uint64_t off, len;
+    const char *mem; /* else an in-memory body (may be NULL: empty) */
+    size_t mem_len;
+    bool head;
 };
 
 struct vg__part {
@@ -170,5 +184,15 @@ void vg__upload_free(struct vg__upload *u);
  * *out_path is the EgressPath. Returns 0, VG_ERETRY (retries exhausted: stays pending),
  * VG_ECANCELED (stopping: stays pending) or a fatal error (the upload is failed and dropped). */
 int vg__upload_run(struct vg__upload *u, char **out_path);
+
+void vg__call_init(struct vg__call *c, const char *method, const char *query);
+/* Adds a header to sign and send (NULL values are skipped; the first 48 are kept). */
+void vg__call_header(struct vg__call *c, const char *name, const char *value);
+/* Sends a signed call: c's headers (Content-Length is left to curl) plus `extra` ones (NULL
+ * values skipped), without curl's 100-continue round trip, then logs METHOD log_target and the
+ * outcome at debug level (log_target must hold no secret: a URL may carry a SAS). */
+int vg__http_send(struct vg__upload *u, const struct vg__call *c, const char *url,
+                  const char *log_target, const struct vg_http_header *extra, size_t n_extra,
+                  struct vg__http_resp *r);
 
 #endif

@@ -399,3 +399,65 @@ int vg__url_split(const char *url, struct vg__url *out)
     }
     return 0;
 }
+
+void vg__call_init(struct vg__call *c, const char *method, const char *query)
+{
+    memset(c, 0, sizeof(*c));
+    c->method = method;
+    c->query = query;
+    c->fd = -1;
+}
+
+void vg__call_header(struct vg__call *c, const char *name, const char *value)
+{
+    if (value && c->n_hdr < VG_ARRAY_SIZE(c->hdr))
+        c->hdr[c->n_hdr++] = (struct vg_http_header){name, value};
+}
+
+int vg__http_send(struct vg__upload *u, const struct vg__call *c, const char *url,
+                  const char *log_target, const struct vg_http_header *extra, size_t n_extra,
+                  struct vg__http_resp *r)
+{
+    struct curl_slist *hl = NULL;
+    struct vg_buf line;
+    vg_buf_init(&line);
+    int rc = 0;
+    for (size_t i = 0; i < n_extra + c->n_hdr; i++) {
+        const struct vg_http_header *h = i < n_extra ? &extra[i] : &c->hdr[i - n_extra];
+        /* signed, but sent by curl itself: a second copy would make a malformed request */
+        if (!h->value || !strcasecmp(h->name, "Content-Length"))
+            continue;
+        vg_buf_reset(&line);
+        struct curl_slist *n = vg_buf_printf(&line, "%s: %s", h->name, h->value)
+                                   ? NULL
+                                   : curl_slist_append(hl, line.data);
+        if (!n) {
+            rc = VG_ENOMEM;
+            goto out;
+        }
+        hl = n;
+    }
+    /* No 100-continue round trip; an empty Content-Type keeps curl from inventing one. */
+    struct curl_slist *n1 = curl_slist_append(hl, "Expect:");
+    if (!n1) {
+        rc = VG_ENOMEM;
+        goto out;
+    }
+    hl = n1;
+    struct vg__http_req req = {.method = c->method,
+                               .url = url,
+                               .headers = hl,
+                               .body_fd = c->fd,
+                               .body_off = c->off,
+                               .body_len = c->len,
+                               .body = c->mem,
+                               .body_mem_len = c->mem_len,
+                               .no_body_response = c->head};
+    rc = vg__http_do(u, &req, r);
+    vg_log(VG_LOG_DEBUG, u->prov->component, "%s %s -> %ld%s%s", c->method, log_target, r->status,
+           r->curl_code ? " " : "", r->curl_code ? r->curl_err : "");
+out:
+    vg_buf_free(&line);
+    curl_slist_free_all(hl);
+    return rc;
+}

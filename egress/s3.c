@@ -355,26 +355,8 @@ static void fill_creds(struct s3 *s, const struct creds_copy *cc, struct vg_sigv
     cr->service = "s3";
 }
 
-struct s3_call {
-    const char *method;
-    const char *query; /* raw */
-    struct vg_http_header hdr[48];
-    size_t n_hdr;
-    int fd;
-    uint64_t off, len;
-    const char *mem;
-    size_t mem_len;
-    bool head;
-};
-
-static void hdr_add(struct s3_call *c, const char *name, const char *value)
-{
-    if (value && c->n_hdr < VG_ARRAY_SIZE(c->hdr))
-        c->hdr[c->n_hdr++] = (struct vg_http_header){name, value};
-}
-
 /* Signs and sends one request; the response goes to r. */
-static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct vg__http_resp *r)
+static int s3_send(struct s3 *s, struct vg__upload *u, struct vg__call *c, struct vg__http_resp *r)
 {
     char payload[65];
     int rc = 0;
@@ -399,10 +381,7 @@ static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct
     struct creds_copy cc = {0};
     struct vg_sigv4_result res;
     memset(&res, 0, sizeof(res));
-    struct curl_slist *hl = NULL;
     char *url = NULL;
-    struct vg_buf line;
-    vg_buf_init(&line);
     if (!path) {
         rc = VG_ENOMEM;
         goto out;
@@ -424,45 +403,8 @@ static int s3_send(struct s3 *s, struct vg__upload *u, struct s3_call *c, struct
         {"x-amz-content-sha256", payload},
         {"x-amz-security-token", cc.tok},
     };
-    for (size_t i = 0; i < VG_ARRAY_SIZE(own) + c->n_hdr && url; i++) {
-        const struct vg_http_header *h =
-            i < VG_ARRAY_SIZE(own) ? &own[i] : &c->hdr[i - VG_ARRAY_SIZE(own)];
-        if (!h->value)
-            continue;
-        vg_buf_reset(&line);
-        if (vg_buf_printf(&line, "%s: %s", h->name, h->value)) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        struct curl_slist *n = curl_slist_append(hl, line.data);
-        if (!n) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        hl = n;
-    }
-    /* No 100-continue round trip; an empty Content-Type keeps curl from inventing one. */
-    struct curl_slist *n1 = url ? curl_slist_append(hl, "Expect:") : NULL;
-    if (!n1) {
-        rc = VG_ENOMEM;
-        goto out;
-    }
-    hl = n1;
-    struct vg__http_req req = {.method = c->method,
-                               .url = url,
-                               .headers = hl,
-                               .body_fd = c->fd,
-                               .body_off = c->off,
-                               .body_len = c->len,
-                               .body = c->mem,
-                               .body_mem_len = c->mem_len,
-                               .no_body_response = c->head};
-    rc = vg__http_do(u, &req, r);
-    vg_log(VG_LOG_DEBUG, u->prov->component, "%s %s -> %ld%s%s", c->method, url, r->status,
-           r->curl_code ? " " : "", r->curl_code ? r->curl_err : "");
+    rc = url ? vg__http_send(u, c, url, url, own, VG_ARRAY_SIZE(own), r) : VG_ENOMEM;
 out:
-    vg_buf_free(&line);
-    curl_slist_free_all(hl);
     free(url);
     free(path);
     creds_copy_free(&cc);
@@ -484,23 +426,15 @@ static int s3_classify(const struct vg__http_resp *r, const char *code, int verd
     return verdict;
 }
 
-static void s3_call_init(struct s3_call *c, const char *method, const char *query)
-{
-    memset(c, 0, sizeof(*c));
-    c->method = method;
-    c->query = query;
-    c->fd = -1;
-}
-
 /* Headers describing the object: type, metadata, storage class, encryption. */
-static int object_headers(struct s3 *s, struct vg__upload *u, struct s3_call *c,
+static int object_headers(struct s3 *s, struct vg__upload *u, struct vg__call *c,
                           struct vg_buf *names)
 {
-    hdr_add(c, "Content-Type", u->content_type);
-    hdr_add(c, "x-amz-storage-class", s->storage_class);
+    vg__call_header(c, "Content-Type", u->content_type);
+    vg__call_header(c, "x-amz-storage-class", s->storage_class);
     if (s->kms) {
-        hdr_add(c, "x-amz-server-side-encryption", "aws:kms");
-        hdr_add(c, "x-amz-server-side-encryption-aws-kms-key-id", s->kms_key);
+        vg__call_header(c, "x-amz-server-side-encryption", "aws:kms");
+        vg__call_header(c, "x-amz-server-side-encryption-aws-kms-key-id", s->kms_key);
     }
     /* Header names must outlive the call: one buffer of NUL-separated names, offsets first. */
     size_t n = u->n_meta + 1;
@@ -514,7 +448,7 @@ static int object_headers(struct s3 *s, struct vg__upload *u, struct s3_call *c,
             return VG_ENOMEM;
     }
     for (size_t i = 0; i < n; i++)
-        hdr_add(c, names->data + offs[i], i < u->n_meta ? u->meta[i].value : u->sha256);
+        vg__call_header(c, names->data + offs[i], i < u->n_meta ? u->meta[i].value : u->sha256);
     return 0;
 }
 
@@ -540,8 +474,8 @@ static int s3_begin(void *state, struct vg__upload *u)
         /* A resumed upload may have expired or been aborted (lifecycle rules): ListParts says
          * NoSuchUpload, and the core starts over. Anything else lets the upload go on. */
         char *query = vg_asprintf("uploadId=%s&max-parts=1", u->remote_id);
-        struct s3_call lc;
-        s3_call_init(&lc, "GET", query);
+        struct vg__call lc;
+        vg__call_init(&lc, "GET", query);
         struct vg__http_resp lr;
         vg__http_resp_init(&lr);
         int rc = query ? s3_send(s, u, &lc, &lr) : VG_ENOMEM;
@@ -555,8 +489,8 @@ static int s3_begin(void *state, struct vg__upload *u)
         u->remote_checked = true;
         return 0;
     }
-    struct s3_call c;
-    s3_call_init(&c, "POST", "uploads");
+    struct vg__call c;
+    vg__call_init(&c, "POST", "uploads");
     struct vg_buf names;
     vg_buf_init(&names);
     struct vg__http_resp r;
@@ -598,8 +532,8 @@ static int s3_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     char *query = vg_asprintf("partNumber=%u&uploadId=%s", no, u->remote_id);
     struct vg__http_resp r;
     vg__http_resp_init(&r);
-    struct s3_call c;
-    s3_call_init(&c, "PUT", query);
+    struct vg__call c;
+    vg__call_init(&c, "PUT", query);
     c.fd = fd;
     c.off = off;
     c.len = len;
@@ -624,8 +558,8 @@ static int s3_probe(void *state, struct vg__upload *u, bool *complete)
 {
     struct s3 *s = state;
     *complete = false;
-    struct s3_call c;
-    s3_call_init(&c, "HEAD", NULL);
+    struct vg__call c;
+    vg__call_init(&c, "HEAD", NULL);
     c.head = true;
     struct vg__http_resp r;
     vg__http_resp_init(&r);
@@ -652,7 +586,7 @@ static int s3_finish(void *state, struct vg__upload *u)
     char *query = NULL;
     int fd = -1;
     int rc = 0;
-    struct s3_call c;
+    struct vg__call c;
     if (u->chunked) {
         query = vg_asprintf("uploadId=%s", u->remote_id);
         rc = query ? vg_buf_puts(&body, "<CompleteMultipartUpload>") : VG_ENOMEM;
@@ -663,8 +597,8 @@ static int s3_finish(void *state, struct vg__upload *u)
             rc = vg_buf_puts(&body, "</CompleteMultipartUpload>");
         if (rc)
             goto out;
-        s3_call_init(&c, "POST", query);
-        hdr_add(&c, "Content-Type", "application/xml");
+        vg__call_init(&c, "POST", query);
+        vg__call_header(&c, "Content-Type", "application/xml");
         c.mem = body.data;
         c.mem_len = body.len;
         if ((rc = s3_send(s, u, &c, &r)) || (rc = vg__http_judge(u, &r, "CompleteMultipartUpload")))
@@ -681,7 +615,7 @@ static int s3_finish(void *state, struct vg__upload *u)
     } else {
         if ((rc = open_spool(u, &fd)))
             goto out;
-        s3_call_init(&c, "PUT", NULL);
+        vg__call_init(&c, "PUT", NULL);
         c.fd = fd;
         c.len = u->size;
         if ((rc = object_headers(s, u, &c, &names)) || (rc = s3_send(s, u, &c, &r)) ||
@@ -716,8 +650,8 @@ static void s3_abort(void *state, struct vg__upload *u)
     char *query = vg_asprintf("uploadId=%s", u->remote_id);
     if (!query)
         return;
-    struct s3_call c;
-    s3_call_init(&c, "DELETE", query);
+    struct vg__call c;
+    vg__call_init(&c, "DELETE", query);
     struct vg__http_resp r;
     vg__http_resp_init(&r);
     char saved[sizeof(u->err)];
