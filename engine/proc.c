@@ -17,6 +17,7 @@
 
 #define PF_KTHREAD_FLAG 0x00200000u
 #define RUNTIME_CHECKS_MAX 3
+#define CMDLINE_CHECKS_MAX 8
 #define CGROUP_REREAD_SCANS 30
 /* Kernel threads and zombies are remembered by pid only; re-verify them now and then in case the
  * pid was reused between two scans. */
@@ -701,6 +702,7 @@ static void read_identity(struct vg_proc *p)
     }
     p->ns_pid = p->nspid[p->nspid_count - 1];
     read_cmdline(p);
+    p->cmdline_checks = 0;
     read_exe(p);
     p->runtime = VG_RT_UNKNOWN;
     p->runtime_checks = 0;
@@ -823,6 +825,15 @@ static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_sca
                 read_identity(p);
                 if (cb && cb->changed)
                     cb->changed(p, cb->arg);
+            } else if (!p->cmdline[0] && p->cmdline_checks < CMDLINE_CHECKS_MAX) {
+                /* caught in the middle of execve, the command line reads empty for a moment:
+                 * look again, or CommandLine filters would never match this process */
+                p->cmdline_checks++;
+                read_cmdline(p);
+                if (p->cmdline && p->cmdline[0] && cb && cb->changed)
+                    cb->changed(p, cb->arg);
+                if (!p->cmdline)
+                    p->cmdline = vg_strdup("");
             } else if (p->runtime == VG_RT_UNKNOWN && p->runtime_checks < RUNTIME_CHECKS_MAX) {
                 /* a runtime may map its library a moment after the process appears */
                 detect_runtime(p);

@@ -85,6 +85,7 @@ struct vg_proc {
     uint64_t seen_gen;
     uint64_t cgroup_gen;
     uint8_t runtime_checks;
+    uint8_t cmdline_checks; /* re-reads of an empty cmdline (caught mid-exec) */
 };
 
 typedef void (*vg_proc_cb)(struct vg_proc *p, void *arg);

@@ -474,14 +474,19 @@ static void test_real_runtimes(void **state)
     for (int i = 0; i < 150; i++) {
         assert_int_equal(vg_proc_scan(t, NULL), 0);
         struct vg_proc *p;
-        if (node > 0 && (p = vg_proc_table_find(t, node)))
+        bool node_cmdline = false;
+        if (node > 0 && (p = vg_proc_table_find(t, node))) {
             node_rt = p->runtime;
+            /* a process caught mid-exec shows an empty command line until the next scan */
+            node_cmdline = p->cmdline && p->cmdline[0];
+        }
         if (java > 0 && (p = vg_proc_table_find(t, java)))
             java_rt = p->runtime;
         if (dotnet > 0 && (p = vg_proc_table_find(t, dotnet)))
             dotnet_rt = p->runtime;
         socket = dotnet > 0 && dotnet_socket_exists(dotnet);
-        if ((node < 0 || node_rt != VG_RT_UNKNOWN) && (java < 0 || java_rt != VG_RT_UNKNOWN) &&
+        if ((node < 0 || (node_rt != VG_RT_UNKNOWN && node_cmdline)) &&
+            (java < 0 || java_rt != VG_RT_UNKNOWN) &&
             (dotnet < 0 || (dotnet_rt != VG_RT_UNKNOWN && socket)))
             break;
         sleep_ms(100);
