@@ -172,44 +172,6 @@ bool vg__builder_count(struct vg__builder *b, const struct vg_pos *pos)
     return false;
 }
 
-struct vg_node *vg_tree_clone(struct vg_tree *t, const struct vg_node *src)
-{
-    if (!src)
-        return NULL;
-    struct vg_node *n = vg_tree_new_node(t, src->kind, &src->pos);
-    if (!n)
-        return NULL;
-    n->quoted = src->quoted;
-    if (src->kind == VG_NODE_SCALAR) {
-        n->str = vg__tree_alloc(t, src->len + 1);
-        if (!n->str)
-            return NULL;
-        memcpy(n->str, src->str, src->len);
-        n->len = src->len;
-    } else if (src->kind == VG_NODE_SEQ && src->n) {
-        n->items = vg__tree_alloc(t, src->n * sizeof(*n->items));
-        if (!n->items)
-            return NULL;
-        for (size_t i = 0; i < src->n; i++)
-            if (!(n->items[i] = vg_tree_clone(t, src->items[i])))
-                return NULL;
-        n->n = n->cap = src->n;
-    } else if (src->kind == VG_NODE_MAP && src->n) {
-        n->pairs = vg__tree_alloc(t, src->n * sizeof(*n->pairs));
-        if (!n->pairs)
-            return NULL;
-        for (size_t i = 0; i < src->n; i++) {
-            n->pairs[i].key = vg_tree_strdup(t, src->pairs[i].key);
-            n->pairs[i].key_pos = src->pairs[i].key_pos;
-            n->pairs[i].value = vg_tree_clone(t, src->pairs[i].value);
-            if (!n->pairs[i].key || !n->pairs[i].value)
-                return NULL;
-        }
-        n->n = n->cap = src->n;
-    }
-    return n;
-}
-
 int vg__tree_merge(struct vg_tree *t, struct vg_node *dst, struct vg_node *src)
 {
     for (size_t i = 0; i < src->n; i++) {
@@ -345,13 +307,6 @@ out:
     free(data);
     close(fd);
     return rc;
-}
-
-int vg_tree_load_file(struct vg_tree *t, const char *path, struct vg_diags *diags)
-{
-    struct vg_node *doc;
-    int rc = vg_tree_parse_file(t, path, diags, &doc);
-    return rc ? rc : vg_tree_merge_doc(t, doc);
 }
 
 /* ---------- queries ---------- */

@@ -76,16 +76,14 @@ struct vg_tree *vg_tree_create(void);
 void vg_tree_destroy(struct vg_tree *t);
 struct vg_node *vg_tree_root(const struct vg_tree *t); /* a MAP, possibly empty */
 
-/* Parses one file (YAML, or JSON when the name ends in .json) and merges it into the tree:
- * maps merge key by key (case-insensitive), anything else in a later file replaces. Errors go to
- * diags; returns 0, VG_EPARSE (file rejected, diagnostics added) or VG_ENOMEM. */
-int vg_tree_load_file(struct vg_tree *t, const char *path, struct vg_diags *diags);
-/* Same, from memory; `name` is used in positions. */
+/* Parses YAML (or JSON) from memory and merges it into the tree: maps merge key by key
+ * (case-insensitive), anything else in a later document replaces. `name` is used in positions.
+ * Errors go to diags; returns 0, VG_EPARSE (rejected, diagnostics added) or VG_ENOMEM. */
 int vg_tree_load_buffer(struct vg_tree *t, const char *name, const char *data, size_t len,
                         bool json, struct vg_diags *diags);
 
-/* Two-step form of vg_tree_load_file: parse without merging (so callers can inspect the new
- * document first), then merge. *doc is NULL for an empty file. */
+/* Parses one file (YAML, or JSON when the name ends in .json) without merging (so callers can
+ * inspect the new document first), then merge. *doc is NULL for an empty file. */
 int vg_tree_parse_file(struct vg_tree *t, const char *path, struct vg_diags *diags,
                        struct vg_node **doc);
 int vg_tree_merge_doc(struct vg_tree *t, struct vg_node *doc);
@@ -95,8 +93,6 @@ void *vg_tree_alloc(struct vg_tree *t, size_t n); /* zeroed */
 struct vg_node *vg_tree_new_node(struct vg_tree *t, enum vg_node_kind kind,
                                  const struct vg_pos *pos);
 char *vg_tree_strdup(struct vg_tree *t, const char *s);
-/* Deep copy of `src` (from any tree) into `t`. */
-struct vg_node *vg_tree_clone(struct vg_tree *t, const struct vg_node *src);
 
 /* --- queries (case-insensitive keys; NULL-safe) --- */
 

@@ -98,6 +98,21 @@ char *vg_buf_steal(struct vg_buf *b)
     return s;
 }
 
+int vg_grow(void **v, size_t *cap, size_t n, size_t elem_size, size_t initial)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : initial;
+    if (ncap < *cap || ncap > SIZE_MAX / elem_size)
+        return VG_ENOMEM;
+    void *p = realloc(*v, ncap * elem_size);
+    if (!p)
+        return VG_ENOMEM;
+    *v = p;
+    *cap = ncap;
+    return 0;
+}
+
 char *vg_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;

@@ -25,6 +25,10 @@ int vg_buf_vprintf(struct vg_buf *b, const char *fmt, va_list ap)
 /* Gives the buffer's string to the caller (NULL-safe: an empty buffer yields ""). */
 char *vg_buf_steal(struct vg_buf *b);
 
+/* Makes room for one more element in a growable array (*v of *cap elements, n in use): doubles
+ * the capacity, starting at `initial`. Returns 0 or VG_ENOMEM (the array is left as it was). */
+int vg_grow(void **v, size_t *cap, size_t n, size_t elem_size, size_t initial);
+
 /* NULL on allocation failure (or when s is NULL). */
 char *vg_strdup(const char *s);
 char *vg_strndup(const char *s, size_t n);

@@ -266,14 +266,8 @@ static struct cd_thread *cd_find(struct cd_ctx *c, pid_t tid)
 
 static int cd_add_thread(struct cd_ctx *c, pid_t tid)
 {
-    if (c->nth == c->capth) {
-        size_t cap = c->capth ? c->capth * 2 : 16;
-        struct cd_thread *v = realloc(c->th, cap * sizeof(*v));
-        if (!v)
-            return VG_ENOMEM;
-        c->th = v;
-        c->capth = cap;
-    }
+    if (vg_grow((void **)&c->th, &c->capth, c->nth, sizeof(*c->th), 16))
+        return VG_ENOMEM;
     memset(&c->th[c->nth], 0, sizeof(c->th[0]));
     c->th[c->nth++].tid = tid;
     return 0;
@@ -591,14 +585,8 @@ static int cd_is_elf(struct cd_ctx *c, uint64_t addr)
 static int cd_add_seg(struct cd_ctx *c, uint64_t vaddr, uint64_t memsz, uint64_t filesz,
                       unsigned prot)
 {
-    if (c->nseg == c->capseg) {
-        size_t cap = c->capseg ? c->capseg * 2 : 128;
-        struct cd_seg *v = realloc(c->seg, cap * sizeof(*v));
-        if (!v)
-            return VG_ENOMEM;
-        c->seg = v;
-        c->capseg = cap;
-    }
+    if (vg_grow((void **)&c->seg, &c->capseg, c->nseg, sizeof(*c->seg), 128))
+        return VG_ENOMEM;
     struct cd_seg *s = &c->seg[c->nseg++];
     s->vaddr = vaddr;
     s->memsz = memsz;
@@ -648,14 +636,8 @@ static int cd_want(struct cd_ctx *c, uint64_t lo, uint64_t hi)
     hi = (hi + CD_PAGE - 1) & ~(uint64_t)(CD_PAGE - 1);
     if (lo >= hi)
         return 0;
-    if (c->nwant == c->capwant) {
-        size_t cap = c->capwant ? c->capwant * 2 : 64;
-        struct cd_range *v = realloc(c->want, cap * sizeof(*v));
-        if (!v)
-            return VG_ENOMEM;
-        c->want = v;
-        c->capwant = cap;
-    }
+    if (vg_grow((void **)&c->want, &c->capwant, c->nwant, sizeof(*c->want), 64))
+        return VG_ENOMEM;
     c->want[c->nwant].lo = lo;
     c->want[c->nwant++].hi = hi;
     return 0;

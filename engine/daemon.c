@@ -200,11 +200,10 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     vg_trigger_reset(&r->trigger, inst->tstate);
 
     uint64_t now = vg_wall_ms(), start = now;
-    char *failure = NULL;
     struct vg_state_fire *fires = NULL;
     size_t nf = 0;
     int rc = vg_state_instance_load(d->state, r->name, r->fingerprint, w->p->key_str, w->p->pid,
-                                    now, &start, &failure, &fires, &nf);
+                                    now, &start, &fires, &nf);
     if (rc)
         vg_log(VG_LOG_WARN, "state", "rule %s, pid %d: state not loaded (%s); starting fresh",
                r->name, w->p->pid, vg_strerror(rc));
@@ -223,14 +222,11 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
         vg_log(VG_LOG_INFO, "rules", "rule %s, pid %d: resumed with %zu earlier run%s", r->name,
                w->p->pid, nf, nf == 1 ? "" : "s");
     }
-    if (rc == 0 && failure)
-        vg_limits_finish(&inst->limits, VG_FINISH_FAILURE, failure);
     const char *why = d->gen->unsupported[rule_index];
     if (rc == 0 && why) {
         vg_limits_finish(&inst->limits, VG_FINISH_FAILURE, why);
         inst->last_error = vg_strdup(why);
     }
-    free(failure);
     vg_state_fires_free(fires, nf);
     if (rc) {
         free(inst->tstate);

@@ -17,8 +17,8 @@
 
 struct vg_state {
     sqlite3 *db;
-    sqlite3_stmt *inst_get, *inst_put, *inst_fail, *inst_drop, *fires_of, *fire_add, *fire_end,
-        *act_add, *act_end, *count_fires;
+    sqlite3_stmt *inst_get, *inst_put, *inst_drop, *fires_of, *fire_add, *fire_end, *act_add,
+        *act_end;
 };
 
 static int map_sqlite(struct vg_state *s, int rc, const char *what)
@@ -91,11 +91,14 @@ int vg_state_open(const char *dir, struct vg_state **out, char *err, size_t errl
         sqlite3_stmt **st;
         const char *sql;
     } stmts[] = {
-        {&s->inst_get, SQL_INSTANCE_GET},      {&s->inst_put, SQL_INSTANCE_PUT},
-        {&s->inst_fail, SQL_INSTANCE_FAIL},    {&s->inst_drop, SQL_INSTANCE_DROP_PROC},
-        {&s->fires_of, SQL_FIRES_OF_INSTANCE}, {&s->fire_add, SQL_FIRE_ADD},
-        {&s->fire_end, SQL_FIRE_END},          {&s->act_add, SQL_ACTION_ADD},
-        {&s->act_end, SQL_ACTION_END},         {&s->count_fires, SQL_COUNT_FIRES},
+        {&s->inst_get, SQL_INSTANCE_GET},
+        {&s->inst_put, SQL_INSTANCE_PUT},
+        {&s->inst_drop, SQL_INSTANCE_DROP_PROC},
+        {&s->fires_of, SQL_FIRES_OF_INSTANCE},
+        {&s->fire_add, SQL_FIRE_ADD},
+        {&s->fire_end, SQL_FIRE_END},
+        {&s->act_add, SQL_ACTION_ADD},
+        {&s->act_end, SQL_ACTION_END},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(stmts); i++)
         if (sqlite3_prepare_v2(s->db, stmts[i].sql, -1, stmts[i].st, NULL) != SQLITE_OK)
@@ -123,8 +126,8 @@ void vg_state_close(struct vg_state *s)
 {
     if (!s)
         return;
-    sqlite3_stmt *all[] = {s->inst_get, s->inst_put, s->inst_fail, s->inst_drop, s->fires_of,
-                           s->fire_add, s->fire_end, s->act_add,   s->act_end,   s->count_fires};
+    sqlite3_stmt *all[] = {s->inst_get, s->inst_put, s->inst_drop, s->fires_of,
+                           s->fire_add, s->fire_end, s->act_add,   s->act_end};
     for (size_t i = 0; i < VG_ARRAY_SIZE(all); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -162,9 +165,8 @@ static int step_done(struct vg_state *s, sqlite3_stmt *st, const char *what)
 
 int vg_state_instance_load(struct vg_state *s, const char *rule, uint64_t fingerprint,
                            const char *proc_key, int pid, uint64_t now_ms, uint64_t *start_ms,
-                           char **failure, struct vg_state_fire **fires, size_t *n_fires)
+                           struct vg_state_fire **fires, size_t *n_fires)
 {
-    *failure = NULL;
     *fires = NULL;
     *n_fires = 0;
     *start_ms = now_ms;
@@ -177,9 +179,6 @@ int vg_state_instance_load(struct vg_state *s, const char *rule, uint64_t finger
     bind_key(s->inst_get, rule, fingerprint, proc_key);
     if (sqlite3_step(s->inst_get) == SQLITE_ROW) {
         *start_ms = (uint64_t)sqlite3_column_int64(s->inst_get, 0);
-        const unsigned char *f = sqlite3_column_text(s->inst_get, 1);
-        if (f)
-            *failure = vg_strdup((const char *)f);
     }
     sqlite3_reset(s->inst_get);
     sqlite3_clear_bindings(s->inst_get);
@@ -208,8 +207,6 @@ int vg_state_instance_load(struct vg_state *s, const char *rule, uint64_t finger
         vg_state_fires_free(*fires, *n_fires);
         *fires = NULL;
         *n_fires = 0;
-        free(*failure);
-        *failure = NULL;
     }
     return rc;
 }
@@ -219,14 +216,6 @@ void vg_state_fires_free(struct vg_state_fire *f, size_t n)
     for (size_t i = 0; i < n; i++)
         free(f[i].persist);
     free(f);
-}
-
-int vg_state_instance_fail(struct vg_state *s, const char *rule, uint64_t fingerprint,
-                           const char *proc_key, const char *failure)
-{
-    bind_key(s->inst_fail, rule, fingerprint, proc_key);
-    sqlite3_bind_text(s->inst_fail, 4, failure, -1, SQLITE_TRANSIENT);
-    return step_done(s, s->inst_fail, "record rule failure");
 }
 
 int vg_state_forget_process(struct vg_state *s, const char *proc_key)
@@ -285,15 +274,4 @@ int vg_state_action_end(struct vg_state *s, int64_t action_id, const char *statu
     if (error)
         sqlite3_bind_text(s->act_end, 5, error, -1, SQLITE_TRANSIENT);
     return step_done(s, s->act_end, "record action result");
-}
-
-int64_t vg_state_rule_fire_count(struct vg_state *s, const char *rule)
-{
-    sqlite3_bind_text(s->count_fires, 1, rule, -1, SQLITE_TRANSIENT);
-    int64_t n = 0;
-    if (sqlite3_step(s->count_fires) == SQLITE_ROW)
-        n = sqlite3_column_int64(s->count_fires, 0);
-    sqlite3_reset(s->count_fires);
-    sqlite3_clear_bindings(s->count_fires);
-    return n;
 }

@@ -19,14 +19,12 @@ struct vg_state_fire {
     char *persist; /* JSON array of numbers or NULL */
 };
 
-/* Looks up (or creates with start_ms = now_ms) an instance and returns its start time, any
- * recorded failure (malloc'd or NULL) and its past fires (malloc'd array, oldest first). */
+/* Looks up (or creates with start_ms = now_ms) an instance and returns its start time and its
+ * past fires (malloc'd array, oldest first). */
 int vg_state_instance_load(struct vg_state *s, const char *rule, uint64_t fingerprint,
                            const char *proc_key, int pid, uint64_t now_ms, uint64_t *start_ms,
-                           char **failure, struct vg_state_fire **fires, size_t *n_fires);
+                           struct vg_state_fire **fires, size_t *n_fires);
 void vg_state_fires_free(struct vg_state_fire *f, size_t n);
-int vg_state_instance_fail(struct vg_state *s, const char *rule, uint64_t fingerprint,
-                           const char *proc_key, const char *failure);
 /* Forgets every instance of an exited process (its fire history stays). */
 int vg_state_forget_process(struct vg_state *s, const char *proc_key);
 
@@ -39,7 +37,5 @@ int vg_state_action_add(struct vg_state *s, int64_t fire_id, size_t idx, const c
                         const char *type, uint64_t now_ms, int64_t *action_id);
 int vg_state_action_end(struct vg_state *s, int64_t action_id, const char *status, uint64_t now_ms,
                         const char *outputs_json, const char *error);
-/* Total fires ever recorded for a rule (all processes). */
-int64_t vg_state_rule_fire_count(struct vg_state *s, const char *rule);
 
 #endif

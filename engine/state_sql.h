@@ -14,7 +14,7 @@ static const char *const VG_STATE_MIGRATIONS[] = {
     "CREATE TABLE instances("
     "  rule TEXT NOT NULL, fingerprint TEXT NOT NULL, proc_key TEXT NOT NULL,"
     "  pid INTEGER NOT NULL, start_ms INTEGER NOT NULL,"
-    "  failure TEXT,"
+    "  failure TEXT," /* unused since schema 1; kept so the table never changes */
     "  PRIMARY KEY(rule, fingerprint, proc_key));"
     "CREATE TABLE fires("
     "  id INTEGER PRIMARY KEY, rule TEXT NOT NULL, fingerprint TEXT NOT NULL,"
@@ -29,12 +29,10 @@ static const char *const VG_STATE_MIGRATIONS[] = {
 };
 
 #define SQL_INSTANCE_GET                                                                           \
-    "SELECT start_ms, failure FROM instances WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"
+    "SELECT start_ms FROM instances WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"
 #define SQL_INSTANCE_PUT                                                                           \
     "INSERT OR IGNORE INTO instances(rule, fingerprint, proc_key, pid, start_ms)"                  \
     " VALUES(?1, ?2, ?3, ?4, ?5)"
-#define SQL_INSTANCE_FAIL                                                                          \
-    "UPDATE instances SET failure=?4 WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"
 #define SQL_INSTANCE_DROP_PROC "DELETE FROM instances WHERE proc_key=?1"
 #define SQL_FIRES_OF_INSTANCE                                                                      \
     "SELECT fired_ms, persist FROM fires WHERE rule=?1 AND fingerprint=?2 AND proc_key=?3"         \
@@ -55,6 +53,5 @@ static const char *const VG_STATE_MIGRATIONS[] = {
     " VALUES(?1, ?2, ?3, ?4, ?5, 'Running')"
 #define SQL_ACTION_END                                                                             \
     "UPDATE actions SET status=?2, finished_ms=?3, outputs=?4, error=?5 WHERE id=?1"
-#define SQL_COUNT_FIRES "SELECT count(*) FROM fires WHERE rule=?1"
 
 #endif
