@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Egress integration tests against real servers (Azurite 10400, s3rver 10401; see servers.sh).
+# Egress integration tests against real servers (Azurite and s3rver on the free ports servers.sh
+# chose, read from BUILD_DIR/egress-servers/ports.env).
 #   egress_test.sh CASE BUILD_DIR
 # Every case checks the stored bytes by reading them back with curl, and that exactly one object
 # with the name exists. Fault cases put faultproxy.py (or a killed server) in the path.
@@ -10,8 +11,13 @@ D="$build/tests/egress/egress_driver"
 work="$build/egress-tests/$case_"
 rm -rf "$work"; mkdir -p "$work"
 cd "$work"
-AZ_URI=http://127.0.0.1:10400/devstoreaccount1
-S3_URL=http://127.0.0.1:10401
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+AZ_PORT=0; S3_PORT=0
+[[ -f "$build/egress-servers/ports.env" ]] && source "$build/egress-servers/ports.env"
+AZ_URI=http://127.0.0.1:$AZ_PORT/devstoreaccount1
+S3_URL=http://127.0.0.1:$S3_PORT
 SAS="$(python3 "$here/azhelper.py" sas)"
 KEY=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
 MIB=1048576
@@ -149,19 +155,19 @@ quota)
   ;;
 storm-503)
   # 503 + Retry-After four times, then the real server: one complete object, retries counted.
-  start_proxy 10410 10401 --fail503 4
-  put s3 "$RUN-s3.bin" $((12*MIB)) --endpoint http://127.0.0.1:10410
+  px=$(free_port); start_proxy $px $S3_PORT --fail503 4
+  put s3 "$RUN-s3.bin" $((12*MIB)) --endpoint http://127.0.0.1:$px
   grep -q "retries=4" "$work/log" || { cat "$work/log"; fail "expected 4 retries"; }
   # Retry-After: 1 beats the first backoff (250-500 ms): every wait is exactly 1000 ms
   [[ "$(grep -c 'in 1000 ms' "$work/log")" == 4 ]] || { cat "$work/log"; fail "Retry-After not honoured"; }
-  start_proxy 10411 10400 --fail503 4
-  put azure-sas "$RUN-az.bin" $((12*MIB)) --account-uri http://127.0.0.1:10411/devstoreaccount1
+  px=$(free_port); start_proxy $px $AZ_PORT --fail503 4
+  put azure-sas "$RUN-az.bin" $((12*MIB)) --account-uri http://127.0.0.1:$px/devstoreaccount1
   grep -q "retries=4" "$work/log" || { cat "$work/log"; fail "expected 4 retries"; }
   # a storm longer than MaxRetries: VG_ERETRY, left pending with its spool; resume completes it
-  start_proxy 10412 10401 --fail503 100
+  px=$(free_port); start_proxy $px $S3_PORT --fail503 100
   set +e
   head -c 1000 /dev/urandom > "$work/x"
-  "$D" $common $(pargs s3) --endpoint http://127.0.0.1:10412 --retries 2 --name "$RUN-x.bin" put "$work/x" 2> "$work/log"; rc=$?
+  "$D" $common $(pargs s3) --endpoint http://127.0.0.1:$px --retries 2 --name "$RUN-x.bin" put "$work/x" 2> "$work/log"; rc=$?
   set -e
   [[ $rc == 3 ]] || { cat "$work/log"; fail "exit $rc, expected 3 (VG_ERETRY)"; }
   [[ -n "$(ls -A "$work/spool")" ]] || fail "spool dropped although the upload is pending"
@@ -171,25 +177,26 @@ storm-503)
   ;;
 stall)
   # The first two requests are accepted and never answered: stall timeout, retry, success.
-  start_proxy 10413 10401 --stall 2
-  put s3 "$RUN-s3.bin" $((6*MIB)) --endpoint http://127.0.0.1:10413 --timeout-ms 1500
+  px=$(free_port); start_proxy $px $S3_PORT --stall 2
+  put s3 "$RUN-s3.bin" $((6*MIB)) --endpoint http://127.0.0.1:$px --timeout-ms 1500
   grep -q "retries=2" "$work/log" || { cat "$work/log"; fail "expected 2 retries"; }
   grep -qi "timed out\|timeout" "$work/log" || { cat "$work/log"; fail "no timeout reported"; }
   ;;
 server-restart)
   # Our own s3rver, killed in the middle of a multipart upload and restarted 2 s later.
   s3dir="$work/s3data"; mkdir -p "$s3dir"
+  own=$(free_port)
   start_s3() {
-    "$here/../servers/node_modules/.bin/s3rver" -d "$s3dir" -a 127.0.0.1 -p 10402 --silent --configure-bucket vigil > "$work/s3rver.log" 2>&1 &
+    "$here/../servers/node_modules/.bin/s3rver" -d "$s3dir" -a 127.0.0.1 -p $own --silent --configure-bucket vigil > "$work/s3rver.log" 2>&1 &
     s3pid=$!; pids+=($s3pid)
-    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/10402) 2>/dev/null && return 0; sleep 0.1; done
+    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$own) 2>/dev/null && return 0; sleep 0.1; done
     fail "s3rver did not start"
   }
   start_s3
-  start_proxy 10414 10402 --rate 8000000
-  S3_URL=http://127.0.0.1:10402
+  px=$(free_port); start_proxy $px $own --rate 8000000
+  S3_URL=http://127.0.0.1:$own
   head -c $((30*MIB)) /dev/urandom > "$work/data"
-  "$D" $common $(pargs s3) --endpoint http://127.0.0.1:10414 --name "$RUN.bin" put "$work/data" > "$work/path" 2> "$work/log" &
+  "$D" $common $(pargs s3) --endpoint http://127.0.0.1:$px --name "$RUN.bin" put "$work/data" > "$work/path" 2> "$work/log" &
   dpid=$!
   sleep 1.5
   kill -9 $s3pid
@@ -202,18 +209,19 @@ server-restart)
   ;;
 kill9-s3|kill9-azure|kill9-s3-aborted)
   # vigil's side is killed (-9) after two parts; a new process resumes from the third part.
-  p=s3; up=10401; port=10415; over="--endpoint http://127.0.0.1:$port"
+  p=s3; up=$S3_PORT; port=$(free_port); over="--endpoint http://127.0.0.1:$port"
   if [[ $case_ == kill9-s3-aborted ]]; then
     # s3rver neither aborts nor forgets multipart uploads: moto_server (when installed) does.
     command -v moto_server > /dev/null || { echo "SKIP: moto_server not installed"; exit 77; }
-    moto_server -H 127.0.0.1 -p 10422 > "$work/moto.log" 2>&1 &
+    moto=$(free_port)
+    moto_server -H 127.0.0.1 -p $moto > "$work/moto.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:10422/ && break; sleep 0.1; done
-    curl -sf -X PUT http://127.0.0.1:10422/vigil > /dev/null || fail "moto bucket"
-    S3_URL=http://127.0.0.1:10422; up=10422; port=10417; over="--endpoint http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$moto/ && break; sleep 0.1; done
+    curl -sf -X PUT http://127.0.0.1:$moto/vigil > /dev/null || fail "moto bucket"
+    S3_URL=http://127.0.0.1:$moto; up=$moto; port=$(free_port); over="--endpoint http://127.0.0.1:$port"
   fi
   if [[ $case_ == kill9-azure ]]; then
-    p=azure-key; up=10400; port=10416; over="--account-uri http://127.0.0.1:$port/devstoreaccount1 --block-size $((5*MIB))"
+    p=azure-key; up=$AZ_PORT; port=$(free_port); over="--account-uri http://127.0.0.1:$port/devstoreaccount1 --block-size $((5*MIB))"
   fi
   start_proxy $port $up --rate 6000000
   head -c $((30*MIB)) /dev/urandom > "$work/data"
@@ -267,20 +275,21 @@ kill9-spooling)
 web-identity)
   # AssumeRoleWithWebIdentity against moto_server (STS + S3 emulator), when it is installed.
   command -v moto_server > /dev/null || { echo "SKIP: moto_server not installed"; exit 77; }
-  moto_server -H 127.0.0.1 -p 10421 > "$work/moto.log" 2>&1 &
+  moto=$(free_port)
+  moto_server -H 127.0.0.1 -p $moto > "$work/moto.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:10421/ && break; sleep 0.1; done
-  curl -sf -X PUT http://127.0.0.1:10421/vigil-wi > /dev/null || fail "moto bucket"
+  for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:$moto/ && break; sleep 0.1; done
+  curl -sf -X PUT http://127.0.0.1:$moto/vigil-wi > /dev/null || fail "moto bucket"
   echo "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2aWdpbCJ9.c2ln" > "$work/token"
   head -c $((7*MIB)) /dev/urandom > "$work/data"
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_WEB_IDENTITY_TOKEN_FILE="$work/token" \
-    AWS_ROLE_ARN=arn:aws:iam::123456789012:role/vigil AWS_ENDPOINT_URL_STS=http://127.0.0.1:10421 \
-    "$D" $common --kind s3 --endpoint http://127.0.0.1:10421 --bucket vigil-wi --path-style \
+    AWS_ROLE_ARN=arn:aws:iam::123456789012:role/vigil AWS_ENDPOINT_URL_STS=http://127.0.0.1:$moto \
+    "$D" $common --kind s3 --endpoint http://127.0.0.1:$moto --bucket vigil-wi --path-style \
     --part-size $((5*MIB)) --name "$RUN.bin" put "$work/data" > "$work/path" 2> "$work/log" ||
     { cat "$work/log"; fail "upload with web identity"; }
   grep -q "temporary credentials from STS (web identity" "$work/log" || fail "no STS exchange"
   [[ "$(grep -c 'POST / HTTP' "$work/moto.log")" == 1 ]] || fail "expected one STS call"
-  curl -sf "http://127.0.0.1:10421/vigil-wi/$RUN.bin" | cmp - "$work/data" || fail "content"
+  curl -sf "http://127.0.0.1:$moto/vigil-wi/$RUN.bin" | cmp - "$work/data" || fail "content"
   ;;
 cli)
   # A YAML configuration (as the daemon loads it) with one provider of each kind.

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # CTest fixture: starts / stops Azurite (blob) and s3rver on loopback for the egress tests.
 #   servers.sh start|stop BUILD_DIR
-# Ports: Azurite 10400, s3rver 10401 (127.0.0.1). Data under BUILD_DIR/egress-servers.
+# Ports: free loopback ports chosen at start, written to BUILD_DIR/egress-servers/ports.env
+# (AZ_PORT=, S3_PORT=) for the tests to source, so two suites on one machine never collide.
+# Data under BUILD_DIR/egress-servers.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$here/../servers/node_modules/.bin"
 root="$2/egress-servers"
-AZ_PORT=10400
-S3_PORT=10401
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 
 wait_port() {
   for _ in $(seq 1 150); do
@@ -34,6 +37,9 @@ start)
     echo "servers.sh: run scripts/install-deps.sh --test (npm ci in tests/servers)" >&2; exit 1; }
   stop_pid azurite; stop_pid s3rver
   rm -rf "$root"; mkdir -p "$root/azurite" "$root/s3"
+  AZ_PORT=$(free_port); S3_PORT=$(free_port)
+  while [[ "$S3_PORT" == "$AZ_PORT" ]]; do S3_PORT=$(free_port); done
+  printf 'AZ_PORT=%s\nS3_PORT=%s\n' "$AZ_PORT" "$S3_PORT" >"$root/ports.env"
   setsid "$bin/azurite-blob" --blobHost 127.0.0.1 --blobPort $AZ_PORT --location "$root/azurite" \
     --silent --disableTelemetry >"$root/azurite.log" 2>&1 < /dev/null &
   echo $! > "$root/azurite.pid"
