@@ -46,6 +46,17 @@ TIMESPAN_RE = re.compile(r"^(\d+\.)?\d\d:\d\d:\d\d(\.\d+)?$")
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (a peer missing): main() exits 77, which CTest
+    reports as skipped (SKIP_RETURN_CODE 77)."""
+
+
+def need(program, why):
+    """Skips the test when program is not on PATH."""
+    if not shutil.which(program):
+        raise Skip("%s not found (%s)" % (program, why))
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
@@ -316,6 +327,9 @@ def main(fn):
         env = Env()
         fn(env)
         print("PASS")
+    except Skip as e:
+        print("SKIP: %s" % e)
+        rc = 77
     except BaseException:
         traceback.print_exc()
         rc = 1

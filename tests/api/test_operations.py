@@ -61,6 +61,7 @@ def poll_op(d, key, location):
 
 
 def run(env):
+    h.need("gdb", "it reads the cores")
     key, digest = h.generate_key()
     egress = os.path.join(env.tmp, "egress")
     broken = os.path.join(env.tmp, "broken")

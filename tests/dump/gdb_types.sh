@@ -2,10 +2,12 @@
 # Dumps a running multi-threaded target with every dump type and checks the cores with gdb:
 # every thread's stack by function name, the planted heap value (Full/WithHeap only), the planted
 # stack local, Triage's blanked environment; then checks the target kept running correctly.
+# Exits 77 (skipped) when gdb is not installed.
 #   gdb_types.sh DUMP_CLI TARGET
 set -uo pipefail
 cli=$1
 target=$2
+command -v gdb >/dev/null || { echo "SKIP: gdb not found"; exit 77; }
 work=$(mktemp -d /tmp/vg_cd_gdb.XXXXXX)
 pid=
 fails=0

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Dumps real runtimes while they run: a JVM with many threads (compiled with javac here) and a
-# node process. gdb must open each core, list as many threads as the dump reported and name the
-# main thread's frames; the runtime must keep running afterwards.
-#   runtimes.sh DUMP_CLI WORKDIR
+# Dumps a real runtime while it runs: a JVM with many threads (compiled with javac here) or a
+# node process. gdb must open the core, list as many threads as the dump reported and name the
+# main thread's frames; the runtime must keep running afterwards. Exits 77 (skipped) when the
+# runtime or gdb is not installed.
+#   runtimes.sh DUMP_CLI WORKDIR jvm|node
 set -uo pipefail
 cli=$1
 work=$2
+runtime=$3
+case $runtime in
+jvm) needs=(java javac gdb) ;;
+node) needs=(node gdb) ;;
+*) echo "usage: runtimes.sh DUMP_CLI WORKDIR jvm|node" >&2; exit 2 ;;
+esac
+for exe in "${needs[@]}"; do
+    command -v "$exe" >/dev/null || { echo "SKIP: $exe not found"; exit 77; }
+done
 pids=()
 fails=0
 rm -rf "$work"
@@ -58,7 +68,8 @@ check() {
 }
 
 # --- Java: 24 sleeping workers plus the JVM's own threads.
-cat >"$work/Sleepers.java" <<'EOF'
+dump_jvm() {
+    cat >"$work/Sleepers.java" <<'EOF'
 public class Sleepers {
     public static void main(String[] args) throws Exception {
         for (int i = 0; i < 24; i++) {
@@ -77,38 +88,42 @@ public class Sleepers {
     }
 }
 EOF
-if javac -d "$work" "$work/Sleepers.java"; then
-    java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$work" Sleepers \
-        >"$work/java.out" 2>&1 &
-    jpid=$!
-    pids+=("$jpid")
-    if wait_for "$work/java.out" '^tick 5$'; then
-        check java "$jpid" Mini 'pthread|futex|JavaMain|java' "$(readlink -f "$(command -v java)")" 30
-        before=$(grep -c '^tick' "$work/java.out")
-        sleep 1
-        after=$(grep -c '^tick' "$work/java.out")
-        ((after >= before + 5)) || fail "java: stopped ticking after the dump ($before -> $after)"
+    if javac -d "$work" "$work/Sleepers.java"; then
+        java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$work" Sleepers \
+            >"$work/java.out" 2>&1 &
+        jpid=$!
+        pids+=("$jpid")
+        if wait_for "$work/java.out" '^tick 5$'; then
+            check java "$jpid" Mini 'pthread|futex|JavaMain|java' "$(readlink -f "$(command -v java)")" 30
+            before=$(grep -c '^tick' "$work/java.out")
+            sleep 1
+            after=$(grep -c '^tick' "$work/java.out")
+            ((after >= before + 5)) || fail "java: stopped ticking after the dump ($before -> $after)"
+        else
+            fail "java did not start: $(head -5 "$work/java.out")"
+        fi
     else
-        fail "java did not start: $(head -5 "$work/java.out")"
+        fail "javac failed"
     fi
-else
-    fail "javac failed"
-fi
+}
 
 # --- node: an idle event loop with a timer.
-node -e 'let n = 0; setInterval(() => console.log("tick " + ++n), 100)' >"$work/node.out" 2>&1 &
-npid=$!
-pids+=("$npid")
-if wait_for "$work/node.out" '^tick 5$'; then
-    check node "$npid" WithHeap 'epoll_wait|uv__io_poll|uv_run' "$(readlink -f "$(command -v node)")" 5
-    before=$(grep -c '^tick' "$work/node.out")
-    sleep 1
-    after=$(grep -c '^tick' "$work/node.out")
-    ((after >= before + 5)) || fail "node: stopped ticking after the dump ($before -> $after)"
-else
-    fail "node did not start: $(head -5 "$work/node.out")"
-fi
+dump_node() {
+    node -e 'let n = 0; setInterval(() => console.log("tick " + ++n), 100)' >"$work/node.out" 2>&1 &
+    npid=$!
+    pids+=("$npid")
+    if wait_for "$work/node.out" '^tick 5$'; then
+        check node "$npid" WithHeap 'epoll_wait|uv__io_poll|uv_run' "$(readlink -f "$(command -v node)")" 5
+        before=$(grep -c '^tick' "$work/node.out")
+        sleep 1
+        after=$(grep -c '^tick' "$work/node.out")
+        ((after >= before + 5)) || fail "node: stopped ticking after the dump ($before -> $after)"
+    else
+        fail "node did not start: $(head -5 "$work/node.out")"
+    fi
+}
 
+"dump_$runtime"
 if ((fails)); then
     echo "$fails failure(s)"
     exit 1

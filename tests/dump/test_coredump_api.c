@@ -3,6 +3,7 @@
  * existing file), thread churn during attach, and the target running on correctly afterwards. */
 #include "config/error.h"
 #include "engine/dump/dump.h"
+#include "tests/lib/vg_test.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -22,8 +23,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cmocka.h>
 
 struct target {
     pid_t pid;
@@ -459,10 +458,10 @@ static void test_disk_full(void **state)
     (void)state;
     char dir[] = "/tmp/vg_core_full_XXXXXX", path[128], err[512];
     struct target t;
-    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0) {
-        print_message("skipped: needs root for a private tmpfs\n");
-        skip();
-    }
+    if (geteuid() != 0)
+        VG_SKIP("needs root for a private tmpfs");
+    if (unshare(CLONE_NEWNS) != 0)
+        VG_SKIP("no private mount namespace for a tmpfs: unshare: %s", strerror(errno));
     assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
     assert_non_null(mkdtemp(dir));
     assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=1m"), 0);
@@ -485,10 +484,8 @@ static void test_permission(void **state)
 {
     (void)state;
     struct target t;
-    if (geteuid() != 0) {
-        print_message("skipped: needs root to switch to another user\n");
-        skip();
-    }
+    if (geteuid() != 0)
+        VG_SKIP("needs root to switch to another user");
     target_start(&t, NULL);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -519,7 +516,7 @@ static void test_permission(void **state)
     target_stop(&t);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_names),      cmocka_unit_test(test_stream_to_memory),
@@ -530,5 +527,5 @@ int main(void)
         cmocka_unit_test(test_disk_full),
     };
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return VG_TEST_MAIN(tests, NULL, NULL);
 }

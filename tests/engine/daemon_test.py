@@ -566,6 +566,8 @@ def child_of(pid):
 def sc_pidns(env):
     """A process in another PID namespace is discovered and matched; tokens expand to the host
     pid and the namespace pid."""
+    if not shutil.which("unshare"):
+        raise Skip("unshare(1) not found")
     probe = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"],
                            capture_output=True, text=True)
     if probe.returncode != 0:
@@ -706,6 +708,8 @@ def sc_actions(env):
 def sc_dump(env):
     """CollectDump from a rule: the core lands in the filesystem egress, its EgressPath flows into
     the next action, /operations lists it, and gdb opens it with every thread."""
+    if not shutil.which("gdb"):
+        raise Skip("gdb not found (it reads the core)")
     arts = os.path.join(env.dir, "artifacts")
     out = os.path.join(env.dir, "paths.log")
     cfg = env.settings()
@@ -741,13 +745,12 @@ def sc_dump(env):
     if not any(o.get("collectionRule") == "DumpIt" and o["status"] == "Succeeded" and
                o["resourceLocation"] == path for o in ops):
         fail(f"/operations does not list the rule's dump: {ops}")
-    if shutil.which("gdb"):
-        g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", env.args.workload,
-                            path], capture_output=True, text=True, timeout=60)
-        nthreads = sum(1 for l in g.stdout.splitlines() if re.match(r"^\*?\s+\d+\s+Thread ", l))
-        print(g.stdout[-600:])
-        if nthreads < 4:
-            fail(f"gdb sees {nthreads} threads in the core, expected 4:\n{g.stdout}{g.stderr}")
+    g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", env.args.workload, path],
+                       capture_output=True, text=True, timeout=60)
+    nthreads = sum(1 for l in g.stdout.splitlines() if re.match(r"^\*?\s+\d+\s+Thread ", l))
+    print(g.stdout[-600:])
+    if nthreads < 4:
+        fail(f"gdb sees {nthreads} threads in the core, expected 4:\n{g.stdout}{g.stderr}")
     if w.poll() is not None:
         fail("the dumped process did not survive the dump")
 
