@@ -13,8 +13,8 @@ import re
 import subprocess
 import sys
 
-import harness as h
-from harness import check, eq
+import vigil_test as h
+from vigil_test import check, eq
 
 NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -202,7 +202,7 @@ def run(env):
             ok = all(n in fams and samples(fams, n, pid=str(p)) for p in (t.pid, odd.pid)
                      for n in ("process_threads", "process_cpu_usage_percent"))
             return (body, fams) if ok else None
-        body, fams = h.wait_for(scraped, 20, "both targets in /metrics")
+        body, fams = h.wait_for("both targets in /metrics", scraped, 20)
 
         if promtool:
             cp = subprocess.run(["promtool", "check", "metrics"], input=body,
@@ -246,4 +246,4 @@ def run(env):
 
 
 if __name__ == "__main__":
-    h.main(run)
+    h.run(run)

@@ -34,12 +34,24 @@ fail() {
     fails=$((fails + 1))
 }
 
-wait_for() { # file pattern
+wait_for() { # file pattern: polled for at most 30 s
     for _ in $(seq 300); do
         grep -q "$2" "$1" && return 0
         sleep 0.1
     done
     return 1
+}
+
+# ticks_on NAME OUTFILE: the runtime prints five more ticks after the dump (at most 30 s)
+ticks_on() {
+    local before after
+    before=$(grep -c '^tick' "$2")
+    for _ in $(seq 300); do
+        after=$(grep -c '^tick' "$2")
+        ((after >= before + 5)) && return
+        sleep 0.1
+    done
+    fail "$1: stopped ticking after the dump ($before -> $after)"
 }
 
 # check NAME PID TYPE MAIN_FRAME_REGEX EXE MIN_THREADS
@@ -95,10 +107,7 @@ EOF
         pids+=("$jpid")
         if wait_for "$work/java.out" '^tick 5$'; then
             check java "$jpid" Mini 'pthread|futex|JavaMain|java' "$(readlink -f "$(command -v java)")" 30
-            before=$(grep -c '^tick' "$work/java.out")
-            sleep 1
-            after=$(grep -c '^tick' "$work/java.out")
-            ((after >= before + 5)) || fail "java: stopped ticking after the dump ($before -> $after)"
+            ticks_on java "$work/java.out"
         else
             fail "java did not start: $(head -5 "$work/java.out")"
         fi
@@ -114,10 +123,7 @@ dump_node() {
     pids+=("$npid")
     if wait_for "$work/node.out" '^tick 5$'; then
         check node "$npid" WithHeap 'epoll_wait|uv__io_poll|uv_run' "$(readlink -f "$(command -v node)")" 5
-        before=$(grep -c '^tick' "$work/node.out")
-        sleep 1
-        after=$(grep -c '^tick' "$work/node.out")
-        ((after >= before + 5)) || fail "node: stopped ticking after the dump ($before -> $after)"
+        ticks_on node "$work/node.out"
     else
         fail "node did not start: $(head -5 "$work/node.out")"
     fi

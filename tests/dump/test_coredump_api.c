@@ -329,7 +329,9 @@ static void test_stopped_process(void **state)
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(res.threads, 5);
-    usleep(100000);
+    /* detached tracees re-enter the group stop: stopped again, not running */
+    for (int i = 0; i < 2000 && proc_state(t.pid) != 'T'; i++)
+        usleep(1000);
     assert_int_equal(proc_state(t.pid), 'T');
     kill(t.pid, SIGCONT);
     target_read(&t, 200);

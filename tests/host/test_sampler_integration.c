@@ -200,12 +200,12 @@ static void test_real_children(void **state)
         assert_false(vg_sample_has(&first[i], VG_M_CPU_PERCENT));
     }
 
-    /* At least a second, and until the busy child has had 0.3 s of CPU (at most 15 s): on a
+    /* Until the busy child has had 0.3 s of CPU and a second has passed (at most 15 s): on a
      * loaded machine it may get only a few percent of a core, and tick-granular accounting
-     * needs enough ticks for the comparison below to mean something. */
-    sleep_ms(1000);
-    for (int i = 0; i < 28 && child_cpu_s(busy) < 0.3; i++)
-        sleep_ms(500);
+     * needs enough ticks and time for the comparison below to mean something. */
+    for (int waited = 0; waited < 15000 && (waited < 1000 || child_cpu_s(busy) < 0.3);
+         waited += 100)
+        sleep_ms(100);
     assert_int_equal(vg_proc_scan(t, &cb), 0);
     vg_sampler_tick(s);
     for (int i = 0; i < 4; i++)
