@@ -8,7 +8,7 @@ happened (VG_TEST_KEEP=1 keeps it). Exit status: 0 passed, 1 failed, 77 skipped 
 CTest test has SKIP_RETURN_CODE 77). Every daemon's log is checked for sanitizer reports.
 
 The binaries come from CTest's environment, so the ASan build's tests run the ASan daemon:
-VIGIL (the vigil binary), VG_API_TARGET (tests/targets/api_target.c), VG_WORKLOAD
+VIGIL (the vigil binary), VG_API_TARGET (tests/targets/vg_api_target.c), VG_WORKLOAD
 (tests/targets/vg_workload.c). tests/lib is on PYTHONPATH.
 """
 import hashlib
