@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Dumps a real runtime while it runs: a JVM with many threads (compiled with javac here) or a
-# node process. gdb must open the core, list as many threads as the dump reported and name the
-# main thread's frames; the runtime must keep running afterwards. Exits 77 (skipped) when the
-# runtime or gdb is not installed.
-#   runtimes.sh DUMP_CLI WORKDIR jvm|node
+# Dumps a real runtime while it runs: a JVM with many threads (apps/Sleepers.java, compiled by
+# the dump_test_apps fixture into APPS/jvm) or a node process. gdb must open the core, list as
+# many threads as the dump reported and name the main thread's frames; the runtime must keep
+# running afterwards. Exits 77 (skipped) when the runtime or gdb is not installed.
+#   runtimes.sh DUMP_CLI WORKDIR jvm|node [APPS]
 set -uo pipefail
 cli=$1
 work=$2
 runtime=$3
+apps=${4:-}
 case $runtime in
 jvm) needs=(java javac gdb) ;;
 node) needs=(node gdb) ;;
-*) echo "usage: runtimes.sh DUMP_CLI WORKDIR jvm|node" >&2; exit 2 ;;
+*) echo "usage: runtimes.sh DUMP_CLI WORKDIR jvm|node [APPS]" >&2; exit 2 ;;
 esac
 for exe in "${needs[@]}"; do
     command -v "$exe" >/dev/null || { echo "SKIP: $exe not found"; exit 77; }
@@ -81,27 +82,8 @@ check() {
 
 # --- Java: 24 sleeping workers plus the JVM's own threads.
 dump_jvm() {
-    cat >"$work/Sleepers.java" <<'EOF'
-public class Sleepers {
-    public static void main(String[] args) throws Exception {
-        for (int i = 0; i < 24; i++) {
-            Thread t = new Thread(() -> {
-                while (true) {
-                    try { Thread.sleep(50); } catch (InterruptedException e) { return; }
-                }
-            }, "sleeper-" + i);
-            t.setDaemon(true);
-            t.start();
-        }
-        for (long n = 0;; n++) {
-            System.out.println("tick " + n);
-            Thread.sleep(100);
-        }
-    }
-}
-EOF
-    if javac -d "$work" "$work/Sleepers.java"; then
-        java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$work" Sleepers \
+    if [[ -f $apps/jvm/Sleepers.class ]]; then
+        java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$apps/jvm" Sleepers \
             >"$work/java.out" 2>&1 &
         jpid=$!
         pids+=("$jpid")
@@ -112,7 +94,7 @@ EOF
             fail "java did not start: $(head -5 "$work/java.out")"
         fi
     else
-        fail "javac failed"
+        fail "no $apps/jvm/Sleepers.class: see the dump_test_apps fixture"
     fi
 }
 
