@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct vg_proc_stat st;
-    vg_proc_parse_stat((const char *)data, size, &st);
+    vg_procfs_parse_stat((const char *)data, size, &st);
 
     char *text = malloc(size + 1);
     if (!text)
