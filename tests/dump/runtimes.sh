@@ -80,38 +80,36 @@ check() {
     rm -f "$core"
 }
 
-# --- Java: 24 sleeping workers plus the JVM's own threads.
-dump_jvm() {
+# dump_running TYPE MAIN_FRAME_REGEX MIN_THREADS COMMAND...: starts the runtime, which prints
+# "tick N" lines, dumps it once it ticks, checks the core and that it ticks on.
+dump_running() {
+    local type=$1 re=$2 min=$3 name=$4 pid
+    shift 3
+    "$@" >"$work/$name.out" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    if wait_for "$work/$name.out" '^tick 5$'; then
+        check "$name" "$pid" "$type" "$re" "$(readlink -f "$(command -v "$name")")" "$min"
+        ticks_on "$name" "$work/$name.out"
+    else
+        fail "$name did not start: $(head -5 "$work/$name.out")"
+    fi
+}
+
+case $runtime in
+jvm) # 24 sleeping workers plus the JVM's own threads
     if [[ -f $apps/jvm/Sleepers.class ]]; then
-        java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$apps/jvm" Sleepers \
-            >"$work/java.out" 2>&1 &
-        jpid=$!
-        pids+=("$jpid")
-        if wait_for "$work/java.out" '^tick 5$'; then
-            check java "$jpid" Mini 'pthread|futex|JavaMain|java' "$(readlink -f "$(command -v java)")" 30
-            ticks_on java "$work/java.out"
-        else
-            fail "java did not start: $(head -5 "$work/java.out")"
-        fi
+        dump_running Mini 'pthread|futex|JavaMain|java' 30 \
+            java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$apps/jvm" Sleepers
     else
         fail "no $apps/jvm/Sleepers.class: see the dump_test_apps fixture"
     fi
-}
-
-# --- node: an idle event loop with a timer.
-dump_node() {
-    node -e 'let n = 0; setInterval(() => console.log("tick " + ++n), 100)' >"$work/node.out" 2>&1 &
-    npid=$!
-    pids+=("$npid")
-    if wait_for "$work/node.out" '^tick 5$'; then
-        check node "$npid" WithHeap 'epoll_wait|uv__io_poll|uv_run' "$(readlink -f "$(command -v node)")" 5
-        ticks_on node "$work/node.out"
-    else
-        fail "node did not start: $(head -5 "$work/node.out")"
-    fi
-}
-
-"dump_$runtime"
+    ;;
+node) # an idle event loop with a timer
+    dump_running WithHeap 'epoll_wait|uv__io_poll|uv_run' 5 \
+        node -e 'let n = 0; setInterval(() => console.log("tick " + ++n), 100)'
+    ;;
+esac
 if ((fails)); then
     echo "$fails failure(s)"
     exit 1
