@@ -126,4 +126,3 @@ VG__HANDLER(metrics)
 }
 
 /* ---------- lifecycle ---------- */
-
