@@ -949,8 +949,20 @@ static void test_tee(void **state)
     ntw_free(&w);
 }
 
-int main(void)
+/* "test_nettrace --write-sample FILE" writes the sample stream (the fuzzer's synthetic seed:
+ * uncompressed blocks, V2Params, unknown types). */
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--write-sample") == 0) {
+        struct ntw w = {0};
+        build_sample(&w);
+        FILE *f = fopen(argv[2], "wb");
+        int bad = !f || fwrite(w.buf, 1, w.len, f) != w.len;
+        if (f)
+            bad |= fclose(f) != 0;
+        ntw_free(&w);
+        return bad;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_every_split),
