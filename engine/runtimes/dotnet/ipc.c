@@ -532,6 +532,15 @@ int vg__dnipc_check(const struct vg__dnipc_reply *r, const struct vg_dnipc_io *i
             detail = NULL;
         }
     }
+    if (detail) {
+        /* createdump's text comes as lines ending in newlines: one line for our messages */
+        size_t len = strlen(detail);
+        while (len && (detail[len - 1] == '\n' || detail[len - 1] == ' '))
+            detail[--len] = 0;
+        for (char *q = detail; *q; q++)
+            if (*q == '\n' || *q == '\r')
+                *q = ' ';
+    }
     const char *text = vg_dnipc_hresult_text(hr);
     if (detail && *detail)
         vg__dnipc_seterr(io, "%s on %s failed: %s (HRESULT 0x%08X)", op, what, detail, hr);

@@ -8,7 +8,7 @@
  *   vg_dnipc_cli resume PID|@SOCKET
  *   vg_dnipc_cli trace PID|@SOCKET OUT MS [PROVIDER [KEYWORDS [LEVEL [ARGS]]]]
  *   vg_dnipc_cli listen SOCKET [--exec CMD] [--no-resume] [--dump DIR TYPE] [--setenv N V]
- *                              [--getenv N] [--max N] [--delete]
+ *                              [--getenv N] [--max N] [--delete] [--dump-after FILE]
  *
  * Output is KEY=VALUE lines (info uses NETCore.Client's property names so tests compare them
  * directly). listen prints one line per event, flushed, and runs until SIGTERM/SIGINT. Exit 0 on
@@ -213,7 +213,7 @@ static int cmd_trace(const struct vg_dnipc_endpoint *ep, int argc, char **argv)
 struct listen_opts {
     const char *exec;
     bool no_resume;
-    const char *dump_dir, *dump_type;
+    const char *dump_dir, *dump_type, *dump_after;
     const char *setenv_name, *setenv_value, *getenv_name;
 };
 
@@ -279,6 +279,13 @@ static void *handle_runtime(void *p)
         fflush(stdout);
         free(v);
     }
+    /* a dump right after the resume would catch the CLR before it is initialised: wait for the
+       test to say the app is up */
+    for (int i = 0; lc->o.dump_dir && lc->o.dump_after && i < 600 && !atomic_load(&stop); i++) {
+        if (access(lc->o.dump_after, F_OK) == 0)
+            break;
+        usleep(100000);
+    }
     if (lc->o.dump_dir) {
         char path[4096];
         enum vg_dnipc_dump_type t = VG_DNIPC_DUMP_WITH_HEAP;
@@ -342,6 +349,8 @@ static int cmd_listen(int argc, char **argv)
             lc.o.getenv_name = argv[++i];
         else if (!strcmp(argv[i], "--max") && i + 1 < argc)
             so.max_connections = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dump-after") && i + 1 < argc)
+            lc.o.dump_after = argv[++i];
         else if (!strcmp(argv[i], "--delete"))
             so.delete_existing = true;
         else {
