@@ -5,6 +5,7 @@
 
 #include "engine/host/proc.h"
 #include "engine/host/procfs.h"
+#include "engine/runtimes/dotnet/session.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -60,4 +61,7 @@ const struct vg_runtime_type vg_runtime_dotnet = {
     .exe_names = exe_names,
     .map_markers = map_markers,
     .detect = dotnet_detect,
+    .session_open = vg__dotnet_session_open,
+    .session_sample = vg__dotnet_session_sample,
+    .session_close = vg__dotnet_session_close,
 };

@@ -384,6 +384,72 @@ static void runtime_triggers_validate_but_never_fire(void **unused)
     fx_free(&f);
 }
 
+static bool feed_rt(const struct vg_rule *r, void *st, uint64_t t, const char *provider,
+                    const char *name, double v)
+{
+    struct vg_rt_values vs = {0};
+    assert_int_equal(vg_rt_values_set(&vs, provider, name, v), 0);
+    struct vg_sample s = {.t_ms = t, .rt = &vs};
+    bool fired = vg_trigger_observe(&r->trigger, st, &s);
+    vg_rt_values_free(&vs);
+    return fired;
+}
+
+/* EventCounter and its shortcuts read the .NET session's counters: the value must hold for the
+ * whole window; they name what the session must enable. */
+static void eventcounter_window(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: EventCounter\n"
+                                               "      Settings:\n"
+                                               "        ProviderName: MyCompany-Orders\n"
+                                               "        CounterName: queue-depth\n"
+                                               "        GreaterThan: 70\n"
+                                               "        SlidingWindowDuration: 00:00:05\n"));
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(&r->trigger);
+    assert_non_null(ref);
+    assert_string_equal(ref->provider, "MyCompany-Orders");
+    assert_string_equal(ref->name, "queue-depth");
+    void *st = state_new(r);
+    assert_false(feed(r, st, 0, VG_M_CPU_PERCENT, 99)); /* no runtime sample: nothing */
+    for (uint64_t t = 1000; t < 6000; t += 1000)
+        assert_false(feed_rt(r, st, t, "MyCompany-Orders", "queue-depth", 80));
+    assert_true(feed_rt(r, st, 6000, "mycompany-orders", "queue-depth", 80));
+    assert_false(feed_rt(r, st, 7000, "MyCompany-Orders", "queue-depth", 80)); /* re-armed */
+    assert_false(feed_rt(r, st, 8000, "MyCompany-Orders", "queue-depth", 50)); /* a dip */
+    for (uint64_t t = 9000; t < 14000; t += 1000)
+        assert_false(feed_rt(r, st, t, "MyCompany-Orders", "queue-depth", 90));
+    assert_true(feed_rt(r, st, 14000, "MyCompany-Orders", "queue-depth", 90));
+    assert_false(feed_rt(r, st, 30000, "MyCompany-Orders", "other-counter", 90));
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: GCHeapSize\n"
+                         "      Settings:\n"
+                         "        SlidingWindowDuration: 00:00:02\n"));
+    ref = vg_trigger_rt_metric(&r->trigger);
+    assert_string_equal(ref->provider, "System.Runtime");
+    assert_string_equal(ref->name, "gc-heap-size");
+    st = state_new(r);
+    assert_false(feed_rt(r, st, 0, "System.Runtime", "gc-heap-size", 9)); /* default: > 10 MB */
+    assert_false(feed_rt(r, st, 1000, "System.Runtime", "gc-heap-size", 11));
+    assert_false(feed_rt(r, st, 2000, "System.Runtime", "gc-heap-size", 12));
+    assert_true(feed_rt(r, st, 3000, "System.Runtime", "gc-heap-size", 12));
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: ThreadpoolQueueLength\n"
+                         "      Settings:\n"
+                         "        LessThan: 5\n"
+                         "        SlidingWindowDuration: 00:00:01\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->name, "threadpool-queue-length");
+    st = state_new(r);
+    assert_false(feed_rt(r, st, 0, "System.Runtime", "threadpool-queue-length", 3));
+    assert_true(feed_rt(r, st, 1000, "System.Runtime", "threadpool-queue-length", 2));
+    free(st);
+    fx_free(&f);
+}
+
 const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
@@ -397,5 +463,6 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(thresholds),
     cmocka_unit_test(startup_once),
     cmocka_unit_test(runtime_triggers_validate_but_never_fire),
+    cmocka_unit_test(eventcounter_window),
 };
 const size_t vg_trigger_tests_n = sizeof(vg_trigger_tests) / sizeof(vg_trigger_tests[0]);

@@ -1,0 +1,184 @@
+/* The .NET adapter's sampling session (runtime.h session_open/sample/close): one EventPipe
+ * session per process, shared by every rule on it, streaming EventCounters from System.Runtime
+ * and from each EventSource a rule names, every VG_DOTNET_COUNTER_INTERVAL_S seconds
+ * (dotnet-monitor's GlobalCounter.IntervalSeconds default). A thread of its own runs the
+ * session (vg_ep_session_run) and keeps the latest value of every counter; sample() copies them
+ * without blocking. The session is restarted if the runtime ends it while the process lives, and
+ * stopped with StopTracing by close(); the thread frees it when that is done. Should vigil die
+ * meanwhile, the runtime ends the session itself when the connection closes. */
+#include "engine/runtimes/dotnet/session.h"
+
+#include "config/error.h"
+#include "config/log.h"
+#include "config/util.h"
+#include "engine/host/proc.h"
+#include "engine/runtimes/dotnet/eventpipe.h"
+#include "engine/runtimes/dotnet/nettrace_events.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_PROVIDERS 16
+
+struct vg_rt_session {
+    pthread_t thread;
+    atomic_int refs; /* the engine's (until close) and the thread's */
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    struct vg_rt_values values; /* under mu */
+    int pid;
+    char what[32];
+    char *providers[MAX_PROVIDERS]; /* EventSource names */
+    size_t n_providers;
+    unsigned interval_s;
+};
+
+static void session_free(struct vg_rt_session *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < s->n_providers; i++)
+        free(s->providers[i]);
+    vg_rt_values_free(&s->values);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int on_meta(void *ctx, struct vg_nettrace_meta *m)
+{
+    m->tag = vg_ep_classify(m) == VG_EP_COUNTER;
+    return 0;
+}
+
+static int on_event(void *ctx, const struct vg_nettrace_event *ev)
+{
+    struct vg_rt_session *s = ctx;
+    struct vg_ep_counter c;
+    if (vg_ep_counter_decode(ev, &c) != 0)
+        return 0; /* a malformed counter is skipped, not fatal */
+    pthread_mutex_lock(&s->mu);
+    int rc = vg_rt_values_set(&s->values, c.provider, c.name, c.value);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Sleeps up to ms, waking early when asked to stop. */
+static void nap(struct vg_rt_session *s, unsigned ms)
+{
+    for (unsigned t = 0; t < ms && !atomic_load(&s->stop); t += 100)
+        usleep(100 * 1000);
+}
+
+static void *session_main(void *arg)
+{
+    struct vg_rt_session *s = arg;
+    char args[64];
+    snprintf(args, sizeof args, "EventCounterIntervalSec=%u", s->interval_s);
+    struct vg_dnipc_provider prov[MAX_PROVIDERS];
+    for (size_t i = 0; i < s->n_providers; i++)
+        prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args};
+    struct vg_ep_session_config cfg = {
+        .providers = prov, .n_providers = s->n_providers, .buffer_mb = 16};
+    struct vg_nettrace_callbacks cb = {.ctx = s, .metadata = on_meta, .event = on_event};
+    unsigned backoff = 1000;
+    while (!atomic_load(&s->stop)) {
+        char path[4096], err[512] = "";
+        struct vg_dnipc_io io = {
+            .timeout_ms = 5000, .cancel = &s->stop, .err = err, .errlen = sizeof err};
+        int rc = vg_dnipc_find_socket("/proc", s->pid, path, sizeof path, &io);
+        if (rc == VG_ESRCH)
+            break; /* the process is gone: close() comes (the values stay until then) */
+        if (rc == 0) {
+            struct vg_dnipc_endpoint ep;
+            struct vg_ep_session_result res;
+            vg_dnipc_endpoint_path(&ep, path, s->what);
+            uint64_t t0 = vg_mono_ms();
+            rc = vg_ep_session_run(&ep, &cfg, &cb, NULL, NULL, &s->stop, &res, err, sizeof err);
+            if (vg_mono_ms() - t0 > 60000)
+                backoff = 1000; /* it ran a while: retry soon */
+        }
+        if (atomic_load(&s->stop))
+            break;
+        vg_log(rc == VG_EEXITED ? VG_LOG_DEBUG : VG_LOG_WARN, "runtime",
+               "%s: counters session ended: %s; retrying in %u s", s->what,
+               err[0] ? err : vg_strerror(rc), backoff / 1000);
+        nap(s, backoff);
+        if (backoff < 30000)
+            backoff *= 2;
+    }
+    session_free(s);
+    return NULL;
+}
+
+static bool has_provider(const struct vg_rt_session *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_providers; i++)
+        if (!strcasecmp(s->providers[i], name))
+            return true;
+    return false;
+}
+
+static int add_provider(struct vg_rt_session *s, const char *name)
+{
+    if (!name || !*name || has_provider(s, name))
+        return 0;
+    if (s->n_providers == MAX_PROVIDERS)
+        return VG_ELIMIT;
+    if (!(s->providers[s->n_providers] = strdup(name)))
+        return VG_ENOMEM;
+    s->n_providers++;
+    return 0;
+}
+
+int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data,
+                            const struct vg_rt_needs *needs, struct vg_rt_session **out)
+{
+    struct vg_rt_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return VG_ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->refs, 1);
+    s->pid = p->pid;
+    s->interval_s = VG_DOTNET_COUNTER_INTERVAL_S;
+    snprintf(s->what, sizeof s->what, "pid %d", p->pid);
+    int rc = add_provider(s, "System.Runtime");
+    for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
+        rc = add_provider(s, needs->metrics[i].provider);
+    if (rc == 0) {
+        atomic_store(&s->refs, 2);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = -pthread_create(&s->thread, &attr, session_main, s);
+        pthread_attr_destroy(&attr);
+        if (rc)
+            atomic_store(&s->refs, 1);
+    }
+    if (rc) {
+        session_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->values.n; i++)
+        if (vg_rt_values_set(out, s->values.v[i].provider, s->values.v[i].name,
+                             s->values.v[i].value) != 0)
+            break;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void vg__dotnet_session_close(struct vg_rt_session *s)
+{
+    /* The thread sends StopTracing and reads the stream to its end; the last of the two frees s. */
+    atomic_store(&s->stop, true);
+    session_free(s);
+}

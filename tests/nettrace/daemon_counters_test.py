@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""`vigil run` with the .NET runtime triggers against a real .NET 10 process (tracegen):
+
+    daemon_counters_test.py --vigil PATH --apps APPS_DIR
+
+- EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
+  keeps ~64 MB of heap, after their sliding window; ThreadpoolQueueLength above a huge threshold
+  does not fire;
+- the three rules share one EventPipe session in the target (its Unix socket count rises by one);
+- the session is gone from the target when the rules are removed (reload) and when vigil stops.
+
+Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "engine"))
+import daemon_test as dt  # noqa: E402
+
+
+def unix_sockets(pid):
+    """Unix sockets the process holds: the diagnostic listener plus one per EventPipe session."""
+    try:
+        with open(f"/proc/{pid}/net/unix") as f:
+            inodes = {line.split()[6] for line in list(f)[1:] if len(line.split()) > 6}
+        n = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                n += 1
+        return n
+    except OSError:
+        return -1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vigil", required=True)
+    ap.add_argument("--apps", required=True)
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
+    if not shutil_which("dotnet"):
+        print("SKIP: no dotnet")
+        return 77
+    if not os.path.exists(gen):
+        print(f"FAIL: {gen} missing (fixture nettrace_traces)")
+        return 1
+    env = dt.Env(argparse.Namespace(vigil=a.vigil, workload=None), "dotnet-counters")
+    ok = False
+    try:
+        out = open(os.path.join(env.dir, "tracegen.out"), "w+")
+        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", env.tag, "--seconds", "300"],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        p.outfile = out
+        env.procs.append(p)
+        dt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        base = unix_sockets(p.pid)
+
+        rules = {
+            "HighCpu": env.rule("HighCpu", {"Type": "EventCounter", "Settings": {
+                "ProviderName": "System.Runtime", "CounterName": "cpu-usage",
+                "GreaterThan": 5, "SlidingWindowDuration": "00:00:06"}},
+                limits={"ActionCount": 1}),
+            "Heap": env.rule("Heap", {"Type": "GCHeapSize", "Settings": {
+                "GreaterThan": 1, "SlidingWindowDuration": "00:00:05"}},
+                limits={"ActionCount": 1}),
+            "Queue": env.rule("Queue", {"Type": "ThreadpoolQueueLength", "Settings": {
+                "GreaterThan": 1000000, "SlidingWindowDuration": "00:00:01"}}),
+        }
+        cfg = env.settings()
+        cfg["CollectionRules"] = rules
+        env.write("rules.yaml", cfg)
+        t_start = time.time()
+        env.start_daemon()
+        dt.wait_for("one session in the target", lambda: unix_sockets(p.pid) == base + 1, 20)
+        fires = dt.wait_for("HighCpu and Heap to fire",
+                            lambda: len({f[0] for f in env.fire_lines()} & {"HighCpu", "Heap"}) == 2
+                            and env.fire_lines(), 60, 0.2)
+        for name, window in (("HighCpu", 6), ("Heap", 5)):
+            t = float(next(f for f in fires if f[0] == name)[3])
+            # the first counters come one interval (5 s) after the session starts
+            if t < t_start + window:
+                dt.fail(f"{name} fired {t - t_start:.1f}s after start, before its {window}s window")
+            print(f"{name} fired {t - t_start:.1f}s after vigil started")
+        if env.fire_lines("Queue"):
+            dt.fail("ThreadpoolQueueLength > 1000000 fired")
+        if unix_sockets(p.pid) != base + 1:
+            dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+        st = env.rule_state("Queue", p.pid)
+        if st.get("state") != "Running":
+            dt.fail(f"Queue should be running (waiting), got {st}")
+
+        # Rules removed: the session goes away.
+        cfg["CollectionRules"] = {}
+        env.write("rules.yaml", cfg)
+        dt.wait_for("the session to end after the rules went away",
+                    lambda: unix_sockets(p.pid) == base, 30)
+        print("rules removed: no session left in the target")
+
+        # Back, then vigil stops: the session goes away too.
+        cfg["CollectionRules"] = {"Queue": rules["Queue"]}
+        env.write("rules.yaml", cfg)
+        dt.wait_for("a session again", lambda: unix_sockets(p.pid) == base + 1, 30)
+        env.kill_daemon(signal.SIGTERM)
+        dt.wait_for("the session to end after vigil stopped",
+                    lambda: unix_sockets(p.pid) == base, 30)
+        print("vigil stopped: no session left in the target")
+        for log in env.daemon_logs:
+            with open(log, errors="replace") as f:
+                text = f.read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    dt.fail(f"{marker} in {log}")
+        ok = True
+        print("PASS dotnet counters")
+        return 0
+    except AssertionError as e:
+        print(f"FAIL: {e}\n--- daemon log (tail) ---\n{env.log_tail()}")
+        return 1
+    finally:
+        env.cleanup(keep=a.keep or not ok)
+        if not ok:
+            print(f"(files kept in {env.dir})")
+
+
+def shutil_which(x):
+    import shutil
+    return shutil.which(x)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
