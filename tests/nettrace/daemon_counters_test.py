@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
-"""`vigil run` with the .NET runtime triggers against a real .NET 10 process (tracegen):
+"""`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
+(tracegen):
 
-    daemon_counters_test.py --vigil PATH --apps APPS_DIR
+    daemon_counters_test.py counters|trace --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
 
+counters:
 - EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
   keeps ~64 MB of heap, after their sliding window; ThreadpoolQueueLength above a huge threshold
   does not fire;
 - the three rules share one EventPipe session in the target (its Unix socket count rises by one);
 - the session is gone from the target when the rules are removed (reload) and when vigil stops.
 
+trace:
+- CollectTrace (Profile Metrics; explicit Providers with arguments and rundown) streams each
+  trace into the filesystem egress under dotnet-monitor's name; both are complete and read by
+  TraceEvent (tracecheck) and nettrace_dump alike, with the expected events; no session is left
+  in the target; an unsupported profile fails the action with a clear reason.
+
 Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
 
 import argparse
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -40,9 +50,132 @@ def unix_sockets(pid):
         return -1
 
 
+def sc_counters(a, env, p, base):
+    rules = {
+        "HighCpu": env.rule("HighCpu", {"Type": "EventCounter", "Settings": {
+            "ProviderName": "System.Runtime", "CounterName": "cpu-usage",
+            "GreaterThan": 5, "SlidingWindowDuration": "00:00:06"}},
+            limits={"ActionCount": 1}),
+        "Heap": env.rule("Heap", {"Type": "GCHeapSize", "Settings": {
+            "GreaterThan": 1, "SlidingWindowDuration": "00:00:05"}},
+            limits={"ActionCount": 1}),
+        "Queue": env.rule("Queue", {"Type": "ThreadpoolQueueLength", "Settings": {
+            "GreaterThan": 1000000, "SlidingWindowDuration": "00:00:01"}}),
+    }
+    cfg = env.settings()
+    cfg["CollectionRules"] = rules
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    dt.wait_for("one session in the target", lambda: unix_sockets(p.pid) == base + 1, 20)
+    fires = dt.wait_for("HighCpu and Heap to fire",
+                        lambda: len({f[0] for f in env.fire_lines()} & {"HighCpu", "Heap"}) == 2
+                        and env.fire_lines(), 60, 0.2)
+    for name, window in (("HighCpu", 6), ("Heap", 5)):
+        t = float(next(f for f in fires if f[0] == name)[3])
+        # the first counters come one interval (5 s) after the session starts
+        if t < t_start + window:
+            dt.fail(f"{name} fired {t - t_start:.1f}s after start, before its {window}s window")
+        print(f"{name} fired {t - t_start:.1f}s after vigil started")
+    if env.fire_lines("Queue"):
+        dt.fail("ThreadpoolQueueLength > 1000000 fired")
+    if unix_sockets(p.pid) != base + 1:
+        dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    st = env.rule_state("Queue", p.pid)
+    if st.get("state") != "Running":
+        dt.fail(f"Queue should be running (waiting), got {st}")
+
+    # Rules removed: the session goes away.
+    cfg["CollectionRules"] = {}
+    env.write("rules.yaml", cfg)
+    dt.wait_for("the session to end after the rules went away",
+                lambda: unix_sockets(p.pid) == base, 30)
+    print("rules removed: no session left in the target")
+
+    # Back, then vigil stops: the session goes away too.
+    cfg["CollectionRules"] = {"Queue": rules["Queue"]}
+    env.write("rules.yaml", cfg)
+    dt.wait_for("a session again", lambda: unix_sockets(p.pid) == base + 1, 30)
+    env.kill_daemon(signal.SIGTERM)
+    dt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+    print("vigil stopped: no session left in the target")
+
+
+def sc_trace(a, env, p, base):
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+
+    def rule(name, settings):
+        return env.rule(name, {"Type": "Startup"}, actions=[
+            {"Name": "Trace", "Type": "CollectTrace", "Settings": dict(settings, Egress="fs")},
+            {"Name": "Note", "Type": "Execute", "Settings": {
+                "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}")}}])
+
+    cfg["CollectionRules"] = {
+        # Two traces started in the same millisecond get the same default name (and the
+        # FileSystem egress would overwrite one with the other): this one names its own.
+        "Metrics": rule("Metrics", {"Profile": "Metrics", "Duration": "00:00:12",
+                                    "RequestRundown": False, "ArtifactName": "metrics.nettrace"}),
+        "Custom": rule("Custom", {"Providers": [
+            {"Name": "Microsoft-DotNETCore-SampleProfiler", "EventLevel": "Informational"},
+            {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
+             "Arguments": {"EventCounterIntervalSec": "1"}}], "Duration": "00:00:03"}),
+        "Gc": rule("Gc", {"Profile": "GcCollect", "Duration": "00:00:01"}),
+    }
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+
+    def paths():
+        try:
+            with open(out) as f:
+                return dict(line.split() for line in f if line.strip())
+        except FileNotFoundError:
+            return {}
+    got = dt.wait_for("both traces", lambda: len(paths()) == 2 and paths(), 60, 0.2)
+    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
+    for name, path in got.items():
+        want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
+                     else "metrics.nettrace")
+        if os.path.dirname(path) != arts or not re.fullmatch(want_name, os.path.basename(path)):
+            dt.fail(f"{name}: EgressPath {path!r} is not a dotnet-monitor-named file in {arts}")
+        ref = subprocess.run(["dotnet", check, "--events", "--counters", path],
+                             capture_output=True, text=True)
+        if ref.returncode != 0:
+            dt.fail(f"{name}: TraceEvent rejects {path}: {ref.stderr}")
+        mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
+                              text=True)
+        if mine.returncode != 0:
+            dt.fail(f"{name}: nettrace_dump rejects {path}: {mine.stderr}")
+        if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
+            dt.fail(f"{name}: vigil and TraceEvent read {path} differently")
+        lines = ref.stdout.splitlines()
+        want = {"Metrics": ["counter System.Runtime cpu-usage ",
+                            "counter Microsoft.AspNetCore.Hosting "],
+                "Custom": ["event Microsoft-DotNETCore-SampleProfiler ",
+                           "counter System.Runtime cpu-usage "]}[name]
+        for w in want:
+            if not any(l.startswith(w) for l in lines):
+                dt.fail(f"{name}: no {w!r} in {path}")
+        print(f"{name}: {os.path.getsize(path)} bytes, {lines[0]}, complete, read by TraceEvent")
+    dt.wait_for("the Gc rule's failure", lambda: 'trace profile \"GcCollect\" is not supported '
+                'yet' in open(env.daemon_logs[-1], errors="replace").read()
+                or "GcCollect" in str(env.rule_state("Gc", p.pid)), 20)
+    dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+    print("no session left in the target")
+
+
+SCENARIOS = {"counters": sc_counters, "trace": sc_trace}
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--vigil", required=True)
+    ap.add_argument("--dump")
     ap.add_argument("--apps", required=True)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -53,11 +186,11 @@ def main():
     if not os.path.exists(gen):
         print(f"FAIL: {gen} missing (fixture nettrace_traces)")
         return 1
-    env = dt.Env(argparse.Namespace(vigil=a.vigil, workload=None), "dotnet-counters")
+    env = dt.Env(argparse.Namespace(vigil=a.vigil, workload=None), f"dotnet-{a.scenario}")
     ok = False
     try:
         out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", env.tag, "--seconds", "300"],
+        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", "web", env.tag, "--seconds", "300"],
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              start_new_session=True)
         p.outfile = out
@@ -65,55 +198,7 @@ def main():
         dt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
         base = unix_sockets(p.pid)
 
-        rules = {
-            "HighCpu": env.rule("HighCpu", {"Type": "EventCounter", "Settings": {
-                "ProviderName": "System.Runtime", "CounterName": "cpu-usage",
-                "GreaterThan": 5, "SlidingWindowDuration": "00:00:06"}},
-                limits={"ActionCount": 1}),
-            "Heap": env.rule("Heap", {"Type": "GCHeapSize", "Settings": {
-                "GreaterThan": 1, "SlidingWindowDuration": "00:00:05"}},
-                limits={"ActionCount": 1}),
-            "Queue": env.rule("Queue", {"Type": "ThreadpoolQueueLength", "Settings": {
-                "GreaterThan": 1000000, "SlidingWindowDuration": "00:00:01"}}),
-        }
-        cfg = env.settings()
-        cfg["CollectionRules"] = rules
-        env.write("rules.yaml", cfg)
-        t_start = time.time()
-        env.start_daemon()
-        dt.wait_for("one session in the target", lambda: unix_sockets(p.pid) == base + 1, 20)
-        fires = dt.wait_for("HighCpu and Heap to fire",
-                            lambda: len({f[0] for f in env.fire_lines()} & {"HighCpu", "Heap"}) == 2
-                            and env.fire_lines(), 60, 0.2)
-        for name, window in (("HighCpu", 6), ("Heap", 5)):
-            t = float(next(f for f in fires if f[0] == name)[3])
-            # the first counters come one interval (5 s) after the session starts
-            if t < t_start + window:
-                dt.fail(f"{name} fired {t - t_start:.1f}s after start, before its {window}s window")
-            print(f"{name} fired {t - t_start:.1f}s after vigil started")
-        if env.fire_lines("Queue"):
-            dt.fail("ThreadpoolQueueLength > 1000000 fired")
-        if unix_sockets(p.pid) != base + 1:
-            dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
-        st = env.rule_state("Queue", p.pid)
-        if st.get("state") != "Running":
-            dt.fail(f"Queue should be running (waiting), got {st}")
-
-        # Rules removed: the session goes away.
-        cfg["CollectionRules"] = {}
-        env.write("rules.yaml", cfg)
-        dt.wait_for("the session to end after the rules went away",
-                    lambda: unix_sockets(p.pid) == base, 30)
-        print("rules removed: no session left in the target")
-
-        # Back, then vigil stops: the session goes away too.
-        cfg["CollectionRules"] = {"Queue": rules["Queue"]}
-        env.write("rules.yaml", cfg)
-        dt.wait_for("a session again", lambda: unix_sockets(p.pid) == base + 1, 30)
-        env.kill_daemon(signal.SIGTERM)
-        dt.wait_for("the session to end after vigil stopped",
-                    lambda: unix_sockets(p.pid) == base, 30)
-        print("vigil stopped: no session left in the target")
+        SCENARIOS[a.scenario](a, env, p, base)
         for log in env.daemon_logs:
             with open(log, errors="replace") as f:
                 text = f.read()
@@ -121,7 +206,7 @@ def main():
                 if marker in text:
                     dt.fail(f"{marker} in {log}")
         ok = True
-        print("PASS dotnet counters")
+        print(f"PASS dotnet {a.scenario}")
         return 0
     except AssertionError as e:
         print(f"FAIL: {e}\n--- daemon log (tail) ---\n{env.log_tail()}")
