@@ -3,6 +3,7 @@
 #include "config/util.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT] = {
@@ -52,10 +53,29 @@ const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const
 
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value)
 {
+    return vg_rt_values_set_full(vs, provider, name, value, NULL, NULL);
+}
+
+/* Replaces *dst with a copy of src unless they are equal already (the common case). */
+static int set_str(char **dst, const char *src)
+{
+    if ((!*dst && !src) || (*dst && src && strcmp(*dst, src) == 0))
+        return 0;
+    char *c = src ? vg_strdup(src) : NULL;
+    if (src && !c)
+        return VG_ENOMEM;
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const char *name,
+                          double value, const char *unit, const char *help)
+{
     struct vg_rt_value *have = (struct vg_rt_value *)vg_rt_values_find(vs, provider, name);
     if (have) {
         have->value = value;
-        return 0;
+        return set_str(&have->unit, unit) || set_str(&have->help, help) ? VG_ENOMEM : 0;
     }
     if (vs->n == vs->cap) {
         size_t cap = vs->cap ? vs->cap * 2 : 16;
@@ -69,9 +89,13 @@ int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *
     x->provider = vg_strdup(provider);
     x->name = vg_strdup(name);
     x->value = value;
-    if (!x->provider || !x->name) {
+    x->unit = unit ? vg_strdup(unit) : NULL;
+    x->help = help ? vg_strdup(help) : NULL;
+    if (!x->provider || !x->name || (unit && !x->unit) || (help && !x->help)) {
         free(x->provider);
         free(x->name);
+        free(x->unit);
+        free(x->help);
         return VG_ENOMEM;
     }
     vs->n++;
@@ -83,6 +107,8 @@ void vg_rt_values_clear(struct vg_rt_values *vs)
     for (size_t i = 0; vs && i < vs->n; i++) {
         free(vs->v[i].provider);
         free(vs->v[i].name);
+        free(vs->v[i].unit);
+        free(vs->v[i].help);
     }
     if (vs)
         vs->n = 0;

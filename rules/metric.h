@@ -72,6 +72,7 @@ struct vg_rt_metric_ref {
 struct vg_rt_value {
     char *provider, *name; /* owned */
     double value;
+    char *unit, *help; /* owned; NULL when the runtime gives none (for /metrics) */
 };
 
 struct vg_rt_values {
@@ -81,11 +82,14 @@ struct vg_rt_values {
 
 /* Sets provider/name to value (replacing an earlier value of the same pair). 0 or VG_ENOMEM. */
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value);
+/* The same, with the unit ("%", "MB", "B", ...) and a description; either may be NULL. */
+int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const char *name,
+                          double value, const char *unit, const char *help);
 /* The value of provider/name, or NULL. vs may be NULL. */
 const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
                                             const char *name);
 void vg_rt_values_clear(struct vg_rt_values *vs); /* empties, keeps the array */
-void vg_rt_values_free(struct vg_rt_values *vs); /* NULL-safe */
+void vg_rt_values_free(struct vg_rt_values *vs);  /* NULL-safe */
 
 /* One timestamped observation of one process. */
 struct vg_sample {

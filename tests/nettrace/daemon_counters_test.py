@@ -63,6 +63,7 @@ def sc_counters(a, env, p, base):
             "GreaterThan": 1000000, "SlidingWindowDuration": "00:00:01"}}),
     }
     cfg = env.settings()
+    cfg["Server"]["MetricsEnabled"] = True
     cfg["CollectionRules"] = rules
     env.write("rules.yaml", cfg)
     t_start = time.time()
@@ -81,6 +82,31 @@ def sc_counters(a, env, p, base):
         dt.fail("ThreadpoolQueueLength > 1000000 fired")
     if unix_sockets(p.pid) != base + 1:
         dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    # The session's counters in /metrics under dotnet-monitor's names, with the process labels.
+    def scraped():
+        body = env.get("/metrics")
+        want = [f'systemruntime_cpu_usage_ratio{{pid="{p.pid}",',
+                f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}",',
+                f'systemruntime_working_set_bytes{{pid="{p.pid}",',
+                "# TYPE systemruntime_threadpool_queue_length gauge"]
+        return body if all(w in body for w in want) else None
+    body = dt.wait_for("the .NET counters in /metrics", scraped, 20)
+    heap = [float(l.split()[-1]) for l in body.splitlines()
+            if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
+    if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
+        dt.fail(f"gc heap size in /metrics: {heap}")
+    promtool = shutil_which("promtool")
+    if promtool:
+        cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                            capture_output=True, timeout=60)
+        # dotnet-monitor's names break promtool's naming lint (systemruntime_exception_count,
+        # ..._time_in_jit_ms): dashboards expect them so. Anything else is a real problem.
+        lint = ('should not have "_count" suffix', "should not contain abbreviated units")
+        other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
+                 if l.strip() and not any(x in l for x in lint)]
+        if other:
+            dt.fail(f"promtool check metrics: {other}")
+    print(f"/metrics: gc heap {heap[0]:.0f} bytes" + (", promtool ok" if promtool else ""))
     st = env.rule_state("Queue", p.pid)
     if st.get("state") != "Running":
         dt.fail(f"Queue should be running (waiting), got {st}")

@@ -61,7 +61,8 @@ static int on_event(void *ctx, const struct vg_nettrace_event *ev)
     if (vg_ep_counter_decode(ev, &c) != 0)
         return 0; /* a malformed counter is skipped, not fatal */
     pthread_mutex_lock(&s->mu);
-    int rc = vg_rt_values_set(&s->values, c.provider, c.name, c.value);
+    int rc = vg_rt_values_set_full(&s->values, c.provider, c.name, c.value, c.units,
+                                   c.display_name[0] ? c.display_name : NULL);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -145,7 +146,12 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
     s->pid = p->pid;
     s->interval_s = VG_DOTNET_COUNTER_INTERVAL_S;
     snprintf(s->what, sizeof s->what, "pid %d", p->pid);
+    /* dotnet-monitor's default metric providers (absent EventSources cost the target nothing) */
     int rc = add_provider(s, "System.Runtime");
+    if (rc == 0)
+        rc = add_provider(s, "Microsoft.AspNetCore.Hosting");
+    if (rc == 0)
+        rc = add_provider(s, "Grpc.AspNetCore.Server");
     for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
         rc = add_provider(s, needs->metrics[i].provider);
     if (rc == 0) {
@@ -170,8 +176,9 @@ void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out
 {
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->values.n; i++)
-        if (vg_rt_values_set(out, s->values.v[i].provider, s->values.v[i].name,
-                             s->values.v[i].value) != 0)
+        if (vg_rt_values_set_full(out, s->values.v[i].provider, s->values.v[i].name,
+                                  s->values.v[i].value, s->values.v[i].unit,
+                                  s->values.v[i].help) != 0)
             break;
     pthread_mutex_unlock(&s->mu);
 }
