@@ -100,6 +100,9 @@ static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
         struct vg_watched *w = p->user;
         for (size_t i = 0; w && w->has_sample && w->last.rt && i < w->last.rt->n; i++) {
             const struct vg_rt_value *v = &w->last.rt->v[i];
+            /* meter time series with tags and histogram percentiles need labels: not yet */
+            if (strpbrk(v->name, "{@"))
+                continue;
             key.len = 0;
             vg_buf_puts(&key, "\n");
             prom_name(&key, v);

@@ -2,7 +2,7 @@
 """`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
 (tracegen):
 
-    daemon_counters_test.py counters|trace --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
+    daemon_counters_test.py counters|trace|meters --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
 
 counters:
 - EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
@@ -16,6 +16,11 @@ trace:
   trace into the filesystem egress under dotnet-monitor's name; both are complete and read by
   TraceEvent (tracecheck) and nettrace_dump alike, with the expected events; no session is left
   in the target; an unsupported profile fails the action with a clear reason.
+
+meters:
+- EventMeter on tracegen's Meter: a histogram's 95th percentile and a counter's rate fire after
+  their window, a gauge and the 50th percentile within their thresholds do not; the untagged
+  gauge is in /metrics under dotnet-monitor's name; one session; none left after vigil stops.
 
 Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
 
@@ -194,7 +199,49 @@ def sc_trace(a, env, p, base):
     print("no session left in the target")
 
 
-SCENARIOS = {"counters": sc_counters, "trace": sc_trace}
+def sc_meters(a, env, p, base):
+    """EventMeter on tracegen's Meter: a histogram percentile and a counter's rate fire; a gauge
+    and another percentile that stay within their thresholds do not."""
+    def meter(instrument, **settings):
+        return {"Type": "EventMeter", "Settings": dict(
+            {"MeterName": "Vigil.TraceGen", "InstrumentName": instrument,
+             "SlidingWindowDuration": "00:00:05"}, **settings)}
+    cfg = env.settings()
+    cfg["Server"]["MetricsEnabled"] = True
+    cfg["CollectionRules"] = {
+        "P95": env.rule("P95", meter("work-duration", HistogramPercentile=95, GreaterThan=300),
+                        limits={"ActionCount": 1}),
+        "Rate": env.rule("Rate", meter("work-items", GreaterThan=10), limits={"ActionCount": 1}),
+        "Cold": env.rule("Cold", meter("temperature", LessThan=10)),
+        "P50": env.rule("P50", meter("work-duration", HistogramPercentile=50, GreaterThan=300)),
+    }
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    dt.wait_for("P95 and Rate to fire",
+                lambda: {f[0] for f in env.fire_lines()} >= {"P95", "Rate"}, 60, 0.2)
+    for name in ("P95", "Rate"):
+        t = float(next(f for f in env.fire_lines(name))[3])
+        if t < t_start + 5:
+            dt.fail(f"{name} fired {t - t_start:.1f}s after start, before its 5 s window")
+        print(f"{name} fired {t - t_start:.1f}s after vigil started")
+    body = dt.wait_for("the meter's gauge in /metrics", lambda: (
+        b := env.get("/metrics")) and f'vigiltracegen_temperature_Cel{{pid="{p.pid}"' in b and b,
+        20)
+    time.sleep(6)  # a full window more: the other rules must still not fire
+    fired = {f[0] for f in env.fire_lines()}
+    if fired & {"Cold", "P50"}:
+        dt.fail(f"rules within their thresholds fired: {fired}")
+    if unix_sockets(p.pid) != base + 1:
+        dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    print("Cold and P50 did not fire; one session; gauge in /metrics: " +
+          next(l for l in body.splitlines() if l.startswith("vigiltracegen_temperature_Cel{")))
+    env.kill_daemon(signal.SIGTERM)
+    dt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "meters": sc_meters}
 
 
 def main():
@@ -216,7 +263,8 @@ def main():
     ok = False
     try:
         out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", "web", env.tag, "--seconds", "300"],
+        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", "web", "meter", env.tag,
+                              "--seconds", "300"],
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              start_new_session=True)
         p.outfile = out

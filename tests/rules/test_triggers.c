@@ -450,6 +450,63 @@ static void eventcounter_window(void **unused)
     fx_free(&f);
 }
 
+/* EventMeter: the instrument's time series (tags) and histogram percentiles as the dotnet
+ * session names them; the series furthest beyond the threshold decides. */
+static void eventmeter_series(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: EventMeter\n"
+                                               "      Settings:\n"
+                                               "        MeterName: Shop\n"
+                                               "        InstrumentName: latency\n"
+                                               "        HistogramPercentile: 95\n"
+                                               "        GreaterThan: 300\n"
+                                               "        SlidingWindowDuration: 00:00:02\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->provider, "Shop");
+    void *st = state_new(r);
+    struct vg_rt_values vs = {0};
+    vg_rt_values_set(&vs, "Shop", "latency@p50", 900); /* another percentile: ignored */
+    vg_rt_values_set(&vs, "Shop", "latency@p95", 100);
+    vg_rt_values_set(&vs, "Shop", "latency{route=/a}@p95", 350); /* a tagged series beyond */
+    vg_rt_values_set(&vs, "Shop", "latency-other@p95", 999);     /* another instrument */
+    vg_rt_values_set(&vs, "Other", "latency@p95", 999);          /* another meter */
+    struct vg_sample smp0 = {.t_ms = 0, .rt = &vs};
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp0));
+    smp0.t_ms = 1000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp0));
+    smp0.t_ms = 2000;
+    assert_true(vg_trigger_observe(&r->trigger, st, &smp0));
+    vg_rt_values_set(&vs, "Shop", "latency{route=/a}@p95", 250);
+    smp0.t_ms = 3000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp0));
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+
+    /* no percentile: the plain series (a counter's rate), never a histogram's percentiles */
+    r = fx_rule(&f, RULE("      Type: EventMeter\n"
+                         "      Settings:\n"
+                         "        MeterName: Shop\n"
+                         "        InstrumentName: orders\n"
+                         "        LessThan: 5\n"
+                         "        SlidingWindowDuration: 00:00:01\n"));
+    st = state_new(r);
+    vg_rt_values_set(&vs, "Shop", "orders@p50", 1);
+    struct vg_sample smp1 = {.t_ms = 0, .rt = &vs};
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp1));
+    smp1.t_ms = 1000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp1));
+    vg_rt_values_set(&vs, "shop", "ORDERS", 2);
+    vg_rt_values_set(&vs, "Shop", "orders{region=eu}", 9);
+    smp1.t_ms = 2000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp1));
+    smp1.t_ms = 3000;
+    assert_true(vg_trigger_observe(&r->trigger, st, &smp1)); /* the lowest series: 2 < 5 */
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+}
+
 const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
@@ -464,5 +521,6 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(startup_once),
     cmocka_unit_test(runtime_triggers_validate_but_never_fire),
     cmocka_unit_test(eventcounter_window),
+    cmocka_unit_test(eventmeter_series),
 };
 const size_t vg_trigger_tests_n = sizeof(vg_trigger_tests) / sizeof(vg_trigger_tests[0]);

@@ -1,11 +1,14 @@
 /* The .NET adapter's sampling session (runtime.h session_open/sample/close): one EventPipe
  * session per process, shared by every rule on it, streaming EventCounters from System.Runtime
- * and from each EventSource a rule names, every VG_DOTNET_COUNTER_INTERVAL_S seconds
- * (dotnet-monitor's GlobalCounter.IntervalSeconds default). A thread of its own runs the
- * session (vg_ep_session_run) and keeps the latest value of every counter; sample() copies them
- * without blocking. The session is restarted if the runtime ends it while the process lives, and
- * stopped with StopTracing by close(); the thread frees it when that is done. Should vigil die
- * meanwhile, the runtime ends the session itself when the connection closes. */
+ * and from each provider a rule names, every VG_DOTNET_COUNTER_INTERVAL_S seconds
+ * (dotnet-monitor's GlobalCounter.IntervalSeconds default). A provider a rule names may be an
+ * EventSource or a Meter (System.Diagnostics.Metrics): the session asks for both, which costs
+ * nothing for the one that does not exist. Meter time series become samples named
+ * "INSTRUMENT", "INSTRUMENT{tags}", and "INSTRUMENT@pNN" per histogram percentile. A thread of its
+ * own runs the session (vg_ep_session_run) and keeps the latest value of every counter; sample()
+ * copies them without blocking. The session is restarted if the runtime ends it while the process
+ * lives, and stopped with StopTracing by close(); the thread frees it when that is done. Should
+ * vigil die meanwhile, the runtime ends the session itself when the connection closes. */
 #include "engine/runtimes/dotnet/session.h"
 
 #include "config/error.h"
@@ -34,6 +37,8 @@ struct vg_rt_session {
     char what[32];
     char *providers[MAX_PROVIDERS]; /* EventSource names */
     size_t n_providers;
+    size_t n_defaults; /* the first ones: dotnet-monitor's default EventSources */
+    bool warned;       /* a meters session problem was logged */
     unsigned interval_s;
 };
 
@@ -50,13 +55,60 @@ static void session_free(struct vg_rt_session *s)
 
 static int on_meta(void *ctx, struct vg_nettrace_meta *m)
 {
-    m->tag = vg_ep_classify(m) == VG_EP_COUNTER;
+    enum vg_ep_kind k = vg_ep_classify(m);
+    m->tag = k == VG_EP_COUNTER || k == VG_EP_METRIC ? (int)k : 0;
     return 0;
+}
+
+static int put_metric(struct vg_rt_session *s, const struct vg_ep_metric *m)
+{
+    char base[800], name[820];
+    if (m->tags[0])
+        snprintf(base, sizeof base, "%s{%s}", m->instrument, m->tags);
+    else
+        snprintf(base, sizeof base, "%s", m->instrument);
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    switch (m->kind) {
+    case VG_EP_METRIC_COUNTER: /* dotnet-monitor's value for a counter: its rate */
+        if (m->has_rate)
+            rc = vg_rt_values_set_full(&s->values, m->meter, base, m->rate, m->unit, NULL);
+        break;
+    case VG_EP_METRIC_UPDOWN:
+    case VG_EP_METRIC_GAUGE:
+        if (m->has_value)
+            rc = vg_rt_values_set_full(&s->values, m->meter, base, m->value, m->unit, NULL);
+        break;
+    case VG_EP_METRIC_HISTOGRAM:
+        for (unsigned i = 0; i < m->nquantiles && rc == 0; i++) {
+            snprintf(name, sizeof name, "%s@p%d", base, (int)(m->quantile[i] * 100 + 0.5));
+            rc = vg_rt_values_set_full(&s->values, m->meter, name, m->quantile_value[i], m->unit,
+                                       NULL);
+        }
+        break;
+    default:
+        break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if ((m->kind == VG_EP_METRIC_ERROR || m->kind == VG_EP_METRIC_SESSION_CONFLICT ||
+         m->kind == VG_EP_METRIC_TIMESERIES_LIMIT || m->kind == VG_EP_METRIC_HISTOGRAM_LIMIT) &&
+        !s->warned) {
+        s->warned = true;
+        vg_log(VG_LOG_WARN, "runtime", "%s: meters: %s", s->what,
+               m->error[0]                                ? m->error
+               : m->kind == VG_EP_METRIC_TIMESERIES_LIMIT ? "the time series limit was reached"
+                                                          : "the histogram limit was reached");
+    }
+    return rc;
 }
 
 static int on_event(void *ctx, const struct vg_nettrace_event *ev)
 {
     struct vg_rt_session *s = ctx;
+    if (ev->meta->tag == VG_EP_METRIC) {
+        struct vg_ep_metric m;
+        return vg_ep_metric_decode(ev, &m) == 0 ? put_metric(s, &m) : 0;
+    }
     struct vg_ep_counter c;
     if (vg_ep_counter_decode(ev, &c) != 0)
         return 0; /* a malformed counter is skipped, not fatal */
@@ -79,11 +131,23 @@ static void *session_main(void *arg)
     struct vg_rt_session *s = arg;
     char args[64];
     snprintf(args, sizeof args, "EventCounterIntervalSec=%u", s->interval_s);
-    struct vg_dnipc_provider prov[MAX_PROVIDERS];
+    struct vg_dnipc_provider prov[MAX_PROVIDERS + 1];
     for (size_t i = 0; i < s->n_providers; i++)
         prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args};
-    struct vg_ep_session_config cfg = {
-        .providers = prov, .n_providers = s->n_providers, .buffer_mb = 16};
+    size_t np = s->n_providers;
+    /* The providers rules named, as meters too: MetricsEventSource's arguments. One metrics
+     * session per process is allowed: another tool's running session is reported (warning). */
+    struct vg_buf margs = {0};
+    if (s->n_providers > s->n_defaults) {
+        vg_buf_printf(&margs, "SessionId=vigil-%d-%llu;Metrics=", s->pid,
+                      (unsigned long long)vg_mono_ms());
+        for (size_t i = s->n_defaults; i < s->n_providers; i++)
+            vg_buf_printf(&margs, "%s%s", i > s->n_defaults ? "," : "", s->providers[i]);
+        vg_buf_printf(&margs, ";RefreshInterval=%u;MaxTimeSeries=1000;MaxHistograms=10",
+                      s->interval_s);
+        prov[np++] = (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, margs.data};
+    }
+    struct vg_ep_session_config cfg = {.providers = prov, .n_providers = np, .buffer_mb = 16};
     struct vg_nettrace_callbacks cb = {.ctx = s, .metadata = on_meta, .event = on_event};
     unsigned backoff = 1000;
     while (!atomic_load(&s->stop)) {
@@ -111,6 +175,7 @@ static void *session_main(void *arg)
         if (backoff < 30000)
             backoff *= 2;
     }
+    vg_buf_free(&margs);
     session_free(s);
     return NULL;
 }
@@ -152,6 +217,7 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
         rc = add_provider(s, "Microsoft.AspNetCore.Hosting");
     if (rc == 0)
         rc = add_provider(s, "Grpc.AspNetCore.Server");
+    s->n_defaults = s->n_providers;
     for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
         rc = add_provider(s, needs->metrics[i].provider);
     if (rc == 0) {
