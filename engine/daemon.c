@@ -168,7 +168,10 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w)
         vg_rt_values_clear(&w->rt);
     }
     if (need && !w->session && rt && rt->session_open) {
-        struct vg_rt_needs needs = {.metrics = refs, .n_metrics = n, .interval_ms = d->poll_ms};
+        struct vg_rt_needs needs = {.metrics = refs,
+                                    .n_metrics = n,
+                                    .interval_ms =
+                                        d->gen->cfg->settings.discovery.counter_interval_s * 1000};
         int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
         if (rc == 0) {
             w->session_rt = rt;

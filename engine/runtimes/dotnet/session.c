@@ -209,7 +209,8 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->refs, 1);
     s->pid = p->pid;
-    s->interval_s = VG_DOTNET_COUNTER_INTERVAL_S;
+    s->interval_s = needs && needs->interval_ms >= 1000 ? (unsigned)(needs->interval_ms / 1000)
+                                                        : VG_DOTNET_COUNTER_INTERVAL_S;
     snprintf(s->what, sizeof s->what, "pid %d", p->pid);
     /* dotnet-monitor's default metric providers (absent EventSources cost the target nothing) */
     int rc = add_provider(s, "System.Runtime");

@@ -5,8 +5,8 @@
 
 #include "engine/runtimes/runtime.h"
 
-/* EventCounterIntervalSec of the shared session: dotnet-monitor's GlobalCounter.IntervalSeconds
- * default. */
+/* EventCounterIntervalSec of the shared session when needs->interval_ms says nothing (the daemon
+ * passes GlobalCounter.IntervalSeconds, whose default this is, as dotnet-monitor's). */
 #define VG_DOTNET_COUNTER_INTERVAL_S 5
 
 /* Starts the session's thread (never blocks): System.Runtime counters, plus every provider in
