@@ -102,8 +102,30 @@ int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const c
     return 0;
 }
 
+int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,
+                             const char *path)
+{
+    if (vs->n_req == vs->cap_req) {
+        size_t cap = vs->cap_req ? vs->cap_req * 2 : 16;
+        struct vg_rt_request *r = realloc(vs->req, cap * sizeof(*r));
+        if (!r)
+            return VG_ENOMEM;
+        vs->req = r;
+        vs->cap_req = cap;
+    }
+    char *p = vg_strdup(path ? path : "");
+    if (!p)
+        return VG_ENOMEM;
+    vs->req[vs->n_req++] = (struct vg_rt_request){stop, status, duration_ms, p};
+    return 0;
+}
+
 void vg_rt_values_clear(struct vg_rt_values *vs)
 {
+    for (size_t i = 0; vs && i < vs->n_req; i++)
+        free(vs->req[i].path);
+    if (vs)
+        vs->n_req = 0;
     for (size_t i = 0; vs && i < vs->n; i++) {
         free(vs->v[i].provider);
         free(vs->v[i].name);
@@ -122,4 +144,7 @@ void vg_rt_values_free(struct vg_rt_values *vs)
     free(vs->v);
     vs->v = NULL;
     vs->cap = 0;
+    free(vs->req);
+    vs->req = NULL;
+    vs->cap_req = 0;
 }

@@ -75,9 +75,20 @@ struct vg_rt_value {
     char *unit, *help; /* owned; NULL when the runtime gives none (for /metrics) */
 };
 
+/* An ASP.NET Core request a runtime adapter saw start or end since the previous sample (the
+ * AspNet* triggers count them). */
+struct vg_rt_request {
+    bool stop;            /* it ended (else it started) */
+    int status;           /* stop: the response status code, -1 when unknown */
+    uint64_t duration_ms; /* stop: how long it took */
+    char *path;           /* owned */
+};
+
 struct vg_rt_values {
     struct vg_rt_value *v;
     size_t n, cap;
+    struct vg_rt_request *req;
+    size_t n_req, cap_req;
 };
 
 /* Sets provider/name to value (replacing an earlier value of the same pair). 0 or VG_ENOMEM. */
@@ -88,6 +99,9 @@ int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const c
 /* The value of provider/name, or NULL. vs may be NULL. */
 const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
                                             const char *name);
+/* Appends a request record (path copied). 0 or VG_ENOMEM. */
+int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,
+                             const char *path);
 void vg_rt_values_clear(struct vg_rt_values *vs); /* empties, keeps the array */
 void vg_rt_values_free(struct vg_rt_values *vs);  /* NULL-safe */
 

@@ -2,7 +2,7 @@
 """`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
 (tracegen):
 
-    daemon_counters_test.py counters|trace|meters --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
+    daemon_counters_test.py counters|trace|meters|aspnet --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
 
 counters:
 - EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
@@ -21,6 +21,11 @@ meters:
 - EventMeter on tracegen's Meter: a histogram's 95th percentile and a counter's rate fire after
   their window, a gauge and the 50th percentile within their thresholds do not; the untagged
   gauge is in /metrics under dotnet-monitor's name; one session; none left after vigil stops.
+
+aspnet:
+- AspNetRequestCount (excluding /health), AspNetResponseStatus (500s) and AspNetRequestDuration
+  (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
+  occur (500 on /health, /api/**) do not.
 
 Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
 
@@ -241,7 +246,43 @@ def sc_meters(a, env, p, base):
                 lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "meters": sc_meters}
+def sc_aspnet(a, env, p, base):
+    """The AspNet* triggers on tracegen's own loopback load (/ok, /ok, /fail -> 500, /health,
+    /slow -> 50 ms, about 40 requests a second, bounded)."""
+    def asp(kind, **settings):
+        return {"Type": kind, "Settings": dict({"SlidingWindowDuration": "00:00:20"}, **settings)}
+    cfg = env.settings()
+    cfg["CollectionRules"] = {
+        "Count": env.rule("Count", asp("AspNetRequestCount", RequestCount=40,
+                                       ExcludePaths=["/health"]), limits={"ActionCount": 1}),
+        "Fails": env.rule("Fails", asp("AspNetResponseStatus", StatusCodes=["500-599"],
+                                       ResponseCount=5), limits={"ActionCount": 1}),
+        "Slow": env.rule("Slow", asp("AspNetRequestDuration", RequestCount=3,
+                                     RequestDuration="40ms", IncludePaths=["/slow"]),
+                         limits={"ActionCount": 1}),
+        "HealthFails": env.rule("HealthFails", asp("AspNetResponseStatus", StatusCodes=["500"],
+                                                   ResponseCount=1, IncludePaths=["/health"])),
+        "Elsewhere": env.rule("Elsewhere", asp("AspNetRequestCount", RequestCount=1,
+                                               IncludePaths=["/api/**/*"])),
+    }
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    dt.wait_for("Count, Fails and Slow to fire",
+                lambda: {f[0] for f in env.fire_lines()} >= {"Count", "Fails", "Slow"}, 60, 0.2)
+    time.sleep(5)
+    fired = {f[0] for f in env.fire_lines()}
+    if fired & {"HealthFails", "Elsewhere"}:
+        dt.fail(f"rules whose paths or statuses never occur fired: {fired}")
+    print(f"fired: {sorted(fired)}; HealthFails and Elsewhere did not")
+    if unix_sockets(p.pid) != base + 1:
+        dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    env.kill_daemon(signal.SIGTERM)
+    dt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+             "aspnet": sc_aspnet}
 
 
 def main():

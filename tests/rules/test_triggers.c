@@ -507,6 +507,77 @@ static void eventmeter_series(void **unused)
     fx_free(&f);
 }
 
+static bool feed_req(const struct vg_rule *r, void *st, uint64_t t, const char *const *paths,
+                     const int *status, size_t n)
+{
+    struct vg_rt_values vs = {0};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(vg_rt_values_add_request(&vs, false, -1, 0, paths[i]), 0);
+        assert_int_equal(
+            vg_rt_values_add_request(&vs, true, status[i], (uint64_t)status[i] * 10, paths[i]), 0);
+    }
+    struct vg_sample s = {.t_ms = t, .rt = &vs};
+    bool fired = vg_trigger_observe(&r->trigger, st, &s);
+    vg_rt_values_free(&vs);
+    return fired;
+}
+
+/* The AspNet* triggers over the request records of the samples: path globs (exclusions first),
+ * status ranges, durations, the sliding window. */
+static void aspnet_requests(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: AspNetResponseStatus\n"
+                                               "      Settings:\n"
+                                               "        StatusCodes: [\"500-599\", \"429\"]\n"
+                                               "        ResponseCount: 3\n"
+                                               "        IncludePaths: [\"/api/**/orders/*\"]\n"
+                                               "        ExcludePaths: [\"/api/internal/**/*\"]\n"
+                                               "        SlidingWindowDuration: 00:00:10\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->provider,
+                        "Microsoft-Diagnostics-DiagnosticSource");
+    void *st = state_new(r);
+    const char *p1[] = {"/API/orders/1", "/api/v2/eu/orders/7", "/api/orders", "/health"};
+    const int s1[] = {500, 503, 500, 500}; /* two match: /api/orders has no item */
+    assert_false(feed_req(r, st, 1000, p1, s1, 4));
+    const char *p2[] = {"/api/internal/x/orders/1", "/api/orders/2", "/api/orders/3"};
+    const int s2[] = {500, 200, 404}; /* excluded, wrong status, wrong status */
+    assert_false(feed_req(r, st, 2000, p2, s2, 3));
+    /* 11 s later the first two left the window */
+    const char *p3[] = {"/api/orders/9"};
+    const int s3[] = {429};
+    assert_false(feed_req(r, st, 12500, p3, s3, 1));
+    assert_false(feed_req(r, st, 13000, p3, s3, 1));
+    assert_true(feed_req(r, st, 14000, p3, s3, 1));  /* three 429s within the window */
+    assert_false(feed_req(r, st, 15000, p3, s3, 1)); /* counting again from zero */
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: AspNetRequestDuration\n"
+                         "      Settings:\n"
+                         "        RequestCount: 2\n"
+                         "        RequestDuration: 00:00:03\n"));
+    st = state_new(r);
+    const char *p4[] = {"/a", "/b"};
+    const int s4[] = {200, 300}; /* durations 2 s and 3 s: one at least 3 s */
+    assert_false(feed_req(r, st, 1000, p4, s4, 2));
+    assert_true(feed_req(r, st, 2000, p4, s4, 2));
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: AspNetRequestCount\n"
+                         "      Settings:\n"
+                         "        RequestCount: 4\n"
+                         "        ExcludePaths: [\"/health\"]\n"));
+    st = state_new(r);
+    const char *p5[] = {"/a", "/health", "/b"};
+    const int s5[] = {200, 200, 200};
+    assert_false(feed_req(r, st, 1000, p5, s5, 3)); /* starts counted: 2 */
+    assert_true(feed_req(r, st, 2000, p5, s5, 3));
+    free(st);
+    fx_free(&f);
+}
+
 const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
@@ -522,5 +593,6 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(runtime_triggers_validate_but_never_fire),
     cmocka_unit_test(eventcounter_window),
     cmocka_unit_test(eventmeter_series),
+    cmocka_unit_test(aspnet_requests),
 };
 const size_t vg_trigger_tests_n = sizeof(vg_trigger_tests) / sizeof(vg_trigger_tests[0]);

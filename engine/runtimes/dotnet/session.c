@@ -26,6 +26,18 @@
 #include <unistd.h>
 
 #define MAX_PROVIDERS 16
+#define MAX_PENDING_REQUESTS 20000 /* between two samples; more are dropped (counted) */
+
+/* The provider a rule names to ask for ASP.NET Core request activities (the AspNet* triggers). */
+#define DIAGSOURCE "Microsoft-Diagnostics-DiagnosticSource"
+/* dotnet-monitor's filter for them, trimmed to what the triggers read. */
+static const char request_filter[] =
+    "FilterAndPayloadSpecs=\""
+    "Microsoft.AspNetCore/Microsoft.AspNetCore.Hosting.HttpRequestIn.Start@Activity1Start:-"
+    "Request.Path;ActivityId=*Activity.Id\r\n"
+    "Microsoft.AspNetCore/Microsoft.AspNetCore.Hosting.HttpRequestIn.Stop@Activity1Stop:-"
+    "ActivityId=*Activity.Id;Request.Path;Response.StatusCode;"
+    "ActivityDuration=*Activity.Duration.Ticks\r\n\"";
 
 struct vg_rt_session {
     pthread_t thread;
@@ -37,8 +49,11 @@ struct vg_rt_session {
     char what[32];
     char *providers[MAX_PROVIDERS]; /* EventSource names */
     size_t n_providers;
-    size_t n_defaults; /* the first ones: dotnet-monitor's default EventSources */
-    bool warned;       /* a meters session problem was logged */
+    size_t n_defaults;           /* the first ones: dotnet-monitor's default EventSources */
+    bool warned;                 /* a meters session problem was logged */
+    bool requests;               /* a rule reads request activities */
+    struct vg_rt_values pending; /* requests since the last sample (under mu) */
+    uint64_t dropped;            /* requests dropped since the last warning (under mu) */
     unsigned interval_s;
 };
 
@@ -49,6 +64,7 @@ static void session_free(struct vg_rt_session *s)
     for (size_t i = 0; i < s->n_providers; i++)
         free(s->providers[i]);
     vg_rt_values_free(&s->values);
+    vg_rt_values_free(&s->pending);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -56,8 +72,22 @@ static void session_free(struct vg_rt_session *s)
 static int on_meta(void *ctx, struct vg_nettrace_meta *m)
 {
     enum vg_ep_kind k = vg_ep_classify(m);
-    m->tag = k == VG_EP_COUNTER || k == VG_EP_METRIC ? (int)k : 0;
+    m->tag = k == VG_EP_COUNTER || k == VG_EP_METRIC || k == VG_EP_REQUEST ? (int)k : 0;
     return 0;
+}
+
+static int put_request(struct vg_rt_session *s, const struct vg_ep_request *r)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->pending.n_req >= MAX_PENDING_REQUESTS)
+        s->dropped++;
+    else
+        rc = vg_rt_values_add_request(
+            &s->pending, r->stop, r->status_code,
+            r->duration_ticks > 0 ? (uint64_t)r->duration_ticks / 10000 : 0, r->path);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 static int put_metric(struct vg_rt_session *s, const struct vg_ep_metric *m)
@@ -105,6 +135,10 @@ static int put_metric(struct vg_rt_session *s, const struct vg_ep_metric *m)
 static int on_event(void *ctx, const struct vg_nettrace_event *ev)
 {
     struct vg_rt_session *s = ctx;
+    if (ev->meta->tag == VG_EP_REQUEST) {
+        struct vg_ep_request r;
+        return vg_ep_request_decode(ev, &r) == 0 ? put_request(s, &r) : 0;
+    }
     if (ev->meta->tag == VG_EP_METRIC) {
         struct vg_ep_metric m;
         return vg_ep_metric_decode(ev, &m) == 0 ? put_metric(s, &m) : 0;
@@ -147,6 +181,9 @@ static void *session_main(void *arg)
                       s->interval_s);
         prov[np++] = (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, margs.data};
     }
+    /* Request activities: DiagnosticSourceEventSource's Events | Messages keywords, Verbose. */
+    if (s->requests)
+        prov[np++] = (struct vg_dnipc_provider){DIAGSOURCE, 0x3, 5, request_filter};
     struct vg_ep_session_config cfg = {.providers = prov, .n_providers = np, .buffer_mb = 16};
     struct vg_nettrace_callbacks cb = {.ctx = s, .metadata = on_meta, .event = on_event};
     unsigned backoff = 1000;
@@ -190,6 +227,10 @@ static bool has_provider(const struct vg_rt_session *s, const char *name)
 
 static int add_provider(struct vg_rt_session *s, const char *name)
 {
+    if (name && !strcasecmp(name, DIAGSOURCE)) {
+        s->requests = true;
+        return 0;
+    }
     if (!name || !*name || has_provider(s, name))
         return 0;
     if (s->n_providers == MAX_PROVIDERS)
@@ -247,7 +288,21 @@ void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out
                                   s->values.v[i].value, s->values.v[i].unit,
                                   s->values.v[i].help) != 0)
             break;
+    /* requests are handed out once: the next sample gets only newer ones */
+    for (size_t i = 0; i < s->pending.n_req; i++) {
+        const struct vg_rt_request *r = &s->pending.req[i];
+        if (vg_rt_values_add_request(out, r->stop, r->status, r->duration_ms, r->path) != 0)
+            break;
+    }
+    vg_rt_values_clear(&s->pending);
+    uint64_t dropped = s->dropped;
+    s->dropped = 0;
     pthread_mutex_unlock(&s->mu);
+    if (dropped)
+        vg_log(VG_LOG_WARN, "runtime",
+               "%s: %llu request events dropped (more than %d in a sample "
+               "interval)",
+               s->what, (unsigned long long)dropped, MAX_PENDING_REQUESTS);
 }
 
 void vg__dotnet_session_close(struct vg_rt_session *s)
