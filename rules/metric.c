@@ -91,6 +91,8 @@ int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const c
     x->value = value;
     x->unit = unit ? vg_strdup(unit) : NULL;
     x->help = help ? vg_strdup(help) : NULL;
+    x->has_total = false;
+    x->total = 0;
     if (!x->provider || !x->name || (unit && !x->unit) || (help && !x->help)) {
         free(x->provider);
         free(x->name);
@@ -100,6 +102,27 @@ int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const c
     }
     vs->n++;
     return 0;
+}
+
+void vg_rt_values_add_total(struct vg_rt_values *vs, const char *provider, const char *name,
+                            double inc)
+{
+    struct vg_rt_value *v = (struct vg_rt_value *)vg_rt_values_find(vs, provider, name);
+    if (v) {
+        v->total += inc;
+        v->has_total = true;
+    }
+}
+
+int vg_rt_values_copy(struct vg_rt_values *dst, const struct vg_rt_value *src)
+{
+    int rc = vg_rt_values_set_full(dst, src->provider, src->name, src->value, src->unit, src->help);
+    struct vg_rt_value *v = (struct vg_rt_value *)vg_rt_values_find(dst, src->provider, src->name);
+    if (rc == 0 && v) {
+        v->has_total = src->has_total;
+        v->total = src->total;
+    }
+    return rc;
 }
 
 int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,

@@ -2,7 +2,7 @@
 """`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
 (tracegen):
 
-    daemon_counters_test.py counters|trace|meters|aspnet --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
+    daemon_counters_test.py counters|trace|meters|aspnet|eventcount --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
 
 counters:
 - EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
@@ -26,6 +26,10 @@ aspnet:
 - AspNetRequestCount (excluding /health), AspNetResponseStatus (500s) and AspNetRequestDuration
   (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
   occur (500 on /health, /api/**) do not.
+
+eventcount:
+- EventCount on exception-count fires on a process throwing 20 exceptions a second; on
+  System.Runtime/gen-2-gc-count with an unreachable count it does not.
 
 Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
 
@@ -281,8 +285,32 @@ def sc_aspnet(a, env, p, base):
                 lambda: unix_sockets(p.pid) == base, 30)
 
 
+def sc_eventcount(a, env, p, base):
+    """EventCount on .NET counters: tracegen throws about 20 exceptions a second, so
+    exception-count rises by 60 within 20 s; gen-2 collections never reach a million."""
+    cfg = env.settings()
+    cfg["GlobalCounter"] = {"IntervalSeconds": 1}
+    cfg["CollectionRules"] = {
+        "Throws": env.rule("Throws", {"Type": "EventCount", "Settings": {
+            "Counter": "exception-count", "Count": 60, "SlidingWindowDuration": "00:00:20"}},
+            limits={"ActionCount": 1}),
+        "Gen2": env.rule("Gen2", {"Type": "EventCount", "Settings": {
+            "Counter": "System.Runtime/gen-2-gc-count", "Count": 1000000}}),
+    }
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    fires = dt.wait_for("Throws to fire", lambda: env.fire_lines("Throws"), 60, 0.2)
+    t = float(fires[0][3])
+    if t < t_start + 2:  # 60 exceptions take 3 s at 20 a second
+        dt.fail(f"Throws fired {t - t_start:.1f}s after start: too early for 60 exceptions")
+    print(f"Throws fired {t - t_start:.1f}s after vigil started")
+    if env.fire_lines("Gen2"):
+        dt.fail("Gen2 fired")
+
+
 SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
-             "aspnet": sc_aspnet}
+             "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
 def main():
@@ -304,7 +332,7 @@ def main():
     ok = False
     try:
         out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", "web", "meter", env.tag,
+        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
                               "--seconds", "300"],
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              start_new_session=True)

@@ -578,6 +578,50 @@ static void aspnet_requests(void **unused)
     fx_free(&f);
 }
 
+/* EventCount on a .NET counter: the running sum of its increments, only on .NET processes. */
+static void eventcount_dotnet(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: EventCount\n"
+                                               "      Settings:\n"
+                                               "        Counter: exception-count\n"
+                                               "        Count: 10\n"
+                                               "        SlidingWindowDuration: 00:00:30\n"));
+    assert_true(r->needs_runtime);
+    assert_string_equal(vg_trigger_runtime(&r->trigger), "dotnet");
+    assert_int_equal(r->trigger.metrics, 0);
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(&r->trigger);
+    assert_string_equal(ref->provider, "System.Runtime");
+    assert_string_equal(ref->name, "exception-count");
+    void *st = state_new(r);
+    struct vg_rt_values vs = {0};
+    double inc[] = {4, 0, 3, 8}; /* running sums 4, 4, 7, 15: 11 more than the first */
+    for (int i = 0; i < 4; i++) {
+        vg_rt_values_set(&vs, "System.Runtime", "exception-count", inc[i]);
+        vg_rt_values_add_total(&vs, "System.Runtime", "exception-count", inc[i]);
+        struct vg_sample smp = {.t_ms = 1000 * (uint64_t)i, .rt = &vs};
+        assert_int_equal(vg_trigger_observe(&r->trigger, st, &smp), i == 3);
+    }
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: EventCount\n"
+                         "      Settings:\n"
+                         "        Counter: MyCompany-Orders/orders-failed\n"
+                         "        Count: 1\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->provider, "MyCompany-Orders");
+    fx_free(&f);
+    /* a /proc counter stays a /proc counter */
+    r = fx_rule(&f, RULE("      Type: EventCount\n"
+                         "      Settings:\n"
+                         "        Counter: majflt\n"
+                         "        Count: 1\n"));
+    assert_false(r->needs_runtime);
+    assert_null(vg_trigger_runtime(&r->trigger));
+    fx_free(&f);
+}
+
 const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
@@ -594,5 +638,6 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(eventcounter_window),
     cmocka_unit_test(eventmeter_series),
     cmocka_unit_test(aspnet_requests),
+    cmocka_unit_test(eventcount_dotnet),
 };
 const size_t vg_trigger_tests_n = sizeof(vg_trigger_tests) / sizeof(vg_trigger_tests[0]);

@@ -149,6 +149,8 @@ static int on_event(void *ctx, const struct vg_nettrace_event *ev)
     pthread_mutex_lock(&s->mu);
     int rc = vg_rt_values_set_full(&s->values, c.provider, c.name, c.value, c.units,
                                    c.display_name[0] ? c.display_name : NULL);
+    if (rc == 0 && c.increment) /* EventCount reads the running sum as a monotonic counter */
+        vg_rt_values_add_total(&s->values, c.provider, c.name, c.value);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -284,9 +286,7 @@ void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out
 {
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->values.n; i++)
-        if (vg_rt_values_set_full(out, s->values.v[i].provider, s->values.v[i].name,
-                                  s->values.v[i].value, s->values.v[i].unit,
-                                  s->values.v[i].help) != 0)
+        if (vg_rt_values_copy(out, &s->values.v[i]) != 0)
             break;
     /* requests are handed out once: the next sample gets only newer ones */
     for (size_t i = 0; i < s->pending.n_req; i++) {
