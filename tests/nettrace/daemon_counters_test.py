@@ -2,7 +2,7 @@
 """`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
 (tracegen):
 
-    daemon_counters_test.py counters|trace|meters|aspnet|eventcount --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
+    daemon_counters_test.py SCENARIO --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
 
 counters:
 - EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
@@ -26,6 +26,10 @@ aspnet:
 - AspNetRequestCount (excluding /health), AspNetResponseStatus (500s) and AspNetRequestDuration
   (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
   occur (500 on /health, /api/**) do not.
+
+trace_cloud:
+- CollectTrace into s3rver and Azurite (fixture egress_servers); both traces downloaded and read
+  fully by TraceEvent.
 
 eventcount:
 - EventCount on exception-count fires on a process throwing 20 exceptions a second; on
@@ -309,7 +313,66 @@ def sc_eventcount(a, env, p, base):
         dt.fail("Gen2 fired")
 
 
-SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+def sc_trace_cloud(a, env, p, base):
+    """CollectTrace into s3rver and Azurite (the egress_servers fixture), each trace downloaded
+    and read fully by TraceEvent."""
+    ports = {}
+    with open(os.path.join(a.build, "egress-servers", "ports.env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            ports[k] = v
+    s3 = f"http://127.0.0.1:{ports['S3_PORT']}"
+    az = f"http://127.0.0.1:{ports['AZ_PORT']}/devstoreaccount1"
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "egress"))
+    import azhelper
+    subprocess.run([sys.executable, azhelper.__file__, "mkcontainer", az, "vigil"], check=True)
+    prefix = f"nettrace-{os.getpid()}"
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {
+        "S3Storage": {"s3": {"Endpoint": s3, "BucketName": "vigil", "RegionName": "us-east-1",
+                             "AccessKeyId": "S3RVER", "SecretAccessKey": "S3RVER",
+                             "ForcePathStyle": True, "KeyPrefix": prefix}},
+        "AzureBlobStorage": {"az": {"AccountUri": az, "ContainerName": "vigil",
+                                    "BlobPrefix": prefix, "AccountKey": azhelper.KEY}},
+    }
+
+    def rule(name, egress):
+        return env.rule(name, {"Type": "Startup"}, actions=[
+            {"Name": "Trace", "Type": "CollectTrace", "Settings": {
+                "Egress": egress, "Profile": "Cpu,Metrics", "Duration": "00:00:04",
+                "ArtifactName": f"{name}.nettrace"}},
+            {"Name": "Note", "Type": "Execute", "Settings": {
+                "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}")}}])
+    cfg["CollectionRules"] = {"ToS3": rule("ToS3", "s3"), "ToAzure": rule("ToAzure", "az")}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+
+    def paths():
+        try:
+            with open(out) as f:
+                return dict(line.split() for line in f if line.strip())
+        except FileNotFoundError:
+            return {}
+    got = dt.wait_for("both traces uploaded", lambda: len(paths()) == 2 and paths(), 90, 0.2)
+    urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
+            "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
+    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
+    for name, url in urls.items():
+        local = os.path.join(env.dir, f"{name}.nettrace")
+        subprocess.run(["curl", "-sf", "-o", local, url], check=True)
+        ref = subprocess.run(["dotnet", check, "--events", local], capture_output=True, text=True)
+        if ref.returncode != 0:
+            dt.fail(f"{name}: TraceEvent rejects the downloaded trace: {ref.stderr}")
+        if "event Microsoft-DotNETCore-SampleProfiler " not in ref.stdout:
+            dt.fail(f"{name}: no CPU samples in the trace")
+        print(f"{name}: {got[name]} -> {os.path.getsize(local)} bytes downloaded, "
+              f"{ref.stdout.splitlines()[0]}, read fully by TraceEvent")
+    dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
@@ -318,6 +381,7 @@ def main():
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--vigil", required=True)
     ap.add_argument("--dump")
+    ap.add_argument("--build", help="the build tree (egress-servers/ports.env)")
     ap.add_argument("--apps", required=True)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
