@@ -5,6 +5,7 @@
 
 #include "engine/host/proc.h"
 #include "engine/host/procfs.h"
+#include "engine/runtimes/dotnet/livemetrics_action.h"
 #include "engine/runtimes/dotnet/session.h"
 #include "engine/runtimes/dotnet/trace_action.h"
 
@@ -56,7 +57,8 @@ static enum vg_rt_detect dotnet_detect(const struct vg_proc *p, bool marked, voi
     return tmp[0] && strcmp(tmp, "/tmp") != 0 && has_socket(p, tmp) ? VG_RT_YES : VG_RT_NO;
 }
 
-static const struct vg_rt_action *const dotnet_actions[] = {&vg__dotnet_collect_trace, NULL};
+static const struct vg_rt_action *const dotnet_actions[] = {&vg__dotnet_collect_trace,
+                                                            &vg__dotnet_collect_live_metrics, NULL};
 
 const struct vg_runtime_type vg_runtime_dotnet = {
     .name = "dotnet",

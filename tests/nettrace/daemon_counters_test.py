@@ -27,6 +27,10 @@ aspnet:
   (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
   occur (500 on /health, /api/**) do not.
 
+livemetrics:
+- CollectLiveMetrics into the filesystem egress: dotnet-monitor's JSON sequence, only the asked
+  counters and meters (histogram percentiles, counter rates).
+
 trace_cloud:
 - CollectTrace into s3rver and Azurite (fixture egress_servers); both traces downloaded and read
   fully by TraceEvent.
@@ -38,6 +42,7 @@ eventcount:
 Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -372,7 +377,51 @@ def sc_trace_cloud(a, env, p, base):
     dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+def sc_livemetrics(a, env, p, base):
+    """CollectLiveMetrics into the filesystem egress: a JSON text sequence in dotnet-monitor's
+    shape with only the counters and meters asked for."""
+    arts = os.path.join(env.dir, "artifacts")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    cfg["CollectionRules"] = {"Live": env.rule("Live", {"Type": "Startup"}, actions=[
+        {"Name": "Live", "Type": "CollectLiveMetrics", "Settings": {
+            "Egress": "fs", "Duration": "00:00:12", "IncludeDefaultProviders": False,
+            "Providers": [{"ProviderName": "System.Runtime",
+                           "CounterNames": ["cpu-usage", "gc-heap-size"]}],
+            "Meters": [{"MeterName": "Vigil.TraceGen"}]}}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    path = dt.wait_for("the live metrics artifact", lambda: os.path.isdir(arts) and [
+        os.path.join(arts, f) for f in os.listdir(arts) if f.endswith(".metrics.json")] and
+        env.rule_state("Live", p.pid).get("state") == "Finished" and [
+        os.path.join(arts, f) for f in os.listdir(arts) if f.endswith(".metrics.json")], 60)[0]
+    if not re.fullmatch(rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.metrics\.json",
+                        os.path.basename(path)):
+        dt.fail(f"unexpected artifact name {path}")
+    data = open(path, "rb").read()
+    if not data.startswith(b"\x1e") or not data.endswith(b"\n"):
+        dt.fail("not a JSON text sequence")
+    recs = [json.loads(r) for r in data.split(b"\x1e") if r.strip()]
+    keys = ["timestamp", "provider", "name", "displayName", "unit", "counterType", "tags",
+            "value", "meterTags", "instrumentTags"]
+    for r in recs:
+        if list(r) != keys:
+            dt.fail(f"record keys {list(r)}")
+    names = {(r["provider"], r["name"]) for r in recs}
+    if {n for pr, n in names if pr == "System.Runtime"} != {"cpu-usage", "gc-heap-size"}:
+        dt.fail(f"System.Runtime counters not filtered: {names}")
+    hist = [r for r in recs if r["name"] == "work-duration"]
+    rate = [r for r in recs if r["name"] == "work-items"]
+    if not any("Percentile=95" in r["tags"] for r in hist) or not rate or \
+            any(r["counterType"] != "Rate" for r in rate):
+        dt.fail(f"meter records: {hist[:2]} {rate[:2]}")
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", recs[0]["timestamp"]):
+        dt.fail(f"timestamp {recs[0]['timestamp']}")
+    print(f"{len(recs)} records, {len(names)} series: {sorted(names)[:6]} ...")
+    dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
