@@ -2,7 +2,7 @@
 """`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
 (tracegen):
 
-    daemon_counters_test.py SCENARIO --vigil PATH --apps APPS_DIR [--dump NETTRACE_DUMP]
+    daemon_counters_test.py SCENARIO --apps APPS_DIR [--dump NETTRACE_DUMP]   (vg_add_py_test)
 
 counters:
 - EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
@@ -39,20 +39,22 @@ eventcount:
 - EventCount on exception-count fires on a process throwing 20 exceptions a second; on
   System.Runtime/gen-2-gc-count with an unreachable count it does not.
 
-Uses tests/engine/daemon_test.py's helpers (temp dir, daemon, API, fires log)."""
+Built on tests/lib/vigil_test.py and tests/engine/daemon_test.py's Env (temp dir, daemon, API,
+fires log); VIGIL and VG_BINARY_DIR come from CTest's environment."""
 
 import argparse
 import json
 import os
 import re
 import shlex
-import signal
+import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "engine"))
 import daemon_test as dt  # noqa: E402
+import vigil_test as vt  # noqa: E402
 
 
 def unix_sockets(pid):
@@ -91,20 +93,20 @@ def sc_counters(a, env, p, base):
     env.write("rules.yaml", cfg)
     t_start = time.time()
     env.start_daemon()
-    dt.wait_for("one session in the target", lambda: unix_sockets(p.pid) == base + 1, 20)
-    fires = dt.wait_for("HighCpu and Heap to fire",
+    vt.wait_for("one session in the target", lambda: unix_sockets(p.pid) == base + 1, 20)
+    fires = vt.wait_for("HighCpu and Heap to fire",
                         lambda: len({f[0] for f in env.fire_lines()} & {"HighCpu", "Heap"}) == 2
                         and env.fire_lines(), 60, 0.2)
     for name, window in (("HighCpu", 6), ("Heap", 5)):
         t = float(next(f for f in fires if f[0] == name)[3])
         # the first counters come one interval (5 s) after the session starts
         if t < t_start + window:
-            dt.fail(f"{name} fired {t - t_start:.1f}s after start, before its {window}s window")
+            vt.fail(f"{name} fired {t - t_start:.1f}s after start, before its {window}s window")
         print(f"{name} fired {t - t_start:.1f}s after vigil started")
     if env.fire_lines("Queue"):
-        dt.fail("ThreadpoolQueueLength > 1000000 fired")
+        vt.fail("ThreadpoolQueueLength > 1000000 fired")
     if unix_sockets(p.pid) != base + 1:
-        dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+        vt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
     # The session's counters in /metrics under dotnet-monitor's names, with the process labels.
     def scraped():
         body = env.get("/metrics")
@@ -113,12 +115,12 @@ def sc_counters(a, env, p, base):
                 f'systemruntime_working_set_bytes{{pid="{p.pid}",',
                 "# TYPE systemruntime_threadpool_queue_length gauge"]
         return body if all(w in body for w in want) else None
-    body = dt.wait_for("the .NET counters in /metrics", scraped, 20)
+    body = vt.wait_for("the .NET counters in /metrics", scraped, 20)
     heap = [float(l.split()[-1]) for l in body.splitlines()
             if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
     if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
-        dt.fail(f"gc heap size in /metrics: {heap}")
-    promtool = shutil_which("promtool")
+        vt.fail(f"gc heap size in /metrics: {heap}")
+    promtool = shutil.which("promtool")
     if promtool:
         cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
                             capture_output=True, timeout=60)
@@ -128,25 +130,25 @@ def sc_counters(a, env, p, base):
         other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
                  if l.strip() and not any(x in l for x in lint)]
         if other:
-            dt.fail(f"promtool check metrics: {other}")
+            vt.fail(f"promtool check metrics: {other}")
     print(f"/metrics: gc heap {heap[0]:.0f} bytes" + (", promtool ok" if promtool else ""))
     st = env.rule_state("Queue", p.pid)
     if st.get("state") != "Running":
-        dt.fail(f"Queue should be running (waiting), got {st}")
+        vt.fail(f"Queue should be running (waiting), got {st}")
 
     # Rules removed: the session goes away.
     cfg["CollectionRules"] = {}
     env.write("rules.yaml", cfg)
-    dt.wait_for("the session to end after the rules went away",
+    vt.wait_for("the session to end after the rules went away",
                 lambda: unix_sockets(p.pid) == base, 30)
     print("rules removed: no session left in the target")
 
     # Back, then vigil stops: the session goes away too.
     cfg["CollectionRules"] = {"Queue": rules["Queue"]}
     env.write("rules.yaml", cfg)
-    dt.wait_for("a session again", lambda: unix_sockets(p.pid) == base + 1, 30)
-    env.kill_daemon(signal.SIGTERM)
-    dt.wait_for("the session to end after vigil stopped",
+    vt.wait_for("a session again", lambda: unix_sockets(p.pid) == base + 1, 30)
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
                 lambda: unix_sockets(p.pid) == base, 30)
     print("vigil stopped: no session left in the target")
 
@@ -184,23 +186,23 @@ def sc_trace(a, env, p, base):
                 return dict(line.split() for line in f if line.strip())
         except FileNotFoundError:
             return {}
-    got = dt.wait_for("both traces", lambda: len(paths()) == 2 and paths(), 60, 0.2)
+    got = vt.wait_for("both traces", lambda: len(paths()) == 2 and paths(), 60, 0.2)
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
     for name, path in got.items():
         want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
                      else "metrics.nettrace")
         if os.path.dirname(path) != arts or not re.fullmatch(want_name, os.path.basename(path)):
-            dt.fail(f"{name}: EgressPath {path!r} is not a dotnet-monitor-named file in {arts}")
+            vt.fail(f"{name}: EgressPath {path!r} is not a dotnet-monitor-named file in {arts}")
         ref = subprocess.run(["dotnet", check, "--events", "--counters", path],
                              capture_output=True, text=True)
         if ref.returncode != 0:
-            dt.fail(f"{name}: TraceEvent rejects {path}: {ref.stderr}")
+            vt.fail(f"{name}: TraceEvent rejects {path}: {ref.stderr}")
         mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
                               text=True)
         if mine.returncode != 0:
-            dt.fail(f"{name}: nettrace_dump rejects {path}: {mine.stderr}")
+            vt.fail(f"{name}: nettrace_dump rejects {path}: {mine.stderr}")
         if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
-            dt.fail(f"{name}: vigil and TraceEvent read {path} differently")
+            vt.fail(f"{name}: vigil and TraceEvent read {path} differently")
         lines = ref.stdout.splitlines()
         want = {"Metrics": ["counter System.Runtime cpu-usage ",
                             "counter Microsoft.AspNetCore.Hosting "],
@@ -208,12 +210,12 @@ def sc_trace(a, env, p, base):
                            "counter System.Runtime cpu-usage "]}[name]
         for w in want:
             if not any(l.startswith(w) for l in lines):
-                dt.fail(f"{name}: no {w!r} in {path}")
+                vt.fail(f"{name}: no {w!r} in {path}")
         print(f"{name}: {os.path.getsize(path)} bytes, {lines[0]}, complete, read by TraceEvent")
-    dt.wait_for("the Gc rule's failure", lambda: 'trace profile \"GcCollect\" is not supported '
-                'yet' in open(env.daemon_logs[-1], errors="replace").read()
+    vt.wait_for("the Gc rule's failure", lambda: 'trace profile \"GcCollect\" is not supported '
+                'yet' in open(env.vigil.log_path, errors="replace").read()
                 or "GcCollect" in str(env.rule_state("Gc", p.pid)), 20)
-    dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
     print("no session left in the target")
 
 
@@ -236,26 +238,26 @@ def sc_meters(a, env, p, base):
     env.write("rules.yaml", cfg)
     t_start = time.time()
     env.start_daemon()
-    dt.wait_for("P95 and Rate to fire",
+    vt.wait_for("P95 and Rate to fire",
                 lambda: {f[0] for f in env.fire_lines()} >= {"P95", "Rate"}, 60, 0.2)
     for name in ("P95", "Rate"):
         t = float(next(f for f in env.fire_lines(name))[3])
         if t < t_start + 5:
-            dt.fail(f"{name} fired {t - t_start:.1f}s after start, before its 5 s window")
+            vt.fail(f"{name} fired {t - t_start:.1f}s after start, before its 5 s window")
         print(f"{name} fired {t - t_start:.1f}s after vigil started")
-    body = dt.wait_for("the meter's gauge in /metrics", lambda: (
+    body = vt.wait_for("the meter's gauge in /metrics", lambda: (
         b := env.get("/metrics")) and f'vigiltracegen_temperature_Cel{{pid="{p.pid}"' in b and b,
         20)
     time.sleep(6)  # a full window more: the other rules must still not fire
     fired = {f[0] for f in env.fire_lines()}
     if fired & {"Cold", "P50"}:
-        dt.fail(f"rules within their thresholds fired: {fired}")
+        vt.fail(f"rules within their thresholds fired: {fired}")
     if unix_sockets(p.pid) != base + 1:
-        dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+        vt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
     print("Cold and P50 did not fire; one session; gauge in /metrics: " +
           next(l for l in body.splitlines() if l.startswith("vigiltracegen_temperature_Cel{")))
-    env.kill_daemon(signal.SIGTERM)
-    dt.wait_for("the session to end after vigil stopped",
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
                 lambda: unix_sockets(p.pid) == base, 30)
 
 
@@ -280,17 +282,17 @@ def sc_aspnet(a, env, p, base):
     }
     env.write("rules.yaml", cfg)
     env.start_daemon()
-    dt.wait_for("Count, Fails and Slow to fire",
+    vt.wait_for("Count, Fails and Slow to fire",
                 lambda: {f[0] for f in env.fire_lines()} >= {"Count", "Fails", "Slow"}, 60, 0.2)
     time.sleep(5)
     fired = {f[0] for f in env.fire_lines()}
     if fired & {"HealthFails", "Elsewhere"}:
-        dt.fail(f"rules whose paths or statuses never occur fired: {fired}")
+        vt.fail(f"rules whose paths or statuses never occur fired: {fired}")
     print(f"fired: {sorted(fired)}; HealthFails and Elsewhere did not")
     if unix_sockets(p.pid) != base + 1:
-        dt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
-    env.kill_daemon(signal.SIGTERM)
-    dt.wait_for("the session to end after vigil stopped",
+        vt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
                 lambda: unix_sockets(p.pid) == base, 30)
 
 
@@ -309,13 +311,13 @@ def sc_eventcount(a, env, p, base):
     env.write("rules.yaml", cfg)
     t_start = time.time()
     env.start_daemon()
-    fires = dt.wait_for("Throws to fire", lambda: env.fire_lines("Throws"), 60, 0.2)
+    fires = vt.wait_for("Throws to fire", lambda: env.fire_lines("Throws"), 60, 0.2)
     t = float(fires[0][3])
     if t < t_start + 2:  # 60 exceptions take 3 s at 20 a second
-        dt.fail(f"Throws fired {t - t_start:.1f}s after start: too early for 60 exceptions")
+        vt.fail(f"Throws fired {t - t_start:.1f}s after start: too early for 60 exceptions")
     print(f"Throws fired {t - t_start:.1f}s after vigil started")
     if env.fire_lines("Gen2"):
-        dt.fail("Gen2 fired")
+        vt.fail("Gen2 fired")
 
 
 def sc_trace_cloud(a, env, p, base):
@@ -360,7 +362,7 @@ def sc_trace_cloud(a, env, p, base):
                 return dict(line.split() for line in f if line.strip())
         except FileNotFoundError:
             return {}
-    got = dt.wait_for("both traces uploaded", lambda: len(paths()) == 2 and paths(), 90, 0.2)
+    got = vt.wait_for("both traces uploaded", lambda: len(paths()) == 2 and paths(), 90, 0.2)
     urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
             "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
@@ -369,12 +371,12 @@ def sc_trace_cloud(a, env, p, base):
         subprocess.run(["curl", "-sf", "-o", local, url], check=True)
         ref = subprocess.run(["dotnet", check, "--events", local], capture_output=True, text=True)
         if ref.returncode != 0:
-            dt.fail(f"{name}: TraceEvent rejects the downloaded trace: {ref.stderr}")
+            vt.fail(f"{name}: TraceEvent rejects the downloaded trace: {ref.stderr}")
         if "event Microsoft-DotNETCore-SampleProfiler " not in ref.stdout:
-            dt.fail(f"{name}: no CPU samples in the trace")
+            vt.fail(f"{name}: no CPU samples in the trace")
         print(f"{name}: {got[name]} -> {os.path.getsize(local)} bytes downloaded, "
               f"{ref.stdout.splitlines()[0]}, read fully by TraceEvent")
-    dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
 def sc_livemetrics(a, env, p, base):
@@ -391,34 +393,34 @@ def sc_livemetrics(a, env, p, base):
             "Meters": [{"MeterName": "Vigil.TraceGen"}]}}])}
     env.write("rules.yaml", cfg)
     env.start_daemon()
-    path = dt.wait_for("the live metrics artifact", lambda: os.path.isdir(arts) and [
+    path = vt.wait_for("the live metrics artifact", lambda: os.path.isdir(arts) and [
         os.path.join(arts, f) for f in os.listdir(arts) if f.endswith(".metrics.json")] and
         env.rule_state("Live", p.pid).get("state") == "Finished" and [
         os.path.join(arts, f) for f in os.listdir(arts) if f.endswith(".metrics.json")], 60)[0]
     if not re.fullmatch(rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.metrics\.json",
                         os.path.basename(path)):
-        dt.fail(f"unexpected artifact name {path}")
+        vt.fail(f"unexpected artifact name {path}")
     data = open(path, "rb").read()
     if not data.startswith(b"\x1e") or not data.endswith(b"\n"):
-        dt.fail("not a JSON text sequence")
+        vt.fail("not a JSON text sequence")
     recs = [json.loads(r) for r in data.split(b"\x1e") if r.strip()]
     keys = ["timestamp", "provider", "name", "displayName", "unit", "counterType", "tags",
             "value", "meterTags", "instrumentTags"]
     for r in recs:
         if list(r) != keys:
-            dt.fail(f"record keys {list(r)}")
+            vt.fail(f"record keys {list(r)}")
     names = {(r["provider"], r["name"]) for r in recs}
     if {n for pr, n in names if pr == "System.Runtime"} != {"cpu-usage", "gc-heap-size"}:
-        dt.fail(f"System.Runtime counters not filtered: {names}")
+        vt.fail(f"System.Runtime counters not filtered: {names}")
     hist = [r for r in recs if r["name"] == "work-duration"]
     rate = [r for r in recs if r["name"] == "work-items"]
     if not any("Percentile=95" in r["tags"] for r in hist) or not rate or \
             any(r["counterType"] != "Rate" for r in rate):
-        dt.fail(f"meter records: {hist[:2]} {rate[:2]}")
+        vt.fail(f"meter records: {hist[:2]} {rate[:2]}")
     if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", recs[0]["timestamp"]):
-        dt.fail(f"timestamp {recs[0]['timestamp']}")
+        vt.fail(f"timestamp {recs[0]['timestamp']}")
     print(f"{len(recs)} records, {len(names)} series: {sorted(names)[:6]} ...")
-    dt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
 SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
@@ -428,55 +430,27 @@ SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "coun
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    ap.add_argument("--vigil", required=True)
-    ap.add_argument("--dump")
-    ap.add_argument("--build", help="the build tree (egress-servers/ports.env)")
-    ap.add_argument("--apps", required=True)
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--dump", help="nettrace_dump")
+    ap.add_argument("--apps", required=True, help="the test-apps directory (tracegen)")
     a = ap.parse_args()
+    a.build = os.environ.get("VG_BINARY_DIR", "")
     gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
-    if not shutil_which("dotnet"):
-        print("SKIP: no dotnet")
-        return 77
-    if not os.path.exists(gen):
-        print(f"FAIL: {gen} missing (fixture nettrace_traces)")
-        return 1
-    env = dt.Env(argparse.Namespace(vigil=a.vigil, workload=None), f"dotnet-{a.scenario}")
-    ok = False
-    try:
+
+    def scenario(env):
+        if not shutil.which("dotnet"):
+            raise vt.Skip("no dotnet")
+        vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
         out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        p = subprocess.Popen(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
-                              "--seconds", "300"],
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        # every workload: CPU, allocations, exceptions, a Meter and a loopback HTTP load
+        p = env.spawn(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
+                       "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
+                      stderr=subprocess.STDOUT)
         p.outfile = out
-        env.procs.append(p)
-        dt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
-        base = unix_sockets(p.pid)
+        vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
-        SCENARIOS[a.scenario](a, env, p, base)
-        for log in env.daemon_logs:
-            with open(log, errors="replace") as f:
-                text = f.read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    dt.fail(f"{marker} in {log}")
-        ok = True
-        print(f"PASS dotnet {a.scenario}")
-        return 0
-    except AssertionError as e:
-        print(f"FAIL: {e}\n--- daemon log (tail) ---\n{env.log_tail()}")
-        return 1
-    finally:
-        env.cleanup(keep=a.keep or not ok)
-        if not ok:
-            print(f"(files kept in {env.dir})")
-
-
-def shutil_which(x):
-    import shutil
-    return shutil.which(x)
+    vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -317,4 +317,7 @@ static int lm_start(struct vg_rt_job *job)
     return rc;
 }
 
-const struct vg_rt_action vg__dotnet_collect_live_metrics = {"CollectLiveMetrics", lm_start, NULL};
+const struct vg_rt_action vg__dotnet_collect_live_metrics = {
+    .type = "CollectLiveMetrics",
+    .start = lm_start,
+};

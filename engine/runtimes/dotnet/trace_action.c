@@ -299,4 +299,7 @@ static int trace_start(struct vg_rt_job *job)
     return rc;
 }
 
-const struct vg_rt_action vg__dotnet_collect_trace = {"CollectTrace", trace_start, NULL};
+const struct vg_rt_action vg__dotnet_collect_trace = {
+    .type = "CollectTrace",
+    .start = trace_start,
+};
