@@ -77,14 +77,8 @@ int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const c
         have->value = value;
         return set_str(&have->unit, unit) || set_str(&have->help, help) ? VG_ENOMEM : 0;
     }
-    if (vs->n == vs->cap) {
-        size_t cap = vs->cap ? vs->cap * 2 : 16;
-        struct vg_rt_value *v = realloc(vs->v, cap * sizeof(*v));
-        if (!v)
-            return VG_ENOMEM;
-        vs->v = v;
-        vs->cap = cap;
-    }
+    if (vg_grow((void **)&vs->v, &vs->cap, vs->n, sizeof(*vs->v), 16))
+        return VG_ENOMEM;
     struct vg_rt_value *x = &vs->v[vs->n];
     x->provider = vg_strdup(provider);
     x->name = vg_strdup(name);
@@ -128,14 +122,8 @@ int vg_rt_values_copy(struct vg_rt_values *dst, const struct vg_rt_value *src)
 int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,
                              const char *path)
 {
-    if (vs->n_req == vs->cap_req) {
-        size_t cap = vs->cap_req ? vs->cap_req * 2 : 16;
-        struct vg_rt_request *r = realloc(vs->req, cap * sizeof(*r));
-        if (!r)
-            return VG_ENOMEM;
-        vs->req = r;
-        vs->cap_req = cap;
-    }
+    if (vg_grow((void **)&vs->req, &vs->cap_req, vs->n_req, sizeof(*vs->req), 16))
+        return VG_ENOMEM;
     char *p = vg_strdup(path ? path : "");
     if (!p)
         return VG_ENOMEM;

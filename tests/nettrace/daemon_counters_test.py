@@ -75,6 +75,15 @@ def unix_sockets(pid):
         return -1
 
 
+def paths(out):
+    """{rule: EgressPath} from the lines the rules' Execute actions appended to out."""
+    try:
+        with open(out) as f:
+            return dict(line.split() for line in f if line.strip())
+    except FileNotFoundError:
+        return {}
+
+
 def sc_counters(a, env, p, base):
     rules = {
         "HighCpu": env.rule("HighCpu", {"Type": "EventCounter", "Settings": {
@@ -180,13 +189,7 @@ def sc_trace(a, env, p, base):
     env.write("rules.yaml", cfg)
     env.start_daemon()
 
-    def paths():
-        try:
-            with open(out) as f:
-                return dict(line.split() for line in f if line.strip())
-        except FileNotFoundError:
-            return {}
-    got = vt.wait_for("both traces", lambda: len(paths()) == 2 and paths(), 60, 0.2)
+    got = vt.wait_for("both traces", lambda: len(paths(out)) == 2 and paths(out), 60, 0.2)
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
     for name, path in got.items():
         want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
@@ -356,13 +359,8 @@ def sc_trace_cloud(a, env, p, base):
     env.write("rules.yaml", cfg)
     env.start_daemon()
 
-    def paths():
-        try:
-            with open(out) as f:
-                return dict(line.split() for line in f if line.strip())
-        except FileNotFoundError:
-            return {}
-    got = vt.wait_for("both traces uploaded", lambda: len(paths()) == 2 and paths(), 90, 0.2)
+    got = vt.wait_for("both traces uploaded", lambda: len(paths(out)) == 2 and paths(out), 90,
+                      0.2)
     urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
             "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")

@@ -18,7 +18,7 @@
 #include "config/log.h"
 #include "config/tree.h"
 #include "config/util.h"
-#include "engine/runtimes/dotnet/eventpipe.h"
+#include "engine/runtimes/dotnet/job_session.h"
 #include "engine/runtimes/dotnet/nettrace_events.h"
 #include "engine/runtimes/dotnet/session.h"
 #include "rules/action.h"
@@ -208,35 +208,12 @@ static void lm_free(struct lm_state *st)
 static void lm_work(struct vg_rt_job *job)
 {
     struct lm_state *st = job->state;
-    char path[4096], name[96], what[32];
-    struct vg_dnipc_io io = {.timeout_ms = 5000, .err = st->err, .errlen = sizeof st->err};
-    st->rc = vg_dnipc_find_socket(job->target.proc_root ? job->target.proc_root : "/proc",
-                                  job->target.pid, path, sizeof path, &io);
-    if (st->rc)
-        return;
-    struct vg_dnipc_endpoint ep;
-    snprintf(what, sizeof what, "pid %d", job->target.pid);
-    vg_dnipc_endpoint_path(&ep, path, what);
-    vg_rt_artifact_name(name, sizeof name, "", job->target.pid, ".metrics.json");
-    st->rc = job->ops->open(job, name, "application/json-seq");
-    if (st->rc) {
-        snprintf(st->err, sizeof st->err, "cannot open the artifact: %s", vg_strerror(st->rc));
-        return;
-    }
     st->job = job;
     struct vg_nettrace_callbacks cb = {
         .ctx = st, .trace = on_trace, .metadata = on_meta, .event = on_event};
-    st->rc = vg_ep_session_run(&ep, &st->cfg, &cb, NULL, NULL, &job->cancelled, &st->res, st->err,
-                               sizeof st->err);
-    if (st->rc == VG_EEXITED)
-        st->rc = 0; /* the process ended: what was written is the live metrics until then */
-    if (st->rc) {
-        job->ops->abort(job);
-        return;
-    }
-    st->rc = job->ops->commit(job);
-    if (st->rc)
-        snprintf(st->err, sizeof st->err, "cannot commit the artifact: %s", vg_strerror(st->rc));
+    /* the records are the artifact: a process ending early leaves what was written until then */
+    st->rc = vg__dotnet_job_session(job, ".metrics.json", "application/json-seq", &st->cfg, &cb,
+                                    NULL, NULL, false, &st->res, st->err, sizeof st->err);
 }
 
 static void lm_after(struct vg_rt_job *job)

@@ -14,7 +14,7 @@
 #include "config/log.h"
 #include "config/tree.h"
 #include "config/util.h"
-#include "engine/runtimes/dotnet/eventpipe.h"
+#include "engine/runtimes/dotnet/job_session.h"
 #include "rules/action.h"
 
 #include <stdio.h>
@@ -185,48 +185,18 @@ static int add_providers(struct trace_state *st, const struct vg_node *list)
     return 0;
 }
 
-struct sink_ctx {
-    struct vg_rt_job *job;
-    bool opened;
-};
-
 static int sink(void *ctx, const void *buf, size_t len)
 {
-    struct sink_ctx *s = ctx;
-    return s->job->ops->write(s->job, buf, len);
+    struct vg_rt_job *job = ctx;
+    return job->ops->write(job, buf, len);
 }
 
 static void trace_work(struct vg_rt_job *job)
 {
     struct trace_state *st = job->state;
-    char path[4096], name[96], what[32];
-    struct vg_dnipc_io io = {.timeout_ms = 5000, .err = st->err, .errlen = sizeof st->err};
-    st->rc = vg_dnipc_find_socket(job->target.proc_root ? job->target.proc_root : "/proc",
-                                  job->target.pid, path, sizeof path, &io);
-    if (st->rc)
-        return;
-    struct vg_dnipc_endpoint ep;
-    snprintf(what, sizeof what, "pid %d", job->target.pid);
-    vg_dnipc_endpoint_path(&ep, path, what);
-    vg_rt_artifact_name(name, sizeof name, "", job->target.pid, ".nettrace");
-    st->rc = job->ops->open(job, name, "application/octet-stream");
-    if (st->rc) {
-        snprintf(st->err, sizeof st->err, "cannot open the artifact: %s", vg_strerror(st->rc));
-        return;
-    }
-    struct sink_ctx sc = {job, true};
-    /* cancel stops the session early; what came until then is shipped */
-    st->rc = vg_ep_session_run(&ep, &st->cfg, NULL, sink, &sc, &job->cancelled, &st->res, st->err,
-                               sizeof st->err);
-    if (st->rc == VG_EEXITED && st->res.complete)
-        st->rc = 0; /* the process ended the session cleanly: the trace is whole */
-    if (st->rc) {
-        job->ops->abort(job);
-        return;
-    }
-    st->rc = job->ops->commit(job);
-    if (st->rc)
-        snprintf(st->err, sizeof st->err, "cannot commit the artifact: %s", vg_strerror(st->rc));
+    /* the stream goes to the artifact as it arrives; a trace must end complete to be shipped */
+    st->rc = vg__dotnet_job_session(job, ".nettrace", "application/octet-stream", &st->cfg, NULL,
+                                    sink, job, true, &st->res, st->err, sizeof st->err);
 }
 
 static void trace_after(struct vg_rt_job *job)
