@@ -408,6 +408,9 @@ static int md_name(struct vg_nettrace *p, struct rd *r, uint32_t *off)
 
 static int md_reserve(struct vg_nettrace *p, uint32_t count, uint32_t *first)
 {
+    *first = (uint32_t)p->nnodes;
+    if (count == 0)
+        return MD_OK; /* nothing to clear (and p->nodes may still be NULL) */
     if (p->nnodes + count > NT_MAX_NODES)
         return MD_LIMIT;
     if (p->nnodes + count > p->nodes_cap) {
@@ -911,8 +914,9 @@ static int parse_trace(struct vg_nettrace *p, const uint8_t *b)
     unsigned year = rd16(b), month = rd16(b + 2), day = rd16(b + 6);
     unsigned hour = rd16(b + 8), min = rd16(b + 10), sec = rd16(b + 12), ms = rd16(b + 14);
     struct vg_nettrace_info *in = &p->info;
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 ||
-        ms > 999)
+    /* nanoseconds since 1970 in an int64 reach years 1678 to 2261; a trace is recent */
+    if (year < 1970 || year > 2261 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
+        min > 59 || sec > 60 || ms > 999)
         return fail_at(p, VG_EPARSE, p->obj_offset, "Trace object: invalid start time");
     int64_t days = days_from_civil(year, month, day);
     in->start_unix_ns =
@@ -977,7 +981,7 @@ static void expect(struct vg_nettrace *p, enum nt_state s, size_t need)
     p->need = need;
 }
 
-/* Handles the `need` bytes at b (b may be NULL when need is 0). */
+/* Handles the `need` bytes at b (an empty string when need is 0). */
 static int step(struct vg_nettrace *p, const uint8_t *b)
 {
     uint64_t off = p->offset - p->need; /* where b starts */
@@ -1118,7 +1122,7 @@ int vg_nettrace_feed(struct vg_nettrace *p, const void *buf, size_t len)
     for (;;) {
         /* States that wait for nothing run at once (zero padding, the end of the stream). */
         while (p->need == 0 && p->state != S_DONE) {
-            int rc = step(p, NULL);
+            int rc = step(p, (const uint8_t *)""); /* never NULL: b + 0 must be defined */
             if (rc)
                 return rc;
         }
@@ -1188,11 +1192,10 @@ const struct vg_nettrace_info *vg_nettrace_info(const struct vg_nettrace *p)
 
 int64_t vg_nettrace_time(const struct vg_nettrace_info *info, int64_t ticks)
 {
-    /* Split seconds and remainder so a large delta never overflows the multiplication. */
-    int64_t d = ticks - info->sync_ticks;
-    int64_t f = info->ticks_per_second;
-    int64_t s = d / f, r = d % f;
-    return info->start_unix_ns + s * 1000000000 + (int64_t)((__int128)r * 1000000000 / f);
+    /* In 128 bits: a corrupt timestamp far from the start saturates instead of overflowing. */
+    __int128 ns = (__int128)info->start_unix_ns +
+                  ((__int128)ticks - info->sync_ticks) * 1000000000 / info->ticks_per_second;
+    return ns > INT64_MAX ? INT64_MAX : ns < INT64_MIN ? INT64_MIN : (int64_t)ns;
 }
 
 int vg_nettrace_create(const struct vg_nettrace_callbacks *cb, const struct vg_nettrace_limits *lim,
