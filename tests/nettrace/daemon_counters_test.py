@@ -98,6 +98,8 @@ def sc_counters(a, env, p, base):
     }
     cfg = env.settings()
     cfg["Server"]["MetricsEnabled"] = True
+    # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
+    cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
     cfg["CollectionRules"] = rules
     env.write("rules.yaml", cfg)
     t_start = time.time()
@@ -231,6 +233,8 @@ def sc_meters(a, env, p, base):
              "SlidingWindowDuration": "00:00:05"}, **settings)}
     cfg = env.settings()
     cfg["Server"]["MetricsEnabled"] = True
+    # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
+    cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
     cfg["CollectionRules"] = {
         "P95": env.rule("P95", meter("work-duration", HistogramPercentile=95, GreaterThan=300),
                         limits={"ActionCount": 1}),
