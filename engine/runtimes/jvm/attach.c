@@ -173,6 +173,172 @@ static void opts_defaults(const struct vg_jvm_attach_opts *in, struct vg_jvm_att
         o->command_timeout_ms = DEFAULT_COMMAND_MS;
 }
 
+/* Connecting. The listener compares the peer's effective uid/gid (SO_PEERCRED, fixed at
+ * connect) with its own; root passes, but only if root maps into the JVM's user namespace. */
+
+static int connect_path(const struct sockaddr_un *addr, uint64_t deadline, int *out)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return -errno;
+    for (;;) {
+        if (connect(s, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
+            *out = s;
+            return 0;
+        }
+        /* A full backlog: the listener is busy with another client. */
+        if (errno != EAGAIN && errno != EINTR) {
+            int rc = -errno;
+            close(s);
+            return rc;
+        }
+        if (vg_mono_ms() >= deadline) {
+            close(s);
+            return VG_ETIMEDOUT;
+        }
+        sleep_ms(20);
+    }
+}
+
+static void close_all_but(int a, int b)
+{
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u);
+    syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0u);
+    syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
+}
+
+/* Steps that must run with the JVM's ids: connecting (the listener checks them) and, in a user
+ * namespace where vigil's root is not mapped, creating files (EOVERFLOW otherwise). */
+enum as_target_op { AS_CONNECT, AS_MKDIR, AS_CREATE };
+
+struct as_target_req {
+    enum as_target_op op;
+    int fd;                         /* the directory, or for AS_CONNECT the socket's O_PATH fd */
+    const char *name;               /* AS_MKDIR / AS_CREATE */
+    const struct sockaddr_un *addr; /* AS_CONNECT */
+    uint64_t deadline;
+};
+
+/* In a child (a fork of a threaded process: raw syscalls only), become the JVM's user, do the
+ * step and report over `chan` (the errno, and the connected socket). The child keeps no other
+ * descriptor and, having changed uid, is not dumpable: the JVM's user cannot reach vigil's files
+ * through it. */
+static void as_target_child(const struct vg_jvm_target *t, const struct as_target_req *rq, int chan)
+{
+    close_all_but(rq->fd, chan);
+    int err = 0, s = -1;
+    if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+        syscall(SYS_setresgid, t->egid, t->egid, t->egid) < 0 ||
+        syscall(SYS_setresuid, t->euid, t->euid, t->euid) < 0)
+        err = errno;
+    if (!err && rq->op == AS_CONNECT) {
+        int rc = connect_path(rq->addr, rq->deadline, &s);
+        if (rc < 0)
+            err = -rc;
+    } else if (!err && rq->op == AS_MKDIR) {
+        if (mkdirat(rq->fd, rq->name, 0700) < 0)
+            err = errno;
+    } else if (!err) {
+        if (openat(rq->fd, rq->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600) < 0)
+            err = errno;
+    }
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof(cbuf));
+    struct iovec iov = {.iov_base = &err, .iov_len = sizeof(err)};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (s >= 0) {
+        m.msg_control = cbuf;
+        m.msg_controllen = sizeof(cbuf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &s, sizeof(int));
+    }
+    _exit(sendmsg(chan, &m, MSG_NOSIGNAL) < 0 ? 2 : 0);
+}
+
+/* Runs one step as the JVM's user; *out gets the socket of AS_CONNECT (may be NULL otherwise). */
+static int as_target(const struct vg_jvm_target *t, const struct as_target_req *rq,
+                     const struct vg_jvm_attach_opts *o, int *out)
+{
+    int sp[2], rc = 0;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return -errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t child = fork();
+    if (child == 0)
+        as_target_child(t, rq, sp[1]);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(sp[1]);
+    if (child < 0) {
+        rc = -errno;
+        close(sp[0]);
+        return rc;
+    }
+    rc = poll_until(sp[0], POLLIN, rq->deadline + 1000, o);
+    if (rc == 0) {
+        int cerr = 0;
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {.iov_base = &cerr, .iov_len = sizeof(cerr)};
+        struct msghdr m = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        ssize_t n = recvmsg(sp[0], &m, MSG_CMSG_CLOEXEC);
+        struct cmsghdr *c = n == (ssize_t)sizeof(cerr) ? CMSG_FIRSTHDR(&m) : NULL;
+        if (n != (ssize_t)sizeof(cerr)) {
+            rc = VG_EPROTO;
+        } else if (cerr) {
+            rc = -cerr;
+        } else if (rq->op != AS_CONNECT) {
+            rc = 0;
+        } else if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            memcpy(out, CMSG_DATA(c), sizeof(int));
+            int fl = fcntl(*out, F_GETFL);
+            fcntl(*out, F_SETFL, fl | O_NONBLOCK);
+        } else {
+            rc = VG_EPROTO;
+        }
+    }
+    if (rc < 0)
+        kill(child, SIGKILL); /* our own child, still ours until waited for */
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+    }
+    close(sp[0]);
+    return rc;
+}
+
+/* Creates a file (dir=false, empty) or a 0700 directory named `name` in dirfd, owned by the
+ * JVM's user: as root with a chown, or, where root is not mapped (EOVERFLOW), as that user. */
+static int create_for_target(const struct vg_jvm_target *t, int dirfd, const char *name, bool dir)
+{
+    int rc = 0;
+    if (dir) {
+        if (mkdirat(dirfd, name, 0700) < 0)
+            rc = -errno;
+    } else {
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            rc = -errno;
+        else
+            close(fd);
+    }
+    if (rc == -EOVERFLOW && geteuid() == 0) {
+        struct as_target_req rq = {.op = dir ? AS_MKDIR : AS_CREATE,
+                                   .fd = dirfd,
+                                   .name = name,
+                                   .deadline = vg_mono_ms() + DEFAULT_IO_MS};
+        struct vg_jvm_attach_opts none = {0};
+        return as_target(t, &rq, &none, NULL);
+    }
+    if (rc == 0 && geteuid() == 0 &&
+        fchownat(dirfd, name, t->euid, t->egid, AT_SYMLINK_NOFOLLOW) < 0)
+        rc = -errno;
+    return rc;
+}
+
 /* The listener. */
 
 /* An O_PATH fd of the JVM's .java_pid socket, or VG_ENOENT. */
@@ -220,17 +386,10 @@ static int trigger_create(const struct vg_jvm_target *t, struct trigger *tr)
             rc = attempt == 0 ? -errno : dfd;
             continue;
         }
-        int fd = openat(dfd, tr->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            if (geteuid() == 0 && fchown(fd, t->euid, t->egid) < 0)
-                rc = -errno;
-            close(fd);
-            tr->created = true;
-            tr->dirfd = dfd;
-            return 0;
-        }
-        rc = -errno;
-        if (errno == EEXIST) { /* someone else's request in flight: it serves ours too */
+        rc = create_for_target(t, dfd, tr->name, false);
+        if (rc == 0 || rc == VG_EEXIST) {
+            /* EEXIST: someone else's request in flight; it serves ours too. */
+            tr->created = rc == 0;
             tr->dirfd = dfd;
             return 0;
         }
@@ -337,119 +496,6 @@ static int find_or_start_listener(const struct vg_jvm_target *t, const struct vg
     return rc;
 }
 
-/* Connecting. The listener compares the peer's effective uid/gid (SO_PEERCRED, fixed at
- * connect) with its own; root passes, but only if root maps into the JVM's user namespace. */
-
-static int connect_path(const struct sockaddr_un *addr, uint64_t deadline, int *out)
-{
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0)
-        return -errno;
-    for (;;) {
-        if (connect(s, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
-            *out = s;
-            return 0;
-        }
-        /* A full backlog: the listener is busy with another client. */
-        if (errno != EAGAIN && errno != EINTR) {
-            int rc = -errno;
-            close(s);
-            return rc;
-        }
-        if (vg_mono_ms() >= deadline) {
-            close(s);
-            return VG_ETIMEDOUT;
-        }
-        sleep_ms(20);
-    }
-}
-
-static void close_all_but(int a, int b)
-{
-    int lo = a < b ? a : b, hi = a < b ? b : a;
-    syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u);
-    syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0u);
-    syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
-}
-
-/* In a child (a fork of a threaded process: raw syscalls only), become the JVM's user, connect
- * and pass the socket back over `chan`. The child keeps no other descriptor and, having changed
- * uid, is not dumpable: the JVM's user cannot reach vigil's files through it. */
-static void connect_child(const struct vg_jvm_target *t, const struct sockaddr_un *addr,
-                          int path_fd, int chan, uint64_t deadline)
-{
-    close_all_but(path_fd, chan);
-    int err = 0, s = -1;
-    if (syscall(SYS_setgroups, 0, NULL) < 0 ||
-        syscall(SYS_setresgid, t->egid, t->egid, t->egid) < 0 ||
-        syscall(SYS_setresuid, t->euid, t->euid, t->euid) < 0)
-        err = errno;
-    if (!err) {
-        int rc = connect_path(addr, deadline, &s);
-        if (rc < 0)
-            err = -rc;
-    }
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof(cbuf));
-    struct iovec iov = {.iov_base = &err, .iov_len = sizeof(err)};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (s >= 0) {
-        m.msg_control = cbuf;
-        m.msg_controllen = sizeof(cbuf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &s, sizeof(int));
-    }
-    _exit(sendmsg(chan, &m, MSG_NOSIGNAL) < 0 ? 2 : 0);
-}
-
-static int connect_as_target(const struct vg_jvm_target *t, const struct sockaddr_un *addr,
-                             int path_fd, uint64_t deadline, const struct vg_jvm_attach_opts *o,
-                             int *out)
-{
-    int sp[2], rc = 0;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-        return -errno;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t child = fork();
-    if (child == 0)
-        connect_child(t, addr, path_fd, sp[1], deadline);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(sp[1]);
-    if (child < 0) {
-        rc = -errno;
-        close(sp[0]);
-        return rc;
-    }
-    rc = poll_until(sp[0], POLLIN, deadline + 1000, o);
-    if (rc == 0) {
-        int cerr = 0;
-        char cbuf[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = {.iov_base = &cerr, .iov_len = sizeof(cerr)};
-        struct msghdr m = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-        ssize_t n = recvmsg(sp[0], &m, MSG_CMSG_CLOEXEC);
-        struct cmsghdr *c = n == (ssize_t)sizeof(cerr) ? CMSG_FIRSTHDR(&m) : NULL;
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            memcpy(out, CMSG_DATA(c), sizeof(int));
-            int fl = fcntl(*out, F_GETFL);
-            fcntl(*out, F_SETFL, fl | O_NONBLOCK);
-        } else {
-            rc = n == (ssize_t)sizeof(cerr) && cerr ? -cerr : VG_EPROTO;
-        }
-    }
-    if (rc < 0)
-        kill(child, SIGKILL); /* our own child, still ours until waited for */
-    while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
-    }
-    close(sp[0]);
-    return rc;
-}
-
 static int attach_connect(const struct vg_jvm_target *t, const struct vg_jvm_attach_opts *o,
                           int *out, char *err, size_t errlen)
 {
@@ -470,10 +516,14 @@ static int attach_connect(const struct vg_jvm_target *t, const struct vg_jvm_att
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d", path_fd);
     uint64_t deadline = vg_mono_ms() + o->io_timeout_ms;
-    if (me == 0 && (t->euid != 0 || t->egid != 0))
-        rc = connect_as_target(t, &addr, path_fd, deadline, o, out);
-    else
+    if (me == 0 && (t->euid != 0 || t->egid != 0)) {
+        /* path_fd stays open in the child: it is what addr names. */
+        struct as_target_req rq = {
+            .op = AS_CONNECT, .fd = path_fd, .addr = &addr, .deadline = deadline};
+        rc = as_target(t, &rq, o, out);
+    } else {
         rc = connect_path(&addr, deadline, out);
+    }
     close(path_fd);
     if (rc == VG_ETIMEDOUT)
         set_err(err, errlen, "pid %d: its attach listener did not accept within %u ms", t->pid,
@@ -671,16 +721,11 @@ static int scratch_create(const struct vg_jvm_target *t, const char *dir, struct
         return rc;
     }
     s->parent = rc;
-    if (mkdirat(s->parent, s->name, 0700) < 0) {
-        rc = -errno;
+    rc = create_for_target(t, s->parent, s->name, true);
+    if (rc < 0)
         goto fail;
-    }
     s->dir = openat(s->parent, s->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (s->dir < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    if (geteuid() == 0 && fchown(s->dir, t->euid, t->egid) < 0) {
         rc = -errno;
         goto fail;
     }
@@ -841,14 +886,15 @@ int vg_jvm_jfr_record(const struct vg_jvm_target *t, const struct vg_jvm_attach_
     snprintf(name, sizeof(name), "%s", s.name);
     snprintf(line, sizeof(line), "JFR.start name=%s settings=%s", name, settings);
     rc = vg_jvm_jcmd(t, &oo, line, NULL, NULL, head, sizeof(head), err, errlen);
-    if (rc < 0)
-        goto out;
-    if (!strstr(head, "Started recording")) {
+    /* A start given up on (cancel, timeout) may still complete in the JVM: stop it too. */
+    bool started = rc == 0 || rc == VG_ECANCELED || rc == VG_ETIMEDOUT;
+    if (rc == 0 && !strstr(head, "Started recording")) {
         rc = VG_EFATAL;
+        started = false;
         set_err(err, errlen, "pid %d: JFR.start failed: %s", t->pid, one_line(head));
-        goto out;
     }
-    rc = wait_ms(&oo, duration_ms);
+    if (rc == 0)
+        rc = wait_ms(&oo, duration_ms);
     if (rc == 0) {
         snprintf(line, sizeof(line), "JFR.stop name=%s filename=%s/recording.jfr", name, s.path);
         rc = vg_jvm_jcmd(t, &oo, line, NULL, NULL, head, sizeof(head), err, errlen);
@@ -861,15 +907,21 @@ int vg_jvm_jfr_record(const struct vg_jvm_target *t, const struct vg_jvm_attach_
             goto out;
         }
     }
-    /* Cancelled or failed after the start: stop the recording without a file, whatever the
-     * cancel flag says (a recording left running would grow the JVM's disk use). */
-    struct vg_jvm_attach_opts stop = oo;
-    stop.cancel = NULL;
-    stop.command_timeout_ms = 30000;
-    snprintf(line, sizeof(line), "JFR.stop name=%s", name);
-    vg_jvm_jcmd(t, &stop, line, NULL, NULL, NULL, 0, NULL, 0);
-    if (rc == VG_ECANCELED)
+    if (started) {
+        /* Stop the recording without a file, whatever the cancel flag says: one left running
+         * would grow the JVM's disk use. The listener handles requests in order, so this one
+         * waits for a start still in progress. */
+        struct vg_jvm_attach_opts stop = oo;
+        stop.cancel = NULL;
+        stop.attach_timeout_ms = 2000;
+        stop.command_timeout_ms = 30000;
+        snprintf(line, sizeof(line), "JFR.stop name=%s", name);
+        vg_jvm_jcmd(t, &stop, line, NULL, NULL, NULL, 0, NULL, 0);
+    }
+    if (rc == VG_ECANCELED && err && errlen) {
+        err[0] = '\0';
         set_err(err, errlen, "pid %d: JFR recording cancelled (stopped, nothing kept)", t->pid);
+    }
 out:
     scratch_remove(&s);
     if (res)

@@ -105,6 +105,16 @@ static int cmp_entry(const void *a, const void *b)
                   ((const struct vg_perfdata_entry *)b)->name);
 }
 
+/* In the order of pvals in vg_perfdata_parse. */
+static const struct vg_perfdata_entry pseudo[] = {
+    {"sun.perfdata.majorVersion", false, true, VG_PD_UNITS_NONE, VG_PD_CONSTANT, 0, NULL},
+    {"sun.perfdata.minorVersion", false, true, VG_PD_UNITS_NONE, VG_PD_CONSTANT, 0, NULL},
+    {"sun.perfdata.overflow", false, true, VG_PD_UNITS_BYTES, VG_PD_MONOTONIC, 0, NULL},
+    {"sun.perfdata.size", false, true, VG_PD_UNITS_BYTES, VG_PD_CONSTANT, 0, NULL},
+    {"sun.perfdata.timestamp", false, true, VG_PD_UNITS_TICKS, VG_PD_MONOTONIC, 0, NULL},
+    {"sun.perfdata.used", false, true, VG_PD_UNITS_BYTES, VG_PD_MONOTONIC, 0, NULL},
+};
+
 int vg_perfdata_parse(const void *buf, size_t len, struct vg_perfdata **out)
 {
     static const uint8_t magic[4] = {0xca, 0xfe, 0xc0, 0xc0};
@@ -159,13 +169,22 @@ int vg_perfdata_parse(const void *buf, size_t len, struct vg_perfdata **out)
         off += (size_t)elen;
     }
 
-    /* Pass 2: copy into one arena, so the snapshot outlives the buffer. */
-    pd->entries = calloc(n ? n : 1, sizeof(*pd->entries));
+    /* Pass 2: copy into one arena, so the snapshot outlives the buffer. The prologue's fields
+     * come first, as the pseudo counters HotSpot and jvmstat show for them. */
+    pd->entries = calloc(n + VG_ARRAY_SIZE(pseudo), sizeof(*pd->entries));
     pd->arena = malloc(bytes ? bytes : 1);
     if (!pd->entries || !pd->arena) {
         rc = VG_ENOMEM;
         goto out;
     }
+    int64_t pvals[] = {pd->major,    pd->minor,          pd->overflow,
+                       (int64_t)len, pd->mod_time_stamp, pd->used};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(pseudo); i++) {
+        struct vg_perfdata_entry *pe = &pd->entries[pd->n++];
+        *pe = pseudo[i];
+        pe->value = pvals[i];
+    }
+    n += VG_ARRAY_SIZE(pseudo);
     char *a = pd->arena;
     for (size_t off = first; pd->n < n;) {
         int64_t elen = entry_at(&r, off, limit, &e);

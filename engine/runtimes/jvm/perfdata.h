@@ -60,7 +60,9 @@ struct vg_perfdata {
     char *arena; /* internal */
 };
 
-/* Parses a snapshot of the region (len bytes from the start of the file). Entries whose type is
+/* Parses a snapshot of the region (len bytes from the start of the file). The prologue's fields
+ * appear as the entries sun.perfdata.{majorVersion,minorVersion,overflow,size,timestamp,used}, as
+ * in `jcmd PerfCounter.print` (size is len). Entries whose type is
  * neither a 'J' scalar nor a 'B' string are skipped, as HotSpot defines no others. Parsing stops
  * at a zero entry length or the end of `used`. Errors: VG_EPARSE (bad magic, version other than
  * 2, an entry outside the buffer or misaligned, a name without its NUL), VG_EAGAIN (the JVM has

@@ -107,7 +107,7 @@ static void build_sample(struct pdb *p, bool be)
 static void check_sample(struct vg_perfdata *pd)
 {
     assert_non_null(pd);
-    assert_int_equal(pd->n, 5);
+    assert_int_equal(pd->n, 5 + 6);
     assert_int_equal(pd->major, 2);
     assert_int_equal(pd->mod_time_stamp, 12345);
     for (size_t i = 1; i < pd->n; i++)
@@ -237,7 +237,12 @@ static void test_parse_skips_and_stops(void **state)
     pdb_finish(&p, 5);
     put32(&p, end, 0); /* a zero length ends the data (an entry being created) */
     assert_int_equal(vg_perfdata_parse(p.b, sizeof(p.b), &pd), 0);
-    assert_int_equal(pd->n, 2);
+    assert_int_equal(pd->n, 2 + 6);
+    int64_t v;
+    assert_int_equal(vg_perfdata_long(pd, "sun.perfdata.used", &v), 0);
+    assert_int_equal(v, p.off);
+    assert_int_equal(vg_perfdata_long(pd, "sun.perfdata.size", &v), 0);
+    assert_int_equal(v, sizeof(p.b));
     assert_string_equal(vg_perfdata_find(pd, "full.string")->str, "12345678");
     assert_null(vg_perfdata_find(pd, "after.end"));
     assert_null(vg_perfdata_find(pd, "skipped.int"));
@@ -255,7 +260,7 @@ static void test_parse_every_truncation(void **state)
         int rc = vg_perfdata_parse(copy, len, &pd);
         assert_true(rc == 0 || rc == VG_EPARSE);
         if (rc == 0)
-            assert_true(pd->n <= 5);
+            assert_true(pd->n <= 5 + 6);
         vg_perfdata_destroy(pd);
         free(copy);
     }
