@@ -3,6 +3,7 @@
 
 #include "config/error.h"
 #include "config/util.h"
+#include "engine/host/procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -271,41 +272,38 @@ struct vg_perfdata_file {
 static int find_mapping(const struct vg_jvm_target *t, char *range, size_t range_cap, char *path,
                         size_t path_cap)
 {
-    char mpath[320], want[32];
-    snprintf(mpath, sizeof(mpath), "%s/%d/maps", t->proc_root, t->pid);
+    static const char deleted[] = " (deleted)";
+    struct vg_maps maps = {0};
+    char pidpath[320], want[32];
+    snprintf(pidpath, sizeof(pidpath), "%s/%d/maps", t->proc_root, t->pid);
     snprintf(want, sizeof(want), "/%d", t->nspid);
-    FILE *f = fopen(mpath, "re");
-    if (!f)
-        return errno == ENOENT ? VG_ESRCH : -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = VG_ENOTFOUND;
-    while (getline(&line, &cap, f) > 0) {
-        line[strcspn(line, "\n")] = '\0';
+    char *text = NULL;
+    size_t len = 0;
+    int rc = vg_procfs_read_alloc(AT_FDCWD, pidpath, 64u << 20, &text, &len);
+    if (rc < 0)
+        return rc == -ENOENT ? VG_ESRCH : rc;
+    rc = vg_procfs_parse_maps(text, len, false, &maps);
+    free(text);
+    if (rc < 0)
+        return rc;
+    rc = VG_ENOTFOUND;
+    for (size_t i = 0; i < maps.n && rc == VG_ENOTFOUND; i++) {
+        const char *p = maps.v[i].path;
+        if (!p || !strstr(p, "/hsperfdata_"))
+            continue;
         /* A file the JVM still maps but someone unlinked: map_files still reaches it. */
-        size_t llen = strlen(line);
-        static const char deleted[] = " (deleted)";
-        if (llen > sizeof(deleted) - 1 && strcmp(line + llen - (sizeof(deleted) - 1), deleted) == 0)
-            line[llen - (sizeof(deleted) - 1)] = '\0';
-        char *p = strstr(line, "/hsperfdata_");
-        if (!p)
+        size_t plen = strlen(p), dlen = sizeof(deleted) - 1, wlen = strlen(want);
+        if (plen > dlen && strcmp(p + plen - dlen, deleted) == 0)
+            plen -= dlen;
+        if (plen < wlen || memcmp(p + plen - wlen, want, wlen) != 0 || plen >= path_cap)
             continue;
-        /* The path starts at the first '/' after the inode column. */
-        char *start = strchr(line, '/');
-        size_t plen = strlen(start), wlen = strlen(want);
-        if (plen < wlen || strcmp(start + plen - wlen, want) != 0 || plen >= path_cap)
-            continue;
-        size_t rlen = strcspn(line, " ");
-        if (rlen >= range_cap)
-            continue;
-        memcpy(range, line, rlen);
-        range[rlen] = '\0';
-        memcpy(path, start, plen + 1);
+        memcpy(path, p, plen);
+        path[plen] = '\0';
+        snprintf(range, range_cap, "%llx-%llx", (unsigned long long)maps.v[i].start,
+                 (unsigned long long)maps.v[i].end);
         rc = 0;
-        break;
     }
-    free(line);
-    fclose(f);
+    vg_maps_free(&maps);
     return rc;
 }
 

@@ -1,140 +1,50 @@
-/* Reading a JVM's identity from /proc, and opening paths in its filesystem view. */
+/* Reading a JVM's identity from /proc (through the /proc toolkit), and opening paths in its
+ * filesystem view. */
 #include "engine/runtimes/jvm/target.h"
 
 #include "config/error.h"
+#include "engine/host/procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int read_small(const char *path, char *buf, size_t cap, size_t *len)
+static int read_file(const char *proc_root, int pid, const char *what, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? VG_ESRCH : -errno;
-    size_t off = 0;
-    int rc = 0;
-    while (off + 1 < cap) {
-        ssize_t n = read(fd, buf + off, cap - 1 - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno == ESRCH ? VG_ESRCH : -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        off += (size_t)n;
-    }
-    buf[off] = '\0';
-    *len = off;
-out:
-    close(fd);
-    return rc;
+    char path[320];
+    snprintf(path, sizeof(path), "%s/%d/%s", proc_root, pid, what);
+    ssize_t n = vg_procfs_read(AT_FDCWD, path, buf, cap);
+    if (n < 0)
+        return n == -ENOENT || n == -ESRCH ? VG_ESRCH : (int)n;
+    return (int)n;
 }
 
-/* The value after "Key:" on its own line, or NULL. */
-static const char *status_field(const char *text, const char *key)
+static int read_status(const char *proc_root, int pid, struct vg_proc_status *ps)
 {
-    size_t klen = strlen(key);
-    const char *p = text;
-    while (p && *p) {
-        if (strncmp(p, key, klen) == 0 && p[klen] == ':')
-            return p + klen + 1;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return NULL;
-}
-
-static int parse_ids(const char *v, unsigned long *second)
-{
-    /* "real effective saved fs": the listener compares effective ids. */
-    char *end;
-    if (!v)
+    char text[8192];
+    int n = read_file(proc_root, pid, "status", text, sizeof(text));
+    if (n < 0)
+        return n;
+    if (vg_procfs_parse_status(text, (size_t)n, ps) < 0)
         return VG_EPARSE;
-    errno = 0;
-    strtoul(v, &end, 10);
-    if (end == v || errno)
-        return VG_EPARSE;
-    v = end;
-    *second = strtoul(v, &end, 10);
-    if (end == v || errno)
-        return VG_EPARSE;
-    return 0;
-}
-
-static int read_status(const char *proc_root, int pid, struct vg_jvm_target *t, bool sigcgt_only)
-{
-    char path[320], text[8192];
-    size_t len;
-    snprintf(path, sizeof(path), "%s/%d/status", proc_root, pid);
-    int rc = read_small(path, text, sizeof(text), &len);
-    if (rc < 0)
-        return rc;
-    const char *v = status_field(text, "SigCgt");
-    char *end;
-    if (!v)
-        return VG_EPARSE;
-    errno = 0;
-    t->sigcgt = strtoull(v, &end, 16);
-    if (end == v || errno)
-        return VG_EPARSE;
-    if (sigcgt_only)
-        return 0;
-
-    unsigned long id;
-    if (parse_ids(status_field(text, "Uid"), &id) < 0)
-        return VG_EPARSE;
-    t->euid = (uid_t)id;
-    if (parse_ids(status_field(text, "Gid"), &id) < 0)
-        return VG_EPARSE;
-    t->egid = (gid_t)id;
-
-    /* NSpid lists the pid from our namespace inwards; kernels before 4.1 lack it. */
-    t->nspid = pid;
-    v = status_field(text, "NSpid");
-    while (v && *v && *v != '\n') {
-        long n = strtol(v, &end, 10);
-        if (end == v)
-            break;
-        if (n > 0)
-            t->nspid = (int)n;
-        v = end;
-    }
     return 0;
 }
 
 static int read_start(const char *proc_root, int pid, uint64_t *start)
 {
-    char path[320], text[2048];
-    size_t len;
-    snprintf(path, sizeof(path), "%s/%d/stat", proc_root, pid);
-    int rc = read_small(path, text, sizeof(text), &len);
-    if (rc < 0)
-        return rc;
-    /* comm may hold spaces and ')': fields resume after the last ')'. Field 22 is starttime. */
-    const char *p = strrchr(text, ')');
-    if (!p)
+    char text[2048];
+    struct vg_proc_stat st;
+    int n = read_file(proc_root, pid, "stat", text, sizeof(text));
+    if (n < 0)
+        return n;
+    if (vg_procfs_parse_stat(text, (size_t)n, &st) < 0)
         return VG_EPARSE;
-    p++;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return VG_EPARSE;
-    }
-    char *end;
-    errno = 0;
-    *start = strtoull(p + 1, &end, 10);
-    if (end == p + 1 || errno)
-        return VG_EPARSE;
+    *start = st.start_ticks;
     return 0;
 }
 
@@ -150,15 +60,27 @@ int vg_jvm_target_read(const char *proc_root, int pid, struct vg_jvm_target *out
     int rc = read_start(proc_root, pid, &out->start_ticks);
     if (rc < 0)
         return rc;
-    return read_status(proc_root, pid, out, false);
+    struct vg_proc_status ps;
+    rc = read_status(proc_root, pid, &ps);
+    if (rc < 0)
+        return rc;
+    /* The listener compares effective ids. */
+    if (ps.uid[1] < 0 || ps.gid[1] < 0)
+        return VG_EPARSE;
+    out->euid = (uid_t)ps.uid[1];
+    out->egid = (gid_t)ps.gid[1];
+    out->sigcgt = ps.sig_cgt;
+    /* NSpid lists the pid from our namespace inwards; kernels before 4.1 lack it. */
+    out->nspid = ps.nspid_count ? ps.nspid[ps.nspid_count - 1] : pid;
+    return 0;
 }
 
 bool vg_jvm_target_catches_sigquit(const struct vg_jvm_target *t)
 {
-    struct vg_jvm_target now = *t;
-    if (read_status(t->proc_root, t->pid, &now, true) < 0)
+    struct vg_proc_status ps;
+    if (read_status(t->proc_root, t->pid, &ps) < 0)
         return false;
-    return (now.sigcgt >> (SIGQUIT - 1)) & 1;
+    return (ps.sig_cgt >> (SIGQUIT - 1)) & 1;
 }
 
 int vg_jvm_target_check_alive(const struct vg_jvm_target *t)

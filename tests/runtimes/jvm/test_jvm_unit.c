@@ -371,12 +371,12 @@ static void test_target_read(void **state)
     assert_int_equal(vg_jvm_target_check_alive(&t), 0);
 
     /* -Xrs: SIGQUIT (bit 2) not caught. */
-    write_file(path,
-               "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t4242\nSigCgt:\t0000000101005cc9\n");
+    write_file(path, "Name:\tjava\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t4242\nSigCgt:"
+                     "\t0000000101005cc9\n");
     assert_false(vg_jvm_target_catches_sigquit(&t));
     assert_int_equal(vg_jvm_target_read(root, 4242, &t), 0);
     assert_int_equal(t.nspid, 4242);
-    write_file(path, "Uid:\t0\t0\t0\t0\nGid:\tx\n");
+    write_file(path, "Name:\tjava\nUid:\t0\t0\t0\t0\nGid:\tx\n");
     assert_int_equal(vg_jvm_target_read(root, 4242, &t), VG_EPARSE);
     assert_int_equal(vg_jvm_target_read(root, 4243, &t), VG_ESRCH);
 
