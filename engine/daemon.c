@@ -134,7 +134,7 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 static void update_session(struct vg_daemon *d, struct vg_watched *w)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
-    bool need = false;
+    bool need = rt && rt->cheap_samples;
     for (struct vg_instance *x = w->instances; x && !need; x = x->next)
         need = x->rule->needs_runtime && !x->limits.finished;
     if (w->session && (!need || w->session_rt != rt)) { /* no longer needed, or exec'd */
@@ -379,6 +379,8 @@ static void on_tick(uv_timer_t *t)
                 w->last.valid |= bit;
             }
         }
+        /* runtime metrics (jvm_*) come from the session's latest samples, never carried over */
+        vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
     }

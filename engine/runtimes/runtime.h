@@ -157,6 +157,10 @@ struct vg_runtime_type {
                         const struct vg_rt_needs *needs, struct vg_rt_session **out);
     void (*session_sample)(struct vg_rt_session *s, struct vg_rt_values *out);
     void (*session_close)(struct vg_rt_session *s);
+    /* The samples cost a file read, no IPC (the JVM's perf data): the engine keeps a session
+     * open for every process of the runtime, so /metrics shows them, not only while a rule
+     * reads them. */
+    bool cheap_samples;
 
     const struct vg_rt_action *const *actions; /* NULL-terminated; may be NULL */
 };
