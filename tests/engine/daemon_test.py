@@ -219,6 +219,15 @@ class Env:
         finally:
             db.close()
 
+    def check_logs(self):
+        """Sanitizer builds report into the daemon's log."""
+        for log in self.daemon_logs:
+            with open(log, errors="replace") as f:
+                text = f.read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    fail(f"{marker} in {log}")
+
     def kill_daemon(self, sig=signal.SIGKILL):
         if self.daemon and self.daemon.poll() is None:
             self.daemon.send_signal(sig)
@@ -812,12 +821,7 @@ def main():
     ok = False
     try:
         SCENARIOS[args.scenario](env)
-        for log in env.daemon_logs:  # sanitizer builds report into the daemon's log
-            with open(log, errors="replace") as f:
-                text = f.read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    fail(f"{marker} in {log}")
+        env.check_logs()
         ok = True
         print(f"PASS {args.scenario} ({time.monotonic() - t0:.1f}s)")
         return 0

@@ -273,12 +273,7 @@ def main():
         random.seed()
         env = Env(a, "jvm-" + a.scenario)
         SCENARIOS[a.scenario](env, a)
-        for log in env.daemon_logs:
-            with open(log, errors="replace") as f:
-                text = f.read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    fail(f"{marker} in {log}")
+        env.check_logs()
         ok = True
         print(f"PASS {a.scenario}")
         return 0
