@@ -14,15 +14,6 @@ const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT] = {
 #undef VG__RT_METRIC_DEF
 };
 
-uint64_t vg_metric_runtime_mask(void)
-{
-    uint64_t m = 0;
-    for (int i = 0; i < VG_METRIC_COUNT; i++)
-        if (vg_metric_defs[i].runtime)
-            m |= VG_METRIC_BIT(i);
-    return m;
-}
-
 void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt)
 {
     for (int i = 0; i < VG_METRIC_COUNT; i++) {

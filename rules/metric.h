@@ -148,8 +148,6 @@ static inline bool vg_sample_has(const struct vg_sample *s, enum vg_metric_id id
 /* Copies the runtime metrics (VG_RT_METRIC_MAP) found in rt into s (rt may be NULL); the others
  * of them are cleared from s->valid. */
 void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt);
-/* The runtime metrics' bits. */
-uint64_t vg_metric_runtime_mask(void);
 
 #define VG_METRIC_BIT(id) ((uint64_t)1 << (id))
 
