@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static const char *const exe_names[] = {"java", NULL};
 static const char *const map_markers[] = {"/libjvm.so", NULL};
@@ -300,18 +301,35 @@ static int gcdump_start(struct vg_rt_job *job)
     return start(job, st);
 }
 
+/* What a JVM cannot honour in the settings, or NULL. */
+static const char *stacks_problem(const void *settings)
+{
+    const struct vg_act_collect_stacks *set = settings;
+    if (set && set->format != VG_STACKS_PLAIN_TEXT)
+        return "only Format PlainText (Thread.print) is supported for JVMs; Json and Speedscope "
+               "are .NET's formats";
+    return NULL;
+}
+
+static const char *trace_problem(const void *settings)
+{
+    const struct vg_act_collect_trace *set = settings;
+    if (set && set->providers)
+        return "Providers are .NET EventPipe providers; a JVM records JFR with the settings "
+               "Profile selects";
+    if (set && set->stopping_event)
+        return "StoppingEvent is not supported for JFR recordings";
+    return NULL;
+}
+
 static int stacks_start(struct vg_rt_job *job)
 {
-    const struct vg_act_collect_stacks *set = job->settings;
     struct jvm_job *st = calloc(1, sizeof(*st));
     if (!st)
         return VG_ENOMEM;
     st->op = OP_STACKS;
-    if (set && set->format != VG_STACKS_PLAIN_TEXT)
-        return refuse(job, st,
-                      "only Format PlainText (Thread.print) is supported for JVMs; Json and "
-                      "Speedscope are .NET's formats");
-    return start(job, st);
+    const char *why = stacks_problem(job->settings);
+    return why ? refuse(job, st, why) : start(job, st);
 }
 
 static int trace_start(struct vg_rt_job *job)
@@ -323,21 +341,59 @@ static int trace_start(struct vg_rt_job *job)
     st->op = OP_JFR;
     st->settings = "default";
     st->duration_ms = set ? set->duration_ms : 30000;
-    if (set && set->providers)
-        return refuse(job, st,
-                      "Providers are .NET EventPipe providers; a JVM records JFR with the "
-                      "settings Profile selects");
-    if (set && set->stopping_event)
-        return refuse(job, st, "StoppingEvent is not supported for JFR recordings");
     /* dotnet-monitor's profiles: Cpu asks for sampling detail, JFR's "profile" settings. */
     if (set && set->profile && strcasestr(set->profile, "cpu"))
         st->settings = "profile";
-    return start(job, st);
+    const char *why = trace_problem(job->settings);
+    return why ? refuse(job, st, why) : start(job, st);
 }
 
-static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL};
-static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL};
-static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL};
+/* Cheap checks before a caller commits to streaming: the settings, and the listener's rule on
+ * credentials (root, or the JVM's own effective uid and gid). */
+static int check_common(const struct vg_rt_target *t, const char *problem, const char *type,
+                        char *err, size_t errlen)
+{
+    struct vg_jvm_target jt;
+    if (problem) {
+        snprintf(err, errlen, "%s on pid %d (JVM): %s", type, t->pid, problem);
+        return VG_EUNSUPPORTED;
+    }
+    int rc = vg_jvm_target_read(t->proc_root, t->pid, &jt);
+    if (rc < 0) {
+        snprintf(err, errlen, "pid %d: %s", t->pid, vg_strerror(rc));
+        return rc;
+    }
+    if (geteuid() != 0 && (geteuid() != jt.euid || getegid() != jt.egid)) {
+        snprintf(err, errlen,
+                 "pid %d runs as uid %u gid %u: its attach listener accepts only those ids or "
+                 "root, and vigil runs as uid %u gid %u",
+                 t->pid, (unsigned)jt.euid, (unsigned)jt.egid, (unsigned)geteuid(),
+                 (unsigned)getegid());
+        return VG_EPERM;
+    }
+    return 0;
+}
+
+static int gcdump_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    return check_common(t, NULL, "CollectGCDump", err, n);
+}
+
+static int stacks_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    return check_common(t, stacks_problem(settings), "CollectStacks", err, n);
+}
+
+static int trace_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    return check_common(t, trace_problem(settings), "CollectTrace", err, n);
+}
+
+static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL,
+                                                   gcdump_check};
+static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL,
+                                                   stacks_check};
+static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check};
 
 static const struct vg_rt_action *const jvm_actions[] = {&collect_gcdump, &collect_stacks,
                                                          &collect_trace, NULL};
