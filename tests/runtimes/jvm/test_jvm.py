@@ -563,6 +563,11 @@ def sc_pidns_private(ctx):
 def sc_userns_private(ctx):
     """A rootless container: user, PID and mount namespaces, private /tmp, the JVM root inside
     but uid 65534 outside; vigil's root is not mapped there, so it connects as 65534."""
+    require_root()
+    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "unshare", "--user", "--map-root-user", "true"], capture_output=True)
+    if probe.returncode != 0:
+        raise Skip("unprivileged user namespaces are not allowed here")
     jvm = namespaced(ctx, ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount",
                            "--mount-proc"],
                      prelude="mount -t tmpfs tmpfs /tmp && ", user=65534)
