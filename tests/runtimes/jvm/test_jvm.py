@@ -485,6 +485,24 @@ def sc_noattach(ctx):
     assert_no_trigger(ctx, jvm)
 
 
+def sc_stopped(ctx):
+    """A JVM that stops answering (SIGSTOP) is reported within the command timeout, and the
+    attach listener serves the next client once it runs again."""
+    jvm = Jvm(ctx, "Idle")
+    ctx.run("threads", jvm.pid, ctx.path("t1.txt"))
+    os.kill(jvm.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        p = ctx.run("--command-timeout", 1500, "threads", jvm.pid, ctx.path("t2.txt"), ok=False)
+        took = time.monotonic() - t0
+        print(f"{took:.2f}s: {p.stderr.strip()}")
+        if "VG_ETIMEDOUT" not in p.stderr or "did not complete" not in p.stderr or took > 10:
+            fail(f"expected a prompt timeout: {p.stderr}")
+    finally:
+        os.kill(jvm.pid, signal.SIGCONT)
+    assert_answering(ctx, jvm)
+
+
 def sc_otheruser(ctx):
     """vigil as root, the JVM as nobody: the listener sees the JVM's own ids (helper child)."""
     require_root()
