@@ -21,25 +21,14 @@ import tempfile
 import threading
 import time
 
+import vigil_test as vt
+from vigil_test import Skip, fail
+
 SKIP = 77
 
 
-class Skip(Exception):
-    pass
-
-
-def fail(msg):
-    raise AssertionError(msg)
-
-
 def wait_for(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail(f"timed out after {timeout}s waiting for {what}")
+    return vt.wait_for(what, cond, timeout, 0.05)
 
 
 class Ctx:

@@ -11,24 +11,24 @@
              fires; a -XX:-UsePerfData JVM is still discovered as a JVM and attached to (a
              Startup CollectStacks), just without jvm_* metrics; CollectStacks Json is refused.
 
-The daemon harness (temp dir, free port, config writing, cleanup) is tests/engine/daemon_test.py's.
-Exit 77 = skipped (no java, no compiled apps, no egress servers)."""
+Built on tests/lib/vigil_test.py (the daemon, its log's sanitizer check, cleanup). Exit 77 =
+skipped (no java, no compiled apps, no egress servers)."""
 
 import argparse
 import os
-import random
 import re
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "egress"))
-from daemon_test import Env, Skip, fail, wait_for  # noqa: E402
+import vigil_test as vt
+from vigil_test import Skip, fail, wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "egress"))
 import azhelper  # noqa: E402
+
+ARGS = None
 
 
 class Servers:
@@ -78,19 +78,17 @@ class Servers:
         return self._get(f"{self.az}/vigil/{urllib.parse.quote(name)}?{self.sas}")
 
 
-def start_jvm(env, apps, cls, args=(), opts=()):
-    out = open(os.path.join(env.dir, f"jvm{len(env.procs)}.out"), "w+")
-    p = subprocess.Popen(["java", f"-Dvigil.test.tag={env.tag}", "-Xmx256m", *opts, "-cp", apps,
-                          cls, *map(str, args)], stdout=out, stderr=subprocess.STDOUT,
-                         start_new_session=True, cwd=env.dir)
+def start_jvm(env, tag, cls, args=(), opts=()):
+    out = open(os.path.join(env.tmp, "jvm%d.out" % len(env.procs)), "w+")
+    p = env.spawn(["java", "-Dvigil.test.tag=" + tag, "-Xmx256m", *opts, "-cp", ARGS.apps, cls,
+                   *map(str, args)], stdout=out, stderr=subprocess.STDOUT, cwd=env.tmp)
     p.outfile = out
-    env.procs.append(p)
 
     def ready():
         out.flush()
         with open(out.name) as f:
             return "ready" in f.read()
-    wait_for(f"{cls} to start", ready, 60)
+    wait_for(cls + " to start", ready, 60)
     return p
 
 
@@ -105,12 +103,20 @@ def metric(text, name, pid):
     return float(m.group(1)) if m else None
 
 
-def filters(env):
-    return [{"Key": "CommandLine", "Value": env.tag, "MatchType": "Contains"}]
+def filters(tag):
+    return [{"Key": "CommandLine", "Value": tag, "MatchType": "Contains"}]
 
 
-def hprof_check(apps, path, cls, n):
-    checker = os.path.join(apps, "checker")
+def rule_state(d, rule, pid):
+    return d.get("/collectionrules/%s?pid=%d" % (rule, pid)).json()
+
+
+def settings():
+    return {"Discovery": {"PollInterval": "500ms"}}
+
+
+def hprof_check(path, cls, n):
+    checker = os.path.join(ARGS.apps, "checker")
     if not os.path.isdir(checker):
         raise Skip("no HPROF checker (install Debian's visualvm package)")
     heapjar = open(os.path.join(checker, "heapjar")).read().strip()
@@ -121,13 +127,14 @@ def hprof_check(apps, path, cls, n):
         fail(f"HprofCheck: {p.stdout}{p.stderr}")
 
 
-def sc_artifacts(env, a):
-    srv = Servers(a.build)
-    prefix = f"jvm-{env.tag}"
-    cfg = env.settings()
+def sc_artifacts(env):
+    srv = Servers(ARGS.build)
+    tag = "vgjvm" + os.path.basename(env.tmp).replace("-", "")
+    prefix = "jvm-" + tag
+    cfg = settings()
     cfg["Egress"] = srv.egress(prefix)
     cfg["CollectionRules"] = {"HeapGrows": {
-        "Filters": filters(env),
+        "Filters": filters(tag),
         "Trigger": {"Type": "MemoryUsage", "Settings": {"Metric": "JvmHeap",
                                                         "GreaterThan": "24MB"}},
         "Actions": [
@@ -138,76 +145,80 @@ def sc_artifacts(env, a):
              "Settings": {"Egress": "s3", "Duration": "00:00:03", "Profile": "Cpu"}},
         ],
         "Limits": {"ActionCount": 1}}}
-    env.write("rules.yaml", cfg)
-    env.start_daemon()
-    jvm = start_jvm(env, a.apps, "HeapGrower", ["512", "100", "48"])
-    st = wait_for("the rule to finish its actions",
-                  lambda: (lambda s: s if s.get("lifetimeOccurrences") == 1 and
-                           s.get("state") in ("Finished",) else None)(
-                      env.rule_state("HeapGrows", jvm.pid)), 120, 0.5)
-    print(f"rule state: {st}")
-    ops = env.get("/operations")
-    bad = [o for o in ops if o.get("status") != "Succeeded"] if isinstance(ops, list) else ops
-    if bad:
-        fail(f"operations not all succeeded: {bad}")
+    d = env.daemon(cfg, no_auth=True).start()
+    jvm = start_jvm(env, tag, "HeapGrower", ["512", "100", "48"])
 
-    held_at_fire = [int(l.split()[1]) for l in output(jvm).splitlines() if l.startswith("held ")]
+    def finished():
+        st = rule_state(d, "HeapGrows", jvm.pid)
+        return st if st.get("lifetimeOccurrences") == 1 and st.get("state") == "Finished" else None
+    st = wait_for("the rule to finish its actions", finished, 120, 0.5)
+    print("rule state: %s" % st)
+    ops = d.get("/operations").json()
+    bad = [o for o in ops if o.get("status") != "Succeeded"]
+    if bad:
+        fail("operations not all succeeded: %s" % bad)
+
     keys = srv.s3_keys(prefix)
     hprofs = [k for k in keys if k.endswith(".hprof")]
     jfrs = [k for k in keys if k.endswith(".jfr")]
     stacks = [n for n in srv.az_names(prefix) if n.endswith(".stacks.txt")]
-    print(f"s3: {keys}; azure: {stacks}")
+    print("s3: %s; azure: %s" % (keys, stacks))
     if len(hprofs) != 1 or len(jfrs) != 1 or len(stacks) != 1:
         fail("expected one heap dump, one recording and one thread dump")
-    local = os.path.join(env.dir, "heap.hprof")
+    local = os.path.join(env.tmp, "heap.hprof")
     srv.s3_fetch(hprofs[0], local)
     # The rule fired above 24 MB of heap in use (garbage included): at least 10 chunks of 512 KB
     # were held by then.
-    hprof_check(a.apps, local, "HeapGrower$Chunk", 10)
-    rec = os.path.join(env.dir, "rec.jfr")
+    hprof_check(local, "HeapGrower$Chunk", 10)
+    rec = os.path.join(env.tmp, "rec.jfr")
     srv.s3_fetch(jfrs[0], rec)
     p = subprocess.run(["jfr", "summary", rec], capture_output=True, text=True, timeout=120)
     if p.returncode or "jdk.ExecutionSample" not in p.stdout:
-        fail(f"jfr summary: {p.stdout}{p.stderr}")
+        fail("jfr summary: %s%s" % (p.stdout, p.stderr))
     text = srv.az_fetch(stacks[0]).decode(errors="replace")
     if "Full thread dump" not in text or '"main"' not in text:
-        fail(f"not a thread dump: {text[:300]}")
-    # Unharmed: still running and still growing (or done growing, and alive).
+        fail("not a thread dump: %s" % text[:300])
+    # Unharmed: still running, and growing on (or done growing).
     if jvm.poll() is not None:
         fail("the JVM died")
-    n = len(held_at_fire)
+    n = len([l for l in output(jvm).splitlines() if l.startswith("held ")])
     wait_for("the JVM to go on", lambda: len([l for l in output(jvm).splitlines()
                                               if l.startswith("held ")]) > n or n >= 96, 30)
+    d.stop_and_check()
 
 
-def sc_metrics(env, a):
-    cfg = env.settings()
-    out_dir = os.path.join(env.dir, "out")
+def sc_metrics(env):
+    tag = "vgjvm" + os.path.basename(env.tmp).replace("-", "")
+    cfg = settings()
+    out_dir = os.path.join(env.tmp, "out")
     cfg["Egress"] = {"FileSystem": {"local": {"DirectoryPath": out_dir}}}
     cfg["CollectionRules"] = {
-        "FullGCs": env.rule("FullGCs", {"Type": "EventCount", "Settings": {
-            "Counter": "jvm_gc_full_collections_total", "Count": 3,
-            "SlidingWindowDuration": "00:00:20"}}, limits={"ActionCount": 1}),
+        "FullGCs": {
+            "Filters": filters(tag),
+            "Trigger": {"Type": "EventCount", "Settings": {
+                "Counter": "jvm_gc_full_collections_total", "Count": 3,
+                "SlidingWindowDuration": "00:00:20"}},
+            "Actions": [{"Type": "Execute", "Settings": {"Path": "/bin/true"}}],
+            "Limits": {"ActionCount": 1}},
         "NoPerfStacks": {
-            "Filters": filters(env) + [{"Key": "CommandLine", "Value": "UsePerfData",
+            "Filters": filters(tag) + [{"Key": "CommandLine", "Value": "UsePerfData",
                                         "MatchType": "Contains"}],
             "Trigger": {"Type": "Startup"},
             "Actions": [{"Name": "Stacks", "Type": "CollectStacks",
                          "Settings": {"Egress": "local", "Format": "PlainText"}}]},
         "JsonStacks": {
-            "Filters": filters(env) + [{"Key": "CommandLine", "Value": "--gc-every",
+            "Filters": filters(tag) + [{"Key": "CommandLine", "Value": "--gc-every",
                                         "MatchType": "Contains"}],
             "Trigger": {"Type": "Startup"},
             "Actions": [{"Name": "Stacks", "Type": "CollectStacks",
                          "Settings": {"Egress": "local"}}]},
     }
-    env.write("rules.yaml", cfg)
-    env.start_daemon()
-    gc = start_jvm(env, a.apps, "Idle", ["--gc-every", "300"])
-    noperf = start_jvm(env, a.apps, "Idle", opts=["-XX:-UsePerfData"])
+    d = env.daemon(cfg, no_auth=True).start()
+    gc = start_jvm(env, tag, "Idle", ["--gc-every", "300"])
+    noperf = start_jvm(env, tag, "Idle", opts=["-XX:-UsePerfData"])
 
     def jvm_metrics():
-        m = env.get("/metrics")
+        m = d.get("/metrics").body.decode()
         v = metric(m, "jvm_gc_full_collections_total", gc.pid)
         return m if v is not None and v >= 1 else None
     m = wait_for("jvm_* metrics of the JVM", jvm_metrics, 30, 0.3)
@@ -216,21 +227,22 @@ def sc_metrics(env, a):
                  "jvm_gc_young_collections_total", "jvm_threads_live", "jvm_classes_loaded",
                  "jvm_safepoints_total", "jvm_jit_compilation_seconds_total"):
         if metric(m, name, gc.pid) is None:
-            fail(f"{name} missing for pid {gc.pid}")
+            fail("%s missing for pid %d" % (name, gc.pid))
     if not 5 <= metric(m, "jvm_threads_live", gc.pid) < 100:
         fail("implausible jvm_threads_live")
-    if not re.search(rf'jvm_heap_used_bytes{{pid="{gc.pid}",name="java",runtime="jvm"}}', m):
+    if not re.search(r'jvm_heap_used_bytes\{pid="%d",name="java",runtime="jvm"\}' % gc.pid, m):
         fail("the JVM is not labelled runtime=jvm")
     if metric(m, "jvm_heap_used_bytes", noperf.pid) is not None:
         fail("a -XX:-UsePerfData JVM has jvm_* metrics?")
-    info = env.get(f"/process?pid={noperf.pid}")
+    info = d.get("/process?pid=%d" % noperf.pid).json()
     if info.get("runtime") != "jvm":
-        fail(f"the -XX:-UsePerfData JVM is not discovered as a JVM: {info}")
+        fail("the -XX:-UsePerfData JVM is not discovered as a JVM: %s" % info)
 
-    fires = wait_for("the EventCount rule on full GCs", lambda: env.fire_lines("FullGCs"), 60,
-                     0.3)
-    if int(fires[0][1]) != gc.pid:
-        fail(f"fired for the wrong process: {fires}")
+    def fired(rule, pid):
+        st = rule_state(d, rule, pid)
+        return st if st.get("lifetimeOccurrences", 0) >= 1 and st.get("state") != "Running" \
+            else None
+    wait_for("the EventCount rule on full GCs", lambda: fired("FullGCs", gc.pid), 60, 0.3)
 
     def stacks_file():
         try:
@@ -242,54 +254,35 @@ def sc_metrics(env, a):
         if "Full thread dump" not in f.read():
             fail("not a thread dump")
     if len(files) != 1:
-        fail(f"expected one thread dump: {files}")
-    st = wait_for("the Json CollectStacks to fail",
-                  lambda: (lambda s: s if s.get("lifetimeOccurrences", 0) >= 1 and
-                           s.get("state") != "Running" else None)(
-                      env.rule_state("JsonStacks", gc.pid)), 60, 0.5)
+        fail("expected one thread dump: %s" % files)
+    st = wait_for("the Json CollectStacks to fail", lambda: fired("JsonStacks", gc.pid), 60, 0.5)
     if "PlainText" not in str(st):
-        fail(f"the refusal does not say what works: {st}")
+        fail("the refusal does not say what works: %s" % st)
     for p in (gc, noperf):
         if p.poll() is not None:
-            fail(f"JVM {p.pid} died")
+            fail("JVM %d died" % p.pid)
+    d.stop_and_check()
 
 
 SCENARIOS = {"artifacts": sc_artifacts, "metrics": sc_metrics}
 
 
 def main():
+    global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    ap.add_argument("--vigil", required=True)
     ap.add_argument("--apps", required=True)
     ap.add_argument("--build", required=True)
-    a = ap.parse_args()
-    a.workload = None
-    env = None
-    ok = False
-    try:
-        if not os.path.exists(os.path.join(a.apps, "Idle.class")):
-            raise Skip(f"no compiled test programs in {a.apps}")
-        random.seed()
-        env = Env(a, "jvm-" + a.scenario)
-        SCENARIOS[a.scenario](env, a)
-        env.check_logs()
-        ok = True
-        print(f"PASS {a.scenario}")
-        return 0
-    except Skip as e:
-        ok = True
-        print(f"SKIP {a.scenario}: {e}")
-        return 77
-    except AssertionError as e:
-        print(f"FAIL {a.scenario}: {e}\n--- daemon log (tail) ---\n{env.log_tail() if env else ''}")
-        return 1
-    finally:
-        if env:
-            env.cleanup(keep=not ok)
-            if not ok:
-                print(f"(files kept in {env.dir})")
+    ARGS = ap.parse_args()
+
+    def scenario(env):
+        vt.need("java", "the JVM tests")
+        vt.need("jfr", "JFR recordings are read with `jfr summary`")
+        if not os.path.exists(os.path.join(ARGS.apps, "Idle.class")):
+            raise Skip("no compiled test programs in %s" % ARGS.apps)
+        SCENARIOS[ARGS.scenario](env)
+    vt.run(scenario, name="jvm_daemon_" + ARGS.scenario)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
