@@ -480,7 +480,18 @@ def sc_stopped(ctx):
     jvm = Jvm(ctx, "Idle")
     ctx.run("threads", jvm.pid, ctx.path("t1.txt"))
     os.kill(jvm.pid, signal.SIGSTOP)
+
+    def all_stopped():
+        states = []
+        for tid in os.listdir(f"/proc/{jvm.pid}/task"):
+            try:
+                with open(f"/proc/{jvm.pid}/task/{tid}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        return states and all(st == "T" for st in states)
     try:
+        wait_for(all_stopped, 30, "every thread of the JVM to stop")
         t0 = time.monotonic()
         p = ctx.run("--command-timeout", 1500, "threads", jvm.pid, ctx.path("t2.txt"), ok=False)
         took = time.monotonic() - t0
