@@ -140,10 +140,10 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
  * (and its adapter can provide them); closed when none does any more. */
-static void update_session(struct vg_daemon *d, struct vg_watched *w)
+static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
-    bool need = rt && rt->cheap_samples;
+    bool need = !dropping && rt && rt->cheap_samples;
     for (struct vg_instance *x = w->instances; x && !need; x = x->next)
         need = x->rule->needs_runtime && !x->limits.finished;
     if (w->session && (!need || w->session_rt != rt)) { /* no longer needed, or exec'd */
@@ -191,7 +191,7 @@ static void on_appeared(struct vg_proc *p, void *arg)
     w->p = p;
     p->user = w;
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
@@ -203,7 +203,7 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
     }
     if (forget)
         vg_state_forget_process(d->state, w->p->key_str);
-    update_session(d, w); /* no instances: closes it */
+    update_session(d, w, true); /* closes it */
     vg_rt_values_free(&w->rt);
     w->p->user = NULL;
     free(w);
@@ -243,7 +243,7 @@ static void on_changed(struct vg_proc *p, void *arg)
         instance_destroy(inst);
     }
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
@@ -277,7 +277,7 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
             }
         }
         attach_rules(d, w);
-        update_session(d, w);
+        update_session(d, w, false);
     }
     if (old)
         vg__gen_unref(old);
