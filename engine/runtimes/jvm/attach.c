@@ -2,6 +2,7 @@
 #include "engine/runtimes/jvm/attach.h"
 
 #include "config/error.h"
+#include "config/log.h"
 #include "config/util.h"
 
 #include <dirent.h>
@@ -341,6 +342,34 @@ static int create_for_target(const struct vg_jvm_target *t, int dirfd, const cha
 
 /* The listener. */
 
+/* A socket of another user at the JVM's path: left by a JVM killed with SIGKILL that had the
+ * same (namespace) pid. The JVM cannot replace it in the sticky /tmp, so it could never start
+ * its listener. When nothing listens on it (ECONNREFUSED) vigil, as root, removes it: VG_ENOENT,
+ * the listener is then started as usual. A socket someone listens on is left alone: VG_EPERM. */
+static int remove_stale(const struct vg_jvm_target *t, int fd, const char *path)
+{
+    if (geteuid() != 0)
+        return VG_EPERM;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d", fd);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return -errno;
+    int rc = connect(s, (const struct sockaddr *)&addr, sizeof(addr)) < 0 ? errno : 0;
+    close(s);
+    if (rc != ECONNREFUSED)
+        return VG_EPERM;
+    int dir = vg_jvm_target_open(t, "/tmp", O_PATH | O_DIRECTORY, 0);
+    if (dir < 0)
+        return VG_EPERM;
+    rc = unlinkat(dir, strrchr(path, '/') + 1, 0) == 0 ? VG_ENOENT : VG_EPERM;
+    close(dir);
+    if (rc == VG_ENOENT)
+        vg_log(VG_LOG_INFO, "runtime:jvm", "pid %d: removed a stale %s of another user", t->pid,
+               path);
+    return rc;
+}
+
 /* An O_PATH fd of the JVM's .java_pid socket, or VG_ENOENT. */
 static int open_listener(const struct vg_jvm_target *t, int *out)
 {
@@ -356,8 +385,9 @@ static int open_listener(const struct vg_jvm_target *t, int *out)
     }
     /* As jcmd checks: the socket must be the JVM user's, or it is someone else's trap. */
     if (st.st_uid != t->euid) {
+        int rc = remove_stale(t, fd, path);
         close(fd);
-        return VG_EPERM;
+        return rc;
     }
     *out = fd;
     return 0;

@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,13 @@ class Jvm:
         return "".join(self.lines)
 
     def kill(self):
+        # SIGTERM first: the JVM then removes its /tmp/.java_pid and hsperfdata files, which a
+        # later JVM of another user with the same pid could not replace.
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except (OSError, AttributeError, subprocess.TimeoutExpired):
+            pass
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -513,7 +521,16 @@ def sc_otheruser(ctx):
     first = ctx.run("perf", jvm.pid).stdout.splitlines()[0]
     if "/tmp/hsperfdata_nobody/" not in first:
         fail(f"unexpected perf-data file: {first}")
+    # A root JVM killed with SIGKILL that had this pid would have left its socket behind, which
+    # this JVM cannot replace in the sticky /tmp: vigil removes such a dead socket.
+    stale = f"/tmp/.java_pid{jvm.pid}"
+    if not os.path.exists(stale):
+        with socket.socket(socket.AF_UNIX) as sk:
+            sk.bind(stale)
     ctx.run("threads", jvm.pid, ctx.path("threads.txt"))
+    st = os.stat(stale)
+    if st.st_uid != 65534:
+        fail("the stale socket is still there")
     dumps = ctx.path("dumps")
     os.mkdir(dumps)
     out = ctx.path("heap.hprof")

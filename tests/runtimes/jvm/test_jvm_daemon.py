@@ -184,7 +184,20 @@ def sc_artifacts(env):
     n = len([l for l in output(jvm).splitlines() if l.startswith("held ")])
     wait_for("the JVM to go on", lambda: len([l for l in output(jvm).splitlines()
                                               if l.startswith("held ")]) > n or n >= 96, 30)
+    stop_jvms(env)
     d.stop_and_check()
+
+
+def stop_jvms(env):
+    """SIGTERM, so the JVMs remove their /tmp files (a SIGKILL leaves them behind)."""
+    for p in env.procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in env.procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def sc_metrics(env):
@@ -261,6 +274,7 @@ def sc_metrics(env):
     for p in (gc, noperf):
         if p.poll() is not None:
             fail("JVM %d died" % p.pid)
+    stop_jvms(env)
     d.stop_and_check()
 
 
