@@ -189,14 +189,6 @@ struct jvm_job {
     uint64_t bytes;
 };
 
-static int sink(void *ctx, const void *buf, size_t len)
-{
-    struct vg_rt_job *job = ctx;
-    if (atomic_load(&job->cancelled))
-        return VG_ECANCELED;
-    return job->ops->write(job, buf, len);
-}
-
 static void jvm_work(struct vg_rt_job *job)
 {
     struct jvm_job *st = job->state;
@@ -228,14 +220,15 @@ static void jvm_work(struct vg_rt_job *job)
     }
     switch (st->op) {
     case OP_HEAP_DUMP:
-        st->rc = vg_jvm_heap_dump(&t, &o, NULL, false, sink, job, &res, st->err, sizeof(st->err));
+        st->rc = vg_jvm_heap_dump(&t, &o, NULL, false, vg_rt_job_sink, job, &res, st->err,
+                                  sizeof(st->err));
         break;
     case OP_STACKS:
-        st->rc = vg_jvm_thread_print(&t, &o, true, sink, job, st->err, sizeof(st->err));
+        st->rc = vg_jvm_thread_print(&t, &o, true, vg_rt_job_sink, job, st->err, sizeof(st->err));
         break;
     case OP_JFR:
-        st->rc = vg_jvm_jfr_record(&t, &o, st->settings, st->duration_ms, NULL, sink, job, &res,
-                                   st->err, sizeof(st->err));
+        st->rc = vg_jvm_jfr_record(&t, &o, st->settings, st->duration_ms, NULL, vg_rt_job_sink, job,
+                                   &res, st->err, sizeof(st->err));
         break;
     }
     st->bytes = res.bytes;
