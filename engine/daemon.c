@@ -144,14 +144,15 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
  * (and its adapter can provide them); closed when none does any more, reopened when the rules
  * read samples of another provider (one session per process feeds every rule). */
-static void update_session(struct vg_daemon *d, struct vg_watched *w)
+static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
     struct vg_rt_metric_ref refs[MAX_RT_NEEDS];
     struct vg_buf sig = {0};
     size_t n = 0;
-    bool need = false;
-    for (struct vg_instance *x = w->instances; x; x = x->next) {
+    /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
+    bool need = !dropping && rt && rt->cheap_samples;
+    for (struct vg_instance *x = dropping ? NULL : w->instances; x; x = x->next) {
         if (!x->rule->needs_runtime || x->limits.finished)
             continue;
         need = true;
@@ -221,7 +222,7 @@ static void on_appeared(struct vg_proc *p, void *arg)
     w->p = p;
     p->user = w;
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
@@ -233,7 +234,7 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
     }
     if (forget)
         vg_state_forget_process(d->state, w->p->key_str);
-    update_session(d, w); /* no instances: closes it */
+    update_session(d, w, true); /* closes it */
     vg_rt_values_free(&w->rt);
     free(w->session_needs);
     w->p->user = NULL;
@@ -274,7 +275,7 @@ static void on_changed(struct vg_proc *p, void *arg)
         instance_destroy(inst);
     }
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
@@ -308,7 +309,7 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
             }
         }
         attach_rules(d, w);
-        update_session(d, w);
+        update_session(d, w, false);
     }
     if (old)
         vg__gen_unref(old);
@@ -419,6 +420,8 @@ static void on_tick(uv_timer_t *t)
                 w->last.valid |= bit;
             }
         }
+        /* runtime metrics (jvm_*) come from the session's latest samples, never carried over */
+        vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
     }

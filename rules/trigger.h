@@ -96,7 +96,8 @@ void vg_trigger_reset(const struct vg_trigger *t, void *state);
 /* Returns true when the trigger fires on this sample. Always false for schema-only types.
  * Samples must come in non-decreasing t_ms order. */
 bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg_sample *s);
-/* The runtime whose samples this compiled trigger reads ("dotnet"), or NULL. */
+/* The runtime whose samples this compiled trigger reads ("dotnet", "jvm"), or NULL: the
+ * type's `runtime`, its `runtime_for(cfg)`, or the runtime of a metric it reads (metric.h). */
 const char *vg_trigger_runtime(const struct vg_trigger *t);
 /* The runtime sample the trigger reads, or NULL. */
 const struct vg_rt_metric_ref *vg_trigger_rt_metric(const struct vg_trigger *t);
