@@ -23,9 +23,12 @@ static const char *artifact_type(const char *action)
 {
     static const struct {
         const char *action, *type;
-    } map[] = {{"CollectDump", "dump"},       {"CollectGCDump", "gcdump"},
-               {"CollectTrace", "trace"},     {"CollectLogs", "logs"},
-               {"CollectStacks", "stacks"},   {"CollectLiveMetrics", "livemetrics"},
+    } map[] = {{"CollectDump", "dump"},
+               {"CollectGCDump", "gcdump"},
+               {"CollectTrace", "trace"},
+               {"CollectLogs", "logs"},
+               {"CollectStacks", "stacks"},
+               {"CollectLiveMetrics", "livemetrics"},
                {"CollectExceptions", "exceptions"}};
     for (size_t i = 0; i < VG_ARRAY_SIZE(map); i++)
         if (strcasecmp(map[i].action, action) == 0)
@@ -144,9 +147,11 @@ int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct 
     j->caller = ej;
     atomic_init(&j->cancelled, false);
     ej->egress = egress;
-    ej->provider = vg_strdup(provider);
+    /* actions without an artifact (Get/SetEnvironmentVariable) have no provider */
+    ej->provider = provider ? vg_strdup(provider) : NULL;
     ej->name = name ? vg_strdup(name) : NULL;
-    if (vg_rt_target_copy(&j->target, t) != 0 || !ej->provider || (name && !ej->name))
+    if (vg_rt_target_copy(&j->target, t) != 0 || (provider && !ej->provider) ||
+        (name && !ej->name))
         return VG_ENOMEM;
     return 0;
 }

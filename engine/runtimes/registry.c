@@ -17,11 +17,7 @@ extern const struct vg_runtime_type vg_runtime_node;
 
 /* Detection order: managed runtimes first, native (every process) last. */
 const struct vg_runtime_type *const vg_runtime_types[] = {
-    &vg_runtime_dotnet,
-    &vg_runtime_jvm,
-    &vg_runtime_node,
-    &vg_runtime_native,
-    NULL,
+    &vg_runtime_dotnet, &vg_runtime_jvm, &vg_runtime_node, &vg_runtime_native, NULL,
 };
 
 #define N_TYPES (VG_ARRAY_SIZE(vg_runtime_types) - 1)
@@ -54,6 +50,45 @@ bool vg_runtime_action_known(const char *type)
         if (own_action(vg_runtime_types[i], type))
             return true;
     return false;
+}
+
+/* ---- lifecycle ---- */
+
+int vg_runtimes_start(const struct vg_rt_host *host, const struct vg_settings *s, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; i < N_TYPES; i++) {
+        const struct vg_runtime_type *rt = vg_runtime_types[i];
+        int rc = rt->start ? rt->start(host, s, err, errlen) : 0;
+        if (rc) {
+            while (i-- > 0)
+                if (vg_runtime_types[i]->stop)
+                    vg_runtime_types[i]->stop();
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void vg_runtimes_configure(const struct vg_settings *s)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (vg_runtime_types[i]->configure)
+            vg_runtime_types[i]->configure(s);
+}
+
+void vg_runtimes_stop(void)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (vg_runtime_types[i]->stop)
+            vg_runtime_types[i]->stop();
+}
+
+void vg_runtime_facts(const struct vg_proc *p, struct vg_rt_facts *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (p->runtime && p->runtime->facts && p->runtime_data)
+        p->runtime->facts(p->runtime_data, out);
 }
 
 /* ---- detection ---- */
