@@ -26,7 +26,9 @@ json_t *vg__json_time(uint64_t wall_ms);
 json_t *vg__json_timespan(uint64_t ms, bool present);
 /* A stable UUID-shaped id for a process (boot id, pid, start time): dotnet-monitor's `uid`. */
 void vg__proc_uid(const struct vg_proc *p, char out[40]);
-/* The process pid=, uid= or name= select (none: the only one); NULL after answering 4xx. */
+/* DefaultProcess.Filters match p (without them: p is the only process). */
+bool vg__proc_is_default(struct vg_api *api, const struct vg_proc *p);
+/* The process pid=, uid= or name= select (none: the default one); NULL after answering 4xx. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res);
 /* A random (version 4) UUID, the id of every operation. */
@@ -35,7 +37,8 @@ void vg__uuid(char out[37]);
 /* operations.c */
 void vg__ops_free_all(struct vg_api *api);
 
-#define VG__HANDLER(name) void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)
+#define VG__HANDLER(name)                                                                          \
+    void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 VG__HANDLER(processes);
 VG__HANDLER(process);
 VG__HANDLER(rules);

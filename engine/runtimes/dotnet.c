@@ -514,6 +514,20 @@ static void dotnet_configure(const struct vg_settings *s)
     take_settings(s);
 }
 
+/* At shutdown only (blocks the loop for a moment). */
+static int resume_now(const struct vg_dnipc_runtime *r)
+{
+    char err[256] = "";
+    struct vg_dnipc_io io = {.timeout_ms = 1000, .err = err, .errlen = sizeof(err)};
+    struct vg_dnipc_endpoint ep;
+    vg_dnipc_server_endpoint(&ep, G.srv, r->cookie, NULL);
+    int rc = vg_dnipc_resume_runtime(&ep, &io);
+    vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "dotnet", "shutdown: runtime pid %" PRIu64 " %s%s",
+           r->pid, rc ? "could not be resumed: " : "resumed so it does not wait for vigil",
+           rc ? err : "");
+    return rc;
+}
+
 static void dotnet_stop(void)
 {
     if (!G.started)
@@ -530,6 +544,16 @@ static void dotnet_stop(void)
         uv_close((uv_handle_t *)&G.timer, NULL);
         G.handles = false;
     }
+    /* A runtime held at startup must not stay held because vigil goes away: let every one
+     * not resumed yet go on (bounded: one short wait each, at shutdown only). */
+    for (struct dn_rt *rt = G.rts; rt && G.srv; rt = rt->next)
+        if (!rt->resumed && !rt->gone && !rt->resume_busy)
+            rt->resumed = resume_now(&rt->r) == 0;
+    pthread_mutex_lock(&G.mu);
+    for (struct dn_event *e = G.events; e && G.srv; e = e->next)
+        if (e->added && !rt_by_cookie(e->r.cookie))
+            resume_now(&e->r); /* connected just now, not seen by the loop yet */
+    pthread_mutex_unlock(&G.mu);
     pthread_mutex_lock(&G.mu);
     while (G.events) {
         struct dn_event *n = G.events->next;
@@ -671,11 +695,12 @@ static void dotnet_armed(void *data)
  * socket by pid. Decided on the loop thread when the action starts. */
 struct reach {
     bool listen;
+    bool resume_first; /* the runtime is still held at startup: let it go first */
     uint8_t cookie[16];
     char what[64];
 };
 
-static void reach_init(struct reach *r, const struct vg_rt_target *t)
+static void reach_init(struct reach *r, const struct vg_rt_target *t, bool needs_running)
 {
     memset(r, 0, sizeof(*r));
     struct dn_rt *rt = NULL;
@@ -686,6 +711,12 @@ static void reach_init(struct reach *r, const struct vg_rt_target *t)
         r->listen = true;
         memcpy(r->cookie, c, 16);
         G.srv_refs++;
+        /* A runtime held at startup cannot write a dump: an action that needs it running lets
+         * it go first (a Startup rule's earlier actions have completed by then). */
+        if (needs_running && !rt->resumed && !rt->resume_busy) {
+            r->resume_first = true;
+            rt->resumed = true;
+        }
     }
     snprintf(r->what, sizeof(r->what), "pid %d", t->pid);
 }
@@ -808,6 +839,13 @@ static void dump_work(struct vg_rt_job *job)
     }
     if ((a->rc = reach_endpoint(&a->reach, t, &ep, &io)))
         return;
+    if (a->reach.resume_first) {
+        int rc = vg_dnipc_resume_runtime(&ep, &io);
+        vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "dotnet",
+               "pid %d was held at startup: resumed before its dump%s%s", t->pid,
+               rc ? ": " : "", rc ? a->err : "");
+        a->err[0] = 0;
+    }
     /* Not cancellable once asked: the runtime writes the file whatever we do, and it must be
      * removed after it is complete. A cancel is honoured right after. */
     io.timeout_ms = DUMP_TIMEOUT_MS;
@@ -934,7 +972,7 @@ static int dump_start(struct vg_rt_job *job)
         free(a);
         return VG_ENOMEM;
     }
-    reach_init(&a->reach, &job->target);
+    reach_init(&a->reach, &job->target, true);
     job->state = a;
     int rc = vg_rt_job_thread(job, dump_work, dump_after);
     if (rc) {
@@ -993,7 +1031,7 @@ static int env_start(struct vg_rt_job *job, vg_rt_job_fn work, vg_rt_job_fn afte
             act_free(a);
         return VG_ENOMEM;
     }
-    reach_init(&a->reach, &job->target);
+    reach_init(&a->reach, &job->target, false);
     job->state = a;
     int rc = vg_rt_job_thread(job, work, after);
     if (rc) {
