@@ -465,6 +465,9 @@ static void on_stop_timer(uv_timer_t *t)
                d->runs_active, d->runs_active == 1 ? "" : "s");
         d->exit_status = 0;
         d->stopping = true;
+        if (d->runtimes_started) /* lets runtimes held at startup go before vigil exits */
+            vg_runtimes_stop();
+        d->runtimes_started = false;
         uv_stop(d->loop);
     }
 }

@@ -620,6 +620,11 @@ static bool is_dotnet(const struct vg_proc *p, bool marked)
     return tmp[0] && strcmp(tmp, "/tmp") != 0 && has_socket(p, tmp);
 }
 
+static bool dotnet_claims(const struct vg_proc *p)
+{
+    return rt_by_host_pid(p->pid) != NULL;
+}
+
 static enum vg_rt_detect dotnet_detect(const struct vg_proc *p, bool marked, void **data)
 {
     if (!is_dotnet(p, marked))
@@ -842,8 +847,8 @@ static void dump_work(struct vg_rt_job *job)
     if (a->reach.resume_first) {
         int rc = vg_dnipc_resume_runtime(&ep, &io);
         vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "dotnet",
-               "pid %d was held at startup: resumed before its dump%s%s", t->pid,
-               rc ? ": " : "", rc ? a->err : "");
+               "pid %d was held at startup: resumed before its dump%s%s", t->pid, rc ? ": " : "",
+               rc ? a->err : "");
         a->err[0] = 0;
     }
     /* Not cancellable once asked: the runtime writes the file whatever we do, and it must be
@@ -872,8 +877,8 @@ static void dump_work(struct vg_rt_job *job)
     /* the app owns that directory: take only a file its own user wrote */
     if (t->pid > 0 && !a->dump_dir && st.st_uid != t->uid && st.st_uid != 0) {
         a->rc = VG_EPERM;
-        snprintf(a->err, sizeof(a->err), "%.600s belongs to uid %u, not the process's uid %u", lpath,
-                 (unsigned)st.st_uid, t->uid);
+        snprintf(a->err, sizeof(a->err), "%.600s belongs to uid %u, not the process's uid %u",
+                 lpath, (unsigned)st.st_uid, t->uid);
         goto out;
     }
     char name[96];
@@ -1063,6 +1068,7 @@ const struct vg_runtime_type vg_runtime_dotnet = {
     .exe_names = exe_names,
     .map_markers = map_markers,
     .detect = dotnet_detect,
+    .claims = dotnet_claims,
     .forget = dotnet_forget,
     .actions = dotnet_actions,
     .start = dotnet_start,

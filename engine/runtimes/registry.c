@@ -144,7 +144,8 @@ bool vg_runtime_detect(struct vg_proc *p, bool young, void *arg)
     bool marked[N_TYPES] = {false};
     bool any = false;
     for (size_t t = 0; t < N_TYPES; t++)
-        any |= marked[t] = exe_marked(vg_runtime_types[t], p->exe);
+        any |= marked[t] = exe_marked(vg_runtime_types[t], p->exe) ||
+                           (vg_runtime_types[t]->claims && vg_runtime_types[t]->claims(p));
     if (!any && !young)
         scan_maps(p, marked);
     bool settled = true;

@@ -174,6 +174,10 @@ struct vg_runtime_type {
      * *data: the adapter's per-process state, freed by forget() when the process exits or
      * exec's. NULL means "YES when marked". */
     enum vg_rt_detect (*detect)(const struct vg_proc *p, bool marked, void **data);
+    /* Optional, loop thread, cheap (no file reads): the adapter already knows p is its own (a
+     * .NET runtime that connected to vigil's diagnostic port): counts as a marker, so even a
+     * young process is detected at once. */
+    bool (*claims)(const struct vg_proc *p);
     void (*forget)(void *data); /* NULL-safe; optional */
 
     /* Sessions (all NULL when the runtime has no samples). open: start feeding the values

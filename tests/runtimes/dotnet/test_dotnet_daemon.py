@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""The .NET adapter inside the real daemon: `vigil run` against real .NET 10 apps (the test app
+built by the dotnet_apps fixture), its artifacts in real Azurite and s3rver (the egress_servers
+fixture), read back and opened by ClrMD (the checker), its facts cross-checked with
+Microsoft.Diagnostics.NETCore.Client.
+
+    test_dotnet_daemon.py SCENARIO --vigil PATH --apps DIR --build DIR
+
+Every rule is filtered on a token unique to the run (the app's command line), so vigil never acts
+on another process of this shared machine. Exit 77 = skipped (no dotnet, not root)."""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "api"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "egress"))
+import harness  # noqa: E402
+import azhelper  # noqa: E402
+
+SKIP = 77
+
+
+class Skip(Exception):
+    pass
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        fail(f"{what}: expected {want!r}, got {got!r}")
+
+
+def wait_for(cond, timeout, what):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = cond()
+        if last:
+            return last
+        time.sleep(0.1)
+    fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class App:
+    """The test app in its own process group; stdout to a file."""
+
+    def __init__(self, t, *args, env=None, wrap=(), name="app"):
+        self.out = os.path.join(t.work, f"{name}.out")
+        self.f = open(self.out, "w")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.p = subprocess.Popen([*wrap, t.app, *args], stdout=self.f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=e, start_new_session=True)
+        t.procs.append(self)
+
+    def text(self):
+        with open(self.out, errors="replace") as f:
+            return f.read()
+
+    def line(self, regex, timeout=60, what=None):
+        r = re.compile(regex, re.M)
+        return wait_for(lambda: r.search(self.text()), timeout,
+                        f"{what or regex} in the app's output:\n{self.text()[-2000:]}")
+
+    def pid(self):
+        return int(self.line(r"^started pid=(\d+)").group(1))
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.f.close()
+
+
+class T:
+    def __init__(self, args):
+        self.vigil = args.vigil
+        self.apps = args.apps
+        self.app = os.path.join(args.apps, "app", "VigilTestApp")
+        self.checker = os.path.join(args.apps, "checkers", "VigilDotnetChecker.dll")
+        if not shutil.which("dotnet") or not os.path.exists(self.app):
+            raise Skip("no dotnet SDK or test app (the dotnet_apps fixture did not build it)")
+        ports = os.path.join(args.build, "egress-servers", "ports.env")
+        if not os.path.exists(ports):
+            raise Skip("no egress servers (the egress_servers fixture did not start them)")
+        env = dict(line.strip().split("=", 1) for line in open(ports) if "=" in line)
+        self.az_port, self.s3_port = int(env["AZ_PORT"]), int(env["S3_PORT"])
+        self.az_uri = f"http://127.0.0.1:{self.az_port}/devstoreaccount1"
+        self.s3_url = f"http://127.0.0.1:{self.s3_port}"
+        harness.VIGIL = self.vigil
+        base = os.path.join(args.build, "tests", "runtimes", "dotnet", "d")
+        os.makedirs(base, exist_ok=True)
+        os.chmod(base, 0o755)
+        self.work = tempfile.mkdtemp(prefix=args.scenario[:6] + "-", dir=base)
+        os.chmod(self.work, 0o755)
+        self.tmp = self.work  # what harness.Daemon uses
+        # rules find the run's apps by the token (--tag); the string planted in their heap is
+        # another, so the checker's command line never matches the rules
+        self.token = "vgdn%d%04x" % (os.getpid(), int(time.time()) & 0xffff)
+        self.marker = "heap-" + self.token[::-1]
+        self.procs = []
+        self.daemons = []
+        dacs = glob.glob("/usr/share/dotnet/shared/Microsoft.NETCore.App/*/libmscordaccore.so")
+        root = os.path.dirname(os.path.realpath(shutil.which("dotnet")))
+        dacs += glob.glob(f"{root}/shared/Microsoft.NETCore.App/*/libmscordaccore.so")
+        self.dac = sorted(set(dacs))[-1] if dacs else None
+
+    def egress(self):
+        """Azurite and s3rver providers writing under a prefix of this run's own."""
+        return {
+            "AzureBlobStorage": {"azurite": {
+                "AccountUri": self.az_uri, "ContainerName": "vigil", "BlobPrefix": self.token,
+                "SharedAccessSignature": azhelper.account_sas()}},
+            "S3Storage": {"s3rver": {
+                "Endpoint": self.s3_url, "BucketName": "vigil", "RegionName": "us-east-1",
+                "AccessKeyId": "S3RVER", "SecretAccessKey": "S3RVER", "ForcePathStyle": True,
+                "KeyPrefix": self.token}},
+        }
+
+    def daemon(self, settings, **kw):
+        d = harness.Daemon(self, settings, no_auth=True, **kw)
+        self.daemons.append(d)
+        return d
+
+    def blobs(self):
+        q = f"{self.az_uri}/vigil?restype=container&comp=list&prefix={self.token}&" + \
+            azhelper.account_sas()
+        return re.findall(r"<Name>([^<]+)</Name>", urllib.request.urlopen(q).read().decode())
+
+    def objects(self):
+        x = urllib.request.urlopen(f"{self.s3_url}/vigil?prefix={self.token}").read().decode()
+        return re.findall(r"<Key>([^<]+)</Key>", x)
+
+    def fetch(self, url, path):
+        with urllib.request.urlopen(url) as r, open(path, "wb") as f:
+            shutil.copyfileobj(r, f, 1 << 20)
+        return path
+
+    def fetch_blob(self, name, path):
+        return self.fetch(f"{self.az_uri}/vigil/{name}?{azhelper.account_sas()}", path)
+
+    def fetch_object(self, key, path):
+        return self.fetch(f"{self.s3_url}/vigil/{key}", path)
+
+    def check_dump(self, path, heap=True, marker=None):
+        argv = ["dotnet", self.checker, "dump", path, "--dac", self.dac, "--min-threads", "2"]
+        if heap:
+            argv += ["--string", marker or self.marker, "--thread-name", "vigil-sleeper"]
+        else:
+            argv.append("--no-heap")
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            fail(f"ClrMD rejected {path}:\n{p.stdout}{p.stderr}")
+        return p.stdout
+
+    def netcore_info(self, pid):
+        p = subprocess.run(["dotnet", self.checker, "processinfo", str(pid)], capture_output=True,
+                           text=True, timeout=120)
+        if p.returncode != 0:
+            fail(f"NETCore.Client processinfo {pid}: {p.stderr}")
+        return dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
+
+    def cleanup(self):
+        for d in self.daemons:
+            d.kill()
+        for p in self.procs:
+            p.kill()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def filt(t):
+    return [{"Key": "CommandLine", "Value": t.token, "MatchType": "Contains"}]
+
+
+def get_json(d, path, status=200):
+    r = d.get(path)
+    if r.status != status:
+        fail(f"GET {path}: {r.status} {r.body[:500]!r}")
+    return r.json()
+
+
+def stream_dump(d, path, out):
+    r = d.get(path, timeout=300)
+    if r.status != 200:
+        fail(f"GET {path}: {r.status} {r.body[:500]!r}")
+    with open(out, "wb") as f:
+        f.write(r.body)
+    return out
+
+
+def operation_location(d, path):
+    r = d.get(path, timeout=60)
+    if r.status != 202:
+        fail(f"GET {path}: expected 202, got {r.status} {r.body[:500]!r}")
+    op = r.header("Location")
+
+    def done():
+        o = d.get(op).json()
+        return o if o["status"] in ("Succeeded", "Failed", "Cancelled") else None
+    o = wait_for(done, 180, f"operation {op}")
+    eq(o["status"], "Succeeded", f"operation {op} ({o.get('error')})")
+    return o["resourceLocation"]
+
+
+# ---- scenarios ----------------------------------------------------------------------------------
+
+
+def sc_connect(t):
+    """Connect mode. A Startup rule (filters: the run's token and ManagedEntryPointAssemblyName)
+    reads HOME, sets a variable from $(Actions.Get.Value) and $(Process.RuntimeId), and has the
+    runtime write a WithHeap dump that lands in Azurite; the same through /dump (DefaultProcess,
+    streamed) and /dump?pid=&egressProvider=s3rver; a native core on request (Writer: Native).
+    Every dump is opened by ClrMD; the facts match NETCore.Client's."""
+    app = App(t, "--tag", t.token, "--threads", "2", "--plant", t.marker, "--watch-env", "VG_SEEN")
+    pid = app.pid()
+    cookie = t.netcore_info(pid)["RuntimeInstanceCookie"]
+    settings = {
+        "Egress": t.egress(),
+        "DefaultProcess": {"Filters": filt(t)},
+        "CollectionRules": {
+            "OnStart": {
+                "Filters": filt(t) + [{"Key": "ManagedEntryPointAssemblyName",
+                                       "Value": "VigilTestApp"}],
+                "Trigger": {"Type": "Startup"},
+                "Actions": [
+                    {"Name": "Get", "Type": "GetEnvironmentVariable",
+                     "Settings": {"Name": "HOME"}},
+                    {"Type": "SetEnvironmentVariable",
+                     "Settings": {"Name": "VG_SEEN",
+                                  "Value": "$(Actions.Get.Value)|$(Process.RuntimeId)"}},
+                    {"Name": "Dump", "Type": "CollectDump",
+                     "Settings": {"Egress": "azurite", "Type": "WithHeap"}},
+                ]},
+            "Native": {
+                "Filters": filt(t) + [{"Key": "RuntimeId", "Value": cookie}],
+                "Trigger": {"Type": "Startup"},
+                "Actions": [
+                    # after the runtime's own dump: two dumpers cannot ptrace at once
+                    {"Type": "Execute", "Settings": {
+                        "Path": "/bin/sh",
+                        "Arguments": f"-c 'while [ ! -e {t.work}/go ]; do sleep 0.1; done'"}},
+                    {"Type": "CollectDump",
+                     "Settings": {"Egress": "s3rver", "Type": "Mini", "Writer": "Native",
+                                  "ArtifactName": "native-$(Process.ProcessId)"}}]},
+        }}
+    d = t.daemon(settings).start()
+    app.line("^env VG_SEEN=%s$" % re.escape(f"{os.environ.get('HOME', '/root')}|{cookie}"),
+             what="the variable set from $(Actions.Get.Value) and $(Process.RuntimeId)")
+    blob = wait_for(lambda: [b for b in t.blobs() if "core_" in b], 120, "the rule's dump")[0]
+    print("rule dump:", t.check_dump(t.fetch_blob(blob, os.path.join(t.work, "rule.core"))
+                                     ).strip().splitlines()[-1])
+    open(os.path.join(t.work, "go"), "w").close()
+    key = wait_for(lambda: [k for k in t.objects() if "native-" in k], 120, "the native core")[0]
+    with open(t.fetch_object(key, os.path.join(t.work, "native.core")), "rb") as f:
+        head = f.read(18)
+    eq((head[:4], head[16]), (b"\x7fELF", 4), "the native writer's core (ELF, ET_CORE)")
+
+    # the API: facts, uid = cookie, DefaultProcess
+    procs = get_json(d, "/processes")
+    mine = [p for p in procs if p["pid"] == pid]
+    eq(len(mine), 1, "the app in /processes")
+    eq(mine[0]["uid"], cookie, "uid (the runtime instance cookie)")
+    eq(mine[0]["isDefault"], True, "isDefault (DefaultProcess.Filters)")
+    eq([p for p in procs if p["isDefault"]], mine, "the default processes")
+    info = get_json(d, f"/process?pid={pid}")
+    theirs = t.netcore_info(pid)
+    eq(info["managedEntryPointAssemblyName"], theirs["ManagedEntrypointAssemblyName"], "entry")
+    eq(info["commandLine"], theirs["CommandLine"], "commandLine")
+    eq(info["runtimeVersion"], theirs["ClrProductVersionString"], "runtime version")
+    eq(info["diagnosticPort"], "connect", "how vigil reaches it")
+    eq(get_json(d, "/process")["pid"], pid, "/process without pid: the default process")
+    eq(get_json(d, f"/process?uid={cookie}")["pid"], pid, "/process?uid=cookie")
+    i = get_json(d, "/info")
+    eq((i["diagnosticPortMode"], i["diagnosticPortName"]), ("Connect", None), "/info port")
+
+    # /dump: streamed (the default process), and to s3rver as an operation
+    out = stream_dump(d, "/dump?type=Mini", os.path.join(t.work, "api.core"))
+    t.check_dump(out, heap=False)
+    loc = operation_location(d, f"/dump?pid={pid}&type=Full&egressProvider=s3rver")
+    key = loc.split("/vigil/", 1)[1] if "/vigil/" in loc else loc.split("vigil/", 1)[1]
+    t.check_dump(t.fetch_object(key, os.path.join(t.work, "op.core")))
+    # no temporary file left behind in the app's /tmp
+    left = glob.glob(f"/proc/{pid}/root/tmp/vigil-dump-*")
+    eq(left, [], "temporary dump files")
+    d.stop_and_check()
+
+
+def sc_listen(t):
+    """Listen mode (DiagnosticPort long form, DeleteEndpointOnStartup over a stale file,
+    DumpTempFolder): a suspended app is resumed only after its Startup rule's Execute ran (the
+    app's first line says the marker the Execute wrote, holding $(Process.RuntimeId), was there),
+    then its dump is written by the runtime into the shared folder and lands in s3rver; a
+    nosuspend app is dumped through /dump; an app held at startup when vigil stops goes on."""
+    shared = os.path.join(t.work, "diag")
+    os.makedirs(shared)
+    sock = os.path.join(shared, "port.sock")
+    with open(sock, "w") as f:
+        f.write("left by an earlier run")
+    marker = os.path.join(t.work, "startup-marker")
+    settings = {
+        "DiagnosticPort": {"ConnectionMode": "Listen", "EndpointName": sock,
+                           "DeleteEndpointOnStartup": True},
+        "Storage": {"DumpTempFolder": os.path.join(shared, "dumps")},
+        "Egress": t.egress(),
+        "CollectionRules": {
+            "Startup": {
+                "Filters": filt(t),
+                "Trigger": {"Type": "Startup"},
+                "Actions": [
+                    {"Type": "Execute", "Settings": {
+                        "Path": "/bin/sh",
+                        "Arguments": f"-c 'sleep 1; echo $(Process.RuntimeId) > {marker}'"}},
+                    {"Type": "CollectDump", "Settings": {"Egress": "s3rver", "Type": "Mini"}},
+                ]}}}
+    d = t.daemon(settings).start()
+    i = get_json(d, "/info")
+    eq((i["diagnosticPortMode"], i["diagnosticPortName"]), ("Listen", sock), "/info port")
+    port_env = {"DOTNET_DiagnosticPorts": f"{sock},suspend"}
+    app = App(t, "--tag", t.token, "--check-file", marker, "--threads", "2", "--plant", t.marker,
+              env=port_env)
+    app.line(r"^started pid=%d marker=present$" % app.p.pid, timeout=90,
+             what="the first line, after the Startup rule's Execute")
+    info = get_json(d, f"/process?pid={app.p.pid}")
+    eq(open(marker).read().strip(), info["uid"], "$(Process.RuntimeId) in the Execute")
+    eq(info["diagnosticPort"], "listen", "reached through the listen port")
+    eq(info["uid"], t.netcore_info(app.p.pid)["RuntimeInstanceCookie"], "cookie")
+    key = wait_for(lambda: [k for k in t.objects() if "core_" in k], 120, "the rule's dump")[0]
+    t.check_dump(t.fetch_object(key, os.path.join(t.work, "rule.core")), heap=False)
+
+    # nosuspend: runs at once, reached through the port for /dump
+    app2 = App(t, "--tag", t.token, "--threads", "2", "--plant", t.marker + "x",
+               env={"DOTNET_DiagnosticPorts": f"{sock},nosuspend"}, name="app2")
+    pid2 = app2.pid()
+    wait_for(lambda: get_json(d, f"/process?pid={pid2}").get("diagnosticPort") == "listen", 60,
+             "the nosuspend runtime on the port")
+    out = stream_dump(d, f"/dump?pid={pid2}&type=WithHeap", os.path.join(t.work, "app2.core"))
+    t.check_dump(out, marker=t.marker + "x")
+    eq(os.listdir(os.path.join(shared, "dumps")), [], "DumpTempFolder after the dumps")
+
+    # held at startup by a rule whose Execute takes long: SIGTERM lets it go
+    slow = os.path.join(t.work, "slow")
+    settings["CollectionRules"]["Startup"]["Actions"] = [
+        {"Type": "Execute", "Settings": {"Path": "/bin/sleep", "Arguments": "120"}}]
+    d.stop_and_check()
+    d2 = t.daemon(settings, name="vigil2", args=("--shutdown-timeout", "2")).start()
+    app3 = App(t, "--tag", t.token, "--check-file", slow, env=port_env, name="app3")
+    wait_for(lambda: "starting Execute" in d2.stderr() and str(app3.p.pid) in d2.stderr(), 60,
+             "the slow Startup rule")
+    time.sleep(1)
+    eq(app3.text().count("started"), 0, "the app runs while its Startup rule runs")
+    d2.stop()
+    app3.line(r"^started pid=%d" % app3.p.pid, timeout=30,
+              what="the held app going on after vigil stopped")
+
+
+SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--vigil", required=True)
+    ap.add_argument("--apps", required=True)
+    ap.add_argument("--build", required=True)
+    args = ap.parse_args()
+    try:
+        t = T(args)
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return SKIP
+    try:
+        SCENARIOS[args.scenario](t)
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return SKIP
+    except AssertionError as e:
+        print(f"FAIL: {e}")
+        for d in t.daemons:
+            print(f"--- {d.stderr_path}:\n" + "\n".join(d.stderr().splitlines()[-80:]))
+        for p in t.procs:
+            print(f"--- {p.out}:\n{p.text()[-2000:]}")
+        return 1
+    finally:
+        t.cleanup()
+    print(f"{args.scenario}: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
