@@ -855,10 +855,25 @@ static void dump_work(struct vg_rt_job *job)
      * removed after it is complete. A cancel is honoured right after. */
     io.timeout_ms = DUMP_TIMEOUT_MS;
     uint64_t t0 = vg_mono_ms();
-    a->rc = vg_dnipc_dump(&ep, &io, rpath, a->type);
+    int open_errno = 0;
+    /* A runtime that has just been resumed may answer that createdump succeeded while it wrote
+     * nothing (seen right after ResumeRuntime): ask again, a few times. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt) {
+            vg_log(VG_LOG_INFO, "dotnet",
+                   "pid %d: the runtime reported a dump but wrote no file; asking again",
+                   t->pid);
+            usleep(1000 * 1000);
+            if (a->reach.listen && (a->rc = reach_endpoint(&a->reach, t, &ep, &io)))
+                return;
+        }
+        a->rc = vg_dnipc_dump(&ep, &io, rpath, a->type);
+        fd = a->rc ? -1 : open(lpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        open_errno = errno;
+        if (a->rc || fd >= 0 || open_errno != ENOENT)
+            break;
+    }
     uint64_t t1 = vg_mono_ms();
-    fd = open(lpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int open_errno = errno;
     unlink(lpath);
     if (a->rc)
         goto out;
