@@ -755,6 +755,18 @@ static int load_server(struct loader *L)
     return 0;
 }
 
+/* DIR/NAME as a string the tree owns (NULL when out of memory). */
+static const char *fs_join(struct loader *L, const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    char *p = vg_asprintf("%.*s/%s", (int)n, dir, name);
+    char *q = p ? vg_tree_strdup(L->t, p) : NULL;
+    free(p);
+    return q;
+}
+
 struct storage_raw {
     const char *state_dir, *spool_dir, *dump_temp, *shared_lib, *shared;
     uint64_t quota, keep_free;
@@ -801,7 +813,7 @@ static void load_storage_discovery(struct loader *L)
     s->default_shared_path = r.shared && r.shared[0] ? r.shared : NULL;
     s->dump_temp_folder = r.dump_temp && r.dump_temp[0] ? r.dump_temp : NULL;
     if (!s->dump_temp_folder && s->default_shared_path)
-        s->dump_temp_folder = tpath(L, s->default_shared_path, "dumps");
+        s->dump_temp_folder = fs_join(L, s->default_shared_path, "dumps");
     struct discovery_raw d = {0};
     vg_fields_apply(L->t, discovery_fields, VG_ARRAY_SIZE(discovery_fields),
                     vg_node_get(L->root, "Discovery"), NULL, "Discovery", &d, L->d);
@@ -857,7 +869,7 @@ static void load_diagnostic_port(struct loader *L)
     if (r.endpoint && r.endpoint[0])
         o->endpoint_name = r.endpoint;
     else if (shared)
-        o->endpoint_name = tpath(L, shared, "dotnet-monitor.sock");
+        o->endpoint_name = fs_join(L, shared, "dotnet-monitor.sock");
     else
         vg_diag_err(L->d, &n->pos, "DiagnosticPort.EndpointName",
                     "Listen mode needs EndpointName (the socket the runtimes connect to, as in "
@@ -1167,8 +1179,8 @@ static void check_top_level(struct loader *L)
         "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
         "DotnetMonitorDebug", "$schema", NULL};
     check_keys(L, L->root, "", known);
-    static const char *const ignored[] = {"GlobalCounter",     "InProcessFeatures",
-                                          "CorsConfiguration", "Kestrel",
+    static const char *const ignored[] = {"GlobalCounter",      "InProcessFeatures",
+                                          "CorsConfiguration",  "Kestrel",
                                           "DotnetMonitorDebug", NULL};
     for (size_t i = 0; ignored[i]; i++) {
         const struct vg_pair *p = vg_node_get_pair(L->root, ignored[i]);

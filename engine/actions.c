@@ -80,7 +80,8 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
     struct vg_buf b;
     vg_buf_init(&b);
     char pid[24], nspid[24];
-    snprintf(pid, sizeof(pid), "%d", run->target.pid);
+    /* a process known only through its runtime has no pid here: its own namespace's */
+    snprintf(pid, sizeof(pid), "%d", run->target.pid ? run->target.pid : run->target.ns_pid);
     snprintf(nspid, sizeof(nspid), "%d", run->target.ns_pid);
     const struct {
         const char *token;

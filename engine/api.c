@@ -83,6 +83,11 @@ struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *r
         }
         found = vg_proc_table_find(d->procs, (int)v);
         matches = found ? 1 : 0;
+        /* a process known only through its runtime goes by its own namespace's pid */
+        for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); !found && p;
+             p = vg_proc_table_next(d->procs, p))
+            if (p->external && p->ns_pid == (int)v)
+                found = p, matches = 1;
     } else {
         for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
              p = vg_proc_table_next(d->procs, p)) {

@@ -17,8 +17,8 @@ VG__HANDLER(processes)
          p = vg_proc_table_next(api->d->procs, p)) {
         char u[40];
         vg__proc_uid(p, u);
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:o, s:b}", "pid", p->pid, "uid", u,
-                                             "name", vg__json_str(p->name), "isDefault",
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:o, s:b}", "pid", vg__proc_pid(p), "uid",
+                                             u, "name", vg__json_str(p->name), "isDefault",
                                              vg__proc_is_default(api, p)));
     }
     vg_http_res_json(res, 200, arr);
@@ -33,8 +33,8 @@ VG__HANDLER(process)
     char u[40];
     vg__proc_uid(p, u);
     json_t *o =
-        json_pack("{s:i, s:i, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "pid", p->pid, "namespacePid",
-                  p->ns_pid, "uid", u, "name", vg__json_str(p->name), "commandLine",
+        json_pack("{s:i, s:i, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "pid", vg__proc_pid(p),
+                  "namespacePid", p->ns_pid, "uid", u, "name", vg__json_str(p->name), "commandLine",
                   vg__json_str(p->cmdline ? p->cmdline : ""), "operatingSystem", "linux",
                   "processArchitecture",
 #if defined(__x86_64__)

@@ -377,7 +377,11 @@ static void on_tick(uv_timer_t *t)
             continue;
         struct vg_sample prev = w->last;
         bool had = w->has_sample;
-        if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
+        if (p->external) {
+            /* nothing to read in /proc: the runtime's own samples and Startup only */
+            memset(&w->last, 0, sizeof(w->last));
+            w->last.t_ms = mono;
+        } else if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
             w->has_sample = false;
             continue;
         }
@@ -428,6 +432,26 @@ static struct vg_proc *host_find(int pid, void *arg)
 {
     struct vg_daemon *d = arg;
     return d->procs ? vg_proc_table_find(d->procs, pid) : NULL;
+}
+
+static struct vg_proc *host_add_external(const struct vg_proc_external *x, void *arg)
+{
+    struct vg_daemon *d = arg;
+    struct vg_proc *p = d->procs ? vg_proc_table_add_external(d->procs, x) : NULL;
+    if (p) {
+        vg_log(VG_LOG_INFO, "discovery",
+               "%s (pid %d in its own namespace) is known through its runtime only", p->name,
+               p->ns_pid);
+        on_appeared(p, d);
+    }
+    return p;
+}
+
+static void host_remove_external(struct vg_proc *p, void *arg)
+{
+    struct vg_daemon *d = arg;
+    on_exited(p, d);
+    vg_proc_table_remove_external(d->procs, p);
 }
 
 /* ---------- lifecycle ---------- */
@@ -557,8 +581,13 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     vg_egress_resume_all(d->gen->egress);
 
     uv_timer_init(&loop, &d->tick);
-    d->rt_host = (struct vg_rt_host){
-        .loop = &loop, .changed = host_changed, .rescan = host_rescan, .find = host_find, .arg = d};
+    d->rt_host = (struct vg_rt_host){.loop = &loop,
+                                     .changed = host_changed,
+                                     .rescan = host_rescan,
+                                     .find = host_find,
+                                     .add_external = host_add_external,
+                                     .remove_external = host_remove_external,
+                                     .arg = d};
     uv_timer_init(&loop, &d->stop_timer);
     uv_timer_init(&loop, &d->resume_timer);
     d->tick.data = d->stop_timer.data = d->resume_timer.data = d;

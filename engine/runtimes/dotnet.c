@@ -90,6 +90,8 @@ static int info_copy(struct dn_info *dst, const struct dn_info *src)
     return 0;
 }
 
+extern const struct vg_runtime_type vg_runtime_dotnet;
+
 /* ---- state (loop thread) ---- */
 
 struct dn_rt;
@@ -107,8 +109,11 @@ struct dn_proc {
 struct dn_rt {
     struct vg_dnipc_runtime r;
     struct dn_info info;
-    struct dn_proc *dp; /* the process it runs in, when vigil sees it */
+    struct dn_proc *dp;  /* the process it runs in, when vigil sees it */
+    struct vg_proc *ext; /* ... or the external process made for it (another pid namespace) */
     uint64_t added_ms;
+    uint64_t refresh_at; /* when to ask ProcessInfo again (after a resume), 0: never */
+    int refreshes;
     bool info_busy, resume_busy, resumed, gone;
     struct dn_rt *next;
 };
@@ -191,7 +196,7 @@ static void attach(struct dn_proc *dp, struct dn_rt *rt)
 
 /* ---- internal jobs: a thread each, reporting on the loop thread ---- */
 
-enum job_kind { J_FETCH, J_RT_INFO, J_RESUME };
+enum job_kind { J_FETCH, J_RT_INFO, J_RT_REFRESH, J_RESUME };
 
 struct ijob {
     struct vg_rt_job job; /* only loop/state are used: vg_rt_job_thread's carrier */
@@ -230,6 +235,7 @@ static void ijob_work(struct vg_rt_job *j)
         }
         break;
     case J_RT_INFO:
+    case J_RT_REFRESH:
         x->rc = vg_dnipc_process_info(&x->ep, &io, &x->pi);
         break;
     case J_RESUME:
@@ -239,6 +245,54 @@ static void ijob_work(struct vg_rt_job *j)
 }
 
 static void rt_resume(struct dn_rt *rt, const char *why);
+static void rt_refresh(struct dn_rt *rt);
+
+/* A process for a runtime vigil cannot see in /proc, so rules and the API reach it. */
+static bool add_external(struct dn_rt *rt)
+{
+    if (!G.host.add_external)
+        return false;
+    struct dn_proc *dp = calloc(1, sizeof(*dp));
+    if (!dp)
+        return false;
+    attach(dp, rt);
+    /* its name: the entry assembly, else the program of its command line */
+    char name[64] = "dotnet";
+    if (rt->info.entry && rt->info.entry[0]) {
+        snprintf(name, sizeof(name), "%s", rt->info.entry);
+    } else if (rt->info.cmdline && rt->info.cmdline[0]) {
+        size_t n = strcspn(rt->info.cmdline, " ");
+        const char *b = rt->info.cmdline;
+        for (const char *q = b; q < rt->info.cmdline + n; q++)
+            if (*q == '/')
+                b = q + 1;
+        snprintf(name, sizeof(name), "%.*s", (int)(rt->info.cmdline + n - b), b);
+    }
+    uint64_t key = 1469598103934665603ull; /* FNV-1a of the cookie */
+    for (int i = 0; i < 16; i++)
+        key = (key ^ rt->r.cookie[i]) * 1099511628211ull;
+    char key_str[64];
+    snprintf(key_str, sizeof(key_str), "dotnet:%s", rt->info.cookie_str);
+    struct vg_proc_external x = {.key = key,
+                                 .key_str = key_str,
+                                 .ns_pid = (int)rt->r.pid,
+                                 .uid = (unsigned)rt->r.uid,
+                                 .name = name,
+                                 .cmdline = rt->info.cmdline,
+                                 .runtime = &vg_runtime_dotnet,
+                                 .runtime_data = dp};
+    struct vg_proc *p = G.host.add_external(&x, G.host.arg);
+    if (!p) {
+        dp->rt = NULL;
+        rt->dp = NULL;
+        info_free(&dp->info);
+        free(dp);
+        return false;
+    }
+    dp->p = p;
+    rt->ext = p;
+    return true;
+}
 
 static void ijob_after(struct vg_rt_job *j)
 {
@@ -282,8 +336,9 @@ static void ijob_after(struct vg_rt_job *j)
                rt->r.host_pid > 0 ? "visible" : "not visible",
                rt->info.entry && rt->info.entry[0] ? rt->info.entry : "?", rt->info.version);
         if (rt->r.host_pid <= 0) {
-            /* another pid namespace: no process of ours to arm rules on */
-            rt_resume(rt, "it runs in a pid namespace vigil cannot see");
+            /* another pid namespace (a sidecar): known through its runtime only */
+            if (!add_external(rt))
+                rt_resume(rt, "it runs in a pid namespace vigil cannot see");
             break;
         }
         struct vg_proc *p = G.host.find ? G.host.find(rt->r.host_pid, G.host.arg) : NULL;
@@ -295,11 +350,33 @@ static void ijob_after(struct vg_rt_job *j)
         }
         break;
     }
+    case J_RT_REFRESH: {
+        /* after a resume: a runtime held at startup reported its command line without the
+         * arguments */
+        struct dn_rt *rt = x->rt;
+        rt->info_busy = false;
+        if (rt->gone || !G.started || x->rc) {
+            rt_release(rt);
+            break;
+        }
+        info_take(&rt->info, &x->pi);
+        if (rt->dp) {
+            info_copy(&rt->dp->info, &rt->info);
+            if (rt->dp->p && rt->dp->p->external) {
+                free(rt->dp->p->cmdline);
+                rt->dp->p->cmdline = vg_strdup(rt->info.cmdline ? rt->info.cmdline : "");
+            }
+            if (rt->dp->p)
+                G.host.changed(rt->dp->p, G.host.arg);
+        }
+        break;
+    }
     case J_RESUME: {
         struct dn_rt *rt = x->rt;
         rt->resume_busy = false;
         if (x->rc == 0) {
             rt->resumed = true;
+            rt->refresh_at = vg_mono_ms() + 1000;
         } else if (!rt->gone) {
             vg_log(VG_LOG_WARN, "dotnet", "%s", x->err[0] ? x->err : vg_strerror(x->rc));
             rt->resumed = true; /* it answered nothing we can fix by asking again */
@@ -348,6 +425,23 @@ static void rt_resume(struct dn_rt *rt, const char *why)
     rt->resume_busy = true;
     if (ijob_start(x))
         rt->resume_busy = false;
+}
+
+static void rt_refresh(struct dn_rt *rt)
+{
+    if (rt->info_busy || rt->gone || !G.srv || !G.started)
+        return;
+    struct ijob *x = calloc(1, sizeof(*x));
+    if (!x)
+        return;
+    x->kind = J_RT_REFRESH;
+    x->rt = rt;
+    char what[64];
+    snprintf(what, sizeof(what), "runtime pid %" PRIu64, rt->r.pid);
+    vg_dnipc_server_endpoint(&x->ep, G.srv, rt->r.cookie, what);
+    rt->info_busy = true;
+    if (ijob_start(x))
+        rt->info_busy = false;
 }
 
 /* ---- the listen server's events ---- */
@@ -410,6 +504,11 @@ static void event_removed(const struct vg_dnipc_runtime *r)
     char c[37];
     vg_dnipc_cookie_format(r->cookie, c);
     vg_log(VG_LOG_INFO, "dotnet", "runtime %s (pid %" PRIu64 ") left %s", c, r->pid, G.port);
+    if (rt->ext) { /* its process goes with it (forgetting it detaches rt->dp) */
+        struct vg_proc *p = rt->ext;
+        rt->ext = NULL;
+        G.host.remove_external(p, G.host.arg);
+    }
     if (rt->dp)
         rt->dp->rt = NULL; /* the process keeps what it learned; commands go by pid now */
     rt->dp = NULL;
@@ -441,6 +540,13 @@ static void on_async(uv_async_t *a)
 static void on_timer(uv_timer_t *t)
 {
     uint64_t now = vg_mono_ms();
+    /* a runtime held at startup gave its command line without the arguments: once it runs,
+     * ask again (twice: the host hands them over a moment after the resume) */
+    for (struct dn_rt *rt = G.rts; rt; rt = rt->next)
+        if (rt->refresh_at && now >= rt->refresh_at && !rt->info_busy && !rt->gone) {
+            rt->refresh_at = ++rt->refreshes < 2 ? now + 4000 : 0;
+            rt_refresh(rt);
+        }
     for (struct dn_rt *rt = G.rts; rt; rt = rt->next)
         if (!rt->resumed && !rt->resume_busy && !rt->gone &&
             now - rt->added_ms > RESUME_DEADLINE_MS)
@@ -564,6 +670,7 @@ static void dotnet_stop(void)
     pthread_mutex_unlock(&G.mu);
     for (struct dn_rt *rt = G.rts, *next; rt; rt = next) {
         next = rt->next;
+        rt->ext = NULL; /* stays in the table, freed with it */
         if (rt->dp)
             rt->dp->rt = NULL;
         rt->dp = NULL;
@@ -847,8 +954,8 @@ static void dump_work(struct vg_rt_job *job)
     if (a->reach.resume_first) {
         int rc = vg_dnipc_resume_runtime(&ep, &io);
         vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "dotnet",
-               "pid %d was held at startup: resumed before its dump%s%s", t->pid, rc ? ": " : "",
-               rc ? a->err : "");
+               "pid %d was held at startup: resumed before its dump%s%s",
+               t->pid ? t->pid : t->ns_pid, rc ? ": " : "", rc ? a->err : "");
         a->err[0] = 0;
     }
     /* Not cancellable once asked: the runtime writes the file whatever we do, and it must be
@@ -861,8 +968,7 @@ static void dump_work(struct vg_rt_job *job)
     for (int attempt = 0; attempt < 3; attempt++) {
         if (attempt) {
             vg_log(VG_LOG_INFO, "dotnet",
-                   "pid %d: the runtime reported a dump but wrote no file; asking again",
-                   t->pid);
+                   "pid %d: the runtime reported a dump but wrote no file; asking again", t->pid);
             usleep(1000 * 1000);
             if (a->reach.listen && (a->rc = reach_endpoint(&a->reach, t, &ep, &io)))
                 return;
@@ -935,7 +1041,7 @@ static void dump_work(struct vg_rt_job *job)
         vg_log(VG_LOG_INFO, "action",
                "CollectDump: pid %d, %s dump written by the runtime in %" PRIu64 " ms, %" PRIu64
                " bytes",
-               t->pid, vg_dnipc_dump_type_name(a->type), t1 - t0, a->bytes);
+               t->pid ? t->pid : t->ns_pid, vg_dnipc_dump_type_name(a->type), t1 - t0, a->bytes);
 out:
     if (fd >= 0)
         close(fd);
@@ -971,6 +1077,9 @@ static void report(struct vg_rt_job *job, const char *out_name, char *out_value)
 static void dump_after(struct vg_rt_job *job)
 {
     struct act *a = job->state;
+    struct dn_rt *rt = a->reach.resume_first ? rt_by_cookie(a->reach.cookie) : NULL;
+    if (rt)
+        rt->refresh_at = vg_mono_ms() + 1000;
     char *bytes = vg_asprintf("%" PRIu64, a->bytes);
     report(job, "Bytes", bytes);
 }

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 struct vg_proc;
+struct vg_proc_external;
 struct vg_rule_action;
 struct vg_settings;
 
@@ -141,6 +142,12 @@ struct vg_rt_host {
     void (*rescan)(void *arg);
     /* The process with host pid `pid` in the table, or NULL. */
     struct vg_proc *(*find)(int pid, void *arg);
+    /* A process vigil cannot see in /proc (another pid namespace) that the adapter knows of:
+     * added to the table (x->runtime_data becomes the process's data, forgotten with it) and
+     * matched against the rules like any other; NULL on failure. remove_external reports it
+     * gone and frees it. Loop thread. */
+    struct vg_proc *(*add_external)(const struct vg_proc_external *x, void *arg);
+    void (*remove_external)(struct vg_proc *p, void *arg);
     void *arg;
 };
 

@@ -164,7 +164,7 @@ class T:
 
     def check_dump(self, path, heap=True, marker=None, startup=False):
         argv = ["dotnet", self.checker, "dump", path, "--dac", self.dac, "--min-threads",
-                "1" if startup else "2"]
+                "0" if startup else "2"]
         if startup:  # taken as the app starts: no managed frame yet, maybe
             argv += ["--min-frames", "0"]
         if heap:
@@ -376,6 +376,93 @@ def sc_listen(t):
     d2.stop()
     app3.line(r"^started pid=%d" % app3.p.pid, timeout=30,
               what="the held app going on after vigil stopped")
+
+
+NS_WRAP = ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
+           "sh", "-c", "mount -t tmpfs vigil-private-tmp /tmp && exec \"$@\"", "sh"]
+
+
+class NsDaemon(harness.Daemon):
+    """`vigil run` in a pid and mount namespace of its own (with its own /tmp): a sidecar."""
+
+    def start(self, expect_api=True):
+        real = harness.VIGIL
+        wrapper = os.path.join(self.dir, "vigil-in-ns")
+        # unshare --fork waits for vigil (pid 1 of the new namespace) and returns its status;
+        # SIGTERM goes to vigil itself, as a container runtime would send it
+        ns = " ".join("'%s'" % a if " " in a or "$" in a else a for a in NS_WRAP)
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n"
+                    f"{ns} {real} \"$@\" &\n"
+                    "u=$!\n"
+                    "trap 'kill -TERM $(cat /proc/$u/task/$u/children) 2>/dev/null' TERM INT\n"
+                    "while :; do wait $u; st=$?; kill -0 $u 2>/dev/null || exit $st; done\n")
+        os.chmod(wrapper, 0o755)
+        harness.VIGIL = wrapper
+        try:
+            return super().start(expect_api)
+        finally:
+            harness.VIGIL = real
+
+
+def sc_sidecar(t):
+    """dotnet-monitor's sidecar: vigil and the app each in their own pid and mount namespaces
+    (each with a private /tmp), sharing only Storage.DefaultSharedPath, with the port in its
+    short form. vigil never sees the app's pid: the app is known through its runtime only, as
+    pid 1. Its Startup rule runs before the app's first line; /process and /dump reach it by pid
+    (its own) and uid; the runtime writes the dump into the shared folder; ClrMD reads it."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (namespaces)")
+    shared = os.path.join(t.work, "diag")
+    os.makedirs(shared)
+    sock = os.path.join(shared, "port.sock")
+    marker = os.path.join(shared, "startup-marker")
+    settings = {
+        "DiagnosticPort": sock,
+        "Storage": {"DefaultSharedPath": shared},
+        "Egress": t.egress(),
+        "CollectionRules": {
+            "Startup": {
+                # vigil's own pid namespace holds nothing else, and only this run's app connects
+                # to its port; a runtime held at startup reports no arguments in its command
+                # line yet, so the token cannot be matched before it is resumed
+                "Filters": [{"Key": "ManagedEntryPointAssemblyName", "Value": "VigilTestApp"}],
+                "Trigger": {"Type": "Startup"},
+                "Actions": [
+                    {"Type": "Execute", "Settings": {
+                        "Path": "/bin/sh",
+                        "Arguments": f"-c 'echo $(Process.ProcessId) $(Process.RuntimeId) > {marker}'"}},
+                    {"Type": "CollectDump", "Settings": {"Egress": "azurite", "Type": "Mini"}},
+                ]}}}
+    d = NsDaemon(t, settings, no_auth=True)
+    t.daemons.append(d)
+    d.start()
+    app = App(t, "--tag", t.token, "--check-file", marker, "--threads", "2", "--plant", t.marker,
+              env={"DOTNET_DiagnosticPorts": sock}, wrap=NS_WRAP)
+    app.line(r"^started pid=1 marker=present$", timeout=90,
+             what="the first line, after the Startup rule's Execute")
+    pid_seen, cookie = open(marker).read().split()
+    eq(pid_seen, "1", "$(Process.ProcessId): the app's own pid")
+    mine = [p for p in get_json(d, "/processes") if p["uid"] == cookie]
+    eq(len(mine), 1, "the app in /processes by its cookie")
+    eq(mine[0]["pid"], 1, "its pid (its own namespace's)")
+    # the command line with its arguments, once the runtime runs
+    wait_for(lambda: t.token in get_json(d, f"/process?uid={cookie}")["commandLine"], 30,
+             "the full command line after the resume")
+    info = get_json(d, f"/process?uid={cookie}")
+    eq((info["managedEntryPointAssemblyName"], info["diagnosticPort"]),
+       ("VigilTestApp", "listen"), "facts of the app")
+    eq(get_json(d, "/info")["diagnosticPortMode"], "Listen", "/info, short form")
+    blob = wait_for(lambda: [b for b in t.blobs() if "core_" in b], 120, "the rule's dump")[0]
+    t.check_dump(t.fetch_blob(blob, os.path.join(t.work, "rule.core")), heap=False, startup=True)
+    out = stream_dump(d, f"/dump?uid={cookie}&type=WithHeap", os.path.join(t.work, "api.core"))
+    t.check_dump(out)
+    eq([n for n in os.listdir(os.path.join(shared, "dumps")) if n.startswith("vigil-dump")], [],
+       "runtime dumps left in the shared folder")
+    app.kill()  # pid 1 of its namespace: SIGKILL, the way a container dies
+    wait_for(lambda: not [p for p in get_json(d, "/processes") if p["uid"] == cookie], 30,
+             "the app gone from /processes")
+    d.stop_and_check()
 
 
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
