@@ -465,6 +465,79 @@ def sc_sidecar(t):
     d.stop_and_check()
 
 
+def strip_comments(text):
+    return "\n".join(l for l in text.splitlines() if not l.strip().startswith("//"))
+
+
+def from_keys(pairs):
+    """dotnet-monitor's KEY__SUB__0__X=value pairs to a JSON-like tree (strings as leaves)."""
+    root = {}
+    for k, v in pairs:
+        parts = k.split("__")
+        node = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last:
+                node[part] = v
+            else:
+                node = node.setdefault(part, {})
+    def lists(n):
+        if not isinstance(n, dict):
+            return n
+        if n and all(k.isdigit() for k in n):
+            return [lists(n[k]) for k in sorted(n, key=int)]
+        return {k: lists(v) for k, v in n.items()}
+    return lists(root)
+
+
+def stringify(n):
+    if isinstance(n, dict):
+        return {k: stringify(v) for k, v in n.items()}
+    if isinstance(n, list):
+        return [stringify(v) for v in n]
+    return str(n).lower() if isinstance(n, bool) else str(n)
+
+
+def sc_example(t):
+    """examples/dotnet-sidecar: its three forms say the same thing (key-per-file and environment
+    variables turned back into a tree equal the JSON), and the JSON form runs unchanged (paths
+    and the app's name substituted) in a vigil with a pid namespace of its own: the Startup rule
+    writes its marker before the app's first line, sets MONITORED_BY in the app, and the
+    runtime's dump lands in the FileSystem egress."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (namespaces)")
+    ex = os.path.join(HERE, "..", "..", "..", "examples", "dotnet-sidecar")
+    text = strip_comments(open(os.path.join(ex, "settings.json")).read())
+    as_json = stringify(json.loads(text))
+    kpf = os.path.join(ex, "key-per-file")
+    pairs = [(n, open(os.path.join(kpf, n)).read()) for n in os.listdir(kpf)]
+    eq(from_keys(pairs), as_json, "key-per-file form vs JSON form")
+    env = [l.rstrip("\n").split("=", 1) for l in open(os.path.join(ex, "env.list")) if "=" in l]
+    eq(from_keys([(k[len("DotnetMonitor_"):], v) for k, v in env]), as_json,
+       "environment form vs JSON form")
+
+    shared = os.path.join(t.work, "diag")
+    out = os.path.join(t.work, "artifacts")
+    os.makedirs(shared)
+    text = text.replace("/diag", shared).replace("/artifacts", out).replace("MyApp",
+                                                                             "VigilTestApp")
+    d = NsDaemon(t, json.loads(text), no_auth=True)
+    t.daemons.append(d)
+    d.start()
+    marker = os.path.join(shared, "startup-ran")
+    app = App(t, "--tag", t.token, "--check-file", marker, "--watch-env", "MONITORED_BY",
+              env={"DOTNET_DiagnosticPorts": os.path.join(shared, "port.sock") + ",suspend"},
+              wrap=NS_WRAP)
+    app.line(r"^started pid=1 marker=present$", timeout=90, what="the first line")
+    app.line(r"^env MONITORED_BY=vigil$", what="the variable the rule set")
+    cookie, home = open(marker).read().split()
+    eq(get_json(d, "/process")["uid"], cookie, "DefaultProcess: the app; its cookie in the marker")
+    core = wait_for(lambda: [n for n in os.listdir(out) if n.startswith("core_")], 120,
+                    "the dump in the FileSystem egress")[0]
+    t.check_dump(os.path.join(out, core), heap=False, startup=True)
+    d.stop_and_check()
+
+
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
