@@ -1111,7 +1111,8 @@ static int dump_start(struct vg_rt_job *job)
     return rc;
 }
 
-static void getenv_work(struct vg_rt_job *job)
+/* GetEnvironmentVariable when a->value is NULL, SetEnvironmentVariable otherwise */
+static void env_work(struct vg_rt_job *job)
 {
     struct act *a = job->state;
     struct vg_dnipc_io io = {.timeout_ms = INFO_TIMEOUT_MS,
@@ -1119,20 +1120,12 @@ static void getenv_work(struct vg_rt_job *job)
                              .err = a->err,
                              .errlen = sizeof(a->err)};
     struct vg_dnipc_endpoint ep;
-    if ((a->rc = reach_endpoint(&a->reach, &job->target, &ep, &io)) == 0)
-        a->rc = vg_dnipc_get_env(&ep, &io, a->name, &a->result);
-}
-
-static void setenv_work(struct vg_rt_job *job)
-{
-    struct act *a = job->state;
-    struct vg_dnipc_io io = {.timeout_ms = INFO_TIMEOUT_MS,
-                             .cancel = &job->cancelled,
-                             .err = a->err,
-                             .errlen = sizeof(a->err)};
-    struct vg_dnipc_endpoint ep;
-    if ((a->rc = reach_endpoint(&a->reach, &job->target, &ep, &io)) == 0)
+    if ((a->rc = reach_endpoint(&a->reach, &job->target, &ep, &io)) != 0)
+        return;
+    if (a->value)
         a->rc = vg_dnipc_set_env(&ep, &io, a->name, a->value);
+    else
+        a->rc = vg_dnipc_get_env(&ep, &io, a->name, &a->result);
 }
 
 static void getenv_after(struct vg_rt_job *job)
@@ -1148,14 +1141,14 @@ static void setenv_after(struct vg_rt_job *job)
     report(job, NULL, NULL);
 }
 
-static int env_start(struct vg_rt_job *job, vg_rt_job_fn work, vg_rt_job_fn after)
+static int env_start(struct vg_rt_job *job, vg_rt_job_fn work, vg_rt_job_fn after, bool work_sets)
 {
     const struct vg_act_env *set = job->settings;
     if (!set || !set->name)
         return VG_EINVAL;
     struct act *a = calloc(1, sizeof(*a));
     if (!a || !(a->name = vg_strdup(set->name)) ||
-        (set->value && !(a->value = vg_strdup(set->value)))) {
+        (work_sets && !(a->value = vg_strdup(set->value ? set->value : "")))) {
         if (a)
             act_free(a);
         return VG_ENOMEM;
@@ -1172,12 +1165,12 @@ static int env_start(struct vg_rt_job *job, vg_rt_job_fn work, vg_rt_job_fn afte
 
 static int getenv_start(struct vg_rt_job *job)
 {
-    return env_start(job, getenv_work, getenv_after);
+    return env_start(job, env_work, getenv_after, false);
 }
 
 static int setenv_start(struct vg_rt_job *job)
 {
-    return env_start(job, setenv_work, setenv_after);
+    return env_start(job, env_work, setenv_after, true);
 }
 
 static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL};

@@ -9,13 +9,11 @@ Microsoft.Diagnostics.NETCore.Client.
 Every rule is filtered on a token unique to the run (the app's command line), so vigil never acts
 on another process of this shared machine. Exit 77 = skipped (no dotnet, not root)."""
 
-import argparse
 import glob
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,71 +23,26 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "api"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egress"))
+sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import azhelper  # noqa: E402
 
-SKIP = 77
+from dntest import Skip, eq, fail, find_dac, wait_for  # noqa: E402
+import dntest  # noqa: E402
 
 
-class Skip(Exception):
-    pass
-
-
-def fail(msg):
-    raise AssertionError(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        fail(f"{what}: expected {want!r}, got {got!r}")
-
-
-def wait_for(cond, timeout, what):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.1)
-    fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-class App:
-    """The test app in its own process group; stdout to a file."""
+class App(dntest.Proc):
+    """The test app in its own process group."""
 
     def __init__(self, t, *args, env=None, wrap=(), name="app"):
-        self.out = os.path.join(t.work, f"{name}.out")
-        self.f = open(self.out, "w")
-        e = dict(os.environ)
-        e.update(env or {})
-        self.p = subprocess.Popen([*wrap, t.app, *args], stdout=self.f, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=e, start_new_session=True)
-        t.procs.append(self)
-
-    def text(self):
-        with open(self.out, errors="replace") as f:
-            return f.read()
+        super().__init__(t.procs, os.path.join(t.work, f"{name}.out"), [*wrap, t.app, *args],
+                         env)
 
     def line(self, regex, timeout=60, what=None):
-        r = re.compile(regex, re.M)
-        return wait_for(lambda: r.search(self.text()), timeout,
-                        f"{what or regex} in the app's output:\n{self.text()[-2000:]}")
+        return self.wait_line(regex, timeout, what)
 
     def pid(self):
         return int(self.line(r"^started pid=(\d+)").group(1))
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            self.p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.f.close()
 
 
 class T:
@@ -120,10 +73,7 @@ class T:
         self.marker = "heap-" + self.token[::-1]
         self.procs = []
         self.daemons = []
-        dacs = glob.glob("/usr/share/dotnet/shared/Microsoft.NETCore.App/*/libmscordaccore.so")
-        root = os.path.dirname(os.path.realpath(shutil.which("dotnet")))
-        dacs += glob.glob(f"{root}/shared/Microsoft.NETCore.App/*/libmscordaccore.so")
-        self.dac = sorted(set(dacs))[-1] if dacs else None
+        self.dac = find_dac()
 
     def egress(self):
         """Azurite and s3rver providers writing under a prefix of this run's own."""
@@ -541,35 +491,13 @@ def sc_example(t):
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    ap.add_argument("--vigil", required=True)
-    ap.add_argument("--apps", required=True)
-    ap.add_argument("--build", required=True)
-    args = ap.parse_args()
-    try:
-        t = T(args)
-    except Skip as e:
-        print(f"SKIP: {e}")
-        return SKIP
-    try:
-        SCENARIOS[args.scenario](t)
-    except Skip as e:
-        print(f"SKIP: {e}")
-        return SKIP
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        for d in t.daemons:
-            print(f"--- {d.stderr_path}:\n" + "\n".join(d.stderr().splitlines()[-80:]))
-        for p in t.procs:
-            print(f"--- {p.out}:\n{p.text()[-2000:]}")
-        return 1
-    finally:
-        t.cleanup()
-    print(f"{args.scenario}: passed")
-    return 0
+
+def report(t):
+    for d in t.daemons:
+        print(f"--- {d.stderr_path}:\n" + "\n".join(d.stderr().splitlines()[-80:]))
+    for p in t.procs:
+        print(f"--- {p.out}:\n{p.text()[-2000:]}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(dntest.run(SCENARIOS, ["--vigil", "--apps", "--build"], T, report))
