@@ -57,10 +57,11 @@ struct vg_watched {
     bool has_sample;
     struct vg_rt_session *session; /* runtime samples, while a rule reads them */
     const struct vg_runtime_type *session_rt;
-    struct vg_rt_values rt;        /* the session's latest values (last.rt points here) */
+    struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
 };
 
 struct vg_action_result;
+struct vg__exec_job;
 
 /* One execution of a rule's action list. */
 struct vg_run {
@@ -117,6 +118,7 @@ struct vg_daemon {
     char *reload_error; /* diagnostics of the last failed reload, or NULL */
     uint64_t reload_error_ms;
     unsigned runs_active;
+    struct vg__exec_job *exec_jobs; /* running Execute children (action_execute.c) */
     bool stopping;
     int exit_status;
     struct vg_daemon_counters counters;
@@ -171,7 +173,7 @@ struct vg_egress_job {
     char *name; /* the caller's artifact name (ArtifactName), or NULL for the adapter's */
     struct vg_artifact *artifact;
     char *location;
-    int write_rc;   /* the egress's own failure, with its message in err */
+    int write_rc; /* the egress's own failure, with its message in err */
     char err[512];
     struct vg_op *op; /* /operations entry, or NULL: its cancel flag is honoured */
     /* The caller's continuation (loop thread): outputs include EgressPath on success. */
@@ -187,6 +189,9 @@ int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct 
 /* Starts the job with the runtime's runner. Returns 0 (finished() will be called) or VG_E*. */
 int vg__egress_job_start(struct vg_egress_job *ej);
 void vg__egress_job_free(struct vg_egress_job *ej); /* frees ej itself */
+
+/* action_execute.c: kills the session of every running Execute child (shutdown). */
+void vg__execute_kill_all(struct vg_daemon *d);
 
 /* reload.c */
 struct vg_reloader;

@@ -1173,9 +1173,50 @@ static int setenv_start(struct vg_rt_job *job)
     return env_start(job, env_work, setenv_after, true);
 }
 
-static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL};
-static const struct vg_rt_action get_env = {"GetEnvironmentVariable", getenv_start, NULL};
-static const struct vg_rt_action set_env = {"SetEnvironmentVariable", setenv_start, NULL};
+/* Can vigil reach the runtime: through the port, or its own socket (file checks only)? */
+static int reach_check(const struct vg_rt_target *t, char *err, size_t n)
+{
+    uint8_t c[16];
+    if (t->runtime_id && vg_dnipc_cookie_parse(t->runtime_id, c) == 0 && rt_by_cookie(c) && G.srv)
+        return 0;
+    if (t->pid <= 0) {
+        snprintf(err, n, "the runtime of pid %d (its own namespace) is no longer connected",
+                 t->ns_pid);
+        return VG_ENOTFOUND;
+    }
+    char path[4096];
+    struct vg_dnipc_io io = {.timeout_ms = 0, .err = err, .errlen = n};
+    return vg_dnipc_find_socket(t->proc_root ? t->proc_root : "/proc", t->pid, path, sizeof(path),
+                                &io);
+}
+
+static int dump_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    const struct vg_act_collect_dump *set = settings;
+    if (set && set->writer == VG_ACT_WRITER_NATIVE) {
+        const struct vg_rt_action *native = vg_runtime_action(&vg_runtime_native, "CollectDump");
+        return native->check ? native->check(t, settings, err, n) : 0;
+    }
+    if (t->pid <= 0 && !G.dump_temp) {
+        snprintf(err, n,
+                 "pid %d runs in a pid namespace vigil cannot see: set Storage.DumpTempFolder "
+                 "(or DefaultSharedPath) to a directory shared with the app",
+                 t->ns_pid);
+        return VG_ECONFIG;
+    }
+    return reach_check(t, err, n);
+}
+
+static int env_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    return reach_check(t, err, n);
+}
+
+static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL, dump_check};
+static const struct vg_rt_action get_env = {"GetEnvironmentVariable", getenv_start, NULL,
+                                            env_check};
+static const struct vg_rt_action set_env = {"SetEnvironmentVariable", setenv_start, NULL,
+                                            env_check};
 static const struct vg_rt_action *const dotnet_actions[] = {&collect_dump, &get_env, &set_env,
                                                             NULL};
 

@@ -21,10 +21,10 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "api"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egress"))
 sys.path.insert(0, HERE)
-import harness  # noqa: E402
+import vigil_test as harness  # noqa: E402
 import azhelper  # noqa: E402
 
 from dntest import Skip, eq, fail, find_dac, wait_for  # noqa: E402
@@ -319,7 +319,7 @@ def sc_listen(t):
     d.stop_and_check()
     d2 = t.daemon(settings, name="vigil2", args=("--shutdown-timeout", "2")).start()
     app3 = App(t, "--tag", t.token, "--check-file", slow, env=port_env, name="app3")
-    wait_for(lambda: "starting Execute" in d2.stderr() and str(app3.p.pid) in d2.stderr(), 60,
+    wait_for(lambda: "starting Execute" in d2.log() and str(app3.p.pid) in d2.log(), 60,
              "the slow Startup rule")
     time.sleep(1)
     eq(app3.text().count("started"), 0, "the app runs while its Startup rule runs")
@@ -335,7 +335,7 @@ NS_WRAP = ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagati
 class NsDaemon(harness.Daemon):
     """`vigil run` in a pid and mount namespace of its own (with its own /tmp): a sidecar."""
 
-    def start(self, expect_api=True):
+    def start(self, timeout=60):
         real = harness.VIGIL
         wrapper = os.path.join(self.dir, "vigil-in-ns")
         # unshare --fork waits for vigil (pid 1 of the new namespace) and returns its status;
@@ -350,7 +350,7 @@ class NsDaemon(harness.Daemon):
         os.chmod(wrapper, 0o755)
         harness.VIGIL = wrapper
         try:
-            return super().start(expect_api)
+            return super().start(timeout)
         finally:
             harness.VIGIL = real
 
@@ -494,7 +494,7 @@ SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("
 
 def report(t):
     for d in t.daemons:
-        print(f"--- {d.stderr_path}:\n" + "\n".join(d.stderr().splitlines()[-80:]))
+        print(f"--- {d.log_path}:\n" + "\n".join(d.log().splitlines()[-80:]))
     for p in t.procs:
         print(f"--- {p.out}:\n{p.text()[-2000:]}")
 
