@@ -415,6 +415,37 @@ def sc_sidecar(t):
     d.stop_and_check()
 
 
+def sc_nobody(t):
+    """The app runs as nobody, vigil as root, in listen mode: nobody's runtime connects to the
+    port (0666), is held until the Startup rule ran, then dumped through /dump by its runtime
+    (the dump written as nobody into its own /tmp, read back through /proc/PID/root)."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (another user)")
+    shared = os.path.join(t.work, "diag")
+    os.makedirs(shared)
+    os.chmod(shared, 0o755)
+    sock = os.path.join(shared, "port.sock")
+    marker = os.path.join(shared, "startup-marker")
+    settings = {
+        "DiagnosticPort": {"ConnectionMode": "Listen", "EndpointName": sock},
+        "CollectionRules": {"Startup": {
+            "Filters": filt(t) + [{"Key": "User", "Value": "65534"}],
+            "Trigger": {"Type": "Startup"},
+            "Actions": [{"Type": "Execute", "Settings": {"Path": "/usr/bin/touch",
+                                                         "Arguments": marker}}]}}}
+    d = t.daemon(settings).start()
+    app = App(t, "--tag", t.token, "--check-file", marker, "--threads", "2", "--plant", t.marker,
+              env={"DOTNET_DiagnosticPorts": f"{sock},suspend", "HOME": "/"},
+              wrap=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    app.line(r"^started pid=%d marker=present$" % app.p.pid, timeout=90,
+             what="nobody's app going on after its Startup rule")
+    info = get_json(d, f"/process?pid={app.p.pid}")
+    eq(info["diagnosticPort"], "listen", "nobody's runtime on the port")
+    out = stream_dump(d, f"/dump?pid={app.p.pid}&type=WithHeap", os.path.join(t.work, "n.core"))
+    t.check_dump(out)
+    d.stop_and_check()
+
+
 def strip_comments(text):
     return "\n".join(l for l in text.splitlines() if not l.strip().startswith("//"))
 
