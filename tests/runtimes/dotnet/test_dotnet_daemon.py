@@ -354,6 +354,25 @@ class NsDaemon(harness.Daemon):
         finally:
             harness.VIGIL = real
 
+    def kill(self, sig=None):
+        """SIGKILL for vigil itself too (pid 1 of its namespace, a grandchild of ours)."""
+        if self.p is not None and self.p.poll() is None:
+            todo, seen = [self.p.pid], []
+            while todo:
+                pid = todo.pop()
+                seen.append(pid)
+                try:
+                    with open(f"/proc/{pid}/task/{pid}/children") as f:
+                        todo += [int(c) for c in f.read().split()]
+                except OSError:
+                    pass
+            for pid in reversed(seen):
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            self.p.wait()
+
 
 def sc_sidecar(t):
     """dotnet-monitor's sidecar: vigil and the app each in their own pid and mount namespaces
