@@ -351,3 +351,44 @@ unsigned vg_edit_distance(const char *a, const char *b, unsigned cap)
     }
     return row[lb];
 }
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-' || c == '+')
+        return 62;
+    if (c == '_' || c == '/')
+        return 63;
+    return -1;
+}
+
+int vg_base64url_decode(const char *s, struct vg_buf *out)
+{
+    size_t len = strlen(s);
+    while (len && s[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return VG_EINVAL;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0)
+            return VG_EINVAL;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            unsigned char byte = (unsigned char)(acc >> bits);
+            int rc = vg_buf_append(out, &byte, 1);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}

@@ -158,7 +158,7 @@ int vg_cmd_check(int argc, char **argv)
         goto out;
     }
     if (show) {
-        vg_config_show(cfg, stdout);
+        vg_config_show(cfg, stdout, VG_SHOW_SOURCES);
     } else {
         for (size_t i = 0; i < rules->n_rules; i++)
             print_rule(&rules->rules[i]);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "config/source.h"
 #include "config/error.h"
 #include "config/util.h"
 
@@ -175,7 +176,7 @@ static void test_yaml_positions_and_case(void **state)
     vg_diags_init(&d);
     const char *y = "Server:\n  urls: [\"http://127.0.0.1:1\"]\ncollectionRules:\n  A:\n"
                     "    trigger: {type: Startup}\n";
-    assert_int_equal(vg_tree_load_buffer(t, "x.yaml", y, strlen(y), false, &d), 0);
+    assert_int_equal(vg_source_load_buffer(t, "x.yaml", y, strlen(y), false, &d), 0);
     const struct vg_node *root = vg_tree_root(t);
     const struct vg_node *rules = vg_node_get(root, "CollectionRules");
     assert_non_null(rules);
@@ -197,7 +198,7 @@ static void test_json_positions_comments(void **state)
     vg_diags_init(&d);
     const char *j = "// settings\n{\n  /* block */ \"A\": {\"b\": [1, \"two\", true, null,],},\n"
                     "  \"U\": \"\\u00e9\\ud83d\\ude00\"\n}\n";
-    assert_int_equal(vg_tree_load_buffer(t, "s.json", j, strlen(j), true, &d), 0);
+    assert_int_equal(vg_source_load_buffer(t, "s.json", j, strlen(j), true, &d), 0);
     const struct vg_node *b = vg_node_get(vg_node_get(vg_tree_root(t), "a"), "B");
     assert_int_equal(b->kind, VG_NODE_SEQ);
     assert_int_equal(b->n, 4);
@@ -257,10 +258,10 @@ static void test_egress_settings_and_secrets(void **state)
 {
     (void)state;
     char *dir = make_dir();
-    put(dir, "key", "c2VjcmV0LWtleQ==\n");
+    put(dir, "ignore.key", "c2VjcmV0LWtleQ==\n");
     char *yaml =
         vg_asprintf("Egress:\n"
-                    "  Properties:\n    BlobKey: \"${file:%s/key}\"\n"
+                    "  Properties:\n    BlobKey: \"${file:%s/ignore.key}\"\n"
                     "  AzureBlobStorage:\n"
                     "    blob:\n      AccountUri: http://127.0.0.1:10000/devstoreaccount1\n"
                     "      ContainerName: dumps\n      AccountKeyName: BlobKey\n"
@@ -292,7 +293,7 @@ static void test_egress_settings_and_secrets(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    vg_config_show(cfg, f);
+    vg_config_show(cfg, f, 0);
     fclose(f);
     assert_null(strstr(buf, "c2VjcmV0"));
     assert_null(strstr(buf, "s3cr3t"));

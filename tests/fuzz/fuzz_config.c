@@ -1,5 +1,5 @@
 /* libFuzzer target: the configuration loader (YAML and JSON readers, merge, diagnostics). */
-#include "config/tree.h"
+#include "config/source.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct vg_diags d;
         vg_diags_init(&d);
         if (t) {
-            vg_tree_load_buffer(t, json ? "fuzz.json" : "fuzz.yaml", (const char *)data, size, json,
-                                &d);
+            vg_source_load_buffer(t, json ? "fuzz.json" : "fuzz.yaml", (const char *)data, size,
+                                  json, &d);
             for (size_t i = 0; i < d.n; i++)
                 free(vg_diag_format(&d.v[i]));
         }
