@@ -604,23 +604,39 @@ static const char *describe(const struct vg_node *n, char *buf, size_t len)
     return buf;
 }
 
-int vg_node_to_bool(const struct vg_node *n, const char *path, struct vg_diags *d, bool *out)
+/* A scalar's text without surrounding whitespace, which .NET's converters (numbers, bool,
+ * TimeSpan) ignore: a ConfigMap value " 10" binds as 10. *copy is what to free. */
+static const char *trimmed(const struct vg_node *n, char **copy)
 {
     const char *s = vg_node_str(n);
+    *copy = NULL;
+    if (!s || !*s || (!isspace((unsigned char)s[0]) && !isspace((unsigned char)s[n->len - 1])))
+        return s;
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    *copy = vg_strndup(s, len);
+    return *copy ? *copy : "";
+}
+
+int vg_node_to_bool(const struct vg_node *n, const char *path, struct vg_diags *d, bool *out)
+{
+    char *copy;
+    const char *s = trimmed(n, &copy);
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
     if (s) {
         for (size_t i = 0; i < VG_ARRAY_SIZE(yes); i++) {
-            if (strcasecmp(s, yes[i]) == 0) {
-                *out = true;
-                return 0;
-            }
-            if (strcasecmp(s, no[i]) == 0) {
-                *out = false;
+            if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+                *out = strcasecmp(s, yes[i]) == 0;
+                free(copy);
                 return 0;
             }
         }
     }
+    free(copy);
     char buf[72];
     vg_diag_err(d, n ? &n->pos : NULL, path, "expected true or false, got %s",
                 describe(n, buf, sizeof(buf)));
@@ -638,7 +654,8 @@ static void range_text(char *buf, size_t n, double min, double max, bool integer
 int vg_node_to_double(const struct vg_node *n, const char *path, double min, double max,
                       struct vg_diags *d, double *out)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char want[64], buf[72];
     range_text(want, sizeof(want), min, max, false);
     if (s && *s) {
@@ -649,6 +666,7 @@ int vg_node_to_double(const struct vg_node *n, const char *path, double min, dou
             end++;
         if (end != s && *end == '\0' && errno == 0 && isfinite(v) && !isspace((unsigned char)*s) &&
             strncasecmp(s, "0x", 2) != 0) {
+            free(copy);
             if ((min != 0 || max != 0) && (v < min || v > max)) {
                 vg_diag_err(d, &n->pos, path, "expected %s, got %s (out of range)", want,
                             describe(n, buf, sizeof(buf)));
@@ -658,6 +676,7 @@ int vg_node_to_double(const struct vg_node *n, const char *path, double min, dou
             return 0;
         }
     }
+    free(copy);
     vg_diag_err(d, n ? &n->pos : NULL, path, "expected %s, got %s", want,
                 describe(n, buf, sizeof(buf)));
     return VG_ECONFIG;
@@ -666,14 +685,18 @@ int vg_node_to_double(const struct vg_node *n, const char *path, double min, dou
 int vg_node_to_int(const struct vg_node *n, const char *path, int64_t min, int64_t max,
                    struct vg_diags *d, int64_t *out)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char want[64], buf[72];
     range_text(want, sizeof(want), (double)min, (double)max, true);
     if (s && *s && (isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
         char *end;
         errno = 0;
         long long v = strtoll(s, &end, 10);
-        if (*end == '\0' && errno == 0) {
+        bool ok = *end == '\0' && errno == 0, range = errno == ERANGE;
+        free(copy);
+        copy = NULL;
+        if (ok) {
             if ((min != 0 || max != 0) && (v < min || v > max)) {
                 vg_diag_err(d, &n->pos, path, "expected %s, got %s (out of range)", want,
                             describe(n, buf, sizeof(buf)));
@@ -682,12 +705,13 @@ int vg_node_to_int(const struct vg_node *n, const char *path, int64_t min, int64
             *out = v;
             return 0;
         }
-        if (errno == ERANGE) {
+        if (range) {
             vg_diag_err(d, &n->pos, path, "expected %s, got %s (out of range)", want,
                         describe(n, buf, sizeof(buf)));
             return VG_ECONFIG;
         }
     }
+    free(copy);
     vg_diag_err(d, n ? &n->pos : NULL, path, "expected %s, got %s", want,
                 describe(n, buf, sizeof(buf)));
     return VG_ECONFIG;
@@ -696,9 +720,11 @@ int vg_node_to_int(const struct vg_node *n, const char *path, int64_t min, int64
 int vg_node_to_duration(const struct vg_node *n, const char *path, struct vg_diags *d,
                         uint64_t *out_ms)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char buf[72];
     int rc = s ? vg_parse_duration_ms(s, out_ms) : VG_EINVAL;
+    free(copy);
     if (rc == 0)
         return 0;
     vg_diag_err(d, n ? &n->pos : NULL, path,
@@ -711,9 +737,11 @@ int vg_node_to_duration(const struct vg_node *n, const char *path, struct vg_dia
 int vg_node_to_size(const struct vg_node *n, const char *path, struct vg_diags *d,
                     uint64_t *out_bytes)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char buf[72];
     int rc = s ? vg_parse_size(s, out_bytes) : VG_EINVAL;
+    free(copy);
     if (rc == 0)
         return 0;
     vg_diag_err(d, n ? &n->pos : NULL, path,

@@ -40,16 +40,36 @@ struct vg_rule {
     bool needs_runtime; /* the trigger or an action needs a runtime adapter */
 };
 
+/* A rule left out of the set because of its errors; the other rules run. */
+struct vg_refused_rule {
+    const char *name; /* borrowed from the config */
+    const char *path; /* "CollectionRules.NAME" */
+    struct vg_pos pos;
+    size_t errors;
+    char *diagnostics; /* its diagnostics as `vigil check` prints them, one per line (owned) */
+};
+
 struct vg_ruleset {
     struct vg_rule *rules;
     size_t n_rules;
-    uint64_t metrics; /* union of every rule's mask */
+    uint64_t metrics;                /* union of every rule's mask */
+    struct vg_refused_rule *refused; /* VG_RULESET_REFUSE_ALONE only */
+    size_t n_refused;
 };
 
-/* Compiles cfg->settings.rules. Every problem goes to `d` (file:line:col + key path).
- * Returns 0 (*out set), VG_ECONFIG (*out NULL) or VG_ENOMEM. The set borrows strings and nodes
- * from cfg, which must outlive it. */
+/* Compiles cfg->settings.rules. Every problem goes to `d` (file:line:col + key path), each
+ * diagnostic about a rule naming it (diag.rule). Returns 0 (*out set), VG_ECONFIG (*out NULL)
+ * or VG_ENOMEM. The set borrows strings and nodes from cfg, which must outlive it. */
 int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct vg_ruleset **out);
+
+enum {
+    /* A rule with an error, found by the config loader or here, is refused alone: it is listed
+     * in refused[] with its diagnostics and the other rules compile (returns 0 unless out of
+     * memory). For the daemon; `vigil check` fails on any error. */
+    VG_RULESET_REFUSE_ALONE = 1u << 0,
+};
+int vg_ruleset_compile_ex(const struct vg_config *cfg, struct vg_diags *d, unsigned flags,
+                          struct vg_ruleset **out);
 void vg_ruleset_destroy(struct vg_ruleset *rs); /* NULL-safe */
 
 /* Case-insensitive lookup by rule name; NULL when absent. */
