@@ -6,7 +6,7 @@
 #include "config/log.h"
 #include "config/util.h"
 #include "egress/egress.h"
-#include "engine/coredump.h"
+#include "engine/dump/dump.h"
 #include "rules/action.h"
 
 #include <stdlib.h>

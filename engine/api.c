@@ -7,8 +7,8 @@
 #include "config/log.h"
 #include "config/util.h"
 #include "egress/egress.h"
-#include "engine/coredump.h"
-#include "engine/http.h"
+#include "engine/dump/dump.h"
+#include "engine/http/http.h"
 #include "rules/action.h"
 
 #include <inttypes.h>

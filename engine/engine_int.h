@@ -4,8 +4,8 @@
 
 #include "config/config.h"
 #include "engine/daemon.h"
-#include "engine/proc.h"
-#include "engine/sampler.h"
+#include "engine/host/proc.h"
+#include "engine/host/sampler.h"
 #include "engine/state.h"
 #include "rules/ruleset.h"
 

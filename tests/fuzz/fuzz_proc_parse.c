@@ -1,7 +1,7 @@
 /* libFuzzer target for the /proc parsers: stat lines (comm with spaces and parentheses,
  * truncation) and /proc/PID/cgroup text. */
-#include "engine/cgroup.h"
-#include "engine/proc.h"
+#include "engine/host/cgroup.h"
+#include "engine/host/proc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engine/cgroup.h"
-#include "engine/proc.h"
-#include "engine/sampler.h"
+#include "engine/host/cgroup.h"
+#include "engine/host/proc.h"
+#include "engine/host/sampler.h"
 #include "config/error.h"
 #include "fake_tree.h"
 

@@ -4,6 +4,7 @@
 #include "config/error.h"
 #include "config/log.h"
 #include "egress/egress.h"
+#include "engine/cli/cli.h"
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -90,7 +91,7 @@ static int put_file(struct vg_egress *e, const char *provider, const char *file,
     return 0;
 }
 
-int vg_cmd_egress_put(int argc, char **argv)
+int vg_cmd_upload(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config-dir", required_argument, NULL, 'c'},

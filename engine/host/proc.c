@@ -1,4 +1,4 @@
-#include "engine/proc_int.h"
+#include "engine/host/proc_int.h"
 
 #include "config/error.h"
 #include "config/util.h"

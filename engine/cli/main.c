@@ -1,10 +1,5 @@
-/* vigil: the command-line entry point; each subcommand lives in engine/cmd_*.c. */
-#include "engine/cli.h"
-#include "engine/cmd_dump.h"
-#include "engine/cmd_generatekey.h"
-#include "engine/daemon.h"
-#include "egress/egress.h"
-#include "engine/version.h"
+/* vigil: the command-line entry point; each command lives in engine/cli/NAME.c. */
+#include "engine/cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +13,7 @@ struct command {
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv)
 {
-    printf("vigil %s\n", vg_version());
+    printf("vigil %s\n", VG_VERSION);
     return 0;
 }
 
@@ -26,7 +21,7 @@ static const struct command commands[] = {
     {"run", vg_cmd_run, "run the daemon: watch processes, fire rules, serve the API"},
     {"check", vg_cmd_check, "validate configuration directories and summarize the rules"},
     {"dump", vg_cmd_dump, "write a core dump of a process now (ProcDump-style)"},
-    {"upload", vg_cmd_egress_put, "upload a file with a configured egress provider (or --resume)"},
+    {"upload", vg_cmd_upload, "upload a file with a configured egress provider (or --resume)"},
     {"status", vg_cmd_status, "show each rule's state per process (asks the daemon)"},
     {"ps", vg_cmd_ps, "list the processes the daemon sees"},
     {"generatekey", vg_cmd_generatekey, "create an API key and the config snippet with its hash"},
@@ -38,7 +33,7 @@ static int cmd_help(int argc, char **argv)
 {
     printf("vigil %s - watches processes and captures diagnostics when rules fire\n\n"
            "usage: vigil COMMAND [OPTIONS]\n\ncommands:\n",
-           vg_version());
+           VG_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         printf("  %-12s %s\n", commands[i].name, commands[i].help);
     printf("\nRun `vigil COMMAND --help` for a command's options. Documentation: docs/.\n");

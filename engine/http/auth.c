@@ -1,5 +1,5 @@
 /* API keys: the config stores only "sha256:<hex>" of the key; requests carry the key itself. */
-#include "engine/http_int.h"
+#include "engine/http/http_int.h"
 #include "config/error.h"
 
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /* vigil run: the daemon's command line. */
 #include "config/error.h"
 #include "config/log.h"
-#include "engine/cli.h"
+#include "engine/cli/cli.h"
 #include "engine/daemon.h"
 
 #include <getopt.h>

@@ -1,6 +1,6 @@
-#include "engine/sampler.h"
-#include "engine/cgroup.h"
-#include "engine/proc_int.h"
+#include "engine/host/sampler.h"
+#include "engine/host/cgroup.h"
+#include "engine/host/proc_int.h"
 
 #include "config/error.h"
 

@@ -2,7 +2,7 @@
  * sink, error paths (no such process, exit during the dump, sink quota, full disk, permission,
  * existing file), thread churn during attach, and the target running on correctly afterwards. */
 #include "config/error.h"
-#include "engine/coredump.h"
+#include "engine/dump/dump.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -36,7 +36,7 @@ static const char *target_path(void)
 {
     static char path[4096];
     const char *bin = getenv("VG_BINARY_DIR");
-    snprintf(path, sizeof(path), "%s/tests/coredump/vg_target_threads", bin ? bin : ".");
+    snprintf(path, sizeof(path), "%s/tests/dump/vg_target_threads", bin ? bin : ".");
     return path;
 }
 

@@ -1,5 +1,5 @@
 /* /proc readers for the core dump writer: maps, smaps flags, stat. */
-#include "engine/coredump_int.h"
+#include "engine/dump/dump_int.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #define VG_HTTP_INT_H
 
 #include "config/util.h"
-#include "engine/http.h"
+#include "engine/http/http.h"
 
 #include <llhttp.h>
 

@@ -1,11 +1,11 @@
 /* `vigil dump`: a core of a running process to a file. Other destinations (egress) plug in as a
  * vg_dump_write_cb sink handed to vg_coredump_write(). */
-#include "engine/cmd_dump.h"
-#include "engine/coredump.h"
+#include "engine/cli/cli.h"
+#include "engine/dump/dump.h"
 #include "config/config.h"
 #include "config/error.h"
 #include "egress/egress.h"
-#include "engine/cli.h"
+#include "engine/cli/cli.h"
 #include "rules/ruleset.h"
 
 #include <errno.h>

@@ -10,8 +10,8 @@
  * - File (vg_coredump_to_file): the memory is copied by two threads straight into a pre-faulted
  *   MAP_SHARED mapping of the core file, at an offset reserved before the freeze; no buffer of
  *   our own, one copy. See "file output" below. */
-#include "engine/coredump.h"
-#include "engine/coredump_int.h"
+#include "engine/dump/dump.h"
+#include "engine/dump/dump_int.h"
 #include "config/error.h"
 #include "config/util.h"
 

@@ -2,7 +2,7 @@
 #ifndef VG_PROC_INT_H
 #define VG_PROC_INT_H
 
-#include "engine/proc.h"
+#include "engine/host/proc.h"
 
 #include <sys/types.h>
 

@@ -6,7 +6,7 @@
 #ifndef VG_PROC_H
 #define VG_PROC_H
 
-#include "engine/cgroup.h"
+#include "engine/host/cgroup.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-#include "engine/cmd_generatekey.h"
-#include "engine/http.h"
+#include "engine/cli/cli.h"
+#include "engine/http/http.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engine/proc.h"
-#include "engine/sampler.h"
+#include "engine/host/proc.h"
+#include "engine/host/sampler.h"
 #include "config/error.h"
 #include "config/util.h"
 

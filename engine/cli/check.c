@@ -2,7 +2,7 @@
 #include "config/config.h"
 #include "config/error.h"
 #include "config/util.h"
-#include "engine/cli.h"
+#include "engine/cli/cli.h"
 #include "rules/ruleset.h"
 
 #include <getopt.h>

@@ -1,7 +1,7 @@
 /* Embedded HTTP/1.1 server: connection state machine over llhttp, router, responses, streams,
  * listeners. One request at a time per connection: the parser is paused at the end of each
  * message and resumed only when its response has been fully written. */
-#include "engine/http_int.h"
+#include "engine/http/http_int.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "config/settings.h"

@@ -4,7 +4,7 @@
 #ifndef VG_SAMPLER_H
 #define VG_SAMPLER_H
 
-#include "engine/proc.h"
+#include "engine/host/proc.h"
 #include "rules/metric.h"
 
 #include <stdint.h>

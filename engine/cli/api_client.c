@@ -1,7 +1,8 @@
-/* vigil status / vigil ps: small API clients for people at a terminal. */
+/* The small HTTP client `vigil status` and `vigil ps` share: GET a route of the daemon's API with
+ * the key from --api-key-file or VIGIL_API_KEY, parse the JSON answer. */
 #include "config/error.h"
 #include "config/util.h"
-#include "engine/cli.h"
+#include "engine/cli/cli.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -22,7 +23,7 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
 
 /* A terminal-safe copy of s (control characters become '?'); process names are chosen by the
  * processes themselves. Returns buf. */
-static const char *printable(const char *s, char *buf, size_t n)
+const char *vg__cli_printable(const char *s, char *buf, size_t n)
 {
     size_t i = 0;
     for (; s && s[i] && i + 1 < n; i++)
@@ -45,7 +46,7 @@ static int read_key_file(const char *path, char *key, size_t n)
 }
 
 /* GETs base+route; on success *out is the parsed JSON. Prints its own errors. */
-static int api_get(const char *base, const char *key, const char *route, json_t **out)
+int vg__cli_api_get(const char *base, const char *key, const char *route, json_t **out)
 {
     struct vg_buf body;
     vg_buf_init(&body);
@@ -96,7 +97,7 @@ out:
     return rc;
 }
 
-static int parse_common(int argc, char **argv, const char *usage, const char **url, char *key,
+int vg__cli_parse_common(int argc, char **argv, const char *usage, const char **url, char *key,
                         size_t keylen)
 {
     static const struct option opts[] = {
@@ -135,77 +136,5 @@ static int parse_common(int argc, char **argv, const char *usage, const char **u
         fprintf(stderr, "%s", usage);
         return 2;
     }
-    return 0;
-}
-
-int vg_cmd_ps(int argc, char **argv)
-{
-    static const char usage[] = "usage: vigil ps [--url URL] [--api-key-file FILE]\n"
-                                "  Lists the processes the daemon sees (key: --api-key-file or "
-                                "VIGIL_API_KEY).\n";
-    const char *url;
-    char key[256];
-    int rc = parse_common(argc, argv, usage, &url, key, sizeof(key));
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    json_t *j;
-    if (api_get(url, key, "/processes", &j))
-        return 1;
-    printf("%8s  %-20s  %s\n", "PID", "NAME", "UID");
-    size_t i;
-    json_t *p;
-    json_array_foreach(j, i, p)
-    {
-        char name[128];
-        printf("%8lld  %-20s  %s\n", (long long)json_integer_value(json_object_get(p, "pid")),
-               printable(json_string_value(json_object_get(p, "name")), name, sizeof(name)),
-               json_string_value(json_object_get(p, "uid")));
-    }
-    json_decref(j);
-    return 0;
-}
-
-int vg_cmd_status(int argc, char **argv)
-{
-    static const char usage[] =
-        "usage: vigil status [--url URL] [--api-key-file FILE]\n"
-        "  Prints every rule's state for each process it applies to (key: --api-key-file or "
-        "VIGIL_API_KEY).\n";
-    const char *url;
-    char key[256];
-    int rc = parse_common(argc, argv, usage, &url, key, sizeof(key));
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    json_t *j;
-    if (api_get(url, key, "/instances", &j))
-        return 1;
-    json_t *arr = json_object_get(j, "instances");
-    printf("%-24s %8s  %-16s %-16s %5s  %s\n", "RULE", "PID", "PROCESS", "STATE", "RUNS",
-           "LAST FIRED / ERROR");
-    size_t i;
-    json_t *o;
-    json_array_foreach(arr, i, o)
-    {
-        char name[128], rule[128], errbuf[512];
-        const char *err = json_string_value(json_object_get(o, "lastError"));
-        if (err)
-            err = printable(err, errbuf, sizeof(errbuf));
-        const char *last = json_string_value(json_object_get(o, "lastFired"));
-        printf("%-24s %8lld  %-16s %-16s %5lld  %s\n",
-               printable(json_string_value(json_object_get(o, "rule")), rule, sizeof(rule)),
-               (long long)json_integer_value(json_object_get(o, "pid")),
-               printable(json_string_value(json_object_get(o, "name")), name, sizeof(name)),
-               json_string_value(json_object_get(o, "state")),
-               (long long)json_integer_value(json_object_get(o, "lifetimeOccurrences")),
-               err    ? err
-               : last ? last
-                      : "-");
-    }
-    if (json_array_size(arr) == 0)
-        printf("(no rule matches any process)\n");
-    const char *cfg = json_string_value(json_object_get(j, "configurationErrors"));
-    if (cfg)
-        printf("\nthe last configuration reload was rejected:\n%s\n", cfg);
-    json_decref(j);
     return 0;
 }

@@ -1,5 +1,5 @@
-#include "engine/cgroup.h"
-#include "engine/proc_int.h"
+#include "engine/host/cgroup.h"
+#include "engine/host/proc_int.h"
 
 #include "config/error.h"
 
