@@ -493,6 +493,7 @@ static int load_egress(struct vg__loader *L)
             e->pos = pr->key_pos;
             const struct vg_node *m = pr->value;
             L->unresolved = false;
+            size_t errors_before = L->d->errors;
             if (k == 0) {
                 struct fs_raw r = {0};
                 e->kind = VG_EGRESS_FILESYSTEM;
@@ -609,6 +610,7 @@ static int load_egress(struct vg__loader *L)
                 }
             }
             e->secrets_pending = L->unresolved;
+            e->errors = L->d->errors - errors_before;
             s->n_egress++;
         }
     }

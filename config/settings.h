@@ -62,6 +62,7 @@ struct vg_egress_settings {
     /* `vigil check` without the secrets mounted: a ${env:}/${file:} reference stayed unresolved,
      * so credentials cannot be checked here. */
     bool secrets_pending;
+    size_t errors; /* errors found while loading it (already reported) */
     enum vg_compression compression;
     unsigned max_retries;        /* default 10 */
     uint64_t retry_max_delay_ms; /* default 5 min */

@@ -3,11 +3,15 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void vg_buf_init(struct vg_buf *b)
 {
@@ -391,4 +395,39 @@ int vg_base64url_decode(const char *s, struct vg_buf *out)
         }
     }
     return 0;
+}
+
+int vg_dir_creatable(const char *path, char *why, size_t n)
+{
+    char *p = vg_strdup(path);
+    int rc = 0;
+    if (!p)
+        return VG_ENOMEM;
+    struct stat st;
+    bool exists = stat(p, &st) == 0;
+    /* walk up to the nearest ancestor that exists */
+    while (!exists) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            snprintf(why, n, "not an absolute path");
+            rc = VG_EINVAL;
+            goto out;
+        }
+        if (slash == p)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        exists = stat(p, &st) == 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, n, "%s exists and is not a directory", p);
+        rc = -ENOTDIR;
+    } else if (access(p, W_OK | X_OK) != 0) {
+        rc = -errno;
+        snprintf(why, n, "%s is not writable by this user (uid %u): %s", p, (unsigned)geteuid(),
+                 strerror(errno));
+    }
+out:
+    free(p);
+    return rc;
 }

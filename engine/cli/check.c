@@ -3,6 +3,7 @@
 #include "config/error.h"
 #include "config/util.h"
 #include "engine/cli/cli.h"
+#include "engine/preflight.h"
 #include "rules/ruleset.h"
 
 #include <getopt.h>
@@ -54,6 +55,9 @@ int vg_cli_load(const struct vg_dirlist *dirs, unsigned flags, struct vg_config 
         int rrc = vg_ruleset_compile(*cfg, &d, rules);
         if (rc == 0)
             rc = rrc;
+        /* what `vigil run` would check on this host when it starts */
+        if (vg_preflight(*cfg, NULL, &d) && rc == 0)
+            rc = VG_ECONFIG;
         if (rc) {
             vg_ruleset_destroy(*rules);
             *rules = NULL;
@@ -162,9 +166,12 @@ int vg_cmd_check(int argc, char **argv)
     } else {
         for (size_t i = 0; i < rules->n_rules; i++)
             print_rule(&rules->rules[i]);
-        printf("configuration OK: %zu rule%s, %zu egress provider%s, %zu file%s\n",
+        printf("configuration OK: %zu rule%s, %zu egress provider%s, %zu file%s",
                cfg->settings.n_rules, cfg->settings.n_rules == 1 ? "" : "s", cfg->settings.n_egress,
                cfg->settings.n_egress == 1 ? "" : "s", cfg->n_files, cfg->n_files == 1 ? "" : "s");
+        if (cfg->n_env)
+            printf(", %zu environment variable%s", cfg->n_env, cfg->n_env == 1 ? "" : "s");
+        printf("\n");
     }
     vg_ruleset_destroy(rules);
     vg_config_destroy(cfg);
