@@ -272,6 +272,39 @@ kill9-spooling)
   [[ -z "$(ls -A "$work/spool")" ]] || fail "spool not cleaned"
   [[ "$(count_objects s3 "$RUN.bin")" == 0 ]] || fail "an incomplete artifact was uploaded"
   ;;
+azure-container)
+  # The container is created when missing, as dotnet-monitor does; a SAS that may not create
+  # containers (resource type o only) gets a 403 on create, which is not an error.
+  head -c 3000 /dev/urandom > "$work/data"
+  sha="$(sha256sum < "$work/data" | cut -d' ' -f1)"
+  az_check() { # CONTAINER NAME
+    [[ "$(curl -sf "$AZ_URI/$1/$2?$SAS" | sha256sum | cut -d' ' -f1)" == "$sha" ]] || fail "$1/$2: not stored"
+  }
+  c1="key$RANDOM$RANDOM"; c2="sas$RANDOM$RANDOM"; c3="none$RANDOM$RANDOM"
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "$c1" --account-key "$KEY" \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log" || { cat "$work/log"; fail "key: new container"; }
+  az_check "$c1" "$RUN.bin"; echo "ok AccountKey: container $c1 created"
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "$c2" --sas "$SAS" \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log" || { cat "$work/log"; fail "sas: new container"; }
+  az_check "$c2" "$RUN.bin"; echo "ok account SAS: container $c2 created"
+  OSAS="$(python3 "$here/azhelper.py" sas rwc o)"
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container vigil --sas "$OSAS" \
+    --name "$RUN-o.bin" put "$work/data" > /dev/null 2> "$work/log" || { cat "$work/log"; fail "object-only SAS"; }
+  az_check vigil "$RUN-o.bin"; echo "ok object-only SAS: the 403 on create is ignored"
+  set +e
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "$c3" --sas "$OSAS" --retries 1 \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc != 0 ]] && grep -q "ContainerNotFound" "$work/log" || { cat "$work/log"; fail "missing container with an object-only SAS"; }
+  echo "ok object-only SAS, missing container: the upload says ContainerNotFound"
+  # a wrong account key on create is an authentication error, not ignored
+  set +e
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "x$c3" --account-key "${KEY/E/F}" \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc == 4 ]] && grep -q "Create Container" "$work/log" || { cat "$work/log"; fail "create with a wrong key"; }
+  echo ok
+  ;;
 profile)
   # S3 credentials from the AWS shared files, as dotnet-monitor's AwsProfileName/AwsProfilePath
   # and the AWS SDK's AWS_PROFILE / AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE find them;
