@@ -21,25 +21,33 @@
 
 #define MAX_SECRET_FILE_BYTES 65536
 
-/* Rules defined in two files would silently shadow each other: report both places. */
-static void check_duplicate_rules(struct vg__loader *L, const struct vg_node *doc)
+/* Rules defined in two YAML/JSON files would silently shadow each other: report both places.
+ * Only documents count: key-per-file entries and variables set single keys of rules defined
+ * elsewhere, which is how Kubernetes users override a setting. */
+static int check_duplicate_rules(struct vg__loader *L, const struct vg_node *doc)
 {
-    const struct vg_node *existing = vg_node_get(vg_tree_root(L->t), "CollectionRules");
     const struct vg_node *incoming = vg_node_get(doc, "CollectionRules");
-    if (!existing || !incoming || existing->kind != VG_NODE_MAP || incoming->kind != VG_NODE_MAP)
-        return;
+    if (!incoming || incoming->kind != VG_NODE_MAP)
+        return 0;
+    if (!L->doc_rules && !(L->doc_rules = vg_tree_new_node(L->t, VG_NODE_MAP, NULL)))
+        return VG_ENOMEM;
     for (size_t i = 0; i < incoming->n; i++) {
-        const struct vg_pair *old = vg_node_get_pair(existing, incoming->pairs[i].key);
-        if (!old)
+        const struct vg_pair *in = &incoming->pairs[i];
+        const struct vg_pair *old = vg_node_get_pair(L->doc_rules, in->key);
+        if (!old) {
+            if (vg__node_push_pair(L->t, L->doc_rules, in->key, &in->key_pos, in->value))
+                return VG_ENOMEM;
             continue;
-        char *path = vg_path_join("CollectionRules", incoming->pairs[i].key);
-        vg_diags_set_rule(L->d, incoming->pairs[i].key);
-        vg_diag_err(L->d, &incoming->pairs[i].key_pos, path,
+        }
+        char *path = vg_path_join("CollectionRules", in->key);
+        vg_diags_set_rule(L->d, in->key);
+        vg_diag_err(L->d, &in->key_pos, path,
                     "rule is already defined at %s:%d:%d; rule names must be unique across files",
                     old->key_pos.file, old->key_pos.line, old->key_pos.col);
         vg_diags_set_rule(L->d, NULL);
         free(path);
     }
+    return 0;
 }
 
 /* ---------- secrets ---------- */
@@ -1147,9 +1155,8 @@ static int load_sources(struct vg__loader *L, const struct vg_config_options *o)
             continue;
         if ((rc = push_file(cfg, entries[i].path)))
             goto out;
-        /* key-per-file entries set single keys of rules defined elsewhere: no duplicate */
-        if (entries[i].kind == VG_SOURCE_DOCUMENT)
-            check_duplicate_rules(L, doc);
+        if (entries[i].kind == VG_SOURCE_DOCUMENT && (rc = check_duplicate_rules(L, doc)))
+            goto out;
         if ((rc = vg_tree_merge_doc(L->t, doc)))
             goto out;
     }

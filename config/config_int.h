@@ -15,6 +15,7 @@ struct vg__loader {
     const struct vg_node *templates;
     unsigned flags;
     bool unresolved; /* a secret reference stayed unresolved (VG_CONFIG_SECRETS_OPTIONAL) */
+    struct vg_node *doc_rules; /* rule names YAML/JSON documents defined so far, with where */
 };
 
 /* A key path copied into the tree's arena (NULL on OOM). */

@@ -100,8 +100,26 @@ static void print_rule(const struct vg_rule *r)
         vg_format_timespan(r->limits.cooldown_ms, w, sizeof(w));
         printf(", cooldown %s", w);
     }
-    if (r->needs_runtime)
-        printf(" [needs a runtime adapter: not supported yet at run time]");
+    if (r->needs_runtime) {
+        /* name each .NET-only feature, so a dotnet-monitor user sees what will not run */
+        printf(" [.NET runtime features, not run yet:");
+        const char *sep = " ";
+        if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_NEEDS_RUNTIME)) {
+            printf("%s%s", sep, r->trigger.type->name);
+            sep = ", ";
+        }
+        for (size_t i = 0; i < r->n_actions; i++) {
+            const struct vg_action_type *t = r->actions[i].type;
+            bool seen = false;
+            for (size_t j = 0; j < i; j++)
+                seen = seen || r->actions[j].type == t;
+            if (t && (t->flags & VG_ACTION_NEEDS_RUNTIME) && !seen) {
+                printf("%s%s", sep, t->name);
+                sep = ", ";
+            }
+        }
+        printf("]");
+    }
     printf("\n");
 }
 
