@@ -21,6 +21,12 @@ struct vg_daemon_options {
     struct vg_procfs procfs;      /* injectable roots (tests); NULL members = real ones */
 };
 
+struct vg_rule;
+/* The parts of a rule this vigil cannot run yet, named: its trigger when it reads samples no
+ * runtime adapter provides, and each action type no adapter implements ("EventCounter,
+ * CollectTrace"). NULL when it runs all of it; malloc'ed. For `vigil check`. */
+char *vg_rule_missing_features(const struct vg_rule *r);
+
 /* Runs until SIGTERM/SIGINT. Returns the process exit status (0 on a clean stop, 1 when the
  * configuration or state cannot be loaded at startup). */
 int vg_daemon_run(const struct vg_daemon_options *opts);

@@ -66,6 +66,31 @@ char *vg__rule_unsupported(const struct vg_rule *r)
     return NULL;
 }
 
+char *vg_rule_missing_features(const struct vg_rule *r)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    const struct vg_trigger_type *tt = r->trigger.type;
+    if (tt && tt->runtime) {
+        const struct vg_runtime_type *rt = vg_runtime_find(tt->runtime);
+        if (!rt || !rt->session_open || !tt->observe)
+            vg_buf_puts(&b, tt->name);
+    }
+    for (size_t i = 0; i < r->n_actions; i++) {
+        const struct vg_action_type *t = r->actions[i].type;
+        bool seen = false;
+        for (size_t j = 0; j < i; j++)
+            seen = seen || r->actions[j].type == t;
+        if (!seen && !vg__action_known(t->name))
+            vg_buf_printf(&b, "%s%s", b.len ? ", " : "", t->name);
+    }
+    if (!b.len) {
+        vg_buf_free(&b);
+        return NULL;
+    }
+    return vg_buf_steal(&b);
+}
+
 char *vg__rule_unsupported_for(const struct vg_rule *r, const struct vg_proc *p)
 {
     const struct vg_runtime_type *rt = p->runtime ? p->runtime : &vg_runtime_native;

@@ -4,6 +4,7 @@
 #include "config/error.h"
 #include "config/util.h"
 #include "engine/cli/cli.h"
+#include "engine/daemon.h"
 #include "engine/preflight.h"
 #include "rules/ruleset.h"
 
@@ -101,26 +102,10 @@ static void print_rule(const struct vg_rule *r)
         vg_format_timespan(r->limits.cooldown_ms, w, sizeof(w));
         printf(", cooldown %s", w);
     }
-    if (r->needs_runtime) {
-        /* name each .NET-only feature, so a dotnet-monitor user sees what will not run */
-        printf(" [.NET runtime features, not run yet:");
-        const char *sep = " ";
-        if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_NEEDS_RUNTIME)) {
-            printf("%s%s", sep, r->trigger.type->name);
-            sep = ", ";
-        }
-        for (size_t i = 0; i < r->n_actions; i++) {
-            const struct vg_action_type *t = r->actions[i].type;
-            bool seen = false;
-            for (size_t j = 0; j < i; j++)
-                seen = seen || r->actions[j].type == t;
-            if (t && (t->flags & VG_ACTION_NEEDS_RUNTIME) && !seen) {
-                printf("%s%s", sep, t->name);
-                sep = ", ";
-            }
-        }
-        printf("]");
-    }
+    char *missing = vg_rule_missing_features(r);
+    if (missing) /* each one named, so a dotnet-monitor user sees what will not run */
+        printf(" [runtime features not run yet: %s]", missing);
+    free(missing);
     printf("\n");
 }
 

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-NOT_RUN = re.compile(r"\[\.NET runtime features, not run yet: ([^\]]+)\]")
+NOT_RUN = re.compile(r"\[runtime features not run yet: ([^\]]+)\]")
 UNSUPPORTED_WARNING = re.compile(r"warning: ([^:]+): .*not supported by vigil yet")
 
 
