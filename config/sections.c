@@ -515,9 +515,6 @@ static int load_authentication(struct vg__loader *L)
     k->issuer = r.issuer && *r.issuer ? r.issuer : GENERATEKEY_ISSUER;
     k->kty = kty;
     L->cfg->settings.server.api_jwt = k;
-    warn_at_key(L, auth, "MonitorApiKey", "Authentication.MonitorApiKey",
-                "valid, but the API does not accept JWT bearer tokens yet: requests need the key "
-                "of Server.Auth.ApiKeyHash (vigil generatekey)");
     return 0;
 }
 

@@ -193,7 +193,7 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
                       api);
     if (d->opts->no_auth)
         vg_log(VG_LOG_WARN, "api", "--no-auth: the API accepts requests without a key");
-    bool api_ok = d->opts->no_auth || ss->api_key_hash;
+    bool api_ok = d->opts->no_auth || ss->api_key_hash || ss->api_jwt;
     const char *const *urls = d->opts->n_urls ? d->opts->urls : ss->urls;
     size_t n_urls = d->opts->n_urls ? d->opts->n_urls : ss->n_urls;
     static const char *const def_urls[] = {VG_DEFAULT_URL};
@@ -204,8 +204,8 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
     }
     if (!api_ok)
         vg_log(VG_LOG_ERROR, "api",
-               "API disabled: no Server.Auth.ApiKeyHash is configured and --no-auth was not "
-               "given (run `vigil generatekey`)");
+               "API disabled: neither Server.Auth.ApiKeyHash nor Authentication.MonitorApiKey is "
+               "configured and --no-auth was not given (run `vigil generatekey`)");
     for (size_t i = 0; api_ok && i < n_urls; i++) {
         if ((rc = vg_http_listen(api->http, urls[i], true))) {
             vg_log(VG_LOG_ERROR, "api", "cannot listen on %s: %s", urls[i], vg_strerror(rc));

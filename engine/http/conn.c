@@ -114,7 +114,7 @@ static void dispatch(struct vg__http_conn *c)
     }
     bool open_listener = !c->listener->require_auth;
     if (!open_listener && !s->cfg.no_auth &&
-        !vg__http_auth_check(s->key_hash, vg_http_req_header(r, "Authorization"))) {
+        !vg__http_authorized(s, vg_http_req_header(r, "Authorization"))) {
         s->stats.auth_failures++;
         vg_http_res_header(res, "WWW-Authenticate", "Bearer realm=\"vigil\"");
         /* Key guessing is hopeless against 256-bit keys, but a storm of failures is still

@@ -31,7 +31,12 @@ struct vg_http_config {
     uint64_t stream_buffer_bytes; /* per streamed response, default 1 MiB */
     uint64_t shutdown_timeout_ms; /* graceful close waits this long for in-flight, default 10 s */
     const char *api_key_hash;     /* Server.Auth.ApiKeyHash "sha256:<64 hex>", borrowed, or NULL */
-    bool no_auth;                 /* --no-auth: authenticated listeners accept anyone */
+    /* Authentication.MonitorApiKey: JWT bearer tokens (engine/http/jwt.h) signed with this
+     * public key (base64url JWK) for this subject and issuer (NULL: generatekey's); borrowed. */
+    const char *jwt_public_key;
+    const char *jwt_subject;
+    const char *jwt_issuer;
+    bool no_auth; /* --no-auth: authenticated listeners accept anyone */
 };
 
 #define VG_HTTP_DEFAULT_MAX_CONNECTIONS 64u
@@ -65,7 +70,8 @@ int vg_http_server_create(uv_loop_t *loop, const struct vg_http_config *cfg,
 /* Starts a listener. url: "http://127.0.0.1:52323", "http://[::1]:52323", "http://0.0.0.0:52323",
  * "http://localhost:52323" (binds 127.0.0.1) or "unix:/path/to.sock"; port 0 picks a free port.
  * require_auth=false is for the metrics listener: it serves only VG_HTTP_ROUTE_OPEN routes and
- * never asks for a key. require_auth=true with no ApiKeyHash and without no_auth is VG_ECONFIG. */
+ * never asks for a key. require_auth=true with neither an ApiKeyHash nor a MonitorApiKey and
+ * without no_auth is VG_ECONFIG. */
 int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth);
 /* Number of listeners, and the bound TCP port of listener idx (0 for a Unix socket or bad idx). */
 size_t vg_http_listener_count(const struct vg_http_server *s);

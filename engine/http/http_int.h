@@ -147,6 +147,9 @@ bool vg__http_server_has_room(const struct vg_http_server *s);
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);
 /* Constant-time check of an "Authorization: Bearer <key>" value against the stored hash. */
 bool vg__http_auth_check(const unsigned char hash[32], const char *authorization);
+/* The server's key (hash) or, when configured, a JWT that verifies (Authentication.MonitorApiKey).
+ */
+bool vg__http_authorized(struct vg_http_server *s, const char *authorization);
 
 /* ---- shared by the server's files (server.c, conn.c, request.c, response.c, transport.c) ---- */
 
@@ -172,6 +175,8 @@ struct vg_http_server {
     struct vg_http_config cfg;
     bool has_key;
     unsigned char key_hash[32];
+    struct vg_jwt_key *jwt; /* Authentication.MonitorApiKey, or NULL */
+    char *jwt_subject, *jwt_issuer;
     struct vg__http_listener **listeners;
     size_t n_listeners;
     unsigned listeners_open;

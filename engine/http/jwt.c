@@ -11,6 +11,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rand.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -420,5 +421,110 @@ out:
     json_decref(header);
     json_decref(payload);
     vg_buf_free(&sig);
+    return rc;
+}
+
+/* ---------- generatekey ---------- */
+
+static int b64url_append(const void *data, size_t len, struct vg_buf *out)
+{
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const unsigned char *p = data;
+    int rc = 0;
+    for (size_t i = 0; i < len && rc == 0; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < len)
+            v |= p[i + 2];
+        char c[4] = {al[v >> 18 & 63], al[v >> 12 & 63], al[v >> 6 & 63], al[v & 63]};
+        rc = vg_buf_append(out, c, i + 2 < len ? 4 : i + 1 < len ? 3 : 2);
+    }
+    return rc;
+}
+
+static int bn_b64url(const BIGNUM *bn, size_t len, struct vg_buf *out)
+{
+    unsigned char buf[66];
+    if (len > sizeof(buf) || BN_bn2binpad(bn, buf, (int)len) != (int)len)
+        return VG_EFATAL;
+    return b64url_append(buf, len, out);
+}
+
+int vg_jwt_generate(int64_t now, int64_t expires_s, char **token, char **subject, char **public_key)
+{
+    *token = *subject = *public_key = NULL;
+    EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    BIGNUM *x = NULL, *y = NULL;
+    EVP_MD_CTX *md = NULL;
+    unsigned char *der = NULL, raw[96], uuid[16];
+    struct vg_buf jwk, tok, json;
+    vg_buf_init(&jwk);
+    vg_buf_init(&tok);
+    vg_buf_init(&json);
+    char sub[37];
+    int rc = VG_EFATAL;
+    if (!pkey || !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) ||
+        !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) || RAND_bytes(uuid, 16) != 1)
+        goto out;
+    uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
+    uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+    snprintf(sub, sizeof(sub),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", uuid[0],
+             uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7], uuid[8], uuid[9],
+             uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]);
+    /* the JWK: member names as the JWK standard (and IdentityModel 8) write them */
+    if ((rc = vg_buf_puts(&json, "{\"crv\":\"P-384\",\"kty\":\"EC\",\"x\":\"")) ||
+        (rc = bn_b64url(x, 48, &json)) || (rc = vg_buf_puts(&json, "\",\"y\":\"")) ||
+        (rc = bn_b64url(y, 48, &json)) || (rc = vg_buf_puts(&json, "\"}")) ||
+        (rc = b64url_append(json.data, json.len, &jwk)))
+        goto out;
+    static const char header[] = "{\"alg\":\"ES384\",\"typ\":\"JWT\"}";
+    vg_buf_reset(&json);
+    if ((rc =
+             vg_buf_printf(&json, "{\"aud\":\"%s\",\"exp\":\"%lld\",\"iss\":\"%s\",\"sub\":\"%s\"}",
+                           VG_JWT_AUDIENCE, (long long)(now + expires_s), VG_JWT_ISSUER, sub)) ||
+        (rc = b64url_append(header, strlen(header), &tok)) || (rc = vg_buf_puts(&tok, ".")) ||
+        (rc = b64url_append(json.data, json.len, &tok)))
+        goto out;
+    size_t der_len = 0;
+    rc = VG_EFATAL;
+    if (!(md = EVP_MD_CTX_new()) || EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, pkey) != 1 ||
+        EVP_DigestSign(md, NULL, &der_len, (const unsigned char *)tok.data, tok.len) != 1 ||
+        !(der = OPENSSL_malloc(der_len)) ||
+        EVP_DigestSign(md, der, &der_len, (const unsigned char *)tok.data, tok.len) != 1)
+        goto out;
+    /* DER -> the JWS form, R || S */
+    const unsigned char *p = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+    bool ok = sig && BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 48) == 48 &&
+              BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 48, 48) == 48;
+    ECDSA_SIG_free(sig);
+    if (!ok)
+        goto out;
+    if ((rc = vg_buf_puts(&tok, ".")) || (rc = b64url_append(raw, sizeof(raw), &tok)))
+        goto out;
+    if (!(*subject = vg_strdup(sub))) {
+        rc = VG_ENOMEM;
+        goto out;
+    }
+    *token = vg_buf_steal(&tok);
+    *public_key = vg_buf_steal(&jwk);
+    rc = *token && *public_key ? 0 : VG_ENOMEM;
+out:
+    if (rc) {
+        free(*token);
+        free(*subject);
+        free(*public_key);
+        *token = *subject = *public_key = NULL;
+    }
+    OPENSSL_free(der);
+    EVP_MD_CTX_free(md);
+    BN_free(x);
+    BN_free(y);
+    EVP_PKEY_free(pkey); /* the private key goes with it: only the token and public key stay */
+    vg_buf_free(&jwk);
+    vg_buf_free(&tok);
+    vg_buf_free(&json);
     return rc;
 }

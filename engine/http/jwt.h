@@ -31,4 +31,12 @@ void vg_jwt_key_free(struct vg_jwt_key *key); /* NULL-safe */
 int vg_jwt_verify(const char *token, const struct vg_jwt_key *key, const char *subject,
                   const char *issuer, int64_t now, char *err, size_t errlen);
 
+/* A new key pair and token as `dotnet monitor generatekey` makes them: an ECDSA P-384 key, an
+ * ES384 token {aud, exp (seconds since the epoch, as a string), iss generatekey's, sub a random
+ * UUID} expiring `expires_s` seconds after `now`, and the public JSON Web Key base64url-encoded.
+ * The private key is discarded. Outputs are malloc'ed. Returns 0, VG_EFATAL (no randomness or
+ * OpenSSL failure) or VG_ENOMEM. */
+int vg_jwt_generate(int64_t now, int64_t expires_s, char **token, char **subject,
+                    char **public_key);
+
 #endif

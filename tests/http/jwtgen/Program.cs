@@ -1,3 +1,6 @@
+// `JwtGen verify TOKEN PUBLIC_KEY SUBJECT` prints IdentityModel's verdict on a token made
+// elsewhere (vigil generatekey --jwt), with the same validation.
+//
 // JwtGen: makes MonitorApiKey tokens by dotnet-monitor's documented procedure (api-key-format.md:
 // an ECDSA P-384 key, an ES384-signed JWT with aud, exp as a string, iss and sub, and the public
 // JSON Web Key serialized by System.Text.Json and base64url-encoded) plus variants, and states
@@ -118,6 +121,13 @@ string DotnetVerdict(string token, SecurityKey pub, string subject)
     {
         return "refused: " + e.GetType().Name;
     }
+}
+
+if (args.Length == 4 && args[0] == "verify")
+{
+    JsonWebKey jwk = JsonWebKey.Create(Base64UrlEncoder.Decode(args[2]));
+    Console.WriteLine(DotnetVerdict(args[1], jwk, args[3]));
+    return;
 }
 
 var output = new List<Dictionary<string, string>>();
