@@ -4,6 +4,7 @@
 
 #include "config/defaults.h"
 #include "config/error.h"
+#include "config/source.h"
 #include "config/log.h"
 #include "config/util.h"
 #include "egress/egress.h"
@@ -237,10 +238,21 @@ static void on_changed(struct vg_proc *p, void *arg)
     update_session(d, w);
 }
 
+/* .NET's Logging section sets the level and format, unless the command line did. */
+static void apply_logging(struct vg_daemon *d, const struct vg_gen *g)
+{
+    const struct vg_logging_settings *lg = &g->cfg->settings.logging;
+    if (!d->opts->log_level_set && lg->level >= 0)
+        vg_log_level = lg->level;
+    if (!d->opts->log_format_set && lg->format >= 0)
+        vg_log_set_format((enum vg_log_format)lg->format);
+}
+
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
 {
     struct vg_gen *old = d->gen;
     d->gen = g;
+    apply_logging(d, g);
     if (old && g->cfg->settings.discovery.poll_interval_ms != d->poll_ms) {
         d->poll_ms = g->cfg->settings.discovery.poll_interval_ms;
         uv_timer_set_repeat(&d->tick, d->poll_ms);
@@ -478,9 +490,10 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         vg_diags_init(&diags);
         struct vg_config *probe = NULL;
         static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
-        if (vg_config_load(opts->n_config_dirs ? opts->config_dirs : def,
-                           opts->n_config_dirs ? opts->n_config_dirs : 1, &diags, &probe) == 0 &&
-            probe->settings.storage.state_dir)
+        vg_config_load_ex(opts->n_config_dirs ? opts->config_dirs : def,
+                          opts->n_config_dirs ? opts->n_config_dirs : 1, VG_CONFIG_KEEP_ON_ERROR,
+                          &diags, &probe);
+        if (probe && probe->settings.storage.state_dir)
             d->state_dir = vg_strdup(probe->settings.storage.state_dir);
         vg_config_destroy(probe);
         vg_diags_free(&diags);
@@ -496,11 +509,14 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         vg_log(VG_LOG_ERROR, "state", "%s", err);
         goto out;
     }
+    if (!(d->source_cache = vg_source_cache_create()))
+        goto out;
     rc = vg__gen_build(d, &d->gen, &errors);
     if (rc) {
         vg_log(VG_LOG_ERROR, "daemon", "cannot start: the configuration is not valid");
         goto out;
     }
+    apply_logging(d, d->gen);
     d->poll_ms = d->gen->cfg->settings.discovery.poll_interval_ms;
     struct vg_proc_table_options popts = {.exclude_pid = getpid(),
                                           .detector = &vg_runtime_detector};
@@ -566,6 +582,7 @@ out:
     vg_state_close(d->state);
     free(d->reload_error);
     free(d->state_dir);
+    vg_source_cache_destroy(d->source_cache);
     if (uv_loop_close(&loop) != 0)
         vg_log(VG_LOG_WARN, "daemon", "event loop closed with handles still open");
     return d->exit_status;

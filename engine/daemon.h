@@ -17,6 +17,8 @@ struct vg_daemon_options {
     const char *const *urls; /* overrides Server.Urls */
     size_t n_urls;
     bool no_auth;                 /* explicit: API without authentication */
+    bool log_level_set;           /* --log-level given: Logging.LogLevel does not apply */
+    bool log_format_set;          /* --log-format given: Logging.Console.FormatterName neither */
     uint64_t shutdown_timeout_ms; /* bounded wait for running actions on SIGTERM */
     struct vg_procfs procfs;      /* injectable roots (tests); NULL members = real ones */
 };

@@ -115,6 +115,9 @@ struct vg_daemon {
     struct vg_reloader *reloader;
     struct vg_api *api;
     char *reload_error; /* diagnostics of the last failed reload, or NULL */
+    /* The last good content of each configuration file: a file that no longer parses keeps it
+     * (config/source.h), so one bad edit does not take every rule down. */
+    struct vg_source_cache *source_cache;
     uint64_t reload_error_ms;
     unsigned runs_active;
     bool stopping;

@@ -138,9 +138,23 @@ int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
     static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
     const char *const *dirs = d->opts->n_config_dirs ? d->opts->config_dirs : def;
     size_t ndirs = d->opts->n_config_dirs ? d->opts->n_config_dirs : 1;
-    rc = vg_config_load(dirs, ndirs, &diags, &g->cfg);
+    extern char **environ;
+    struct vg_config_options o = {.dirs = dirs,
+                                  .n_dirs = ndirs,
+                                  .flags = VG_CONFIG_KEEP_ON_ERROR,
+                                  .envp = (const char *const *)environ,
+                                  .cache = d->source_cache};
+    rc = vg_config_load_opts(&o, &diags, &g->cfg);
+    /* Errors in a rule refuse that rule alone; any other error refuses the configuration. */
+    size_t global = 0;
+    for (size_t i = 0; i < diags.n; i++)
+        global += diags.v[i].severity == VG_SEV_ERROR && !diags.v[i].rule;
+    if (diags.n < diags.errors + diags.warnings)
+        global++; /* diagnostics were dropped (a flood): cannot tell, refuse */
+    if (rc == VG_ECONFIG && !global)
+        rc = 0;
     if (rc == 0)
-        rc = vg_ruleset_compile(g->cfg, &diags, &g->rules);
+        rc = vg_ruleset_compile_ex(g->cfg, &diags, VG_RULESET_REFUSE_ALONE, &g->rules);
     for (size_t i = 0; i < diags.n; i++) {
         char *line = vg_diag_format(&diags.v[i]);
         vg_log(diags.v[i].severity == VG_SEV_ERROR ? VG_LOG_ERROR : VG_LOG_WARN, "config", "%s",
@@ -151,6 +165,10 @@ int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
         *errors = diags.errors ? diags_text(&diags) : vg_strdup(vg_strerror(rc));
         goto out;
     }
+    for (size_t i = 0; i < g->rules->n_refused; i++)
+        vg_log(VG_LOG_ERROR, "rules", "%s refused (%zu error%s above); the other rules run: %s",
+               g->rules->refused[i].path, g->rules->refused[i].errors,
+               g->rules->refused[i].errors == 1 ? "" : "s", g->rules->refused[i].diagnostics);
     /* before anything that may fail: vg__gen_unref walks it for every rule */
     g->unsupported = calloc(g->rules->n_rules ? g->rules->n_rules : 1, sizeof(char *));
     if (!g->unsupported) {

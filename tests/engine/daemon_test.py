@@ -525,7 +525,9 @@ def sc_configmap(env):
 
 
 def sc_invalid(env):
-    """An invalid reload keeps the old rules running and reports file:line:col."""
+    """A rule with an error is refused alone (its diagnostic in /collectionrules and the log) and
+    every other rule runs; an error outside the rules rejects the reload and the old
+    configuration keeps running; a file that no longer parses keeps its last good content."""
     every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 2, "SlidingWindowDuration": "0s"}}
     cfg = env.settings()
     cfg["CollectionRules"] = {"Old": env.rule("Old", every, limits={
@@ -534,27 +536,56 @@ def sc_invalid(env):
     w = env.workload("threads:4", "hold")
     env.start_daemon()
     wait_for("Old to fire", lambda: env.fire_lines("Old"), 10)
+
+    # 1. a rule with an error: refused alone, beside a new good rule that runs
     bad = env.rule("Bad", {"Type": "CPUUsage", "Settings": {"GreaterThan": "eighty"}})
-    text = yaml_dump({"CollectionRules": {"Bad": bad}}) + "\n"
+    good = env.rule("Good", every, limits={"ActionCount": 1})
+    text = yaml_dump({"CollectionRules": {"Bad": bad, "Good": good}}) + "\n"
     line = next(i for i, l in enumerate(text.split("\n"), 1) if "eighty" in l)
     col = text.split("\n")[line - 1].index('"eighty"') + 1
     env.write("bad.yaml", text)
     want = f"bad.yaml:{line}:{col}"
+    wait_for("Good to fire", lambda: env.fire_lines("Good"), 10)
+    s = env.get("/collectionrules/Bad?pid=%d" % w.pid)
+    print(f"/collectionrules/Bad: {s}")
+    if s.get("state") != "Finished" or want not in (s.get("configurationErrors") or "") or \
+            "GreaterThan" not in s.get("configurationErrors", ""):
+        fail(f"the refused rule does not show its diagnostic ({want}): {s}")
+    listing = env.get("/collectionrules?pid=%d" % w.pid)
+    if "Bad" not in listing or listing["Bad"]["state"] != "Finished" or "Old" not in listing:
+        fail(f"/collectionrules does not list the refused rule beside the others: {listing}")
+    if env.get("/info").get("configurationErrors"):
+        fail("a refused rule is not a rejected configuration")
+    wait_for("the refusal in the log", lambda: "CollectionRules.Bad refused" in env.log_tail(400),
+             10)
+    n = len(env.fire_lines("Old"))
+    wait_for("Old to keep firing", lambda: len(env.fire_lines("Old")) >= n + 2, 10)
+
+    # 2. an error outside the rules: the reload is rejected, the running configuration stays
+    env.write("egress.yaml", {"Egress": {"FileSystem": {"out": {"IntermediateDirectoryPath":
+                                                                "/tmp"}}}})
     info = wait_for("configurationErrors in /info",
                     lambda: (lambda i: i if i.get("configurationErrors") else None)(
                         env.get("/info")), 10)
     errs = info["configurationErrors"]
-    errs = errs if isinstance(errs, str) else json.dumps(errs)
     print(f"configurationErrors: {errs}")
-    if want not in errs or "GreaterThan" not in errs:
-        fail(f"expected {want} and the setting path in {errs!r}")
-    s = env.rule_state("Old", w.pid)
-    if want not in (s.get("configurationErrors") or ""):
-        fail(f"/collectionrules does not show the errors: {s}")
-    if env.get("/collectionrules/Bad?pid=%d" % w.pid).get("_status") != 404:
-        fail("the invalid rule set was applied")
+    if "egress.yaml" not in errs or "DirectoryPath" not in errs:
+        fail(f"expected egress.yaml and DirectoryPath in {errs!r}")
+    if "configurationErrors" not in env.rule_state("Old", w.pid):
+        fail("/collectionrules/Old does not show the rejected reload")
+    os.unlink(os.path.join(env.conf, "egress.yaml"))
+    wait_for("the reload to be accepted again",
+             lambda: not env.get("/info").get("configurationErrors"), 10)
+
+    # 3. a file that no longer parses keeps its last good content
+    with open(os.path.join(env.conf, "rules.yaml"), "a") as f:
+        f.write("CollectionRules: [unclosed\n")
+    wait_for("the parse error in the log", lambda: "no longer parses" in env.log_tail(400), 10)
+    if env.get("/info").get("configurationErrors"):
+        fail("an unparseable file rejected the configuration instead of keeping its content")
     n = len(env.fire_lines("Old"))
-    wait_for("Old to keep firing", lambda: len(env.fire_lines("Old")) >= n + 2, 10)
+    wait_for("Old to keep firing from the last good content",
+             lambda: len(env.fire_lines("Old")) >= n + 2, 10)
 
 
 def child_of(pid):
