@@ -763,11 +763,13 @@ static const struct vg_field storage_fields[] = {
 struct discovery_raw {
     uint64_t poll_ms;
     bool poll_set;
+    const struct vg_node *filters;
 };
 
 static const struct vg_field discovery_fields[] = {
     {"PollInterval", VG_FIELD_DURATION, offsetof(struct discovery_raw, poll_ms),
      offsetof(struct discovery_raw, poll_set), 100, 3600000, NULL, false, NULL},
+    NODE_FIELD("Filters", struct discovery_raw, filters),
 };
 
 /* DIR/sub in the arena (dotnet-monitor derives its shared subdirectories so). */
@@ -813,7 +815,21 @@ static int load_storage_discovery(struct vg__loader *L)
     struct discovery_raw d = {0};
     vg_fields_apply(L->t, discovery_fields, VG_ARRAY_SIZE(discovery_fields),
                     vg_node_get(L->root, "Discovery"), NULL, "Discovery", &d, L->d);
-    L->cfg->settings.discovery.poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
+    struct vg_discovery_settings *ds = &L->cfg->settings.discovery;
+    ds->poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
+    if (!vg_node_is_null(d.filters) &&
+        vg__cfg_expect(L, d.filters, VG_NODE_SEQ, "Discovery.Filters") && d.filters->n) {
+        if (!(ds->filters = vg_tree_alloc(L->t, d.filters->n * sizeof(*ds->filters))))
+            return VG_ENOMEM;
+        for (size_t i = 0; i < d.filters->n; i++) {
+            char *p = vg_path_index("Discovery.Filters", i);
+            if (!p)
+                return VG_ENOMEM;
+            if (vg__cfg_filter(L, d.filters->items[i], p, &ds->filters[ds->n_filters]) == 0)
+                ds->n_filters++;
+            free(p);
+        }
+    }
     return 0;
 }
 

@@ -164,6 +164,10 @@ struct vg_storage_settings {
 
 struct vg_discovery_settings {
     uint64_t poll_interval_ms; /* default 1000 */
+    /* Discovery.Filters: vigil watches only the processes matching all of them (a sidecar
+     * restricted to its app); none: every process. */
+    struct vg_filter_settings *filters;
+    size_t n_filters;
 };
 
 enum vg_diag_port_mode { VG_DIAG_PORT_CONNECT = 0, VG_DIAG_PORT_LISTEN };

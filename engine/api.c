@@ -45,7 +45,30 @@ void vg__proc_uid(const struct vg_proc *p, char out[40])
              (uint32_t)(b >> 48) & 0xffff, (uint64_t)(b & 0xffffffffffffull));
 }
 
-/* pid=, uid= or name= select one process; none selects the only one. */
+/* The process DefaultProcess.Filters select, as dotnet-monitor picks the target of a pid-less
+ * call: *matches says how many match (1: the returned one). NULL without filters. */
+struct vg_proc *vg__api_default_process(struct vg_api *api, size_t *matches)
+{
+    struct vg_daemon *d = api->d;
+    const struct vg_filter_list *fl = &d->gen->cfg->settings.default_process;
+    struct vg_proc *found = NULL;
+    *matches = 0;
+    if (!fl->n)
+        return NULL;
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p)) {
+        struct vg_proc_info info;
+        vg__proc_info(p, &info);
+        if (vg__proc_visible(d, p) && vg_filters_match(fl->v, fl->n, &info)) {
+            found = p;
+            (*matches)++;
+        }
+    }
+    return *matches == 1 ? found : NULL;
+}
+
+/* pid=, uid= or name= select one process; none selects DefaultProcess's. Errors are 400, with
+ * dotnet-monitor's messages. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res)
 {
@@ -55,35 +78,52 @@ struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *r
     const char *name = vg_http_req_query(req, "name");
     struct vg_proc *found = NULL;
     size_t matches = 0;
+    long want_pid = 0;
     if (pid) {
         char *end;
-        long v = strtol(pid, &end, 10);
-        if (*end || v <= 0 || v > 4194304) {
+        want_pid = strtol(pid, &end, 10);
+        if (!*pid || *end || want_pid <= 0 || want_pid > 4194304) {
             vg_http_res_problem(res, 400, VG_EINVAL, "pid must be a process id, got \"%s\"", pid);
             return NULL;
         }
-        found = vg_proc_table_find(d->procs, (int)v);
-        matches = found ? 1 : 0;
+    }
+    if (uid && (strlen(uid) != 36 || strspn(uid, "0123456789abcdefABCDEF-") != 36)) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "uid must be a GUID, got \"%s\"", uid);
+        return NULL;
+    }
+    if (!pid && !uid && !name) {
+        if (!d->gen->cfg->settings.default_process.n) {
+            vg_http_res_problem(res, 400, VG_EINVAL,
+                                "No default process configuration has been set: select the "
+                                "process with pid=, uid= or name=, or configure "
+                                "DefaultProcess.Filters.");
+            return NULL;
+        }
+        found = vg__api_default_process(api, &matches);
     } else {
         for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
              p = vg_proc_table_next(d->procs, p)) {
+            if (!vg__proc_visible(d, p))
+                continue;
             char u[40];
             vg__proc_uid(p, u);
-            bool hit = uid ? strcasecmp(u, uid) == 0 : name ? strcmp(p->name, name) == 0 : true;
-            if (hit) {
-                found = p;
-                matches++;
-            }
+            if ((pid && p->pid != want_pid) || (uid && strcasecmp(u, uid) != 0) ||
+                (name && strcmp(p->name, name) != 0))
+                continue;
+            found = p;
+            matches++;
         }
     }
     if (matches == 1)
         return found;
     if (matches == 0)
-        vg_http_res_problem(res, 404, VG_ENOTFOUND, "no such process%s%s", pid ? " with pid " : "",
-                            pid ? pid : "");
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "Unable to discover a target process%s%s.",
+                            pid ? " with pid " : "", pid ? pid : "");
     else
         vg_http_res_problem(res, 400, VG_EINVAL,
-                            "%zu processes match; select one with pid=, uid= or name=", matches);
+                            "Multiple target processes match (%zu); select one with pid= or "
+                            "uid=.",
+                            matches);
     return NULL;
 }
 
@@ -130,12 +170,33 @@ VG__HANDLER(info)
             json_array_append_new(actions, json_string(vg_action_types[i]->name));
     for (size_t i = 0; i < d->gen->cfg->settings.n_egress; i++)
         json_array_append_new(egress, json_string(d->gen->cfg->settings.egress[i].name));
+    /* dotnet-monitor's capabilities (9.1+): what vigil serves of them */
+    static const struct {
+        const char *name;
+        bool enabled;
+    } caps[] = {{"exceptions", false},
+                {"parameters", false},
+                {"call_stacks", false},
+                {"metrics", true},
+                {"http_egress", true}};
+    json_t *capabilities = json_array();
+    for (size_t i = 0; i < VG_ARRAY_SIZE(caps); i++)
+        json_array_append_new(capabilities, json_pack("{s:s, s:b}", "name", caps[i].name, "enabled",
+                                                      caps[i].enabled));
+    const struct vg_diagnostic_port_settings *dp = &d->gen->cfg->settings.diagnostic_port;
     json_t *o = json_pack(
-        "{s:s, s:s, s:o, s:o, s:o, s:o}", "version", VG_VERSION, "operatingSystem", "linux",
-        "configDirs", dirs, "stateDir", vg__json_str(d->state_dir), "configLoaded",
-        vg__json_time(d->gen->loaded_ms), "capabilities",
-        json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions", actions,
-                  "egressProviders", egress, "dumpTypes", "Full", "WithHeap", "Mini", "Triage"));
+        "{s:s, s:n, s:s, s:o, s:o}", "version", VG_VERSION, "runtimeVersion", "diagnosticPortMode",
+        dp->mode == VG_DIAG_PORT_LISTEN ? "Listen" : "Connect", "diagnosticPortName",
+        vg__json_str(dp->endpoint_name), "capabilities", capabilities);
+    /* vigil's own, beside dotnet-monitor's members */
+    json_object_set_new(o, "operatingSystem", json_string("linux"));
+    json_object_set_new(o, "configDirs", dirs);
+    json_object_set_new(o, "stateDir", vg__json_str(d->state_dir));
+    json_object_set_new(o, "configLoaded", vg__json_time(d->gen->loaded_ms));
+    json_object_set_new(o, "features",
+                        json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions",
+                                  actions, "egressProviders", egress, "dumpTypes", "Full",
+                                  "WithHeap", "Mini", "Triage"));
     json_object_set_new(o, "configurationErrors",
                         d->reload_error ? json_string(d->reload_error) : json_null());
     vg_http_res_json(res, 200, o);

@@ -26,9 +26,12 @@ json_t *vg__json_time(uint64_t wall_ms);
 json_t *vg__json_timespan(uint64_t ms, bool present);
 /* A stable UUID-shaped id for a process (boot id, pid, start time): dotnet-monitor's `uid`. */
 void vg__proc_uid(const struct vg_proc *p, char out[40]);
-/* The process pid=, uid= or name= select (none: the only one); NULL after answering 4xx. */
+/* The process pid=, uid= or name= select (none: DefaultProcess's); NULL after answering 400. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res);
+/* The single process DefaultProcess.Filters select; NULL when none is configured or not exactly
+ * one matches (*matches says how many). */
+struct vg_proc *vg__api_default_process(struct vg_api *api, size_t *matches);
 /* A random (version 4) UUID, the id of every operation. */
 void vg__uuid(char out[37]);
 

@@ -45,6 +45,20 @@ static void family(struct vg_buf *b, const char *name, const char *type, const c
     vg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Every watched process; only DefaultProcess's when it is configured, as dotnet-monitor's
+ * /metrics serves the default process. */
+static bool exported(struct vg_daemon *d, const struct vg_proc *p)
+{
+    const struct vg_filter_list *fl = &d->gen->cfg->settings.default_process;
+    if (!vg__proc_visible(d, p))
+        return false;
+    if (!fl->n)
+        return true;
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    return vg_filters_match(fl->v, fl->n, &info);
+}
+
 VG__HANDLER(metrics)
 {
     struct vg_api *api = ud;
@@ -57,7 +71,8 @@ VG__HANDLER(metrics)
         for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
              p = vg_proc_table_next(d->procs, p)) {
             struct vg_watched *w = p->user;
-            if (!w || !w->has_sample || !vg_sample_has(&w->last, (enum vg_metric_id)m))
+            if (!w || !w->has_sample || !vg_sample_has(&w->last, (enum vg_metric_id)m) ||
+                !exported(d, p))
                 continue;
             if (!any)
                 family(&b, def->name, def->kind == VG_COUNTER ? "counter" : "gauge", def->help);

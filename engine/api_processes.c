@@ -13,13 +13,16 @@ VG__HANDLER(processes)
 {
     struct vg_api *api = ud;
     json_t *arr = json_array();
-    size_t n = vg_proc_table_count(api->d->procs);
+    size_t matches;
+    const struct vg_proc *def = vg__api_default_process(api, &matches);
     for (struct vg_proc *p = vg_proc_table_next(api->d->procs, NULL); p;
          p = vg_proc_table_next(api->d->procs, p)) {
+        if (!vg__proc_visible(api->d, p))
+            continue;
         char u[40];
         vg__proc_uid(p, u);
         json_array_append_new(arr, json_pack("{s:i, s:s, s:o, s:b}", "pid", p->pid, "uid", u,
-                                             "name", vg__json_str(p->name), "isDefault", n == 1));
+                                             "name", vg__json_str(p->name), "isDefault", p == def));
     }
     vg_http_res_json(res, 200, arr);
 }
@@ -45,5 +48,11 @@ VG__HANDLER(process)
                   "unknown",
 #endif
                   "exe", vg__json_str(p->exe), "runtime", p->runtime ? p->runtime->name : "native");
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    json_object_set_new(o, "managedEntryPointAssemblyName",
+                        vg__json_str(info.managed_entry_point && *info.managed_entry_point
+                                         ? info.managed_entry_point
+                                         : NULL));
     vg_http_res_json(res, 200, o);
 }

@@ -44,12 +44,14 @@ static json_t *instance_detail(struct vg_daemon *d, struct vg_instance *inst, ui
     json_object_set_new(
         o, "actionCountSlidingWindowDurationLimit",
         vg__json_timespan(lim->action_count_window_ms, lim->action_count_window_ms > 0));
+    /* countdowns in whole seconds, as dotnet-monitor reports them */
     json_object_set_new(o, "slidingWindowDurationCountdown",
-                        vg__json_timespan(win, has_win && win >= 1000));
+                        vg__json_timespan(win / 1000 * 1000, has_win && win >= 1000));
     json_object_set_new(o, "ruleFinishedCountdown",
-                        vg__json_timespan(rule, has_rule && rule >= 1000));
+                        vg__json_timespan(rule / 1000 * 1000, has_rule && rule >= 1000));
     json_object_set_new(o, "lastFired", vg__json_time(inst->last_fired_ms));
-    json_object_set_new(o, "cooldownRemaining", vg__json_timespan(cool, has_cool && cool > 0));
+    json_object_set_new(o, "cooldownRemaining",
+                        vg__json_timespan(cool / 1000 * 1000, has_cool && cool >= 1000));
     json_object_set_new(o, "lastError",
                         inst->last_error ? json_string(inst->last_error) : json_null());
     if (d->reload_error)
@@ -109,8 +111,9 @@ VG__HANDLER(rule)
         vg_http_res_json(res, 200, refused_detail(refused));
         return;
     }
+    /* dotnet-monitor answers 400 for a rule it does not know (an ArgumentException) */
     if (!vg_ruleset_find(api->d->gen->rules, name)) {
-        vg_http_res_problem(res, 404, VG_ENOTFOUND, "no collection rule named \"%s\"", name);
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "no collection rule named \"%s\"", name);
         return;
     }
     struct vg_proc *p = vg__api_select_process(api, req, res);
@@ -118,7 +121,7 @@ VG__HANDLER(rule)
         return;
     struct vg_instance *inst = find_instance(p, name);
     if (!inst) {
-        vg_http_res_problem(res, 404, VG_ENOTFOUND,
+        vg_http_res_problem(res, 400, VG_ENOTFOUND,
                             "collection rule \"%s\" does not apply to pid %d (its filters do not "
                             "match)",
                             name, p->pid);

@@ -156,9 +156,21 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w)
 }
 
 /* Creates instances for every rule of the current generation that matches p and has none. */
+bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p)
+{
+    const struct vg_discovery_settings *ds = &d->gen->cfg->settings.discovery;
+    if (!ds->n_filters)
+        return true;
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    return vg_filters_match(ds->filters, ds->n_filters, &info);
+}
+
 static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
 {
     struct vg_proc_info info;
+    if (!vg__proc_visible(d, w->p))
+        return; /* outside Discovery.Filters */
     vg__proc_info(w->p, &info);
     for (size_t i = 0; i < d->gen->rules->n_rules; i++) {
         const struct vg_rule *r = &d->gen->rules->rules[i];
@@ -222,10 +234,11 @@ static void on_changed(struct vg_proc *p, void *arg)
     }
     struct vg_proc_info info;
     vg__proc_info(p, &info);
+    bool visible = vg__proc_visible(d, p);
     struct vg_instance **pp = &w->instances;
     while (*pp) {
         struct vg_instance *inst = *pp;
-        if (vg__rule_applies(inst->rule, p) && vg_rule_matches(inst->rule, &info)) {
+        if (visible && vg__rule_applies(inst->rule, p) && vg_rule_matches(inst->rule, &info)) {
             pp = &inst->next;
             continue;
         }
@@ -263,18 +276,22 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
         struct vg_watched *w = p->user;
         if (!w)
             continue;
+        bool visible = vg__proc_visible(d, p);
         struct vg_instance **pp = &w->instances;
         while (*pp) {
             struct vg_instance *inst = *pp;
             const struct vg_rule *nr = vg_ruleset_find(g->rules, inst->rule->name);
-            if (nr && nr->fingerprint == inst->fingerprint &&
+            if (visible && nr && nr->fingerprint == inst->fingerprint &&
                 !g->unsupported[nr - g->rules->rules]) {
                 inst->rule = nr;
                 inst->rule_index = (size_t)(nr - g->rules->rules);
                 pp = &inst->next;
             } else {
                 vg_log(VG_LOG_INFO, "rules", "rule %s %s for pid %d", inst->rule->name,
-                       nr ? "changed: starting fresh" : "removed: stopped", p->pid);
+                       !visible ? "stopped (outside Discovery.Filters)"
+                       : nr     ? "changed: starting fresh"
+                                : "removed: stopped",
+                       p->pid);
                 *pp = inst->next;
                 instance_destroy(inst);
             }

@@ -125,6 +125,9 @@ struct vg_daemon {
     struct vg_daemon_counters counters;
 };
 
+/* Discovery.Filters: false for a process vigil does not watch (no rule, not in the API). */
+bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p);
+
 /* gen.c */
 int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors);
 /* Why no process can run rule r in this vigil (malloc'd), or NULL when it can. */

@@ -325,11 +325,11 @@ static int compile_action(struct rc *c, size_t i, const struct vg_node *an)
     struct vg_rule_action *a = &c->rule->actions[i];
     const struct vg_node *settings;
     const struct vg_node *defaults = vg_node_get(c->cfg->settings.defaults, "Actions");
-    struct action_env env = {.wait = true};
+    struct action_env env = {.wait = false}; /* dotnet-monitor's default */
     char *tpath = NULL, *spath = NULL, *base;
     size_t errs;
     int r = 0;
-    a->wait_for_completion = true;
+    a->wait_for_completion = false;
     base = vg_path_join(c->rs->path, "Actions");
     a->path = base ? vg_path_index(base, i) : NULL;
     free(base);
@@ -684,12 +684,17 @@ static bool filter_matches(const struct vg_filter_settings *f, const struct vg_p
     return false;
 }
 
-bool vg_rule_matches(const struct vg_rule *r, const struct vg_proc_info *p)
+bool vg_filters_match(const struct vg_filter_settings *f, size_t n, const struct vg_proc_info *p)
 {
-    for (size_t i = 0; i < r->n_filters; i++)
-        if (!filter_matches(&r->filters[i], p))
+    for (size_t i = 0; i < n; i++)
+        if (!filter_matches(&f[i], p))
             return false;
     return true;
+}
+
+bool vg_rule_matches(const struct vg_rule *r, const struct vg_proc_info *p)
+{
+    return vg_filters_match(r->filters, r->n_filters, p);
 }
 
 /* --- run-time expansion --- */

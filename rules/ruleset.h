@@ -20,7 +20,7 @@ struct vg_rule_action {
     void *settings;     /* type's typed settings struct (rules/action.h), owned by the set */
     const char *egress; /* resolved egress name; NULL for types without Egress */
     const struct vg_egress_settings *egress_settings; /* borrowed from the config */
-    bool wait_for_completion;                         /* default true */
+    bool wait_for_completion;                         /* default false, as dotnet-monitor */
     const char *artifact_name; /* ArtifactName of an egress type (may hold tokens), or NULL */
     const struct vg_node *settings_node; /* raw Settings (for $(Actions.X.Y) expansion) */
     size_t *waits_for; /* earlier actions whose outputs this one references ($(Actions.X.Y)) */
@@ -81,6 +81,9 @@ const struct vg_rule *vg_ruleset_find(const struct vg_ruleset *rs, const char *n
 /* All filters must match (a rule without filters matches every process). String filters are
  * case-insensitive, Exact or Contains; ProcessId compares numerically with pid or nspid. */
 bool vg_rule_matches(const struct vg_rule *r, const struct vg_proc_info *p);
+
+/* All n filters match p (none: true). For DefaultProcess and Discovery filters. */
+bool vg_filters_match(const struct vg_filter_settings *f, size_t n, const struct vg_proc_info *p);
 
 /* true when the rule finishes after its first run (Startup trigger); pass to vg_limits_init. */
 bool vg_rule_once(const struct vg_rule *r);

@@ -21,7 +21,9 @@ struct vg_http_stream;
 
 /* Limits mirror struct vg_server_settings (Server.*); a zero value means "use the default". */
 struct vg_http_config {
-    unsigned max_connections;  /* Server.MaxConnections, default 64 */
+    unsigned max_connections;         /* Server.MaxConnections, default 64: the API listeners */
+    unsigned metrics_max_connections; /* Server.MetricsMaxConnections, default 16: the metrics
+                                       * listeners' own budget */
     uint64_t max_header_bytes; /* Server.MaxHeaderBytes, default 16 KiB (request line incl.) */
     uint64_t max_body_bytes;   /* Server.MaxBodyBytes, default 1 MiB */
     uint64_t
@@ -40,6 +42,7 @@ struct vg_http_config {
 };
 
 #define VG_HTTP_DEFAULT_MAX_CONNECTIONS 64u
+#define VG_HTTP_DEFAULT_METRICS_MAX_CONNECTIONS 16u
 #define VG_HTTP_DEFAULT_MAX_HEADER_BYTES (16u * 1024)
 #define VG_HTTP_DEFAULT_MAX_BODY_BYTES (1024u * 1024)
 #define VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000u
@@ -89,7 +92,8 @@ enum {
 
 /* method: "GET", "POST", ... (GET routes also answer HEAD, unless VG_HTTP_ROUTE_NO_HEAD). pattern:
  * "/a/{name}/b"; a {name} segment matches one non-empty path segment, read with
- * vg_http_req_param(). First match wins. */
+ * vg_http_req_param(); literal segments match in any case and a trailing slash is ignored, as
+ * ASP.NET's routes do. First match wins. */
 int vg_http_route(struct vg_http_server *s, const char *method, const char *pattern, unsigned flags,
                   vg_http_handler handler, void *ud);
 
@@ -103,7 +107,8 @@ const char *vg_http_req_method(const struct vg_http_req *req); /* "HEAD" for HEA
 /* Percent-decoded path; NUL bytes, "." and ".." segments were rejected with 400 already. */
 const char *vg_http_req_path(const struct vg_http_req *req);
 const char *vg_http_req_param(const struct vg_http_req *req, const char *name);
-/* Decoded query parameter ('+' is a space), first occurrence; NULL when absent. */
+/* Decoded query parameter ('+' is a space), first occurrence, name in any case (as ASP.NET
+ * binds them); NULL when absent. */
 const char *vg_http_req_query(const struct vg_http_req *req, const char *name);
 /* Case-insensitive header lookup, first occurrence; NULL when absent. */
 const char *vg_http_req_header(const struct vg_http_req *req, const char *name);

@@ -140,8 +140,8 @@ void vg__http_conn_abort(struct vg__http_conn *c);
 void vg__http_write_done(struct vg__http_wreq *w, int status);
 /* Called by the transport once its handle is closed; unlinks and frees what c holds. */
 void vg__http_conn_fini(struct vg__http_conn *c);
-/* Whether s accepts one more connection (false: reject with 503). */
-bool vg__http_server_has_room(const struct vg_http_server *s);
+/* Whether listener l of s accepts one more connection (false: reject with 503). */
+bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__http_listener *l);
 
 /* http_auth.c */
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);
@@ -184,6 +184,7 @@ struct vg_http_server {
     size_t n_routes;
     struct vg__http_conn *conns;
     unsigned n_conns;
+    unsigned open_conns; /* accepted on metrics (require_auth=false) listeners */
     unsigned n_rejecting;
     unsigned n_streams; /* stream async handles not yet closed */
     uv_timer_t sweep;

@@ -28,6 +28,7 @@ void vg_http_config_init(struct vg_http_config *cfg)
 void vg_http_config_from_settings(struct vg_http_config *cfg, const struct vg_server_settings *s)
 {
     cfg->max_connections = s->max_connections;
+    cfg->metrics_max_connections = s->metrics_max_connections;
     cfg->max_header_bytes = s->max_header_bytes;
     cfg->max_body_bytes = s->max_body_bytes;
     cfg->request_timeout_ms = s->request_timeout_ms;
@@ -44,6 +45,8 @@ static void config_defaults(struct vg_http_config *c)
 {
     if (!c->max_connections)
         c->max_connections = VG_HTTP_DEFAULT_MAX_CONNECTIONS;
+    if (!c->metrics_max_connections)
+        c->metrics_max_connections = VG_HTTP_DEFAULT_METRICS_MAX_CONNECTIONS;
     if (!c->max_header_bytes)
         c->max_header_bytes = VG_HTTP_DEFAULT_MAX_HEADER_BYTES;
     if (!c->max_body_bytes)

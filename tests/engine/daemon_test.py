@@ -482,7 +482,7 @@ def sc_reload(env):
     a["CollectionRules"]["Change"]["Limits"]["ActionCount"] = 3
     env.write("a.yaml", a)
     os.unlink(os.path.join(env.conf, "b.yaml"))
-    wait_for("Gone removed", lambda: st("Gone").get("_status") == 404, 10)
+    wait_for("Gone removed", lambda: st("Gone").get("_status") == 400, 10)
     wait_for("Change fresh", lambda: st("Change").get("state") == "Finished" and
              st("Change").get("lifetimeOccurrences") == 3, 15)
     gone = len(env.fire_lines("Gone"))
@@ -517,7 +517,7 @@ def sc_configmap(env):
     shutil.rmtree(os.path.join(env.conf, "..2026_a"))
     wait_for("New to fire", lambda: env.fire_lines("New"), 10)
     s = env.rule_state("Old", w.pid)
-    if s.get("_status") != 404:
+    if s.get("_status") != 400:  # dotnet-monitor: an unknown rule is a 400
         fail(f"Old still configured after the swap: {s}")
     info = env.get("/info")
     if info.get("configurationErrors"):
@@ -668,8 +668,10 @@ def sc_signals(env):
 
 
 def sc_actions(env):
-    """Action lists: outputs flow into later actions, a failing action stops the rest of the run
-    and is recorded (SQLite, lastError), a Timeout kills a hung action, and runs go on."""
+    """Action lists: outputs flow into later actions, actions start without waiting for the one
+    before (dotnet-monitor's WaitForCompletion default, false), a failing action the next one
+    waits for stops the rest of the run and is recorded (SQLite, lastError), a Timeout kills a
+    hung action, and runs go on."""
     out = os.path.join(env.dir, "actions.log")
     sh = lambda script: {"Path": "/bin/sh", "Arguments": "-c " + shlex.quote(script)}
     cfg = env.settings()
@@ -680,11 +682,16 @@ def sc_actions(env):
             {"Name": "Second", "Type": "Execute",
              "Settings": sh(f"echo second saw $(Actions.First.ExitCode) >> {out}")}]),
         "Broken": env.rule("Broken", {"Type": "Startup"}, actions=[
-            {"Name": "Fails", "Type": "Execute", "Settings": sh("exit 7")},
+            {"Name": "Fails", "Type": "Execute", "Settings": sh("exit 7"),
+             "WaitForCompletion": True},
             {"Name": "Never", "Type": "Execute", "Settings": sh(f"echo never >> {out}")}]),
         "Hung": env.rule("Hung", {"Type": "Startup"}, actions=[
             {"Name": "Sleeper", "Type": "Execute", "Settings": {**sh("sleep 30"),
                                                                 "Timeout": "1s"}}]),
+        "Parallel": env.rule("Parallel", {"Type": "Startup"}, actions=[
+            {"Name": "Slow", "Type": "Execute",
+             "Settings": sh(f"sleep 2; echo slow done >> {out}")},
+            {"Name": "Quick", "Type": "Execute", "Settings": sh(f"echo quick >> {out}")}]),
     }
     env.write("rules.yaml", cfg)
     env.start_daemon()
@@ -698,6 +705,9 @@ def sc_actions(env):
             return []
 
     wait_for("the chained action", lambda: "second saw 3" in lines(), 15)
+    wait_for("both parallel actions", lambda: "slow done" in lines() and "quick" in lines(), 15)
+    if lines().index("quick") > lines().index("slow done"):
+        fail("Quick waited for Slow although neither sets WaitForCompletion")
 
     def finished(rule):
         st = env.get(f"/collectionrules/{rule}?pid={w.pid}")

@@ -386,7 +386,7 @@ static void defaults_apply(void **unused)
     assert_string_equal(r->actions[0].egress, "artifacts");
     assert_non_null(r->actions[0].egress_settings);
     assert_int_equal(r->actions[0].egress_settings->kind, VG_EGRESS_FILESYSTEM);
-    assert_true(r->actions[0].wait_for_completion);
+    assert_false(r->actions[0].wait_for_completion); /* dotnet-monitor's default */
     const struct vg_act_collect_dump *dump = r->actions[0].settings;
     assert_int_equal(dump->type, VG_ACT_DUMP_WITH_HEAP);
     assert_null(r->actions[0].name);
