@@ -202,6 +202,16 @@ VG__HANDLER(info)
     vg_http_res_json(res, 200, o);
 }
 
+/* dotnet-monitor's routes for .NET features vigil does not run yet: a clear 400, as
+ * dotnet-monitor answers for a feature it has disabled, rather than "no such endpoint". */
+VG__HANDLER(unsupported)
+{
+    vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                        "%s %s is not supported yet: it needs .NET runtime features vigil does "
+                        "not run yet (see README, \"What is not there yet\")",
+                        vg_http_req_method(req), vg_http_req_path(req));
+}
+
 VG__HANDLER(healthz)
 {
     vg_http_res_text(res, 200, "text/plain", "ok\n", 3);
@@ -248,6 +258,18 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"GET", "/operations", 0, vg__h_operations},
         {"GET", "/operations/{id}", 0, vg__h_operation},
         {"DELETE", "/operations/{id}", 0, vg__h_operation_cancel},
+        {"GET", "/env", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/gcdump", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/trace", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/trace", 0, vg__h_unsupported},
+        {"GET", "/logs", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/logs", 0, vg__h_unsupported},
+        {"POST", "/parameters", 0, vg__h_unsupported},
+        {"GET", "/stacks", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/livemetrics", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/livemetrics", 0, vg__h_unsupported},
+        {"GET", "/exceptions", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/exceptions", 0, vg__h_unsupported},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(routes); i++)
         vg_http_route(api->http, routes[i].method, routes[i].pattern, routes[i].flags, routes[i].h,

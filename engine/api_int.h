@@ -48,6 +48,7 @@ VG__HANDLER(instances);
 VG__HANDLER(metrics);
 VG__HANDLER(info);
 VG__HANDLER(healthz);
+VG__HANDLER(unsupported);
 VG__HANDLER(dump);
 VG__HANDLER(operations);
 VG__HANDLER(operation);

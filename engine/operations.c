@@ -65,18 +65,22 @@ void vg__ops_free_all(struct vg_api *api)
     }
 }
 
-static json_t *op_json(const struct vg_op *op)
+/* dotnet-monitor's OperationStatus, or OperationSummary (what /operations lists: without
+ * resourceLocation and error) when !full. */
+static json_t *op_json_as(const struct vg_op *op, bool full)
 {
-    json_t *o =
-        json_pack("{s:s, s:s, s:o, s:s?, s:s?}", "operationId", op->id, "status",
-                  op_status_names[op->status], "createdDateTime", vg__json_time(op->created_ms),
-                  "resourceLocation", op->location, "egressProviderName", op->egress);
-    /* dotnet-monitor's OperationError */
-    json_object_set_new(o, "error",
-                        op->status == OP_FAILED
-                            ? json_pack("{s:s, s:o}", "code", vg_err_name(op->rc), "message",
-                                        vg__json_str(op->error))
-                            : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s?}", "operationId", op->id, "status",
+                          op_status_names[op->status], "createdDateTime",
+                          vg__json_time(op->created_ms), "egressProviderName", op->egress);
+    if (full) {
+        json_object_set_new(o, "resourceLocation", vg__json_str(op->location));
+        /* dotnet-monitor's OperationError */
+        json_object_set_new(o, "error",
+                            op->status == OP_FAILED
+                                ? json_pack("{s:s, s:o}", "code", vg_err_name(op->rc), "message",
+                                            vg__json_str(op->error))
+                                : json_null());
+    }
     json_object_set_new(o, "process",
                         json_pack("{s:i, s:s, s:o}", "pid", op->pid, "uid", op->uid, "name",
                                   vg__json_str(op->proc_name)));
@@ -88,6 +92,11 @@ static json_t *op_json(const struct vg_op *op)
     if (op->rule)
         json_object_set_new(o, "collectionRule", json_string(op->rule));
     return o;
+}
+
+static json_t *op_json(const struct vg_op *op)
+{
+    return op_json_as(op, true);
 }
 
 /* dotnet-monitor's tags: comma-separated, empty entries dropped, a set (exact text). */
@@ -483,7 +492,7 @@ void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud
     json_t *arr = json_array();
     for (struct vg_op *op = api->ops; op; op = op->next)
         if (op->egress && op_wanted(op, &f))
-            json_array_append_new(arr, op_json(op));
+            json_array_append_new(arr, op_json_as(op, false));
     free_tags(f.tags, f.n_tags);
     /* Uploads still waiting for their provider (a long egress outage, or left by an earlier
      * run): their operation may have ended, the artifact's journey has not. They belong to no
