@@ -104,6 +104,8 @@ VG__HANDLER(metrics)
          (double)c->reloads_failed},
         {"vigil_sample_duration_seconds", "gauge",
          "Duration of the last discovery and sampling sweep", (double)c->sample_duration_us / 1e6},
+        {"vigil_sweeps_total", "counter", "Discovery and sampling sweeps completed",
+         (double)d->ticks},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(own); i++) {
         family(&b, own[i].name, own[i].type, own[i].help);

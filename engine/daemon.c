@@ -68,6 +68,9 @@ static void instance_destroy(struct vg_instance *inst)
     free(inst);
 }
 
+static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct vg_sample *s,
+                     uint64_t now);
+
 static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rule_index)
 {
     const struct vg_rule *r = &d->gen->rules->rules[rule_index];
@@ -125,6 +128,12 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     }
     inst->next = w->instances;
     w->instances = inst;
+    if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_ONCE)) {
+        /* Startup fires the moment the process is discovered, not at its first sample (a
+         * process living a second or two would be gone by then) */
+        struct vg_sample now_sample = {.t_ms = vg_mono_ms()};
+        evaluate(d, inst, &now_sample, vg_wall_ms());
+    }
     vg_log(VG_LOG_DEBUG, "rules", "rule %s now watches pid %d (%s)", r->name, w->p->pid,
            w->p->name);
     return 0;
@@ -452,6 +461,7 @@ static void on_stop_timer(uv_timer_t *t)
                d->runs_active, d->runs_active == 1 ? "" : "s");
         d->exit_status = 0;
         d->stopping = true;
+        vg__execute_kill_all(d); /* nothing an action started outlives vigil */
         uv_stop(d->loop);
     }
 }

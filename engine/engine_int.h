@@ -61,6 +61,7 @@ struct vg_watched {
 };
 
 struct vg_action_result;
+struct vg__exec_job;
 
 /* One execution of a rule's action list. */
 struct vg_run {
@@ -120,6 +121,7 @@ struct vg_daemon {
     struct vg_source_cache *source_cache;
     uint64_t reload_error_ms;
     unsigned runs_active;
+    struct vg__exec_job *exec_jobs; /* running Execute children (action_execute.c) */
     bool stopping;
     int exit_status;
     struct vg_daemon_counters counters;
@@ -189,6 +191,9 @@ int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct 
 /* Starts the job with the runtime's runner. Returns 0 (finished() will be called) or VG_E*. */
 int vg__egress_job_start(struct vg_egress_job *ej);
 void vg__egress_job_free(struct vg_egress_job *ej); /* frees ej itself */
+
+/* action_execute.c: kills the session of every running Execute child (shutdown). */
+void vg__execute_kill_all(struct vg_daemon *d);
 
 /* reload.c */
 struct vg_reloader;

@@ -67,6 +67,8 @@ enum vg_stacks_format { VG_STACKS_JSON = 0, VG_STACKS_PLAIN_TEXT, VG_STACKS_SPEE
 struct vg_act_execute {
     const char *path;
     const char *arguments;
+    const struct vg_node *environment; /* vigil: MAP name -> value added to the child's minimal
+                                          environment, or NULL */
     bool ignore_exit_code;
     uint64_t timeout_ms; /* vigil: 0 = wait forever */
 };

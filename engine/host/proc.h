@@ -56,8 +56,8 @@ struct vg_proc {
     char *exe;                   /* readlink of exe; NULL when unreadable */
     struct vg_proc_cgroup cgroup;
     const struct vg_runtime_type *runtime; /* set by the detector; NULL until known */
-    void *runtime_data;                     /* the runtime adapter's per-process state */
-    void *user; /* free for the engine; the table never touches it */
+    void *runtime_data;                    /* the runtime adapter's per-process state */
+    void *user;                            /* free for the engine; the table never touches it */
 
     /* Latest stat; `stat_fresh` says the last scan read it, so the sampler need not. */
     struct vg_proc_stat st;
@@ -79,7 +79,7 @@ struct vg_proc {
     uint64_t seen_gen;
     uint64_t cgroup_gen;
     uint8_t runtime_checks;
-    bool runtime_settled; /* the detector gave its final answer */
+    bool runtime_settled;   /* the detector gave its final answer */
     uint8_t cmdline_checks; /* re-reads of an empty cmdline (caught mid-exec) */
 };
 

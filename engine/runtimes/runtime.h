@@ -101,6 +101,11 @@ struct vg_rt_action {
     /* Optional, loop thread: an action with a Duration (a trace) stops early and ships what it
      * has; others stop as soon as they can. done still comes. */
     void (*cancel)(struct vg_rt_job *job);
+    /* Optional, loop thread, cheap (no waiting on the target): whether start() can succeed for
+     * this target (permissions, a reachable runtime), so a caller that streams the artifact as
+     * an HTTP response answers a clear error before it commits to 200. Returns 0 or VG_E* with
+     * a message in err. */
+    int (*check)(const struct vg_rt_target *t, const void *settings, char *err, size_t errlen);
 };
 
 /* dotnet-monitor's artifact naming: prefix + "yyyyMMdd_HHmmss_fff" (UTC) + "_" + pid + ext, e.g.

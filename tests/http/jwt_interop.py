@@ -30,8 +30,8 @@ INTENDED = {
 def main():
     gen_dir, checker, vigil_bin = sys.argv[1], sys.argv[2], sys.argv[3]
     dotnet = shutil.which("dotnet")
-    if not dotnet:
-        print("dotnet not found: skipped")
+    if not dotnet or not os.path.exists(f"{gen_dir}/bin/JwtGen.dll"):
+        print("SKIP: dotnet or JwtGen (the jwtgen_apps fixture) is missing")
         return 77
     out = subprocess.run([dotnet, f"{gen_dir}/bin/JwtGen.dll"], check=True, capture_output=True,
                          text=True, timeout=120).stdout

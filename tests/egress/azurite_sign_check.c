@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config/util.h"
 #include "egress/azure_sign.h"
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
     struct vg_buf resp;
     vg_buf_init(&resp);
     char cname[64];
-    snprintf(cname, sizeof(cname), "vigil-sign-%ld", (long)time(NULL) % 100000);
+    /* the fixture's Azurite is shared by the suite: a name of this run's own */
+    snprintf(cname, sizeof(cname), "vigil-sign-%ld-%ld", (long)time(NULL) % 100000, (long)getpid());
     char *cpath = vg_asprintf("/" ACCOUNT "/%s", cname);
     /* A blob name with spaces, '+', unicode and a sub-folder, encoded as it goes on the wire. */
     char *bpath = vg_asprintf("%s/dumps/my%%20key%%2B%%C3%%BC.core", cpath);

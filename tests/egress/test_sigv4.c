@@ -2,7 +2,7 @@
  * awslabs/aws-c-auth tests/aws-signing-test-suite/v4, header and query forms), the Amazon S3
  * documentation examples, and vigil's own S3 shapes (keys with spaces and unicode, multipart
  * query strings, session tokens) whose expected values come from an independent computation
- * (tests/data/sigv4/gen_vectors.py, hashlib/hmac) and are fixed here. */
+ * (tests/data/egress/gen_vectors.py, hashlib/hmac) and are fixed here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1422,7 +1422,7 @@ static void test_s3_doc_presigned_url(void **state)
     free(url);
 }
 
-/* ---- vigil's S3 shapes; expected values from tests/data/sigv4/gen_vectors.py ---- */
+/* ---- vigil's S3 shapes; expected values from tests/data/egress/gen_vectors.py ---- */
 
 static const struct vg_sigv4_creds S3_EU_CREDS = {
     .access_key_id = "AKIAIOSFODNN7EXAMPLE",

@@ -16,8 +16,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import harness as h
-from harness import check, eq
+import vigil_test as h
+from vigil_test import check, eq
 
 SEED = int(os.environ.get("VG_ABUSE_SEED", "0")) or random.randrange(1, 1 << 30)
 STATUS_RE = re.compile(rb"^HTTP/1\.1 (\d{3}) [^\r\n]*\r\n")
@@ -246,7 +246,8 @@ def run(env):
                                               [{"Type": "Execute",
                                                 "Settings": {"Path": "/bin/true"}}])},
                    extra_env={"ASAN_OPTIONS": ":".join(asan)}).start()
-    h.wait_for(lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20, "discovery")
+    h.wait_for("discovery",
+               lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20)
     st = Stats()
     ab = Abuser(d, key, t.pid, st)
     auth = "Authorization: Bearer " + key
@@ -267,9 +268,9 @@ def run(env):
                 return h.request(port, "GET", "/healthz", key=k, timeout=5).status == 200
             except OSError:
                 return False
-        h.wait_for(lambda: ok(d.api_port, key), 30, "/healthz", interval=0.2)
-        h.wait_for(lambda: ok(d.metrics_port, None), 30, "/healthz (metrics)", interval=0.2)
-        h.wait_for(lambda: sockets(d) <= socks0, 20, "the daemon to close its connections")
+        h.wait_for("/healthz", lambda: ok(d.api_port, key), 30, interval=0.2)
+        h.wait_for("/healthz (metrics)", lambda: ok(d.metrics_port, None), 30, interval=0.2)
+        h.wait_for("the daemon to close its connections", lambda: sockets(d) <= socks0, 20)
 
     settle()
     rss0 = h.rss_kb(d.p.pid)
@@ -393,7 +394,7 @@ def run(env):
             st.add()
             s = connect(d.metrics_port if i % 2 else d.api_port)
             s.sendall(req("GET", "/metrics", [auth]) if i % 2 else req("GET", "/processes", [auth]))
-            if i % 4 == 0:
+            if i % 4 == 0:  # vary when the reset lands: not synchronization, traffic shape
                 time.sleep(0.002)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
@@ -433,7 +434,7 @@ def run(env):
                 cut.add(i)
         r = d.get("/healthz", key=key, timeout=5)
         eq(r.status, 200, "/healthz during slowloris (the daemon holds %d sockets)" % sockets(d))
-        time.sleep(0.3)
+        time.sleep(0.3)  # the trickle's pace: what a slowloris client does
     eq(len(cut), len(slow), "slowloris connections cut off by the server")
     for s in slow:
         data = read_all(s)
@@ -492,7 +493,7 @@ def run(env):
             return d.get("/healthz", key=key, timeout=5).status == 200
         except OSError:
             return False
-    h.wait_for(healthy, 20, "/healthz after the abuse")
+    h.wait_for("/healthz after the abuse", healthy, 20)
     r = d.get("/processes", key=key)
     eq(r.status, 200, "/processes after the abuse")
     procs = r.json()
@@ -509,4 +510,4 @@ def run(env):
 
 
 if __name__ == "__main__":
-    h.main(run)
+    h.run(run)

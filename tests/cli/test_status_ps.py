@@ -6,8 +6,8 @@ import os
 import re
 import subprocess
 
-import harness as h
-from harness import check, eq
+import vigil_test as h
+from vigil_test import check, eq
 
 NEVER = {"Type": "ThreadCount", "Settings": {"GreaterThan": 100000}}
 
@@ -40,8 +40,8 @@ def run(env):
                     "Discovery": {"PollInterval": "200ms"},
                     "CollectionRules": rules}).start()
     url = "http://127.0.0.1:%d" % d.api_port
-    h.wait_for(lambda: d.get("/collectionrules/BootRule?pid=%d" % t.pid,
-                             key=key).json().get("state") == "Finished", 20, "BootRule to run")
+    h.wait_for("BootRule to run", lambda: d.get("/collectionrules/BootRule?pid=%d" % t.pid,
+                                                key=key).json().get("state") == "Finished", 20)
 
     # --- vigil ps
     cp = vigil("ps", "--url", url, "--api-key-file", keyfile)
@@ -104,4 +104,4 @@ def run(env):
 
 
 if __name__ == "__main__":
-    h.main(run)
+    h.run(run)

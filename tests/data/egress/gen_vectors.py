@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent computation of the expected values in tests/sigv4/test_sigv4.c and
+"""Independent computation of the expected values in tests/egress/test_sigv4.c and
 test_azure_sign.c for the cases that have no published vector (keys with spaces and unicode,
 multipart query strings, session tokens, generic double encoding, Azure Shared Key).
 

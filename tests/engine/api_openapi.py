@@ -8,8 +8,8 @@ not run yet answer 400 with a problem saying so (dotnet-monitor's answer for a d
 import re
 import urllib.parse
 
-import harness as h
-from harness import check, eq
+import vigil_test as h
+from vigil_test import check, eq
 
 UUID = "uuid"
 DATE = "date-time"
@@ -151,7 +151,7 @@ def run(env):
             "Filters": [{"Key": "ProcessName", "Value": t.name}],
             "Trigger": {"Type": "ThreadCount", "Settings": {"GreaterThan": 10000}}}},
     }).start()
-    h.wait_for(lambda: d.get("/process", key=key).status == 200, 20, "the default process")
+    h.wait_for("the default process", lambda: d.get("/process", key=key).status == 200, 20)
 
     # --- GET /processes: ProcessIdentifier[]; the DefaultProcess one isDefault
     procs = json_of(d.get("/processes", key=key), 200, "/processes")
@@ -212,7 +212,7 @@ def run(env):
         rr = d.get(op_path, key=key)
         jj = rr.json()
         return (rr, jj) if jj["status"] in ("Succeeded", "Failed", "Cancelled") else None
-    r, j = h.wait_for(done, 60, "the dump operation")
+    r, j = h.wait_for("the dump operation", done, 60)
     eq((r.status, j["status"]), (201, "Succeeded"), "a succeeded operation is 201 Created")
     validate(j, "OperationStatus", "/operations/{id}")
     eq(sorted(j["tags"]), ["openapi", "x"], "tags")
@@ -256,4 +256,4 @@ def run(env):
 
 
 if __name__ == "__main__":
-    h.main(run)
+    h.run(run)

@@ -1,6 +1,6 @@
 /* Azure Shared Key signer tests: the string to sign from the "Authorize with Shared Key" page's
  * example, vigil's Blob request shapes against an independent computation
- * (tests/data/sigv4/gen_vectors.py, fixed here), base64 (RFC 4648 vectors) and HTTP dates.
+ * (tests/data/egress/gen_vectors.py, fixed here), base64 (RFC 4648 vectors) and HTTP dates.
  * The same signer was checked once against a live Azurite (see docs/egress-signing.md). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,10 +6,9 @@ Throttled (ActionCount within a sliding window, and Cooldown) or Finished (Actio
 The targets start with one thread; the rules fire on ThreadCount > 1, so the test decides when
 they fire by telling a target to start threads, and when the trigger stops holding by joining
 them."""
-import time
 
-import harness as h
-from harness import check, eq
+import vigil_test as h
+from vigil_test import check, eq
 
 MORE_THREADS = {"Type": "ThreadCount",
                 "Settings": {"GreaterThan": 1, "SlidingWindowDuration": "00:00:00"}}
@@ -43,8 +42,9 @@ def run(env):
         j = rule(name, pid)
         return j["state"], j["stateReason"]
 
-    h.wait_for(lambda: d.get("/collectionrules?pid=%d" % b.pid, key=key).status == 200 and
-               d.get("/collectionrules?pid=%d" % a.pid, key=key).status == 200, 20, "discovery")
+    h.wait_for("discovery",
+               lambda: d.get("/collectionrules?pid=%d" % b.pid, key=key).status == 200 and
+               d.get("/collectionrules?pid=%d" % a.pid, key=key).status == 200, 20)
 
     # --- before anything fires
     summary = d.get("/collectionrules?pid=%d" % a.pid, key=key).json()
@@ -57,8 +57,8 @@ def run(env):
     eq((j["actionCountLimit"], j["actionCountSlidingWindowDurationLimit"]), (2, "01:00:00"),
        "Windowed limits")
     # Startup fires once on discovery, runs /bin/true and finishes
-    h.wait_for(lambda: state("Boot", b.pid) == ("Finished", h.REASON_FINISHED_STARTUP), 20,
-               "Boot to finish")
+    h.wait_for("Boot to finish",
+               lambda: state("Boot", b.pid) == ("Finished", h.REASON_FINISHED_STARTUP), 20)
     j = rule("Boot", b.pid)
     eq((j["lifetimeOccurrences"], j["lastError"]), (1, None), "Boot ran once without error")
     check(h.ISO_RE.match(j["lastFired"]), "Boot lastFired: %r" % j["lastFired"])
@@ -80,7 +80,7 @@ def run(env):
         return all(seen[n][-1][0] == "ActionExecuting" for n in seen)
 
     try:
-        h.wait_for(sample, 15, "every rule to execute its actions", interval=0.05)
+        h.wait_for("every rule to execute its actions", sample, 15, interval=0.05)
     finally:
         print("observed:", seen)
     for n in seen:
@@ -97,7 +97,7 @@ def run(env):
         return (seen["Back"][-1][0] == "Running" and seen["CountOnce"][-1][0] == "Finished" and
                 seen["Cooled"][-1][0] == "Throttled" and seen["Windowed"][-1][0] == "Throttled")
 
-    h.wait_for(settled, 30, "the rules to settle", interval=0.05)
+    h.wait_for("the rules to settle", settled, 30, interval=0.05)
     print("observed transitions:", seen)
 
     # normally one run; a second one only if this test was slower than `sleep 2` to join
@@ -130,8 +130,8 @@ def run(env):
           j["slidingWindowDurationCountdown"].startswith("00:5"),
           "slidingWindowDurationCountdown: %r" % j)
 
-    # a while later nothing changed: throttled and finished rules stay so while threads remain
-    time.sleep(0.5)
+    # sweeps later nothing changed: throttled and finished rules stay so while threads remain
+    d.wait_sweeps(5)
     eq(state("Windowed", a.pid)[0], "Throttled", "Windowed stays throttled")
     eq(state("CountOnce", a.pid)[0], "Finished", "CountOnce stays finished")
     eq(rule("Windowed", a.pid)["lifetimeOccurrences"], 2, "no third run of Windowed")
@@ -152,4 +152,4 @@ def run(env):
 
 
 if __name__ == "__main__":
-    h.main(run)
+    h.run(run)

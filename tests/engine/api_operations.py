@@ -13,8 +13,8 @@ import struct
 import subprocess
 import urllib.parse
 
-import harness as h
-from harness import check, eq, problem
+import vigil_test as h
+from vigil_test import check, eq, problem
 
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
@@ -63,10 +63,11 @@ def poll_op(d, key, location):
         r = d.get(path_of(location), key=key)
         j = r.json()
         return (r, j) if j["status"] in TERMINAL else None
-    return h.wait_for(done, 100, "operation %s to finish" % location, interval=0.2)
+    return h.wait_for("operation %s to finish" % location, done, 100, interval=0.2)
 
 
 def run(env):
+    h.need("gdb", "it reads the cores")
     key, digest = h.generate_key()
     egress = os.path.join(env.tmp, "egress")
     broken = os.path.join(env.tmp, "broken")
@@ -77,8 +78,8 @@ def run(env):
                     "Egress": {"FileSystem": {"fs": {"DirectoryPath": egress},
                                               "broken": {"DirectoryPath": broken}}}}).start()
     for t in (small, big):
-        h.wait_for(lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20,
-                   "discovery of pid %d" % t.pid)
+        h.wait_for("discovery of pid %d" % t.pid,
+                   lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20)
 
     # --- an operation's lifecycle
     r = d.get("/dump?pid=%d&egressProvider=fs&type=Full&tags=nightly,team-a,nightly" % small.pid,
@@ -201,7 +202,7 @@ def run(env):
     def next_dump_accepted():
         r = d.get("/dump?pid=%d&egressProvider=fs&type=Mini" % small.pid, key=key)
         return r if r.status == 202 else None
-    r = h.wait_for(next_dump_accepted, 60, "the abandoned dump to stop (429 until then)",
+    r = h.wait_for("the abandoned dump to stop (429 until then)", next_dump_accepted, 60,
                    interval=0.2)
     r, j = poll_op(d, key, r.header("Location"))
     eq(j["status"], "Succeeded", "the dump after the abandoned one")
@@ -211,11 +212,11 @@ def run(env):
         with open("/proc/%d/status" % big.pid) as f:
             st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
         return st["TracerPid"].strip() == "0" and st["State"].split()[0] in ("S", "R")
-    h.wait_for(released, 10, "the big process to be released (not traced, not stopped)")
+    h.wait_for("the big process to be released (not traced, not stopped)", released, 10)
     eq(big.cmd("spawn 0"), 2, "the big process runs on after the abandoned dump")
     eq(h.files_under(egress), [core], "nothing left behind by the abandoned stream")
     d.stop_and_check()
 
 
 if __name__ == "__main__":
-    h.main(run)
+    h.run(run)
