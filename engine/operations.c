@@ -516,10 +516,10 @@ void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud
                 continue;
             char id[40];
             snprintf(id, sizeof(id), "upload-%lld", (long long)up[i].id);
-            json_t *o = json_pack(
-                "{s:s, s:s, s:o, s:n, s:s, s:n, s:n, s:b, s:[]}", "operationId", id, "status",
-                "Running", "createdDateTime", vg__json_time(up[i].created_ms), "resourceLocation",
-                "egressProviderName", up[i].provider, "error", "process", "isStoppable", 0, "tags");
+            json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:n, s:b, s:[]}", "operationId", id,
+                                  "status", "Running", "createdDateTime",
+                                  vg__json_time(up[i].created_ms), "egressProviderName",
+                                  up[i].provider, "process", "isStoppable", 0, "tags");
             json_object_set_new(
                 o, "upload",
                 json_pack("{s:o, s:s, s:I, s:I, s:i, s:o}", "artifactName",

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "config_test.h"
+
 #include "config/config.h"
 #include "config/source.h"
 #include "config/error.h"
@@ -21,54 +23,6 @@
 #include <unistd.h>
 
 /* ---- helpers ---- */
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/vg-config-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static void write_file(const char *dir, const char *name, const char *text, size_t len)
-{
-    char *p = vg_asprintf("%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, len, f), len);
-    fclose(f);
-    free(p);
-}
-
-static void put(const char *dir, const char *name, const char *text)
-{
-    write_file(dir, name, text, strlen(text));
-}
-
-static void rm_rf(const char *path)
-{
-    char *cmd = vg_asprintf("rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-}
-
-/* Joins every formatted diagnostic with newlines (paths relative to dir). */
-static char *diag_text(struct vg_diags *d, const char *dir)
-{
-    struct vg_buf b;
-    vg_buf_init(&b);
-    vg_diags_sort(d);
-    for (size_t i = 0; i < d->n; i++) {
-        char *line = vg_diag_format(&d->v[i]);
-        const char *s = line;
-        size_t dl = strlen(dir);
-        if (strncmp(s, dir, dl) == 0 && s[dl] == '/')
-            s += dl + 1;
-        vg_buf_printf(&b, "%s\n", s);
-        free(line);
-    }
-    return vg_buf_steal(&b);
-}
 
 static int load_dir(const char *dir, struct vg_diags *d, struct vg_config **cfg)
 {
@@ -94,14 +48,6 @@ static char *load_text(const char *name, const char *text, size_t len, int want_
     rm_rf(dir);
     free(dir);
     return out;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle)) {
-        fprintf(stderr, "expected to find:\n  %s\nin:\n%s\n", needle, hay);
-        fail();
-    }
 }
 
 /* ---- units ---- */

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "config_test.h"
+
 #include "config/config.h"
 #include "config/error.h"
 #include "config/listen.h"
@@ -20,57 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/vg-sources-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static void put(const char *dir, const char *name, const char *text)
-{
-    char *p = vg_asprintf("%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    free(p);
-}
-
-static void rm_rf(const char *path)
-{
-    char *cmd = vg_asprintf("rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-}
-
-/* Every diagnostic, one per line, the directory prefix removed. */
-static char *diag_text(struct vg_diags *d, const char *dir)
-{
-    struct vg_buf b;
-    vg_buf_init(&b);
-    vg_diags_sort(d);
-    for (size_t i = 0; i < d->n; i++) {
-        char *line = vg_diag_format(&d->v[i]);
-        const char *s = line;
-        size_t dl = dir ? strlen(dir) : 0;
-        if (dir && strncmp(s, dir, dl) == 0 && s[dl] == '/')
-            s += dl + 1;
-        vg_buf_printf(&b, "%s\n", s);
-        free(line);
-    }
-    return vg_buf_steal(&b);
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle)) {
-        fprintf(stderr, "expected to find:\n  %s\nin:\n%s\n", needle, hay);
-        fail();
-    }
-}
 
 static int load(const char *dir, const char *const *envp, struct vg_source_cache *cache,
                 struct vg_diags *d, struct vg_config **cfg)

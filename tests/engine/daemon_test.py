@@ -498,7 +498,7 @@ def sc_invalid(env):
         fail(f"/collectionrules does not list the refused rule beside the others: {listing}")
     if env.get("/info").get("configurationErrors"):
         fail("a refused rule is not a rejected configuration")
-    wait_for("the refusal in the log", lambda: "CollectionRules.Bad refused" in env.log_tail(400),
+    wait_for("the refusal in the log", lambda: "CollectionRules.Bad refused" in env.vigil.log_tail(400),
              10)
     n = len(env.fire_lines("Old"))
     wait_for("Old to keep firing", lambda: len(env.fire_lines("Old")) >= n + 2, 10)
@@ -522,7 +522,7 @@ def sc_invalid(env):
     # 3. a file that no longer parses keeps its last good content
     with open(os.path.join(env.conf, "rules.yaml"), "a") as f:
         f.write("CollectionRules: [unclosed\n")
-    wait_for("the parse error in the log", lambda: "no longer parses" in env.log_tail(400), 10)
+    wait_for("the parse error in the log", lambda: "no longer parses" in env.vigil.log_tail(400), 10)
     if env.get("/info").get("configurationErrors"):
         fail("an unparseable file rejected the configuration instead of keeping its content")
     n = len(env.fire_lines("Old"))
@@ -734,9 +734,9 @@ def sc_dump(env):
     with open(path, "rb") as f:
         if f.read(4) != b"\x7fELF":
             fail("the artifact is not an ELF core")
-    ops = env.get("/operations")
-    if not any(o.get("collectionRule") == "DumpIt" and o["status"] == "Succeeded" and
-               o["resourceLocation"] == path for o in ops):
+    ops = [env.get("/operations/" + o["operationId"]) for o in env.get("/operations")
+           if o.get("collectionRule") == "DumpIt"]
+    if not any(o["status"] == "Succeeded" and o["resourceLocation"] == path for o in ops):
         fail(f"/operations does not list the rule's dump: {ops}")
     g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", vt.WORKLOAD, path],
                        capture_output=True, text=True, timeout=60)
@@ -771,7 +771,8 @@ def sc_egress_down(env):
 
     rule_ops, uploads = wait_for("the failed dump and its pending upload", ops, 60)
     print(rule_ops, uploads)
-    if rule_ops[0]["status"] != "Failed" or not rule_ops[0]["error"]:
+    op = env.get("/operations/" + rule_ops[0]["operationId"])
+    if op["status"] != "Failed" or not op["error"]:
         fail(f"the rule's dump operation should have failed with a reason: {rule_ops}")
     u = uploads[0]
     if u["status"] != "Running" or u["upload"]["state"] != "pending" or \
