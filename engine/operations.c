@@ -479,6 +479,51 @@ static bool op_wanted(const struct vg_op *op, const struct op_filter *f)
     return true;
 }
 
+/* An upload still waiting for its provider is listed as a Running operation. Its id is a GUID
+ * too (dotnet-monitor's operationId is a uuid): the upload's row number under a fixed prefix. */
+#define UPLOAD_ID_PREFIX "00000000-0000-0000-0000-"
+
+static bool upload_waiting(const struct vg_egress_upload_info *u)
+{
+    return strcmp(u->state, "pending") == 0 || strcmp(u->state, "uploading") == 0;
+}
+
+static json_t *upload_json(const struct vg_egress_upload_info *u)
+{
+    char id[40];
+    snprintf(id, sizeof(id), UPLOAD_ID_PREFIX "%012llx", (unsigned long long)u->id);
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:n, s:b, s:[]}", "operationId", id, "status",
+                          "Running", "createdDateTime", vg__json_time(u->created_ms),
+                          "egressProviderName", u->provider, "process", "isStoppable", 0, "tags");
+    json_object_set_new(o, "upload",
+                        json_pack("{s:o, s:s, s:I, s:I, s:i, s:o}", "artifactName",
+                                  vg__json_str(u->name), "state", u->state, "size",
+                                  (json_int_t)u->size, "bytesDone", (json_int_t)u->bytes_done,
+                                  "retries", (int)u->retries, "lastError",
+                                  u->last_error ? vg__json_str(u->last_error) : json_null()));
+    return o;
+}
+
+/* The waiting upload an operation id names, as its operation (NULL when none). */
+static json_t *find_upload(struct vg_api *api, const char *id)
+{
+    size_t pl = strlen(UPLOAD_ID_PREFIX);
+    if (strncasecmp(id, UPLOAD_ID_PREFIX, pl) != 0 || strlen(id + pl) != 12 ||
+        strspn(id + pl, "0123456789abcdefABCDEF") != 12)
+        return NULL;
+    long long want = strtoll(id + pl, NULL, 16);
+    struct vg_egress_upload_info *up = NULL;
+    size_t n = 0;
+    json_t *o = NULL;
+    if (vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
+        for (size_t i = 0; i < n && !o; i++)
+            if (up[i].id == want && upload_waiting(&up[i]))
+                o = upload_json(&up[i]);
+        vg_egress_uploads_free(up, n);
+    }
+    return o;
+}
+
 void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
     struct vg_api *api = ud;
@@ -511,24 +556,9 @@ void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud
     struct vg_egress_upload_info *up = NULL;
     size_t n = 0;
     if (!filtered && vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(up[i].state, "pending") != 0 && strcmp(up[i].state, "uploading") != 0)
-                continue;
-            char id[40];
-            snprintf(id, sizeof(id), "upload-%lld", (long long)up[i].id);
-            json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:n, s:b, s:[]}", "operationId", id,
-                                  "status", "Running", "createdDateTime",
-                                  vg__json_time(up[i].created_ms), "egressProviderName",
-                                  up[i].provider, "process", "isStoppable", 0, "tags");
-            json_object_set_new(
-                o, "upload",
-                json_pack("{s:o, s:s, s:I, s:I, s:i, s:o}", "artifactName",
-                          vg__json_str(up[i].name), "state", up[i].state, "size",
-                          (json_int_t)up[i].size, "bytesDone", (json_int_t)up[i].bytes_done,
-                          "retries", (int)up[i].retries, "lastError",
-                          up[i].last_error ? vg__json_str(up[i].last_error) : json_null()));
-            json_array_append_new(arr, o);
-        }
+        for (size_t i = 0; i < n; i++)
+            if (upload_waiting(&up[i]))
+                json_array_append_new(arr, upload_json(&up[i]));
         vg_egress_uploads_free(up, n);
     }
     vg_http_res_json(res, 200, arr);
@@ -538,6 +568,11 @@ void vg__h_operation(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
     struct vg_api *api = ud;
     struct vg_op *op = find_op(api, vg_http_req_param(req, "id"));
+    json_t *upload = op ? NULL : find_upload(api, vg_http_req_param(req, "id"));
+    if (upload) {
+        vg_http_res_json(res, 200, upload);
+        return;
+    }
     if (!op) { /* dotnet-monitor: an InvalidOperationException, 400 */
         vg_http_res_problem(res, 400, VG_ENOTFOUND, "Operation %s was not found.",
                             vg_http_req_param(req, "id"));

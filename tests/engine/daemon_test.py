@@ -766,7 +766,7 @@ def sc_egress_down(env):
         o = env.get("/operations")
         rule_ops = [x for x in o if x.get("collectionRule") == "DumpDown" and
                     x["status"] != "Running"]
-        uploads = [x for x in o if x["operationId"].startswith("upload-")]
+        uploads = [x for x in o if "upload" in x]
         return (rule_ops, uploads) if rule_ops and uploads else None
 
     rule_ops, uploads = wait_for("the failed dump and its pending upload", ops, 60)
@@ -775,6 +775,12 @@ def sc_egress_down(env):
     if op["status"] != "Failed" or not op["error"]:
         fail(f"the rule's dump operation should have failed with a reason: {rule_ops}")
     u = uploads[0]
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        u["operationId"]):
+        fail(f"the pending upload's operationId is not a GUID: {u}")
+    one = env.get("/operations/" + u["operationId"])
+    if one.get("upload", {}).get("artifactName") != u["upload"]["artifactName"]:
+        fail(f"/operations/{{id}} does not answer for the pending upload: {one}")
     if u["status"] != "Running" or u["upload"]["state"] != "pending" or \
             u["egressProviderName"] != "down" or not u["upload"]["size"]:
         fail(f"the pending upload is not shown as such: {u}")
