@@ -164,7 +164,7 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w)
     }
 }
 
-/* Creates instances for every rule of the current generation that matches p and has none. */
+/* Whether p passes the global Discovery.Filters (every process when there are none). */
 bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p)
 {
     const struct vg_discovery_settings *ds = &d->gen->cfg->settings.discovery;
@@ -175,6 +175,7 @@ bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p)
     return vg_filters_match(ds->filters, ds->n_filters, &info);
 }
 
+/* Creates instances for every rule of the current generation that matches p and has none. */
 static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
 {
     struct vg_proc_info info;

@@ -403,7 +403,8 @@ void vg__http_conn_init(struct vg__http_conn *c, struct vg_http_server *s,
         return;
     }
     s->stats.connections_active++;
-    if (!l->require_auth)
+    c->metrics = !l->require_auth;
+    if (c->metrics)
         s->open_conns++;
     c->state = VG__CONN_IDLE;
     c->deadline = uv_now(s->loop) + s->cfg.request_timeout_ms;
@@ -424,7 +425,7 @@ void vg__http_conn_fini(struct vg__http_conn *c)
         s->n_rejecting--;
     else
         s->stats.connections_active--;
-    if (!c->rejected && !c->listener->require_auth)
+    if (c->metrics)
         s->open_conns--;
     vg__http_req_reset(&c->req);
     vg__http_res_reset(&c->res);

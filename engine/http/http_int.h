@@ -123,6 +123,7 @@ struct vg__http_conn {
     bool keep_alive;
     bool msg_complete;
     bool rejected; /* over max connections: 503 then close */
+    bool metrics;  /* counted in open_conns: the listener may be gone when the connection closes */
     int err_status;
     const char *err_detail;
     struct vg_http_req req;
