@@ -2,8 +2,10 @@
  * collected as a positioned diagnostic. */
 #include "config/config.h"
 
+#include "config/config_int.h"
 #include "config/error.h"
-#include "config/tree_int.h"
+#include "config/listen.h"
+#include "config/source.h"
 #include "config/util.h"
 
 #include <dirent.h>
@@ -17,128 +19,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_CONFIG_FILES 4096
 #define MAX_SECRET_FILE_BYTES 65536
 
-struct loader {
-    struct vg_config *cfg;
-    struct vg_tree *t;
-    struct vg_diags *d;
-    const struct vg_node *root;
-    const struct vg_node *properties; /* Egress.Properties */
-    const struct vg_node *templates;
-    unsigned flags;
-};
-
-/* ---------- directory scanning ---------- */
-
-static bool config_name(const char *name)
+/* Rules defined in two YAML/JSON files would silently shadow each other: report both places.
+ * Only documents count: key-per-file entries and variables set single keys of rules defined
+ * elsewhere, which is how Kubernetes users override a setting. */
+static int check_duplicate_rules(struct vg__loader *L, const struct vg_node *doc)
 {
-    /* Hidden entries include Kubernetes' ..data and ..2026_... directories: the visible
-     * symlinks already point through ..data, so reading them too would load files twice. */
-    if (name[0] == '.')
-        return false;
-    size_t n = strlen(name);
-    return (n > 5 && strcasecmp(name + n - 5, ".yaml") == 0) ||
-           (n > 4 && strcasecmp(name + n - 4, ".yml") == 0) ||
-           (n > 5 && strcasecmp(name + n - 5, ".json") == 0);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int push_file(struct vg_config *cfg, char *path)
-{
-    char **v = realloc(cfg->files, (cfg->n_files + 1) * sizeof(*v));
-    if (!v)
-        return VG_ENOMEM;
-    cfg->files = v;
-    cfg->files[cfg->n_files++] = path;
-    return 0;
-}
-
-static int scan_dir(struct loader *L, const char *dir)
-{
-    struct vg_pos where = {vg__tree_intern_file(L->t, dir), 0, 0};
-    DIR *dp = opendir(dir);
-    if (!dp) {
-        vg_diag_err(L->d, &where, NULL, "cannot read configuration directory: %s", strerror(errno));
-        return 0;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(dp))) {
-        if (!config_name(de->d_name))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (!nn) {
-                rc = VG_ENOMEM;
-                goto out;
-            }
-            names = nn;
-        }
-        if (!(names[n] = vg_strdup(de->d_name))) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        n++;
-    }
-    if (n + L->cfg->n_files > MAX_CONFIG_FILES) {
-        vg_diag_err(L->d, &where, NULL,
-                    "too many configuration files (%zu; the limit is %d): is this the right "
-                    "directory?",
-                    n + L->cfg->n_files, MAX_CONFIG_FILES);
-        goto out;
-    }
-    if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        char *path = vg_asprintf("%s/%s", dir, names[i]);
-        if (!path) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        struct stat st;
-        if (stat(path, &st) != 0 || S_ISDIR(st.st_mode)) {
-            free(path); /* dangling symlink mid-update or a directory named *.yaml */
-            continue;
-        }
-        if ((rc = push_file(L->cfg, path))) {
-            free(path);
-            goto out;
-        }
-    }
-out:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    closedir(dp);
-    return rc;
-}
-
-/* Rules defined in two files would silently shadow each other: report both places. */
-static void check_duplicate_rules(struct loader *L, const struct vg_node *doc)
-{
-    const struct vg_node *existing = vg_node_get(vg_tree_root(L->t), "CollectionRules");
     const struct vg_node *incoming = vg_node_get(doc, "CollectionRules");
-    if (!existing || !incoming || existing->kind != VG_NODE_MAP || incoming->kind != VG_NODE_MAP)
-        return;
+    if (!incoming || incoming->kind != VG_NODE_MAP)
+        return 0;
+    if (!L->doc_rules && !(L->doc_rules = vg_tree_new_node(L->t, VG_NODE_MAP, NULL)))
+        return VG_ENOMEM;
     for (size_t i = 0; i < incoming->n; i++) {
-        const struct vg_pair *old = vg_node_get_pair(existing, incoming->pairs[i].key);
-        if (!old)
+        const struct vg_pair *in = &incoming->pairs[i];
+        const struct vg_pair *old = vg_node_get_pair(L->doc_rules, in->key);
+        if (!old) {
+            if (vg__node_push_pair(L->t, L->doc_rules, in->key, &in->key_pos, in->value))
+                return VG_ENOMEM;
             continue;
-        char *path = vg_path_join("CollectionRules", incoming->pairs[i].key);
-        vg_diag_err(L->d, &incoming->pairs[i].key_pos, path,
+        }
+        char *path = vg_path_join("CollectionRules", in->key);
+        vg_diags_set_rule(L->d, in->key);
+        vg_diag_err(L->d, &in->key_pos, path,
                     "rule is already defined at %s:%d:%d; rule names must be unique across files",
                     old->key_pos.file, old->key_pos.line, old->key_pos.col);
+        vg_diags_set_rule(L->d, NULL);
         free(path);
     }
+    return 0;
 }
 
 /* ---------- secrets ---------- */
@@ -164,9 +73,9 @@ static bool is_secret_key(const char *key)
 
 /* Resolves ${env:NAME} and ${file:/path}; other strings are returned as they are.
  * Diagnostics never include the resolved value. */
-static const char *resolve_strict(struct loader *L, const struct vg_node *n, const char *path);
+static const char *resolve_strict(struct vg__loader *L, const struct vg_node *n, const char *path);
 
-static const char *resolve(struct loader *L, const struct vg_node *n, const char *path)
+static const char *resolve(struct vg__loader *L, const struct vg_node *n, const char *path)
 {
     if (!(L->flags & VG_CONFIG_SECRETS_OPTIONAL))
         return resolve_strict(L, n, path);
@@ -181,13 +90,15 @@ static const char *resolve(struct loader *L, const struct vg_node *n, const char
         struct vg_pos pos = {n->pos.file, scratch.v[i].line, scratch.v[i].col};
         vg_diag_warn(real, &pos, scratch.v[i].path, "%s (needed at run time)", scratch.v[i].msg);
     }
-    if (!v && scratch.n)
+    if (!v && scratch.n) {
         v = n->str;
+        L->unresolved = true;
+    }
     vg_diags_free(&scratch);
     return v;
 }
 
-static const char *resolve_strict(struct loader *L, const struct vg_node *n, const char *path)
+static const char *resolve_strict(struct vg__loader *L, const struct vg_node *n, const char *path)
 {
     const char *s = vg_node_str(n);
     if (!s)
@@ -237,7 +148,7 @@ static const char *resolve_strict(struct loader *L, const struct vg_node *n, con
 
 /* ---------- small helpers ---------- */
 
-static char *tpath(struct loader *L, const char *base, const char *key)
+char *vg__cfg_path(struct vg__loader *L, const char *base, const char *key)
 {
     char *p = vg_path_join(base, key);
     char *q = p ? vg_tree_strdup(L->t, p) : NULL;
@@ -245,9 +156,8 @@ static char *tpath(struct loader *L, const char *base, const char *key)
     return q;
 }
 
-/* Checks a map's keys against a list, reporting unknown ones with a did-you-mean. */
-static void check_keys(struct loader *L, const struct vg_node *map, const char *path,
-                       const char *const *known)
+void vg__cfg_check_keys(struct vg__loader *L, const struct vg_node *map, const char *path,
+                        const char *const *known)
 {
     if (!map || map->kind != VG_NODE_MAP)
         return;
@@ -260,16 +170,16 @@ static void check_keys(struct loader *L, const struct vg_node *map, const char *
         char *kp = vg_path_join(path, map->pairs[i].key);
         const char *hint = vg_did_you_mean(map->pairs[i].key, known);
         if (hint)
-            vg_diag_err(L->d, &map->pairs[i].key_pos, kp, "unknown setting; did you mean \"%s\"?",
-                        hint);
+            vg_diag_warn(L->d, &map->pairs[i].key_pos, kp,
+                         "unknown setting, ignored; did you mean \"%s\"?", hint);
         else
-            vg_diag_err(L->d, &map->pairs[i].key_pos, kp, "unknown setting");
+            vg_diag_warn(L->d, &map->pairs[i].key_pos, kp, "unknown setting, ignored");
         free(kp);
     }
 }
 
-static bool expect_kind(struct loader *L, const struct vg_node *n, enum vg_node_kind kind,
-                        const char *path)
+bool vg__cfg_expect(struct vg__loader *L, const struct vg_node *n, enum vg_node_kind kind,
+                    const char *path)
 {
     if (!n || n->kind == kind)
         return true;
@@ -278,47 +188,81 @@ static bool expect_kind(struct loader *L, const struct vg_node *n, enum vg_node_
     return false;
 }
 
-/* A list of strings given as a YAML list or as "a;b" / "a,b" text (dotnet-monitor's Urls). */
-static int string_list(struct loader *L, const struct vg_node *n, const char *path,
-                       const char ***out, size_t *count)
+int vg__cfg_listen_urls(struct vg__loader *L, const struct vg_node *n, const char *what,
+                        struct vg_listen_url **out, size_t *count)
 {
     *out = NULL;
     *count = 0;
     if (vg_node_is_null(n))
         return 0;
-    if (n->kind == VG_NODE_SCALAR) {
-        char *copy = vg_tree_strdup(L->t, n->str);
-        if (!copy)
-            return VG_ENOMEM;
-        size_t parts = 1;
-        for (const char *c = copy; *c; c++)
-            parts += *c == ';' || *c == ',';
-        const char **v = vg_tree_alloc(L->t, parts * sizeof(*v));
-        if (!v)
-            return VG_ENOMEM;
-        char *save = NULL;
-        for (char *tok = strtok_r(copy, ";,", &save); tok; tok = strtok_r(NULL, ";,", &save)) {
-            while (*tok == ' ')
-                tok++;
-            if (*tok)
-                v[(*count)++] = tok;
-        }
-        *out = v;
+    /* "a;b" text (dotnet-monitor's --urls and ASPNETCORE_URLS), or a list of such texts */
+    const struct vg_node *const *items = (const struct vg_node *const *)&n;
+    size_t nitems = 1;
+    if (n->kind == VG_NODE_SEQ) {
+        items = (const struct vg_node *const *)n->items;
+        nitems = n->n;
+    } else if (!vg__cfg_expect(L, n, VG_NODE_SCALAR, what)) {
         return 0;
     }
-    if (!expect_kind(L, n, VG_NODE_SEQ, path))
-        return 0;
-    const char **v = vg_tree_alloc(L->t, (n->n ? n->n : 1) * sizeof(*v));
+    size_t parts = 0;
+    for (size_t i = 0; i < nitems; i++) {
+        const char *s = vg_node_str(items[i]);
+        for (; s && *s; s++)
+            parts += *s == ';';
+        parts++;
+    }
+    struct vg_listen_url *v = vg_tree_alloc(L->t, parts * sizeof(*v));
     if (!v)
         return VG_ENOMEM;
-    for (size_t i = 0; i < n->n; i++) {
-        if (n->items[i]->kind != VG_NODE_SCALAR) {
-            char *ip = vg_path_index(path, i);
-            vg_diag_err(L->d, &n->items[i]->pos, ip, "expected a string");
+    for (size_t i = 0; i < nitems; i++) {
+        const struct vg_node *it = items[i];
+        char *ip = n->kind == VG_NODE_SEQ ? vg_path_index(what, i) : vg_strdup(what);
+        if (!ip)
+            return VG_ENOMEM;
+        if (it->kind != VG_NODE_SCALAR) {
+            vg_diag_err(L->d, &it->pos, ip, "expected a URL, got a %s",
+                        vg_node_kind_name(it->kind));
             free(ip);
             continue;
         }
-        v[(*count)++] = n->items[i]->str;
+        char *copy = vg_strdup(it->str), *save = NULL;
+        if (!copy) {
+            free(ip);
+            return VG_ENOMEM;
+        }
+        for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+            if (strspn(tok, " \t") == strlen(tok))
+                continue;
+            struct vg_listen_url u;
+            char err[160];
+            const char *warn;
+            int rc = vg_listen_url_parse(tok, &u, err, sizeof(err), &warn);
+            if (rc == VG_ENOMEM) {
+                free(copy);
+                free(ip);
+                return rc;
+            }
+            if (rc) {
+                vg_diag_err(L->d, &it->pos, ip, "invalid listen URL \"%s\": %s", tok, err);
+                continue;
+            }
+            if (warn)
+                vg_diag_warn(L->d, &it->pos, ip, "%s: %s", u.text, warn);
+            struct vg_listen_url *o = &v[(*count)++];
+            *o = u;
+            o->text = vg_tree_strdup(L->t, u.text);
+            o->host = u.host ? vg_tree_strdup(L->t, u.host) : NULL;
+            o->path = u.path ? vg_tree_strdup(L->t, u.path) : NULL;
+            o->canonical = vg_tree_strdup(L->t, u.canonical);
+            vg_listen_url_free(&u);
+            if (!o->text || !o->canonical) {
+                free(copy);
+                free(ip);
+                return VG_ENOMEM;
+            }
+        }
+        free(copy);
+        free(ip);
     }
     *out = v;
     return 0;
@@ -371,6 +315,7 @@ struct egress_common {
 struct fs_raw {
     struct egress_common c;
     const char *directory_path, *intermediate_directory_path;
+    uint64_t copy_buffer_size;
 };
 
 struct s3_raw {
@@ -386,7 +331,7 @@ struct az_raw {
     struct egress_common c;
     const struct vg_node *account_uri, *container, *blob_prefix, *sas, *sas_name, *account_key,
         *account_key_name, *metadata, *managed_identity, *queue_name, *queue_account_uri,
-        *queue_sas, *queue_sas_name;
+        *queue_sas, *queue_sas_name, *workload_identity;
     uint64_t block_size;
     bool block_size_set;
 };
@@ -402,6 +347,8 @@ static const struct vg_field fs_fields[] = {
      NULL, true, "a directory path"},
     {"IntermediateDirectoryPath", VG_FIELD_STRING,
      offsetof(struct fs_raw, intermediate_directory_path), VG_NO_SET, 0, 0, NULL, false, NULL},
+    {"CopyBufferSize", VG_FIELD_SIZE, offsetof(struct fs_raw, copy_buffer_size), VG_NO_SET, 1,
+     1073741824.0, NULL, false, NULL},
 };
 
 static const struct vg_field s3_fields[] = {
@@ -442,6 +389,7 @@ static const struct vg_field az_fields[] = {
     NODE_FIELD("QueueAccountUri", struct az_raw, queue_account_uri),
     NODE_FIELD("QueueSharedAccessSignature", struct az_raw, queue_sas),
     NODE_FIELD("QueueSharedAccessSignatureName", struct az_raw, queue_sas_name),
+    NODE_FIELD("UseWorkloadIdentityFromEnvironment", struct az_raw, workload_identity),
     {"CopyBufferSize", VG_FIELD_SIZE, offsetof(struct az_raw, block_size),
      offsetof(struct az_raw, block_size_set), 1, 4194304000.0, NULL, false, NULL},
 };
@@ -455,7 +403,7 @@ static void apply_common(struct vg_egress_settings *e, const struct egress_commo
 }
 
 /* A string setting that may name an Egress.Properties entry instead of holding the value. */
-static const char *secret_setting(struct loader *L, const struct vg_node *direct,
+static const char *secret_setting(struct vg__loader *L, const struct vg_node *direct,
                                   const struct vg_node *by_name, const char *path,
                                   const char *direct_key, const char *name_key)
 {
@@ -480,8 +428,8 @@ static const char *secret_setting(struct loader *L, const struct vg_node *direct
     return v;
 }
 
-static const char *opt_string(struct loader *L, const struct vg_node *n, const char *path,
-                              const char *key)
+const char *vg__cfg_string(struct vg__loader *L, const struct vg_node *n, const char *path,
+                           const char *key)
 {
     if (vg_node_is_null(n))
         return NULL;
@@ -495,7 +443,7 @@ static const char *opt_string(struct loader *L, const struct vg_node *n, const c
     return v;
 }
 
-static void require(struct loader *L, const void *value, const struct vg_node *map,
+static void require(struct vg__loader *L, const void *value, const struct vg_node *map,
                     const char *path, const char *key)
 {
     if (value)
@@ -505,18 +453,18 @@ static void require(struct loader *L, const void *value, const struct vg_node *m
     free(p);
 }
 
-static int load_egress(struct loader *L)
+static int load_egress(struct vg__loader *L)
 {
     const struct vg_node *eg = vg_node_get(L->root, "Egress");
     if (vg_node_is_null(eg))
         return 0;
-    if (!expect_kind(L, eg, VG_NODE_MAP, "Egress"))
+    if (!vg__cfg_expect(L, eg, VG_NODE_MAP, "Egress"))
         return 0;
     static const char *const sections[] = {"FileSystem", "S3Storage", "AzureBlobStorage",
                                            "Properties", NULL};
-    check_keys(L, eg, "Egress", sections);
+    vg__cfg_check_keys(L, eg, "Egress", sections);
     L->properties = vg_node_get(eg, "Properties");
-    if (!expect_kind(L, L->properties, VG_NODE_MAP, "Egress.Properties"))
+    if (!vg__cfg_expect(L, L->properties, VG_NODE_MAP, "Egress.Properties"))
         L->properties = NULL;
 
     size_t total = 0;
@@ -532,14 +480,14 @@ static int load_egress(struct loader *L)
 
     for (int k = 0; k < 3; k++) {
         const struct vg_node *sec = vg_node_get(eg, sections[k]);
-        char *secpath = tpath(L, "Egress", sections[k]);
+        char *secpath = vg__cfg_path(L, "Egress", sections[k]);
         if (!secpath)
             return VG_ENOMEM;
-        if (!sec || !expect_kind(L, sec, VG_NODE_MAP, secpath))
+        if (!sec || !vg__cfg_expect(L, sec, VG_NODE_MAP, secpath))
             continue;
         for (size_t i = 0; i < sec->n; i++) {
             const struct vg_pair *pr = &sec->pairs[i];
-            char *path = tpath(L, secpath, pr->key);
+            char *path = vg__cfg_path(L, secpath, pr->key);
             if (!path)
                 return VG_ENOMEM;
             if (vg_config_egress(L->cfg, pr->key)) {
@@ -550,7 +498,10 @@ static int load_egress(struct loader *L)
             }
             struct vg_egress_settings *e = &s->egress[s->n_egress];
             e->name = pr->key;
+            e->pos = pr->key_pos;
             const struct vg_node *m = pr->value;
+            L->unresolved = false;
+            size_t errors_before = L->d->errors;
             if (k == 0) {
                 struct fs_raw r = {0};
                 e->kind = VG_EGRESS_FILESYSTEM;
@@ -558,22 +509,24 @@ static int load_egress(struct loader *L)
                 apply_common(e, &r.c);
                 e->u.fs.directory_path = r.directory_path;
                 e->u.fs.intermediate_directory_path = r.intermediate_directory_path;
+                e->u.fs.copy_buffer_size = r.copy_buffer_size;
             } else if (k == 1) {
                 struct s3_raw r = {0};
                 e->kind = VG_EGRESS_S3;
                 vg_fields_apply(L->t, s3_fields, VG_ARRAY_SIZE(s3_fields), m, NULL, path, &r, L->d);
                 apply_common(e, &r.c);
                 struct vg_egress_s3 *o = &e->u.s3;
-                o->endpoint = opt_string(L, r.endpoint, path, "Endpoint");
-                o->bucket_name = opt_string(L, r.bucket, path, "BucketName");
+                o->endpoint = vg__cfg_string(L, r.endpoint, path, "Endpoint");
+                o->bucket_name = vg__cfg_string(L, r.bucket, path, "BucketName");
                 require(L, o->bucket_name, m, path, "BucketName");
-                o->region_name = opt_string(L, r.region, path, "RegionName");
-                o->access_key_id = opt_string(L, r.access_key_id, path, "AccessKeyId");
-                o->secret_access_key = opt_string(L, r.secret_access_key, path, "SecretAccessKey");
-                o->session_token = opt_string(L, r.session_token, path, "SessionToken");
-                o->key_prefix = opt_string(L, r.key_prefix, path, "KeyPrefix");
-                o->storage_class = opt_string(L, r.storage_class, path, "StorageClass");
-                o->kms_encryption_key = opt_string(L, r.kms_key, path, "KmsEncryptionKey");
+                o->region_name = vg__cfg_string(L, r.region, path, "RegionName");
+                o->access_key_id = vg__cfg_string(L, r.access_key_id, path, "AccessKeyId");
+                o->secret_access_key =
+                    vg__cfg_string(L, r.secret_access_key, path, "SecretAccessKey");
+                o->session_token = vg__cfg_string(L, r.session_token, path, "SessionToken");
+                o->key_prefix = vg__cfg_string(L, r.key_prefix, path, "KeyPrefix");
+                o->storage_class = vg__cfg_string(L, r.storage_class, path, "StorageClass");
+                o->kms_encryption_key = vg__cfg_string(L, r.kms_key, path, "KmsEncryptionKey");
                 o->force_path_style = r.force_path_style;
                 o->use_kms_encryption = r.use_kms;
                 o->presigned_url_expiry_ms = r.presign_ms;
@@ -583,25 +536,23 @@ static int load_egress(struct loader *L)
                                                           : r.part_size;
                 if (o->access_key_id && vg_node_is_null(r.secret_access_key))
                     require(L, NULL, m, path, "SecretAccessKey");
-                if (!vg_node_is_null(r.aws_profile_name) || !vg_node_is_null(r.aws_profile_path))
-                    vg_diag_warn(L->d, &m->pos, path,
-                                 "AwsProfileName/AwsProfilePath are not supported by vigil; use "
-                                 "AccessKeyId/SecretAccessKey or the AWS_* environment variables");
+                o->aws_profile_name = vg__cfg_string(L, r.aws_profile_name, path, "AwsProfileName");
+                o->aws_profile_path = vg__cfg_string(L, r.aws_profile_path, path, "AwsProfilePath");
             } else {
                 struct az_raw r = {0};
                 e->kind = VG_EGRESS_AZURE_BLOB;
                 vg_fields_apply(L->t, az_fields, VG_ARRAY_SIZE(az_fields), m, NULL, path, &r, L->d);
                 apply_common(e, &r.c);
                 struct vg_egress_azure *o = &e->u.azure;
-                o->account_uri = opt_string(L, r.account_uri, path, "AccountUri");
+                o->account_uri = vg__cfg_string(L, r.account_uri, path, "AccountUri");
                 require(L, o->account_uri, m, path, "AccountUri");
                 if (o->account_uri && strncmp(o->account_uri, "https://", 8) != 0 &&
                     strncmp(o->account_uri, "http://", 7) != 0)
                     vg_diag_err(L->d, &r.account_uri->pos, path,
                                 "AccountUri must start with https:// (or http:// for an emulator)");
-                o->container_name = opt_string(L, r.container, path, "ContainerName");
+                o->container_name = vg__cfg_string(L, r.container, path, "ContainerName");
                 require(L, o->container_name, m, path, "ContainerName");
-                o->blob_prefix = opt_string(L, r.blob_prefix, path, "BlobPrefix");
+                o->blob_prefix = vg__cfg_string(L, r.blob_prefix, path, "BlobPrefix");
                 o->shared_access_signature =
                     secret_setting(L, r.sas, r.sas_name, path, "SharedAccessSignature",
                                    "SharedAccessSignatureName");
@@ -609,22 +560,43 @@ static int load_egress(struct loader *L)
                     o->shared_access_signature++;
                 o->account_key = secret_setting(L, r.account_key, r.account_key_name, path,
                                                 "AccountKey", "AccountKeyName");
-                if (!o->shared_access_signature && !o->account_key &&
-                    vg_node_is_null(r.managed_identity) && vg_node_is_null(r.sas_name) &&
-                    vg_node_is_null(r.account_key_name))
+                bool identity =
+                    !vg_node_is_null(r.managed_identity) || !vg_node_is_null(r.workload_identity);
+                if (!o->shared_access_signature && !o->account_key && identity)
+                    /* accepted so dotnet-monitor's file loads; uploads need a key or a SAS */
+                    vg_diag_warn(L->d, &m->pos, path,
+                                 "%s cannot be used by vigil (it has no Azure identity client): "
+                                 "uploads to this provider fail until AccountKey(Name) or "
+                                 "SharedAccessSignature(Name) is set",
+                                 vg_node_is_null(r.managed_identity)
+                                     ? "UseWorkloadIdentityFromEnvironment"
+                                     : "ManagedIdentityClientId");
+                else if (!o->shared_access_signature && !o->account_key &&
+                         vg_node_is_null(r.sas_name) && vg_node_is_null(r.account_key_name))
                     vg_diag_err(L->d, &m->pos, path,
                                 "no credentials: set AccountKey, AccountKeyName, "
                                 "SharedAccessSignature or SharedAccessSignatureName");
-                if (!vg_node_is_null(r.managed_identity))
-                    vg_diag_warn(L->d, &r.managed_identity->pos, path,
-                                 "ManagedIdentityClientId is not supported by vigil yet; uploads "
-                                 "need an account key or a SAS");
-                if (!vg_node_is_null(r.queue_name))
-                    vg_diag_warn(L->d, &r.queue_name->pos, path,
-                                 "queue notifications (QueueName) are not supported by vigil yet "
-                                 "and will not be sent");
+                else if (identity)
+                    vg_diag_warn(
+                        L->d, &m->pos, path, "%s is ignored: vigil authenticates with the %s",
+                        vg_node_is_null(r.managed_identity) ? "UseWorkloadIdentityFromEnvironment"
+                                                            : "ManagedIdentityClientId",
+                        o->shared_access_signature ? "SharedAccessSignature" : "AccountKey");
+                if (!vg_node_is_null(r.workload_identity)) {
+                    bool b;
+                    char *wp = vg_path_join(path, "UseWorkloadIdentityFromEnvironment");
+                    vg_node_to_bool(r.workload_identity, wp, L->d, &b);
+                    free(wp);
+                }
+                if (!vg_node_is_null(r.queue_name) || !vg_node_is_null(r.queue_account_uri))
+                    vg_diag_warn(
+                        L->d,
+                        &(vg_node_is_null(r.queue_name) ? r.queue_account_uri : r.queue_name)->pos,
+                        path,
+                        "queue notifications (QueueName, QueueAccountUri) are not sent "
+                        "by vigil yet");
                 o->block_size = r.block_size_set ? r.block_size : 4u << 20;
-                if (r.metadata && expect_kind(L, r.metadata, VG_NODE_MAP, path)) {
+                if (r.metadata && vg__cfg_expect(L, r.metadata, VG_NODE_MAP, path)) {
                     o->metadata = vg_tree_alloc(L->t, (r.metadata->n + 1) * sizeof(*o->metadata));
                     if (!o->metadata)
                         return VG_ENOMEM;
@@ -645,6 +617,8 @@ static int load_egress(struct loader *L)
                     }
                 }
             }
+            e->secrets_pending = L->unresolved;
+            e->errors = L->d->errors - errors_before;
             s->n_egress++;
         }
     }
@@ -656,8 +630,8 @@ static int load_egress(struct loader *L)
 struct server_raw {
     const struct vg_node *urls, *metrics_urls, *auth;
     bool metrics_enabled, metrics_enabled_set;
-    int64_t max_connections, max_dumps;
-    bool max_connections_set, max_dumps_set;
+    int64_t max_connections, max_dumps, metrics_max_connections;
+    bool max_connections_set, max_dumps_set, metrics_max_connections_set;
     uint64_t max_header, max_body, request_timeout, idle_timeout;
     bool max_header_set, max_body_set, request_timeout_set, idle_timeout_set;
 };
@@ -670,6 +644,8 @@ static const struct vg_field server_fields[] = {
      offsetof(struct server_raw, metrics_enabled_set), 0, 0, NULL, false, NULL},
     {"MaxConnections", VG_FIELD_INT, offsetof(struct server_raw, max_connections),
      offsetof(struct server_raw, max_connections_set), 1, 100000, NULL, false, NULL},
+    {"MetricsMaxConnections", VG_FIELD_INT, offsetof(struct server_raw, metrics_max_connections),
+     offsetof(struct server_raw, metrics_max_connections_set), 1, 100000, NULL, false, NULL},
     {"MaxConcurrentDumps", VG_FIELD_INT, offsetof(struct server_raw, max_dumps),
      offsetof(struct server_raw, max_dumps_set), 1, 64, NULL, false, NULL},
     {"MaxHeaderBytes", VG_FIELD_SIZE, offsetof(struct server_raw, max_header),
@@ -691,7 +667,20 @@ static const struct vg_field auth_fields[] = {
      false, NULL},
 };
 
-static int load_server(struct loader *L)
+/* The HTTP server takes canonical URL strings. */
+static int canonical_list(struct vg__loader *L, const struct vg_listen_url *v, size_t n,
+                          const char ***out, size_t *count)
+{
+    *out = n ? vg_tree_alloc(L->t, n * sizeof(**out)) : NULL;
+    if (n && !*out)
+        return VG_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        (*out)[i] = v[i].canonical;
+    *count = n;
+    return 0;
+}
+
+static int load_server(struct vg__loader *L)
 {
     struct vg_server_settings *o = &L->cfg->settings.server;
     struct server_raw r = {0};
@@ -699,14 +688,20 @@ static int load_server(struct loader *L)
     vg_fields_apply(L->t, server_fields, VG_ARRAY_SIZE(server_fields), srv, NULL, "Server", &r,
                     L->d);
     int rc;
-    /* dotnet-monitor's top-level Urls and Metrics.Endpoints are honoured when Server omits them */
+    /* dotnet-monitor's top-level Urls and Metrics.Endpoints apply when Server omits them */
     const struct vg_node *urls = r.urls ? r.urls : vg_node_get(L->root, "Urls");
-    if ((rc = string_list(L, urls, r.urls ? "Server.Urls" : "Urls", &o->urls, &o->n_urls)))
+    if ((rc = vg__cfg_listen_urls(L, urls, r.urls ? "Server.Urls" : "Urls", &o->listen,
+                                  &o->n_listen)) ||
+        (rc = canonical_list(L, o->listen, o->n_listen, &o->urls, &o->n_urls)))
         return rc;
     const struct vg_node *metrics = vg_node_get(L->root, "Metrics");
     const struct vg_node *murls =
         r.metrics_urls ? r.metrics_urls : vg_node_get(metrics, "Endpoints");
-    if ((rc = string_list(L, murls, "Server.MetricsUrls", &o->metrics_urls, &o->n_metrics_urls)))
+    if ((rc = vg__cfg_listen_urls(L, murls,
+                                  r.metrics_urls ? "Server.MetricsUrls" : "Metrics.Endpoints",
+                                  &o->metrics_listen, &o->n_metrics_listen)) ||
+        (rc = canonical_list(L, o->metrics_listen, o->n_metrics_listen, &o->metrics_urls,
+                             &o->n_metrics_urls)))
         return rc;
     o->metrics_enabled = true;
     if (r.metrics_enabled_set) {
@@ -715,17 +710,6 @@ static int load_server(struct loader *L)
         bool b;
         if (vg_node_to_bool(vg_node_get(metrics, "Enabled"), "Metrics.Enabled", L->d, &b) == 0)
             o->metrics_enabled = b;
-    }
-    for (size_t i = 0; i < o->n_urls + o->n_metrics_urls; i++) {
-        const char *u = i < o->n_urls ? o->urls[i] : o->metrics_urls[i - o->n_urls];
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "unix:", 5) != 0) {
-            const struct vg_node *at = i < o->n_urls ? urls : murls;
-            vg_diag_err(L->d, &at->pos, i < o->n_urls ? "Server.Urls" : "Server.MetricsUrls",
-                        "unsupported URL \"%s\": expected http://HOST:PORT or unix:/path%s", u,
-                        strncmp(u, "https://", 8) == 0
-                            ? " (terminate TLS in front of vigil, e.g. a sidecar proxy)"
-                            : "");
-        }
     }
     if (r.auth) {
         struct auth_raw a = {0};
@@ -742,29 +726,15 @@ static int load_server(struct loader *L)
             o->api_key_hash = h;
         }
     }
-    if (vg_node_get(L->root, "Authentication"))
-        vg_diag_warn(L->d, &vg_node_get_pair(L->root, "Authentication")->key_pos, "Authentication",
-                     "dotnet-monitor's Authentication section is not used by vigil; set "
-                     "Server.Auth.ApiKeyHash (see `vigil generatekey`)");
     o->max_connections = r.max_connections_set ? (unsigned)r.max_connections : 64;
+    o->metrics_max_connections =
+        r.metrics_max_connections_set ? (unsigned)r.metrics_max_connections : 16;
     o->max_concurrent_dumps = r.max_dumps_set ? (unsigned)r.max_dumps : 1;
     o->max_header_bytes = r.max_header_set ? r.max_header : 16384;
     o->max_body_bytes = r.max_body_set ? r.max_body : 1048576;
     o->request_timeout_ms = r.request_timeout_set ? r.request_timeout : 30000;
     o->idle_timeout_ms = r.idle_timeout_set ? r.idle_timeout : 120000;
     return 0;
-}
-
-/* DIR/NAME as a string the tree owns (NULL when out of memory). */
-static const char *fs_join(struct loader *L, const char *dir, const char *name)
-{
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
-    char *p = vg_asprintf("%.*s/%s", (int)n, dir, name);
-    char *q = p ? vg_tree_strdup(L->t, p) : NULL;
-    free(p);
-    return q;
 }
 
 struct storage_raw {
@@ -793,150 +763,72 @@ static const struct vg_field storage_fields[] = {
 struct discovery_raw {
     uint64_t poll_ms;
     bool poll_set;
+    const struct vg_node *filters;
 };
 
 static const struct vg_field discovery_fields[] = {
     {"PollInterval", VG_FIELD_DURATION, offsetof(struct discovery_raw, poll_ms),
      offsetof(struct discovery_raw, poll_set), 100, 3600000, NULL, false, NULL},
+    NODE_FIELD("Filters", struct discovery_raw, filters),
 };
 
-struct global_counter_raw {
-    double interval_s;
-    bool interval_set;
-    const struct vg_node *unused[3];
-};
+/* DIR/sub in the arena (dotnet-monitor derives its shared subdirectories so). */
+static const char *subdir(struct vg__loader *L, const char *dir, const char *sub)
+{
+    char *p = vg_asprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", sub);
+    char *q = p ? vg_tree_strdup(L->t, p) : NULL;
+    free(p);
+    return q;
+}
 
-/* dotnet-monitor's GlobalCounter: IntervalSeconds is used; the others are accepted (its files load
- * unchanged) with a warning. */
-static const struct vg_field global_counter_fields[] = {
-    {"IntervalSeconds", VG_FIELD_DOUBLE, offsetof(struct global_counter_raw, interval_s),
-     offsetof(struct global_counter_raw, interval_set), 1, 86400, NULL, false,
-     "a number of seconds, 1-86400"},
-    {"MaxHistograms", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[0]), VG_NO_SET, 0,
-     0, NULL, false, NULL},
-    {"MaxTimeSeries", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[1]), VG_NO_SET, 0,
-     0, NULL, false, NULL},
-    {"Providers", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[2]), VG_NO_SET, 0, 0,
-     NULL, false, NULL},
-};
-
-static void load_storage_discovery(struct loader *L)
+static int load_storage_discovery(struct vg__loader *L)
 {
     struct storage_raw r = {0};
-    vg_fields_apply(L->t, storage_fields, VG_ARRAY_SIZE(storage_fields),
-                    vg_node_get(L->root, "Storage"), NULL, "Storage", &r, L->d);
+    const struct vg_node *st = vg_node_get(L->root, "Storage");
+    vg_fields_apply(L->t, storage_fields, VG_ARRAY_SIZE(storage_fields), st, NULL, "Storage", &r,
+                    L->d);
     struct vg_storage_settings *s = &L->cfg->settings.storage;
+    static const char *const dirs[] = {"StateDir", "SpoolDir", "DumpTempFolder",
+                                       "SharedLibraryPath", "DefaultSharedPath"};
+    const char *vals[] = {r.state_dir, r.spool_dir, r.dump_temp, r.shared_lib, r.shared};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(dirs); i++) {
+        if (vals[i] && vals[i][0] != '/') {
+            char *p = vg_path_join("Storage", dirs[i]);
+            vg_diag_err(L->d, &vg_node_get(st, dirs[i])->pos, p,
+                        "expected an absolute directory path, got \"%s\"", vals[i]);
+            free(p);
+        }
+    }
     s->state_dir = r.state_dir;
     s->spool_dir = r.spool_dir ? r.spool_dir : r.dump_temp;
     s->spool_quota = r.quota;
     s->keep_free = r.keep_free;
     s->default_shared_path = r.shared && r.shared[0] ? r.shared : NULL;
-    s->dump_temp_folder = r.dump_temp && r.dump_temp[0] ? r.dump_temp : NULL;
-    if (!s->dump_temp_folder && s->default_shared_path)
-        s->dump_temp_folder = fs_join(L, s->default_shared_path, "dumps");
+    s->dump_temp_folder = r.dump_temp;
+    s->shared_library_path = r.shared_lib;
+    if (s->default_shared_path && !s->dump_temp_folder &&
+        !(s->dump_temp_folder = subdir(L, s->default_shared_path, "dumps")))
+        return VG_ENOMEM;
+    if (s->default_shared_path && !s->shared_library_path &&
+        !(s->shared_library_path = subdir(L, s->default_shared_path, "libs")))
+        return VG_ENOMEM;
     struct discovery_raw d = {0};
     vg_fields_apply(L->t, discovery_fields, VG_ARRAY_SIZE(discovery_fields),
                     vg_node_get(L->root, "Discovery"), NULL, "Discovery", &d, L->d);
-    L->cfg->settings.discovery.poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
-    struct global_counter_raw gc = {0};
-    vg_fields_apply(L->t, global_counter_fields, VG_ARRAY_SIZE(global_counter_fields),
-                    vg_node_get(L->root, "GlobalCounter"), NULL, "GlobalCounter", &gc, L->d);
-    const struct vg_node *gcn = vg_node_get(L->root, "GlobalCounter");
-    for (size_t i = 1; i < VG_ARRAY_SIZE(global_counter_fields); i++) {
-        const struct vg_pair *p = vg_node_get_pair(gcn, global_counter_fields[i].name);
-        if (p)
-            vg_diag_warn(L->d, &p->key_pos, p->key,
-                         "dotnet-monitor setting not used by vigil yet; ignored");
-    }
-    /* the runtime takes whole seconds (EventCounterIntervalSec, RefreshInterval) */
-    L->cfg->settings.discovery.counter_interval_s =
-        gc.interval_set ? (uint64_t)(gc.interval_s + 0.5) : 5;
-}
-
-/* ---------- DiagnosticPort ---------- */
-
-static const char *const port_modes[] = {"Connect", "Listen", NULL};
-
-struct port_raw {
-    int mode;
-    const char *endpoint;
-    int64_t max_conn;
-    bool delete_endpoint;
-};
-
-static const struct vg_field port_fields[] = {
-    {"ConnectionMode", VG_FIELD_ENUM, offsetof(struct port_raw, mode), VG_NO_SET, 0, 0, port_modes,
-     false, "Connect or Listen"},
-    {"EndpointName", VG_FIELD_STRING, offsetof(struct port_raw, endpoint), VG_NO_SET, 0, 0, NULL,
-     false, NULL},
-    {"MaxConnections", VG_FIELD_INT, offsetof(struct port_raw, max_conn), VG_NO_SET, -1, 65535,
-     NULL, false, "a number of runtimes (0 or -1: no limit)"},
-    {"DeleteEndpointOnStartup", VG_FIELD_BOOL, offsetof(struct port_raw, delete_endpoint),
-     VG_NO_SET, 0, 0, NULL, false, NULL},
-};
-
-/* Runs after Storage: a Listen port without a name goes under DefaultSharedPath. */
-static void load_diagnostic_port(struct loader *L)
-{
-    struct vg_diagnostic_port_settings *o = &L->cfg->settings.diagnostic_port;
-    const struct vg_node *n = vg_node_get(L->root, "DiagnosticPort");
-    struct port_raw r = {0};
-    if (vg_node_is_null(n))
-        return;
-    if (n->kind == VG_NODE_SCALAR) {
-        /* the short form: a socket path, Listen mode */
-        r.mode = VG_DIAG_PORT_LISTEN;
-        r.endpoint = n->str;
-    } else if (expect_kind(L, n, VG_NODE_MAP, "DiagnosticPort")) {
-        vg_fields_apply(L->t, port_fields, VG_ARRAY_SIZE(port_fields), n, NULL, "DiagnosticPort",
-                        &r, L->d);
-    } else {
-        return;
-    }
-    o->mode = (enum vg_diag_port_mode)r.mode;
-    o->max_connections = r.max_conn > 0 ? (unsigned)r.max_conn : 0;
-    o->delete_endpoint_on_startup = r.delete_endpoint;
-    if (o->mode != VG_DIAG_PORT_LISTEN)
-        return;
-    const char *shared = L->cfg->settings.storage.default_shared_path;
-    if (r.endpoint && r.endpoint[0])
-        o->endpoint_name = r.endpoint;
-    else if (shared)
-        o->endpoint_name = fs_join(L, shared, "dotnet-monitor.sock");
-    else
-        vg_diag_err(L->d, &n->pos, "DiagnosticPort.EndpointName",
-                    "Listen mode needs EndpointName (the socket the runtimes connect to, as in "
-                    "their DOTNET_DiagnosticPorts) or Storage.DefaultSharedPath");
-    if (o->endpoint_name && o->endpoint_name[0] != '/')
-        vg_diag_err(L->d, &n->pos, "DiagnosticPort.EndpointName",
-                    "expected an absolute socket path, got \"%s\"", o->endpoint_name);
-}
-
-static int load_filter(struct loader *L, const struct vg_node *f, const char *path,
-                       struct vg_filter_settings *out);
-
-/* DefaultProcess: {Filters: [...]}, the process pid-less API calls act on. */
-static int load_default_process(struct loader *L)
-{
-    const struct vg_node *dp = vg_node_get(L->root, "DefaultProcess");
-    if (vg_node_is_null(dp) || !expect_kind(L, dp, VG_NODE_MAP, "DefaultProcess"))
-        return 0;
-    static const char *const keys[] = {"Filters", NULL};
-    check_keys(L, dp, "DefaultProcess", keys);
-    const struct vg_node *f = vg_node_get(dp, "Filters");
-    if (vg_node_is_null(f) || !expect_kind(L, f, VG_NODE_SEQ, "DefaultProcess.Filters"))
-        return 0;
-    struct vg_filter_list *o = &L->cfg->settings.default_process;
-    o->v = vg_tree_alloc(L->t, (f->n ? f->n : 1) * sizeof(*o->v));
-    if (!o->v)
-        return VG_ENOMEM;
-    for (size_t i = 0; i < f->n; i++) {
-        char *p = vg_path_index("DefaultProcess.Filters", i);
-        if (!p)
+    struct vg_discovery_settings *ds = &L->cfg->settings.discovery;
+    ds->poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
+    if (!vg_node_is_null(d.filters) &&
+        vg__cfg_expect(L, d.filters, VG_NODE_SEQ, "Discovery.Filters") && d.filters->n) {
+        if (!(ds->filters = vg_tree_alloc(L->t, d.filters->n * sizeof(*ds->filters))))
             return VG_ENOMEM;
-        if (load_filter(L, f->items[i], p, &o->v[o->n]) == 0)
-            o->n++;
-        free(p);
+        for (size_t i = 0; i < d.filters->n; i++) {
+            char *p = vg_path_index("Discovery.Filters", i);
+            if (!p)
+                return VG_ENOMEM;
+            if (vg__cfg_filter(L, d.filters->items[i], p, &ds->filters[ds->n_filters]) == 0)
+                ds->n_filters++;
+            free(p);
+        }
     }
     return 0;
 }
@@ -949,7 +841,7 @@ static const char *const filter_keys[] = {
 static const char *const match_types[] = {"Exact", "Contains", NULL};
 
 /* Replaces a template reference (a string) by the named template. */
-static const struct vg_node *from_template(struct loader *L, const struct vg_node *n,
+static const struct vg_node *from_template(struct vg__loader *L, const struct vg_node *n,
                                            const char *section, const char *path)
 {
     if (!n || n->kind != VG_NODE_SCALAR)
@@ -972,10 +864,10 @@ static const struct vg_node *from_template(struct loader *L, const struct vg_nod
     return NULL;
 }
 
-static int load_filter(struct loader *L, const struct vg_node *f, const char *path,
-                       struct vg_filter_settings *out)
+int vg__cfg_filter(struct vg__loader *L, const struct vg_node *f, const char *path,
+                   struct vg_filter_settings *out)
 {
-    if (!expect_kind(L, f, VG_NODE_MAP, path))
+    if (!vg__cfg_expect(L, f, VG_NODE_MAP, path))
         return VG_ECONFIG;
     const struct vg_node *key = vg_node_get(f, "Key");
     const struct vg_node *value = vg_node_get(f, "Value");
@@ -1082,45 +974,59 @@ static int load_filter(struct loader *L, const struct vg_node *f, const char *pa
     return errors ? VG_ECONFIG : 0;
 }
 
-static int load_rule(struct loader *L, const struct vg_pair *pr, struct vg_rule_settings *r)
+static int load_rule_body(struct vg__loader *L, const struct vg_pair *pr,
+                          struct vg_rule_settings *r);
+
+/* Every diagnostic about a rule is attributed to it: a rule with an error is refused alone. */
+static int load_rule(struct vg__loader *L, const struct vg_pair *pr, struct vg_rule_settings *r)
 {
-    char *path = tpath(L, "CollectionRules", pr->key);
+    vg_diags_set_rule(L->d, pr->key);
+    int rc = load_rule_body(L, pr, r);
+    vg_diags_set_rule(L->d, NULL);
+    r->errors = vg_diags_rule_errors(L->d, pr->key);
+    return rc;
+}
+
+static int load_rule_body(struct vg__loader *L, const struct vg_pair *pr,
+                          struct vg_rule_settings *r)
+{
+    char *path = vg__cfg_path(L, "CollectionRules", pr->key);
     if (!path)
         return VG_ENOMEM;
     r->name = pr->key;
     r->pos = pr->key_pos;
     r->path = path;
     const struct vg_node *rule = pr->value;
-    if (!expect_kind(L, rule, VG_NODE_MAP, path))
+    if (!vg__cfg_expect(L, rule, VG_NODE_MAP, path))
         return 0;
     static const char *const keys[] = {"Filters", "Trigger", "Actions", "Limits", NULL};
-    check_keys(L, rule, path, keys);
+    vg__cfg_check_keys(L, rule, path, keys);
 
     /* The resolved rule (templates substituted) is what rules/ compiles and fingerprints. */
     struct vg_node *res = vg_tree_new_node(L->t, VG_NODE_MAP, &rule->pos);
     if (!res)
         return VG_ENOMEM;
 
-    char *p = tpath(L, path, "Trigger");
+    char *p = vg__cfg_path(L, path, "Trigger");
     const struct vg_node *trig =
         from_template(L, vg_node_get(rule, "Trigger"), "CollectionRuleTriggers", p);
     if (!vg_node_get(rule, "Trigger"))
         vg_diag_err(L->d, &pr->key_pos, p,
                     "required setting is missing: every rule needs a "
                     "Trigger {Type, Settings}");
-    else if (trig && expect_kind(L, trig, VG_NODE_MAP, p))
+    else if (trig && vg__cfg_expect(L, trig, VG_NODE_MAP, p))
         r->trigger = trig;
 
-    p = tpath(L, path, "Actions");
+    p = vg__cfg_path(L, path, "Actions");
     const struct vg_node *acts = vg_node_get(rule, "Actions");
-    if (acts && expect_kind(L, acts, VG_NODE_SEQ, p)) {
+    if (acts && vg__cfg_expect(L, acts, VG_NODE_SEQ, p)) {
         struct vg_node *seq = vg_tree_new_node(L->t, VG_NODE_SEQ, &acts->pos);
         if (!seq)
             return VG_ENOMEM;
         for (size_t i = 0; i < acts->n; i++) {
             char *ip = vg_path_index(p, i);
             const struct vg_node *a = from_template(L, acts->items[i], "CollectionRuleActions", ip);
-            if (a && expect_kind(L, a, VG_NODE_MAP, ip) &&
+            if (a && vg__cfg_expect(L, a, VG_NODE_MAP, ip) &&
                 vg__node_push_item(L->t, seq, (struct vg_node *)a)) {
                 free(ip);
                 return VG_ENOMEM;
@@ -1130,16 +1036,16 @@ static int load_rule(struct loader *L, const struct vg_pair *pr, struct vg_rule_
         r->actions = seq;
     }
 
-    p = tpath(L, path, "Limits");
+    p = vg__cfg_path(L, path, "Limits");
     const struct vg_node *lim =
         from_template(L, vg_node_get(rule, "Limits"), "CollectionRuleLimits", p);
-    if (lim && expect_kind(L, lim, VG_NODE_MAP, p))
+    if (lim && vg__cfg_expect(L, lim, VG_NODE_MAP, p))
         r->limits = lim;
 
-    p = tpath(L, path, "Filters");
+    p = vg__cfg_path(L, path, "Filters");
     const struct vg_node *filters = vg_node_get(rule, "Filters");
     struct vg_node *fseq = NULL;
-    if (filters && expect_kind(L, filters, VG_NODE_SEQ, p) && filters->n) {
+    if (filters && vg__cfg_expect(L, filters, VG_NODE_SEQ, p) && filters->n) {
         r->filters = vg_tree_alloc(L->t, filters->n * sizeof(*r->filters));
         fseq = vg_tree_new_node(L->t, VG_NODE_SEQ, &filters->pos);
         if (!r->filters || !fseq)
@@ -1148,7 +1054,7 @@ static int load_rule(struct loader *L, const struct vg_pair *pr, struct vg_rule_
             char *ip = vg_path_index(p, i);
             const struct vg_node *f =
                 from_template(L, filters->items[i], "CollectionRuleFilters", ip);
-            if (f && load_filter(L, f, ip, &r->filters[r->n_filters]) == 0) {
+            if (f && vg__cfg_filter(L, f, ip, &r->filters[r->n_filters]) == 0) {
                 r->n_filters++;
                 if (vg__node_push_item(L->t, fseq, (struct vg_node *)f)) {
                     free(ip);
@@ -1169,25 +1075,25 @@ static int load_rule(struct loader *L, const struct vg_pair *pr, struct vg_rule_
     return 0;
 }
 
-static int load_rules(struct loader *L)
+static int load_rules(struct vg__loader *L)
 {
     L->templates = vg_node_get(L->root, "Templates");
-    if (L->templates && expect_kind(L, L->templates, VG_NODE_MAP, "Templates")) {
+    if (L->templates && vg__cfg_expect(L, L->templates, VG_NODE_MAP, "Templates")) {
         static const char *const sections[] = {"CollectionRuleTriggers", "CollectionRuleActions",
                                                "CollectionRuleFilters", "CollectionRuleLimits",
                                                NULL};
-        check_keys(L, L->templates, "Templates", sections);
+        vg__cfg_check_keys(L, L->templates, "Templates", sections);
     } else {
         L->templates = NULL;
     }
     const struct vg_node *defaults = vg_node_get(L->root, "CollectionRuleDefaults");
-    if (defaults && expect_kind(L, defaults, VG_NODE_MAP, "CollectionRuleDefaults")) {
+    if (defaults && vg__cfg_expect(L, defaults, VG_NODE_MAP, "CollectionRuleDefaults")) {
         static const char *const sections[] = {"Triggers", "Actions", "Limits", NULL};
-        check_keys(L, defaults, "CollectionRuleDefaults", sections);
+        vg__cfg_check_keys(L, defaults, "CollectionRuleDefaults", sections);
         L->cfg->settings.defaults = defaults;
     }
     const struct vg_node *rules = vg_node_get(L->root, "CollectionRules");
-    if (vg_node_is_null(rules) || !expect_kind(L, rules, VG_NODE_MAP, "CollectionRules"))
+    if (vg_node_is_null(rules) || !vg__cfg_expect(L, rules, VG_NODE_MAP, "CollectionRules"))
         return 0;
     struct vg_settings *s = &L->cfg->settings;
     s->rules = rules->n ? vg_tree_alloc(L->t, rules->n * sizeof(*s->rules)) : NULL;
@@ -1202,24 +1108,81 @@ static int load_rules(struct loader *L)
     return 0;
 }
 
-static void check_top_level(struct loader *L)
+/* Top-level keys vigil knows: its own sections and dotnet-monitor's. A key-per-file name or an
+ * unprefixed environment variable must start with one of them. */
+static const char *const known_sections[] = {
+    "CollectionRules", "Templates", "CollectionRuleDefaults", "Egress", "Server", "Storage",
+    "Discovery",
+    /* dotnet-monitor's */
+    "Urls", "Metrics", "Authentication", "DiagnosticPort", "DefaultProcess", "GlobalCounter",
+    "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
+    "DotnetMonitorDebug", "$schema", NULL};
+
+static int push_file(struct vg_config *cfg, const char *path)
 {
-    static const char *const known[] = {
-        "CollectionRules", "Templates", "CollectionRuleDefaults", "Egress", "Server", "Storage",
-        "Discovery",
-        /* dotnet-monitor sections: accepted so its files load unchanged */
-        "Urls", "Metrics", "Authentication", "DiagnosticPort", "DefaultProcess", "GlobalCounter",
-        "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
-        "DotnetMonitorDebug", "$schema", NULL};
-    check_keys(L, L->root, "", known);
-    static const char *const ignored[] = {"InProcessFeatures", "CorsConfiguration", "Kestrel",
-                                          "DotnetMonitorDebug", NULL};
-    for (size_t i = 0; ignored[i]; i++) {
-        const struct vg_pair *p = vg_node_get_pair(L->root, ignored[i]);
-        if (p)
-            vg_diag_warn(L->d, &p->key_pos, p->key,
-                         "dotnet-monitor setting not used by vigil; ignored");
+    char **v = realloc(cfg->files, (cfg->n_files + 1) * sizeof(*v));
+    if (!v)
+        return VG_ENOMEM;
+    cfg->files = v;
+    if (!(cfg->files[cfg->n_files] = vg_strdup(path)))
+        return VG_ENOMEM;
+    cfg->n_files++;
+    return 0;
+}
+
+static int merge_env(struct vg__loader *L, const char *const *envp, enum vg_env_kind kind)
+{
+    struct vg_node *doc;
+    size_t count;
+    int rc = vg_source_env(L->t, envp, kind, known_sections, L->d, &doc, &count);
+    if (rc == 0 && doc)
+        rc = vg_tree_merge_doc(L->t, doc);
+    L->cfg->n_env += count;
+    return rc;
+}
+
+/* The sources in dotnet-monitor's precedence (config/source.h), merged into one tree. */
+static int load_sources(struct vg__loader *L, const struct vg_config_options *o)
+{
+    struct vg_config *cfg = L->cfg;
+    struct vg_source_entry *entries = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (o->envp && (rc = merge_env(L, o->envp, VG_ENV_PLAIN)))
+        goto out;
+    for (size_t i = 0; i < o->n_dirs; i++) {
+        if (!(cfg->dirs[i] = vg_strdup(o->dirs[i]))) {
+            rc = VG_ENOMEM;
+            goto out;
+        }
+        cfg->n_dirs++;
+        if ((rc = vg_source_scan_dir(L->t, o->dirs[i], known_sections, n, VG_CONFIG_MAX_FILES, L->d,
+                                     &entries, &n)))
+            goto out;
     }
+    vg_source_cache_begin(o->cache);
+    for (size_t i = 0; i < n; i++) {
+        struct vg_node *doc;
+        rc = vg_source_read(L->t, &entries[i], o->cache, L->d, &doc);
+        if (rc == VG_ENOMEM)
+            goto out;
+        rc = 0;
+        if (!doc)
+            continue;
+        if ((rc = push_file(cfg, entries[i].path)))
+            goto out;
+        if (entries[i].kind == VG_SOURCE_DOCUMENT && (rc = check_duplicate_rules(L, doc)))
+            goto out;
+        if ((rc = vg_tree_merge_doc(L->t, doc)))
+            goto out;
+    }
+    vg_source_cache_end(o->cache);
+    if (o->envp && (rc = merge_env(L, o->envp, VG_ENV_PREFIXED)))
+        goto out;
+    rc = vg_tree_normalize(L->t, L->d);
+out:
+    vg_source_entries_free(entries, n);
+    return rc;
 }
 
 int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diags,
@@ -1231,51 +1194,37 @@ int vg_config_load(const char *const *dirs, size_t n_dirs, struct vg_diags *diag
 int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
                       struct vg_diags *diags, struct vg_config **out)
 {
+    extern char **environ;
+    struct vg_config_options o = {
+        .dirs = dirs, .n_dirs = n_dirs, .flags = flags, .envp = (const char *const *)environ};
+    return vg_config_load_opts(&o, diags, out);
+}
+
+int vg_config_load_opts(const struct vg_config_options *o, struct vg_diags *diags,
+                        struct vg_config **out)
+{
     *out = NULL;
     struct vg_config *cfg = calloc(1, sizeof(*cfg));
     int rc = VG_ENOMEM;
     if (!cfg || !(cfg->tree = vg_tree_create()))
         goto fail;
-    cfg->dirs = calloc(n_dirs ? n_dirs : 1, sizeof(*cfg->dirs));
+    cfg->dirs = calloc(o->n_dirs ? o->n_dirs : 1, sizeof(*cfg->dirs));
     if (!cfg->dirs)
         goto fail;
-    struct loader L = {.cfg = cfg, .t = cfg->tree, .d = diags, .flags = flags};
-    for (size_t i = 0; i < n_dirs; i++) {
-        if (!(cfg->dirs[i] = vg_strdup(dirs[i])))
-            goto fail;
-        cfg->n_dirs++;
-        if ((rc = scan_dir(&L, dirs[i])))
-            goto fail;
-    }
-    for (size_t i = 0; i < cfg->n_files; i++) {
-        struct vg_node *doc;
-        rc = vg_tree_parse_file(cfg->tree, cfg->files[i], diags, &doc);
-        if (rc == VG_ENOMEM)
-            goto fail;
-        if (rc || !doc)
-            continue;
-        check_duplicate_rules(&L, doc);
-        if ((rc = vg_tree_merge_doc(cfg->tree, doc)))
-            goto fail;
-    }
+    struct vg__loader L = {.cfg = cfg, .t = cfg->tree, .d = diags, .flags = o->flags};
+    if ((rc = load_sources(&L, o)))
+        goto fail;
     L.root = vg_tree_root(cfg->tree);
-    check_top_level(&L);
-    if ((rc = load_egress(&L)) || (rc = load_server(&L)) || (rc = load_rules(&L)))
+    vg__cfg_check_keys(&L, L.root, "", known_sections);
+    if ((rc = load_egress(&L)) || (rc = load_server(&L)) || (rc = load_rules(&L)) ||
+        (rc = load_storage_discovery(&L)) || (rc = vg__cfg_load_monitor_sections(&L)))
         goto fail;
-    load_storage_discovery(&L);
-    load_diagnostic_port(&L);
-    if ((rc = load_default_process(&L)))
-        goto fail;
-    if (diags->errors && !(flags & VG_CONFIG_KEEP_ON_ERROR)) {
+    if (diags->errors && !(o->flags & VG_CONFIG_KEEP_ON_ERROR)) {
         rc = VG_ECONFIG;
         goto fail;
     }
-    if (diags->errors) {
-        *out = cfg;
-        return VG_ECONFIG;
-    }
     *out = cfg;
-    return 0;
+    return diags->errors ? VG_ECONFIG : 0;
 fail:
     vg_config_destroy(cfg);
     return rc;

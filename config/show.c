@@ -43,10 +43,34 @@ static void indent(FILE *out, int depth)
         fputs("  ", out);
 }
 
-static void show_node(FILE *out, const struct vg_node *n, int depth, bool redact)
+/* A comment after a value saying where it was written: FILE:LINE:COL, a key-per-file path or
+ * env:NAME (a name holding the comment's end marker is escaped). */
+static void show_origin(FILE *out, const struct vg_node *n, unsigned flags)
 {
+    if (!(flags & VG_SHOW_SOURCES) || !n->pos.file)
+        return;
+    fputs(" /* ", out);
+    for (const char *p = n->pos.file; *p; p++) {
+        if (p[0] == '*' && p[1] == '/')
+            fputs("*\\", out);
+        else if ((unsigned char)*p >= 0x20)
+            fputc(*p, out);
+        else
+            fputc('?', out);
+    }
+    if (n->pos.line > 0)
+        fprintf(out, ":%d:%d", n->pos.line, n->pos.col);
+    fputs(" */", out);
+}
+
+static void show_node(FILE *out, const struct vg_node *n, int depth, bool redact, unsigned flags)
+{
+    if (n && n->kind == VG_NODE_MAP && n->section_value)
+        n = n->section_value; /* DiagnosticPort's short form wins over its settings */
     if (!n || n->kind == VG_NODE_NULL) {
         fputs("null", out);
+        if (n)
+            show_origin(out, n, flags);
         return;
     }
     if (n->kind == VG_NODE_SCALAR) {
@@ -57,6 +81,7 @@ static void show_node(FILE *out, const struct vg_node *n, int depth, bool redact
             fputs(n->str, out);
         else
             put_json_string(out, n->str);
+        show_origin(out, n, flags);
         return;
     }
     bool map = n->kind == VG_NODE_MAP;
@@ -67,9 +92,9 @@ static void show_node(FILE *out, const struct vg_node *n, int depth, bool redact
             put_json_string(out, n->pairs[i].key);
             fputs(": ", out);
             show_node(out, n->pairs[i].value, depth + 1,
-                      redact || vg_config_is_secret_key(n->pairs[i].key));
+                      redact || vg_config_is_secret_key(n->pairs[i].key), flags);
         } else {
-            show_node(out, n->items[i], depth + 1, redact);
+            show_node(out, n->items[i], depth + 1, redact, flags);
         }
         if (i + 1 < n->n)
             fputc(',', out);
@@ -79,7 +104,7 @@ static void show_node(FILE *out, const struct vg_node *n, int depth, bool redact
     fputc(map ? '}' : ']', out);
 }
 
-void vg_config_show(const struct vg_config *cfg, FILE *out)
+void vg_config_show(const struct vg_config *cfg, FILE *out, unsigned flags)
 {
     const struct vg_node *root = vg_tree_root(cfg->tree);
     fputc('{', out);
@@ -99,7 +124,7 @@ void vg_config_show(const struct vg_config *cfg, FILE *out)
                 indent(out, 2);
                 put_json_string(out, cfg->settings.rules[r].name);
                 fputs(": ", out);
-                show_node(out, cfg->settings.rules[r].raw, 2, false);
+                show_node(out, cfg->settings.rules[r].raw, 2, false, flags);
                 if (r + 1 < cfg->settings.n_rules)
                     fputc(',', out);
             }
@@ -108,7 +133,7 @@ void vg_config_show(const struct vg_config *cfg, FILE *out)
             fputc('}', out);
             continue;
         }
-        show_node(out, p->value, 1, vg_config_is_secret_key(p->key));
+        show_node(out, p->value, 1, vg_config_is_secret_key(p->key), flags);
     }
     if (!first)
         fputc('\n', out);

@@ -172,74 +172,115 @@ bool vg__builder_count(struct vg__builder *b, const struct vg_pos *pos)
     return false;
 }
 
+/* "0", "1", ... "2147483647": a .NET configuration array index. */
+static bool index_key(const char *k, unsigned long *out)
+{
+    if (!*k || strspn(k, "0123456789") != strlen(k) || (k[0] == '0' && k[1]) || strlen(k) > 10)
+        return false;
+    unsigned long v = strtoul(k, NULL, 10);
+    if (v > 2147483647ul)
+        return false;
+    if (out)
+        *out = v;
+    return true;
+}
+
+static bool index_map(const struct vg_node *n)
+{
+    if (!n || n->kind != VG_NODE_MAP || n->n == 0)
+        return false;
+    for (size_t i = 0; i < n->n; i++)
+        if (!index_key(n->pairs[i].key, NULL))
+            return false;
+    return true;
+}
+
+/* A list as an index-keyed map ("0": item0, ...), so it merges with one written that way. */
+static struct vg_node *seq_as_map(struct vg_tree *t, const struct vg_node *seq)
+{
+    struct vg_node *m = vg_tree_new_node(t, VG_NODE_MAP, &seq->pos);
+    for (size_t i = 0; m && i < seq->n; i++) {
+        char key[24];
+        snprintf(key, sizeof(key), "%zu", i);
+        char *k = vg_tree_strdup(t, key);
+        if (!k || vg__node_push_pair(t, m, k, &seq->items[i]->pos, seq->items[i]))
+            return NULL;
+    }
+    return m;
+}
+
+static int merge_value(struct vg_tree *t, struct vg_node **slot, struct vg_node *src);
+
 int vg__tree_merge(struct vg_tree *t, struct vg_node *dst, struct vg_node *src)
 {
     for (size_t i = 0; i < src->n; i++) {
         struct vg_pair *sp = &src->pairs[i];
         struct vg_pair *dp = NULL;
-        for (size_t j = 0; j < dst->n; j++)
+        for (size_t j = 0; j < dst->n && !dp; j++)
             if (strcasecmp(dst->pairs[j].key, sp->key) == 0)
                 dp = &dst->pairs[j];
-        if (dp && dp->value->kind == VG_NODE_MAP && sp->value->kind == VG_NODE_MAP) {
-            int rc = vg__tree_merge(t, dp->value, sp->value);
-            if (rc)
-                return rc;
-        } else if (dp) {
-            dp->value = sp->value;
-            dp->key_pos = sp->key_pos;
-        } else {
+        if (!dp) {
             int rc = vg__node_push_pair(t, dst, sp->key, &sp->key_pos, sp->value);
             if (rc)
                 return rc;
+            continue;
         }
+        struct vg_node *before = dp->value;
+        int rc = merge_value(t, &dp->value, sp->value);
+        if (rc)
+            return rc;
+        if (dp->value != before)
+            dp->key_pos = sp->key_pos; /* the key now comes from where its value does */
     }
     return 0;
 }
 
-/* ---------- loading ---------- */
-
-static bool has_suffix(const char *s, const char *suf)
+/* Merges src into *slot; *slot may be replaced. Nodes of src are shared, never copied: the
+ * document was parsed into the same arena and is not used on its own after the merge. */
+static int merge_value(struct vg_tree *t, struct vg_node **slot, struct vg_node *src)
 {
-    size_t ls = strlen(s), lf = strlen(suf);
-    return ls >= lf && strcasecmp(s + ls - lf, suf) == 0;
-}
-
-void *vg_tree_alloc(struct vg_tree *t, size_t n)
-{
-    return vg__tree_alloc(t, n);
-}
-
-static int parse_buffer(struct vg_tree *t, const char *name, const char *data, size_t len,
-                        bool json, struct vg_diags *diags, struct vg_node **out)
-{
-    *out = NULL;
-    struct vg__builder b = {.tree = t, .diags = diags};
-    b.file = vg__tree_intern_file(t, name);
-    if (!b.file)
-        return VG_ENOMEM;
-    struct vg_pos start = {b.file, 1, 1};
-    if (len > VG__MAX_FILE_BYTES) {
-        vg_diag_err(diags, &start, NULL, "file is too large (%zu bytes; the limit is %u)", len,
-                    VG__MAX_FILE_BYTES);
-        return VG_EPARSE;
-    }
-    struct vg_node *doc = NULL;
-    size_t errors_before = diags->errors;
-    int rc = json ? vg__parse_json(&b, data, len, &doc) : vg__parse_yaml(&b, data, len, &doc);
-    if (rc == VG_ENOMEM)
-        return rc;
-    if (rc || diags->errors > errors_before)
-        return VG_EPARSE;
-    if (!doc || doc->kind == VG_NODE_NULL) {
-        vg_diag_warn(diags, &start, NULL, "file is empty; nothing to load");
+    struct vg_node *dst = *slot;
+    bool dst_list = dst->kind == VG_NODE_SEQ || index_map(dst);
+    bool src_list = src->kind == VG_NODE_SEQ || index_map(src);
+    bool src_empty =
+        src->kind == VG_NODE_NULL || ((src->kind == VG_NODE_MAP || src->kind == VG_NODE_SEQ) &&
+                                      src->n == 0 && !src->section_value);
+    if (src_empty && (dst->kind == VG_NODE_MAP || dst->kind == VG_NODE_SEQ))
+        return 0; /* .NET: null, [] and {} leave the keys below it alone */
+    if (dst->kind == VG_NODE_SEQ && src->kind == VG_NODE_SEQ) {
+        for (size_t i = 0; i < src->n; i++) {
+            int rc = i < dst->n ? merge_value(t, &dst->items[i], src->items[i])
+                                : vg__node_push_item(t, dst, src->items[i]);
+            if (rc)
+                return rc;
+        }
         return 0;
     }
-    if (doc->kind != VG_NODE_MAP) {
-        vg_diag_err(diags, &doc->pos, NULL, "the top level must be a mapping of sections, got a %s",
-                    vg_node_kind_name(doc->kind));
-        return VG_EPARSE;
+    if (dst_list && src_list) {
+        /* one of them is an index-keyed map: merge as maps, normalize makes a list again */
+        if (dst->kind == VG_NODE_SEQ && !(dst = *slot = seq_as_map(t, dst)))
+            return VG_ENOMEM;
+        if (src->kind == VG_NODE_SEQ && !(src = seq_as_map(t, src)))
+            return VG_ENOMEM;
+        return vg__tree_merge(t, dst, src);
     }
-    *out = doc;
+    if (dst->kind == VG_NODE_MAP && src->kind == VG_NODE_MAP) {
+        if (src->section_value)
+            dst->section_value = src->section_value;
+        return vg__tree_merge(t, dst, src);
+    }
+    /* A value and settings for the same key can coexist in flattened sources (.NET keeps both). */
+    if (dst->kind == VG_NODE_MAP && src->kind == VG_NODE_SCALAR) {
+        dst->section_value = src;
+        return 0;
+    }
+    if (dst->kind == VG_NODE_SCALAR && src->kind == VG_NODE_MAP) {
+        if (!src->section_value)
+            src->section_value = dst;
+        *slot = src;
+        return 0;
+    }
+    *slot = src;
     return 0;
 }
 
@@ -248,65 +289,123 @@ int vg_tree_merge_doc(struct vg_tree *t, struct vg_node *doc)
     return doc ? vg__tree_merge(t, t->root, doc) : 0;
 }
 
-int vg_tree_load_buffer(struct vg_tree *t, const char *name, const char *data, size_t len,
-                        bool json, struct vg_diags *diags)
+/* ---------- normalization ---------- */
+
+/* Maps whose keys the user names: an all-digit key there is a name, not a list index. Patterns
+ * are key paths, '*' standing for any one key. */
+static const char *const named_maps[] = {
+    "CollectionRules",         "Templates.*",      "Egress.*",           "Egress.*.*.Metadata",
+    "GlobalCounter.Providers", "Logging.LogLevel", "Logging.*.LogLevel", NULL,
+};
+
+static bool path_matches(const char *const *segs, size_t n, const char *pattern)
 {
-    struct vg_node *doc;
-    int rc = parse_buffer(t, name, data, len, json, diags, &doc);
-    return rc ? rc : vg_tree_merge_doc(t, doc);
+    size_t i = 0;
+    const char *p = pattern;
+    while (*p) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (i >= n)
+            return false;
+        if (!(len == 1 && *p == '*') && (strlen(segs[i]) != len || strncasecmp(segs[i], p, len)))
+            return false;
+        i++;
+        p += len + (dot != NULL);
+    }
+    return i == n;
 }
 
-int vg_tree_parse_file(struct vg_tree *t, const char *path, struct vg_diags *diags,
-                       struct vg_node **doc)
+static bool named_map(const char *const *segs, size_t n)
 {
-    *doc = NULL;
-    struct vg_pos where = {vg__tree_intern_file(t, path), 0, 0};
-    if (!where.file)
-        return VG_ENOMEM;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        vg_diag_err(diags, &where, NULL, "cannot open: %s", strerror(errno));
-        return VG_EPARSE;
-    }
-    struct stat st;
-    int rc = 0;
-    char *data = NULL;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        vg_diag_err(diags, &where, NULL, "not a regular file");
-        rc = VG_EPARSE;
-        goto out;
-    }
-    if ((uint64_t)st.st_size > VG__MAX_FILE_BYTES) {
-        vg_diag_err(diags, &where, NULL, "file is too large (%lld bytes; the limit is %u)",
-                    (long long)st.st_size, VG__MAX_FILE_BYTES);
-        rc = VG_EPARSE;
-        goto out;
-    }
-    data = malloc((size_t)st.st_size + 1);
-    if (!data) {
-        rc = VG_ENOMEM;
-        goto out;
-    }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            vg_diag_err(diags, &where, NULL, "read failed: %s", strerror(errno));
-            rc = VG_EPARSE;
-            goto out;
+    for (size_t i = 0; named_maps[i]; i++)
+        if (path_matches(segs, n, named_maps[i]))
+            return true;
+    return false;
+}
+
+struct norm {
+    struct vg_tree *t;
+    struct vg_diags *d;
+    const char *segs[VG__MAX_DEPTH + 2];
+};
+
+static int pair_index_cmp(const void *a, const void *b)
+{
+    unsigned long x = 0, y = 0;
+    index_key(((const struct vg_pair *)a)->key, &x);
+    index_key(((const struct vg_pair *)b)->key, &y);
+    return x < y ? -1 : x > y;
+}
+
+static char *seg_path(const struct norm *nm, size_t depth)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    for (size_t i = 0; i < depth; i++)
+        vg_buf_printf(&b, "%s%s", i ? "." : "", nm->segs[i]);
+    return vg_buf_steal(&b);
+}
+
+static int normalize(struct norm *nm, struct vg_node **slot, size_t depth)
+{
+    struct vg_node *n = *slot;
+    if (depth > VG__MAX_DEPTH)
+        return 0;
+    if (n->kind == VG_NODE_MAP && n->section_value) {
+        if (depth == 1 && strcasecmp(nm->segs[0], "DiagnosticPort") == 0) {
+            /* its short form: the value wins over the settings, as in dotnet-monitor */
+        } else {
+            char *p = seg_path(nm, depth);
+            const struct vg_node *v = n->section_value;
+            vg_diag_warn(nm->d, &v->pos, p,
+                         "both a value (\"%s\") and settings are given for this key; the value "
+                         "is ignored",
+                         v->str ? v->str : "");
+            free(p);
+            n->section_value = NULL;
         }
-        if (r == 0)
-            break;
-        got += (size_t)r;
     }
-    data[got] = '\0';
-    rc = parse_buffer(t, path, data, got, has_suffix(path, ".json"), diags, doc);
-out:
-    free(data);
-    close(fd);
-    return rc;
+    if (n->kind == VG_NODE_MAP && index_map(n) && !named_map(nm->segs, depth)) {
+        struct vg_node *seq = vg_tree_new_node(nm->t, VG_NODE_SEQ, &n->pos);
+        if (!seq)
+            return VG_ENOMEM;
+        qsort(n->pairs, n->n, sizeof(*n->pairs), pair_index_cmp);
+        for (size_t i = 0; i < n->n; i++)
+            if (vg__node_push_item(nm->t, seq, n->pairs[i].value))
+                return VG_ENOMEM;
+        *slot = n = seq;
+    }
+    if (n->kind == VG_NODE_MAP) {
+        for (size_t i = 0; i < n->n; i++) {
+            nm->segs[depth] = n->pairs[i].key;
+            int rc = normalize(nm, &n->pairs[i].value, depth + 1);
+            if (rc)
+                return rc;
+        }
+    } else if (n->kind == VG_NODE_SEQ) {
+        for (size_t i = 0; i < n->n; i++) {
+            char idx[24];
+            snprintf(idx, sizeof(idx), "%zu", i);
+            nm->segs[depth] = idx;
+            int rc = normalize(nm, &n->items[i], depth + 1);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int vg_tree_normalize(struct vg_tree *t, struct vg_diags *diags)
+{
+    struct norm nm = {.t = t, .d = diags};
+    return normalize(&nm, &t->root, 0);
+}
+
+/* ---------- loading ---------- */
+
+void *vg_tree_alloc(struct vg_tree *t, size_t n)
+{
+    return vg__tree_alloc(t, n);
 }
 
 /* ---------- queries ---------- */
@@ -379,6 +478,7 @@ void vg_diags_free(struct vg_diags *d)
         free(d->v[i].file);
         free(d->v[i].path);
         free(d->v[i].msg);
+        free(d->v[i].rule);
     }
     free(d->v);
     vg_diags_init(d);
@@ -388,10 +488,12 @@ void vg_diag_add(struct vg_diags *d, enum vg_severity sev, const struct vg_pos *
                  const char *path, const char *fmt, ...)
 {
     /* A flood of errors (e.g. 10,000 broken files) is capped; the count still grows. */
-    if (sev == VG_SEV_ERROR)
+    if (sev == VG_SEV_ERROR) {
         d->errors++;
-    else
+        d->rule_errors += d->rule != NULL;
+    } else {
         d->warnings++;
+    }
     if (d->n >= 10000)
         return;
     if (d->n == d->cap) {
@@ -412,6 +514,8 @@ void vg_diag_add(struct vg_diags *d, enum vg_severity sev, const struct vg_pos *
     }
     if (path && *path)
         g->path = vg_strdup(path);
+    if (d->rule)
+        g->rule = vg_strdup(d->rule);
     struct vg_buf b;
     vg_buf_init(&b);
     va_list ap;
@@ -422,9 +526,24 @@ void vg_diag_add(struct vg_diags *d, enum vg_severity sev, const struct vg_pos *
     if (!g->msg) {
         free(g->file);
         free(g->path);
+        free(g->rule);
         return;
     }
     d->n++;
+}
+
+void vg_diags_set_rule(struct vg_diags *d, const char *rule)
+{
+    d->rule = rule;
+    d->rule_errors = 0;
+}
+
+size_t vg_diags_rule_errors(const struct vg_diags *d, const char *rule)
+{
+    size_t n = 0;
+    for (size_t i = 0; rule && i < d->n; i++)
+        n += d->v[i].severity == VG_SEV_ERROR && d->v[i].rule && !strcasecmp(d->v[i].rule, rule);
+    return n;
 }
 
 char *vg_diag_format(const struct vg_diag *g)
@@ -485,23 +604,39 @@ static const char *describe(const struct vg_node *n, char *buf, size_t len)
     return buf;
 }
 
-int vg_node_to_bool(const struct vg_node *n, const char *path, struct vg_diags *d, bool *out)
+/* A scalar's text without surrounding whitespace, which .NET's converters (numbers, bool,
+ * TimeSpan) ignore: a ConfigMap value " 10" binds as 10. *copy is what to free. */
+static const char *trimmed(const struct vg_node *n, char **copy)
 {
     const char *s = vg_node_str(n);
+    *copy = NULL;
+    if (!s || !*s || (!isspace((unsigned char)s[0]) && !isspace((unsigned char)s[n->len - 1])))
+        return s;
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    *copy = vg_strndup(s, len);
+    return *copy ? *copy : "";
+}
+
+int vg_node_to_bool(const struct vg_node *n, const char *path, struct vg_diags *d, bool *out)
+{
+    char *copy;
+    const char *s = trimmed(n, &copy);
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
     if (s) {
         for (size_t i = 0; i < VG_ARRAY_SIZE(yes); i++) {
-            if (strcasecmp(s, yes[i]) == 0) {
-                *out = true;
-                return 0;
-            }
-            if (strcasecmp(s, no[i]) == 0) {
-                *out = false;
+            if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+                *out = strcasecmp(s, yes[i]) == 0;
+                free(copy);
                 return 0;
             }
         }
     }
+    free(copy);
     char buf[72];
     vg_diag_err(d, n ? &n->pos : NULL, path, "expected true or false, got %s",
                 describe(n, buf, sizeof(buf)));
@@ -519,7 +654,8 @@ static void range_text(char *buf, size_t n, double min, double max, bool integer
 int vg_node_to_double(const struct vg_node *n, const char *path, double min, double max,
                       struct vg_diags *d, double *out)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char want[64], buf[72];
     range_text(want, sizeof(want), min, max, false);
     if (s && *s) {
@@ -530,6 +666,7 @@ int vg_node_to_double(const struct vg_node *n, const char *path, double min, dou
             end++;
         if (end != s && *end == '\0' && errno == 0 && isfinite(v) && !isspace((unsigned char)*s) &&
             strncasecmp(s, "0x", 2) != 0) {
+            free(copy);
             if ((min != 0 || max != 0) && (v < min || v > max)) {
                 vg_diag_err(d, &n->pos, path, "expected %s, got %s (out of range)", want,
                             describe(n, buf, sizeof(buf)));
@@ -539,6 +676,7 @@ int vg_node_to_double(const struct vg_node *n, const char *path, double min, dou
             return 0;
         }
     }
+    free(copy);
     vg_diag_err(d, n ? &n->pos : NULL, path, "expected %s, got %s", want,
                 describe(n, buf, sizeof(buf)));
     return VG_ECONFIG;
@@ -547,14 +685,18 @@ int vg_node_to_double(const struct vg_node *n, const char *path, double min, dou
 int vg_node_to_int(const struct vg_node *n, const char *path, int64_t min, int64_t max,
                    struct vg_diags *d, int64_t *out)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char want[64], buf[72];
     range_text(want, sizeof(want), (double)min, (double)max, true);
     if (s && *s && (isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
         char *end;
         errno = 0;
         long long v = strtoll(s, &end, 10);
-        if (*end == '\0' && errno == 0) {
+        bool ok = *end == '\0' && errno == 0, range = errno == ERANGE;
+        free(copy);
+        copy = NULL;
+        if (ok) {
             if ((min != 0 || max != 0) && (v < min || v > max)) {
                 vg_diag_err(d, &n->pos, path, "expected %s, got %s (out of range)", want,
                             describe(n, buf, sizeof(buf)));
@@ -563,12 +705,13 @@ int vg_node_to_int(const struct vg_node *n, const char *path, int64_t min, int64
             *out = v;
             return 0;
         }
-        if (errno == ERANGE) {
+        if (range) {
             vg_diag_err(d, &n->pos, path, "expected %s, got %s (out of range)", want,
                         describe(n, buf, sizeof(buf)));
             return VG_ECONFIG;
         }
     }
+    free(copy);
     vg_diag_err(d, n ? &n->pos : NULL, path, "expected %s, got %s", want,
                 describe(n, buf, sizeof(buf)));
     return VG_ECONFIG;
@@ -577,9 +720,11 @@ int vg_node_to_int(const struct vg_node *n, const char *path, int64_t min, int64
 int vg_node_to_duration(const struct vg_node *n, const char *path, struct vg_diags *d,
                         uint64_t *out_ms)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char buf[72];
     int rc = s ? vg_parse_duration_ms(s, out_ms) : VG_EINVAL;
+    free(copy);
     if (rc == 0)
         return 0;
     vg_diag_err(d, n ? &n->pos : NULL, path,
@@ -592,9 +737,11 @@ int vg_node_to_duration(const struct vg_node *n, const char *path, struct vg_dia
 int vg_node_to_size(const struct vg_node *n, const char *path, struct vg_diags *d,
                     uint64_t *out_bytes)
 {
-    const char *s = vg_node_str(n);
+    char *copy;
+    const char *s = trimmed(n, &copy);
     char buf[72];
     int rc = s ? vg_parse_size(s, out_bytes) : VG_EINVAL;
+    free(copy);
     if (rc == 0)
         return 0;
     vg_diag_err(d, n ? &n->pos : NULL, path,
@@ -769,11 +916,12 @@ size_t vg_fields_apply(struct vg_tree *t, const struct vg_field *fields, size_t 
                 continue;
             char *kp = vg_path_join(path, map->pairs[i].key);
             const char *hint = vg_did_you_mean(map->pairs[i].key, names);
+            /* dotnet-monitor's binder ignores unknown keys: a warning, so its files load */
             if (hint)
-                vg_diag_err(diags, &map->pairs[i].key_pos, kp,
-                            "unknown setting; did you mean \"%s\"?", hint);
+                vg_diag_warn(diags, &map->pairs[i].key_pos, kp,
+                             "unknown setting, ignored; did you mean \"%s\"?", hint);
             else
-                vg_diag_err(diags, &map->pairs[i].key_pos, kp, "unknown setting");
+                vg_diag_warn(diags, &map->pairs[i].key_pos, kp, "unknown setting, ignored");
             free(kp);
         }
     }

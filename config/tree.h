@@ -36,6 +36,9 @@ struct vg_node {
     struct vg_node **items;
     size_t n;
     size_t cap; /* internal: allocated slots of pairs/items */
+    /* VG_NODE_MAP only: a scalar written for the key itself by another source (flattened
+     * sources allow both "DiagnosticPort" and "DiagnosticPort__ConnectionMode"); else NULL. */
+    struct vg_node *section_value;
 };
 
 /* --- diagnostics --- */
@@ -48,16 +51,25 @@ struct vg_diag {
     int line, col;
     char *path; /* key path, e.g. CollectionRules.HighCpu.Trigger.Settings.GreaterThan */
     char *msg;
+    char *rule; /* the collection rule this diagnostic belongs to, or NULL */
 };
 
 struct vg_diags {
     struct vg_diag *v;
     size_t n, cap;
     size_t errors, warnings;
+    /* While set, added diagnostics belong to this rule (a rule with an error is refused alone). */
+    const char *rule;
+    size_t rule_errors; /* errors added while `rule` was set, since it was last set */
 };
 
 void vg_diags_init(struct vg_diags *d);
 void vg_diags_free(struct vg_diags *d);
+/* Attributes the following diagnostics to a rule (NULL: to none) and resets rule_errors. The name
+ * is borrowed until the next call. */
+void vg_diags_set_rule(struct vg_diags *d, const char *rule);
+/* Errors recorded for `rule` (case-insensitive name), counted over the stored diagnostics. */
+size_t vg_diags_rule_errors(const struct vg_diags *d, const char *rule);
 /* pos may be NULL; path may be NULL or "". */
 void vg_diag_add(struct vg_diags *d, enum vg_severity sev, const struct vg_pos *pos,
                  const char *path, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -76,17 +88,17 @@ struct vg_tree *vg_tree_create(void);
 void vg_tree_destroy(struct vg_tree *t);
 struct vg_node *vg_tree_root(const struct vg_tree *t); /* a MAP, possibly empty */
 
-/* Parses YAML (or JSON) from memory and merges it into the tree: maps merge key by key
- * (case-insensitive), anything else in a later document replaces. `name` is used in positions.
- * Errors go to diags; returns 0, VG_EPARSE (rejected, diagnostics added) or VG_ENOMEM. */
-int vg_tree_load_buffer(struct vg_tree *t, const char *name, const char *data, size_t len,
-                        bool json, struct vg_diags *diags);
-
-/* Parses one file (YAML, or JSON when the name ends in .json) without merging (so callers can
- * inspect the new document first), then merge. *doc is NULL for an empty file. */
-int vg_tree_parse_file(struct vg_tree *t, const char *path, struct vg_diags *diags,
-                       struct vg_node **doc);
+/* Merges a parsed document (config/source.h reads them) into the tree, as .NET's configuration
+ * sources merge: maps key by key (case-insensitive); lists element by element, a list written as
+ * an index-keyed map ({"0": ..., "1": ...}, what key-per-file and environment variables produce)
+ * being the same list; a null leaves a map or list as it is; any other value replaces. */
 int vg_tree_merge_doc(struct vg_tree *t, struct vg_node *doc);
+
+/* After the last merge: index-keyed maps become lists (in index order) except where a map's keys
+ * are names the user chose (rule, template and egress provider names, Egress.Properties, Metadata,
+ * GlobalCounter.Providers, Logging levels); a key given both a value and settings keeps only its
+ * settings, with a warning (DiagnosticPort excepted: its value is its short form). */
+int vg_tree_normalize(struct vg_tree *t, struct vg_diags *diags);
 
 /* Allocation inside the tree's arena (freed with the tree). */
 void *vg_tree_alloc(struct vg_tree *t, size_t n); /* zeroed */
@@ -139,9 +151,9 @@ struct vg_field {
 #define VG_NO_SET ((size_t)-1)
 
 /* Validates `map` (a MAP node or NULL) against `fields`, writing values into `out`.
- * Unknown keys are errors with a did-you-mean. Missing keys fall back to `defaults` (a MAP node
- * or NULL, e.g. CollectionRuleDefaults.Triggers); missing required keys are errors.
- * Every problem is added to diags; returns the number of errors added. */
+ * Unknown keys are warnings with a did-you-mean (dotnet-monitor's binder ignores them). Missing
+ * keys fall back to `defaults` (a MAP node or NULL, e.g. CollectionRuleDefaults.Triggers); missing
+ * required keys are errors. Every problem is added to diags; returns the number of errors added. */
 size_t vg_fields_apply(struct vg_tree *t, const struct vg_field *fields, size_t nfields,
                        const struct vg_node *map, const struct vg_node *defaults, const char *path,
                        void *out, struct vg_diags *diags);

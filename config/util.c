@@ -3,11 +3,15 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void vg_buf_init(struct vg_buf *b)
 {
@@ -350,4 +354,80 @@ unsigned vg_edit_distance(const char *a, const char *b, unsigned cap)
             return cap + 1;
     }
     return row[lb];
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-' || c == '+')
+        return 62;
+    if (c == '_' || c == '/')
+        return 63;
+    return -1;
+}
+
+int vg_base64url_decode(const char *s, struct vg_buf *out)
+{
+    size_t len = strlen(s);
+    while (len && s[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return VG_EINVAL;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0)
+            return VG_EINVAL;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            unsigned char byte = (unsigned char)(acc >> bits);
+            int rc = vg_buf_append(out, &byte, 1);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int vg_dir_creatable(const char *path, char *why, size_t n)
+{
+    char *p = vg_strdup(path);
+    int rc = 0;
+    if (!p)
+        return VG_ENOMEM;
+    struct stat st;
+    bool exists = stat(p, &st) == 0;
+    /* walk up to the nearest ancestor that exists */
+    while (!exists) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            snprintf(why, n, "not an absolute path");
+            rc = VG_EINVAL;
+            goto out;
+        }
+        if (slash == p)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        exists = stat(p, &st) == 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, n, "%s exists and is not a directory", p);
+        rc = -ENOTDIR;
+    } else if (access(p, W_OK | X_OK) != 0) {
+        rc = -errno;
+        snprintf(why, n, "%s is not writable by this user (uid %u): %s", p, (unsigned)geteuid(),
+                 strerror(errno));
+    }
+out:
+    free(p);
+    return rc;
 }

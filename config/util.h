@@ -46,6 +46,14 @@ int vg_parse_size(const char *s, uint64_t *out_bytes);
 /* Formats ms as a TimeSpan "d.hh:mm:ss" / "hh:mm:ss" into buf. */
 void vg_format_timespan(uint64_t ms, char *buf, size_t n);
 
+/* Base64url (RFC 4648 section 5; '+' and '/' also accepted, padding optional), as .NET's
+ * Base64UrlEncoder reads it. Appends the bytes to out; VG_EINVAL on any other character. */
+int vg_base64url_decode(const char *s, struct vg_buf *out);
+
+/* Can this process create (or use) directory `path`: it is a writable directory, or the nearest
+ * existing ancestor is one. Creates nothing. Returns 0, or -errno with a reason in why. */
+int vg_dir_creatable(const char *path, char *why, size_t n);
+
 /* Levenshtein distance, case-insensitive, capped (returns cap+1 when larger). */
 unsigned vg_edit_distance(const char *a, const char *b, unsigned cap);
 

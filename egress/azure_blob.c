@@ -8,6 +8,7 @@
 #include "egress/egress_int.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #define MAX_BLOCKS 50000
 
 struct az {
+    atomic_bool container_ready; /* created, found, or not ours to create (SAS) */
     struct vg__url uri;
     char *account;
     bool path_style;
@@ -176,7 +178,18 @@ static char *blob_path(struct az *a, const struct vg__upload *u)
     return vg_buf_steal(&b);
 }
 
+static int az_send_path(struct az *a, struct vg__upload *u, struct vg__call *c, char *path,
+                        struct vg__http_resp *r);
+
 static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struct vg__http_resp *r)
+{
+    char *path = blob_path(a, u);
+    return path ? az_send_path(a, u, c, path, r) : VG_ENOMEM;
+}
+
+/* Sends c to `path` (owned, freed here). */
+static int az_send_path(struct az *a, struct vg__upload *u, struct vg__call *c, char *path,
+                        struct vg__http_resp *r)
 {
     int rc = 0;
     char date[32], clen[24];
@@ -188,12 +201,7 @@ static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struc
     /* Signed, but sent by curl itself (a second copy would be a malformed request). */
     if (!c->head && strcmp(c->method, "GET") && strcmp(c->method, "DELETE"))
         vg__call_header(c, "Content-Length", clen);
-    char *path = blob_path(a, u);
     char *auth = NULL, *url = NULL;
-    if (!path) {
-        rc = VG_ENOMEM;
-        goto out;
-    }
     if (a->key) {
         struct vg_azure_sign_request q = {.method = c->method,
                                           .account = a->account,
@@ -237,10 +245,44 @@ static uint64_t az_chunk_size(void *state, const struct vg__upload *u)
     return bs;
 }
 
+/* Creates the container when it is missing, as dotnet-monitor does (CreateIfNotExists) before
+ * its uploads. A SAS often may not create containers (a container SAS, or an account SAS without
+ * the container resource type): its 403 is ignored there too, and the upload says the rest. */
+static int ensure_container(struct az *a, struct vg__upload *u)
+{
+    if (atomic_load(&a->container_ready))
+        return 0;
+    struct vg_buf path;
+    vg_buf_init(&path);
+    int rc = vg_buf_printf(&path, "%s/", a->uri.path);
+    if (!rc)
+        rc = vg__url_encode(a->container, false, &path);
+    if (rc) {
+        vg_buf_free(&path);
+        return rc;
+    }
+    struct vg__call c;
+    vg__call_init(&c, "PUT", "restype=container");
+    struct vg__http_resp r;
+    vg__http_resp_init(&r);
+    if ((rc = az_send_path(a, u, &c, vg_buf_steal(&path), &r)))
+        goto out;
+    if (!r.curl_code && (r.status == 201 || r.status == 409 || (r.status == 403 && a->sas))) {
+        if (r.status == 201)
+            vg_log(VG_LOG_INFO, "egress:azure", "created container %s", a->container);
+        atomic_store(&a->container_ready, true);
+        goto out;
+    }
+    rc = vg__http_judge(u, &r, "Create Container");
+out:
+    vg__http_resp_free(&r);
+    return rc;
+}
+
 static int az_begin(void *state, struct vg__upload *u)
 {
     u->chunked = true;
-    return 0;
+    return ensure_container(state, u);
 }
 
 static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t off, uint64_t len,

@@ -533,6 +533,23 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int vg_egress_validate(const struct vg_egress_settings *p, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if ((unsigned)p->kind >= VG_ARRAY_SIZE(provider_types) || !provider_types[p->kind]) {
+        snprintf(err, errlen, "unknown provider kind");
+        return VG_ECONFIG;
+    }
+    const struct vg_egress_provider_type *t = provider_types[p->kind];
+    if (t->validate)
+        return t->validate(p, err, errlen);
+    void *state = NULL;
+    int rc = t->create(p, &state, err, errlen);
+    if (rc == 0)
+        t->destroy(state);
+    return rc;
+}
+
 int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
                      const struct vg_storage_settings *storage, struct vg_egress **out, char *err,
                      size_t errlen)

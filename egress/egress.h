@@ -23,6 +23,11 @@ struct vg_artifact; /* one artifact being written */
 int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
                      const struct vg_storage_settings *storage, struct vg_egress **out, char *err,
                      size_t errlen);
+/* Checks one provider's settings as vg_egress_create would (credentials present and well formed,
+ * keys base64, directories creatable by this user), creating nothing and using no network: what
+ * `vigil check` needs to promise that `vigil run` starts. err gets the reason. */
+int vg_egress_validate(const struct vg_egress_settings *p, char *err, size_t errlen);
+
 /* Stops: running transfers and backoff sleeps are cancelled within about a second, the resume
  * worker is joined. Uploads not finished stay in the database and are resumed by the next
  * process. No artifact may be in use by another thread. NULL is a no-op. */

@@ -82,6 +82,9 @@ struct vg_egress_provider_type {
     enum vg_egress_kind kind;
     bool spools; /* false: vg_artifact_write goes straight to direct_path */
     int (*create)(const struct vg_egress_settings *s, void **state, char *err, size_t errlen);
+    /* Optional: checks the settings as create would, without side effects (no directories
+     * made, no network). Without it, create + destroy must be free of side effects. */
+    int (*validate)(const struct vg_egress_settings *s, char *err, size_t errlen);
     void (*destroy)(void *state);
     int (*check_name)(void *state, const char *name, char *err, size_t errlen);
     /* Direct providers: the file that writes go to (created by the core, mode 0600). */

@@ -79,6 +79,25 @@ static int fs_create(const struct vg_egress_settings *s, void **state, char *err
     return 0;
 }
 
+static int fs_validate(const struct vg_egress_settings *s, char *err, size_t errlen)
+{
+    const struct vg_egress_fs *c = &s->u.fs;
+    if (!c->directory_path || !*c->directory_path) {
+        snprintf(err, errlen, "DirectoryPath is required");
+        return VG_ECONFIG;
+    }
+    const char *dirs[] = {c->directory_path, c->intermediate_directory_path};
+    for (size_t i = 0; i < 2; i++) {
+        char why[300];
+        if (dirs[i] && *dirs[i] && vg_dir_creatable(dirs[i], why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s %s cannot be created: %s",
+                     i ? "IntermediateDirectoryPath" : "DirectoryPath", dirs[i], why);
+            return VG_ECONFIG;
+        }
+    }
+    return 0;
+}
+
 static int fs_check_name(void *state, const char *name, char *err, size_t errlen)
 {
     if (strchr(name, '/')) {
@@ -185,6 +204,7 @@ const struct vg_egress_provider_type vg__egress_filesystem = {
     .kind = VG_EGRESS_FILESYSTEM,
     .spools = false,
     .create = fs_create,
+    .validate = fs_validate,
     .destroy = fs_destroy,
     .check_name = fs_check_name,
     .direct_path = fs_direct_path,

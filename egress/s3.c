@@ -4,6 +4,7 @@
  * S3 rejects corrupted bodies. Virtual-hosted or path-style addressing. */
 #include "config/error.h"
 #include "config/log.h"
+#include "egress/aws_profile.h"
 #include "egress/egress_int.h"
 #include "egress/sigv4.h"
 
@@ -88,6 +89,7 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
 {
     const struct vg_egress_s3 *c = &set->u.s3;
     int rc = 0;
+    struct vg__aws_profile prof = {0};
     struct s3 *s = calloc(1, sizeof(*s));
     if (!s)
         return VG_ENOMEM;
@@ -97,10 +99,40 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
         rc = VG_ECONFIG;
         goto out;
     }
-    const char *region = env_or(c->region_name, "AWS_REGION");
-    s->region = vg_strdup(region ? region : "us-east-1");
     const char *ak = c->access_key_id && *c->access_key_id ? c->access_key_id : NULL;
     const char *sk = c->secret_access_key, *tok = c->session_token;
+    /* As the AWS SDK for .NET (dotnet-monitor's) resolves them: a named profile, else
+     * AWS_PROFILE or [default] of the shared files, then the environment, then web identity. */
+    char profile_err[512] = "";
+    if (!ak) {
+        bool named = (c->aws_profile_name && *c->aws_profile_name) ||
+                     (c->aws_profile_path && *c->aws_profile_path) || env_or(NULL, "AWS_PROFILE");
+        const char *name = c->aws_profile_name && *c->aws_profile_name
+                               ? c->aws_profile_name
+                               : env_or(NULL, "AWS_PROFILE");
+        int prc = vg__aws_profile_load(name ? name : "default", c->aws_profile_path, &prof,
+                                       profile_err, sizeof(profile_err));
+        if (prc == VG_ENOMEM) {
+            rc = prc;
+            goto out;
+        }
+        if (prc && named) {
+            snprintf(err, errlen, "%s", profile_err);
+            rc = VG_ECONFIG;
+            goto out;
+        }
+        if (prc == 0) {
+            ak = prof.access_key_id;
+            sk = prof.secret_access_key;
+            tok = prof.session_token;
+        } else if (prc == VG_ENOTFOUND) {
+            profile_err[0] = '\0'; /* no [default] profile: nothing to say */
+        }
+    }
+    const char *region = env_or(c->region_name, "AWS_REGION");
+    if (!region)
+        region = env_or(prof.region, "AWS_DEFAULT_REGION");
+    s->region = vg_strdup(region ? region : "us-east-1");
     if (!ak) {
         ak = env_or(NULL, "AWS_ACCESS_KEY_ID");
         sk = env_or(NULL, "AWS_SECRET_ACCESS_KEY");
@@ -139,8 +171,10 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
         }
     } else if (!ak || !sk || !*sk) {
         snprintf(err, errlen,
-                 "no credentials: set AccessKeyId and SecretAccessKey (or AWS_ACCESS_KEY_ID and "
-                 "AWS_SECRET_ACCESS_KEY)");
+                 "no credentials: set AccessKeyId and SecretAccessKey, AwsProfileName (a profile "
+                 "of the AWS shared credentials file), or AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY%s%s",
+                 profile_err[0] ? "; " : "", profile_err);
         rc = VG_ECONFIG;
         goto out;
     }
@@ -194,6 +228,7 @@ static int s3_create(const struct vg_egress_settings *set, void **state, char *e
     if (!s->region || !s->bucket || !s->key_prefix || !s->host)
         rc = VG_ENOMEM;
 out:
+    vg__aws_profile_free(&prof);
     if (rc)
         s3_destroy(s);
     else

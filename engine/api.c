@@ -52,19 +52,30 @@ void vg__proc_uid(const struct vg_proc *p, char out[40])
              (uint32_t)(b >> 48) & 0xffff, (uint64_t)(b & 0xffffffffffffull));
 }
 
-bool vg__proc_is_default(struct vg_api *api, const struct vg_proc *p)
+/* The process DefaultProcess.Filters select, as dotnet-monitor picks the target of a pid-less
+ * call: *matches says how many match (1: the returned one). NULL without filters. */
+struct vg_proc *vg__api_default_process(struct vg_api *api, size_t *matches)
 {
-    const struct vg_filter_list *dp = &api->d->gen->cfg->settings.default_process;
-    if (!dp->n)
-        return vg_proc_table_count(api->d->procs) == 1;
-    struct vg_rule r = {.filters = dp->v, .n_filters = dp->n};
-    struct vg_proc_info info;
-    vg__proc_info(p, &info);
-    return vg_rule_matches(&r, &info);
+    struct vg_daemon *d = api->d;
+    const struct vg_filter_list *fl = &d->gen->cfg->settings.default_process;
+    struct vg_proc *found = NULL;
+    *matches = 0;
+    if (!fl->n)
+        return NULL;
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p)) {
+        struct vg_proc_info info;
+        vg__proc_info(p, &info);
+        if (vg__proc_visible(d, p) && vg_filters_match(fl->v, fl->n, &info)) {
+            found = p;
+            (*matches)++;
+        }
+    }
+    return *matches == 1 ? found : NULL;
 }
 
-/* pid=, uid= or name= select one process; none selects the default one: the only process
- * DefaultProcess.Filters match, or without them the only process, as dotnet-monitor does. */
+/* pid=, uid= or name= select one process; none selects DefaultProcess's. Errors are 400, with
+ * dotnet-monitor's messages. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res)
 {
@@ -74,49 +85,52 @@ struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *r
     const char *name = vg_http_req_query(req, "name");
     struct vg_proc *found = NULL;
     size_t matches = 0;
+    long want_pid = 0;
     if (pid) {
         char *end;
-        long v = strtol(pid, &end, 10);
-        if (*end || v <= 0 || v > 4194304) {
+        want_pid = strtol(pid, &end, 10);
+        if (!*pid || *end || want_pid <= 0 || want_pid > 4194304) {
             vg_http_res_problem(res, 400, VG_EINVAL, "pid must be a process id, got \"%s\"", pid);
             return NULL;
         }
-        found = vg_proc_table_find(d->procs, (int)v);
-        matches = found ? 1 : 0;
-        /* a process known only through its runtime goes by its own namespace's pid */
-        for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); !found && p;
-             p = vg_proc_table_next(d->procs, p))
-            if (p->external && p->ns_pid == (int)v)
-                found = p, matches = 1;
+    }
+    if (uid && (strlen(uid) != 36 || strspn(uid, "0123456789abcdefABCDEF-") != 36)) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "uid must be a GUID, got \"%s\"", uid);
+        return NULL;
+    }
+    if (!pid && !uid && !name) {
+        if (!d->gen->cfg->settings.default_process.n) {
+            vg_http_res_problem(res, 400, VG_EINVAL,
+                                "No default process configuration has been set: select the "
+                                "process with pid=, uid= or name=, or configure "
+                                "DefaultProcess.Filters.");
+            return NULL;
+        }
+        found = vg__api_default_process(api, &matches);
     } else {
         for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
              p = vg_proc_table_next(d->procs, p)) {
+            if (!vg__proc_visible(d, p))
+                continue;
             char u[40];
             vg__proc_uid(p, u);
-            bool hit = uid    ? strcasecmp(u, uid) == 0
-                       : name ? strcmp(p->name, name) == 0
-                              : vg__proc_is_default(api, p);
-            if (hit) {
-                found = p;
-                matches++;
-            }
+            if ((pid && vg__proc_pid(p) != want_pid && p->pid != want_pid) ||
+                (uid && strcasecmp(u, uid) != 0) || (name && strcmp(p->name, name) != 0))
+                continue;
+            found = p;
+            matches++;
         }
     }
     if (matches == 1)
         return found;
-    bool dflt = !pid && !uid && !name;
-    if (matches == 0 && dflt)
-        vg_http_res_problem(
-            res, 400, VG_EINVAL, "no default process: %s; select one with pid=, uid= or name=",
-            api->d->gen->cfg->settings.default_process.n ? "DefaultProcess.Filters match no process"
-                                                         : "more than one process is running");
-    else if (matches == 0)
-        vg_http_res_problem(res, 404, VG_ENOTFOUND, "no such process%s%s", pid ? " with pid " : "",
-                            pid ? pid : "");
+    if (matches == 0)
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "Unable to discover a target process%s%s.",
+                            pid ? " with pid " : "", pid ? pid : "");
     else
         vg_http_res_problem(res, 400, VG_EINVAL,
-                            "%zu processes match%s; select one with pid=, uid= or name=", matches,
-                            dflt ? " DefaultProcess.Filters" : "");
+                            "Multiple target processes match (%zu); select one with pid= or "
+                            "uid=.",
+                            matches);
     return NULL;
 }
 
@@ -163,21 +177,46 @@ VG__HANDLER(info)
             json_array_append_new(actions, json_string(vg_action_types[i]->name));
     for (size_t i = 0; i < d->gen->cfg->settings.n_egress; i++)
         json_array_append_new(egress, json_string(d->gen->cfg->settings.egress[i].name));
+    /* dotnet-monitor's capabilities (9.1+): what vigil serves of them */
+    static const struct {
+        const char *name;
+        bool enabled;
+    } caps[] = {{"exceptions", false},
+                {"parameters", false},
+                {"call_stacks", false},
+                {"metrics", true},
+                {"http_egress", true}};
+    json_t *capabilities = json_array();
+    for (size_t i = 0; i < VG_ARRAY_SIZE(caps); i++)
+        json_array_append_new(capabilities, json_pack("{s:s, s:b}", "name", caps[i].name, "enabled",
+                                                      caps[i].enabled));
+    const struct vg_diagnostic_port_settings *dp = &d->gen->cfg->settings.diagnostic_port;
     json_t *o = json_pack(
-        "{s:s, s:s, s:o, s:o, s:o, s:o}", "version", VG_VERSION, "operatingSystem", "linux",
-        "configDirs", dirs, "stateDir", vg__json_str(d->state_dir), "configLoaded",
-        vg__json_time(d->gen->loaded_ms), "capabilities",
-        json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions", actions,
-                  "egressProviders", egress, "dumpTypes", "Full", "WithHeap", "Mini", "Triage"));
-    /* dotnet-monitor's: how runtimes are reached */
-    const struct vg_diagnostic_port_settings *port = &d->gen->cfg->settings.diagnostic_port;
-    bool listen = port->mode == VG_DIAG_PORT_LISTEN;
-    json_object_set_new(o, "diagnosticPortMode", json_string(listen ? "Listen" : "Connect"));
-    json_object_set_new(o, "diagnosticPortName",
-                        listen ? vg__json_str(port->endpoint_name) : json_null());
+        "{s:s, s:n, s:s, s:o, s:o}", "version", VG_VERSION, "runtimeVersion", "diagnosticPortMode",
+        dp->mode == VG_DIAG_PORT_LISTEN ? "Listen" : "Connect", "diagnosticPortName",
+        vg__json_str(dp->endpoint_name), "capabilities", capabilities);
+    /* vigil's own, beside dotnet-monitor's members */
+    json_object_set_new(o, "operatingSystem", json_string("linux"));
+    json_object_set_new(o, "configDirs", dirs);
+    json_object_set_new(o, "stateDir", vg__json_str(d->state_dir));
+    json_object_set_new(o, "configLoaded", vg__json_time(d->gen->loaded_ms));
+    json_object_set_new(o, "features",
+                        json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions",
+                                  actions, "egressProviders", egress, "dumpTypes", "Full",
+                                  "WithHeap", "Mini", "Triage"));
     json_object_set_new(o, "configurationErrors",
                         d->reload_error ? json_string(d->reload_error) : json_null());
     vg_http_res_json(res, 200, o);
+}
+
+/* dotnet-monitor's routes for .NET features vigil does not run yet: a clear 400, as
+ * dotnet-monitor answers for a feature it has disabled, rather than "no such endpoint". */
+VG__HANDLER(unsupported)
+{
+    vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                        "%s %s is not supported yet: it needs .NET runtime features vigil does "
+                        "not run yet (see README, \"What is not there yet\")",
+                        vg_http_req_method(req), vg_http_req_path(req));
 }
 
 VG__HANDLER(healthz)
@@ -226,13 +265,25 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"GET", "/operations", 0, vg__h_operations},
         {"GET", "/operations/{id}", 0, vg__h_operation},
         {"DELETE", "/operations/{id}", 0, vg__h_operation_cancel},
+        {"GET", "/env", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/gcdump", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/trace", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/trace", 0, vg__h_unsupported},
+        {"GET", "/logs", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/logs", 0, vg__h_unsupported},
+        {"POST", "/parameters", 0, vg__h_unsupported},
+        {"GET", "/stacks", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/livemetrics", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/livemetrics", 0, vg__h_unsupported},
+        {"GET", "/exceptions", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"POST", "/exceptions", 0, vg__h_unsupported},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(routes); i++)
         vg_http_route(api->http, routes[i].method, routes[i].pattern, routes[i].flags, routes[i].h,
                       api);
     if (d->opts->no_auth)
         vg_log(VG_LOG_WARN, "api", "--no-auth: the API accepts requests without a key");
-    bool api_ok = d->opts->no_auth || ss->api_key_hash;
+    bool api_ok = d->opts->no_auth || ss->api_key_hash || ss->api_jwt;
     const char *const *urls = d->opts->n_urls ? d->opts->urls : ss->urls;
     size_t n_urls = d->opts->n_urls ? d->opts->n_urls : ss->n_urls;
     static const char *const def_urls[] = {VG_DEFAULT_URL};
@@ -243,8 +294,8 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
     }
     if (!api_ok)
         vg_log(VG_LOG_ERROR, "api",
-               "API disabled: no Server.Auth.ApiKeyHash is configured and --no-auth was not "
-               "given (run `vigil generatekey`)");
+               "API disabled: neither Server.Auth.ApiKeyHash nor Authentication.MonitorApiKey is "
+               "configured and --no-auth was not given (run `vigil generatekey`)");
     for (size_t i = 0; api_ok && i < n_urls; i++) {
         if ((rc = vg_http_listen(api->http, urls[i], true))) {
             vg_log(VG_LOG_ERROR, "api", "cannot listen on %s: %s", urls[i], vg_strerror(rc));

@@ -32,11 +32,12 @@ static inline int vg__proc_pid(const struct vg_proc *p)
 {
     return p->external ? p->ns_pid : p->pid;
 }
-/* DefaultProcess.Filters match p (without them: p is the only process). */
-bool vg__proc_is_default(struct vg_api *api, const struct vg_proc *p);
-/* The process pid=, uid= or name= select (none: the default one); NULL after answering 4xx. */
+/* The process pid=, uid= or name= select (none: DefaultProcess's); NULL after answering 400. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res);
+/* The single process DefaultProcess.Filters select; NULL when none is configured or not exactly
+ * one matches (*matches says how many). */
+struct vg_proc *vg__api_default_process(struct vg_api *api, size_t *matches);
 /* A random (version 4) UUID, the id of every operation. */
 void vg__uuid(char out[37]);
 
@@ -53,6 +54,7 @@ VG__HANDLER(instances);
 VG__HANDLER(metrics);
 VG__HANDLER(info);
 VG__HANDLER(healthz);
+VG__HANDLER(unsupported);
 VG__HANDLER(dump);
 VG__HANDLER(operations);
 VG__HANDLER(operation);

@@ -46,6 +46,20 @@ static void family(struct vg_buf *b, const char *name, const char *type, const c
     vg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Every watched process; only DefaultProcess's when it is configured, as dotnet-monitor's
+ * /metrics serves the default process. */
+static bool exported(struct vg_daemon *d, const struct vg_proc *p)
+{
+    const struct vg_filter_list *fl = &d->gen->cfg->settings.default_process;
+    if (!vg__proc_visible(d, p))
+        return false;
+    if (!fl->n)
+        return true;
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    return vg_filters_match(fl->v, fl->n, &info);
+}
+
 /* ---------- runtime samples (.NET counters) under dotnet-monitor's Prometheus names ---------- */
 
 static bool prom_char_ok(char c, bool first)
@@ -90,6 +104,16 @@ static double prom_value(const struct vg_rt_value *v)
     return v->unit && !strcasecmp(v->unit, "MB") ? v->value * 1e6 : v->value; /* MB, not MiB */
 }
 
+/* A runtime value the metric table already exports under its own name and type (jvm_*,
+ * nodejs_*: vg_sample_set_runtime copied it into the sample). */
+static bool in_metric_table(const struct vg_rt_value *v)
+{
+    for (int m = 0; m < VG_METRIC_COUNT; m++)
+        if (vg_metric_defs[m].runtime && strcmp(vg_metric_defs[m].name, v->name) == 0)
+            return true;
+    return false;
+}
+
 static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
 {
     struct vg_buf done, key;
@@ -97,11 +121,11 @@ static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
     vg_buf_init(&key);
     for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
          p = vg_proc_table_next(d->procs, p)) {
-        struct vg_watched *w = p->user;
+        struct vg_watched *w = exported(d, p) ? p->user : NULL;
         for (size_t i = 0; w && w->has_sample && w->last.rt && i < w->last.rt->n; i++) {
             const struct vg_rt_value *v = &w->last.rt->v[i];
             /* meter time series with tags and histogram percentiles need labels: not yet */
-            if (strpbrk(v->name, "{@"))
+            if (strpbrk(v->name, "{@") || in_metric_table(v))
                 continue;
             key.len = 0;
             vg_buf_puts(&key, "\n");
@@ -115,7 +139,7 @@ static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
             family(b, name, "gauge", v->help ? v->help : v->name);
             /* every process with this metric, under one family */
             for (struct vg_proc *q = p; q; q = vg_proc_table_next(d->procs, q)) {
-                struct vg_watched *x = q->user;
+                struct vg_watched *x = exported(d, q) ? q->user : NULL;
                 const struct vg_rt_value *qv =
                     x && x->has_sample ? vg_rt_values_find(x->last.rt, v->provider, v->name) : NULL;
                 if (!qv)
@@ -147,7 +171,8 @@ VG__HANDLER(metrics)
         for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
              p = vg_proc_table_next(d->procs, p)) {
             struct vg_watched *w = p->user;
-            if (!w || !w->has_sample || !vg_sample_has(&w->last, (enum vg_metric_id)m))
+            if (!w || !w->has_sample || !vg_sample_has(&w->last, (enum vg_metric_id)m) ||
+                !exported(d, p))
                 continue;
             if (!any)
                 family(&b, def->name, def->kind == VG_COUNTER ? "counter" : "gauge", def->help);

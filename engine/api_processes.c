@@ -13,13 +13,17 @@ VG__HANDLER(processes)
 {
     struct vg_api *api = ud;
     json_t *arr = json_array();
+    size_t matches;
+    const struct vg_proc *def = vg__api_default_process(api, &matches);
     for (struct vg_proc *p = vg_proc_table_next(api->d->procs, NULL); p;
          p = vg_proc_table_next(api->d->procs, p)) {
+        if (!vg__proc_visible(api->d, p))
+            continue;
         char u[40];
         vg__proc_uid(p, u);
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:o, s:b}", "pid", vg__proc_pid(p), "uid",
-                                             u, "name", vg__json_str(p->name), "isDefault",
-                                             vg__proc_is_default(api, p)));
+        json_array_append_new(arr,
+                              json_pack("{s:i, s:s, s:o, s:b}", "pid", vg__proc_pid(p), "uid", u,
+                                        "name", vg__json_str(p->name), "isDefault", p == def));
     }
     vg_http_res_json(res, 200, arr);
 }
@@ -48,8 +52,8 @@ VG__HANDLER(process)
     /* what the runtime says of itself (.NET ProcessInfo), in dotnet-monitor's names */
     struct vg_rt_facts f;
     vg_runtime_facts(p, &f);
-    if (f.entry_assembly)
-        json_object_set_new(o, "managedEntryPointAssemblyName", vg__json_str(f.entry_assembly));
+    /* dotnet-monitor always has the member: null when the process is not .NET */
+    json_object_set_new(o, "managedEntryPointAssemblyName", vg__json_str(f.entry_assembly));
     if (f.command_line && f.command_line[0])
         json_object_set_new(o, "commandLine", vg__json_str(f.command_line));
     if (f.os && f.os[0])

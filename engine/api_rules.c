@@ -44,17 +44,45 @@ static json_t *instance_detail(struct vg_daemon *d, struct vg_instance *inst, ui
     json_object_set_new(
         o, "actionCountSlidingWindowDurationLimit",
         vg__json_timespan(lim->action_count_window_ms, lim->action_count_window_ms > 0));
+    /* countdowns in whole seconds, as dotnet-monitor reports them */
     json_object_set_new(o, "slidingWindowDurationCountdown",
-                        vg__json_timespan(win, has_win && win >= 1000));
+                        vg__json_timespan(win / 1000 * 1000, has_win && win >= 1000));
     json_object_set_new(o, "ruleFinishedCountdown",
-                        vg__json_timespan(rule, has_rule && rule >= 1000));
+                        vg__json_timespan(rule / 1000 * 1000, has_rule && rule >= 1000));
     json_object_set_new(o, "lastFired", vg__json_time(inst->last_fired_ms));
-    json_object_set_new(o, "cooldownRemaining", vg__json_timespan(cool, has_cool && cool > 0));
+    json_object_set_new(o, "cooldownRemaining",
+                        vg__json_timespan(cool / 1000 * 1000, has_cool && cool >= 1000));
     json_object_set_new(o, "lastError",
                         inst->last_error ? json_string(inst->last_error) : json_null());
     if (d->reload_error)
         json_object_set_new(o, "configurationErrors", json_string(d->reload_error));
     return o;
+}
+
+/* A rule refused for its configuration errors: it runs on no process, and says why. */
+static json_t *refused_summary(const struct vg_refused_rule *x)
+{
+    char *reason = vg_asprintf("This collection rule is not running: its configuration has %zu "
+                               "error%s.",
+                               x->errors, x->errors == 1 ? "" : "s");
+    json_t *o = json_pack("{s:s, s:s}", "state", "Finished", "stateReason", reason ? reason : "");
+    free(reason);
+    return o;
+}
+
+static json_t *refused_detail(const struct vg_refused_rule *x)
+{
+    json_t *o = refused_summary(x);
+    json_object_set_new(o, "configurationErrors", vg__json_str(x->diagnostics));
+    return o;
+}
+
+static const struct vg_refused_rule *find_refused(const struct vg_ruleset *rs, const char *name)
+{
+    for (size_t i = 0; name && i < rs->n_refused; i++)
+        if (strcasecmp(rs->refused[i].name, name) == 0)
+            return &rs->refused[i];
+    return NULL;
 }
 
 VG__HANDLER(rules)
@@ -68,6 +96,9 @@ VG__HANDLER(rules)
     struct vg_watched *w = p->user;
     for (struct vg_instance *i = w ? w->instances : NULL; i; i = i->next)
         json_object_set_new(o, i->rule->name, instance_summary(i, now));
+    const struct vg_ruleset *rs = api->d->gen->rules;
+    for (size_t i = 0; i < rs->n_refused; i++)
+        json_object_set_new(o, rs->refused[i].name, refused_summary(&rs->refused[i]));
     vg_http_res_json(res, 200, o);
 }
 
@@ -75,8 +106,14 @@ VG__HANDLER(rule)
 {
     struct vg_api *api = ud;
     const char *name = vg_http_req_param(req, "name");
+    const struct vg_refused_rule *refused = find_refused(api->d->gen->rules, name);
+    if (refused) {
+        vg_http_res_json(res, 200, refused_detail(refused));
+        return;
+    }
+    /* dotnet-monitor answers 400 for a rule it does not know (an ArgumentException) */
     if (!vg_ruleset_find(api->d->gen->rules, name)) {
-        vg_http_res_problem(res, 404, VG_ENOTFOUND, "no collection rule named \"%s\"", name);
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "no collection rule named \"%s\"", name);
         return;
     }
     struct vg_proc *p = vg__api_select_process(api, req, res);
@@ -84,7 +121,7 @@ VG__HANDLER(rule)
         return;
     struct vg_instance *inst = find_instance(p, name);
     if (!inst) {
-        vg_http_res_problem(res, 404, VG_ENOTFOUND,
+        vg_http_res_problem(res, 400, VG_ENOTFOUND,
                             "collection rule \"%s\" does not apply to pid %d (its filters do not "
                             "match)",
                             name, p->pid);
@@ -122,7 +159,17 @@ VG__HANDLER(instances)
     json_t *errs = api->d->reload_error ? vg__json_str(api->d->reload_error) : json_null();
     char *e = json_dumps(errs, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(errs);
-    ok = ok && e && vg_buf_printf(&b, "],\"configurationErrors\":%s}", e) == 0;
+    json_t *refused = json_array();
+    const struct vg_ruleset *rs = api->d->gen->rules;
+    for (size_t i = 0; i < rs->n_refused; i++)
+        json_array_append_new(refused, json_pack("{s:s, s:o}", "rule", rs->refused[i].name,
+                                                 "configurationErrors",
+                                                 vg__json_str(rs->refused[i].diagnostics)));
+    char *r = json_dumps(refused, JSON_COMPACT);
+    json_decref(refused);
+    ok = ok && e && r &&
+         vg_buf_printf(&b, "],\"refusedRules\":%s,\"configurationErrors\":%s}", r, e) == 0;
+    free(r);
     free(e);
     if (ok)
         vg_http_res_text(res, 200, "application/json", b.data, b.len);

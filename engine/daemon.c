@@ -4,6 +4,7 @@
 
 #include "config/defaults.h"
 #include "config/error.h"
+#include "config/source.h"
 #include "config/log.h"
 #include "config/util.h"
 #include "egress/egress.h"
@@ -180,10 +181,11 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
         vg_rt_values_clear(&w->rt);
     }
     if (need && !w->session && rt && rt->session_open) {
-        struct vg_rt_needs needs = {.metrics = refs,
-                                    .n_metrics = n,
-                                    .interval_ms =
-                                        d->gen->cfg->settings.discovery.counter_interval_s * 1000};
+        struct vg_rt_needs needs = {
+            .metrics = refs,
+            .n_metrics = n,
+            .interval_ms =
+                (uint64_t)(d->gen->cfg->settings.global_counter.interval_seconds * 1000 + 0.5)};
         int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
         if (rc == 0) {
             w->session_rt = rt;
@@ -196,10 +198,23 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
     vg_buf_free(&sig);
 }
 
+/* Whether p passes the global Discovery.Filters (every process when there are none). */
+bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p)
+{
+    const struct vg_discovery_settings *ds = &d->gen->cfg->settings.discovery;
+    if (!ds->n_filters)
+        return true;
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    return vg_filters_match(ds->filters, ds->n_filters, &info);
+}
+
 /* Creates instances for every rule of the current generation that matches p and has none. */
 static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
 {
     struct vg_proc_info info;
+    if (!vg__proc_visible(d, w->p))
+        return; /* outside Discovery.Filters */
     vg__proc_info(w->p, &info);
     for (size_t i = 0; i < d->gen->rules->n_rules; i++) {
         const struct vg_rule *r = &d->gen->rules->rules[i];
@@ -264,10 +279,11 @@ static void on_changed(struct vg_proc *p, void *arg)
     }
     struct vg_proc_info info;
     vg__proc_info(p, &info);
+    bool visible = vg__proc_visible(d, p);
     struct vg_instance **pp = &w->instances;
     while (*pp) {
         struct vg_instance *inst = *pp;
-        if (vg__rule_applies(inst->rule, p) && vg_rule_matches(inst->rule, &info)) {
+        if (visible && vg__rule_applies(inst->rule, p) && vg_rule_matches(inst->rule, &info)) {
             pp = &inst->next;
             continue;
         }
@@ -280,12 +296,23 @@ static void on_changed(struct vg_proc *p, void *arg)
     update_session(d, w, false);
 }
 
+/* .NET's Logging section sets the level and format, unless the command line did. */
+static void apply_logging(struct vg_daemon *d, const struct vg_gen *g)
+{
+    const struct vg_logging_settings *lg = &g->cfg->settings.logging;
+    if (!d->opts->log_level_set && lg->level >= 0)
+        vg_log_level = lg->level;
+    if (!d->opts->log_format_set && lg->format >= 0)
+        vg_log_set_format((enum vg_log_format)lg->format);
+}
+
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
 {
     struct vg_gen *old = d->gen;
     d->gen = g;
     if (old && d->runtimes_started)
         vg_runtimes_configure(&g->cfg->settings);
+    apply_logging(d, g);
     if (old && g->cfg->settings.discovery.poll_interval_ms != d->poll_ms) {
         d->poll_ms = g->cfg->settings.discovery.poll_interval_ms;
         uv_timer_set_repeat(&d->tick, d->poll_ms);
@@ -296,18 +323,22 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
         struct vg_watched *w = p->user;
         if (!w)
             continue;
+        bool visible = vg__proc_visible(d, p);
         struct vg_instance **pp = &w->instances;
         while (*pp) {
             struct vg_instance *inst = *pp;
             const struct vg_rule *nr = vg_ruleset_find(g->rules, inst->rule->name);
-            if (nr && nr->fingerprint == inst->fingerprint &&
+            if (visible && nr && nr->fingerprint == inst->fingerprint &&
                 !g->unsupported[nr - g->rules->rules]) {
                 inst->rule = nr;
                 inst->rule_index = (size_t)(nr - g->rules->rules);
                 pp = &inst->next;
             } else {
                 vg_log(VG_LOG_INFO, "rules", "rule %s %s for pid %d", inst->rule->name,
-                       nr ? "changed: starting fresh" : "removed: stopped", p->pid);
+                       !visible ? "stopped (outside Discovery.Filters)"
+                       : nr     ? "changed: starting fresh"
+                                : "removed: stopped",
+                       p->pid);
                 *pp = inst->next;
                 instance_destroy(inst);
             }
@@ -591,9 +622,10 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         vg_diags_init(&diags);
         struct vg_config *probe = NULL;
         static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
-        if (vg_config_load(opts->n_config_dirs ? opts->config_dirs : def,
-                           opts->n_config_dirs ? opts->n_config_dirs : 1, &diags, &probe) == 0 &&
-            probe->settings.storage.state_dir)
+        vg_config_load_ex(opts->n_config_dirs ? opts->config_dirs : def,
+                          opts->n_config_dirs ? opts->n_config_dirs : 1, VG_CONFIG_KEEP_ON_ERROR,
+                          &diags, &probe);
+        if (probe && probe->settings.storage.state_dir)
             d->state_dir = vg_strdup(probe->settings.storage.state_dir);
         vg_config_destroy(probe);
         vg_diags_free(&diags);
@@ -609,11 +641,14 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         vg_log(VG_LOG_ERROR, "state", "%s", err);
         goto out;
     }
+    if (!(d->source_cache = vg_source_cache_create()))
+        goto out;
     rc = vg__gen_build(d, &d->gen, &errors);
     if (rc) {
         vg_log(VG_LOG_ERROR, "daemon", "cannot start: the configuration is not valid");
         goto out;
     }
+    apply_logging(d, d->gen);
     d->poll_ms = d->gen->cfg->settings.discovery.poll_interval_ms;
     struct vg_proc_table_options popts = {.exclude_pid = getpid(),
                                           .detector = &vg_runtime_detector};
@@ -690,6 +725,7 @@ out:
     vg_state_close(d->state);
     free(d->reload_error);
     free(d->state_dir);
+    vg_source_cache_destroy(d->source_cache);
     if (uv_loop_close(&loop) != 0)
         vg_log(VG_LOG_WARN, "daemon", "event loop closed with handles still open");
     return d->exit_status;

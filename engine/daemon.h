@@ -17,9 +17,17 @@ struct vg_daemon_options {
     const char *const *urls; /* overrides Server.Urls */
     size_t n_urls;
     bool no_auth;                 /* explicit: API without authentication */
+    bool log_level_set;           /* --log-level given: Logging.LogLevel does not apply */
+    bool log_format_set;          /* --log-format given: Logging.Console.FormatterName neither */
     uint64_t shutdown_timeout_ms; /* bounded wait for running actions on SIGTERM */
     struct vg_procfs procfs;      /* injectable roots (tests); NULL members = real ones */
 };
+
+struct vg_rule;
+/* The parts of a rule this vigil cannot run yet, named: its trigger when it reads samples no
+ * runtime adapter provides, and each action type no adapter implements ("EventCounter,
+ * CollectTrace"). NULL when it runs all of it; malloc'ed. For `vigil check`. */
+char *vg_rule_missing_features(const struct vg_rule *r);
 
 /* Runs until SIGTERM/SIGINT. Returns the process exit status (0 on a clean stop, 1 when the
  * configuration or state cannot be loaded at startup). */

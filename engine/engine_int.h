@@ -117,6 +117,9 @@ struct vg_daemon {
     struct vg_reloader *reloader;
     struct vg_api *api;
     char *reload_error; /* diagnostics of the last failed reload, or NULL */
+    /* The last good content of each configuration file: a file that no longer parses keeps it
+     * (config/source.h), so one bad edit does not take every rule down. */
+    struct vg_source_cache *source_cache;
     uint64_t reload_error_ms;
     unsigned runs_active;
     struct vg__exec_job *exec_jobs; /* running Execute children (action_execute.c) */
@@ -126,6 +129,9 @@ struct vg_daemon {
     struct vg_rt_host rt_host; /* what runtime adapters may ask of the daemon */
     bool runtimes_started;
 };
+
+/* Discovery.Filters: false for a process vigil does not watch (no rule, not in the API). */
+bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p);
 
 /* gen.c */
 int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors);

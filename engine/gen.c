@@ -56,15 +56,44 @@ char *vg__rule_unsupported(const struct vg_rule *r)
                                tt->name, rt ? rt->display : want,
                                rt && !strcmp(rt->name, "dotnet") ? "EventPipe" : "its adapter");
     }
+    /* a rule bound to one runtime (by its trigger) runs only that runtime's actions */
+    const struct vg_runtime_type *only = want ? vg_runtime_find(want) : NULL;
     for (size_t i = 0; i < r->n_actions; i++) {
         const struct vg_rule_action *a = &r->actions[i];
-        if (!vg__action_known(a->type->name))
-            return vg_asprintf("not supported yet: action %s%s%s%s cannot run in this vigil: no "
-                               "runtime adapter implements it",
+        if (only ? !vg__action_runner_for(only, a->type->name) : !vg__action_known(a->type->name))
+            return vg_asprintf("not supported yet: action %s%s%s%s cannot run in this vigil%s%s: "
+                               "no runtime adapter implements it%s",
                                a->name ? a->name : a->type->name, a->name ? " (" : "",
-                               a->name ? a->type->name : "", a->name ? ")" : "");
+                               a->name ? a->type->name : "", a->name ? ")" : "", only ? " on " : "",
+                               only ? only->display : "", only ? " there" : "");
     }
     return NULL;
+}
+
+char *vg_rule_missing_features(const struct vg_rule *r)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    const struct vg_trigger_type *tt = r->trigger.type;
+    if (tt && r->runtime) {
+        const struct vg_runtime_type *rt = vg_runtime_find(r->runtime);
+        if (!rt || !rt->session_open || !tt->observe)
+            vg_buf_puts(&b, tt->name);
+    }
+    const struct vg_runtime_type *only = r->runtime ? vg_runtime_find(r->runtime) : NULL;
+    for (size_t i = 0; i < r->n_actions; i++) {
+        const struct vg_action_type *t = r->actions[i].type;
+        bool seen = false;
+        for (size_t j = 0; j < i; j++)
+            seen = seen || r->actions[j].type == t;
+        if (!seen && (only ? !vg__action_runner_for(only, t->name) : !vg__action_known(t->name)))
+            vg_buf_printf(&b, "%s%s", b.len ? ", " : "", t->name);
+    }
+    if (!b.len) {
+        vg_buf_free(&b);
+        return NULL;
+    }
+    return vg_buf_steal(&b);
 }
 
 char *vg__rule_unsupported_for(const struct vg_rule *r, const struct vg_proc *p)
@@ -114,9 +143,23 @@ int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
     static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
     const char *const *dirs = d->opts->n_config_dirs ? d->opts->config_dirs : def;
     size_t ndirs = d->opts->n_config_dirs ? d->opts->n_config_dirs : 1;
-    rc = vg_config_load(dirs, ndirs, &diags, &g->cfg);
+    extern char **environ;
+    struct vg_config_options o = {.dirs = dirs,
+                                  .n_dirs = ndirs,
+                                  .flags = VG_CONFIG_KEEP_ON_ERROR,
+                                  .envp = (const char *const *)environ,
+                                  .cache = d->source_cache};
+    rc = vg_config_load_opts(&o, &diags, &g->cfg);
+    /* Errors in a rule refuse that rule alone; any other error refuses the configuration. */
+    size_t global = 0;
+    for (size_t i = 0; i < diags.n; i++)
+        global += diags.v[i].severity == VG_SEV_ERROR && !diags.v[i].rule;
+    if (diags.n < diags.errors + diags.warnings)
+        global++; /* diagnostics were dropped (a flood): cannot tell, refuse */
+    if (rc == VG_ECONFIG && !global)
+        rc = 0;
     if (rc == 0)
-        rc = vg_ruleset_compile(g->cfg, &diags, &g->rules);
+        rc = vg_ruleset_compile_ex(g->cfg, &diags, VG_RULESET_REFUSE_ALONE, &g->rules);
     for (size_t i = 0; i < diags.n; i++) {
         char *line = vg_diag_format(&diags.v[i]);
         vg_log(diags.v[i].severity == VG_SEV_ERROR ? VG_LOG_ERROR : VG_LOG_WARN, "config", "%s",
@@ -127,6 +170,10 @@ int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
         *errors = diags.errors ? diags_text(&diags) : vg_strdup(vg_strerror(rc));
         goto out;
     }
+    for (size_t i = 0; i < g->rules->n_refused; i++)
+        vg_log(VG_LOG_ERROR, "rules", "%s refused (%zu error%s above); the other rules run: %s",
+               g->rules->refused[i].path, g->rules->refused[i].errors,
+               g->rules->refused[i].errors == 1 ? "" : "s", g->rules->refused[i].diagnostics);
     /* before anything that may fail: vg__gen_unref walks it for every rule */
     g->unsupported = calloc(g->rules->n_rules ? g->rules->n_rules : 1, sizeof(char *));
     if (!g->unsupported) {

@@ -35,6 +35,9 @@ struct vg_op {
     char *egress;
     char *location;
     char *error;
+    int rc;      /* the failure's VG_E* code: OperationError.code */
+    char **tags; /* dotnet-monitor's tags (a set): /dump?tags=a,b */
+    size_t n_tags;
     atomic_bool cancel;
     struct vg_rt_job *job; /* the running job, told to stop on DELETE; NULL once ended */
     struct vg_op *next;
@@ -42,6 +45,9 @@ struct vg_op {
 
 static void op_free(struct vg_op *op)
 {
+    for (size_t i = 0; i < op->n_tags; i++)
+        free(op->tags[i]);
+    free(op->tags);
     free(op->rule);
     free(op->proc_name);
     free(op->egress);
@@ -59,19 +65,70 @@ void vg__ops_free_all(struct vg_api *api)
     }
 }
 
-static json_t *op_json(const struct vg_op *op)
+/* dotnet-monitor's OperationStatus, or OperationSummary (what /operations lists: without
+ * resourceLocation and error) when !full. */
+static json_t *op_json_as(const struct vg_op *op, bool full)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s?, s:s?, s:o}", "operationId", op->id, "status",
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s?}", "operationId", op->id, "status",
                           op_status_names[op->status], "createdDateTime",
-                          vg__json_time(op->created_ms), "resourceLocation", op->location,
-                          "egressProviderName", op->egress, "error", vg__json_str(op->error));
+                          vg__json_time(op->created_ms), "egressProviderName", op->egress);
+    if (full) {
+        json_object_set_new(o, "resourceLocation", vg__json_str(op->location));
+        /* dotnet-monitor's OperationError */
+        json_object_set_new(o, "error",
+                            op->status == OP_FAILED
+                                ? json_pack("{s:s, s:o}", "code", vg_err_name(op->rc), "message",
+                                            vg__json_str(op->error))
+                                : json_null());
+    }
     json_object_set_new(o, "process",
                         json_pack("{s:i, s:s, s:o}", "pid", op->pid, "uid", op->uid, "name",
                                   vg__json_str(op->proc_name)));
     json_object_set_new(o, "isStoppable", json_false());
+    json_t *tags = json_array();
+    for (size_t i = 0; i < op->n_tags; i++)
+        json_array_append_new(tags, vg__json_str(op->tags[i]));
+    json_object_set_new(o, "tags", tags);
     if (op->rule)
         json_object_set_new(o, "collectionRule", json_string(op->rule));
     return o;
+}
+
+static json_t *op_json(const struct vg_op *op)
+{
+    return op_json_as(op, true);
+}
+
+/* dotnet-monitor's tags: comma-separated, empty entries dropped, a set (exact text). */
+static int split_tags(const char *text, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const char *p = text;
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        bool dup = false;
+        for (size_t i = 0; i < *n && !dup; i++)
+            dup = strlen((*out)[i]) == len && strncmp((*out)[i], p, len) == 0;
+        if (len && !dup) {
+            char **v = realloc(*out, (*n + 1) * sizeof(*v));
+            if (!v)
+                return VG_ENOMEM;
+            *out = v;
+            if (!(v[*n] = vg_strndup(p, len)))
+                return VG_ENOMEM;
+            (*n)++;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+static void free_tags(char **tags, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(tags[i]);
+    free(tags);
 }
 
 static void op_prune(struct vg_api *api)
@@ -159,6 +216,7 @@ void vg__op_end(struct vg_op *op, int rc, const char *location, const char *erro
         op->status = OP_CANCELLED;
     } else if (rc) {
         op->status = OP_FAILED;
+        op->rc = rc;
         op->error = vg_strdup(error ? error : vg_strerror(rc));
     } else {
         op->status = OP_SUCCEEDED;
@@ -275,6 +333,7 @@ VG__HANDLER(dump)
         return;
     const char *type = vg_http_req_query(req, "type");
     const char *egress = vg_http_req_query(req, "egressProvider");
+    const char *tags = vg_http_req_query(req, "tags");
     enum vg_dump_type t = VG_DUMP_WITH_HEAP;
     if (type && vg_dump_type_parse(type, &t) != 0) {
         vg_http_res_problem(res, 400, VG_EINVAL,
@@ -309,6 +368,11 @@ VG__HANDLER(dump)
         vg__proc_uid(p, uid);
         ad->ej = calloc(1, sizeof(*ad->ej));
         ad->op = op_new(api, p->pid, uid, p->name, NULL, egress);
+        if (ad->op && tags && split_tags(tags, &ad->op->tags, &ad->op->n_tags)) {
+            free_tags(ad->op->tags, ad->op->n_tags); /* out of memory: the op carries none */
+            ad->op->tags = NULL;
+            ad->op->n_tags = 0;
+        }
         rc = !ad->ej || !ad->op ? VG_ENOMEM
                                 : vg__egress_job_init(ad->ej, d->loop, &target, "CollectDump",
                                                       &ad->settings, d->gen->egress, egress, NULL);
@@ -330,9 +394,14 @@ VG__HANDLER(dump)
         vg__op_set_job(ad->op, &ad->ej->job);
         api->dumps_running++;
         d->runs_active++;
-        char loc[64];
-        snprintf(loc, sizeof(loc), "/operations/%s", ad->op->id);
-        vg_http_res_header(res, "Location", loc);
+        /* absolute, as ASP.NET's link generator makes it from the request's Host */
+        const char *host = vg_http_req_header(req, "Host");
+        char *loc =
+            vg_asprintf("http://%s/operations/%s",
+                        host && *host && !strpbrk(host, "/\r\n") ? host : "localhost", ad->op->id);
+        if (loc)
+            vg_http_res_header(res, "Location", loc);
+        free(loc);
         vg_http_res_json(res, 202, op_json(ad->op));
         return;
     }
@@ -387,35 +456,109 @@ static struct vg_op *find_op(struct vg_api *api, const char *id)
     return NULL;
 }
 
+/* dotnet-monitor's /operations filters: pid, uid, name (exact) and tags (a subset). */
+struct op_filter {
+    long pid;
+    const char *uid, *name;
+    char **tags;
+    size_t n_tags;
+};
+
+static bool op_wanted(const struct vg_op *op, const struct op_filter *f)
+{
+    if ((f->pid && op->pid != f->pid) || (f->uid && strcasecmp(op->uid, f->uid) != 0) ||
+        (f->name && (!op->proc_name || strcmp(op->proc_name, f->name) != 0)))
+        return false;
+    for (size_t i = 0; i < f->n_tags; i++) {
+        bool has = false;
+        for (size_t j = 0; j < op->n_tags && !has; j++)
+            has = strcmp(op->tags[j], f->tags[i]) == 0;
+        if (!has)
+            return false;
+    }
+    return true;
+}
+
+/* An upload still waiting for its provider is listed as a Running operation. Its id is a GUID
+ * too (dotnet-monitor's operationId is a uuid): the upload's row number under a fixed prefix. */
+#define UPLOAD_ID_PREFIX "00000000-0000-0000-0000-"
+
+static bool upload_waiting(const struct vg_egress_upload_info *u)
+{
+    return strcmp(u->state, "pending") == 0 || strcmp(u->state, "uploading") == 0;
+}
+
+static json_t *upload_json(const struct vg_egress_upload_info *u)
+{
+    char id[40];
+    snprintf(id, sizeof(id), UPLOAD_ID_PREFIX "%012llx", (unsigned long long)u->id);
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:n, s:b, s:[]}", "operationId", id, "status",
+                          "Running", "createdDateTime", vg__json_time(u->created_ms),
+                          "egressProviderName", u->provider, "process", "isStoppable", 0, "tags");
+    json_object_set_new(o, "upload",
+                        json_pack("{s:o, s:s, s:I, s:I, s:i, s:o}", "artifactName",
+                                  vg__json_str(u->name), "state", u->state, "size",
+                                  (json_int_t)u->size, "bytesDone", (json_int_t)u->bytes_done,
+                                  "retries", (int)u->retries, "lastError",
+                                  u->last_error ? vg__json_str(u->last_error) : json_null()));
+    return o;
+}
+
+/* The waiting upload an operation id names, as its operation (NULL when none). */
+static json_t *find_upload(struct vg_api *api, const char *id)
+{
+    size_t pl = strlen(UPLOAD_ID_PREFIX);
+    if (strncasecmp(id, UPLOAD_ID_PREFIX, pl) != 0 || strlen(id + pl) != 12 ||
+        strspn(id + pl, "0123456789abcdefABCDEF") != 12)
+        return NULL;
+    long long want = strtoll(id + pl, NULL, 16);
+    struct vg_egress_upload_info *up = NULL;
+    size_t n = 0;
+    json_t *o = NULL;
+    if (vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
+        for (size_t i = 0; i < n && !o; i++)
+            if (up[i].id == want && upload_waiting(&up[i]))
+                o = upload_json(&up[i]);
+        vg_egress_uploads_free(up, n);
+    }
+    return o;
+}
+
 void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
     struct vg_api *api = ud;
+    struct op_filter f = {0};
+    const char *pid = vg_http_req_query(req, "pid"), *tags = vg_http_req_query(req, "tags");
+    f.uid = vg_http_req_query(req, "uid");
+    f.name = vg_http_req_query(req, "name");
+    if (pid) {
+        char *end;
+        f.pid = strtol(pid, &end, 10);
+        if (!*pid || *end || f.pid <= 0) {
+            vg_http_res_problem(res, 400, VG_EINVAL, "pid must be a process id, got \"%s\"", pid);
+            return;
+        }
+    }
+    if (tags && split_tags(tags, &f.tags, &f.n_tags)) {
+        free_tags(f.tags, f.n_tags);
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return;
+    }
+    bool filtered = pid || f.uid || f.name || f.n_tags;
     json_t *arr = json_array();
     for (struct vg_op *op = api->ops; op; op = op->next)
-        if (op->egress)
-            json_array_append_new(arr, op_json(op));
+        if (op->egress && op_wanted(op, &f))
+            json_array_append_new(arr, op_json_as(op, false));
+    free_tags(f.tags, f.n_tags);
     /* Uploads still waiting for their provider (a long egress outage, or left by an earlier
-     * run): their operation may have ended, the artifact's journey has not. */
+     * run): their operation may have ended, the artifact's journey has not. They belong to no
+     * process and carry no tags, so a filtered list leaves them out. */
     struct vg_egress_upload_info *up = NULL;
     size_t n = 0;
-    if (vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(up[i].state, "pending") != 0 && strcmp(up[i].state, "uploading") != 0)
-                continue;
-            char id[40];
-            snprintf(id, sizeof(id), "upload-%lld", (long long)up[i].id);
-            json_t *o = json_pack(
-                "{s:s, s:s, s:o, s:n, s:s, s:o, s:b}", "operationId", id, "status", "Running",
-                "createdDateTime", vg__json_time(up[i].created_ms), "resourceLocation",
-                "egressProviderName", up[i].provider, "error",
-                up[i].last_error ? vg__json_str(up[i].last_error) : json_null(), "isStoppable", 0);
-            json_object_set_new(
-                o, "upload",
-                json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", vg__json_str(up[i].name),
-                          "state", up[i].state, "size", (json_int_t)up[i].size, "bytesDone",
-                          (json_int_t)up[i].bytes_done, "retries", (int)up[i].retries));
-            json_array_append_new(arr, o);
-        }
+    if (!filtered && vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (upload_waiting(&up[i]))
+                json_array_append_new(arr, upload_json(&up[i]));
         vg_egress_uploads_free(up, n);
     }
     vg_http_res_json(res, 200, arr);
@@ -425,8 +568,13 @@ void vg__h_operation(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
     struct vg_api *api = ud;
     struct vg_op *op = find_op(api, vg_http_req_param(req, "id"));
-    if (!op) {
-        vg_http_res_problem(res, 404, VG_ENOTFOUND, "no operation %s",
+    json_t *upload = op ? NULL : find_upload(api, vg_http_req_param(req, "id"));
+    if (upload) {
+        vg_http_res_json(res, 200, upload);
+        return;
+    }
+    if (!op) { /* dotnet-monitor: an InvalidOperationException, 400 */
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "Operation %s was not found.",
                             vg_http_req_param(req, "id"));
         return;
     }
@@ -438,13 +586,24 @@ void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, vo
     struct vg_api *api = ud;
     struct vg_op *op = find_op(api, vg_http_req_param(req, "id"));
     if (!op) {
-        vg_http_res_problem(res, 404, VG_ENOTFOUND, "no operation %s",
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "Operation %s was not found.",
                             vg_http_req_param(req, "id"));
+        return;
+    }
+    const char *stop = vg_http_req_query(req, "stop");
+    if (stop && strcasecmp(stop, "true") != 0 && strcasecmp(stop, "false") != 0) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "stop must be true or false, got \"%s\"", stop);
         return;
     }
     if (op->status != OP_RUNNING) {
         vg_http_res_problem(res, 400, VG_ESTATE, "operation %s is already %s", op->id,
                             op_status_names[op->status]);
+        return;
+    }
+    if (stop && strcasecmp(stop, "true") == 0) {
+        /* dumps have nothing to stop early: only cancelling ends them (isStoppable false) */
+        vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                            "Operation %s does not support being stopped.", op->id);
         return;
     }
     atomic_store(&op->cancel, true);

@@ -87,6 +87,9 @@ void vg_ruleset_destroy(struct vg_ruleset *rs)
     for (size_t i = 0; i < rs->n_rules; i++)
         free_rule(&rs->rules[i]);
     free(rs->rules);
+    for (size_t i = 0; i < rs->n_refused; i++)
+        free(rs->refused[i].diagnostics);
+    free(rs->refused);
     free(rs);
 }
 
@@ -323,11 +326,11 @@ static int compile_action(struct rc *c, size_t i, const struct vg_node *an)
     struct vg_rule_action *a = &c->rule->actions[i];
     const struct vg_node *settings;
     const struct vg_node *defaults = vg_node_get(c->cfg->settings.defaults, "Actions");
-    struct action_env env = {.wait = true};
+    struct action_env env = {.wait = false}; /* dotnet-monitor's default */
     char *tpath = NULL, *spath = NULL, *base;
     size_t errs;
     int r = 0;
-    a->wait_for_completion = true;
+    a->wait_for_completion = false;
     base = vg_path_join(c->rs->path, "Actions");
     a->path = base ? vg_path_index(base, i) : NULL;
     free(base);
@@ -514,7 +517,7 @@ static int fingerprint(struct vg_rule *r)
 /* CollectionRuleDefaults sections only hold the keys dotnet-monitor documents (plus Cooldown);
  * config checks the section names, and a misspelled default would otherwise be silently
  * ignored. Values are checked where rules use them. */
-static int check_defaults(const struct vg_config *cfg, struct vg_diags *d, size_t *errors)
+static int check_defaults(const struct vg_config *cfg, struct vg_diags *d)
 {
     static const char *const triggers[] = {"SlidingWindowDuration", "RequestCount", "ResponseCount",
                                            NULL};
@@ -541,44 +544,87 @@ static int check_defaults(const struct vg_config *cfg, struct vg_diags *d, size_
             if (!path)
                 return VG_ENOMEM;
             dym_suffix(dym, sizeof(dym), key, sections[s].keys);
-            vg_diag_err(d, &m->pairs[i].key_pos, path, "unknown setting%s", dym);
+            vg_diag_warn(d, &m->pairs[i].key_pos, path, "unknown setting, ignored%s", dym);
             free(path);
-            (*errors)++;
         }
     }
     return 0;
 }
 
-int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct vg_ruleset **out)
+/* The rule's diagnostics, formatted, one per line. */
+static char *rule_diagnostics(const struct vg_diags *d, const char *name)
+{
+    struct vg_buf b;
+    vg_buf_init(&b);
+    for (size_t i = 0; i < d->n; i++) {
+        if (!d->v[i].rule || strcasecmp(d->v[i].rule, name) != 0)
+            continue;
+        char *line = vg_diag_format(&d->v[i]);
+        if (line)
+            vg_buf_printf(&b, "%s%s", b.len ? "\n" : "", line);
+        free(line);
+    }
+    return vg_buf_steal(&b);
+}
+
+static int compile_rule(const struct vg_config *cfg, struct vg_diags *d, size_t i,
+                        struct vg_rule *rule, size_t *errors)
+{
+    struct rc c = {.cfg = cfg, .d = d, .rule = rule, .rs = &cfg->settings.rules[i]};
+    int r;
+    rule->name = c.rs->name;
+    rule->path = c.rs->path;
+    rule->pos = c.rs->pos;
+    rule->filters = c.rs->filters;
+    rule->n_filters = c.rs->n_filters;
+    vg_diags_set_rule(d, rule->name);
+    if ((r = compile_trigger(&c)) == 0 && (r = compile_actions(&c)) == 0)
+        r = compile_limits(&c);
+    if (r == 0 && !rule->trigger.type && c.errors == 0 && c.rs->errors == 0)
+        c.errors++; /* no usable Trigger: the config loader already said why */
+    if (r == 0 && c.errors == 0 && c.rs->errors == 0)
+        r = fingerprint(rule);
+    vg_diags_set_rule(d, NULL);
+    *errors = c.errors + c.rs->errors;
+    return r;
+}
+
+int vg_ruleset_compile_ex(const struct vg_config *cfg, struct vg_diags *d, unsigned flags,
+                          struct vg_ruleset **out)
 {
     const struct vg_settings *st = &cfg->settings;
     struct vg_ruleset *rs = calloc(1, sizeof(*rs));
     size_t errors = 0;
     int r = 0;
+    bool alone = flags & VG_RULESET_REFUSE_ALONE;
     *out = NULL;
-    if (!rs || !(rs->rules = calloc(st->n_rules ? st->n_rules : 1, sizeof(*rs->rules)))) {
+    size_t n = st->n_rules ? st->n_rules : 1;
+    if (!rs || !(rs->rules = calloc(n, sizeof(*rs->rules))) ||
+        (alone && !(rs->refused = calloc(n, sizeof(*rs->refused))))) {
         r = VG_ENOMEM;
         goto out;
     }
-    rs->n_rules = st->n_rules;
-    if ((r = check_defaults(cfg, d, &errors)) != 0)
+    if ((r = check_defaults(cfg, d)) != 0)
         goto out;
     for (size_t i = 0; i < st->n_rules && r == 0; i++) {
-        struct vg_rule *rule = &rs->rules[i];
-        struct rc c = {.cfg = cfg, .d = d, .rule = rule, .rs = &st->rules[i]};
-        rule->name = c.rs->name;
-        rule->path = c.rs->path;
-        rule->pos = c.rs->pos;
-        rule->filters = c.rs->filters;
-        rule->n_filters = c.rs->n_filters;
-        if ((r = compile_trigger(&c)) == 0 && (r = compile_actions(&c)) == 0)
-            r = compile_limits(&c);
-        if (r == 0 && !rule->trigger.type && c.errors == 0)
-            c.errors++; /* no usable Trigger: the config loader already said why */
-        if (r == 0 && c.errors == 0)
-            r = fingerprint(rule);
-        errors += c.errors;
+        struct vg_rule *rule = &rs->rules[rs->n_rules];
+        size_t rule_errors = 0;
+        r = compile_rule(cfg, d, i, rule, &rule_errors);
+        if (r == 0 && rule_errors && alone) {
+            struct vg_refused_rule *x = &rs->refused[rs->n_refused++];
+            x->name = rule->name;
+            x->path = rule->path;
+            x->pos = rule->pos;
+            x->errors = rule_errors;
+            if (!(x->diagnostics = rule_diagnostics(d, rule->name)))
+                r = VG_ENOMEM;
+            free_rule(rule);
+            memset(rule, 0, sizeof(*rule));
+            continue;
+        }
+        errors += rule_errors;
         rs->metrics |= rule->metrics;
+        rs->n_rules++;
     }
     if (r == 0 && errors)
         r = VG_ECONFIG;
@@ -589,6 +635,11 @@ out:
     }
     *out = rs;
     return 0;
+}
+
+int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct vg_ruleset **out)
+{
+    return vg_ruleset_compile_ex(cfg, d, 0, out);
 }
 
 /* --- filters --- */
@@ -634,12 +685,17 @@ static bool filter_matches(const struct vg_filter_settings *f, const struct vg_p
     return false;
 }
 
-bool vg_rule_matches(const struct vg_rule *r, const struct vg_proc_info *p)
+bool vg_filters_match(const struct vg_filter_settings *f, size_t n, const struct vg_proc_info *p)
 {
-    for (size_t i = 0; i < r->n_filters; i++)
-        if (!filter_matches(&r->filters[i], p))
+    for (size_t i = 0; i < n; i++)
+        if (!filter_matches(&f[i], p))
             return false;
     return true;
+}
+
+bool vg_rule_matches(const struct vg_rule *r, const struct vg_proc_info *p)
+{
+    return vg_filters_match(r->filters, r->n_filters, p);
 }
 
 /* --- run-time expansion --- */

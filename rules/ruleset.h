@@ -20,7 +20,7 @@ struct vg_rule_action {
     void *settings;     /* type's typed settings struct (rules/action.h), owned by the set */
     const char *egress; /* resolved egress name; NULL for types without Egress */
     const struct vg_egress_settings *egress_settings; /* borrowed from the config */
-    bool wait_for_completion;                         /* default true */
+    bool wait_for_completion;                         /* default false, as dotnet-monitor */
     const char *artifact_name; /* ArtifactName of an egress type (may hold tokens), or NULL */
     const struct vg_node *settings_node; /* raw Settings (for $(Actions.X.Y) expansion) */
     size_t *waits_for; /* earlier actions whose outputs this one references ($(Actions.X.Y)) */
@@ -44,16 +44,36 @@ struct vg_rule {
     const char *runtime; /* which (the trigger type's, or its metric's); NULL for any process */
 };
 
+/* A rule left out of the set because of its errors; the other rules run. */
+struct vg_refused_rule {
+    const char *name; /* borrowed from the config */
+    const char *path; /* "CollectionRules.NAME" */
+    struct vg_pos pos;
+    size_t errors;
+    char *diagnostics; /* its diagnostics as `vigil check` prints them, one per line (owned) */
+};
+
 struct vg_ruleset {
     struct vg_rule *rules;
     size_t n_rules;
-    uint64_t metrics; /* union of every rule's mask */
+    uint64_t metrics;                /* union of every rule's mask */
+    struct vg_refused_rule *refused; /* VG_RULESET_REFUSE_ALONE only */
+    size_t n_refused;
 };
 
-/* Compiles cfg->settings.rules. Every problem goes to `d` (file:line:col + key path).
- * Returns 0 (*out set), VG_ECONFIG (*out NULL) or VG_ENOMEM. The set borrows strings and nodes
- * from cfg, which must outlive it. */
+/* Compiles cfg->settings.rules. Every problem goes to `d` (file:line:col + key path), each
+ * diagnostic about a rule naming it (diag.rule). Returns 0 (*out set), VG_ECONFIG (*out NULL)
+ * or VG_ENOMEM. The set borrows strings and nodes from cfg, which must outlive it. */
 int vg_ruleset_compile(const struct vg_config *cfg, struct vg_diags *d, struct vg_ruleset **out);
+
+enum {
+    /* A rule with an error, found by the config loader or here, is refused alone: it is listed
+     * in refused[] with its diagnostics and the other rules compile (returns 0 unless out of
+     * memory). For the daemon; `vigil check` fails on any error. */
+    VG_RULESET_REFUSE_ALONE = 1u << 0,
+};
+int vg_ruleset_compile_ex(const struct vg_config *cfg, struct vg_diags *d, unsigned flags,
+                          struct vg_ruleset **out);
 void vg_ruleset_destroy(struct vg_ruleset *rs); /* NULL-safe */
 
 /* Case-insensitive lookup by rule name; NULL when absent. */
@@ -62,6 +82,9 @@ const struct vg_rule *vg_ruleset_find(const struct vg_ruleset *rs, const char *n
 /* All filters must match (a rule without filters matches every process). String filters are
  * case-insensitive, Exact or Contains; ProcessId compares numerically with pid or nspid. */
 bool vg_rule_matches(const struct vg_rule *r, const struct vg_proc_info *p);
+
+/* All n filters match p (none: true). For DefaultProcess and Discovery filters. */
+bool vg_filters_match(const struct vg_filter_settings *f, size_t n, const struct vg_proc_info *p);
 
 /* true when the rule finishes after its first run (Startup trigger); pass to vg_limits_init. */
 bool vg_rule_once(const struct vg_rule *r);

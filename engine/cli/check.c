@@ -5,6 +5,8 @@
 #include "config/util.h"
 #include "engine/cli/cli.h"
 #include "engine/runtimes/runtime.h"
+#include "engine/daemon.h"
+#include "engine/preflight.h"
 #include "rules/ruleset.h"
 
 #include <getopt.h>
@@ -56,6 +58,9 @@ int vg_cli_load(const struct vg_dirlist *dirs, unsigned flags, struct vg_config 
         int rrc = vg_ruleset_compile(*cfg, &d, rules);
         if (rc == 0)
             rc = rrc;
+        /* what `vigil run` would check on this host when it starts */
+        if (vg_preflight(*cfg, NULL, &d) && rc == 0)
+            rc = VG_ECONFIG;
         if (rc) {
             vg_ruleset_destroy(*rules);
             *rules = NULL;
@@ -98,14 +103,14 @@ static void print_rule(const struct vg_rule *r)
         vg_format_timespan(r->limits.cooldown_ms, w, sizeof(w));
         printf(", cooldown %s", w);
     }
-    if (r->needs_runtime) {
+    char *missing = vg_rule_missing_features(r);
+    if (missing) { /* each one named, so a dotnet-monitor user sees what will not run */
+        printf(" [runtime features not run yet: %s]", missing);
+    } else if (r->runtime) {
         const struct vg_runtime_type *rt = vg_runtime_find(r->runtime);
-        const struct vg_trigger_type *tt = r->trigger.type;
-        if (rt && rt->session_open && (!tt || !tt->runtime || tt->observe))
-            printf(" [%s processes only]", rt->display);
-        else
-            printf(" [needs a runtime adapter: not supported yet at run time]");
+        printf(" [%s processes only]", rt ? rt->display : r->runtime);
     }
+    free(missing);
     printf("\n");
 }
 
@@ -166,13 +171,16 @@ int vg_cmd_check(int argc, char **argv)
         goto out;
     }
     if (show) {
-        vg_config_show(cfg, stdout);
+        vg_config_show(cfg, stdout, VG_SHOW_SOURCES);
     } else {
         for (size_t i = 0; i < rules->n_rules; i++)
             print_rule(&rules->rules[i]);
-        printf("configuration OK: %zu rule%s, %zu egress provider%s, %zu file%s\n",
+        printf("configuration OK: %zu rule%s, %zu egress provider%s, %zu file%s",
                cfg->settings.n_rules, cfg->settings.n_rules == 1 ? "" : "s", cfg->settings.n_egress,
                cfg->settings.n_egress == 1 ? "" : "s", cfg->n_files, cfg->n_files == 1 ? "" : "s");
+        if (cfg->n_env)
+            printf(", %zu environment variable%s", cfg->n_env, cfg->n_env == 1 ? "" : "s");
+        printf("\n");
     }
     vg_ruleset_destroy(rules);
     vg_config_destroy(cfg);

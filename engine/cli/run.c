@@ -63,6 +63,7 @@ int vg_cmd_run(int argc, char **argv)
             o.no_auth = true;
             break;
         case 'f':
+            o.log_format_set = true;
             if (strcmp(optarg, "json") == 0)
                 vg_log_set_format(VG_LOG_JSON);
             else if (strcmp(optarg, "text") != 0) {
@@ -71,6 +72,7 @@ int vg_cmd_run(int argc, char **argv)
             }
             break;
         case 'l':
+            o.log_level_set = true;
             if (vg_log_parse_level(optarg, &vg_log_level) != 0) {
                 fprintf(stderr, "vigil run: unknown --log-level \"%s\"\n", optarg);
                 goto out;

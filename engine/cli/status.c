@@ -46,6 +46,22 @@ int vg_cmd_status(int argc, char **argv)
     }
     if (json_array_size(arr) == 0)
         printf("(no rule matches any process)\n");
+    json_t *refused = json_object_get(j, "refusedRules");
+    json_array_foreach(refused, i, o)
+    {
+        char rule[128], line[1024];
+        printf(
+            "\nrule %s is refused (it runs on no process):\n",
+            vg__cli_printable(json_string_value(json_object_get(o, "rule")), rule, sizeof(rule)));
+        const char *diag = json_string_value(json_object_get(o, "configurationErrors"));
+        while (diag && *diag) {
+            size_t n = strcspn(diag, "\n");
+            char *one = vg_strndup(diag, n);
+            printf("  %s\n", vg__cli_printable(one, line, sizeof(line)));
+            free(one);
+            diag += n + (diag[n] == '\n');
+        }
+    }
     const char *cfg = json_string_value(json_object_get(j, "configurationErrors"));
     if (cfg)
         printf("\nthe last configuration reload was rejected:\n%s\n", cfg);

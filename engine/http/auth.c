@@ -1,10 +1,14 @@
 /* API keys: the config stores only "sha256:<hex>" of the key; requests carry the key itself. */
 #include "engine/http/http_int.h"
 #include "config/error.h"
+#include "config/log.h"
+#include "engine/http/jwt.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -43,22 +47,30 @@ static int sha256(const void *data, size_t len, unsigned char out[32])
     return 0;
 }
 
-bool vg__http_auth_check(const unsigned char hash[32], const char *authorization)
+/* The token of an "Authorization: Bearer TOKEN" value, surrounding blanks removed. */
+static const char *bearer(const char *authorization, size_t *len)
 {
     if (!authorization)
-        return false;
+        return NULL;
     const char *p = authorization;
     while (*p == ' ' || *p == '\t')
         p++;
     if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
-        return false;
+        return NULL;
     p += 6;
     while (*p == ' ' || *p == '\t')
         p++;
-    size_t len = strlen(p);
-    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-        len--;
-    if (len == 0)
+    *len = strlen(p);
+    while (*len > 0 && (p[*len - 1] == ' ' || p[*len - 1] == '\t'))
+        (*len)--;
+    return *len ? p : NULL;
+}
+
+bool vg__http_auth_check(const unsigned char hash[32], const char *authorization)
+{
+    size_t len;
+    const char *p = bearer(authorization, &len);
+    if (!p)
         return false;
     /* Comparing digests keeps the compare constant-time and independent of the key's length. */
     unsigned char got[32];
@@ -67,6 +79,25 @@ bool vg__http_auth_check(const unsigned char hash[32], const char *authorization
     bool ok = CRYPTO_memcmp(got, hash, 32) == 0;
     OPENSSL_cleanse(got, sizeof(got));
     return ok;
+}
+
+bool vg__http_authorized(struct vg_http_server *s, const char *authorization)
+{
+    if (s->has_key && vg__http_auth_check(s->key_hash, authorization))
+        return true;
+    size_t len;
+    const char *p = s->jwt ? bearer(authorization, &len) : NULL;
+    /* a JWT is header.payload.signature; vigil's own keys never contain a '.' */
+    if (!p || !memchr(p, '.', len) || len > VG_JWT_MAX_TOKEN)
+        return false;
+    char *token = vg_strndup(p, len), err[256];
+    int rc = token ? vg_jwt_verify(token, s->jwt, s->jwt_subject, s->jwt_issuer,
+                                   (int64_t)time(NULL), err, sizeof(err))
+                   : VG_ENOMEM;
+    if (rc)
+        vg_log(VG_LOG_DEBUG, LOG_COMP, "JWT refused: %s", rc == VG_EAUTH ? err : vg_strerror(rc));
+    free(token);
+    return rc == 0;
 }
 
 static void hex_hash(const unsigned char d[32], char *hash)

@@ -19,9 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* As ASP.NET routes: literal segments in any case, one trailing slash tolerated. */
 static bool route_match(const struct vg__http_route *rt, struct vg_http_req *r)
 {
-    if (rt->n_segs != r->n_segs)
+    size_t n = r->n_segs;
+    if (n > 0 && !r->segs[n - 1][0])
+        n--;
+    if (rt->n_segs != n)
         return false;
     size_t np = 0;
     for (size_t i = 0; i < rt->n_segs; i++) {
@@ -30,7 +34,7 @@ static bool route_match(const struct vg__http_route *rt, struct vg_http_req *r)
             if (!r->segs[i][0] || np >= VG__HTTP_MAX_PARAMS)
                 return false;
             np++;
-        } else if (strcmp(ps, r->segs[i]) != 0) {
+        } else if (strcasecmp(ps, r->segs[i]) != 0) {
             return false;
         }
     }
@@ -117,7 +121,7 @@ static void dispatch(struct vg__http_conn *c)
     }
     bool open_listener = !c->listener->require_auth;
     if (!open_listener && !s->cfg.no_auth &&
-        !vg__http_auth_check(s->key_hash, vg_http_req_header(r, "Authorization"))) {
+        !vg__http_authorized(s, vg_http_req_header(r, "Authorization"))) {
         s->stats.auth_failures++;
         vg_http_res_header(res, "WWW-Authenticate", "Bearer realm=\"vigil\"");
         /* Key guessing is hopeless against 256-bit keys, but a storm of failures is still
@@ -399,6 +403,9 @@ void vg__http_conn_init(struct vg__http_conn *c, struct vg_http_server *s,
         return;
     }
     s->stats.connections_active++;
+    c->metrics = !l->require_auth;
+    if (c->metrics)
+        s->open_conns++;
     c->state = VG__CONN_IDLE;
     c->deadline = uv_now(s->loop) + s->cfg.request_timeout_ms;
     conn_read_start(c);
@@ -418,13 +425,19 @@ void vg__http_conn_fini(struct vg__http_conn *c)
         s->n_rejecting--;
     else
         s->stats.connections_active--;
+    if (c->metrics)
+        s->open_conns--;
     vg__http_req_reset(&c->req);
     vg__http_res_reset(&c->res);
     vg_buf_free(&c->pending);
     vg__http_server_maybe_finish(s);
 }
 
-bool vg__http_server_has_room(const struct vg_http_server *s)
+bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__http_listener *l)
 {
-    return s->stats.connections_active < s->cfg.max_connections;
+    /* the metrics listeners have their own budget: a scraper storm never starves the API, nor
+     * API clients the scraper */
+    if (!l->require_auth)
+        return s->open_conns < s->cfg.metrics_max_connections;
+    return s->stats.connections_active - s->open_conns < s->cfg.max_connections;
 }

@@ -21,7 +21,9 @@ struct vg_http_stream;
 
 /* Limits mirror struct vg_server_settings (Server.*); a zero value means "use the default". */
 struct vg_http_config {
-    unsigned max_connections;  /* Server.MaxConnections, default 64 */
+    unsigned max_connections;         /* Server.MaxConnections, default 64: the API listeners */
+    unsigned metrics_max_connections; /* Server.MetricsMaxConnections, default 16: the metrics
+                                       * listeners' own budget */
     uint64_t max_header_bytes; /* Server.MaxHeaderBytes, default 16 KiB (request line incl.) */
     uint64_t max_body_bytes;   /* Server.MaxBodyBytes, default 1 MiB */
     uint64_t
@@ -31,10 +33,16 @@ struct vg_http_config {
     uint64_t stream_buffer_bytes; /* per streamed response, default 1 MiB */
     uint64_t shutdown_timeout_ms; /* graceful close waits this long for in-flight, default 10 s */
     const char *api_key_hash;     /* Server.Auth.ApiKeyHash "sha256:<64 hex>", borrowed, or NULL */
-    bool no_auth;                 /* --no-auth: authenticated listeners accept anyone */
+    /* Authentication.MonitorApiKey: JWT bearer tokens (engine/http/jwt.h) signed with this
+     * public key (base64url JWK) for this subject and issuer (NULL: generatekey's); borrowed. */
+    const char *jwt_public_key;
+    const char *jwt_subject;
+    const char *jwt_issuer;
+    bool no_auth; /* --no-auth: authenticated listeners accept anyone */
 };
 
 #define VG_HTTP_DEFAULT_MAX_CONNECTIONS 64u
+#define VG_HTTP_DEFAULT_METRICS_MAX_CONNECTIONS 16u
 #define VG_HTTP_DEFAULT_MAX_HEADER_BYTES (16u * 1024)
 #define VG_HTTP_DEFAULT_MAX_BODY_BYTES (1024u * 1024)
 #define VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000u
@@ -65,7 +73,8 @@ int vg_http_server_create(uv_loop_t *loop, const struct vg_http_config *cfg,
 /* Starts a listener. url: "http://127.0.0.1:52323", "http://[::1]:52323", "http://0.0.0.0:52323",
  * "http://localhost:52323" (binds 127.0.0.1) or "unix:/path/to.sock"; port 0 picks a free port.
  * require_auth=false is for the metrics listener: it serves only VG_HTTP_ROUTE_OPEN routes and
- * never asks for a key. require_auth=true with no ApiKeyHash and without no_auth is VG_ECONFIG. */
+ * never asks for a key. require_auth=true with neither an ApiKeyHash nor a MonitorApiKey and
+ * without no_auth is VG_ECONFIG. */
 int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth);
 /* Number of listeners, and the bound TCP port of listener idx (0 for a Unix socket or bad idx). */
 size_t vg_http_listener_count(const struct vg_http_server *s);
@@ -83,7 +92,8 @@ enum {
 
 /* method: "GET", "POST", ... (GET routes also answer HEAD, unless VG_HTTP_ROUTE_NO_HEAD). pattern:
  * "/a/{name}/b"; a {name} segment matches one non-empty path segment, read with
- * vg_http_req_param(). First match wins. */
+ * vg_http_req_param(); literal segments match in any case and a trailing slash is ignored, as
+ * ASP.NET's routes do. First match wins. */
 int vg_http_route(struct vg_http_server *s, const char *method, const char *pattern, unsigned flags,
                   vg_http_handler handler, void *ud);
 
@@ -97,7 +107,8 @@ const char *vg_http_req_method(const struct vg_http_req *req); /* "HEAD" for HEA
 /* Percent-decoded path; NUL bytes, "." and ".." segments were rejected with 400 already. */
 const char *vg_http_req_path(const struct vg_http_req *req);
 const char *vg_http_req_param(const struct vg_http_req *req, const char *name);
-/* Decoded query parameter ('+' is a space), first occurrence; NULL when absent. */
+/* Decoded query parameter ('+' is a space), first occurrence, name in any case (as ASP.NET
+ * binds them); NULL when absent. */
 const char *vg_http_req_query(const struct vg_http_req *req, const char *name);
 /* Case-insensitive header lookup, first occurrence; NULL when absent. */
 const char *vg_http_req_header(const struct vg_http_req *req, const char *name);

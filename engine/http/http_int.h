@@ -123,6 +123,7 @@ struct vg__http_conn {
     bool keep_alive;
     bool msg_complete;
     bool rejected; /* over max connections: 503 then close */
+    bool metrics;  /* counted in open_conns: the listener may be gone when the connection closes */
     int err_status;
     const char *err_detail;
     struct vg_http_req req;
@@ -140,13 +141,16 @@ void vg__http_conn_abort(struct vg__http_conn *c);
 void vg__http_write_done(struct vg__http_wreq *w, int status);
 /* Called by the transport once its handle is closed; unlinks and frees what c holds. */
 void vg__http_conn_fini(struct vg__http_conn *c);
-/* Whether s accepts one more connection (false: reject with 503). */
-bool vg__http_server_has_room(const struct vg_http_server *s);
+/* Whether listener l of s accepts one more connection (false: reject with 503). */
+bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__http_listener *l);
 
 /* http_auth.c */
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);
 /* Constant-time check of an "Authorization: Bearer <key>" value against the stored hash. */
 bool vg__http_auth_check(const unsigned char hash[32], const char *authorization);
+/* The server's key (hash) or, when configured, a JWT that verifies (Authentication.MonitorApiKey).
+ */
+bool vg__http_authorized(struct vg_http_server *s, const char *authorization);
 
 /* ---- shared by the server's files (server.c, conn.c, request.c, response.c, transport.c) ---- */
 
@@ -172,6 +176,8 @@ struct vg_http_server {
     struct vg_http_config cfg;
     bool has_key;
     unsigned char key_hash[32];
+    struct vg_jwt_key *jwt; /* Authentication.MonitorApiKey, or NULL */
+    char *jwt_subject, *jwt_issuer;
     struct vg__http_listener **listeners;
     size_t n_listeners;
     unsigned listeners_open;
@@ -179,6 +185,7 @@ struct vg_http_server {
     size_t n_routes;
     struct vg__http_conn *conns;
     unsigned n_conns;
+    unsigned open_conns; /* accepted on metrics (require_auth=false) listeners */
     unsigned n_rejecting;
     unsigned n_streams; /* stream async handles not yet closed */
     uv_timer_t sweep;

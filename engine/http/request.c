@@ -42,7 +42,7 @@ const char *vg_http_req_param(const struct vg_http_req *req, const char *name)
 
 const char *vg_http_req_query(const struct vg_http_req *req, const char *name)
 {
-    return kv_find(req->query, req->n_query, name, false);
+    return kv_find(req->query, req->n_query, name, true);
 }
 
 const char *vg_http_req_header(const struct vg_http_req *req, const char *name)

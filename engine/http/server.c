@@ -6,6 +6,7 @@
 #include "config/error.h"
 #include "config/log.h"
 #include "config/settings.h"
+#include "engine/http/jwt.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -27,17 +28,25 @@ void vg_http_config_init(struct vg_http_config *cfg)
 void vg_http_config_from_settings(struct vg_http_config *cfg, const struct vg_server_settings *s)
 {
     cfg->max_connections = s->max_connections;
+    cfg->metrics_max_connections = s->metrics_max_connections;
     cfg->max_header_bytes = s->max_header_bytes;
     cfg->max_body_bytes = s->max_body_bytes;
     cfg->request_timeout_ms = s->request_timeout_ms;
     cfg->idle_timeout_ms = s->idle_timeout_ms;
     cfg->api_key_hash = s->api_key_hash;
+    if (s->api_jwt) {
+        cfg->jwt_public_key = s->api_jwt->public_key;
+        cfg->jwt_subject = s->api_jwt->subject;
+        cfg->jwt_issuer = s->api_jwt->issuer;
+    }
 }
 
 static void config_defaults(struct vg_http_config *c)
 {
     if (!c->max_connections)
         c->max_connections = VG_HTTP_DEFAULT_MAX_CONNECTIONS;
+    if (!c->metrics_max_connections)
+        c->metrics_max_connections = VG_HTTP_DEFAULT_METRICS_MAX_CONNECTIONS;
     if (!c->max_header_bytes)
         c->max_header_bytes = VG_HTTP_DEFAULT_MAX_HEADER_BYTES;
     if (!c->max_body_bytes)
@@ -101,6 +110,22 @@ int vg_http_server_create(uv_loop_t *loop, const struct vg_http_config *cfg,
             return VG_ECONFIG;
         }
         s->has_key = true;
+    }
+    s->cfg.jwt_public_key = s->cfg.jwt_subject = s->cfg.jwt_issuer = NULL; /* borrowed */
+    if (cfg->jwt_public_key) {
+        char err[256];
+        int rc = vg_jwt_key_parse(cfg->jwt_public_key, &s->jwt, err, sizeof(err));
+        s->jwt_subject = vg_strdup(cfg->jwt_subject ? cfg->jwt_subject : "");
+        s->jwt_issuer = cfg->jwt_issuer ? vg_strdup(cfg->jwt_issuer) : NULL;
+        if (rc || !s->jwt_subject || (cfg->jwt_issuer && !s->jwt_issuer)) {
+            if (rc == VG_ECONFIG)
+                vg_log(VG_LOG_ERROR, LOG_COMP, "Authentication.MonitorApiKey.PublicKey: %s", err);
+            vg_jwt_key_free(s->jwt);
+            free(s->jwt_subject);
+            free(s->jwt_issuer);
+            free(s);
+            return rc ? rc : VG_ENOMEM;
+        }
     }
     uint64_t tick = s->cfg.request_timeout_ms;
     if (s->cfg.idle_timeout_ms < tick)
@@ -198,10 +223,10 @@ int vg_http_listen(struct vg_http_server *s, const char *url, bool require_auth)
 {
     if (!s || !url || s->closing)
         return VG_EINVAL;
-    if (require_auth && !s->has_key && !s->cfg.no_auth) {
+    if (require_auth && !s->has_key && !s->jwt && !s->cfg.no_auth) {
         vg_log(VG_LOG_ERROR, LOG_COMP,
-               "%s needs an API key: set Server.Auth.ApiKeyHash (vigil generatekey) or run "
-               "with --no-auth",
+               "%s needs an API key: set Server.Auth.ApiKeyHash or Authentication.MonitorApiKey "
+               "(vigil generatekey) or run with --no-auth",
                url);
         return VG_ECONFIG;
     }
@@ -351,6 +376,9 @@ static void sweep_close_cb(uv_handle_t *h)
     }
     free(s->routes);
     free(s->listeners);
+    vg_jwt_key_free(s->jwt);
+    free(s->jwt_subject);
+    free(s->jwt_issuer);
     free(s);
 }
 

@@ -127,7 +127,7 @@ void vg__http_on_connection(uv_stream_t *server_stream, int status)
         uv_close(&sc->h.handle, drop_close_cb);
         return;
     }
-    bool room = vg__http_server_has_room(s);
+    bool room = vg__http_server_has_room(s, l);
     /* Rejections are answered politely only up to a bound; past that they are just dropped. */
     if (!room && s->n_rejecting >= s->cfg.max_connections) {
         s->stats.connections_rejected++;

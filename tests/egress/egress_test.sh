@@ -286,6 +286,87 @@ kill9-spooling)
   [[ -z "$(ls -A "$work/spool")" ]] || fail "spool not cleaned"
   [[ "$(count_objects s3 "$RUN.bin")" == 0 ]] || fail "an incomplete artifact was uploaded"
   ;;
+azure-container)
+  # The container is created when missing, as dotnet-monitor does; a SAS that may not create
+  # containers (resource type o only) gets a 403 on create, which is not an error.
+  head -c 3000 /dev/urandom > "$work/data"
+  sha="$(sha256sum < "$work/data" | cut -d' ' -f1)"
+  az_check() { # CONTAINER NAME
+    [[ "$(curl -sf "$AZ_URI/$1/$2?$SAS" | sha256sum | cut -d' ' -f1)" == "$sha" ]] || fail "$1/$2: not stored"
+  }
+  c1="key$RANDOM$RANDOM"; c2="sas$RANDOM$RANDOM"; c3="none$RANDOM$RANDOM"
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "$c1" --account-key "$KEY" \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log" || { cat "$work/log"; fail "key: new container"; }
+  az_check "$c1" "$RUN.bin"; echo "ok AccountKey: container $c1 created"
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "$c2" --sas "$SAS" \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log" || { cat "$work/log"; fail "sas: new container"; }
+  az_check "$c2" "$RUN.bin"; echo "ok account SAS: container $c2 created"
+  OSAS="$(python3 "$here/azhelper.py" sas rwc o)"
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container vigil --sas "$OSAS" \
+    --name "$RUN-o.bin" put "$work/data" > /dev/null 2> "$work/log" || { cat "$work/log"; fail "object-only SAS"; }
+  az_check vigil "$RUN-o.bin"; echo "ok object-only SAS: the 403 on create is ignored"
+  set +e
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "$c3" --sas "$OSAS" --retries 1 \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc != 0 ]] && grep -q "ContainerNotFound" "$work/log" || { cat "$work/log"; fail "missing container with an object-only SAS"; }
+  echo "ok object-only SAS, missing container: the upload says ContainerNotFound"
+  # a wrong account key on create is an authentication error, not ignored
+  set +e
+  "$D" $common --kind azure --account-uri "$AZ_URI" --container "x$c3" --account-key "${KEY/E/F}" \
+    --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc == 4 ]] && grep -q "Create Container" "$work/log" || { cat "$work/log"; fail "create with a wrong key"; }
+  echo ok
+  ;;
+profile)
+  # S3 credentials from the AWS shared files, as dotnet-monitor's AwsProfileName/AwsProfilePath
+  # and the AWS SDK's AWS_PROFILE / AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE find them;
+  # s3rver refuses unknown keys, so each upload proves which keys were used.
+  mkdir -p "$work/aws" "$work/conf"
+  printf '[ci]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' > "$work/aws/creds"
+  printf '# comment\n[default]\naws_access_key_id=S3RVER\naws_secret_access_key=S3RVER\n' > "$work/aws/default"
+  printf '[profile dev]\nregion = us-east-1\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\ns3 =\n  addressing_style = path\n[profile role]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = dev\n' > "$work/aws/config"
+  printf '[bad]\naws_access_key_id = NOPE\naws_secret_access_key = NOPE\n' > "$work/aws/bad"
+  conf() { # extra S3 settings as YAML lines
+    { printf 'Storage: {StateDir: %s, SpoolDir: %s}\n' "$work/state" "$work/spool"
+      printf 'Egress:\n  S3Storage:\n    s3:\n      Endpoint: %s\n      BucketName: vigil\n      ForcePathStyle: true\n' "$S3_URL"
+      for l in "$@"; do printf '      %s\n' "$l"; done; } > "$work/conf/egress.yaml"
+  }
+  head -c 1000 /dev/urandom > "$work/data"
+  C="$build/vigil upload --config-dir $work/conf --egress s3"
+  clean=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE
+         -u AWS_WEB_IDENTITY_TOKEN_FILE AWS_SHARED_CREDENTIALS_FILE=$work/aws/none
+         AWS_CONFIG_FILE=$work/aws/none)
+  up() { "${clean[@]}" "$@" $C --name "$RUN-$N.bin" "$work/data" > /dev/null 2> "$work/log" ||
+         { cat "$work/log"; fail "upload $N"; }
+         [[ "$(count_objects s3 "$RUN-$N.bin")" == 1 ]] || fail "upload $N: no object"; N=$((N+1)); }
+  N=1
+  conf "AwsProfileName: ci" "AwsProfilePath: $work/aws/creds"
+  up; echo "ok AwsProfileName + AwsProfilePath"
+  conf
+  up AWS_CONFIG_FILE="$work/aws/config" AWS_PROFILE=dev; echo "ok AWS_PROFILE from the config file"
+  up AWS_SHARED_CREDENTIALS_FILE="$work/aws/default" AWS_ACCESS_KEY_ID=NOPE AWS_SECRET_ACCESS_KEY=NOPE
+  echo "ok [default] of AWS_SHARED_CREDENTIALS_FILE, before the environment (the .NET SDK's order)"
+  # what cannot work is said by `vigil check`, with the profile's name
+  conf "AwsProfileName: missing" "AwsProfilePath: $work/aws/creds"
+  set +e
+  "${clean[@]}" "$build/vigil" check --config-dir "$work/conf" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc == 1 ]] && grep -q "no profile \"missing\" in $work/aws/creds" "$work/log" || { cat "$work/log"; fail "missing profile"; }
+  conf "AwsProfileName: role"
+  set +e
+  "${clean[@]}" AWS_CONFIG_FILE="$work/aws/config" "$build/vigil" check --config-dir "$work/conf" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc == 1 ]] && grep -q 'AWS profile "role" gets its credentials through role_arn, which vigil does not support' "$work/log" || { cat "$work/log"; fail "role profile"; }
+  # the profile's keys are the ones used: wrong ones are refused by the server
+  conf "AwsProfileName: bad" "AwsProfilePath: $work/aws/bad"
+  set +e
+  "${clean[@]}" $C --name "$RUN-bad.bin" "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc != 0 ]] && grep -q "403" "$work/log" || { cat "$work/log"; fail "bad profile keys were not used"; }
+  echo ok
+  ;;
 web-identity)
   # AssumeRoleWithWebIdentity against moto_server (STS + S3 emulator), when it is installed.
   command -v moto_server > /dev/null || { echo "SKIP: moto_server not installed"; exit 77; }

@@ -11,6 +11,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import urllib.parse
 
 import vigil_test as h
 from vigil_test import check, eq, problem
@@ -52,9 +53,14 @@ def check_op(j, op_id, status, target, egress="fs"):
     check(h.UUID_RE.match(j["process"]["uid"]), "process.uid")
 
 
+def path_of(location):
+    """The path of an operation's Location (absolute, as dotnet-monitor's)."""
+    return urllib.parse.urlsplit(location).path
+
+
 def poll_op(d, key, location):
     def done():
-        r = d.get(location, key=key)
+        r = d.get(path_of(location), key=key)
         j = r.json()
         return (r, j) if j["status"] in TERMINAL else None
     return h.wait_for("operation %s to finish" % location, done, 100, interval=0.2)
@@ -76,16 +82,21 @@ def run(env):
                    lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20)
 
     # --- an operation's lifecycle
-    r = d.get("/dump?pid=%d&egressProvider=fs&type=Full" % small.pid, key=key)
+    r = d.get("/dump?pid=%d&egressProvider=fs&type=Full&tags=nightly,team-a,nightly" % small.pid,
+              key=key)
     eq(r.status, 202, "GET /dump with egress: %r" % r)
     loc = r.header("Location")
-    m = re.fullmatch(r"/operations/([0-9a-f-]{36})", loc or "")
+    # absolute, from the request's Host, as ASP.NET's link generator makes it
+    m = re.fullmatch(r"http://127\.0\.0\.1:%d/operations/([0-9a-f-]{36})" % d.api_port,
+                     loc or "")
     check(m and h.UUID_RE.match(m.group(1)), "Location: %r" % loc)
     op_id = m.group(1)
+    loc = path_of(loc)
     eq(r.header("Content-Type"), "application/json", "202 Content-Type")
     j = r.json()
     check_op(j, op_id, "Running", small)
     eq((j["resourceLocation"], j["error"]), (None, None), "nothing yet")
+    eq(sorted(j["tags"]), ["nightly", "team-a"], "tags (a set)")
     r, j = poll_op(d, key, loc)
     eq(j["status"], "Succeeded", "operation status (error: %r)" % j.get("error"))
     eq(r.status, 201, "GET of a succeeded operation")
@@ -102,11 +113,19 @@ def run(env):
     problem(d.req("DELETE", loc, key=key), 400, "VG_ESTATE")  # already Succeeded
     ops = d.get("/operations", key=key).json()
     eq([(o["operationId"], o["status"]) for o in ops], [(op_id, "Succeeded")], "/operations")
+    # dotnet-monitor's filters: pid, uid, name (exact), tags (every one given)
+    uid = ops[0]["process"]["uid"]
+    for q, want in [("pid=%d" % small.pid, 1), ("pid=%d" % big.pid, 0), ("uid=" + uid, 1),
+                    ("uid=" + uid.upper(), 1), ("name=" + small.name, 1), ("name=other", 0),
+                    ("tags=nightly", 1), ("tags=nightly,team-a", 1), ("tags=team-b", 0),
+                    ("tags=nightly,team-b", 0), ("pid=%d&tags=team-a" % small.pid, 1)]:
+        eq(len(d.get("/operations?" + q, key=key).json()), want, "/operations?" + q)
+    problem(d.get("/operations?pid=x", key=key), 400, "VG_EINVAL")
 
     # --- a big Full dump: a second one meanwhile is refused, then DELETE cancels it
     r = d.get("/dump?pid=%d&egressProvider=fs&type=Full" % big.pid, key=key)
     eq(r.status, 202, "big dump: %r" % r)
-    big_loc = r.header("Location")
+    big_loc = path_of(r.header("Location"))
     big_id = big_loc.rsplit("/", 1)[1]
     for url in ["/dump?pid=%d&egressProvider=fs" % small.pid, "/dump?pid=%d" % small.pid]:
         r = d.get(url, key=key)
@@ -114,6 +133,8 @@ def run(env):
         check(r.header("Retry-After") and r.header("Retry-After").isdigit(),
               "Retry-After on 429: %r" % r.headers)
     eq(d.get(big_loc, key=key).json()["status"], "Running", "big dump still running")
+    # a dump cannot be stopped early (isStoppable false): dotnet-monitor's 400
+    problem(d.req("DELETE", big_loc + "?stop=true", key=key), 400, "VG_EUNSUPPORTED")
     r = d.req("DELETE", big_loc, key=key)
     eq(r.status, 200, "DELETE a running operation: %r" % r)
     r, j = poll_op(d, key, big_loc)
@@ -138,7 +159,10 @@ def run(env):
     r, j = poll_op(d, key, r.header("Location"))
     eq(r.status, 200, "GET of a failed operation")
     check_op(j, fail_id, "Failed", small, egress="broken")
-    check(isinstance(j["error"], str) and "not a directory" in j["error"], "error: %r" % j)
+    # dotnet-monitor's OperationError {code, message}
+    check(isinstance(j["error"], dict) and sorted(j["error"]) == ["code", "message"] and
+          j["error"]["code"].startswith("VG_E") and "not a directory" in j["error"]["message"],
+          "error: %r" % j)
     eq(j["resourceLocation"], None, "a failed dump has no resource")
 
     # --- streamed back without egress, with curl

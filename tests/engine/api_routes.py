@@ -116,19 +116,26 @@ def test_auth_on(env):
         # --- /info
         j = check_json(d.get("/info", key=key))
         for k, typ in [("version", str), ("operatingSystem", str), ("configDirs", list),
-                       ("stateDir", str), ("configLoaded", str), ("capabilities", dict)]:
+                       ("stateDir", str), ("configLoaded", str), ("capabilities", list),
+                       ("features", dict), ("diagnosticPortMode", str)]:
             check(isinstance(j.get(k), typ), "/info.%s: %r" % (k, j.get(k)))
         eq(j["operatingSystem"], "linux", "/info.operatingSystem")
         eq(j["configDirs"], [d.conf], "/info.configDirs")
         eq(j["stateDir"], d.state, "/info.stateDir")
         check(h.ISO_RE.match(j["configLoaded"]), "/info.configLoaded: %r" % j["configLoaded"])
         eq(j["configurationErrors"], None, "/info.configurationErrors")
-        caps = j["capabilities"]
-        eq(caps["egressProviders"], ["fs"], "capabilities.egressProviders")
-        eq(caps["dumpTypes"], ["Full", "WithHeap", "Mini", "Triage"], "capabilities.dumpTypes")
+        # dotnet-monitor's shape: [{name, enabled}], runtimeVersion, the diagnostic port
+        eq({c["name"]: c["enabled"] for c in j["capabilities"]},
+           {"exceptions": False, "parameters": False, "call_stacks": False, "metrics": True,
+            "http_egress": True}, "/info.capabilities")
+        eq((j["runtimeVersion"], j["diagnosticPortMode"], j["diagnosticPortName"]),
+           (None, "Connect", None), "/info runtime and diagnostic port")
+        caps = j["features"]
+        eq(caps["egressProviders"], ["fs"], "features.egressProviders")
+        eq(caps["dumpTypes"], ["Full", "WithHeap", "Mini", "Triage"], "features.dumpTypes")
         check({"ThreadCount", "Startup", "CPUUsage"} <= set(caps["triggers"]),
-              "capabilities.triggers: %r" % caps["triggers"])
-        check({"Execute", "CollectDump"} <= set(caps["actions"]), "capabilities.actions")
+              "features.triggers: %r" % caps["triggers"])
+        check({"Execute", "CollectDump"} <= set(caps["actions"]), "features.actions")
 
         # --- /processes
         procs = check_json(d.get("/processes", key=key))
@@ -166,12 +173,17 @@ def test_auth_on(env):
         j = check_json(d.get("/process?pid=%d" % odd.pid, key=key))
         eq(j["name"], 'vg\ufffdodd"q', "odd process name")
         check(j["commandLine"].endswith("arg\ufffd\ufffd"), "odd commandLine: %r" % j)
-        problem(d.get("/process", key=key), 400, "VG_EINVAL")  # several processes, no selector
+        # no selector and no DefaultProcess configured: dotnet-monitor's 400
+        problem(d.get("/process", key=key), 400, "VG_EINVAL")
         for bad in ["abc", "0", "-5", "1x", "99999999999", ""]:
             problem(d.get("/process?pid=" + bad, key=key), 400, "VG_EINVAL")
-        problem(d.get("/process?pid=4194303", key=key), 404, "VG_ENOTFOUND")
-        problem(d.get("/process?uid=" + str(uuid.uuid4()), key=key), 404, "VG_ENOTFOUND")
-        problem(d.get("/process?name=no-such-process-name", key=key), 404, "VG_ENOTFOUND")
+        # dotnet-monitor answers 400 for a process it cannot find (an ArgumentException)
+        problem(d.get("/process?pid=4194303", key=key), 400, "VG_ENOTFOUND")
+        problem(d.get("/process?uid=" + str(uuid.uuid4()), key=key), 400, "VG_ENOTFOUND")
+        problem(d.get("/process?name=no-such-process-name", key=key), 400, "VG_ENOTFOUND")
+        problem(d.get("/process?uid=not-a-guid", key=key), 400, "VG_EINVAL")
+        eq(check_json(d.get("/process?PID=%d" % t.pid, key=key))["pid"], t.pid,
+           "query names in any case")
 
         # --- /collectionrules
         j = check_json(d.get("/collectionrules?pid=%d" % t.pid, key=key))
@@ -179,7 +191,7 @@ def test_auth_on(env):
            "/collectionrules")
         eq(check_json(d.get("/collectionrules?pid=%d" % os.getpid(), key=key)), {},
            "/collectionrules for a process no rule applies to")
-        problem(d.get("/collectionrules?pid=4194303", key=key), 404, "VG_ENOTFOUND")
+        problem(d.get("/collectionrules?pid=4194303", key=key), 400, "VG_ENOTFOUND")
         problem(d.get("/collectionrules?pid=x", key=key), 400, "VG_EINVAL")
         j = check_json(d.get("/collectionrules/Idle?pid=%d" % t.pid, key=key))
         eq(j, {"state": "Running", "stateReason": h.REASON_RUNNING, "lifetimeOccurrences": 0,
@@ -190,14 +202,20 @@ def test_auth_on(env):
            "/collectionrules/Idle")
         eq(check_json(d.get("/collectionrules/idle?pid=%d" % t.pid, key=key))["state"],
            "Running", "rule names are case-insensitive")
-        problem(d.get("/collectionrules/Nope?pid=%d" % t.pid, key=key), 404, "VG_ENOTFOUND")
-        problem(d.get("/collectionrules/Idle?pid=%d" % os.getpid(), key=key), 404,
+        problem(d.get("/collectionrules/Nope?pid=%d" % t.pid, key=key), 400, "VG_ENOTFOUND")
+        problem(d.get("/collectionrules/Idle?pid=%d" % os.getpid(), key=key), 400,
                 "VG_ENOTFOUND")
-        problem(d.get("/collectionrules/Idle?pid=4194303", key=key), 404, "VG_ENOTFOUND")
+        problem(d.get("/collectionrules/Idle?pid=4194303", key=key), 400, "VG_ENOTFOUND")
+        # routes in any case, a trailing slash tolerated (ASP.NET's routing)
+        eq(check_json(d.get("/CollectionRules/Idle/?pid=%d" % t.pid, key=key))["state"],
+           "Running", "/CollectionRules/Idle/")
+        eq(check_json(d.get("/Info/", key=key))["version"],
+           check_json(d.get("/info", key=key))["version"], "/Info/")
 
         # --- /instances
         j = check_json(d.get("/instances", key=key))
-        eq(sorted(j), ["configurationErrors", "instances"], "/instances keys")
+        eq(sorted(j), ["configurationErrors", "instances", "refusedRules"], "/instances keys")
+        eq(j["refusedRules"], [], "/instances.refusedRules")
         eq(j["configurationErrors"], None, "/instances.configurationErrors")
         eq(len(j["instances"]), 1, "one rule x process")
         i = j["instances"][0]
@@ -206,13 +224,14 @@ def test_auth_on(env):
 
         # --- /operations and /dump errors (no dump is started here)
         eq(check_json(d.get("/operations", key=key)), [], "/operations")
-        problem(d.get("/operations/" + str(uuid.uuid4()), key=key), 404, "VG_ENOTFOUND")
-        problem(d.req("DELETE", "/operations/" + str(uuid.uuid4()), key=key), 404,
+        # dotnet-monitor: an unknown operation is an InvalidOperationException, 400
+        problem(d.get("/operations/" + str(uuid.uuid4()), key=key), 400, "VG_ENOTFOUND")
+        problem(d.req("DELETE", "/operations/" + str(uuid.uuid4()), key=key), 400,
                 "VG_ENOTFOUND")
         problem(d.get("/dump?pid=%d&egressProvider=nope" % t.pid, key=key), 400, "VG_ENOTFOUND")
         problem(d.get("/dump?pid=%d&egressProvider=fs&type=Huge" % t.pid, key=key), 400,
                 "VG_EINVAL")
-        problem(d.get("/dump?pid=4194303&egressProvider=fs", key=key), 404, "VG_ENOTFOUND")
+        problem(d.get("/dump?pid=4194303&egressProvider=fs", key=key), 400, "VG_ENOTFOUND")
         problem(d.get("/dump?pid=abc&egressProvider=fs", key=key), 400, "VG_EINVAL")
         problem(d.get("/dump?egressProvider=fs", key=key), 400, "VG_EINVAL")
         eq(check_json(d.get("/operations", key=key)), [], "no operation was created")
@@ -234,8 +253,9 @@ def test_auth_on(env):
             eq((r.status, r.header("Allow")), (405, "GET"), "HEAD /dump")
         eq(check_json(d.get("/operations", key=key)), [], "HEAD /dump started nothing")
         eq(h.files_under(os.path.join(env.tmp, "egress")), [], "HEAD /dump wrote nothing")
-        for path in ["/nope", "/processes/1", "/operations/", "/collectionrules/", "/info/x"]:
+        for path in ["/nope", "/processes/1", "/info/x", "/operations//x"]:
             problem(d.get(path, key=key), 404, "VG_ENOTFOUND")
+        eq(check_json(d.get("/operations/", key=key)), [], "/operations/ (trailing slash)")
         for path in ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/info/../processes",
                      "/operations/..%2f..%2fetc%2fpasswd", "/collectionrules/%2e%2e?pid=1",
                      "/info%00", "/./info"]:

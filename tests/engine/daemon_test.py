@@ -423,7 +423,7 @@ def sc_reload(env):
     a["CollectionRules"]["Change"]["Limits"]["ActionCount"] = 3
     env.write("a.yaml", a)
     os.unlink(os.path.join(env.conf, "b.yaml"))
-    wait_for("Gone removed", lambda: st("Gone").get("_status") == 404, 10)
+    wait_for("Gone removed", lambda: st("Gone").get("_status") == 400, 10)
     wait_for("Change fresh", lambda: st("Change").get("state") == "Finished" and
              st("Change").get("lifetimeOccurrences") == 3, 15)
     gone = len(env.db_fires("Gone"))
@@ -459,7 +459,7 @@ def sc_configmap(env):
     shutil.rmtree(os.path.join(env.conf, "..2026_a"))
     wait_for("New to fire", lambda: env.fire_lines("New"), 10)
     s = env.rule_state("Old", w.pid)
-    if s.get("_status") != 404:
+    if s.get("_status") != 400:  # dotnet-monitor: an unknown rule is a 400
         fail(f"Old still configured after the swap: {s}")
     info = env.get("/info")
     if info.get("configurationErrors"):
@@ -467,7 +467,9 @@ def sc_configmap(env):
 
 
 def sc_invalid(env):
-    """An invalid reload keeps the old rules running and reports file:line:col."""
+    """A rule with an error is refused alone (its diagnostic in /collectionrules and the log) and
+    every other rule runs; an error outside the rules rejects the reload and the old
+    configuration keeps running; a file that no longer parses keeps its last good content."""
     every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 2, "SlidingWindowDuration": "0s"}}
     cfg = env.settings()
     cfg["CollectionRules"] = {"Old": env.rule("Old", every, limits={
@@ -476,27 +478,56 @@ def sc_invalid(env):
     w = env.workload("threads:4", "hold")
     env.start_daemon()
     wait_for("Old to fire", lambda: env.fire_lines("Old"), 10)
+
+    # 1. a rule with an error: refused alone, beside a new good rule that runs
     bad = env.rule("Bad", {"Type": "CPUUsage", "Settings": {"GreaterThan": "eighty"}})
-    text = yaml_dump({"CollectionRules": {"Bad": bad}}) + "\n"
+    good = env.rule("Good", every, limits={"ActionCount": 1})
+    text = yaml_dump({"CollectionRules": {"Bad": bad, "Good": good}}) + "\n"
     line = next(i for i, l in enumerate(text.split("\n"), 1) if "eighty" in l)
     col = text.split("\n")[line - 1].index('"eighty"') + 1
     env.write("bad.yaml", text)
     want = f"bad.yaml:{line}:{col}"
+    wait_for("Good to fire", lambda: env.fire_lines("Good"), 10)
+    s = env.get("/collectionrules/Bad?pid=%d" % w.pid)
+    print(f"/collectionrules/Bad: {s}")
+    if s.get("state") != "Finished" or want not in (s.get("configurationErrors") or "") or \
+            "GreaterThan" not in s.get("configurationErrors", ""):
+        fail(f"the refused rule does not show its diagnostic ({want}): {s}")
+    listing = env.get("/collectionrules?pid=%d" % w.pid)
+    if "Bad" not in listing or listing["Bad"]["state"] != "Finished" or "Old" not in listing:
+        fail(f"/collectionrules does not list the refused rule beside the others: {listing}")
+    if env.get("/info").get("configurationErrors"):
+        fail("a refused rule is not a rejected configuration")
+    wait_for("the refusal in the log", lambda: "CollectionRules.Bad refused" in env.vigil.log_tail(400),
+             10)
+    n = len(env.fire_lines("Old"))
+    wait_for("Old to keep firing", lambda: len(env.fire_lines("Old")) >= n + 2, 10)
+
+    # 2. an error outside the rules: the reload is rejected, the running configuration stays
+    env.write("egress.yaml", {"Egress": {"FileSystem": {"out": {"IntermediateDirectoryPath":
+                                                                "/tmp"}}}})
     info = wait_for("configurationErrors in /info",
                     lambda: (lambda i: i if i.get("configurationErrors") else None)(
                         env.get("/info")), 10)
     errs = info["configurationErrors"]
-    errs = errs if isinstance(errs, str) else json.dumps(errs)
     print(f"configurationErrors: {errs}")
-    if want not in errs or "GreaterThan" not in errs:
-        fail(f"expected {want} and the setting path in {errs!r}")
-    s = env.rule_state("Old", w.pid)
-    if want not in (s.get("configurationErrors") or ""):
-        fail(f"/collectionrules does not show the errors: {s}")
-    if env.get("/collectionrules/Bad?pid=%d" % w.pid).get("_status") != 404:
-        fail("the invalid rule set was applied")
+    if "egress.yaml" not in errs or "DirectoryPath" not in errs:
+        fail(f"expected egress.yaml and DirectoryPath in {errs!r}")
+    if "configurationErrors" not in env.rule_state("Old", w.pid):
+        fail("/collectionrules/Old does not show the rejected reload")
+    os.unlink(os.path.join(env.conf, "egress.yaml"))
+    wait_for("the reload to be accepted again",
+             lambda: not env.get("/info").get("configurationErrors"), 10)
+
+    # 3. a file that no longer parses keeps its last good content
+    with open(os.path.join(env.conf, "rules.yaml"), "a") as f:
+        f.write("CollectionRules: [unclosed\n")
+    wait_for("the parse error in the log", lambda: "no longer parses" in env.vigil.log_tail(400), 10)
+    if env.get("/info").get("configurationErrors"):
+        fail("an unparseable file rejected the configuration instead of keeping its content")
     n = len(env.fire_lines("Old"))
-    wait_for("Old to keep firing", lambda: len(env.fire_lines("Old")) >= n + 2, 10)
+    wait_for("Old to keep firing from the last good content",
+             lambda: len(env.fire_lines("Old")) >= n + 2, 10)
 
 
 def child_of(pid):
@@ -582,8 +613,10 @@ def sc_signals(env):
 
 
 def sc_actions(env):
-    """Action lists: outputs flow into later actions, a failing action stops the rest of the run
-    and is recorded (SQLite, lastError), a Timeout kills a hung action, and runs go on."""
+    """Action lists: outputs flow into later actions, actions start without waiting for the one
+    before (dotnet-monitor's WaitForCompletion default, false), a failing action the next one
+    waits for stops the rest of the run and is recorded (SQLite, lastError), a Timeout kills a
+    hung action, and runs go on."""
     out = os.path.join(env.dir, "actions.log")
     sh = lambda script: {"Path": "/bin/sh", "Arguments": "-c " + shlex.quote(script)}
     cfg = env.settings()
@@ -594,11 +627,16 @@ def sc_actions(env):
             {"Name": "Second", "Type": "Execute",
              "Settings": sh(f"echo second saw $(Actions.First.ExitCode) >> {out}")}]),
         "Broken": env.rule("Broken", {"Type": "Startup"}, actions=[
-            {"Name": "Fails", "Type": "Execute", "Settings": sh("exit 7")},
+            {"Name": "Fails", "Type": "Execute", "Settings": sh("exit 7"),
+             "WaitForCompletion": True},
             {"Name": "Never", "Type": "Execute", "Settings": sh(f"echo never >> {out}")}]),
         "Hung": env.rule("Hung", {"Type": "Startup"}, actions=[
             {"Name": "Sleeper", "Type": "Execute", "Settings": {**sh("sleep 30"),
                                                                 "Timeout": "1s"}}]),
+        "Parallel": env.rule("Parallel", {"Type": "Startup"}, actions=[
+            {"Name": "Slow", "Type": "Execute",
+             "Settings": sh(f"sleep 2; echo slow done >> {out}")},
+            {"Name": "Quick", "Type": "Execute", "Settings": sh(f"echo quick >> {out}")}]),
     }
     env.write("rules.yaml", cfg)
     env.start_daemon()
@@ -612,6 +650,9 @@ def sc_actions(env):
             return []
 
     wait_for("the chained action", lambda: "second saw 3" in lines(), 15)
+    wait_for("both parallel actions", lambda: "slow done" in lines() and "quick" in lines(), 15)
+    if lines().index("quick") > lines().index("slow done"):
+        fail("Quick waited for Slow although neither sets WaitForCompletion")
 
     def finished(rule):
         st = env.get(f"/collectionrules/{rule}?pid={w.pid}")
@@ -693,9 +734,9 @@ def sc_dump(env):
     with open(path, "rb") as f:
         if f.read(4) != b"\x7fELF":
             fail("the artifact is not an ELF core")
-    ops = env.get("/operations")
-    if not any(o.get("collectionRule") == "DumpIt" and o["status"] == "Succeeded" and
-               o["resourceLocation"] == path for o in ops):
+    ops = [env.get("/operations/" + o["operationId"]) for o in env.get("/operations")
+           if o.get("collectionRule") == "DumpIt"]
+    if not any(o["status"] == "Succeeded" and o["resourceLocation"] == path for o in ops):
         fail(f"/operations does not list the rule's dump: {ops}")
     g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", vt.WORKLOAD, path],
                        capture_output=True, text=True, timeout=60)
@@ -725,14 +766,21 @@ def sc_egress_down(env):
         o = env.get("/operations")
         rule_ops = [x for x in o if x.get("collectionRule") == "DumpDown" and
                     x["status"] != "Running"]
-        uploads = [x for x in o if x["operationId"].startswith("upload-")]
+        uploads = [x for x in o if "upload" in x]
         return (rule_ops, uploads) if rule_ops and uploads else None
 
     rule_ops, uploads = wait_for("the failed dump and its pending upload", ops, 60)
     print(rule_ops, uploads)
-    if rule_ops[0]["status"] != "Failed" or not rule_ops[0]["error"]:
+    op = env.get("/operations/" + rule_ops[0]["operationId"])
+    if op["status"] != "Failed" or not op["error"]:
         fail(f"the rule's dump operation should have failed with a reason: {rule_ops}")
     u = uploads[0]
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        u["operationId"]):
+        fail(f"the pending upload's operationId is not a GUID: {u}")
+    one = env.get("/operations/" + u["operationId"])
+    if one.get("upload", {}).get("artifactName") != u["upload"]["artifactName"]:
+        fail(f"/operations/{{id}} does not answer for the pending upload: {one}")
     if u["status"] != "Running" or u["upload"]["state"] != "pending" or \
             u["egressProviderName"] != "down" or not u["upload"]["size"]:
         fail(f"the pending upload is not shown as such: {u}")

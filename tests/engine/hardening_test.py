@@ -117,7 +117,8 @@ def sc_execute_env(env):
         {"Name": "E", "Type": "Execute", "Settings": {
             "Path": "/usr/bin/env", "Arguments": "",
             "Environment": {"TARGET_PID": "$(Process.ProcessId)", "LANG": "C"}}},
-        {"Type": "Execute", "Settings": {
+        # the note (the end of the list) waits for this one to end
+        {"Type": "Execute", "WaitForCompletion": True, "Settings": {
             "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
                 f"{py} -c 'import time; time.sleep(300)' {m2} & sleep 0.5; exit 0")}},
         env.note("Env"),

@@ -201,7 +201,8 @@ static void test_auth(void **state)
     struct vg_buf storm;
     vg_buf_init(&storm);
     for (int i = 0; i < 200; i++)
-        vg_buf_printf(&storm, "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess%d\r\n\r\n", i);
+        vg_buf_printf(&storm,
+                      "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess%d\r\n\r\n", i);
     assert_int_equal(th_send(fd, storm.data, storm.len), 0);
     int n401 = 0, n429 = 0;
     for (int i = 0; i < 200; i++) {
@@ -463,6 +464,7 @@ static void test_max_connections(void **state)
     struct vg_http_config cfg;
     vg_http_config_init(&cfg);
     cfg.max_connections = 3;
+    cfg.metrics_max_connections = 2;
     struct th t;
     th_start(&t, &cfg, false);
     int fds[3];
@@ -481,12 +483,24 @@ static void test_max_connections(void **state)
     th_resp_free(&r);
     assert_true(th_wait_closed(extra, 5000));
     close(extra);
-    /* the metrics listener shares the budget */
+    /* the metrics listener has its own budget: a full API leaves the scraper room, and a full
+     * metrics budget refuses the next scraper */
+    const char *scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    int mfds[2];
+    for (int i = 0; i < 2; i++) {
+        mfds[i] = th_connect(t.metrics_port);
+        th_send(mfds[i], scrape, strlen(scrape));
+        th_read_resp(mfds[i], &r, false);
+        assert_int_equal(r.status, 200);
+        th_resp_free(&r);
+    }
     extra = th_connect(t.metrics_port);
     th_read_resp(extra, &r, false);
-    assert_int_equal(r.status, 503);
+    assert_problem(&r, 503, "VG_EBUSY");
     th_resp_free(&r);
     close(extra);
+    for (int i = 0; i < 2; i++)
+        close(mfds[i]);
     close(fds[0]);
     /* once one goes away there is room again (the server notices the close asynchronously) */
     int status = 0;

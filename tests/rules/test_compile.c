@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #define EGRESS                                                                                     \
     "Egress:\n"                                                                                    \
@@ -35,19 +37,21 @@ static void trigger_setting_errors(void **unused)
     assert_null(f.rs);
     fx_expect_diag(&f, "config.yaml:6:22: error: CollectionRules.HighCpu.Trigger.Settings."
                        "GreaterThan: expected a number 0-100, got \"eighty\"");
-    fx_expect_diag(&f, "config.yaml:7:9: error: CollectionRules.HighCpu.Trigger.Settings."
-                       "SlidingWindowDuraton: unknown setting; did you mean "
+    /* unknown keys are warnings (dotnet-monitor ignores them) */
+    fx_expect_diag(&f, "config.yaml:7:9: warning: CollectionRules.HighCpu.Trigger.Settings."
+                       "SlidingWindowDuraton: unknown setting, ignored; did you mean "
                        "\"SlidingWindowDuration\"?");
     fx_expect_diag(&f, "config.yaml:12:22: error: CollectionRules.Range.Trigger.Settings."
                        "GreaterThan: expected a number 0-100, got \"150\" (out of range)");
     fx_expect_diag(&f, "config.yaml:13:32: error: CollectionRules.Range.Trigger.Settings."
                        "SlidingWindowDuration: expected a duration between 00:00:01 and "
                        "1.00:00:00, got \"2.00:00:00\"");
-    fx_expect_diag(&f, "config.yaml:16:7: error: CollectionRules.Spelled.Trigger.Typ: unknown "
-                       "setting; did you mean \"Type\"?");
+    fx_expect_diag(&f, "config.yaml:16:7: warning: CollectionRules.Spelled.Trigger.Typ: unknown "
+                       "setting, ignored; did you mean \"Type\"?");
     fx_expect_diag(&f, "config.yaml:16:7: error: CollectionRules.Spelled.Trigger.Type: required "
                        "setting is missing; expected a trigger type such as CPUUsage");
-    assert_int_equal(f.d.errors, 6);
+    assert_int_equal(f.d.errors, 4);
+    assert_int_equal(f.d.warnings, 2);
     fx_free(&f);
 }
 
@@ -153,14 +157,14 @@ static void action_setting_errors(void **unused)
                        "\"not-a-guid\"");
     fx_expect_diag(&f, "config.yaml:24:27: error: CollectionRules.R.Actions[4].Settings."
                        "IgnoreExitCode: expected true or false, got \"maybe\"");
-    fx_expect_diag(&f, "config.yaml:26:9: error: CollectionRules.R.Actions[4].Extra: unknown "
-                       "setting");
+    fx_expect_diag(&f, "config.yaml:26:9: warning: CollectionRules.R.Actions[4].Extra: unknown "
+                       "setting, ignored");
     fx_expect_diag(&f, "config.yaml:28:20: error: CollectionRules.R.Limits.ActionCount: expected "
                        "an integer 1-100000, got \"0\" (out of range)");
     fx_expect_diag(&f, "config.yaml:29:21: error: CollectionRules.R.Limits.RuleDuration: expected "
                        "a duration such as \"00:01:30\", \"1.00:00:00\", \"30s\", \"5m\", \"1h\" "
                        "or \"1d\", got \"forever\"");
-    assert_int_equal(f.d.errors, 11);
+    assert_int_equal(f.d.errors, 10);
     fx_free(&f);
 }
 
@@ -282,13 +286,75 @@ static void defaults_errors(void **unused)
             "    Actions:\n"                /* 14 */
             "      - Type: CollectDump\n"); /* 15 */
     assert_int_equal(f.rc_rules, VG_ECONFIG);
-    fx_expect_diag(&f, "config.yaml:9:5: error: CollectionRuleDefaults.Limits.ActionCont: unknown "
-                       "setting; did you mean \"ActionCount\"?");
+    fx_expect_diag(&f, "config.yaml:9:5: warning: CollectionRuleDefaults.Limits.ActionCont: "
+                       "unknown setting, ignored; did you mean \"ActionCount\"?");
     /* A default egress is reported where it was written, under the path of the action using it. */
     fx_expect_diag(&f, "config.yaml:7:13: error: CollectionRules.R.Actions[0].Settings.Egress: "
                        "unknown egress provider \"artefacts\"; did you mean \"artifacts\"?");
-    assert_int_equal(f.d.errors, 2);
+    assert_int_equal(f.d.errors, 1);
     fx_free(&f);
+}
+
+/* A rule with an error is refused alone (the daemon's mode): the loader's errors (a bad filter,
+ * a missing template, a duplicate) and the compiler's (a bad setting) each take down only the
+ * rule they belong to, whose diagnostics are kept for /collectionrules and the log. */
+static void refuse_alone(void **unused)
+{
+    static const char *const yaml = EGRESS                                       /* 1-4 */
+        "CollectionRules:\n"                                                     /* 5 */
+        "  Good:\n"                                                              /* 6 */
+        "    Trigger: {Type: Startup}\n"                                         /* 7 */
+        "    Actions: [{Type: CollectDump, Settings: {Egress: artifacts}}]\n"    /* 8 */
+        "  BadSetting:\n"                                                        /* 9 */
+        "    Trigger: {Type: CPUUsage, Settings: {GreaterThan: eighty}}\n"       /* 10 */
+        "  BadFilter:\n"                                                         /* 11 */
+        "    Filters: [{Key: Nope, Value: x}]\n"                                 /* 12 */
+        "    Trigger: {Type: Startup}\n"                                         /* 13 */
+        "  NoTemplate:\n"                                                        /* 14 */
+        "    Trigger: Missing\n"                                                 /* 15 */
+        "  AlsoGood:\n"                                                          /* 16 */
+        "    Trigger: {Type: CPUUsage, Settings: {GreaterThan: 50, Typo: 1}}\n"; /* 17 */
+    char dir[] = "/tmp/vg-rules-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/config.yaml", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(yaml, fp);
+    fclose(fp);
+    const char *dirs[] = {dir};
+    struct vg_config_options o = {.dirs = dirs, .n_dirs = 1, .flags = VG_CONFIG_KEEP_ON_ERROR};
+    struct vg_diags d;
+    vg_diags_init(&d);
+    struct vg_config *cfg;
+    assert_int_equal(vg_config_load_opts(&o, &d, &cfg), VG_ECONFIG);
+    assert_non_null(cfg);
+    struct vg_ruleset *rs;
+    assert_int_equal(vg_ruleset_compile_ex(cfg, &d, VG_RULESET_REFUSE_ALONE, &rs), 0);
+    assert_int_equal(rs->n_rules, 2);
+    assert_string_equal(rs->rules[0].name, "Good");
+    assert_string_equal(rs->rules[1].name, "AlsoGood");
+    assert_int_equal(rs->n_refused, 3);
+    assert_string_equal(rs->refused[0].name, "BadSetting");
+    assert_non_null(strstr(rs->refused[0].diagnostics,
+                           "config.yaml:10:55: error: CollectionRules.BadSetting.Trigger.Settings."
+                           "GreaterThan: expected a number 0-100, got \"eighty\""));
+    assert_string_equal(rs->refused[1].name, "BadFilter");
+    assert_non_null(strstr(rs->refused[1].diagnostics, "unknown filter key \"Nope\""));
+    assert_string_equal(rs->refused[2].name, "NoTemplate");
+    assert_non_null(strstr(rs->refused[2].diagnostics,
+                           "config.yaml:15:14: error: CollectionRules.NoTemplate.Trigger: no "
+                           "template \"Missing\" in Templates.CollectionRuleTriggers"));
+    /* a warning stays with its rule, which still runs */
+    assert_int_equal(vg_diags_rule_errors(&d, "AlsoGood"), 0);
+    /* without the flag any error fails the whole set (vigil check) */
+    struct vg_ruleset *all = NULL;
+    assert_int_equal(vg_ruleset_compile(cfg, &d, &all), VG_ECONFIG);
+    assert_null(all);
+    vg_ruleset_destroy(rs);
+    vg_config_destroy(cfg);
+    vg_diags_free(&d);
+    unlink(path);
+    rmdir(dir);
 }
 
 static void defaults_apply(void **unused)
@@ -320,7 +386,7 @@ static void defaults_apply(void **unused)
     assert_string_equal(r->actions[0].egress, "artifacts");
     assert_non_null(r->actions[0].egress_settings);
     assert_int_equal(r->actions[0].egress_settings->kind, VG_EGRESS_FILESYSTEM);
-    assert_true(r->actions[0].wait_for_completion);
+    assert_false(r->actions[0].wait_for_completion); /* dotnet-monitor's default */
     const struct vg_act_collect_dump *dump = r->actions[0].settings;
     assert_int_equal(dump->type, VG_ACT_DUMP_WITH_HEAP);
     assert_null(r->actions[0].name);
@@ -505,16 +571,11 @@ static void registry(void **unused)
 }
 
 const struct CMUnitTest vg_compile_tests[] = {
-    cmocka_unit_test(trigger_setting_errors),
-    cmocka_unit_test(types_egress_references_duplicates),
-    cmocka_unit_test(action_setting_errors),
-    cmocka_unit_test(more_validation_errors),
-    cmocka_unit_test(lower_bounds),
-    cmocka_unit_test(defaults_errors),
-    cmocka_unit_test(defaults_apply),
-    cmocka_unit_test(fingerprints),
-    cmocka_unit_test(filters_match),
-    cmocka_unit_test(expand_outputs),
-    cmocka_unit_test(registry),
+    cmocka_unit_test(trigger_setting_errors), cmocka_unit_test(types_egress_references_duplicates),
+    cmocka_unit_test(action_setting_errors),  cmocka_unit_test(more_validation_errors),
+    cmocka_unit_test(lower_bounds),           cmocka_unit_test(defaults_errors),
+    cmocka_unit_test(refuse_alone),           cmocka_unit_test(defaults_apply),
+    cmocka_unit_test(fingerprints),           cmocka_unit_test(filters_match),
+    cmocka_unit_test(expand_outputs),         cmocka_unit_test(registry),
 };
 const size_t vg_compile_tests_n = sizeof(vg_compile_tests) / sizeof(vg_compile_tests[0]);

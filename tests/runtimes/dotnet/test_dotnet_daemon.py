@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import re
+import urllib.parse
 import shutil
 import subprocess
 import sys
@@ -166,6 +167,7 @@ def operation_location(d, path):
     if r.status != 202:
         fail(f"GET {path}: expected 202, got {r.status} {r.body[:500]!r}")
     op = r.header("Location")
+    op = urllib.parse.urlparse(op).path  # an absolute URL, as dotnet-monitor's
 
     def done():
         o = d.get(op).json()
@@ -209,7 +211,7 @@ def sc_connect(t):
                 "Trigger": {"Type": "Startup"},
                 "Actions": [
                     # after the runtime's own dump: two dumpers cannot ptrace at once
-                    {"Type": "Execute", "Settings": {
+                    {"Type": "Execute", "WaitForCompletion": True, "Settings": {
                         "Path": "/bin/sh",
                         "Arguments": f"-c 'while [ ! -e {t.work}/go ]; do sleep 0.1; done'"}},
                     {"Type": "CollectDump",
@@ -280,7 +282,8 @@ def sc_listen(t):
                 "Filters": filt(t),
                 "Trigger": {"Type": "Startup"},
                 "Actions": [
-                    {"Type": "Execute", "Settings": {
+                    # dotnet-monitor starts actions without waiting unless told to
+                    {"Type": "Execute", "WaitForCompletion": True, "Settings": {
                         "Path": "/bin/sh",
                         "Arguments": f"-c 'sleep 1; echo $(Process.RuntimeId) > {marker}'"}},
                     {"Type": "CollectDump", "Settings": {"Egress": "s3rver", "Type": "Mini"}},
