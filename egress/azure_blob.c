@@ -2,6 +2,7 @@
  * service verifies) streamed from the spool; Put Block List commits them with the content type
  * and metadata. Auth: a SAS token appended to every URL, or SharedKey (egress/azure_sign.h).
  * x-ms-version is pinned (see docs/egress.md). */
+#include "config/codec.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "egress/azure_sign.h"
@@ -160,15 +161,15 @@ static char *blob_path(struct az *a, const struct vg__upload *u)
     if (!rc)
         rc = vg_buf_puts(&b, "/");
     if (!rc)
-        rc = vg__url_encode(a->container, false, &b);
+        rc = vg_url_encode(a->container, false, &b);
     if (!rc)
         rc = vg_buf_puts(&b, "/");
     if (!rc && a->prefix[0])
-        rc = vg__url_encode(a->prefix, true, &b);
+        rc = vg_url_encode(a->prefix, true, &b);
     if (!rc && a->prefix[0])
         rc = vg_buf_puts(&b, "/");
     if (!rc)
-        rc = vg__url_encode(u->name, true, &b);
+        rc = vg_url_encode(u->name, true, &b);
     if (rc) {
         vg_buf_free(&b);
         return NULL;
@@ -176,7 +177,8 @@ static char *blob_path(struct az *a, const struct vg__upload *u)
     return vg_buf_steal(&b);
 }
 
-static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struct vg__http_resp *r)
+static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c,
+                   struct vg__client_resp *r)
 {
     int rc = 0;
     char date[32], clen[24];
@@ -219,7 +221,7 @@ static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struc
     const struct vg_http_header extra[] = {{"Authorization", auth}};
     /* The URL may carry a SAS token: log the path only. */
     char *target = vg_asprintf("%s%s%s", path, c->query ? "?" : "", c->query ? c->query : "");
-    rc = target ? vg__http_send(u, c, url, target, extra, VG_ARRAY_SIZE(extra), r) : VG_ENOMEM;
+    rc = target ? vg__client_send(u, c, url, target, extra, VG_ARRAY_SIZE(extra), r) : VG_ENOMEM;
     free(target);
 out:
     free(url);
@@ -254,8 +256,8 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     struct vg_buf id, q;
     vg_buf_init(&id);
     vg_buf_init(&q);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int fd = open(u->spool_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(u->err, sizeof(u->err), "opening %s: %s", u->spool_path, vg_strerror(-errno));
@@ -268,7 +270,7 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
         goto out;
     }
     if ((rc = vg_base64_encode(raw_id, strlen(raw_id), &id)) ||
-        (rc = vg_buf_puts(&q, "comp=block&blockid=")) || (rc = vg__url_encode(id.data, false, &q)))
+        (rc = vg_buf_puts(&q, "comp=block&blockid=")) || (rc = vg_url_encode(id.data, false, &q)))
         goto out;
     struct vg__call c;
     vg__call_init(&c, "PUT", q.data);
@@ -276,7 +278,7 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     c.fd = fd;
     c.off = off;
     c.len = len;
-    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__http_judge(u, &r, "Put Block")))
+    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__client_judge(u, &r, "Put Block")))
         goto out;
     *out_tag = vg_buf_steal(&id);
 out:
@@ -284,7 +286,7 @@ out:
         close(fd);
     vg_buf_free(&id);
     vg_buf_free(&q);
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
@@ -295,17 +297,17 @@ static int az_probe(void *state, struct vg__upload *u, bool *complete)
     struct vg__call c;
     vg__call_init(&c, "HEAD", NULL);
     c.head = true;
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int rc = az_send(a, u, &c, &r);
     if (!rc && !r.curl_code && r.status == 404)
         goto out;
     if (!rc)
-        rc = vg__http_judge(u, &r, "Get Blob Properties");
+        rc = vg__client_judge(u, &r, "Get Blob Properties");
     if (!rc)
-        *complete = vg__http_object_complete(&r, u, "x-ms-meta-vigilsha256");
+        *complete = vg__client_object_complete(&r, u, "x-ms-meta-vigilsha256");
 out:
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
@@ -315,8 +317,8 @@ static int az_finish(void *state, struct vg__upload *u)
     struct vg_buf body, names;
     vg_buf_init(&body);
     vg_buf_init(&names);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int rc = vg_buf_puts(&body, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
     for (size_t i = 0; i < u->n_parts && !rc; i++)
         rc = vg_buf_printf(&body, "<Latest>%s</Latest>", u->parts[i].tag);
@@ -357,7 +359,7 @@ static int az_finish(void *state, struct vg__upload *u)
         vg__call_header(&c, names.data + offs[i], vals[i]);
     c.mem = body.data;
     c.mem_len = body.len;
-    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__http_judge(u, &r, "Put Block List")))
+    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__client_judge(u, &r, "Put Block List")))
         goto out;
     bool complete = false;
     if ((rc = az_probe(a, u, &complete)))
@@ -371,7 +373,7 @@ static int az_finish(void *state, struct vg__upload *u)
 out:
     vg_buf_free(&body);
     vg_buf_free(&names);
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
