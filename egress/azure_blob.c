@@ -258,7 +258,7 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     vg_buf_init(&q);
     struct vg__client_resp r;
     vg__client_resp_init(&r);
-    int fd = open(u->spool_path, O_RDONLY | O_CLOEXEC);
+    int fd = open(u->spool_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(u->err, sizeof(u->err), "opening %s: %s", u->spool_path, vg_strerror(-errno));
         rc = VG_EFATAL;

@@ -6,11 +6,13 @@
 #include "egress/egress_int.h"
 #include "egress/egress_sql.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LOG_C "egress"
 #define WEEK_MS (7ull * 24 * 3600 * 1000)
@@ -49,12 +51,50 @@ out:
     return rc;
 }
 
+/* Group and other permissions off a file of vigil's. */
+static void narrow(int fd)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid())
+        fchmod(fd, sb.st_mode & 0700);
+}
+
+/* vigil.db records EgressPaths, which may be presigned URLs: it and its -wal and -shm are owner
+ * only from the start. SQLite gives -wal and -shm the database file's mode, so the file is
+ * created 0600 before SQLite opens it; files another connection made first with the umask's
+ * mode (the engine's, an older vigil's) are narrowed. */
+static int db_files_private(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = -errno;
+        snprintf(err, errlen, "cannot open %s: %s", path, vg_strerror(rc));
+        return rc;
+    }
+    narrow(fd);
+    close(fd);
+    static const char *const side[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(side); i++) {
+        char *p = vg_asprintf("%s%s", path, side[i]);
+        if (!p)
+            return VG_ENOMEM;
+        if ((fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+            narrow(fd);
+            close(fd);
+        }
+        free(p);
+    }
+    return 0;
+}
+
 int vg__db_open(struct vg_egress *e, char *err, size_t errlen)
 {
     char *path = vg_asprintf("%s/vigil.db", e->state_dir);
     if (!path)
         return VG_ENOMEM;
-    int rc = 0;
+    int rc = db_files_private(path, err, errlen);
+    if (rc)
+        goto out;
     int src = sqlite3_open_v2(
         path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
@@ -64,9 +104,6 @@ int vg__db_open(struct vg_egress *e, char *err, size_t errlen)
         goto out;
     }
     sqlite3_busy_timeout(e->db, 10000); /* the engine shares the file */
-    /* It records EgressPaths, which may be presigned URLs: owner only (SQLite gives the -wal
-     * and -shm files the database's mode). */
-    chmod(path, 0600);
     char *msg = NULL;
     if (sqlite3_exec(e->db, VG_EGRESS_SQL_PRAGMAS VG_EGRESS_SQL_SCHEMA_TABLE, NULL, NULL, &msg) !=
         SQLITE_OK)

@@ -47,29 +47,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char *p = vg_strdup(path);
-    if (!p)
-        return VG_ENOMEM;
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, mode) != 0 && errno != EEXIST) {
-                rc = -errno;
-                break;
-            }
-            *s = c;
-            if (!c)
-                break;
-        }
-    }
-    free(p);
-    return rc;
-}
-
 void vg__egress_count(struct vg_egress *e, enum vg__counter c, int64_t delta)
 {
     pthread_mutex_lock(&e->mu);
@@ -278,9 +255,16 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
         rc = VG_ENOMEM;
         goto out;
     }
-    if ((rc = mkdir_p(e->state_dir, 0700)) || (rc = mkdir_p(e->spool_dir, 0700))) {
-        set_err(err, errlen, "cannot create %s: %s", e->spool_dir, vg_strerror(rc));
-        goto out;
+    /* Both hold what others must not read or replace (presigned URLs, dumps). */
+    for (int i = 0; i < 2; i++) {
+        const char *dir = i ? e->spool_dir : e->state_dir;
+        int dfd = -1;
+        char derr[400] = "";
+        if ((rc = vg__dir_open_safe(dir, true, &dfd, derr, sizeof(derr)))) {
+            set_err(err, errlen, "Storage.%s: %s", i ? "SpoolDir" : "StateDir", derr);
+            goto out;
+        }
+        close(dfd);
     }
     e->quota = storage && storage->spool_quota ? storage->spool_quota
                                                : vg__fs_bytes(e->spool_dir, true) / 10;
@@ -373,6 +357,25 @@ const char *vg_artifact_error(const struct vg_artifact *a)
     return a ? a->sp.err : "";
 }
 
+/* The spool file of u in Storage.SpoolDir: u->spool_path and a new file's fd. */
+static int spool_create(struct vg_egress *e, struct vg__upload *u, int *fd, char *err,
+                        size_t errlen)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "upload-%lld.spool", (long long)u->id);
+    u->spool_path = vg_asprintf("%s/%s", e->spool_dir, name);
+    if (!u->spool_path)
+        return VG_ENOMEM;
+    int dfd = -1;
+    int rc = vg__dir_open_safe(e->spool_dir, true, &dfd, err, errlen);
+    if (rc)
+        return rc;
+    if ((rc = vg__file_create_at(dfd, name, fd)))
+        snprintf(err, errlen, "cannot create %s: %s", u->spool_path, vg_strerror(rc));
+    close(dfd);
+    return rc;
+}
+
 int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name,
                      const char *content_type, const struct vg_kv *metadata, size_t n_metadata,
                      struct vg_artifact **out)
@@ -439,18 +442,21 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
         rc = VG_ENOMEM;
         goto out;
     }
+    int fd = -1;
+    char ferr[400] = "";
     if (p->type->spools)
-        u->spool_path = vg_asprintf("%s/upload-%lld.spool", e->spool_dir, (long long)u->id);
-    else if ((rc = p->type->direct_path(p->state, u, &u->spool_path)))
-        goto out;
-    if (!u->spool_path) {
-        rc = VG_ENOMEM;
+        rc = spool_create(e, u, &fd, ferr, sizeof(ferr));
+    else
+        rc = p->type->direct_create(p->state, u, &u->spool_path, &fd, ferr, sizeof(ferr));
+    if (rc) {
+        vg_log(VG_LOG_ERROR, p->component, "%s: %s", u->name, ferr[0] ? ferr : vg_strerror(rc));
         goto out;
     }
-    if ((rc = vg__db_set_spool(u)))
-        goto out;
     spool_open = true;
-    if ((rc = vg__spool_open(&a->sp, u, p->type->spools, comp)))
+    rc = vg__spool_open(&a->sp, u, fd, p->type->spools, comp);
+    if (!rc)
+        rc = vg__db_set_spool(u);
+    if (rc)
         goto out;
     vg__egress_count(e, VG__C_ACTIVE, 1);
     vg_log(VG_LOG_DEBUG, p->component, "artifact %s opened (upload %lld)", u->name,

@@ -92,8 +92,10 @@ struct vg_egress_provider_type {
     int (*create)(const struct vg_egress_settings *s, void **state, char *err, size_t errlen);
     void (*destroy)(void *state);
     int (*check_name)(void *state, const char *name, char *err, size_t errlen);
-    /* Direct providers: the file that writes go to (created by the core, mode 0600). */
-    int (*direct_path)(void *state, const struct vg__upload *u, char **out);
+    /* Direct providers: creates the file that writes go to (vg__file_create_at, mode 0600):
+     * *path (malloc'd, recorded for resume) and *fd. err says why not. */
+    int (*direct_create)(void *state, const struct vg__upload *u, char **path, int *fd, char *err,
+                         size_t errlen);
     /* The size of chunks passed to put_chunk. */
     uint64_t (*chunk_size)(void *state, const struct vg__upload *u);
     /* Each of these makes one attempt: 0, VG_ERETRY (u->retry_after_ms may hint a delay),
@@ -233,6 +235,16 @@ int vg__db_load_parts(struct vg__upload *u);
 int vg__db_leftovers(struct vg_egress *e, struct vg__upload ***out, char ***states, size_t *n);
 
 /* --- spool.c: the file an artifact is written to --- */
+/* Creates path and its missing parents, mode 0700. err says which failed. */
+int vg__mkdir_p(const char *path, char *err, size_t errlen);
+/* Opens a directory vigil writes files into (creating it first when create), refusing it when
+ * another user could replace those files: every directory of its real path must be owned by
+ * root or vigil's user, and be sticky where others may write it. The directory itself is made
+ * sticky instead when vigil may (logged). *out: an O_DIRECTORY fd. VG_EPERM names the culprit. */
+int vg__dir_open_safe(const char *path, bool create, int *out, char *err, size_t errlen);
+/* Creates name in dirfd for writing, mode 0600, never following a link nor reusing a file: an
+ * entry already there (a crashed run's leftover, a planted link) is removed first. */
+int vg__file_create_at(int dirfd, const char *name, int *out);
 /* The writer of one artifact: compressor, quota, disk, checksum. */
 struct vg__spool {
     struct vg__upload *u;
@@ -251,8 +263,9 @@ struct vg__spool {
     char err[512];
     unsigned char out[64 * 1024];
 };
-/* Creates u->spool_path (mode 0600). counted: it is in the spool directory (quota). */
-int vg__spool_open(struct vg__spool *s, struct vg__upload *u, bool counted,
+/* Starts writing u's artifact into fd (u->spool_path, created by the caller; the spool owns fd
+ * from now on, even on error). counted: it is in the spool directory (quota). */
+int vg__spool_open(struct vg__spool *s, struct vg__upload *u, int fd, bool counted,
                    enum vg_compression comp);
 /* Compresses (if asked) and appends: 0, VG_EQUOTA (SpoolQuota or KeepFree) or an I/O error;
  * after any error the spool is failed and s->err says why. */

@@ -516,7 +516,7 @@ static int s3_begin(void *state, struct vg__upload *u)
 
 static int open_spool(struct vg__upload *u, int *fd)
 {
-    *fd = open(u->spool_path, O_RDONLY | O_CLOEXEC);
+    *fd = open(u->spool_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (*fd >= 0)
         return 0;
     snprintf(u->err, sizeof(u->err), "opening %s: %s", u->spool_path, vg_strerror(-errno));

@@ -17,6 +17,145 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+/* ---------------------------------------------------------------- safe directories and files */
+
+int vg__mkdir_p(const char *path, char *err, size_t errlen)
+{
+    char *p = vg_strdup(path);
+    if (!p)
+        return VG_ENOMEM;
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            /* 0700: whatever vigil creates is its own from the start, whatever the umask */
+            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+                rc = -errno;
+                snprintf(err, errlen, "cannot create directory %s: %s", p, vg_strerror(rc));
+                break;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+/* May another user replace what vigil writes in (or below) this directory? They may when they
+ * own it, or when they may write it and it is not sticky. The last directory of a path may be
+ * fixed (made sticky) instead: *sticky says so. */
+static int dir_check(const char *path, const struct stat *sb, bool last, bool *sticky, char *err,
+                     size_t errlen)
+{
+    uid_t me = geteuid();
+    if (!S_ISDIR(sb->st_mode)) {
+        snprintf(err, errlen, "%s is not a directory", path);
+        return VG_ENOTDIR;
+    }
+    if (sb->st_uid != 0 && sb->st_uid != me) {
+        snprintf(err, errlen,
+                 "%s is owned by uid %u, neither root nor vigil's uid %u: that user could replace "
+                 "the files vigil writes there (chown it, or use a directory of vigil's own)",
+                 path, (unsigned)sb->st_uid, (unsigned)me);
+        return VG_EPERM;
+    }
+    if ((sb->st_mode & (S_IWGRP | S_IWOTH)) && !(sb->st_mode & S_ISVTX)) {
+        if (last && (me == 0 || sb->st_uid == me)) {
+            *sticky = true;
+            return 0;
+        }
+        snprintf(err, errlen,
+                 "%s is writable by other users and not sticky: they could replace the files "
+                 "vigil writes below it (chmod go-w or chmod +t)",
+                 path);
+        return VG_EPERM;
+    }
+    return 0;
+}
+
+int vg__dir_open_safe(const char *path, bool create, int *out, char *err, size_t errlen)
+{
+    *out = -1;
+    int rc = create ? vg__mkdir_p(path, err, errlen) : 0;
+    if (rc)
+        return rc;
+    /* Symlinks in the configured path are the operator's; resolve them, then check every
+     * directory of the real path from the root down, so nobody can redirect it later. */
+    char *real = realpath(path, NULL);
+    if (!real) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, vg_strerror(rc));
+        return rc;
+    }
+    size_t len = strlen(real);
+    char *prefix = malloc(len + 1);
+    struct stat sb;
+    bool sticky = false;
+    rc = prefix ? 0 : VG_ENOMEM;
+    for (size_t i = 1; !rc && i <= len; i++) {
+        /* each directory from "/" down: "/", "/a", "/a/b"... */
+        if (i > 1 && real[i] != '/' && real[i] != '\0')
+            continue;
+        memcpy(prefix, real, i);
+        prefix[i] = '\0';
+        bool last = i == len;
+        if (lstat(prefix, &sb) != 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s: %s", prefix, vg_strerror(rc));
+        } else {
+            rc = dir_check(prefix, &sb, last, &sticky, err, errlen);
+        }
+    }
+    free(prefix);
+    int fd = rc ? -1 : open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat fsb;
+    if (!rc && (fd < 0 || fstat(fd, &fsb) != 0)) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot open directory %s: %s", real, vg_strerror(rc));
+    } else if (!rc && (fsb.st_dev != sb.st_dev || fsb.st_ino != sb.st_ino)) {
+        rc = VG_EPERM;
+        snprintf(err, errlen, "%s changed while it was checked", real);
+    } else if (!rc && sticky) {
+        if (fchmod(fd, (fsb.st_mode & 07777) | S_ISVTX) != 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s is writable by other users and could not be made sticky: %s",
+                     real, vg_strerror(rc));
+        } else {
+            vg_log(VG_LOG_WARN, "egress",
+                   "%s is writable by other users: made it sticky so that they cannot replace "
+                   "vigil's files",
+                   real);
+        }
+    }
+    if (rc && fd >= 0)
+        close(fd);
+    else if (!rc)
+        *out = fd;
+    free(real);
+    return rc;
+}
+
+int vg__file_create_at(int dirfd, const char *name, int *out)
+{
+    for (int attempt = 0;; attempt++) {
+        /* Never through a link, never into an existing file: nobody chooses what vigil writes. */
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            *out = fd;
+            return 0;
+        }
+        if (errno != EEXIST || attempt)
+            return -errno;
+        /* A leftover of a crashed run, or a planted link: remove the entry itself (unlinkat
+         * never follows a link), then create afresh. */
+        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+            return -errno;
+    }
+}
+
 uint64_t vg__fs_bytes(const char *dir, bool total)
 {
     struct statvfs sv;
@@ -55,7 +194,7 @@ void vg__spool_drop(struct vg__upload *u)
         return;
     struct stat sb;
     uint64_t size = 0;
-    if (stat(u->spool_path, &sb) == 0)
+    if (lstat(u->spool_path, &sb) == 0 && S_ISREG(sb.st_mode))
         size = (uint64_t)sb.st_size;
     if (unlink(u->spool_path) == 0 && u->prov->type->spools)
         quota_give_back(u->e, size);
@@ -91,15 +230,15 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-int vg__spool_open(struct vg__spool *s, struct vg__upload *u, bool counted,
+int vg__spool_open(struct vg__spool *s, struct vg__upload *u, int fd, bool counted,
                    enum vg_compression comp)
 {
     memset(s, 0, sizeof(*s));
     s->u = u;
-    s->fd = -1;
+    s->fd = fd;
+    s->created = true;
     s->counted = counted;
     s->comp = comp;
-    int rc = 0;
     if (counted) {
         s->quota_dir = vg_strdup(u->e->spool_dir);
     } else {
@@ -111,14 +250,6 @@ int vg__spool_open(struct vg__spool *s, struct vg__upload *u, bool counted,
     }
     if (!s->quota_dir)
         return VG_ENOMEM;
-    s->fd = open(u->spool_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (s->fd < 0) {
-        rc = -errno;
-        vg_log(VG_LOG_ERROR, u->prov->component, "cannot create %s: %s", u->spool_path,
-               vg_strerror(rc));
-        return rc;
-    }
-    s->created = true;
     s->sha = EVP_MD_CTX_new();
     if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
         return VG_ENOMEM;

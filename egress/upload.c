@@ -97,9 +97,13 @@ static void reset_remote(struct vg__upload *u)
 static int check_spool(struct vg__upload *u)
 {
     struct stat sb;
-    if (stat(u->spool_path, &sb) != 0) {
+    if (lstat(u->spool_path, &sb) != 0) {
         int rc = -errno;
         snprintf(u->err, sizeof(u->err), "spool file %s: %s", u->spool_path, vg_strerror(rc));
+        return VG_EFATAL;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(u->err, sizeof(u->err), "spool file %s is not a regular file", u->spool_path);
         return VG_EFATAL;
     }
     if ((uint64_t)sb.st_size != u->size) {
