@@ -379,7 +379,22 @@ out:
 
 static void az_abort(void *state, struct vg__upload *u)
 {
-    /* Uncommitted blocks are discarded by the service (after a week); nothing to undo. */
+    /* Uncommitted blocks are discarded by the service (after a week); nothing to undo as long
+     * as the block list is never committed. */
+}
+
+static int az_remove(void *state, struct vg__upload *u)
+{
+    struct az *a = state;
+    struct vg__call c;
+    vg__call_init(&c, "DELETE", NULL);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
+    int rc = az_send(a, u, &c, &r);
+    if (!rc && !(r.status == 404 && !r.curl_code))
+        rc = vg__client_judge(u, &r, "Delete Blob");
+    vg__client_resp_free(&r);
+    return rc;
 }
 
 static int az_egress_path(void *state, const struct vg__upload *u, char **out)
@@ -403,5 +418,6 @@ const struct vg_egress_provider_type vg__egress_azure_blob = {
     .finish = az_finish,
     .probe = az_probe,
     .abort = az_abort,
+    .remove = az_remove,
     .egress_path = az_egress_path,
 };

@@ -100,7 +100,9 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *arg)
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     struct xfer *x = arg;
-    return vg__egress_stopping(x->u->e) ? 1 : 0;
+    /* the requests undoing a cancelled upload must not be cancelled themselves */
+    bool cancelled = !x->u->cleanup && vg__upload_cancelled(x->u);
+    return cancelled || vg__egress_stopping(x->u->e) ? 1 : 0;
 }
 
 bool vg__client_object_complete(const struct vg__client_resp *r, const struct vg__upload *u,

@@ -51,37 +51,41 @@ out:
     return rc;
 }
 
-/* Group and other permissions off a file of vigil's. */
-static void narrow(int fd)
+/* Group and other permissions off a file of vigil's. By path, never through an fd of our own:
+ * closing any fd of a file drops every POSIX lock this process holds on it, and the engine's
+ * SQLite connection may hold some (fchmodat's AT_SYMLINK_NOFOLLOW uses an O_PATH fd, which
+ * leaves locks alone; it refuses links). */
+static void narrow(const char *path)
 {
     struct stat sb;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) && sb.st_uid == geteuid())
-        fchmod(fd, sb.st_mode & 0700);
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) &&
+        sb.st_uid == geteuid())
+        fchmodat(AT_FDCWD, path, sb.st_mode & 0700, AT_SYMLINK_NOFOLLOW);
 }
 
 /* vigil.db records EgressPaths, which may be presigned URLs: it and its -wal and -shm are owner
- * only from the start. SQLite gives -wal and -shm the database file's mode, so the file is
- * created 0600 before SQLite opens it; files another connection made first with the umask's
- * mode (the engine's, an older vigil's) are narrowed. */
+ * only from the start. SQLite gives -wal and -shm the database file's mode, so a new database
+ * file is created 0600 before SQLite opens it; files another connection made first with the
+ * umask's mode (the engine's, an older vigil's) are narrowed. */
 static int db_files_private(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int rc = -errno;
-        snprintf(err, errlen, "cannot open %s: %s", path, vg_strerror(rc));
-        return rc;
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            int rc = -errno;
+            snprintf(err, errlen, "cannot create %s: %s", path, vg_strerror(rc));
+            return rc;
+        }
+        if (fd >= 0)
+            close(fd); /* new and empty: nobody holds a lock on it yet */
     }
-    narrow(fd);
-    close(fd);
-    static const char *const side[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < VG_ARRAY_SIZE(side); i++) {
-        char *p = vg_asprintf("%s%s", path, side[i]);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(suffix); i++) {
+        char *p = vg_asprintf("%s%s", path, suffix[i]);
         if (!p)
             return VG_ENOMEM;
-        if ((fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-            narrow(fd);
-            close(fd);
-        }
+        narrow(p);
         free(p);
     }
     return 0;
@@ -295,6 +299,33 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return t ? vg_strdup((const char *)t) : NULL;
 }
 
+/* One row of VG_EGRESS_SQL_UPLOAD as an upload (u->prov NULL when the provider is gone). */
+static int row_upload(struct vg_egress *e, sqlite3_stmt *st, struct vg__upload **out, char **state)
+{
+    struct vg__upload *u = calloc(1, sizeof(*u));
+    *out = u;
+    *state = NULL;
+    if (!u)
+        return VG_ENOMEM;
+    u->e = e;
+    u->id = sqlite3_column_int64(st, 0);
+    const char *prov = (const char *)sqlite3_column_text(st, 1);
+    u->prov = vg__egress_provider(e, prov ? prov : "");
+    u->name = col_dup(st, 2);
+    u->content_type = col_dup(st, 3);
+    const char *mt = (const char *)sqlite3_column_text(st, 4);
+    u->spool_path = col_dup(st, 5);
+    u->size = (uint64_t)sqlite3_column_int64(st, 6);
+    const char *sha = (const char *)sqlite3_column_text(st, 7);
+    if (sha)
+        snprintf(u->sha256, sizeof(u->sha256), "%s", sha);
+    *state = col_dup(st, 8);
+    u->remote_id = col_dup(st, 9);
+    if (!u->name || !u->content_type || !*state || (mt && meta_parse(u, mt)))
+        return VG_ENOMEM;
+    return 0;
+}
+
 /* Collects the rows first so no statement stays open during uploads. */
 int vg__db_leftovers(struct vg_egress *e, struct vg__upload ***out, char ***states, size_t *n)
 {
@@ -308,37 +339,19 @@ int vg__db_leftovers(struct vg_egress *e, struct vg__upload ***out, char ***stat
         rc = db_err(e, 0, "prepare leftovers");
         goto out;
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         struct vg__upload **nv = realloc(*out, (*n + 1) * sizeof(*nv));
         char **ns = nv ? realloc(*states, (*n + 1) * sizeof(*ns)) : NULL;
         if (nv)
             *out = nv;
         if (ns)
             *states = ns;
-        struct vg__upload *u = ns ? calloc(1, sizeof(*u)) : NULL;
-        if (!u) {
+        if (!ns) {
             rc = VG_ENOMEM;
             break;
         }
-        u->e = e;
-        u->id = sqlite3_column_int64(st, 0);
-        const char *prov = (const char *)sqlite3_column_text(st, 1);
-        u->prov = vg__egress_provider(e, prov ? prov : "");
-        u->name = col_dup(st, 2);
-        u->content_type = col_dup(st, 3);
-        const char *mt = (const char *)sqlite3_column_text(st, 4);
-        u->spool_path = col_dup(st, 5);
-        u->size = (uint64_t)sqlite3_column_int64(st, 6);
-        const char *sha = (const char *)sqlite3_column_text(st, 7);
-        if (sha)
-            snprintf(u->sha256, sizeof(u->sha256), "%s", sha);
-        (*states)[*n] = col_dup(st, 8);
-        u->remote_id = col_dup(st, 9);
-        (*out)[(*n)++] = u;
-        if (mt && meta_parse(u, mt)) {
-            rc = VG_ENOMEM;
-            break;
-        }
+        rc = row_upload(e, st, &(*out)[*n], &(*states)[*n]);
+        (*n)++;
     }
 out:
     sqlite3_finalize(st);
@@ -346,18 +359,69 @@ out:
     return rc;
 }
 
+int vg__db_load_upload(struct vg_egress *e, int64_t id, struct vg__upload **out, char **state)
+{
+    *out = NULL;
+    *state = NULL;
+    int rc = VG_ENOTFOUND;
+    pthread_mutex_lock(&e->db_mu);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_GET_ONE, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(e, 0, "prepare upload");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = row_upload(e, st, out, state);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&e->db_mu);
+    if (rc) {
+        vg__upload_free(*out);
+        free(*state);
+        *out = NULL;
+        *state = NULL;
+    }
+    return rc;
+}
+
 /* ---------------------------------------------------------------- listing */
+
+void vg_egress_upload_info_free(struct vg_egress_upload_info *x)
+{
+    free(x->provider);
+    free(x->name);
+    free(x->state);
+    free(x->last_error);
+    free(x->egress_path);
+    memset(x, 0, sizeof(*x));
+}
 
 void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n)
 {
-    for (size_t i = 0; v && i < n; i++) {
-        free(v[i].provider);
-        free(v[i].name);
-        free(v[i].state);
-        free(v[i].last_error);
-        free(v[i].egress_path);
-    }
+    for (size_t i = 0; v && i < n; i++)
+        vg_egress_upload_info_free(&v[i]);
     free(v);
+}
+
+/* One row of VG_EGRESS_SQL_INFO into x (zeroed first). */
+static int row_info(sqlite3_stmt *st, struct vg_egress_upload_info *x)
+{
+    memset(x, 0, sizeof(*x));
+    x->id = sqlite3_column_int64(st, 0);
+    x->provider = col_dup(st, 1);
+    x->name = col_dup(st, 2);
+    x->state = col_dup(st, 3);
+    x->size = (uint64_t)sqlite3_column_int64(st, 4);
+    x->retries = (unsigned)sqlite3_column_int64(st, 5);
+    x->last_error = col_dup(st, 6);
+    x->egress_path = col_dup(st, 7);
+    x->created_ms = (uint64_t)sqlite3_column_int64(st, 8);
+    x->updated_ms = (uint64_t)sqlite3_column_int64(st, 9);
+    x->bytes_done = (uint64_t)sqlite3_column_int64(st, 10);
+    if (x->state && !strcmp(x->state, "done"))
+        x->bytes_done = x->size;
+    return x->provider && x->name && x->state ? 0 : VG_ENOMEM;
 }
 
 int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
@@ -375,32 +439,14 @@ int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload
         goto out;
     }
     sqlite3_bind_int64(st, 1, (int64_t)(limit ? limit : 100));
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         struct vg_egress_upload_info *nv = realloc(v, (cnt + 1) * sizeof(*nv));
         if (!nv) {
             rc = VG_ENOMEM;
             break;
         }
         v = nv;
-        struct vg_egress_upload_info *x = &v[cnt++];
-        memset(x, 0, sizeof(*x));
-        x->id = sqlite3_column_int64(st, 0);
-        x->provider = col_dup(st, 1);
-        x->name = col_dup(st, 2);
-        x->state = col_dup(st, 3);
-        x->size = (uint64_t)sqlite3_column_int64(st, 4);
-        x->retries = (unsigned)sqlite3_column_int64(st, 5);
-        x->last_error = col_dup(st, 6);
-        x->egress_path = col_dup(st, 7);
-        x->created_ms = (uint64_t)sqlite3_column_int64(st, 8);
-        x->updated_ms = (uint64_t)sqlite3_column_int64(st, 9);
-        x->bytes_done = (uint64_t)sqlite3_column_int64(st, 10);
-        if (x->state && !strcmp(x->state, "done"))
-            x->bytes_done = x->size;
-        if (!x->provider || !x->name || !x->state) {
-            rc = VG_ENOMEM;
-            break;
-        }
+        rc = row_info(st, &v[cnt++]);
     }
 out:
     sqlite3_finalize(st);
@@ -412,4 +458,25 @@ out:
     *out = v;
     *n = cnt;
     return 0;
+}
+
+int vg_egress_upload_get(struct vg_egress *e, int64_t id, struct vg_egress_upload_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = VG_ENOTFOUND;
+    pthread_mutex_lock(&e->db_mu);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_GET_INFO, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_err(e, 0, "prepare upload");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = row_info(st, out);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&e->db_mu);
+    if (rc)
+        vg_egress_upload_info_free(out);
+    return rc;
 }

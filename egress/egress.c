@@ -95,23 +95,52 @@ int vg__egress_stopping(struct vg_egress *e)
     return s;
 }
 
-int vg__egress_sleep(struct vg_egress *e, uint64_t ms)
+int vg__upload_sleep(struct vg__upload *u, uint64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (ms % 1000) * 1000000ull;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
+    struct vg_egress *e = u->e;
+    uint64_t end = vg_mono_ms() + ms;
     int rc = 0;
     pthread_mutex_lock(&e->mu);
-    while (!e->stopping) {
-        if (pthread_cond_timedwait(&e->cond, &e->mu, &ts) == ETIMEDOUT)
+    for (;;) {
+        uint64_t now = vg_mono_ms();
+        if (e->stopping || vg__upload_cancelled(u)) {
+            rc = VG_ECANCELED;
             break;
+        }
+        if (now >= end)
+            break;
+        /* A cancel sets a flag without signalling: look again every 100 ms. */
+        uint64_t step = end - now < 100 ? end - now : 100;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + step * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&e->cond, &e->mu, &ts);
     }
-    if (e->stopping)
-        rc = VG_ECANCELED;
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+void vg__egress_note_pending(struct vg_egress *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->pending_hint = true;
+    pthread_mutex_unlock(&e->mu);
+}
+
+void vg__egress_note_success(struct vg_egress *e)
+{
+    pthread_mutex_lock(&e->mu);
+    bool kick = e->pending_hint;
+    pthread_mutex_unlock(&e->mu);
+    /* Waiting for the resume timer would leave an operation Running for minutes after its
+     * provider came back. A resume already running keeps the hint for the next success. */
+    if (kick && vg_egress_resume_all(e) == 0) {
+        pthread_mutex_lock(&e->mu);
+        e->pending_hint = false;
+        pthread_mutex_unlock(&e->mu);
+    }
 }
 
 /* ---------------------------------------------------------------- metadata text */
@@ -476,7 +505,48 @@ out:
 
 int vg_artifact_write(struct vg_artifact *a, const void *buf, size_t len)
 {
+    if (!a->sp.failed && vg__upload_cancelled(a->u)) {
+        a->sp.failed = VG_ECANCELED;
+        snprintf(a->sp.err, sizeof(a->sp.err), "cancelled");
+    }
     return vg__spool_write(&a->sp, buf, len);
+}
+
+int64_t vg_artifact_id(const struct vg_artifact *a)
+{
+    return a->u->id;
+}
+
+int vg_egress_upload_cancel(struct vg_egress *e, int64_t id)
+{
+    /* A thread of this process writes or uploads it: it stops and undoes what it did. */
+    if (vg__active_cancel(e->state_dir, id))
+        return 0;
+    struct vg__upload *u = NULL;
+    char *state = NULL;
+    int rc = vg__db_load_upload(e, id, &u, &state);
+    if (rc)
+        return rc;
+    if (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled") ||
+        !strcmp(state, "cancelling")) {
+        rc = VG_ESTATE;
+    } else if (!vg__active_claim(u)) {
+        /* it became live meanwhile (the resume worker took it) */
+        rc = vg__active_cancel(e->state_dir, id) ? 0 : VG_ESTATE;
+    } else if (!u->prov) {
+        rc = vg__db_set_state(u, "cancelled", "cancelled");
+        vg__spool_drop(u);
+    } else {
+        /* Waiting for a retry: nothing runs. Local things now; a multipart upload already
+         * begun needs the network: the resume worker aborts it (state cancelling). */
+        vg__spool_drop(u);
+        rc = vg__db_set_state(u, u->remote_id ? "cancelling" : "cancelled", "cancelled");
+        if (!rc && u->remote_id)
+            vg_egress_resume_all(e);
+    }
+    vg__upload_free(u);
+    free(state);
+    return rc;
 }
 
 void vg_artifact_abort(struct vg_artifact *a)

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <zlib.h>
@@ -80,6 +81,9 @@ struct vg__upload {
     bool resumed;
     bool claimed;        /* registered as active in this process (released by vg__upload_free) */
     bool remote_checked; /* a resumed remote upload was found to still exist */
+    bool finish_started; /* the final step was sent: the object may be there */
+    bool cleanup;        /* requests undoing a cancelled upload: not themselves cancelled */
+    atomic_bool *cancel; /* set by vg_egress_upload_cancel (owned by the live-upload registry) */
     CURL *curl;
     char err[512];
     uint64_t retry_after_ms; /* hint from the last VG_ERETRY */
@@ -108,6 +112,9 @@ struct vg_egress_provider_type {
     /* Is the object already there, complete (size and vigilsha256 metadata)? For resumes. */
     int (*probe)(void *state, struct vg__upload *u, bool *complete);
     void (*abort)(void *state, struct vg__upload *u); /* best effort, one attempt */
+    /* Deletes the stored object (a cancelled upload that landed): 0 (also when it is not
+     * there), or what the request says (one attempt). */
+    int (*remove)(void *state, struct vg__upload *u);
     int (*egress_path)(void *state, const struct vg__upload *u, char **out);
     /* Optional: refines the generic classification of a response (vg__client_judge): given the
      * generic verdict (0 = OK, VG_ERETRY, VG_EAUTH, VG_EFATAL) and the service's error code
@@ -188,6 +195,7 @@ struct vg_egress {
     pthread_cond_t cond;
     bool stopping;
     uint64_t spool_used;
+    bool pending_hint; /* an upload was left pending since the last resume started */
     struct vg_egress_status st;
     bool resume_running;
     bool resume_joinable;
@@ -197,8 +205,13 @@ struct vg_egress {
 /* The provider configured under name (case-insensitive), or NULL. */
 struct vg__provider *vg__egress_provider(struct vg_egress *e, const char *name);
 /* Sleeps ms unless the egress is stopping: 0 or VG_ECANCELED. */
-int vg__egress_sleep(struct vg_egress *e, uint64_t ms);
 int vg__egress_stopping(struct vg_egress *e);
+/* Sleeps ms unless the egress is stopping or the upload is cancelled: 0 or VG_ECANCELED. */
+int vg__upload_sleep(struct vg__upload *u, uint64_t ms);
+/* An upload was left pending (retries ran out): the next success starts a resume. */
+void vg__egress_note_pending(struct vg_egress *e);
+/* An upload succeeded: if some were left pending, the provider may be back: resume them. */
+void vg__egress_note_success(struct vg_egress *e);
 enum vg__counter {
     VG__C_STARTED,
     VG__C_SUCCEEDED,
@@ -230,6 +243,8 @@ int vg__db_set_done(struct vg__upload *u, const char *egress_path);
 int vg__db_note_retry(struct vg__upload *u, const char *err);
 /* Loads the recorded parts of u (resume). */
 int vg__db_load_parts(struct vg__upload *u);
+/* One upload by id, as the resume worker loads it, and its state (both malloc'd). */
+int vg__db_load_upload(struct vg_egress *e, int64_t id, struct vg__upload **out, char **state);
 /* The unfinished uploads (spooling, pending, uploading), oldest first, each with its state
  * (malloc'd arrays, as many as *n, also on error). u->prov is NULL when the provider is gone. */
 int vg__db_leftovers(struct vg_egress *e, struct vg__upload ***out, char ***states, size_t *n);
@@ -285,11 +300,19 @@ uint64_t vg__fs_bytes(const char *dir, bool total);
 /* Registers u as being written or uploaded by this process (any vg_egress of it): false when
  * it already is (or out of memory). vg__upload_free releases it. */
 bool vg__active_claim(struct vg__upload *u);
+/* Sets the cancel flag of a live upload: false when no thread of this process runs it. */
+bool vg__active_cancel(const char *state_dir, int64_t id);
+bool vg__upload_cancelled(const struct vg__upload *u);
 void vg__active_release(struct vg__upload *u);
 /* Joins the resume worker, if any (the egress is stopping, so it ends within a second). */
 void vg__resume_join(struct vg_egress *e);
 
 /* --- upload.c --- */
+/* Undoes a cancelled upload: state cancelling, the remote multipart upload aborted, the object
+ * removed if it may have landed (maybe_landed: probe first) and is this one, the spool
+ * dropped, state cancelled. 0 when all is undone; VG_ERETRY leaves it cancelling, for the
+ * resume worker to finish. */
+int vg__upload_undo(struct vg__upload *u, bool maybe_landed);
 /* Uploads a pending upload to completion with retries (resumes recorded parts). On success
  * *out_path is the EgressPath. Returns 0, VG_ERETRY (retries exhausted: stays pending),
  * VG_ECANCELED (stopping: stays pending) or a fatal error (the upload is failed and dropped). */

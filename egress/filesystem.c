@@ -209,6 +209,25 @@ static void fs_abort(void *state, struct vg__upload *u)
     /* The core removes the intermediate file. */
 }
 
+static int fs_remove(void *state, struct vg__upload *u)
+{
+    struct fs *f = state;
+    int dfd = -1;
+    char derr[400] = "";
+    int rc = vg__dir_open_safe(f->dir, false, &dfd, derr, sizeof(derr));
+    if (rc) {
+        snprintf(u->err, sizeof(u->err), "DirectoryPath: %s", derr);
+        return VG_EFATAL;
+    }
+    if (unlinkat(dfd, u->name, 0) != 0 && errno != ENOENT) {
+        rc = -errno;
+        snprintf(u->err, sizeof(u->err), "removing %s/%s: %s", f->dir, u->name, vg_strerror(rc));
+        rc = rc == -EIO ? VG_ERETRY : VG_EFATAL;
+    }
+    close(dfd);
+    return rc;
+}
+
 static int fs_egress_path(void *state, const struct vg__upload *u, char **out)
 {
     struct fs *f = state;
@@ -232,5 +251,6 @@ const struct vg_egress_provider_type vg__egress_filesystem = {
     .finish = fs_finish,
     .probe = fs_probe,
     .abort = fs_abort,
+    .remove = fs_remove,
     .egress_path = fs_egress_path,
 };

@@ -6,6 +6,7 @@
 #include "egress/egress_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,21 +16,28 @@
 /* ---------------------------------------------------------------- live uploads */
 
 /* Uploads being written or uploaded by any vg_egress of this process (a reload creates a new
- * one while the old one still finishes its uploads): a resume must never run one twice. */
+ * one while the old one still finishes its uploads): a resume must never run one twice. Each
+ * holds the cancel flag of its upload, so a cancel reaches whichever thread runs it. */
 static pthread_mutex_t active_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct active_upload {
     char *state_dir;
     int64_t id;
+    atomic_bool *cancel;
 } * active;
 static size_t n_active, cap_active;
 
+static struct active_upload *active_find(const char *state_dir, int64_t id)
+{
+    for (size_t i = 0; i < n_active; i++)
+        if (active[i].id == id && !strcmp(active[i].state_dir, state_dir))
+            return &active[i];
+    return NULL;
+}
+
 bool vg__active_claim(struct vg__upload *u)
 {
-    bool ok = true;
     pthread_mutex_lock(&active_mu);
-    for (size_t i = 0; i < n_active && ok; i++)
-        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir))
-            ok = false;
+    bool ok = !active_find(u->e->state_dir, u->id);
     if (ok && n_active == cap_active) {
         size_t nc = cap_active ? cap_active * 2 : 16;
         struct active_upload *na = realloc(active, nc * sizeof(*na));
@@ -39,22 +47,28 @@ bool vg__active_claim(struct vg__upload *u)
         }
     }
     char *dir = ok && n_active < cap_active ? vg_strdup(u->e->state_dir) : NULL;
-    if (dir)
-        active[n_active++] = (struct active_upload){dir, u->id};
+    atomic_bool *flag = dir ? calloc(1, sizeof(*flag)) : NULL;
+    if (flag) {
+        atomic_init(flag, false);
+        active[n_active++] = (struct active_upload){dir, u->id, flag};
+    } else {
+        free(dir);
+    }
     pthread_mutex_unlock(&active_mu);
-    u->claimed = dir != NULL;
+    u->claimed = flag != NULL;
+    u->cancel = flag;
     return u->claimed;
 }
 
 void vg__active_release(struct vg__upload *u)
 {
     pthread_mutex_lock(&active_mu);
-    for (size_t i = 0; i < n_active; i++)
-        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir)) {
-            free(active[i].state_dir);
-            active[i] = active[--n_active];
-            break;
-        }
+    struct active_upload *a = active_find(u->e->state_dir, u->id);
+    if (a) {
+        free(a->state_dir);
+        free(a->cancel);
+        *a = active[--n_active];
+    }
     if (!n_active) {
         free(active);
         active = NULL;
@@ -62,6 +76,22 @@ void vg__active_release(struct vg__upload *u)
     }
     pthread_mutex_unlock(&active_mu);
     u->claimed = false;
+    u->cancel = NULL;
+}
+
+bool vg__active_cancel(const char *state_dir, int64_t id)
+{
+    pthread_mutex_lock(&active_mu);
+    struct active_upload *a = active_find(state_dir, id);
+    if (a)
+        atomic_store(a->cancel, true);
+    pthread_mutex_unlock(&active_mu);
+    return a != NULL;
+}
+
+bool vg__upload_cancelled(const struct vg__upload *u)
+{
+    return !u->cleanup && u->cancel && atomic_load(u->cancel);
 }
 
 /* ---------------------------------------------------------------- the worker */
@@ -97,6 +127,12 @@ static void *resume_main(void *arg)
                    "%s: discarded, the previous run stopped while it was being written", u->name);
             vg__spool_drop(u);
             vg__db_set_state(u, "failed", "incomplete: the writer stopped while spooling");
+            vg__upload_free(u);
+            continue;
+        }
+        if (!strcmp(states[i], "cancelling")) {
+            /* Cancelled while it waited, or undoing it failed: finish undoing it. */
+            vg__upload_undo(u, true);
             vg__upload_free(u);
             continue;
         }

@@ -668,6 +668,20 @@ static void s3_abort(void *state, struct vg__upload *u)
     free(query);
 }
 
+static int s3_remove(void *state, struct vg__upload *u)
+{
+    struct s3 *s = state;
+    struct vg__call c;
+    vg__call_init(&c, "DELETE", NULL);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
+    int rc = s3_send(s, u, &c, &r);
+    if (!rc && !(r.status == 404 && !r.curl_code))
+        rc = vg__client_judge(u, &r, "DeleteObject");
+    vg__client_resp_free(&r);
+    return rc;
+}
+
 static int s3_egress_path(void *state, const struct vg__upload *u, char **out)
 {
     struct s3 *s = state;
@@ -708,6 +722,7 @@ const struct vg_egress_provider_type vg__egress_s3 = {
     .finish = s3_finish,
     .probe = s3_probe,
     .abort = s3_abort,
+    .remove = s3_remove,
     .egress_path = s3_egress_path,
     .classify = s3_classify,
 };

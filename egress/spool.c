@@ -196,7 +196,10 @@ void vg__spool_drop(struct vg__upload *u)
     uint64_t size = 0;
     if (lstat(u->spool_path, &sb) == 0 && S_ISREG(sb.st_mode))
         size = (uint64_t)sb.st_size;
-    if (unlink(u->spool_path) == 0 && u->prov->type->spools)
+    /* only files in the spool directory count against its quota (not FileSystem's partials) */
+    size_t n = strlen(u->e->spool_dir);
+    bool counted = !strncmp(u->spool_path, u->e->spool_dir, n) && u->spool_path[n] == '/';
+    if (unlink(u->spool_path) == 0 && counted)
         quota_give_back(u->e, size);
 }
 
@@ -289,10 +292,10 @@ static int emit(struct vg__spool *s, const void *p, size_t n)
     if (e->keep_free) {
         uint64_t avail = vg__fs_bytes(s->quota_dir, false);
         if (avail < e->keep_free + n) {
-            spool_fail(s, VG_EQUOTA,
+            spool_fail(s, VG_EKEEPFREE,
                        "only %llu bytes free on the filesystem of %s; Storage.KeepFree keeps %llu",
                        (unsigned long long)avail, s->quota_dir, (unsigned long long)e->keep_free);
-            return VG_EQUOTA;
+            return VG_EKEEPFREE;
         }
     }
     int rc = write_all(s->fd, p, n);

@@ -14,7 +14,7 @@
 
 #define BASE_DELAY_MS 500
 
-enum step { STEP_BEGIN, STEP_CHUNK, STEP_FINISH, STEP_PROBE };
+enum step { STEP_BEGIN, STEP_CHUNK, STEP_FINISH, STEP_PROBE, STEP_REMOVE };
 
 struct step_arg {
     unsigned no;
@@ -33,9 +33,12 @@ static int run_step(struct vg__upload *u, enum step s, struct step_arg *a)
     case STEP_CHUNK:
         return t->put_chunk(st, u, a->no, a->off, a->len, &a->tag);
     case STEP_FINISH:
+        u->finish_started = true;
         return t->finish(st, u);
     case STEP_PROBE:
         return t->probe(st, u, &a->complete);
+    case STEP_REMOVE:
+        return t->remove(st, u);
     }
     return VG_EINVAL;
 }
@@ -61,6 +64,8 @@ static int with_retry(struct vg__upload *u, const char *what, enum step s, struc
     for (unsigned attempt = 0;; attempt++) {
         u->err[0] = '\0';
         u->retry_after_ms = 0;
+        if (vg__upload_cancelled(u))
+            return VG_ECANCELED;
         int rc = run_step(u, s, a);
         if (rc != VG_ERETRY)
             return rc;
@@ -75,7 +80,7 @@ static int with_retry(struct vg__upload *u, const char *what, enum step s, struc
         vg__egress_count(u->e, VG__C_RETRIES, 1);
         vg__db_note_retry(u, u->err);
         vg__egress_count(u->e, VG__C_RETRYING, 1);
-        rc = vg__egress_sleep(u->e, d);
+        rc = vg__upload_sleep(u, d);
         vg__egress_count(u->e, VG__C_RETRYING, -1);
         if (rc)
             return rc;
@@ -179,6 +184,33 @@ again:
     return rc;
 }
 
+int vg__upload_undo(struct vg__upload *u, bool maybe_landed)
+{
+    const struct vg_egress_provider_type *t = u->prov->type;
+    /* Durable first: a crash from here on leaves the undoing to the next resume. */
+    vg__db_set_state(u, "cancelling", "cancelled");
+    u->cleanup = true;
+    vg__spool_drop(u);
+    t->abort(u->prov->state, u);
+    int rc = 0;
+    if (maybe_landed) {
+        struct step_arg a = {0};
+        rc = with_retry(u, "probe", STEP_PROBE, &a);
+        /* only an object with this upload's size and checksum is this upload's to remove */
+        if (!rc && a.complete)
+            rc = with_retry(u, "remove", STEP_REMOVE, NULL);
+    }
+    if (rc) {
+        vg_log(VG_LOG_WARN, u->prov->component,
+               "%s: cancelled, but what landed could not be removed yet: %s (retried later)",
+               u->name, u->err[0] ? u->err : vg_strerror(rc));
+        return VG_ERETRY;
+    }
+    vg__db_set_state(u, "cancelled", "cancelled");
+    vg_log(VG_LOG_INFO, u->prov->component, "%s: cancelled; nothing of it is left", u->name);
+    return 0;
+}
+
 int vg__upload_run(struct vg__upload *u, char **out_path)
 {
     *out_path = NULL;
@@ -206,6 +238,11 @@ int vg__upload_run(struct vg__upload *u, char **out_path)
         goto out;
     if (!done && (rc = upload_body(u)))
         goto out;
+    /* Cancelled while the last step ran: the object is there but no longer wanted. */
+    if (vg__upload_cancelled(u)) {
+        rc = VG_ECANCELED;
+        goto out;
+    }
     if ((rc = t->egress_path(u->prov->state, u, out_path)))
         goto out;
     if ((rc = vg__db_set_done(u, *out_path)))
@@ -221,20 +258,28 @@ out:
         *out_path = NULL;
         if (!u->err[0])
             snprintf(u->err, sizeof(u->err), "%s", vg_strerror(rc));
-        if (rc == VG_ERETRY || rc == VG_ECANCELED || rc == VG_ESQLITE) {
-            /* Durable: the spool and the recorded parts stay for the next resume. */
-            vg__db_set_state(u, "pending", u->err);
-            vg_log(VG_LOG_WARN, u->prov->component, "%s: left pending for a later resume: %s",
-                   u->name, u->err);
-        } else {
-            vg_log(VG_LOG_ERROR, u->prov->component, "%s: upload failed: %s", u->name, u->err);
-            t->abort(u->prov->state, u);
-            vg__spool_drop(u);
-            vg__db_set_state(u, "failed", u->err);
-        }
-        if (rc != VG_ECANCELED)
+    }
+    if (rc == VG_ECANCELED && vg__upload_cancelled(u)) {
+        snprintf(u->err, sizeof(u->err), "cancelled");
+        rc = vg__upload_undo(u, u->finish_started || done) ? VG_ERETRY : VG_ECANCELED;
+    } else if (rc == VG_ERETRY || rc == VG_ECANCELED || rc == VG_ESQLITE) {
+        /* Durable: the spool and the recorded parts stay for the next resume. */
+        vg__db_set_state(u, "pending", u->err);
+        vg_log(VG_LOG_WARN, u->prov->component, "%s: left pending for a later resume: %s", u->name,
+               u->err);
+        if (rc != VG_ECANCELED) {
             vg__egress_count(e, VG__C_FAILED, 1);
+            vg__egress_note_pending(e);
+        }
+    } else if (rc) {
+        vg_log(VG_LOG_ERROR, u->prov->component, "%s: upload failed: %s", u->name, u->err);
+        t->abort(u->prov->state, u);
+        vg__spool_drop(u);
+        vg__db_set_state(u, "failed", u->err);
+        vg__egress_count(e, VG__C_FAILED, 1);
     }
     vg__egress_count(e, VG__C_ACTIVE, -1);
+    if (!rc)
+        vg__egress_note_success(e);
     return rc;
 }

@@ -62,11 +62,12 @@ static void dump_work(uv_work_t *w)
                  vg_strerror(job->rc));
         return;
     }
+    vg__op_attach(job->op, a);
     struct sink_ctx sc = {a, job->op};
     job->rc =
         vg_coredump_write(job->pid, job->type, sink, &sc, &job->res, job->err, sizeof(job->err));
     if (job->rc) {
-        if (job->rc == VG_EQUOTA || !job->err[0])
+        if (job->rc == VG_EQUOTA || job->rc == VG_EKEEPFREE || !job->err[0])
             snprintf(job->err, sizeof(job->err), "%s",
                      vg_artifact_error(a)[0] ? vg_artifact_error(a) : vg_strerror(job->rc));
         vg_artifact_abort(a);

@@ -39,6 +39,8 @@ struct vg_op {
     char *error;
     enum vg_dump_type type;
     atomic_bool cancel;
+    _Atomic int64_t upload_id; /* its artifact's upload (vg__op_attach), 0 before */
+    bool pending;              /* ended with its upload pending: follows it (op_sync) */
     /* worker state */
     uv_work_t work;
     struct vg_gen *gen;
@@ -394,12 +396,20 @@ bool vg__op_cancelled(struct vg_op *op)
     return op && atomic_load(&op->cancel);
 }
 
-void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error)
+void vg__op_attach(struct vg_op *op, const struct vg_artifact *a)
 {
-    if (!op)
-        return;
-    if (rc == VG_ECANCELED || atomic_load(&op->cancel)) {
+    if (op)
+        atomic_store(&op->upload_id, vg_artifact_id(a));
+}
+
+/* The status a worker's result gives. An upload left pending (its provider is down) keeps the
+ * operation Running until the upload ends (op_sync): Failed would make callers dump again. */
+static void op_result(struct vg_op *op, int rc, const char *location, const char *error)
+{
+    if (rc == VG_ECANCELED) {
         op->status = OP_CANCELLED;
+    } else if (rc == VG_ERETRY && atomic_load(&op->upload_id)) {
+        op->pending = true;
     } else if (rc) {
         op->status = OP_FAILED;
         op->error = vg_strdup(error ? error : vg_strerror(rc));
@@ -407,6 +417,33 @@ void vg__op_end(struct vg_op *op, int rc, const char *location, const char *erro
         op->status = OP_SUCCEEDED;
         op->location = vg_strdup(location);
     }
+}
+
+/* A pending operation takes its upload's outcome (the resume worker completes it). */
+static void op_sync(struct vg_api *api, struct vg_op *op)
+{
+    struct vg_egress_upload_info x;
+    if (!op->pending || op->status != OP_RUNNING ||
+        vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x))
+        return;
+    if (!strcmp(x.state, "done")) {
+        op->status = OP_SUCCEEDED;
+        op->location = vg_strdup(x.egress_path);
+    } else if (!strcmp(x.state, "failed")) {
+        op->status = OP_FAILED;
+        op->error = vg_strdup(x.last_error ? x.last_error : "upload failed");
+    } else if (!strcmp(x.state, "cancelled")) {
+        op->status = OP_CANCELLED;
+    }
+    op->pending = op->status == OP_RUNNING;
+    vg_egress_upload_info_free(&x);
+}
+
+void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error)
+{
+    if (!op)
+        return;
+    op_result(op, rc, location, error);
     op_prune(op->api);
 }
 
@@ -454,6 +491,7 @@ static void dump_work(uv_work_t *w)
         snprintf(op->err, sizeof(op->err), "cannot open artifact: %s", vg_strerror(op->rc));
         return;
     }
+    vg__op_attach(op, s.a);
     op->rc = vg_coredump_write(op->pid, op->type, artifact_sink, &s, &r, op->err, sizeof(op->err));
     if (op->rc) {
         if (!op->err[0])
@@ -470,20 +508,13 @@ static void dump_after(uv_work_t *w, int status)
     struct vg_api *api = op->api;
     api->dumps_running--;
     api->d->runs_active--;
-    if (op->rc == VG_ECANCELED || atomic_load(&op->cancel)) {
-        op->status = OP_CANCELLED;
-    } else if (op->rc || status) {
-        op->status = OP_FAILED;
-        op->error = vg_strdup(op->err[0] ? op->err : vg_strerror(op->rc));
-    } else {
-        op->status = OP_SUCCEEDED;
-        op->location = op->path;
-        op->path = NULL;
-    }
+    int rc = status ? VG_ECANCELED : op->rc;
+    op_result(op, rc, op->path, op->err[0] ? op->err : NULL);
     free(op->path);
     op->path = NULL;
     vg_log(op->status == OP_SUCCEEDED ? VG_LOG_INFO : VG_LOG_WARN, "api",
-           "dump operation %s for pid %d: %s%s%s", op->id, op->pid, op_status_names[op->status],
+           "dump operation %s for pid %d: %s%s%s", op->id, op->pid,
+           op->pending ? "upload pending (resumed later)" : op_status_names[op->status],
            op->error ? ": " : "", op->error ? op->error : "");
     vg__gen_unref(op->gen);
     op->gen = NULL;
@@ -585,20 +616,53 @@ static struct vg_op *find_op(struct vg_api *api, const char *id)
     return NULL;
 }
 
+/* An upload's progress, for operations waiting on it and uploads no operation owns. */
+static json_t *upload_json(const struct vg_egress_upload_info *u)
+{
+    return json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", jstr(u->name), "state", u->state,
+                     "size", (json_int_t)u->size, "bytesDone", (json_int_t)u->bytes_done, "retries",
+                     (int)u->retries);
+}
+
+/* op_json after op_sync; an operation waiting for its upload shows the upload. */
+static json_t *op_json_now(struct vg_api *api, struct vg_op *op)
+{
+    op_sync(api, op);
+    json_t *o = op_json(op);
+    struct vg_egress_upload_info x;
+    if (op->pending &&
+        !vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x)) {
+        json_object_set_new(o, "upload", upload_json(&x));
+        if (x.last_error)
+            json_object_set_new(o, "error", jstr(x.last_error));
+        vg_egress_upload_info_free(&x);
+    }
+    return o;
+}
+
+static bool upload_has_op(struct vg_api *api, int64_t id)
+{
+    for (struct vg_op *op = api->ops; op; op = op->next)
+        if (atomic_load(&op->upload_id) == id)
+            return true;
+    return false;
+}
+
 static void h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
     struct vg_api *api = ud;
     json_t *arr = json_array();
     for (struct vg_op *op = api->ops; op; op = op->next)
         if (op->egress)
-            json_array_append_new(arr, op_json(op));
-    /* Uploads still waiting for their provider (a long egress outage, or left by an earlier
-     * run): their operation may have ended, the artifact's journey has not. */
+            json_array_append_new(arr, op_json_now(api, op));
+    /* Uploads still waiting for their provider that no operation of this run owns (left by an
+     * earlier run): the artifact's journey has not ended. */
     struct vg_egress_upload_info *up = NULL;
     size_t n = 0;
     if (vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
-            if (strcmp(up[i].state, "pending") != 0 && strcmp(up[i].state, "uploading") != 0)
+            if ((strcmp(up[i].state, "pending") != 0 && strcmp(up[i].state, "uploading") != 0) ||
+                upload_has_op(api, up[i].id))
                 continue;
             char id[40];
             snprintf(id, sizeof(id), "upload-%lld", (long long)up[i].id);
@@ -607,11 +671,7 @@ static void h_operations(struct vg_http_req *req, struct vg_http_res *res, void 
                 "createdDateTime", iso_time(up[i].created_ms), "resourceLocation",
                 "egressProviderName", up[i].provider, "error",
                 up[i].last_error ? jstr(up[i].last_error) : json_null(), "isStoppable", 0);
-            json_object_set_new(
-                o, "upload",
-                json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", jstr(up[i].name), "state",
-                          up[i].state, "size", (json_int_t)up[i].size, "bytesDone",
-                          (json_int_t)up[i].bytes_done, "retries", (int)up[i].retries));
+            json_object_set_new(o, "upload", upload_json(&up[i]));
             json_array_append_new(arr, o);
         }
         vg_egress_uploads_free(up, n);
@@ -628,7 +688,8 @@ static void h_operation(struct vg_http_req *req, struct vg_http_res *res, void *
                             vg_http_req_param(req, "id"));
         return;
     }
-    vg_http_res_json(res, op->status == OP_SUCCEEDED ? 201 : 200, op_json(op));
+    json_t *o = op_json_now(api, op);
+    vg_http_res_json(res, op->status == OP_SUCCEEDED ? 201 : 200, o);
 }
 
 static void h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, void *ud)
@@ -640,12 +701,19 @@ static void h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res,
                             vg_http_req_param(req, "id"));
         return;
     }
+    op_sync(api, op);
     if (op->status != OP_RUNNING) {
         vg_http_res_problem(res, 400, VG_ESTATE, "operation %s is already %s", op->id,
                             op_status_names[op->status]);
         return;
     }
     atomic_store(&op->cancel, true);
+    /* The upload stops wherever it is (the worker's commit, the resume worker, or waiting for
+     * a retry) and is undone; the operation says Cancelled only after that. */
+    int64_t up = atomic_load(&op->upload_id);
+    if (up)
+        vg_egress_upload_cancel(api->d->gen->egress, up);
+    op_sync(api, op);
     vg_http_res_text(res, 200, "text/plain", "", 0);
 }
 

@@ -152,6 +152,10 @@ struct vg_op;
  * DELETE). Returns NULL when the API is not running. */
 struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const char *egress);
 bool vg__op_cancelled(struct vg_op *op); /* thread-safe; NULL-safe */
+/* Ties the operation to its artifact's upload (worker thread, right after vg_artifact_open), so
+ * DELETE reaches the upload and an upload left pending is followed. NULL-safe. */
+struct vg_artifact;
+void vg__op_attach(struct vg_op *op, const struct vg_artifact *a);
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);
