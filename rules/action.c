@@ -97,7 +97,42 @@ static const struct vg_field execute_fields[] = {
      .help = "true or false"},
     {VG__FLD("Timeout", VG_FIELD_DURATION, struct vg_act_execute, timeout_ms), VG__NOSET,
      .min = VG__SEC, .max = VG__DAY, .help = "a duration from 00:00:01 to 1.00:00:00"},
+    {VG__FLD("Environment", VG_FIELD_NODE, struct vg_act_execute, environment), VG__NOSET,
+     .help = "a map of environment variable names to values"},
 };
+
+/* Environment: names a shell would accept, scalar values. */
+static size_t execute_check(void *p, const struct vg_action_ctx *cx)
+{
+    const struct vg_act_execute *s = p;
+    const struct vg_node *env = s->environment;
+    if (!env || vg_node_is_null(env))
+        return 0;
+    if (env->kind != VG_NODE_MAP) {
+        err_at(cx, "Environment", "expected a map of NAME: value, got a %s",
+               vg_node_kind_name(env->kind));
+        return 1;
+    }
+    size_t errs = 0;
+    for (size_t i = 0; i < env->n; i++) {
+        const char *k = env->pairs[i].key;
+        bool ok = k && (isalpha((unsigned char)k[0]) || k[0] == '_');
+        for (const char *c = k; ok && *c; c++)
+            ok = isalnum((unsigned char)*c) || *c == '_';
+        if (!ok) {
+            err_at(cx, "Environment",
+                   "\"%s\" is not a valid environment variable name (letters, digits and _, "
+                   "not starting with a digit)",
+                   k ? k : "");
+            errs++;
+        } else if (env->pairs[i].value->kind != VG_NODE_SCALAR) {
+            err_at(cx, "Environment", "the value of %s must be a string, got a %s", k,
+                   vg_node_kind_name(env->pairs[i].value->kind));
+            errs++;
+        }
+    }
+    return errs;
+}
 
 /* --- CollectDump / CollectGCDump --- */
 
@@ -409,48 +444,44 @@ static const struct vg_field getenv_fields[] = {
         .n_fields = VG_ARRAY_SIZE(fields_), .settings_size = sizeof(st), .egress_offset = eg,      \
         .outputs = outs, .init = init_, .check = check_                                            \
     }
-#define EG(st) offsetof(st, egress)
+/* Every egress type has Egress and ArtifactName; EG names both offsets. */
+#define EG(st) offsetof(st, egress), .artifact_offset = offsetof(st, artifact_name)
 
 static const struct vg_action_type action_execute =
     TYPE("Execute", 0, "runs an executable", execute_fields, struct vg_act_execute, VG_NO_SET,
-         out_exit, NULL, NULL);
+         out_exit, NULL, execute_check);
 static const struct vg_action_type action_dump =
     TYPE("CollectDump", VG_ACTION_EGRESS, "collects a core dump of the process", dump_fields,
          struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_egress, dump_init, NULL);
 static const struct vg_action_type action_gcdump =
-    TYPE("CollectGCDump", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
-         "collects a .NET GC heap dump", gcdump_fields, struct vg_act_collect_gcdump,
-         EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);
+    TYPE("CollectGCDump", VG_ACTION_EGRESS, "collects a .NET GC heap dump", gcdump_fields,
+         struct vg_act_collect_gcdump, EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);
 static const struct vg_action_type action_trace =
-    TYPE("CollectTrace", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME, "collects an EventPipe trace",
-         trace_fields, struct vg_act_collect_trace, EG(struct vg_act_collect_trace), out_egress,
-         trace_init, trace_check);
+    TYPE("CollectTrace", VG_ACTION_EGRESS, "collects an EventPipe trace", trace_fields,
+         struct vg_act_collect_trace, EG(struct vg_act_collect_trace), out_egress, trace_init,
+         trace_check);
 static const struct vg_action_type action_logs = TYPE(
-    "CollectLogs", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME, "collects .NET logs", logs_fields,
-    struct vg_act_collect_logs, EG(struct vg_act_collect_logs), out_egress, logs_init, logs_check);
+    "CollectLogs", VG_ACTION_EGRESS, "collects .NET logs", logs_fields, struct vg_act_collect_logs,
+    EG(struct vg_act_collect_logs), out_egress, logs_init, logs_check);
 static const struct vg_action_type action_live =
-    TYPE("CollectLiveMetrics", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
-         "collects live .NET metrics", live_fields, struct vg_act_collect_live_metrics,
-         EG(struct vg_act_collect_live_metrics), out_egress, live_init, live_check);
+    TYPE("CollectLiveMetrics", VG_ACTION_EGRESS, "collects live .NET metrics", live_fields,
+         struct vg_act_collect_live_metrics, EG(struct vg_act_collect_live_metrics), out_egress,
+         live_init, live_check);
 static const struct vg_action_type action_stacks =
-    TYPE("CollectStacks", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
-         "collects managed call stacks", stacks_fields, struct vg_act_collect_stacks,
-         EG(struct vg_act_collect_stacks), out_egress, NULL, NULL);
-static const struct vg_action_type action_exceptions =
-    TYPE("CollectExceptions", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
-         "collects recorded .NET exceptions", exceptions_fields, struct vg_act_collect_exceptions,
-         EG(struct vg_act_collect_exceptions), out_egress, NULL, NULL);
+    TYPE("CollectStacks", VG_ACTION_EGRESS, "collects managed call stacks", stacks_fields,
+         struct vg_act_collect_stacks, EG(struct vg_act_collect_stacks), out_egress, NULL, NULL);
+static const struct vg_action_type action_exceptions = TYPE(
+    "CollectExceptions", VG_ACTION_EGRESS, "collects recorded .NET exceptions", exceptions_fields,
+    struct vg_act_collect_exceptions, EG(struct vg_act_collect_exceptions), out_egress, NULL, NULL);
 static const struct vg_action_type action_profiler =
-    TYPE("LoadProfiler", VG_ACTION_NEEDS_RUNTIME, "loads a startup profiler", profiler_fields,
+    TYPE("LoadProfiler", 0, "loads a startup profiler", profiler_fields,
          struct vg_act_load_profiler, VG_NO_SET, out_none, NULL, profiler_check);
 static const struct vg_action_type action_setenv =
-    TYPE("SetEnvironmentVariable", VG_ACTION_NEEDS_RUNTIME,
-         "sets an environment variable in the process", setenv_fields, struct vg_act_env, VG_NO_SET,
-         out_none, NULL, NULL);
+    TYPE("SetEnvironmentVariable", 0, "sets an environment variable in the process", setenv_fields,
+         struct vg_act_env, VG_NO_SET, out_none, NULL, NULL);
 static const struct vg_action_type action_getenv =
-    TYPE("GetEnvironmentVariable", VG_ACTION_NEEDS_RUNTIME,
-         "reads an environment variable of the process", getenv_fields, struct vg_act_env,
-         VG_NO_SET, out_value, NULL, NULL);
+    TYPE("GetEnvironmentVariable", 0, "reads an environment variable of the process", getenv_fields,
+         struct vg_act_env, VG_NO_SET, out_value, NULL, NULL);
 
 const struct vg_action_type *const vg_action_types[] = {
     &action_execute,  &action_dump,   &action_gcdump, &action_trace,

@@ -1,5 +1,6 @@
 /* The small HTTP client `vigil status` and `vigil ps` share: GET a route of the daemon's API with
  * the key from --api-key-file or VIGIL_API_KEY, parse the JSON answer. */
+#include "config/defaults.h"
 #include "config/error.h"
 #include "config/util.h"
 #include "engine/cli/cli.h"
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_URL "http://127.0.0.1:52323"
+#define DEFAULT_URL VG_DEFAULT_URL
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)
 {

@@ -1,4 +1,5 @@
 /* vigil check: validate a configuration and summarize its rules. */
+#include "config/defaults.h"
 #include "config/config.h"
 #include "config/error.h"
 #include "config/util.h"

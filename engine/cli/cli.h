@@ -6,8 +6,6 @@
 
 #include <stddef.h>
 
-#define VG_DEFAULT_CONFIG_DIR "/etc/vigil"
-
 struct vg_dirlist {
     const char **v;
     size_t n;

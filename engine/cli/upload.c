@@ -1,5 +1,6 @@
 /* vigil upload: ad-hoc upload of one file through a configured egress provider, or completion
  * of the uploads a previous run left behind (--resume). */
+#include "config/defaults.h"
 #include "config/config.h"
 #include "config/error.h"
 #include "config/log.h"
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 
 static int load(const char **dirs, size_t n, struct vg_config **cfg)
 {
-    static const char *const def[] = {"/etc/vigil"};
+    static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
     struct vg_diags d;
     vg_diags_init(&d);
     int rc = vg_config_load(n ? dirs : def, n ? n : 1, &d, cfg);

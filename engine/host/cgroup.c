@@ -331,7 +331,7 @@ static ssize_t read_cg(struct vg_cgroup_cache *c, const struct entry *e, const c
     while (*p == '/')
         p++;
     snprintf(rel, sizeof(rel), "%s%s%s", p, *p ? "/" : "", file);
-    return vg__read_file(c->dir_fd[e->hier], rel, buf, cap);
+    return vg_procfs_read(c->dir_fd[e->hier], rel, buf, cap);
 }
 
 static bool read_u64_file(struct vg_cgroup_cache *c, const struct entry *e, const char *file,
@@ -341,7 +341,7 @@ static bool read_u64_file(struct vg_cgroup_cache *c, const struct entry *e, cons
     if (read_cg(c, e, file, buf, sizeof(buf)) <= 0)
         return false;
     bool ok;
-    vg__parse_u64(vg__skip_ws(buf), out, &ok);
+    vg_procfs_parse_u64(vg_procfs_skip_ws(buf), out, &ok);
     return ok;
 }
 
@@ -356,7 +356,7 @@ static void read_usage(struct vg_cgroup_cache *c, struct entry *e)
     if (read_u64_file(c, e, v2 ? "memory.current" : "memory.usage_in_bytes", &e->mem_current))
         e->usage_valid |= VG_CG_MEM_CURRENT;
     if (read_cg(c, e, v2 ? "memory.events" : "memory.oom_control", buf, sizeof(buf)) > 0 &&
-        vg__find_u64(buf, "oom_kill ", &e->oom_kills))
+        vg_procfs_field_u64(buf, "oom_kill ", &e->oom_kills))
         e->usage_valid |= VG_CG_OOM_KILLS;
 }
 
@@ -384,13 +384,13 @@ static void read_cpustat(struct vg_cgroup_cache *c, struct entry *e)
     char buf[1024];
     if (read_cg(c, e, "cpu.stat", buf, sizeof(buf)) <= 0)
         return;
-    if (vg__find_u64(buf, "nr_throttled ", &e->nr_throttled))
+    if (vg_procfs_field_u64(buf, "nr_throttled ", &e->nr_throttled))
         e->cpustat_valid |= VG_CG_THR_PERIODS;
     uint64_t v;
-    if (e->hier == H_V2 && vg__find_u64(buf, "throttled_usec ", &v)) {
+    if (e->hier == H_V2 && vg_procfs_field_u64(buf, "throttled_usec ", &v)) {
         e->throttled_usec = v;
         e->cpustat_valid |= VG_CG_THR_USEC;
-    } else if (e->hier != H_V2 && vg__find_u64(buf, "throttled_time ", &v)) {
+    } else if (e->hier != H_V2 && vg_procfs_field_u64(buf, "throttled_time ", &v)) {
         e->throttled_usec = v / 1000; /* v1 counts nanoseconds */
         e->cpustat_valid |= VG_CG_THR_USEC;
     }
@@ -408,10 +408,10 @@ static void read_quota(struct vg_cgroup_cache *c, struct entry *e)
         char buf[64];
         if (read_cg(c, e, "cpu.max", buf, sizeof(buf)) <= 0)
             return;
-        const char *p = vg__parse_u64(vg__skip_ws(buf), &quota, &ok);
+        const char *p = vg_procfs_parse_u64(vg_procfs_skip_ws(buf), &quota, &ok);
         if (!ok) /* "max" */
             return;
-        vg__parse_u64(vg__skip_ws(p), &period, &ok);
+        vg_procfs_parse_u64(vg_procfs_skip_ws(p), &period, &ok);
         if (!ok)
             return;
     } else {
@@ -419,7 +419,7 @@ static void read_quota(struct vg_cgroup_cache *c, struct entry *e)
         /* v1 writes -1 for no quota: the leading '-' fails the unsigned parse */
         if (read_cg(c, e, "cpu.cfs_quota_us", buf, sizeof(buf)) <= 0)
             return;
-        vg__parse_u64(vg__skip_ws(buf), &quota, &ok);
+        vg_procfs_parse_u64(vg_procfs_skip_ws(buf), &quota, &ok);
         if (!ok || !read_u64_file(c, e, "cpu.cfs_period_us", &period))
             return;
     }

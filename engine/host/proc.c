@@ -30,17 +30,6 @@ struct ign {
     struct ign *next;
 };
 
-/* The pids named by dotnet-diagnostic-<pid>-* entries of one /tmp (one per mount namespace),
- * listed at most once per scan however many new processes share that /tmp. */
-#define TMP_CACHE 4
-struct tmp_listing {
-    dev_t dev;
-    ino_t ino;
-    uint64_t gen;
-    int *pids;
-    size_t n, cap;
-};
-
 struct vg_proc_table {
     char *proc_root;
     int root_fd; /* proc_root, O_DIRECTORY: listed each scan, base of every openat */
@@ -49,7 +38,7 @@ struct vg_proc_table {
     bool fd_size; /* procfs reports the open fd count as st_size of PID/fd (Linux >= 6.2) */
     long clk_tck;
     uint64_t uptime_ticks; /* read each scan; 0 when proc_root has no uptime */
-    struct tmp_listing tmp[TMP_CACHE];
+    const struct vg_proc_detector *detector;
     int max_kept;
     int kept;
     uint64_t gen;
@@ -62,153 +51,6 @@ struct vg_proc_table {
 static const char *const pf_names[VG__PF_COUNT] = {"stat", "status", "io", "fd"};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-ssize_t vg__read_file(int dirfd, const char *rel, char *buf, size_t cap)
-{
-    int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, cap - 1);
-    int err = errno;
-    close(fd);
-    if (n < 0)
-        return -err;
-    buf[n] = '\0';
-    return n;
-}
-
-const char *vg__skip_ws(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
-}
-
-const char *vg__parse_u64(const char *s, uint64_t *out, bool *ok)
-{
-    uint64_t v = 0;
-    const char *p = s;
-    while (*p >= '0' && *p <= '9') {
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            v = UINT64_MAX; /* saturate: v1 limits can be near 2^63 but never overflow */
-        else
-            v = v * 10 + d;
-        p++;
-    }
-    *ok = p != s;
-    *out = v;
-    return p;
-}
-
-bool vg__find_u64(const char *text, const char *key, uint64_t *out)
-{
-    size_t klen = strlen(key);
-    const char *p = text;
-    while (p && *p) {
-        if (strncmp(p, key, klen) == 0) {
-            const char *v = p + klen;
-            if (*v == ':')
-                v++;
-            v = vg__skip_ws(v);
-            bool ok;
-            vg__parse_u64(v, out, &ok);
-            if (ok)
-                return true;
-        }
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return false;
-}
-
-static int parse_int(const char *s, const char **end)
-{
-    bool neg = false;
-    if (*s == '-') {
-        neg = true;
-        s++;
-    }
-    uint64_t v;
-    bool ok;
-    *end = vg__parse_u64(s, &v, &ok);
-    if (!ok || v > INT_MAX)
-        return -1;
-    return neg ? -(int)v : (int)v;
-}
-
-/* ---- stat ----------------------------------------------------------------------------------- */
-
-int vg_proc_parse_stat(const char *input, size_t len, struct vg_proc_stat *out)
-{
-    memset(out, 0, sizeof(*out));
-    /* The number parser stops at a NUL; the input need not have one. A stat line is a few
-     * hundred bytes (comm is at most 64), so the fields used always fit. */
-    char text[1024];
-    if (len >= sizeof(text))
-        len = sizeof(text) - 1;
-    memcpy(text, input, len);
-    text[len] = '\0';
-    const char *open = memchr(text, '(', len);
-    if (!open)
-        return VG_EPARSE;
-    /* The comm may contain ')' itself: the real end is the last one. */
-    const char *close = NULL;
-    for (const char *q = text + len; q > open;) {
-        q--;
-        if (*q == ')') {
-            close = q;
-            break;
-        }
-    }
-    if (!close)
-        return VG_EPARSE;
-    size_t clen = (size_t)(close - open - 1);
-    if (clen >= sizeof(out->comm))
-        clen = sizeof(out->comm) - 1;
-    memcpy(out->comm, open + 1, clen);
-    out->comm[clen] = '\0';
-
-    /* Fields 3.. after ") ". Copy into a bounded array of numbers; field 3 is the state char. */
-    const char *p = close + 1;
-    const char *end = text + len;
-    if (p >= end || *p != ' ')
-        return VG_EPARSE;
-    p++;
-    if (p >= end)
-        return VG_EPARSE;
-    out->state = *p++;
-    uint64_t f[25] = {0}; /* f[i] = field i (1-based as in proc(5)), 4..24 used */
-    for (int i = 4; i <= 24; i++) {
-        if (p >= end || *p != ' ')
-            return VG_EPARSE;
-        p++;
-        bool neg = false;
-        if (p < end && *p == '-') {
-            neg = true;
-            p++;
-        }
-        bool ok;
-        const char *q = vg__parse_u64(p, &f[i], &ok);
-        if (!ok || q > end)
-            return VG_EPARSE;
-        if (neg)
-            f[i] = (uint64_t)(-(int64_t)f[i]);
-        p = q;
-    }
-    out->ppid = (int)f[4];
-    out->flags = (unsigned)f[9];
-    out->minflt = f[10];
-    out->majflt = f[12];
-    out->utime = f[14];
-    out->stime = f[15];
-    out->num_threads = (int64_t)f[20];
-    out->start_ticks = f[22];
-    out->vsize = f[23];
-    out->rss_pages = (int64_t)f[24];
-    return 0;
-}
 
 /* ---- table internals -------------------------------------------------------------------- */
 
@@ -284,10 +126,13 @@ static void close_fds(struct vg_proc *p)
     }
 }
 
+static void forget_runtime(struct vg_proc *p);
+
 static void proc_free(struct vg_proc *p)
 {
     if (!p)
         return;
+    forget_runtime(p);
     close_fds(p);
     free(p->cmdline);
     free(p->exe);
@@ -374,7 +219,7 @@ ssize_t vg__proc_read_rel(struct vg_proc *p, const char *rel, char *buf, size_t 
 {
     char path[96];
     snprintf(path, sizeof(path), "%d/%s", p->pid, rel);
-    return vg__read_file(p->table->root_fd, path, buf, cap);
+    return vg_procfs_read(p->table->root_fd, path, buf, cap);
 }
 
 static int count_dir(int fd)
@@ -450,7 +295,7 @@ int vg__proc_refresh_stat(struct vg_proc *p)
     if (n < 0)
         return (int)n;
     struct vg_proc_stat st;
-    if (vg_proc_parse_stat(buf, (size_t)n, &st) < 0)
+    if (vg_procfs_parse_stat(buf, (size_t)n, &st) < 0)
         return VG_EPARSE;
     if (st.start_ticks != p->start_ticks || st.state == 'Z' || st.state == 'X')
         return VG_EEXITED;
@@ -460,49 +305,15 @@ int vg__proc_refresh_stat(struct vg_proc *p)
 
 /* ---- discovery ---------------------------------------------------------------------------- */
 
-static void parse_status_identity(struct vg_proc *p, const char *text)
+static void parse_status_identity(struct vg_proc *p, const char *text, size_t len)
 {
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (strncmp(line, "Name:", 5) == 0) {
-            /* The kernel escapes backslashes and control characters here ("\\", "\n"):
-             * undo it so names match what the program set (and what filters name). */
-            const char *v = vg__skip_ws(line + 5), *end = line + len;
-            size_t o = 0;
-            while (v < end && o + 1 < sizeof(p->name)) {
-                char c = *v++;
-                if (c == '\\' && v < end) {
-                    static const char from[] = "\\abefnrtv", to[] = "\\\a\b\x1b\f\n\r\t\v";
-                    const char *k = strchr(from, *v);
-                    if (k && *v) {
-                        c = to[k - from];
-                        v++;
-                    }
-                }
-                p->name[o++] = c;
-            }
-            p->name[o] = '\0';
-        } else if (strncmp(line, "Uid:", 4) == 0) {
-            const char *end;
-            int uid = parse_int(vg__skip_ws(line + 4), &end);
-            if (uid >= 0)
-                p->uid = (uid_t)uid;
-        } else if (strncmp(line, "NSpid:", 6) == 0) {
-            const char *v = line + 6;
-            p->nspid_count = 0;
-            while (v < line + len && p->nspid_count < VG_PROC_NSPID_MAX) {
-                v = vg__skip_ws(v);
-                const char *end;
-                int x = parse_int(v, &end);
-                if (x <= 0 || end == v)
-                    break;
-                p->nspid[p->nspid_count++] = x;
-                v = end;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
+    struct vg_proc_status st;
+    vg_procfs_parse_status(text, len, &st);
+    memcpy(p->name, st.name, sizeof(p->name));
+    if (st.uid[0] >= 0)
+        p->uid = (uid_t)st.uid[0];
+    p->nspid_count = st.nspid_count;
+    memcpy(p->nspid, st.nspid, sizeof(p->nspid));
 }
 
 static void read_cmdline(struct vg_proc *p)
@@ -553,137 +364,35 @@ static void read_cgroup(struct vg_proc *p)
     snprintf(rel, sizeof(rel), "%d/cgroup", p->pid);
     memset(&p->cgroup, 0, sizeof(p->cgroup));
     p->cgroup_gen = p->table->gen;
-    if (vg__read_file(p->table->root_fd, rel, buf, sizeof(buf)) > 0)
+    if (vg_procfs_read(p->table->root_fd, rel, buf, sizeof(buf)) > 0)
         vg_cgroup_parse_proc(buf, &p->cgroup);
 }
 
-/* Streams proc_root/PID/maps looking for the runtime's shared library. */
-static enum vg_runtime runtime_from_maps(struct vg_proc *p)
-{
-    static const struct {
-        const char *needle;
-        enum vg_runtime rt;
-    } libs[] = {{"/libcoreclr.so", VG_RT_DOTNET}, {"/libjvm.so", VG_RT_JVM}};
-    enum { OVERLAP = 32 };
-    char buf[8192];
-    char rel[64];
-    snprintf(rel, sizeof(rel), "%d/maps", p->pid);
-    int fd = openat(p->table->root_fd, rel, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return VG_RT_UNKNOWN;
-    enum vg_runtime found = VG_RT_UNKNOWN;
-    size_t keep = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + keep, sizeof(buf) - keep);
-        if (n <= 0)
-            break;
-        size_t len = keep + (size_t)n;
-        for (size_t i = 0; i < VG_ARRAY_SIZE(libs) && !found; i++)
-            if (memmem(buf, len, libs[i].needle, strlen(libs[i].needle)))
-                found = libs[i].rt;
-        if (found)
-            break;
-        /* keep a tail so a name split across two reads is still seen */
-        keep = len < OVERLAP ? len : OVERLAP;
-        memmove(buf, buf + len - keep, keep);
-    }
-    close(fd);
-    return found;
-}
-
-static void list_tmp(struct tmp_listing *l, int fd)
-{
-    static const char prefix[] = "dotnet-diagnostic-";
-    l->n = 0;
-    char buf[8192] __attribute__((aligned(8)));
-    /* bounded: a huge /tmp must not stall a scan */
-    for (int rounds = 0; rounds < 16; rounds++) {
-        ssize_t n = getdents64(fd, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (ssize_t off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(void *)(buf + off);
-            off += d->d_reclen;
-            if (strncmp(d->d_name, prefix, sizeof(prefix) - 1) != 0)
-                continue;
-            const char *end;
-            int pid = parse_int(d->d_name + sizeof(prefix) - 1, &end);
-            if (pid <= 0 || *end != '-')
-                continue;
-            if (l->n == l->cap) {
-                size_t ncap = l->cap ? l->cap * 2 : 16;
-                int *np = realloc(l->pids, ncap * sizeof(*np));
-                if (!np)
-                    return;
-                l->pids = np;
-                l->cap = ncap;
-            }
-            l->pids[l->n++] = pid;
-        }
-    }
-}
-
-/* .NET (also single-file apps, which map no libcoreclr.so) opens its diagnostic socket as
- * /tmp/dotnet-diagnostic-<pid in its namespace>-<n>-socket, seen through the process's root. */
-static bool has_dotnet_socket(struct vg_proc *p)
+static void detect_runtime(struct vg_proc *p, bool young)
 {
     struct vg_proc_table *t = p->table;
-    char rel[64];
-    snprintf(rel, sizeof(rel), "%d/root/tmp", p->pid);
-    int fd = openat(t->root_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        close(fd);
-        return false;
-    }
-    struct tmp_listing *l = NULL, *oldest = &t->tmp[0];
-    for (int i = 0; i < TMP_CACHE; i++) {
-        if (t->tmp[i].gen == t->gen && t->tmp[i].dev == sb.st_dev && t->tmp[i].ino == sb.st_ino)
-            l = &t->tmp[i];
-        if (t->tmp[i].gen < oldest->gen)
-            oldest = &t->tmp[i];
-    }
-    if (!l) {
-        l = oldest;
-        l->dev = sb.st_dev;
-        l->ino = sb.st_ino;
-        l->gen = t->gen;
-        list_tmp(l, fd);
-    }
-    close(fd);
-    for (size_t i = 0; i < l->n; i++)
-        if (l->pids[i] == p->ns_pid)
-            return true;
-    return false;
-}
-
-/* By executable name: free, and right for the usual launchers. */
-static enum vg_runtime runtime_from_exe(const struct vg_proc *p)
-{
-    if (!p->exe)
-        return VG_RT_UNKNOWN;
-    const char *base = strrchr(p->exe, '/');
-    base = base ? base + 1 : p->exe;
-    if (strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0)
-        return VG_RT_NODE;
-    if (strcmp(base, "java") == 0)
-        return VG_RT_JVM;
-    if (strcmp(base, "dotnet") == 0)
-        return VG_RT_DOTNET;
-    return VG_RT_UNKNOWN;
-}
-
-static void detect_runtime(struct vg_proc *p)
-{
+    if (!t->detector)
+        return;
     p->runtime_checks++;
-    enum vg_runtime rt = runtime_from_exe(p);
-    if (rt == VG_RT_UNKNOWN)
-        rt = runtime_from_maps(p);
-    if (rt == VG_RT_UNKNOWN && has_dotnet_socket(p))
-        rt = VG_RT_DOTNET;
-    p->runtime = rt;
+    p->runtime_settled = t->detector->detect(p, young, t->detector->arg);
+}
+
+static void forget_runtime(struct vg_proc *p)
+{
+    struct vg_proc_table *t = p->table;
+    if (t->detector && (p->runtime || p->runtime_data))
+        t->detector->forget(p, t->detector->arg);
+    p->runtime = NULL;
+    p->runtime_data = NULL;
+}
+
+/* A process younger than a second may not have loaded its runtime yet, and most such processes
+ * (compilers, shell commands) are gone by the next scan: the detector looks at it then. */
+static bool is_young(const struct vg_proc *p)
+{
+    const struct vg_proc_table *t = p->table;
+    return t->uptime_ticks && t->uptime_ticks >= p->start_ticks &&
+           t->uptime_ticks - p->start_ticks < (uint64_t)t->clk_tck;
 }
 
 static void read_identity(struct vg_proc *p)
@@ -693,7 +402,7 @@ static void read_identity(struct vg_proc *p)
     p->nspid_count = 0;
     ssize_t n = vg__proc_read(p, VG__PF_STATUS, buf, sizeof(buf));
     if (n > 0)
-        parse_status_identity(p, buf);
+        parse_status_identity(p, buf, (size_t)n);
     if (!p->name[0])
         snprintf(p->name, sizeof(p->name), "%s", p->st.comm);
     if (p->nspid_count == 0) {
@@ -704,16 +413,9 @@ static void read_identity(struct vg_proc *p)
     read_cmdline(p);
     p->cmdline_checks = 0;
     read_exe(p);
-    p->runtime = VG_RT_UNKNOWN;
+    forget_runtime(p);
     p->runtime_checks = 0;
-    /* A process younger than a second may not have loaded its runtime yet, and most such
-     * processes (compilers, shell commands) are gone by the next scan: look at it then. */
-    struct vg_proc_table *t = p->table;
-    if (!t->uptime_ticks || t->uptime_ticks - p->start_ticks >= (uint64_t)t->clk_tck ||
-        t->uptime_ticks < p->start_ticks)
-        detect_runtime(p);
-    else
-        p->runtime = runtime_from_exe(p);
+    detect_runtime(p, is_young(p));
 }
 
 /* PF_KTHREAD is authoritative. The pid/ppid 2 fallback needs an empty cmdline too: inside a
@@ -727,7 +429,7 @@ static bool is_kernel_thread(const struct vg_proc_table *t, const struct vg_proc
     char rel[32];
     char buf[8];
     snprintf(rel, sizeof(rel), "%d/cmdline", pid);
-    return vg__read_file(t->root_fd, rel, buf, sizeof(buf)) == 0;
+    return vg_procfs_read(t->root_fd, rel, buf, sizeof(buf)) == 0;
 }
 
 static int add_ignored(struct vg_proc_table *t, int pid, uint64_t start)
@@ -761,7 +463,7 @@ static int add_new(struct vg_proc_table *t, int pid, const struct vg_proc_scan_c
         return 0; /* gone already, or hidden: nothing to track */
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     struct vg_proc_stat st;
-    if (n <= 0 || vg_proc_parse_stat(buf, (size_t)n, &st) < 0) {
+    if (n <= 0 || vg_procfs_parse_stat(buf, (size_t)n, &st) < 0) {
         close(fd);
         return 0;
     }
@@ -834,10 +536,11 @@ static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_sca
                     cb->changed(p, cb->arg);
                 if (!p->cmdline)
                     p->cmdline = vg_strdup("");
-            } else if (p->runtime == VG_RT_UNKNOWN && p->runtime_checks < RUNTIME_CHECKS_MAX) {
+            } else if (!p->runtime_settled && p->runtime_checks < RUNTIME_CHECKS_MAX) {
                 /* a runtime may map its library a moment after the process appears */
-                detect_runtime(p);
-                if (p->runtime != VG_RT_UNKNOWN && cb && cb->changed)
+                const struct vg_runtime_type *before = p->runtime;
+                detect_runtime(p, is_young(p));
+                if (p->runtime != before && cb && cb->changed)
                     cb->changed(p, cb->arg);
             }
             if (t->gen - p->cgroup_gen >= CGROUP_REREAD_SCANS)
@@ -861,8 +564,8 @@ static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_sca
         char rel[32];
         struct vg_proc_stat st;
         snprintf(rel, sizeof(rel), "%d/stat", pid);
-        ssize_t n = vg__read_file(t->root_fd, rel, buf, sizeof(buf));
-        if (n > 0 && vg_proc_parse_stat(buf, (size_t)n, &st) == 0 &&
+        ssize_t n = vg_procfs_read(t->root_fd, rel, buf, sizeof(buf));
+        if (n > 0 && vg_procfs_parse_stat(buf, (size_t)n, &st) == 0 &&
             st.start_ticks == g->start_ticks) {
             g->seen_gen = t->gen; /* same kernel thread or zombie */
             return 0;
@@ -878,7 +581,7 @@ static void read_boot_id(struct vg_proc_table *t)
 {
     char buf[128];
     snprintf(t->boot_id, sizeof(t->boot_id), "unknown");
-    ssize_t n = vg__read_file(t->root_fd, "sys/kernel/random/boot_id", buf, sizeof(buf));
+    ssize_t n = vg_procfs_read(t->root_fd, "sys/kernel/random/boot_id", buf, sizeof(buf));
     if (n <= 0)
         return;
     size_t len = strcspn(buf, "\n");
@@ -922,6 +625,7 @@ int vg_proc_table_create(const struct vg_procfs *fs, const struct vg_proc_table_
     t->fd_size = fstatfs(t->root_fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC &&
                  fstatat(t->root_fd, "self/fd", &sb, 0) == 0 && sb.st_size > 0;
     t->exclude_pid = opts ? opts->exclude_pid : 0;
+    t->detector = opts ? opts->detector : NULL;
     int max_kept = opts ? opts->max_kept_fds : 0;
     if (max_kept == 0) {
         /* half the soft limit, leaving the rest to the daemon's sockets and files */
@@ -965,8 +669,6 @@ void vg_proc_table_destroy(struct vg_proc_table *t)
     }
     if (t->root_fd >= 0)
         close(t->root_fd);
-    for (int i = 0; i < TMP_CACHE; i++)
-        free(t->tmp[i].pids);
     free(t->buckets);
     free(t->ign_buckets);
     free(t->proc_root);
@@ -991,15 +693,15 @@ static void read_uptime(struct vg_proc_table *t)
 {
     char buf[128];
     t->uptime_ticks = 0;
-    if (vg__read_file(t->root_fd, "uptime", buf, sizeof(buf)) <= 0)
+    if (vg_procfs_read(t->root_fd, "uptime", buf, sizeof(buf)) <= 0)
         return;
     uint64_t sec, frac = 0;
     bool ok;
-    const char *p = vg__parse_u64(buf, &sec, &ok);
+    const char *p = vg_procfs_parse_u64(buf, &sec, &ok);
     if (!ok)
         return;
     if (*p == '.')
-        vg__parse_u64(p + 1, &frac, &ok); /* hundredths */
+        vg_procfs_parse_u64(p + 1, &frac, &ok); /* hundredths */
     t->uptime_ticks = sec * (uint64_t)t->clk_tck + frac * (uint64_t)t->clk_tck / 100;
 }
 
@@ -1106,16 +808,12 @@ int vg_proc_table_kept_fds(const struct vg_proc_table *t)
     return t->kept;
 }
 
-const char *vg_runtime_name(enum vg_runtime rt)
+const char *vg_proc_table_root(const struct vg_proc_table *t)
 {
-    switch (rt) {
-    case VG_RT_DOTNET:
-        return ".NET";
-    case VG_RT_JVM:
-        return "JVM";
-    case VG_RT_NODE:
-        return "Node";
-    default:
-        return "unknown";
-    }
+    return t->proc_root;
+}
+
+int vg_proc_table_root_fd(const struct vg_proc_table *t)
+{
+    return t->root_fd;
 }

@@ -7,6 +7,7 @@
 #define VG_PROC_H
 
 #include "engine/host/cgroup.h"
+#include "engine/host/procfs.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,31 +20,23 @@ struct vg_procfs {
     const char *sys_root;    /* "/sys": devices/system/cpu/online */
 };
 
-#define VG_PROC_NAME_MAX 64
 #define VG_PROC_CMDLINE_MAX 4096
-#define VG_PROC_NSPID_MAX 8
 #define VG_PROC_KEY_STR_MAX 80
 
-enum vg_runtime { VG_RT_UNKNOWN = 0, VG_RT_DOTNET, VG_RT_JVM, VG_RT_NODE };
+struct vg_runtime_type;
+struct vg_proc;
 
-/* Fields parsed from /proc/PID/stat (the subset vigil uses). */
-struct vg_proc_stat {
-    char comm[VG_PROC_NAME_MAX];
-    char state;
-    int ppid;
-    unsigned flags;
-    uint64_t minflt, majflt;
-    uint64_t utime, stime; /* clock ticks */
-    int64_t num_threads;
-    uint64_t start_ticks; /* since boot, clock ticks */
-    uint64_t vsize;       /* bytes */
-    int64_t rss_pages;
+/* Who decides which runtime a process runs (engine/runtimes/ registry: vg_runtime_detector).
+ * The table knows no runtime; it calls detect when a process appears or exec's and again at
+ * later scans while detect returns false (a young process may still be loading its runtime),
+ * at most a few times; forget before the process leaves the table or is re-identified. */
+struct vg_proc_detector {
+    /* young: started less than a second ago. Sets p->runtime (and p->runtime_data); returns
+     * true once the answer is final. */
+    bool (*detect)(struct vg_proc *p, bool young, void *arg);
+    void (*forget)(struct vg_proc *p, void *arg);
+    void *arg;
 };
-
-/* Parses one stat line (len bytes, NUL not required). The comm may hold spaces and parentheses,
- * so it ends at the last ")".
- * Returns 0 or VG_EPARSE (truncated or malformed). */
-int vg_proc_parse_stat(const char *text, size_t len, struct vg_proc_stat *out);
 
 enum { VG__PF_STAT = 0, VG__PF_STATUS, VG__PF_IO, VG__PF_FD, VG__PF_COUNT };
 
@@ -62,8 +55,9 @@ struct vg_proc {
     char *cmdline;               /* NUL-separated args joined by spaces, at most 4 KiB */
     char *exe;                   /* readlink of exe; NULL when unreadable */
     struct vg_proc_cgroup cgroup;
-    enum vg_runtime runtime;
-    void *user; /* free for the engine; the table never touches it */
+    const struct vg_runtime_type *runtime; /* set by the detector; NULL until known */
+    void *runtime_data;                    /* the runtime adapter's per-process state */
+    void *user;                            /* free for the engine; the table never touches it */
 
     /* Latest stat; `stat_fresh` says the last scan read it, so the sampler need not. */
     struct vg_proc_stat st;
@@ -85,6 +79,7 @@ struct vg_proc {
     uint64_t seen_gen;
     uint64_t cgroup_gen;
     uint8_t runtime_checks;
+    bool runtime_settled;   /* the detector gave its final answer */
     uint8_t cmdline_checks; /* re-reads of an empty cmdline (caught mid-exec) */
 };
 
@@ -94,6 +89,7 @@ struct vg_proc_table_options {
     int exclude_pid;  /* e.g. getpid(); 0 = none */
     int max_kept_fds; /* budget of /proc fds kept open across scans; 0 = from RLIMIT_NOFILE,
                          -1 = keep none (reopen every time) */
+    const struct vg_proc_detector *detector; /* NULL: runtimes are never detected */
 };
 
 struct vg_proc_scan_cb {
@@ -127,6 +123,8 @@ const char *vg_proc_table_boot_id(const struct vg_proc_table *t);
 /* Number of /proc fds the table currently keeps open (for tests and diagnostics). */
 int vg_proc_table_kept_fds(const struct vg_proc_table *t);
 
-const char *vg_runtime_name(enum vg_runtime rt);
+/* The root the table reads ("/proc" unless injected) and an fd on it. */
+const char *vg_proc_table_root(const struct vg_proc_table *t);
+int vg_proc_table_root_fd(const struct vg_proc_table *t);
 
 #endif

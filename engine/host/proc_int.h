@@ -6,11 +6,6 @@
 
 #include <sys/types.h>
 
-/* Reads at most cap-1 bytes of dirfd/rel into buf and NUL-terminates. A short read is taken as
- * the end: /proc seq files and regular files fill the buffer when they can. Returns the length or
- * -errno. */
-ssize_t vg__read_file(int dirfd, const char *rel, char *buf, size_t cap);
-
 /* Reads one of the process's files (VG__PF_STAT, _STATUS, _IO) through a kept fd when there is
  * one; otherwise opens it and keeps the fd while the table's budget allows. -ESRCH or -ENOENT
  * mean the process is gone. Returns the length or -errno. */
@@ -21,12 +16,5 @@ ssize_t vg__proc_read_rel(struct vg_proc *p, const char *rel, char *buf, size_t 
 int vg__proc_count_fds(struct vg_proc *p);
 /* Re-reads and parses stat into p->st. Returns 0, VG_EEXITED (gone or pid reused) or -errno. */
 int vg__proc_refresh_stat(struct vg_proc *p);
-
-/* Hand parsers: skip blanks, read an unsigned decimal. Return the position after. */
-const char *vg__skip_ws(const char *s);
-const char *vg__parse_u64(const char *s, uint64_t *out, bool *ok);
-/* Finds "key" at the start of a line in text and parses the unsigned number after it (and any
- * blanks or a colon). Returns true when found. */
-bool vg__find_u64(const char *text, const char *key, uint64_t *out);
 
 #endif

@@ -34,16 +34,16 @@ static bool parse_cpulist(const char *s, struct cpuset *out)
 {
     memset(out, 0, sizeof(*out));
     bool any = false;
-    s = vg__skip_ws(s);
+    s = vg_procfs_skip_ws(s);
     while (*s && *s != '\n') {
         uint64_t a, b;
         bool ok;
-        s = vg__parse_u64(s, &a, &ok);
+        s = vg_procfs_parse_u64(s, &a, &ok);
         if (!ok)
             break;
         b = a;
         if (*s == '-') {
-            s = vg__parse_u64(s + 1, &b, &ok);
+            s = vg_procfs_parse_u64(s + 1, &b, &ok);
             if (!ok || b < a)
                 break;
         }
@@ -75,7 +75,7 @@ static void read_online(struct vg_sampler *s)
 {
     char buf[1024];
     if (s->sys_fd >= 0 &&
-        vg__read_file(s->sys_fd, "devices/system/cpu/online", buf, sizeof(buf)) > 0 &&
+        vg_procfs_read(s->sys_fd, "devices/system/cpu/online", buf, sizeof(buf)) > 0 &&
         parse_cpulist(buf, &s->online)) {
         s->online_count = cpuset_count(&s->online, NULL);
         return;
@@ -163,9 +163,9 @@ static int read_status(struct vg_sampler *s, struct vg_proc *p, uint64_t mask,
     if (n <= 0)
         return 0;
     uint64_t v;
-    if (vg__find_u64(buf, "voluntary_ctxt_switches", &v))
+    if (vg_procfs_field_u64(buf, "voluntary_ctxt_switches", &v))
         put(out, mask, VG_M_CTXSW_VOL, (double)v);
-    if (vg__find_u64(buf, "nonvoluntary_ctxt_switches", &v))
+    if (vg_procfs_field_u64(buf, "nonvoluntary_ctxt_switches", &v))
         put(out, mask, VG_M_CTXSW_INVOL, (double)v);
     const char *cl = strstr(buf, "\nCpus_allowed_list:");
     struct cpuset allowed;
@@ -184,9 +184,9 @@ static void read_io(struct vg_proc *p, uint64_t mask, struct vg_sample *out)
     if (vg__proc_read(p, VG__PF_IO, buf, sizeof(buf)) <= 0)
         return;
     uint64_t v;
-    if (vg__find_u64(buf, "read_bytes", &v))
+    if (vg_procfs_field_u64(buf, "read_bytes", &v))
         put(out, mask, VG_M_IO_READ, (double)v);
-    if (vg__find_u64(buf, "write_bytes", &v))
+    if (vg_procfs_field_u64(buf, "write_bytes", &v))
         put(out, mask, VG_M_IO_WRITE, (double)v);
 }
 
@@ -194,7 +194,8 @@ static void read_pss(struct vg_proc *p, uint64_t mask, struct vg_sample *out)
 {
     char buf[2048];
     uint64_t kb;
-    if (vg__proc_read_rel(p, "smaps_rollup", buf, sizeof(buf)) > 0 && vg__find_u64(buf, "Pss", &kb))
+    if (vg__proc_read_rel(p, "smaps_rollup", buf, sizeof(buf)) > 0 &&
+        vg_procfs_field_u64(buf, "Pss", &kb))
         put(out, mask, VG_M_PSS, (double)kb * 1024.0);
 }
 

@@ -13,7 +13,7 @@ free_port() {
 }
 
 wait_port() {
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do # up to a minute: a loaded CI machine starts node slowly
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     sleep 0.1
   done

@@ -8,6 +8,7 @@
 
 #include "engine/host/proc.h"
 #include "engine/host/sampler.h"
+#include "engine/runtimes/runtime.h"
 #include "config/error.h"
 #include "config/util.h"
 
@@ -144,7 +145,7 @@ static double child_cpu_s(pid_t pid)
     ssize_t n = read(fd, buf, sizeof(buf));
     close(fd);
     struct vg_proc_stat st;
-    if (n <= 0 || vg_proc_parse_stat(buf, (size_t)n, &st) < 0)
+    if (n <= 0 || vg_procfs_parse_stat(buf, (size_t)n, &st) < 0)
         return 0;
     return (double)(st.utime + st.stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -468,8 +469,9 @@ static void test_real_runtimes(void **state)
     close(in[0]);
 
     struct vg_proc_table *t;
-    assert_int_equal(vg_proc_table_create(NULL, NULL, &t), 0);
-    enum vg_runtime node_rt = VG_RT_UNKNOWN, java_rt = VG_RT_UNKNOWN, dotnet_rt = VG_RT_UNKNOWN;
+    struct vg_proc_table_options o = {.detector = &vg_runtime_detector};
+    assert_int_equal(vg_proc_table_create(NULL, &o, &t), 0);
+    const struct vg_runtime_type *node_rt = NULL, *java_rt = NULL, *dotnet_rt = NULL;
     bool socket = false;
     for (int i = 0; i < 150; i++) {
         assert_int_equal(vg_proc_scan(t, NULL), 0);
@@ -485,26 +487,27 @@ static void test_real_runtimes(void **state)
         if (dotnet > 0 && (p = vg_proc_table_find(t, dotnet)))
             dotnet_rt = p->runtime;
         socket = dotnet > 0 && dotnet_socket_exists(dotnet);
-        if ((node < 0 || (node_rt != VG_RT_UNKNOWN && node_cmdline)) &&
-            (java < 0 || java_rt != VG_RT_UNKNOWN) &&
-            (dotnet < 0 || (dotnet_rt != VG_RT_UNKNOWN && socket)))
+        if ((node < 0 || (node_rt && node_rt != &vg_runtime_native && node_cmdline)) &&
+            (java < 0 || (java_rt && java_rt != &vg_runtime_native)) &&
+            (dotnet < 0 || (dotnet_rt && dotnet_rt != &vg_runtime_native && socket)))
             break;
         sleep_ms(100);
     }
-    printf("# node: %s, java: %s, dotnet: %s (diagnostic socket %s)\n", vg_runtime_name(node_rt),
-           vg_runtime_name(java_rt), vg_runtime_name(dotnet_rt), socket ? "seen" : "not seen");
+    printf("# node: %s, java: %s, dotnet: %s (diagnostic socket %s)\n",
+           node_rt ? node_rt->name : "-", java_rt ? java_rt->name : "-",
+           dotnet_rt ? dotnet_rt->name : "-", socket ? "seen" : "not seen");
     if (node > 0) {
-        assert_int_equal(node_rt, VG_RT_NODE);
+        assert_string_equal(node_rt->name, "node");
         assert_string_equal(vg_proc_table_find(t, node)->cmdline,
                             "node -e setInterval(() => {}, 1000)");
         reap(node, NULL);
     }
     if (java > 0) {
-        assert_int_equal(java_rt, VG_RT_JVM);
+        assert_string_equal(java_rt->name, "jvm");
         reap(java, NULL);
     }
     if (dotnet > 0) {
-        assert_int_equal(dotnet_rt, VG_RT_DOTNET);
+        assert_string_equal(dotnet_rt->name, "dotnet");
         char maps[64];
         snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)dotnet);
         assert_true(file_contains(maps, "/libcoreclr.so"));

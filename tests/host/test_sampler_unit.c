@@ -9,13 +9,16 @@
 #include "engine/host/cgroup.h"
 #include "engine/host/proc.h"
 #include "engine/host/sampler.h"
+#include "engine/runtimes/runtime.h"
 #include "config/error.h"
 #include "fake_tree.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,9 +97,28 @@ static int teardown(void **state)
  * happens at creation). */
 static void open_table(struct fixture *f, int max_kept_fds)
 {
-    struct vg_proc_table_options o = {.exclude_pid = 0, .max_kept_fds = max_kept_fds};
+    struct vg_proc_table_options o = {
+        .exclude_pid = 0, .max_kept_fds = max_kept_fds, .detector = &vg_runtime_detector};
     assert_int_equal(vg_proc_table_create(&f->fs, &o, &f->table), 0);
     assert_int_equal(vg_sampler_create(&f->fs, &f->sampler), 0);
+}
+
+/* The runtime adapter discovery settled on (engine/runtimes/ registry), by name. */
+static const char *rt(const struct vg_proc *p)
+{
+    return p && p->runtime ? p->runtime->name : "(none)";
+}
+
+/* A real Unix socket at root-relative rel (what the .NET runtime listens on). */
+static void fake_socket(const struct fake_tree *t, const char *rel)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", t->root, rel);
+    assert_true(n > 0 && (size_t)n < sizeof(a.sun_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(fd); /* the socket file stays */
 }
 
 static int scan(struct fixture *f)
@@ -143,7 +165,7 @@ static void test_parse_stat_normal(void **state)
     const char *line = "42 (my proc) S 1 42 42 0 -1 4194560 100 0 3 0 250 50 0 0 20 0 7 0 "
                        "123456 2097152 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1\n";
     struct vg_proc_stat st;
-    assert_int_equal(vg_proc_parse_stat(line, strlen(line), &st), 0);
+    assert_int_equal(vg_procfs_parse_stat(line, strlen(line), &st), 0);
     assert_string_equal(st.comm, "my proc");
     assert_int_equal(st.state, 'S');
     assert_int_equal(st.ppid, 1);
@@ -162,7 +184,7 @@ static void test_parse_stat_parens_in_comm(void **state)
     (void)state;
     const char *line = "7 ((a) b)) R 3 7 7 0 -1 0 1 0 2 0 10 20 0 0 20 0 1 0 99 4096 5\n";
     struct vg_proc_stat st;
-    assert_int_equal(vg_proc_parse_stat(line, strlen(line), &st), 0);
+    assert_int_equal(vg_procfs_parse_stat(line, strlen(line), &st), 0);
     assert_string_equal(st.comm, "(a) b)");
     assert_int_equal(st.state, 'R');
     assert_int_equal(st.ppid, 3);
@@ -180,7 +202,7 @@ static void test_parse_stat_malformed(void **state)
     for (size_t n = 0; n < full; n++) {
         char *copy = malloc(n ? n : 1); /* exact size: ASan catches reads past the end */
         memcpy(copy, good, n);
-        int r = vg_proc_parse_stat(copy, n, &st);
+        int r = vg_procfs_parse_stat(copy, n, &st);
         assert_true(r == 0 || r == VG_EPARSE);
         if (n < strlen("7 ((a) b)) R 3 7 7 0 -1 0 1 0 2 0 10 20 0 0 20 0 1 0 99 4096 5"))
             assert_int_equal(r, VG_EPARSE);
@@ -194,7 +216,7 @@ static void test_parse_stat_malformed(void **state)
                          "1 (x) S a b c",
                          "1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 -"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(vg_proc_parse_stat(bad[i], strlen(bad[i]), &st), VG_EPARSE);
+        assert_int_equal(vg_procfs_parse_stat(bad[i], strlen(bad[i]), &st), VG_EPARSE);
 }
 
 /* ---- discovery ------------------------------------------------------------------------------ */
@@ -243,7 +265,7 @@ static void test_scan_normal_and_kernel_threads(void **state)
     assert_string_equal(x->cgroup.v2, "/app.slice/x");
     assert_string_equal(x->cgroup.v1_memory, "/app");
     assert_string_equal(x->cgroup.v1_cpu, "/app-cpu");
-    assert_int_equal(x->runtime, VG_RT_UNKNOWN);
+    assert_string_equal(rt(x), "native");
     assert_string_equal(x->key_str, "11111111-2222-3333-4444-555555555555:100:5100");
     assert_ptr_equal(vg_proc_table_find_key(f->table, x->key), x);
     assert_string_equal(vg_proc_table_boot_id(f->table), "11111111-2222-3333-4444-555555555555");
@@ -344,7 +366,7 @@ static void test_scan_exit_and_exec(void **state)
     struct vg_proc *x = vg_proc_table_find(f->table, 401);
     assert_string_equal(x->name, "java");
     assert_string_equal(x->cmdline, "java -jar app.jar");
-    assert_int_equal(x->runtime, VG_RT_JVM);
+    assert_string_equal(rt(x), "jvm");
     assert_null(vg_proc_table_find(f->table, 400));
 }
 
@@ -360,11 +382,21 @@ static void test_runtime_detection(void **state)
     snprintf(maps + 8161, 9000 - 8161, "/usr/share/dotnet/shared/libcoreclr.so\n");
     d.maps = maps;
     fake_proc_write(&f->ft, &d);
-    /* .NET single-file: no libcoreclr mapping, but the diagnostic socket for its ns pid */
+    /* .NET single-file: no libcoreclr mapping, but the diagnostic socket named by its ns pid
+     * and its start time (5501 ticks), and a stale socket of an earlier process with the same
+     * pid beside it */
     struct fake_proc s = normal_proc(501);
     s.nspid = "501\t1";
     fake_proc_write(&f->ft, &s);
-    fake_write(&f->ft, "proc/501/root/tmp/dotnet-diagnostic-1-123456-socket", "");
+    fake_mkdir(&f->ft, "proc/501/root/tmp");
+    fake_socket(&f->ft, "proc/501/root/tmp/dotnet-diagnostic-1-5501-socket");
+    fake_socket(&f->ft, "proc/501/root/tmp/dotnet-diagnostic-1-42-socket");
+    /* only a stale socket (another start time) is not .NET */
+    struct fake_proc st = normal_proc(504);
+    st.nspid = "504\t1";
+    fake_proc_write(&f->ft, &st);
+    fake_mkdir(&f->ft, "proc/504/root/tmp");
+    fake_socket(&f->ft, "proc/504/root/tmp/dotnet-diagnostic-1-42-socket");
     /* a socket for another pid does not count */
     struct fake_proc o = normal_proc(502);
     fake_proc_write(&f->ft, &o);
@@ -375,17 +407,18 @@ static void test_runtime_detection(void **state)
     fake_proc_write(&f->ft, &n);
     open_table(f, 0);
     assert_int_equal(scan(f), 0);
-    assert_int_equal(vg_proc_table_find(f->table, 500)->runtime, VG_RT_DOTNET);
-    assert_int_equal(vg_proc_table_find(f->table, 501)->runtime, VG_RT_DOTNET);
-    assert_int_equal(vg_proc_table_find(f->table, 502)->runtime, VG_RT_UNKNOWN);
-    assert_int_equal(vg_proc_table_find(f->table, 503)->runtime, VG_RT_NODE);
-    assert_string_equal(vg_runtime_name(VG_RT_DOTNET), ".NET");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 500)), "dotnet");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 501)), "dotnet");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 502)), "native");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 503)), "node");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 504)), "native");
+    assert_string_equal(vg_runtime_find("dotnet")->display, ".NET");
 
     /* a runtime that maps its library late is still found on the next scans, then no more
      * checks are made */
     fake_write(&f->ft, "proc/502/maps", "7f00-7f01 r-xp 0 08:01 1 /opt/jdk/lib/server/libjvm.so\n");
     assert_int_equal(scan(f), 0);
-    assert_int_equal(vg_proc_table_find(f->table, 502)->runtime, VG_RT_JVM);
+    assert_string_equal(rt(vg_proc_table_find(f->table, 502)), "jvm");
     assert_int_equal(f->ev.changed, 1); /* the engine learns the runtime once it is known */
     free(maps);
 }
@@ -406,12 +439,12 @@ static void test_runtime_young_process_deferred(void **state)
     fake_proc_write(&f->ft, &node);
     open_table(f, 0);
     assert_int_equal(scan(f), 0);
-    assert_int_equal(vg_proc_table_find(f->table, 520)->runtime, VG_RT_UNKNOWN);
-    assert_int_equal(vg_proc_table_find(f->table, 521)->runtime, VG_RT_JVM);
-    assert_int_equal(vg_proc_table_find(f->table, 522)->runtime, VG_RT_NODE);
+    assert_string_equal(rt(vg_proc_table_find(f->table, 520)), "native");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 521)), "jvm");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 522)), "node");
     fake_write(&f->ft, "proc/uptime", "101.00 182.00\n");
     assert_int_equal(scan(f), 0);
-    assert_int_equal(vg_proc_table_find(f->table, 520)->runtime, VG_RT_JVM);
+    assert_string_equal(rt(vg_proc_table_find(f->table, 520)), "jvm");
     assert_int_equal(f->ev.changed, 1);
 }
 

@@ -86,8 +86,11 @@ static void test_routes_and_errors(void **state)
     json_decref(j);
     th_resp_free(&r);
 
-    assert_int_equal(th_curl(t.port, "GET", "/echo?a=x%2By&b=1+2&a=second&flag", TH_KEY, NULL, &r),
-                     0);
+    /* a parameter given twice has no single meaning: 400, not a silent pick */
+    assert_int_equal(th_curl(t.port, "GET", "/echo?a=1&b=2&A=second", TH_KEY, NULL, &r), 0);
+    assert_problem(&r, 400, "VG_EINVAL");
+    th_resp_free(&r);
+    assert_int_equal(th_curl(t.port, "GET", "/echo?a=x%2By&b=1+2&flag", TH_KEY, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "a")), "x+y");
@@ -198,7 +201,7 @@ static void test_auth(void **state)
     struct vg_buf storm;
     vg_buf_init(&storm);
     for (int i = 0; i < 200; i++)
-        vg_buf_printf(&storm, "GET /hello HTTP/1.1\r\nAuthorization: Bearer guess%d\r\n\r\n", i);
+        vg_buf_printf(&storm, "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess%d\r\n\r\n", i);
     assert_int_equal(th_send(fd, storm.data, storm.len), 0);
     int n401 = 0, n429 = 0;
     for (int i = 0; i < 200; i++) {
@@ -216,8 +219,17 @@ static void test_auth(void **state)
     assert_true(n401 > 0 && n401 <= 200 - 50 && n429 > 0);
     vg_buf_free(&storm);
     close(fd);
-    raw_expect(t.port, "GET /hello HTTP/1.1\r\nAuthorization: Bearer " TH_KEY "\r\n\r\n", 200,
-               false);
+    raw_expect(t.port, "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TH_KEY "\r\n\r\n",
+               200, false);
+    /* RFC 9112: HTTP/1.1 needs exactly one Host; HTTP/1.0 may omit it */
+    raw_expect(t.port, "GET /hello HTTP/1.1\r\nAuthorization: Bearer " TH_KEY "\r\n\r\n", 400,
+               true);
+    raw_expect(t.port,
+               "GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\nAuthorization: Bearer " TH_KEY
+               "\r\n\r\n",
+               400, true);
+    raw_expect(t.port, "GET /hello HTTP/1.0\r\nAuthorization: Bearer " TH_KEY "\r\n\r\n", 200,
+               true);
 
     th_stop(&t);
 }
