@@ -410,6 +410,7 @@ const struct vg_egress_provider_type vg__egress_azure_blob = {
     .type_name = "AzureBlobStorage",
     .kind = VG_EGRESS_AZURE_BLOB,
     .spools = true,
+    .streams = true,
     .create = az_create,
     .destroy = az_destroy,
     .chunk_size = az_chunk_size,

@@ -102,7 +102,8 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     struct xfer *x = arg;
     /* the requests undoing a cancelled upload must not be cancelled themselves */
     bool cancelled = !x->u->cleanup && vg__upload_cancelled(x->u);
-    return cancelled || vg__egress_stopping(x->u->e) ? 1 : 0;
+    bool halted = x->u->halt && atomic_load(x->u->halt);
+    return cancelled || halted || vg__egress_stopping(x->u->e) ? 1 : 0;
 }
 
 bool vg__client_object_complete(const struct vg__client_resp *r, const struct vg__upload *u,

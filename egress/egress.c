@@ -31,7 +31,16 @@ struct vg_artifact {
     struct vg_egress *e;
     struct vg__upload *u;
     struct vg__spool sp;
+    /* Parts stream to the provider while the artifact is written (spooling providers that
+     * upload in parts): each full part of the spool is queued as soon as it is written. */
+    bool streaming;
+    uint64_t chunk;
+    unsigned next_no;
 };
+
+/* Parts beyond this many wait for the commit: the part size may have to grow for huge
+ * artifacts (S3 allows 10,000 parts), which only the final size tells. */
+#define STREAM_MAX_PARTS 5000
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -487,6 +496,11 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
         rc = vg__db_set_spool(u);
     if (rc)
         goto out;
+    if (p->type->streams) {
+        a->streaming = true;
+        a->chunk = p->type->chunk_size(p->state, u); /* the size is not known yet */
+        a->next_no = 1;
+    }
     vg__egress_count(e, VG__C_ACTIVE, 1);
     vg_log(VG_LOG_DEBUG, p->component, "artifact %s opened (upload %lld)", u->name,
            (long long)u->id);
@@ -503,13 +517,33 @@ out:
     return rc;
 }
 
+/* Queues the parts the spool holds in full to the lanes (starting them with the first one).
+ * Never waits for the network: a lane begins the remote upload. Any trouble just ends the
+ * streaming; the commit sends what is missing. */
+static void stream_parts(struct vg_artifact *a)
+{
+    struct vg__upload *u = a->u;
+    while (a->streaming && a->sp.written >= (uint64_t)a->next_no * a->chunk) {
+        if (a->next_no > STREAM_MAX_PARTS ||
+            (!u->pool && vg__pool_start(u, a->chunk, true, &u->pool)) ||
+            vg__pool_add(u->pool, a->next_no, (uint64_t)(a->next_no - 1) * a->chunk, a->chunk)) {
+            a->streaming = false;
+            break;
+        }
+        a->next_no++;
+    }
+}
+
 int vg_artifact_write(struct vg_artifact *a, const void *buf, size_t len)
 {
     if (!a->sp.failed && vg__upload_cancelled(a->u)) {
         a->sp.failed = VG_ECANCELED;
         snprintf(a->sp.err, sizeof(a->sp.err), "cancelled");
     }
-    return vg__spool_write(&a->sp, buf, len);
+    int rc = vg__spool_write(&a->sp, buf, len);
+    if (!rc && a->streaming)
+        stream_parts(a);
+    return rc;
 }
 
 int64_t vg_artifact_id(const struct vg_artifact *a)
@@ -553,8 +587,20 @@ void vg_artifact_abort(struct vg_artifact *a)
 {
     if (!a)
         return;
+    struct vg__upload *u = a->u;
+    bool cancelled = vg__upload_cancelled(u);
+    if (u->pool) {
+        vg__pool_stop(u->pool);
+        vg__pool_wait(u->pool, NULL, 0);
+        u->pool = NULL;
+    }
+    if (u->remote_id) {
+        /* parts streamed during the write: the multipart upload goes too (one attempt) */
+        u->cleanup = true;
+        u->prov->type->abort(u->prov->state, u);
+    }
     vg__spool_close(&a->sp, true);
-    vg__db_set_state(a->u, "failed", a->sp.failed ? a->sp.err : "aborted");
+    vg__db_set_state(u, cancelled ? "cancelled" : "failed", a->sp.failed ? a->sp.err : "aborted");
     vg__egress_count(a->e, VG__C_ACTIVE, -1);
     vg__upload_free(a->u);
     free(a);

@@ -79,11 +79,14 @@ struct vg__upload {
     size_t n_parts;
     bool chunked; /* set by begin: upload with put_chunk + finish */
     bool resumed;
-    bool claimed;        /* registered as active in this process (released by vg__upload_free) */
-    bool remote_checked; /* a resumed remote upload was found to still exist */
-    bool finish_started; /* the final step was sent: the object may be there */
-    bool cleanup;        /* requests undoing a cancelled upload: not themselves cancelled */
-    atomic_bool *cancel; /* set by vg_egress_upload_cancel (owned by the live-upload registry) */
+    bool claimed;          /* registered as active in this process (released by vg__upload_free) */
+    bool remote_checked;   /* a resumed remote upload was found to still exist */
+    bool finish_started;   /* the final step was sent: the object may be there */
+    bool cleanup;          /* requests undoing a cancelled upload: not themselves cancelled */
+    atomic_bool *cancel;   /* set by vg_egress_upload_cancel (owned by the live-upload registry) */
+    bool early;            /* a lane streaming parts while the artifact is written: no backoff */
+    atomic_bool *halt;     /* a lane's pool stopping: cut the transfer */
+    struct vg__pool *pool; /* lanes sending parts (streaming since the write; a lane's own pool) */
     CURL *curl;
     char err[512];
     uint64_t retry_after_ms; /* hint from the last VG_ERETRY */
@@ -92,7 +95,11 @@ struct vg__upload {
 struct vg_egress_provider_type {
     const char *type_name; /* the settings' provider family, e.g. "S3Storage" */
     enum vg_egress_kind kind;
-    bool spools; /* false: vg_artifact_write goes straight to direct_path */
+    bool spools; /* false: vg_artifact_write goes straight to direct_create's file */
+    /* Parts may be sent while the artifact is still written (begin needs neither the size nor
+     * the checksum: Azure's metadata goes with the block list; S3's vigilsha256 goes with
+     * CreateMultipartUpload, so S3 sends its parts after the commit). */
+    bool streams;
     int (*create)(const struct vg_egress_settings *s, void **state, char *err, size_t errlen);
     void (*destroy)(void *state);
     int (*check_name)(void *state, const char *name, char *err, size_t errlen);
@@ -307,7 +314,30 @@ void vg__active_release(struct vg__upload *u);
 /* Joins the resume worker, if any (the egress is stopping, so it ends within a second). */
 void vg__resume_join(struct vg_egress *e);
 
+/* --- parts.c: several parts in flight --- */
+struct vg__pool;
+/* Starts the lanes sending parts of u, `chunk` bytes each (the last may be shorter). early:
+ * started while the artifact is still written: the first lane begins the remote upload, and
+ * lanes give up at the first retryable failure (the commit sends what is missing, with
+ * retries). */
+int vg__pool_start(struct vg__upload *u, uint64_t chunk, bool early, struct vg__pool **out);
+/* Queues part no (1-based) at [off, off+len) of the spool. Never blocks on the network. */
+int vg__pool_add(struct vg__pool *p, unsigned no, uint64_t off, uint64_t len);
+unsigned vg__pool_queued_upto(struct vg__pool *p); /* the highest part number queued */
+uint64_t vg__pool_chunk(const struct vg__pool *p);
+/* Waits until the remote upload is begun: 0 or the error that stopped the pool. */
+int vg__pool_begun(struct vg__pool *p);
+/* Stops taking parts and cuts the transfers (abort, a part size that no longer fits). */
+void vg__pool_stop(struct vg__pool *p);
+/* Waits for every queued part and frees the pool: 0 or the first error (its message in err).
+ * The parts sent are in u->parts (sorted) and in the database. */
+int vg__pool_wait(struct vg__pool *p, char *err, size_t errlen);
+
 /* --- upload.c --- */
+/* One attempt-with-retries of a step, for the part lanes: begin (records the remote id) and
+ * one part (its tag in *tag). */
+int vg__upload_begin(struct vg__upload *u);
+int vg__upload_part(struct vg__upload *u, unsigned no, uint64_t off, uint64_t len, char **tag);
 /* Undoes a cancelled upload: state cancelling, the remote multipart upload aborted, the object
  * removed if it may have landed (maybe_landed: probe first) and is this one, the spool
  * dropped, state cancelled. 0 when all is undone; VG_ERETRY leaves it cancelling, for the

@@ -126,6 +126,10 @@ static void *resume_main(void *arg)
             vg_log(VG_LOG_WARN, u->prov->component,
                    "%s: discarded, the previous run stopped while it was being written", u->name);
             vg__spool_drop(u);
+            if (u->remote_id) { /* parts had been streamed meanwhile */
+                u->cleanup = true;
+                u->prov->type->abort(u->prov->state, u);
+            }
             vg__db_set_state(u, "failed", "incomplete: the writer stopped while spooling");
             vg__upload_free(u);
             continue;

@@ -246,7 +246,7 @@ kill9-s3|kill9-azure|kill9-s3-aborted)
   if [[ $case_ == kill9-s3-aborted ]]; then
     grep -q "NoSuchUpload.*starting over" "$work/log2" || { cat "$work/log2"; fail "no restart"; }
   else
-    grep -q "resuming at part [3-9]" "$work/log2" || { cat "$work/log2"; fail "did not resume from the recorded parts"; }
+    grep -Eq "resuming: ([2-9]|[1-9][0-9]) of" "$work/log2" || { cat "$work/log2"; fail "did not resume from the recorded parts"; }
   fi
   [[ "$(sqlite3 "$work/state/vigil.db" "select state from egress_uploads")" == done ]] || fail "state after resume"
   check $p "$RUN.bin" "$(sha256sum < "$work/data" | cut -d' ' -f1)" $((30*MIB))
