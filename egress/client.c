@@ -184,6 +184,8 @@ int vg__client_do(struct vg__upload *u, const struct vg__client_req *req, struct
                          (long)(p->timeout_ms < 30000 ? p->timeout_ms : 30000));
     vg__curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     vg__curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s > 0 ? stall_s : 1L);
+    /* Bodies come from the spool by pread: 512 KiB reads instead of curl's 64 KiB (per lane). */
+    vg__curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
     vg__curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (req->no_body_response) {
         vg__curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

@@ -280,6 +280,7 @@ struct vg__spool {
     ZSTD_CStream *zs;
     EVP_MD_CTX *sha;
     uint64_t written;  /* bytes in the file */
+    uint64_t flushed;  /* bytes whose writeback has been started */
     uint64_t reserved; /* bytes accounted against the spool quota */
     int failed;        /* the first error; every later call returns it */
     char err[512];
