@@ -99,6 +99,14 @@ void vg_rt_target_free(struct vg_rt_target *t)
     t->name = t->cmdline = t->exe = t->key = NULL;
 }
 
+int vg_rt_job_sink(void *ctx, const void *buf, size_t len)
+{
+    struct vg_rt_job *job = ctx;
+    if (atomic_load(&job->cancelled))
+        return VG_ECANCELED;
+    return job->ops->write(job, buf, len);
+}
+
 void vg_rt_job_cancel(struct vg_rt_job *job)
 {
     atomic_store(&job->cancelled, true);

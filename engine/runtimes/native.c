@@ -54,14 +54,6 @@ struct dump_state {
     struct vg_dump_result res;
 };
 
-static int sink(void *ctx, const void *buf, size_t len)
-{
-    struct vg_rt_job *job = ctx;
-    if (atomic_load(&job->cancelled))
-        return VG_ECANCELED;
-    return job->ops->write(job, buf, len);
-}
-
 static void dump_work(struct vg_rt_job *job)
 {
     struct dump_state *st = job->state;
@@ -78,8 +70,8 @@ static void dump_work(struct vg_rt_job *job)
         snprintf(st->err, sizeof(st->err), "cannot open the artifact: %s", vg_strerror(st->rc));
         return;
     }
-    st->rc =
-        vg_coredump_write(job->target.pid, st->type, sink, job, &st->res, st->err, sizeof(st->err));
+    st->rc = vg_coredump_write(job->target.pid, st->type, vg_rt_job_sink, job, &st->res, st->err,
+                               sizeof(st->err));
     if (st->rc) {
         job->ops->abort(job);
         return;

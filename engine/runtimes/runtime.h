@@ -112,6 +112,10 @@ struct vg_rt_action {
  * "core_20260101_120000_123_4242" or "20260101_120000_123_4242.nettrace". */
 void vg_rt_artifact_name(char *buf, size_t n, const char *prefix, int pid, const char *ext);
 
+/* A sink for an adapter's protocol layer (ctx = the job): the job's ops->write, or VG_ECANCELED
+ * once the job was cancelled. */
+int vg_rt_job_sink(void *job, const void *buf, size_t len);
+
 /* Asks a running job to stop: sets job->cancelled and calls the runner's cancel, if any. */
 void vg_rt_job_cancel(struct vg_rt_job *job);
 
@@ -128,7 +132,8 @@ int vg_rt_job_thread(struct vg_rt_job *job, vg_rt_job_fn fn, vg_rt_job_fn after)
 struct vg_rt_needs {
     const struct vg_rt_metric_ref *metrics;
     size_t n_metrics;
-    uint64_t interval_ms; /* the shortest interval any user asked for */
+    uint64_t
+        interval_ms; /* how often the runtime should send them (GlobalCounter.IntervalSeconds) */
 };
 
 struct vg_rt_session;
@@ -162,6 +167,10 @@ struct vg_runtime_type {
                         const struct vg_rt_needs *needs, struct vg_rt_session **out);
     void (*session_sample)(struct vg_rt_session *s, struct vg_rt_values *out);
     void (*session_close)(struct vg_rt_session *s);
+    /* The samples cost a file read, no IPC (the JVM's perf data): the engine keeps a session
+     * open for every process of the runtime, so /metrics shows them, not only while a rule
+     * reads them. */
+    bool cheap_samples;
 
     const struct vg_rt_action *const *actions; /* NULL-terminated; may be NULL */
 };

@@ -15,7 +15,7 @@ Azurite (the egress_servers fixture) behind faultproxy.py.
                  the recovered provider resumes it (never Failed: callers retry Failed ones)
   keepfree       a dump refused by Storage.KeepFree fails with an error that says KeepFree
 
-The daemon and target come from the environment (VIGIL, VG_API_TARGET), as in tests/api."""
+The daemon and target come from the environment (VIGIL, VG_API_TARGET), through tests/lib."""
 import os
 import socket
 import sqlite3
@@ -24,9 +24,9 @@ import sys
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-import harness as h  # noqa: E402
-from harness import check, eq  # noqa: E402
+
+import vigil_test as h
+from vigil_test import check, eq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO, BUILD = sys.argv[1], sys.argv[2]
@@ -52,11 +52,10 @@ class Proxy:
     def __init__(self, env, upstream, *flags):
         self.port = h.free_port()
         self.log = os.path.join(env.tmp, "proxy-%d.log" % self.port)
-        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "faultproxy.py"), "--port",
-                                   str(self.port), "--upstream", "127.0.0.1:%d" % upstream,
-                                   "--log", self.log] + list(flags))
-        env.procs.append(self.p)
-        h.wait_for(lambda: self._up(), 10, "faultproxy on port %d" % self.port)
+        self.p = env.spawn([sys.executable, os.path.join(HERE, "faultproxy.py"), "--port",
+                            str(self.port), "--upstream", "127.0.0.1:%d" % upstream, "--log",
+                            self.log] + list(flags))
+        h.wait_for("faultproxy on port %d" % self.port, self._up, 10)
 
     def _up(self):
         try:
@@ -98,7 +97,7 @@ def poll_op(d, key, loc, timeout=100):
     def done():
         j = d.get(loc, key=key).json()
         return j if j["status"] in TERMINAL else None
-    return h.wait_for(done, timeout, "operation %s to finish" % loc, interval=0.2)
+    return h.wait_for("operation %s to finish" % loc, done, timeout, interval=0.2)
 
 
 def start(env, egress, storage=None, target_mb=0):
@@ -109,8 +108,8 @@ def start(env, egress, storage=None, target_mb=0):
         settings["Storage"] = storage
     t = env.target(heap_mb=target_mb, threads=1, name="vgegressop")
     d = env.daemon(settings).start()
-    h.wait_for(lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20,
-               "discovery of pid %d" % t.pid)
+    h.wait_for("discovery of pid %d" % t.pid,
+               lambda: d.get("/process?pid=%d" % t.pid, key=key).status == 200, 20)
     return d, t, key
 
 
@@ -129,7 +128,7 @@ def cancel_while(d, key, loc, what, cond, timeout=60):
     """Waits for cond, DELETEs the operation, returns its final JSON. The operation must still
     be Running until the upload has been cleaned up (checked by the caller on the result)."""
     try:
-        h.wait_for(cond, timeout, what, interval=0.05)
+        h.wait_for(what, cond, timeout, interval=0.05)
     except AssertionError:
         print("uploads:", db_rows(d), "vigil exit status:", d.p.poll())
         raise
@@ -230,7 +229,7 @@ def sc_resume(env):
 
     def pending():
         return any(r[2] == "pending" for r in db_rows(d))
-    h.wait_for(pending, 60, "the first upload to run out of retries")
+    h.wait_for("the first upload to run out of retries", pending, 60)
     j = d.get(loc1, key=key).json()
     eq((j["status"], j["resourceLocation"]), ("Running", None),
        "an operation whose upload is pending (not Failed: a caller would dump again)")
@@ -265,15 +264,5 @@ def sc_keepfree(env):
 SCENARIOS = {"cancel-s3": sc_cancel_s3, "cancel-landed": sc_cancel_landed,
              "cancel-azure": sc_cancel_azure, "resume": sc_resume, "keepfree": sc_keepfree}
 
-def run(env):
-    env.procs = []
-    try:
-        SCENARIOS[SCENARIO](env)
-    finally:
-        for p in env.procs:
-            p.kill()
-            p.wait()
-
-
 if __name__ == "__main__":
-    h.main(run)
+    h.run(SCENARIOS[SCENARIO], name="egress_op_" + SCENARIO)
