@@ -110,8 +110,10 @@ static void *lane_main(void *arg)
         p->busy--;
         if (rc) {
             pool_fail(p, rc, lane->err);
-            /* the others stop too: their parts would only be sent again */
-            atomic_store(&p->halt, true);
+            /* A lost cause (fatal, cancelled, the remote upload gone) cuts the other transfers;
+             * a transient failure lets them finish: they may well succeed. */
+            if (rc != VG_ERETRY)
+                atomic_store(&p->halt, true);
         }
         pthread_cond_broadcast(&p->cv);
     }
