@@ -123,6 +123,8 @@ struct vg_daemon {
     bool stopping;
     int exit_status;
     struct vg_daemon_counters counters;
+    struct vg_rt_host rt_host; /* what runtime adapters may ask of the daemon */
+    bool runtimes_started;
 };
 
 /* gen.c */
@@ -137,6 +139,8 @@ bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p);
 /* daemon.c */
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g); /* takes the caller's ref */
 void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
+/* Tells p's adapter that its rules are armed once no Startup action list runs on it. */
+void vg__daemon_check_armed(struct vg_watched *w);
 
 /* actions.c: starts the rule's action list for inst; takes nothing. */
 int vg__run_start(struct vg_instance *inst);

@@ -57,6 +57,8 @@ struct dump_state {
 static void dump_work(struct vg_rt_job *job)
 {
     struct dump_state *st = job->state;
+    if (st->rc)
+        return; /* refused at start; reported by dump_after */
     const char *path = job->ops->file_path ? job->ops->file_path(job) : NULL;
     if (path) {
         st->rc = vg_coredump_to_file(job->target.pid, st->type, path, &st->res, st->err,
@@ -116,6 +118,12 @@ static int dump_start(struct vg_rt_job *job)
     if (!st)
         return VG_ENOMEM;
     st->type = set ? (enum vg_dump_type)set->type : VG_DUMP_WITH_HEAP;
+    if (set && set->writer == VG_ACT_WRITER_RUNTIME) {
+        st->rc = VG_EUNSUPPORTED;
+        snprintf(st->err, sizeof(st->err),
+                 "Writer: Runtime needs a runtime that writes its own dumps (.NET); pid %d is %s",
+                 job->target.pid, job->target.runtime ? job->target.runtime->display : "native");
+    }
     job->state = st;
     int rc = vg_rt_job_thread(job, dump_work, dump_after);
     if (rc) {
