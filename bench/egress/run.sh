@@ -8,7 +8,9 @@
 # completing them (CompleteMultipartUpload / Put Block List), which is what any resumable
 # upload pays the server. Each set runs REPS times, alternating; medians. The ratios (floor time
 # / vigil time, i.e. vigil's share of the floor's throughput) are what counts: all share the
-# machine and its noise. Peak RSS of the driver from /usr/bin/time.
+# machine and its noise. Peak RSS of the driver from /usr/bin/time. The driver gets the
+# providers' default Timeout (60 s without progress): s3rver's CompleteMultipartUpload of 1 GiB
+# may be silent for longer than the driver's own 10 s default.
 # Row s3-1put: the same S3 upload with CopyBufferSize (the part size) above the artifact's size,
 # so vigil sends it in one PUT as curl does: what is left between vigil and the raw floor once
 # the server's multipart cost is out of the picture.
@@ -88,7 +90,7 @@ vigil() { # PROVIDER RUN: one artifact through the egress API; checks the stored
     s3-1put) args="--kind s3 --endpoint $S3 --bucket vigil --path-style --access-key S3RVER --secret-key S3RVER --part-size $((bytes + 1))" ;;
     azure) args="--kind azure --account-uri $AZ --container vigil --account-key $KEY" ;;
   esac
-  /usr/bin/time -v -o "$work/time" "$D" --state "$work/state" --spool "$work/spool" $args \
+  /usr/bin/time -v -o "$work/time" "$D" --state "$work/state" --spool "$work/spool" $args --timeout-ms 60000 \
     --chunk 1048576 --name "$name" put "$src" > /dev/null 2> "$work/log" ||
     { cat "$work/log" >&2; exit 1; }
   awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time" >> "$work/rss.$p"
