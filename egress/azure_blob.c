@@ -2,6 +2,7 @@
  * service verifies) streamed from the spool; Put Block List commits them with the content type
  * and metadata. Auth: a SAS token appended to every URL, or SharedKey (egress/azure_sign.h).
  * x-ms-version is pinned (see docs/egress.md). */
+#include "config/codec.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "egress/azure_sign.h"
@@ -162,15 +163,15 @@ static char *blob_path(struct az *a, const struct vg__upload *u)
     if (!rc)
         rc = vg_buf_puts(&b, "/");
     if (!rc)
-        rc = vg__url_encode(a->container, false, &b);
+        rc = vg_url_encode(a->container, false, &b);
     if (!rc)
         rc = vg_buf_puts(&b, "/");
     if (!rc && a->prefix[0])
-        rc = vg__url_encode(a->prefix, true, &b);
+        rc = vg_url_encode(a->prefix, true, &b);
     if (!rc && a->prefix[0])
         rc = vg_buf_puts(&b, "/");
     if (!rc)
-        rc = vg__url_encode(u->name, true, &b);
+        rc = vg_url_encode(u->name, true, &b);
     if (rc) {
         vg_buf_free(&b);
         return NULL;
@@ -179,9 +180,10 @@ static char *blob_path(struct az *a, const struct vg__upload *u)
 }
 
 static int az_send_path(struct az *a, struct vg__upload *u, struct vg__call *c, char *path,
-                        struct vg__http_resp *r);
+                        struct vg__client_resp *r);
 
-static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struct vg__http_resp *r)
+static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c,
+                   struct vg__client_resp *r)
 {
     char *path = blob_path(a, u);
     return path ? az_send_path(a, u, c, path, r) : VG_ENOMEM;
@@ -189,7 +191,7 @@ static int az_send(struct az *a, struct vg__upload *u, struct vg__call *c, struc
 
 /* Sends c to `path` (owned, freed here). */
 static int az_send_path(struct az *a, struct vg__upload *u, struct vg__call *c, char *path,
-                        struct vg__http_resp *r)
+                        struct vg__client_resp *r)
 {
     int rc = 0;
     char date[32], clen[24];
@@ -227,7 +229,7 @@ static int az_send_path(struct az *a, struct vg__upload *u, struct vg__call *c, 
     const struct vg_http_header extra[] = {{"Authorization", auth}};
     /* The URL may carry a SAS token: log the path only. */
     char *target = vg_asprintf("%s%s%s", path, c->query ? "?" : "", c->query ? c->query : "");
-    rc = target ? vg__http_send(u, c, url, target, extra, VG_ARRAY_SIZE(extra), r) : VG_ENOMEM;
+    rc = target ? vg__client_send(u, c, url, target, extra, VG_ARRAY_SIZE(extra), r) : VG_ENOMEM;
     free(target);
 out:
     free(url);
@@ -256,15 +258,15 @@ static int ensure_container(struct az *a, struct vg__upload *u)
     vg_buf_init(&path);
     int rc = vg_buf_printf(&path, "%s/", a->uri.path);
     if (!rc)
-        rc = vg__url_encode(a->container, false, &path);
+        rc = vg_url_encode(a->container, false, &path);
     if (rc) {
         vg_buf_free(&path);
         return rc;
     }
     struct vg__call c;
     vg__call_init(&c, "PUT", "restype=container");
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     if ((rc = az_send_path(a, u, &c, vg_buf_steal(&path), &r)))
         goto out;
     if (!r.curl_code && (r.status == 201 || r.status == 409 || (r.status == 403 && a->sas))) {
@@ -273,9 +275,9 @@ static int ensure_container(struct az *a, struct vg__upload *u)
         atomic_store(&a->container_ready, true);
         goto out;
     }
-    rc = vg__http_judge(u, &r, "Create Container");
+    rc = vg__client_judge(u, &r, "Create Container");
 out:
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
@@ -296,9 +298,9 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     struct vg_buf id, q;
     vg_buf_init(&id);
     vg_buf_init(&q);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
-    int fd = open(u->spool_path, O_RDONLY | O_CLOEXEC);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
+    int fd = open(u->spool_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(u->err, sizeof(u->err), "opening %s: %s", u->spool_path, vg_strerror(-errno));
         rc = VG_EFATAL;
@@ -310,7 +312,7 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
         goto out;
     }
     if ((rc = vg_base64_encode(raw_id, strlen(raw_id), &id)) ||
-        (rc = vg_buf_puts(&q, "comp=block&blockid=")) || (rc = vg__url_encode(id.data, false, &q)))
+        (rc = vg_buf_puts(&q, "comp=block&blockid=")) || (rc = vg_url_encode(id.data, false, &q)))
         goto out;
     struct vg__call c;
     vg__call_init(&c, "PUT", q.data);
@@ -318,7 +320,7 @@ static int az_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     c.fd = fd;
     c.off = off;
     c.len = len;
-    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__http_judge(u, &r, "Put Block")))
+    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__client_judge(u, &r, "Put Block")))
         goto out;
     *out_tag = vg_buf_steal(&id);
 out:
@@ -326,7 +328,7 @@ out:
         close(fd);
     vg_buf_free(&id);
     vg_buf_free(&q);
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
@@ -337,17 +339,17 @@ static int az_probe(void *state, struct vg__upload *u, bool *complete)
     struct vg__call c;
     vg__call_init(&c, "HEAD", NULL);
     c.head = true;
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int rc = az_send(a, u, &c, &r);
     if (!rc && !r.curl_code && r.status == 404)
         goto out;
     if (!rc)
-        rc = vg__http_judge(u, &r, "Get Blob Properties");
+        rc = vg__client_judge(u, &r, "Get Blob Properties");
     if (!rc)
-        *complete = vg__http_object_complete(&r, u, "x-ms-meta-vigilsha256");
+        *complete = vg__client_object_complete(&r, u, "x-ms-meta-vigilsha256");
 out:
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
@@ -357,8 +359,8 @@ static int az_finish(void *state, struct vg__upload *u)
     struct vg_buf body, names;
     vg_buf_init(&body);
     vg_buf_init(&names);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int rc = vg_buf_puts(&body, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
     for (size_t i = 0; i < u->n_parts && !rc; i++)
         rc = vg_buf_printf(&body, "<Latest>%s</Latest>", u->parts[i].tag);
@@ -399,7 +401,7 @@ static int az_finish(void *state, struct vg__upload *u)
         vg__call_header(&c, names.data + offs[i], vals[i]);
     c.mem = body.data;
     c.mem_len = body.len;
-    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__http_judge(u, &r, "Put Block List")))
+    if ((rc = az_send(a, u, &c, &r)) || (rc = vg__client_judge(u, &r, "Put Block List")))
         goto out;
     bool complete = false;
     if ((rc = az_probe(a, u, &complete)))
@@ -413,13 +415,28 @@ static int az_finish(void *state, struct vg__upload *u)
 out:
     vg_buf_free(&body);
     vg_buf_free(&names);
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
 static void az_abort(void *state, struct vg__upload *u)
 {
-    /* Uncommitted blocks are discarded by the service (after a week); nothing to undo. */
+    /* Uncommitted blocks are discarded by the service (after a week); nothing to undo as long
+     * as the block list is never committed. */
+}
+
+static int az_remove(void *state, struct vg__upload *u)
+{
+    struct az *a = state;
+    struct vg__call c;
+    vg__call_init(&c, "DELETE", NULL);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
+    int rc = az_send(a, u, &c, &r);
+    if (!rc && !(r.status == 404 && !r.curl_code))
+        rc = vg__client_judge(u, &r, "Delete Blob");
+    vg__client_resp_free(&r);
+    return rc;
 }
 
 static int az_egress_path(void *state, const struct vg__upload *u, char **out)
@@ -435,6 +452,7 @@ const struct vg_egress_provider_type vg__egress_azure_blob = {
     .type_name = "AzureBlobStorage",
     .kind = VG_EGRESS_AZURE_BLOB,
     .spools = true,
+    .streams = true,
     .create = az_create,
     .destroy = az_destroy,
     .chunk_size = az_chunk_size,
@@ -443,5 +461,6 @@ const struct vg_egress_provider_type vg__egress_azure_blob = {
     .finish = az_finish,
     .probe = az_probe,
     .abort = az_abort,
+    .remove = az_remove,
     .egress_path = az_egress_path,
 };

@@ -4,6 +4,7 @@
  * service is verified against every day. */
 #include "egress/azure_sign.h"
 
+#include "config/codec.h"
 #include "config/error.h"
 
 #include <openssl/crypto.h>
@@ -150,34 +151,16 @@ static void lowercase(char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* URL-decodes s[0..n): %XX and '+' as space, as the service (and Azurite) parse queries. */
 static char *url_decode(const char *s, size_t n)
 {
-    char *r = malloc(n + 1);
-    if (!r)
+    struct vg_buf b;
+    vg_buf_init(&b);
+    if (vg_url_decode_n(s, n, true, &b)) {
+        vg_buf_free(&b);
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            r[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            r[o++] = s[i] == '+' ? ' ' : s[i];
-        }
     }
-    r[o] = '\0';
-    return r;
+    return vg_buf_steal(&b);
 }
 
 /* "\nname:v1,v2" per lowercased name, names sorted, multiple values sorted and comma-joined. */

@@ -1,12 +1,11 @@
 /* libcurl, loaded on first use. Linking it loads its whole dependency closure at exec (Debian's
  * libcurl brings GnuTLS through libldap and librtmp, krb5, p11-kit, nettle...): about 4 MB of RSS,
  * plus GnuTLS's load-time initialization, in a daemon that may never upload over HTTP. vigil calls
- * only the functions below; the first call of any of them dlopen()s libcurl.so.4 (curl_global_init
- * only records its flags: the real one runs right after the load, under the same pthread_once, so
- * still once and before any handle exists). When loading fails each function reports failure the
- * way libcurl itself would (NULL, CURLE_FAILED_INIT, -1). */
-#define CURL_DISABLE_TYPECHECK /* this file defines curl_easy_setopt; no checking macros */
-#include <curl/curl.h>
+ * only the vg__curl_* functions below (named so: they never shadow libcurl's own symbols); the
+ * first call of any of them dlopen()s libcurl.so.4 (vg__curl_global_init only records its flags:
+ * the real one runs right after the load, under the same pthread_once, so still once and before
+ * any handle exists). */
+#include "egress/curl_lazy.h"
 
 #include "config/log.h"
 
@@ -78,26 +77,25 @@ static bool ready(void)
 }
 
 /* Called by vg_egress_create whether or not any HTTP egress will ever be used. */
-CURLcode curl_global_init(long flags)
+CURLcode vg__curl_global_init(long flags)
 {
     init_flags = flags;
     return CURLE_OK;
 }
 
-void curl_global_cleanup(void)
+void vg__curl_global_cleanup(void)
 {
     if (loaded)
         fn.global_cleanup();
 }
 
-CURL *curl_easy_init(void)
+CURL *vg__curl_easy_init(void)
 {
     return ready() ? fn.easy_init() : NULL;
 }
 
-/* The option number says which type the argument has (curl's CURLOPTTYPE_* ranges); it is
- * passed on with that type. */
-CURLcode curl_easy_setopt(CURL *c, CURLoption opt, ...)
+/* Passed on with the type its option number says. */
+CURLcode vg__curl_easy_setopt(CURL *c, CURLoption opt, ...)
 {
     if (!ready())
         return CURLE_FAILED_INIT;
@@ -116,19 +114,18 @@ CURLcode curl_easy_setopt(CURL *c, CURLoption opt, ...)
     return rc;
 }
 
-CURLcode curl_easy_perform(CURL *c)
+CURLcode vg__curl_easy_perform(CURL *c)
 {
     return ready() ? fn.easy_perform(c) : CURLE_FAILED_INIT;
 }
 
-void curl_easy_cleanup(CURL *c)
+void vg__curl_easy_cleanup(CURL *c)
 {
     if (c && ready())
         fn.easy_cleanup(c);
 }
 
-/* Every CURLINFO takes one pointer. */
-CURLcode curl_easy_getinfo(CURL *c, CURLINFO info, ...)
+CURLcode vg__curl_easy_getinfo(CURL *c, CURLINFO info, ...)
 {
     if (!ready())
         return CURLE_FAILED_INIT;
@@ -139,29 +136,29 @@ CURLcode curl_easy_getinfo(CURL *c, CURLINFO info, ...)
     return rc;
 }
 
-void curl_easy_reset(CURL *c)
+void vg__curl_easy_reset(CURL *c)
 {
     if (ready())
         fn.easy_reset(c);
 }
 
-const char *curl_easy_strerror(CURLcode code)
+const char *vg__curl_easy_strerror(CURLcode code)
 {
     return ready() ? fn.easy_strerror(code) : "libcurl could not be loaded";
 }
 
-struct curl_slist *curl_slist_append(struct curl_slist *l, const char *s)
+struct curl_slist *vg__curl_slist_append(struct curl_slist *l, const char *s)
 {
     return ready() ? fn.slist_append(l, s) : NULL;
 }
 
-void curl_slist_free_all(struct curl_slist *l)
+void vg__curl_slist_free_all(struct curl_slist *l)
 {
     if (l && ready())
         fn.slist_free_all(l);
 }
 
-time_t curl_getdate(const char *p, const time_t *unused)
+time_t vg__curl_getdate(const char *p, const time_t *unused)
 {
     return ready() ? fn.getdate(p, unused) : -1;
 }

@@ -1,30 +1,24 @@
-/* The egress core: providers, the state database, the spool (quota, compression) and the resume
- * worker. Uploading itself is in upload.c, HTTP in http.c, each provider in its own file. */
+/* The egress core: the providers, the shared object, and the artifact API (open, write, commit,
+ * abort). The state database is db.c, spool files spool.c, the resume worker resume.c, uploading
+ * itself upload.c, HTTP client.c, each provider its own file. */
 #include "egress/egress.h"
+#include "config/codec.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "egress/egress_int.h"
-#include "egress/egress_sql.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
+#include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
-#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #define LOG_C "egress"
-#define WEEK_MS (7ull * 24 * 3600 * 1000)
 
 /* One vtable per provider family, registered here. */
 static const struct vg_egress_provider_type *const provider_types[] = {
@@ -33,44 +27,20 @@ static const struct vg_egress_provider_type *const provider_types[] = {
     [VG_EGRESS_AZURE_BLOB] = &vg__egress_azure_blob,
 };
 
-struct vg_egress {
-    struct vg__provider *providers;
-    size_t n_providers;
-    sqlite3 *db;
-    pthread_mutex_t db_mu;
-    char *state_dir;
-    char *spool_dir;
-    uint64_t quota;
-    uint64_t keep_free;
-    char run_id[33];
-
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cond;
-    bool stopping;
-    uint64_t spool_used;
-    struct vg_egress_status st;
-    bool resume_running;
-    bool resume_joinable;
-    pthread_t resume_thread;
-};
-
 struct vg_artifact {
     struct vg_egress *e;
     struct vg__upload *u;
-    int fd;
-    bool spools;
-    char *quota_dir; /* the directory whose filesystem keep_free protects */
-    enum vg_compression comp;
-    z_stream z;
-    bool z_init;
-    ZSTD_CStream *zs;
-    EVP_MD_CTX *sha;
-    uint64_t written;  /* bytes in the file */
-    uint64_t reserved; /* bytes accounted against the spool quota */
-    int failed;
-    char err[512];
-    unsigned char out[64 * 1024];
+    struct vg__spool sp;
+    /* Parts stream to the provider while the artifact is written (spooling providers that
+     * upload in parts): each full part of the spool is queued as soon as it is written. */
+    bool streaming;
+    uint64_t chunk;
+    unsigned next_no;
 };
+
+/* Parts beyond this many wait for the commit: the part size may have to grow for huge
+ * artifacts (S3 allows 10,000 parts), which only the final size tells. */
+#define STREAM_MAX_PARTS 5000
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -84,45 +54,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char *p = vg_strdup(path);
-    if (!p)
-        return VG_ENOMEM;
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, mode) != 0 && errno != EEXIST) {
-                rc = -errno;
-                break;
-            }
-            *s = c;
-            if (!c)
-                break;
-        }
-    }
-    free(p);
-    return rc;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 void vg__egress_count(struct vg_egress *e, enum vg__counter c, int64_t delta)
@@ -173,157 +104,57 @@ int vg__egress_stopping(struct vg_egress *e)
     return s;
 }
 
-int vg__egress_sleep(struct vg_egress *e, uint64_t ms)
+int vg__upload_sleep(struct vg__upload *u, uint64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (ms % 1000) * 1000000ull;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
+    struct vg_egress *e = u->e;
+    uint64_t end = vg_mono_ms() + ms;
     int rc = 0;
     pthread_mutex_lock(&e->mu);
-    while (!e->stopping) {
-        if (pthread_cond_timedwait(&e->cond, &e->mu, &ts) == ETIMEDOUT)
+    for (;;) {
+        uint64_t now = vg_mono_ms();
+        if (e->stopping || vg__upload_cancelled(u)) {
+            rc = VG_ECANCELED;
             break;
+        }
+        if (now >= end)
+            break;
+        /* A cancel sets a flag without signalling: look again every 100 ms. */
+        uint64_t step = end - now < 100 ? end - now : 100;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + step * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&e->cond, &e->mu, &ts);
     }
-    if (e->stopping)
-        rc = VG_ECANCELED;
     pthread_mutex_unlock(&e->mu);
     return rc;
 }
 
-/* ---------------------------------------------------------------- database */
-
-static int db_err(struct vg_egress *e, int src, const char *what)
+void vg__egress_note_pending(struct vg_egress *e)
 {
-    vg_log(VG_LOG_ERROR, LOG_C, "state db: %s: %s (%d)", what, sqlite3_errmsg(e->db), src);
-    return VG_ESQLITE;
+    pthread_mutex_lock(&e->mu);
+    e->pending_hint = true;
+    pthread_mutex_unlock(&e->mu);
 }
 
-static int db_open(struct vg_egress *e, char *err, size_t errlen)
+void vg__egress_note_success(struct vg_egress *e)
 {
-    char *path = vg_asprintf("%s/vigil.db", e->state_dir);
-    if (!path)
-        return VG_ENOMEM;
-    int rc = 0;
-    int src = sqlite3_open_v2(
-        path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (src != SQLITE_OK) {
-        set_err(err, errlen, "cannot open %s: %s", path,
-                e->db ? sqlite3_errmsg(e->db) : sqlite3_errstr(src));
-        rc = VG_ESQLITE;
-        goto out;
+    pthread_mutex_lock(&e->mu);
+    bool kick = e->pending_hint;
+    pthread_mutex_unlock(&e->mu);
+    /* Waiting for the resume timer would leave an operation Running for minutes after its
+     * provider came back. A resume already running keeps the hint for the next success. */
+    if (kick && vg_egress_resume_all(e) == 0) {
+        pthread_mutex_lock(&e->mu);
+        e->pending_hint = false;
+        pthread_mutex_unlock(&e->mu);
     }
-    sqlite3_busy_timeout(e->db, 10000); /* the engine shares the file */
-    /* It records EgressPaths, which may be presigned URLs: owner only (SQLite gives the -wal
-     * and -shm files the database's mode). */
-    chmod(path, 0600);
-    char *msg = NULL;
-    if (sqlite3_exec(e->db, VG_EGRESS_SQL_PRAGMAS VG_EGRESS_SQL_SCHEMA_TABLE, NULL, NULL, &msg) !=
-        SQLITE_OK)
-        goto sql_fail;
-    int version = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_GET_VERSION, -1, &st, NULL) != SQLITE_OK)
-        goto sql_fail;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (version > VG_EGRESS_SCHEMA_VERSION) {
-        set_err(err, errlen, "%s: egress schema version %d is newer than this vigil (%d)", path,
-                version, VG_EGRESS_SCHEMA_VERSION);
-        rc = VG_ESQLITE;
-        goto out;
-    }
-    if (version < 1 &&
-        sqlite3_exec(e->db, "BEGIN;" VG_EGRESS_SQL_SCHEMA_V1 VG_EGRESS_SQL_SET_VERSION "COMMIT;",
-                     NULL, NULL, &msg) != SQLITE_OK)
-        goto sql_fail;
-    goto out;
-sql_fail:
-    set_err(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(e->db));
-    sqlite3_free(msg);
-    rc = VG_ESQLITE;
-out:
-    free(path);
-    return rc;
-}
-
-/* Runs one statement with bound values: 'i' int64, 's' text (NULL allowed). */
-static int db_run(struct vg_egress *e, const char *sql, const char *types, ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    pthread_mutex_lock(&e->db_mu);
-    sqlite3_stmt *st = NULL;
-    int rc = 0;
-    if (sqlite3_prepare_v2(e->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(e, 0, "prepare");
-        goto out;
-    }
-    for (int i = 0; types[i]; i++) {
-        if (types[i] == 'i')
-            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-        else
-            sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-    }
-    int src = sqlite3_step(st);
-    if (src != SQLITE_DONE)
-        rc = db_err(e, src, "step");
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&e->db_mu);
-    va_end(ap);
-    return rc;
-}
-
-int vg__db_set_state(struct vg__upload *u, const char *state, const char *err)
-{
-    return db_run(u->e, VG_EGRESS_SQL_SET_STATE, "issi", (int64_t)u->id, state, err,
-                  (int64_t)vg_wall_ms());
-}
-
-int vg__db_set_remote(struct vg__upload *u)
-{
-    return db_run(u->e, VG_EGRESS_SQL_SET_REMOTE, "isi", (int64_t)u->id, u->remote_id,
-                  (int64_t)vg_wall_ms());
-}
-
-int vg__db_add_part(struct vg__upload *u, const struct vg__part *p)
-{
-    return db_run(u->e, VG_EGRESS_SQL_ADD_PART, "iiiis", (int64_t)u->id, (int64_t)p->no,
-                  (int64_t)p->off, (int64_t)p->len, p->tag);
-}
-
-int vg__db_clear_parts(struct vg__upload *u)
-{
-    return db_run(u->e, VG_EGRESS_SQL_CLEAR_PARTS, "i", (int64_t)u->id);
-}
-
-int vg__db_note_retry(struct vg__upload *u, const char *err)
-{
-    return db_run(u->e, VG_EGRESS_SQL_SET_RETRY, "isi", (int64_t)u->id, err, (int64_t)vg_wall_ms());
-}
-
-int vg__db_set_done(struct vg__upload *u, const char *egress_path)
-{
-    return db_run(u->e, VG_EGRESS_SQL_SET_DONE, "isi", (int64_t)u->id, egress_path,
-                  (int64_t)vg_wall_ms());
 }
 
 /* ---------------------------------------------------------------- metadata text */
 
-static int meta_serialize(const struct vg_kv *kv, size_t n, struct vg_buf *out)
-{
-    for (size_t i = 0; i < n; i++)
-        if (vg_buf_printf(out, "%s\t%s\n", kv[i].key, kv[i].value))
-            return VG_ENOMEM;
-    if (!out->data)
-        return vg_buf_puts(out, "");
-    return 0;
-}
-
-static int meta_add(struct vg__upload *u, const char *k, const char *v)
+int vg__upload_meta_add(struct vg__upload *u, const char *k, const char *v)
 {
     struct vg_kv *m = realloc(u->meta, (u->n_meta + 1) * sizeof(*m));
     if (!m)
@@ -337,26 +168,6 @@ static int meta_add(struct vg__upload *u, const char *k, const char *v)
         return VG_ENOMEM;
     }
     u->n_meta++;
-    return 0;
-}
-
-static int meta_parse(struct vg__upload *u, const char *text)
-{
-    const char *p = text;
-    while (p && *p) {
-        const char *nl = strchr(p, '\n');
-        const char *tab = strchr(p, '\t');
-        if (!nl || !tab || tab > nl)
-            return VG_EPARSE;
-        char *k = vg_strndup(p, (size_t)(tab - p));
-        char *v = vg_strndup(tab + 1, (size_t)(nl - tab - 1));
-        int rc = (k && v) ? meta_add(u, k, v) : VG_ENOMEM;
-        free(k);
-        free(v);
-        if (rc)
-            return rc;
-        p = nl + 1;
-    }
     return 0;
 }
 
@@ -399,58 +210,6 @@ static bool name_ok(const char *name)
     return true;
 }
 
-/* ---------------------------------------------------------------- active uploads */
-
-/* Uploads being written or uploaded by any vg_egress of this process (a reload creates a new
- * one while the old one still finishes its uploads): a resume must never run one twice. */
-static pthread_mutex_t active_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct active_upload {
-    char *state_dir;
-    int64_t id;
-} * active;
-static size_t n_active, cap_active;
-
-static bool active_claim(struct vg__upload *u)
-{
-    bool ok = true;
-    pthread_mutex_lock(&active_mu);
-    for (size_t i = 0; i < n_active && ok; i++)
-        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir))
-            ok = false;
-    if (ok && n_active == cap_active) {
-        size_t nc = cap_active ? cap_active * 2 : 16;
-        struct active_upload *na = realloc(active, nc * sizeof(*na));
-        if (na) {
-            active = na;
-            cap_active = nc;
-        }
-    }
-    char *dir = ok && n_active < cap_active ? vg_strdup(u->e->state_dir) : NULL;
-    if (dir)
-        active[n_active++] = (struct active_upload){dir, u->id};
-    pthread_mutex_unlock(&active_mu);
-    u->claimed = dir != NULL;
-    return u->claimed;
-}
-
-static void active_release(struct vg__upload *u)
-{
-    pthread_mutex_lock(&active_mu);
-    for (size_t i = 0; i < n_active; i++)
-        if (active[i].id == u->id && !strcmp(active[i].state_dir, u->e->state_dir)) {
-            free(active[i].state_dir);
-            active[i] = active[--n_active];
-            break;
-        }
-    if (!n_active) {
-        free(active);
-        active = NULL;
-        cap_active = 0;
-    }
-    pthread_mutex_unlock(&active_mu);
-    u->claimed = false;
-}
-
 /* ---------------------------------------------------------------- uploads */
 
 void vg__upload_free(struct vg__upload *u)
@@ -458,7 +217,7 @@ void vg__upload_free(struct vg__upload *u)
     if (!u)
         return;
     if (u->claimed)
-        active_release(u);
+        vg__active_release(u);
     free(u->name);
     free(u->content_type);
     for (size_t i = 0; i < u->n_meta; i++) {
@@ -472,26 +231,11 @@ void vg__upload_free(struct vg__upload *u)
         free(u->parts[i].tag);
     free(u->parts);
     if (u->curl)
-        curl_easy_cleanup(u->curl);
+        vg__curl_easy_cleanup(u->curl);
     free(u);
 }
 
-void vg__spool_drop(struct vg__upload *u)
-{
-    if (!u->spool_path)
-        return;
-    struct stat sb;
-    uint64_t size = 0;
-    if (stat(u->spool_path, &sb) == 0)
-        size = (uint64_t)sb.st_size;
-    if (unlink(u->spool_path) == 0 && u->prov->type->spools) {
-        pthread_mutex_lock(&u->e->mu);
-        u->e->spool_used = u->e->spool_used > size ? u->e->spool_used - size : 0;
-        pthread_mutex_unlock(&u->e->mu);
-    }
-}
-
-static struct vg__provider *find_provider(struct vg_egress *e, const char *name)
+struct vg__provider *vg__egress_provider(struct vg_egress *e, const char *name)
 {
     for (size_t i = 0; i < e->n_providers; i++)
         if (!strcasecmp(e->providers[i].name, name))
@@ -501,36 +245,10 @@ static struct vg__provider *find_provider(struct vg_egress *e, const char *name)
 
 /* ---------------------------------------------------------------- create / destroy */
 
-static uint64_t fs_bytes(const char *dir, bool total)
-{
-    struct statvfs sv;
-    if (statvfs(dir, &sv) != 0)
-        return 0;
-    return (uint64_t)(total ? sv.f_blocks : sv.f_bavail) * (uint64_t)sv.f_frsize;
-}
-
-/* Spool files of unfinished uploads count against the quota from the start. */
-static uint64_t spool_usage(const char *dir)
-{
-    uint64_t sum = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        struct stat sb;
-        if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &sb, 0) == 0 &&
-            S_ISREG(sb.st_mode))
-            sum += (uint64_t)sb.st_size;
-    }
-    closedir(d);
-    return sum;
-}
-
 static void curl_init_once(void)
 {
     /* Not thread-safe on every libcurl build: do it once, before any worker uses curl. */
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    vg__curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 int vg_egress_validate(const struct vg_egress_settings *p, char *err, size_t errlen)
@@ -583,8 +301,7 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
     }
     if (ur)
         fclose(ur);
-    for (int i = 0; i < 16; i++)
-        snprintf(e->run_id + 2 * i, 3, "%02x", rnd[i]);
+    vg_hex_encode(rnd, sizeof(rnd), e->run_id);
 
     e->state_dir = vg_strdup(storage && storage->state_dir ? storage->state_dir : "/var/lib/vigil");
     e->spool_dir = storage && storage->spool_dir ? vg_strdup(storage->spool_dir)
@@ -593,18 +310,25 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
         rc = VG_ENOMEM;
         goto out;
     }
-    if ((rc = mkdir_p(e->state_dir, 0700)) || (rc = mkdir_p(e->spool_dir, 0700))) {
-        set_err(err, errlen, "cannot create %s: %s", e->spool_dir, vg_strerror(rc));
-        goto out;
+    /* Both hold what others must not read or replace (presigned URLs, dumps). */
+    for (int i = 0; i < 2; i++) {
+        const char *dir = i ? e->spool_dir : e->state_dir;
+        int dfd = -1;
+        char derr[400] = "";
+        if ((rc = vg__dir_open_safe(dir, true, &dfd, derr, sizeof(derr)))) {
+            set_err(err, errlen, "Storage.%s: %s", i ? "SpoolDir" : "StateDir", derr);
+            goto out;
+        }
+        close(dfd);
     }
-    e->quota =
-        storage && storage->spool_quota ? storage->spool_quota : fs_bytes(e->spool_dir, true) / 10;
+    e->quota = storage && storage->spool_quota ? storage->spool_quota
+                                               : vg__fs_bytes(e->spool_dir, true) / 10;
     /* Like systemd-coredump's KeepFree: unset means 15% of the filesystem, at most 4 GiB. */
     e->keep_free = storage && storage->keep_free ? storage->keep_free
-                                                 : fs_bytes(e->spool_dir, true) / 100 * 15;
+                                                 : vg__fs_bytes(e->spool_dir, true) / 100 * 15;
     if ((!storage || !storage->keep_free) && e->keep_free > (4ull << 30))
         e->keep_free = 4ull << 30;
-    e->spool_used = spool_usage(e->spool_dir);
+    e->spool_used = vg__spool_usage(e->spool_dir);
 
     e->providers = calloc(n ? n : 1, sizeof(*e->providers));
     if (!e->providers) {
@@ -646,9 +370,8 @@ int vg_egress_create(const struct vg_egress_settings *providers, size_t n,
         }
         e->n_providers++;
     }
-    if ((rc = db_open(e, err, errlen)))
+    if ((rc = vg__db_open(e, err, errlen)))
         goto out;
-    db_run(e, VG_EGRESS_SQL_PRUNE, "i", (int64_t)(vg_wall_ms() - WEEK_MS));
     *out = e;
 out:
     if (rc) {
@@ -665,19 +388,15 @@ void vg_egress_destroy(struct vg_egress *e)
     pthread_mutex_lock(&e->mu);
     e->stopping = true;
     pthread_cond_broadcast(&e->cond);
-    bool join = e->resume_joinable;
-    e->resume_joinable = false;
     pthread_mutex_unlock(&e->mu);
-    if (join)
-        pthread_join(e->resume_thread, NULL);
+    vg__resume_join(e);
     for (size_t i = 0; i < e->n_providers; i++) {
         e->providers[i].type->destroy(e->providers[i].state);
         free(e->providers[i].name);
         free(e->providers[i].component);
     }
     free(e->providers);
-    if (e->db)
-        sqlite3_close(e->db);
+    vg__db_close(e);
     free(e->state_dir);
     free(e->spool_dir);
     pthread_cond_destroy(&e->cond);
@@ -688,101 +407,28 @@ void vg_egress_destroy(struct vg_egress *e)
 
 /* ---------------------------------------------------------------- artifacts */
 
-static void art_fail(struct vg_artifact *a, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void art_fail(struct vg_artifact *a, int rc, const char *fmt, ...)
-{
-    if (a->failed)
-        return;
-    a->failed = rc;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(a->err, sizeof(a->err), fmt, ap);
-    va_end(ap);
-    vg_log(VG_LOG_ERROR, a->u->prov->component, "%s: %s", a->u->name, a->err);
-}
-
-/* Writes output bytes to the file: quota first, then the disk, then the checksum. */
-static int art_emit(struct vg_artifact *a, const void *p, size_t n)
-{
-    if (!n)
-        return 0;
-    struct vg_egress *e = a->e;
-    if (a->spools) {
-        pthread_mutex_lock(&e->mu);
-        bool over = e->spool_used + n > e->quota;
-        uint64_t used = e->spool_used;
-        if (!over)
-            e->spool_used += n;
-        pthread_mutex_unlock(&e->mu);
-        if (over) {
-            art_fail(a, VG_EQUOTA,
-                     "spool quota exceeded: %llu bytes in %s + %zu > Storage.SpoolQuota %llu",
-                     (unsigned long long)used, e->spool_dir, n, (unsigned long long)e->quota);
-            return VG_EQUOTA;
-        }
-        a->reserved += n;
-    }
-    if (e->keep_free) {
-        uint64_t avail = fs_bytes(a->quota_dir, false);
-        if (avail < e->keep_free + n) {
-            art_fail(a, VG_EQUOTA,
-                     "only %llu bytes free on the filesystem of %s; Storage.KeepFree keeps %llu",
-                     (unsigned long long)avail, a->quota_dir, (unsigned long long)e->keep_free);
-            return VG_EQUOTA;
-        }
-    }
-    int rc = write_all(a->fd, p, n);
-    if (rc) {
-        art_fail(a, rc, "writing %s: %s", a->u->spool_path, vg_strerror(rc));
-        return rc;
-    }
-    EVP_DigestUpdate(a->sha, p, n);
-    a->written += n;
-    return 0;
-}
-
-/* Feeds input through the compressor (or straight through); finish flushes the stream end. */
-static int art_feed(struct vg_artifact *a, const void *buf, size_t len, bool finish)
-{
-    int rc = 0;
-    if (a->comp == VG_COMPRESS_NONE)
-        return art_emit(a, buf, len);
-    if (a->comp == VG_COMPRESS_GZIP) {
-        a->z.next_in = (Bytef *)(uintptr_t)buf;
-        a->z.avail_in = (uInt)len;
-        for (;;) {
-            a->z.next_out = a->out;
-            a->z.avail_out = sizeof(a->out);
-            int zr = deflate(&a->z, finish ? Z_FINISH : Z_NO_FLUSH);
-            if (zr == Z_STREAM_ERROR) {
-                art_fail(a, VG_EIO, "gzip: %s", a->z.msg ? a->z.msg : "stream error");
-                return VG_EIO;
-            }
-            if ((rc = art_emit(a, a->out, sizeof(a->out) - a->z.avail_out)))
-                return rc;
-            if (finish ? zr == Z_STREAM_END : (a->z.avail_in == 0 && a->z.avail_out != 0))
-                return 0;
-        }
-    }
-    ZSTD_inBuffer in = {buf, len, 0};
-    for (;;) {
-        ZSTD_outBuffer o = {a->out, sizeof(a->out), 0};
-        size_t left = ZSTD_compressStream2(a->zs, &o, &in, finish ? ZSTD_e_end : ZSTD_e_continue);
-        if (ZSTD_isError(left)) {
-            art_fail(a, VG_EIO, "zstd: %s", ZSTD_getErrorName(left));
-            return VG_EIO;
-        }
-        if ((rc = art_emit(a, a->out, o.pos)))
-            return rc;
-        if (finish ? left == 0 : in.pos == in.size)
-            return 0;
-    }
-}
-
 const char *vg_artifact_error(const struct vg_artifact *a)
 {
-    return a ? a->err : "";
+    return a ? a->sp.err : "";
+}
+
+/* The spool file of u in Storage.SpoolDir: u->spool_path and a new file's fd. */
+static int spool_create(struct vg_egress *e, struct vg__upload *u, int *fd, char *err,
+                        size_t errlen)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "upload-%lld.spool", (long long)u->id);
+    u->spool_path = vg_asprintf("%s/%s", e->spool_dir, name);
+    if (!u->spool_path)
+        return VG_ENOMEM;
+    int dfd = -1;
+    int rc = vg__dir_open_safe(e->spool_dir, true, &dfd, err, errlen);
+    if (rc)
+        return rc;
+    if ((rc = vg__file_create_at(dfd, name, fd)))
+        snprintf(err, errlen, "cannot create %s: %s", u->spool_path, vg_strerror(rc));
+    close(dfd);
+    return rc;
 }
 
 int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name,
@@ -790,7 +436,7 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
                      struct vg_artifact **out)
 {
     *out = NULL;
-    struct vg__provider *p = find_provider(e, provider ? provider : "");
+    struct vg__provider *p = vg__egress_provider(e, provider ? provider : "");
     if (!p) {
         vg_log(VG_LOG_ERROR, LOG_C, "no egress provider named '%s'", provider ? provider : "");
         return VG_ENOTFOUND;
@@ -815,8 +461,7 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
         return VG_EINVAL;
 
     int rc = 0;
-    struct vg_buf mt;
-    vg_buf_init(&mt);
+    bool spool_open = false;
     struct vg_artifact *a = calloc(1, sizeof(*a));
     struct vg__upload *u = calloc(1, sizeof(*u));
     if (!a || !u) {
@@ -826,167 +471,155 @@ int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name
     }
     a->e = e;
     a->u = u;
-    a->fd = -1;
-    a->comp = p->compression;
-    a->spools = p->type->spools;
     u->e = e;
     u->prov = p;
     const char *ct = content_type ? content_type : "application/octet-stream";
     static const char *const suffix[] = {"", ".gz", ".zst"};
     static const char *const comp_ct[] = {NULL, "application/gzip", "application/zstd"};
     static const char *const comp_name[] = {"none", "gzip", "zstd"};
-    u->name = vg_asprintf("%s%s", name, suffix[a->comp]);
-    u->content_type = vg_strdup(comp_ct[a->comp] ? comp_ct[a->comp] : ct);
+    enum vg_compression comp = p->compression;
+    u->name = vg_asprintf("%s%s", name, suffix[comp]);
+    u->content_type = vg_strdup(comp_ct[comp] ? comp_ct[comp] : ct);
     if (!u->name || !u->content_type) {
         rc = VG_ENOMEM;
         goto out;
     }
     for (size_t i = 0; i < n_metadata && !rc; i++)
-        rc = meta_add(u, metadata[i].key, metadata[i].value);
-    if (!rc && a->comp != VG_COMPRESS_NONE)
-        rc = meta_add(u, "vigilcompression", comp_name[a->comp]);
-    if (!rc && a->comp != VG_COMPRESS_NONE)
-        rc = meta_add(u, "vigilcontenttype", ct);
-    if (rc || (rc = meta_serialize(u->meta, u->n_meta, &mt)))
-        goto out;
-
+        rc = vg__upload_meta_add(u, metadata[i].key, metadata[i].value);
+    if (!rc && comp != VG_COMPRESS_NONE)
+        rc = vg__upload_meta_add(u, "vigilcompression", comp_name[comp]);
+    if (!rc && comp != VG_COMPRESS_NONE)
+        rc = vg__upload_meta_add(u, "vigilcontenttype", ct);
     /* The row exists before the file, so a crash while spooling leaves a trace to clean up. */
-    pthread_mutex_lock(&e->db_mu);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_INSERT_UPLOAD, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, e->run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, p->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, u->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, u->content_type, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, mt.data, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, (int64_t)vg_wall_ms());
-        if (sqlite3_step(st) == SQLITE_DONE)
-            u->id = sqlite3_last_insert_rowid(e->db);
-    }
-    if (!u->id)
-        rc = db_err(e, 0, "insert upload");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&e->db_mu);
-    if (!rc && !active_claim(u))
-        rc = VG_ENOMEM;
-    if (rc)
+    if (rc || (rc = vg__db_insert_upload(u)))
         goto out;
-
-    if (a->spools) {
-        u->spool_path = vg_asprintf("%s/upload-%lld.spool", e->spool_dir, (long long)u->id);
-        a->quota_dir = vg_strdup(e->spool_dir);
-        if (!u->spool_path || !a->quota_dir)
-            rc = VG_ENOMEM;
-    } else {
-        rc = p->type->direct_path(p->state, u, &u->spool_path);
-    }
-    if (rc)
-        goto out;
-    if (!a->spools) {
-        /* keep_free guards the destination's filesystem: its directory is the parent. */
-        a->quota_dir = vg_strdup(u->spool_path);
-        char *slash = a->quota_dir ? strrchr(a->quota_dir, '/') : NULL;
-        if (!a->quota_dir) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        if (slash && slash != a->quota_dir)
-            *slash = '\0';
-    }
-    if ((rc = db_run(e, VG_EGRESS_SQL_SET_SPOOL, "isi", (int64_t)u->id, u->spool_path,
-                     (int64_t)vg_wall_ms())))
-        goto out;
-    a->fd = open(u->spool_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (a->fd < 0) {
-        rc = -errno;
-        vg_log(VG_LOG_ERROR, p->component, "cannot create %s: %s", u->spool_path, vg_strerror(rc));
-        goto out;
-    }
-    a->sha = EVP_MD_CTX_new();
-    if (!a->sha || EVP_DigestInit_ex(a->sha, EVP_sha256(), NULL) != 1) {
+    if (!vg__active_claim(u)) {
         rc = VG_ENOMEM;
         goto out;
     }
-    if (a->comp == VG_COMPRESS_GZIP) {
-        if (deflateInit2(&a->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
-        a->z_init = true;
-    } else if (a->comp == VG_COMPRESS_ZSTD) {
-        a->zs = ZSTD_createCStream();
-        if (!a->zs || ZSTD_isError(ZSTD_CCtx_setParameter(a->zs, ZSTD_c_compressionLevel, 3))) {
-            rc = VG_ENOMEM;
-            goto out;
-        }
+    int fd = -1;
+    char ferr[400] = "";
+    if (p->type->spools)
+        rc = spool_create(e, u, &fd, ferr, sizeof(ferr));
+    else
+        rc = p->type->direct_create(p->state, u, &u->spool_path, &fd, ferr, sizeof(ferr));
+    if (rc) {
+        vg_log(VG_LOG_ERROR, p->component, "%s: %s", u->name, ferr[0] ? ferr : vg_strerror(rc));
+        goto out;
+    }
+    spool_open = true;
+    rc = vg__spool_open(&a->sp, u, fd, p->type->spools, comp);
+    if (!rc)
+        rc = vg__db_set_spool(u);
+    if (rc)
+        goto out;
+    if (p->type->streams) {
+        a->streaming = true;
+        a->chunk = p->type->chunk_size(p->state, u); /* the size is not known yet */
+        a->next_no = 1;
     }
     vg__egress_count(e, VG__C_ACTIVE, 1);
     vg_log(VG_LOG_DEBUG, p->component, "artifact %s opened (upload %lld)", u->name,
            (long long)u->id);
     *out = a;
 out:
-    vg_buf_free(&mt);
     if (rc) {
-        if (u->id) {
+        if (spool_open)
+            vg__spool_close(&a->sp, true);
+        if (u->id)
             vg__db_set_state(u, "failed", vg_strerror(rc));
-            if (a->fd >= 0)
-                unlink(u->spool_path);
-        }
-        if (a->fd >= 0)
-            close(a->fd);
-        EVP_MD_CTX_free(a->sha);
-        if (a->z_init)
-            deflateEnd(&a->z);
-        ZSTD_freeCStream(a->zs);
-        free(a->quota_dir);
         vg__upload_free(u);
         free(a);
     }
     return rc;
 }
 
-int vg_artifact_write(struct vg_artifact *a, const void *buf, size_t len)
+/* Queues the parts the spool holds in full to the lanes (starting them with the first one).
+ * Never waits for the network: a lane begins the remote upload. Any trouble just ends the
+ * streaming; the commit sends what is missing. */
+static void stream_parts(struct vg_artifact *a)
 {
-    if (a->failed)
-        return a->failed;
-    if (!len)
-        return 0;
-    return art_feed(a, buf, len, false);
+    struct vg__upload *u = a->u;
+    while (a->streaming && a->sp.written >= (uint64_t)a->next_no * a->chunk) {
+        if (a->next_no > STREAM_MAX_PARTS ||
+            (!u->pool && vg__pool_start(u, a->chunk, true, &u->pool)) ||
+            vg__pool_add(u->pool, a->next_no, (uint64_t)(a->next_no - 1) * a->chunk, a->chunk)) {
+            a->streaming = false;
+            break;
+        }
+        a->next_no++;
+    }
 }
 
-/* Releases the writer's resources (not the upload). */
-static void art_close(struct vg_artifact *a)
+int vg_artifact_write(struct vg_artifact *a, const void *buf, size_t len)
 {
-    if (a->fd >= 0)
-        close(a->fd);
-    a->fd = -1;
-    EVP_MD_CTX_free(a->sha);
-    a->sha = NULL;
-    if (a->z_init)
-        deflateEnd(&a->z);
-    a->z_init = false;
-    ZSTD_freeCStream(a->zs);
-    a->zs = NULL;
-    free(a->quota_dir);
-    a->quota_dir = NULL;
+    if (!a->sp.failed && vg__upload_cancelled(a->u)) {
+        a->sp.failed = VG_ECANCELED;
+        snprintf(a->sp.err, sizeof(a->sp.err), "cancelled");
+    }
+    int rc = vg__spool_write(&a->sp, buf, len);
+    if (!rc && a->streaming)
+        stream_parts(a);
+    return rc;
+}
+
+int64_t vg_artifact_id(const struct vg_artifact *a)
+{
+    return a->u->id;
+}
+
+int vg_egress_upload_cancel(struct vg_egress *e, int64_t id)
+{
+    /* A thread of this process writes or uploads it: it stops and undoes what it did. */
+    if (vg__active_cancel(e->state_dir, id))
+        return 0;
+    struct vg__upload *u = NULL;
+    char *state = NULL;
+    int rc = vg__db_load_upload(e, id, &u, &state);
+    if (rc)
+        return rc;
+    if (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled") ||
+        !strcmp(state, "cancelling")) {
+        rc = VG_ESTATE;
+    } else if (!vg__active_claim(u)) {
+        /* it became live meanwhile (the resume worker took it) */
+        rc = vg__active_cancel(e->state_dir, id) ? 0 : VG_ESTATE;
+    } else if (!u->prov) {
+        rc = vg__db_set_state(u, "cancelled", "cancelled");
+        vg__spool_drop(u);
+    } else {
+        /* Waiting for a retry: nothing runs. Local things now; a multipart upload already
+         * begun needs the network: the resume worker aborts it (state cancelling). */
+        vg__spool_drop(u);
+        rc = vg__db_set_state(u, u->remote_id ? "cancelling" : "cancelled", "cancelled");
+        if (!rc && u->remote_id)
+            vg_egress_resume_all(e);
+    }
+    vg__upload_free(u);
+    free(state);
+    return rc;
 }
 
 void vg_artifact_abort(struct vg_artifact *a)
 {
     if (!a)
         return;
-    art_close(a);
     struct vg__upload *u = a->u;
-    /* Give back everything reserved, including bytes a failed write never stored. */
-    unlink(u->spool_path);
-    if (a->spools) {
-        pthread_mutex_lock(&a->e->mu);
-        a->e->spool_used = a->e->spool_used > a->reserved ? a->e->spool_used - a->reserved : 0;
-        pthread_mutex_unlock(&a->e->mu);
+    bool cancelled = vg__upload_cancelled(u);
+    if (u->pool) {
+        vg__pool_stop(u->pool);
+        vg__pool_wait(u->pool, NULL, 0);
+        u->pool = NULL;
     }
-    vg__db_set_state(u, "failed", a->failed ? a->err : "aborted");
+    if (u->remote_id) {
+        /* parts streamed during the write: the multipart upload goes too (one attempt) */
+        u->cleanup = true;
+        u->prov->type->abort(u->prov->state, u);
+    }
+    vg__spool_close(&a->sp, true);
+    vg__db_set_state(u, cancelled ? "cancelled" : "failed", a->sp.failed ? a->sp.err : "aborted");
     vg__egress_count(a->e, VG__C_ACTIVE, -1);
-    vg__upload_free(u);
+    vg__upload_free(a->u);
     free(a);
 }
 
@@ -999,31 +632,18 @@ int vg_artifact_commit(struct vg_artifact *a, char **out_path, char *err, size_t
         errlen = sizeof(scratch);
     }
     err[0] = '\0';
-    int rc = a->failed;
-    if (!rc && a->comp != VG_COMPRESS_NONE)
-        rc = art_feed(a, NULL, 0, true);
-    if (!rc && fsync(a->fd) != 0) {
-        rc = -errno;
-        art_fail(a, rc, "fsync %s: %s", a->u->spool_path, vg_strerror(rc));
-    }
+    int rc = vg__spool_finish(&a->sp);
     if (rc) {
-        set_err(err, errlen, "%s", a->err);
+        set_err(err, errlen, "%s", a->sp.err);
         vg_artifact_abort(a);
         return rc;
     }
     struct vg__upload *u = a->u;
     struct vg_egress *e = a->e;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_DigestFinal_ex(a->sha, md, &mdlen);
-    for (int i = 0; i < 32; i++)
-        snprintf(u->sha256 + 2 * i, 3, "%02x", md[i]);
-    u->size = a->written;
-    art_close(a);
+    vg__spool_close(&a->sp, false);
     free(a);
     vg__egress_count(e, VG__C_ACTIVE, -1); /* vg__upload_run counts it again */
-    rc = db_run(e, VG_EGRESS_SQL_SET_PENDING, "iisi", (int64_t)u->id, (int64_t)u->size, u->sha256,
-                (int64_t)vg_wall_ms());
+    rc = vg__db_set_pending(u);
     if (rc) {
         set_err(err, errlen, "state database write failed");
         vg__spool_drop(u);
@@ -1035,269 +655,4 @@ int vg_artifact_commit(struct vg_artifact *a, char **out_path, char *err, size_t
         set_err(err, errlen, "%s", u->err[0] ? u->err : vg_strerror(rc));
     vg__upload_free(u);
     return rc;
-}
-
-/* ---------------------------------------------------------------- resume */
-
-static int load_parts(struct vg__upload *u)
-{
-    struct vg_egress *e = u->e;
-    int rc = 0;
-    pthread_mutex_lock(&e->db_mu);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_GET_PARTS, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(e, 0, "prepare parts");
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, u->id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct vg__part *np = realloc(u->parts, (u->n_parts + 1) * sizeof(*np));
-        if (!np) {
-            rc = VG_ENOMEM;
-            break;
-        }
-        u->parts = np;
-        struct vg__part *pt = &np[u->n_parts];
-        pt->no = (unsigned)sqlite3_column_int64(st, 0);
-        pt->off = (uint64_t)sqlite3_column_int64(st, 1);
-        pt->len = (uint64_t)sqlite3_column_int64(st, 2);
-        pt->tag = vg_strdup((const char *)sqlite3_column_text(st, 3));
-        if (!pt->tag) {
-            rc = VG_ENOMEM;
-            break;
-        }
-        u->n_parts++;
-    }
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&e->db_mu);
-    return rc;
-}
-
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? vg_strdup((const char *)t) : NULL;
-}
-
-/* Collects the leftover rows first so no statement stays open during uploads. */
-static int load_leftovers(struct vg_egress *e, struct vg__upload ***out, char ***states, size_t *n)
-{
-    *out = NULL;
-    *states = NULL;
-    *n = 0;
-    int rc = 0;
-    pthread_mutex_lock(&e->db_mu);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_LIST_LEFTOVER, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(e, 0, "prepare leftovers");
-        goto out;
-    }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct vg__upload **nv = realloc(*out, (*n + 1) * sizeof(*nv));
-        char **ns = nv ? realloc(*states, (*n + 1) * sizeof(*ns)) : NULL;
-        if (nv)
-            *out = nv;
-        if (ns)
-            *states = ns;
-        struct vg__upload *u = ns ? calloc(1, sizeof(*u)) : NULL;
-        if (!u) {
-            rc = VG_ENOMEM;
-            break;
-        }
-        u->e = e;
-        u->id = sqlite3_column_int64(st, 0);
-        const char *prov = (const char *)sqlite3_column_text(st, 1);
-        u->prov = find_provider(e, prov ? prov : "");
-        u->name = col_dup(st, 2);
-        u->content_type = col_dup(st, 3);
-        const char *mt = (const char *)sqlite3_column_text(st, 4);
-        u->spool_path = col_dup(st, 5);
-        u->size = (uint64_t)sqlite3_column_int64(st, 6);
-        const char *sha = (const char *)sqlite3_column_text(st, 7);
-        if (sha)
-            snprintf(u->sha256, sizeof(u->sha256), "%s", sha);
-        (*states)[*n] = col_dup(st, 8);
-        u->remote_id = col_dup(st, 9);
-        (*out)[(*n)++] = u;
-        if (mt && meta_parse(u, mt)) {
-            rc = VG_ENOMEM;
-            break;
-        }
-    }
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&e->db_mu);
-    return rc;
-}
-
-static void *resume_main(void *arg)
-{
-    struct vg_egress *e = arg;
-    struct vg__upload **v = NULL;
-    char **states = NULL;
-    size_t n = 0;
-    load_leftovers(e, &v, &states, &n);
-    if (n)
-        vg_log(VG_LOG_INFO, LOG_C, "resume: %zu unfinished upload(s) in the state database", n);
-    for (size_t i = 0; i < n; i++) {
-        struct vg__upload *u = v[i];
-        v[i] = NULL;
-        if (vg__egress_stopping(e) || !u->name || !u->content_type || !states[i] ||
-            !active_claim(u)) {
-            /* active_claim fails for an upload this process is running right now */
-            vg__upload_free(u);
-            continue;
-        }
-        if (!u->prov) {
-            vg_log(VG_LOG_WARN, LOG_C,
-                   "upload %lld (%s): its egress provider is no longer configured; left pending",
-                   (long long)u->id, u->name);
-            vg__upload_free(u);
-            continue;
-        }
-        if (!strcmp(states[i], "spooling")) {
-            /* Its writer died mid-artifact: the content is incomplete, never upload it. */
-            vg_log(VG_LOG_WARN, u->prov->component,
-                   "%s: discarded, the previous run stopped while it was being written", u->name);
-            vg__spool_drop(u);
-            vg__db_set_state(u, "failed", "incomplete: the writer stopped while spooling");
-            vg__upload_free(u);
-            continue;
-        }
-        u->resumed = true;
-        char *path = NULL; /* not logged: a presigned URL is a credential */
-        int rc = load_parts(u);
-        if (!rc)
-            rc = vg__upload_run(u, &path);
-        if (!rc)
-            vg_log(VG_LOG_INFO, u->prov->component, "resumed upload of %s completed", u->name);
-        free(path);
-        vg__upload_free(u);
-    }
-    for (size_t i = 0; i < n; i++) {
-        vg__upload_free(v[i]);
-        free(states[i]);
-    }
-    free(v);
-    free(states);
-    pthread_mutex_lock(&e->mu);
-    e->resume_running = false;
-    pthread_cond_broadcast(&e->cond);
-    pthread_mutex_unlock(&e->mu);
-    return NULL;
-}
-
-int vg_egress_resume_all(struct vg_egress *e)
-{
-    pthread_mutex_lock(&e->mu);
-    int rc = 0;
-    if (e->resume_running || e->stopping) {
-        rc = VG_EBUSY;
-        goto out;
-    }
-    if (e->resume_joinable) {
-        pthread_join(e->resume_thread, NULL);
-        e->resume_joinable = false;
-    }
-    e->resume_running = true;
-    if (pthread_create(&e->resume_thread, NULL, resume_main, e) != 0) {
-        e->resume_running = false;
-        rc = VG_EAGAIN;
-        goto out;
-    }
-    e->resume_joinable = true;
-out:
-    pthread_mutex_unlock(&e->mu);
-    return rc;
-}
-
-int vg_egress_resume_wait(struct vg_egress *e, uint64_t timeout_ms)
-{
-    uint64_t deadline = vg_mono_ms() + timeout_ms;
-    pthread_mutex_lock(&e->mu);
-    while (e->resume_running) {
-        uint64_t now = vg_mono_ms();
-        if (timeout_ms && now >= deadline)
-            break;
-        uint64_t step = timeout_ms ? deadline - now : 1000;
-        if (step > 1000)
-            step = 1000;
-        pthread_mutex_unlock(&e->mu);
-        /* Timed waits on e->cond would need CLOCK_REALTIME arithmetic; a short poll is enough. */
-        struct timespec ts = {0, (long)(step < 50 ? step : 50) * 1000000L};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&e->mu);
-    }
-    int rc = e->resume_running ? VG_ETIMEDOUT : 0;
-    pthread_mutex_unlock(&e->mu);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- listing */
-
-void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n)
-{
-    for (size_t i = 0; v && i < n; i++) {
-        free(v[i].provider);
-        free(v[i].name);
-        free(v[i].state);
-        free(v[i].last_error);
-        free(v[i].egress_path);
-    }
-    free(v);
-}
-
-int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
-                      size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    int rc = 0;
-    struct vg_egress_upload_info *v = NULL;
-    size_t cnt = 0;
-    pthread_mutex_lock(&e->db_mu);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, VG_EGRESS_SQL_LIST_UPLOADS, -1, &st, NULL) != SQLITE_OK) {
-        rc = db_err(e, 0, "prepare list");
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, (int64_t)(limit ? limit : 100));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct vg_egress_upload_info *nv = realloc(v, (cnt + 1) * sizeof(*nv));
-        if (!nv) {
-            rc = VG_ENOMEM;
-            break;
-        }
-        v = nv;
-        struct vg_egress_upload_info *x = &v[cnt++];
-        memset(x, 0, sizeof(*x));
-        x->id = sqlite3_column_int64(st, 0);
-        x->provider = col_dup(st, 1);
-        x->name = col_dup(st, 2);
-        x->state = col_dup(st, 3);
-        x->size = (uint64_t)sqlite3_column_int64(st, 4);
-        x->retries = (unsigned)sqlite3_column_int64(st, 5);
-        x->last_error = col_dup(st, 6);
-        x->egress_path = col_dup(st, 7);
-        x->created_ms = (uint64_t)sqlite3_column_int64(st, 8);
-        x->updated_ms = (uint64_t)sqlite3_column_int64(st, 9);
-        x->bytes_done = (uint64_t)sqlite3_column_int64(st, 10);
-        if (x->state && !strcmp(x->state, "done"))
-            x->bytes_done = x->size;
-        if (!x->provider || !x->name || !x->state) {
-            rc = VG_ENOMEM;
-            break;
-        }
-    }
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&e->db_mu);
-    if (rc) {
-        vg_egress_uploads_free(v, cnt);
-        return rc;
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
 }

@@ -50,7 +50,8 @@ int vg_egress_resume_wait(struct vg_egress *e, uint64_t timeout_ms);
 int vg_artifact_open(struct vg_egress *e, const char *provider, const char *name,
                      const char *content_type, const struct vg_kv *metadata, size_t n_metadata,
                      struct vg_artifact **out);
-/* Appends bytes. VG_EQUOTA when the spool quota or the KeepFree floor would be crossed; after any
+/* Appends bytes. VG_EQUOTA when Storage.SpoolQuota would be crossed, VG_EKEEPFREE when the free
+ * space would fall below Storage.KeepFree, VG_ECANCELED after vg_egress_upload_cancel; after any
  * error the artifact is failed (vg_artifact_error says why) and only abort is useful. */
 int vg_artifact_write(struct vg_artifact *a, const void *buf, size_t len);
 /* The message for the artifact's last error ("" if none). */
@@ -58,11 +59,27 @@ const char *vg_artifact_error(const struct vg_artifact *a);
 /* Closes the spool and uploads synchronously (retries included). On success *out_path (malloc'd)
  * is the EgressPath: a file path, s3://bucket/key (or a presigned URL when PreSignedUrlExpiry is
  * set) or the blob URL. On VG_ERETRY (retries exhausted) the upload stays pending in the database
- * and its spool file is kept: the next vg_egress_resume_all tries again. Fatal errors (VG_EAUTH,
- * VG_EFATAL, ...) discard the spool file. Always frees the artifact. err gets a message. */
+ * and its spool file is kept: a later resume completes it (the next vg_egress_resume_all, or at
+ * once when another upload of this vg_egress succeeds); vg_egress_upload_get follows it.
+ * VG_ECANCELED: cancelled (vg_egress_upload_cancel) and undone, or the egress is stopping (then
+ * pending, resumed by the next process). Fatal errors (VG_EAUTH, VG_EFATAL, ...) discard the
+ * spool file. Always frees the artifact. err gets a message. */
 int vg_artifact_commit(struct vg_artifact *a, char **out_path, char *err, size_t errlen);
 /* Discards the artifact and its spool file. NULL is a no-op. */
 void vg_artifact_abort(struct vg_artifact *a);
+/* The id of the artifact's upload in the state database (for vg_egress_upload_get and
+ * vg_egress_upload_cancel, which work after commit too, across vg_egress instances sharing the
+ * state directory). Take it before commit, which frees the artifact. */
+int64_t vg_artifact_id(const struct vg_artifact *a);
+
+/* Cancels an upload, from any thread (DELETE /operations/{id}). When a thread of this process
+ * writes or uploads it, that thread stops: vg_artifact_write / vg_artifact_commit return
+ * VG_ECANCELED once everything is undone (an S3 multipart upload aborted, an Azure block list
+ * never committed, an object that landed meanwhile removed, the spool file deleted). When it
+ * waits for a retry, it is cancelled at once (a begun S3 multipart upload is aborted by the
+ * resume worker: state cancelling until then). Returns 0, VG_ESTATE when it already finished
+ * (done, failed or cancelled), VG_ENOTFOUND, or a database error. */
+int vg_egress_upload_cancel(struct vg_egress *e, int64_t id);
 
 /* Counters for /operations and /metrics (monotonic unless noted). */
 struct vg_egress_status {
@@ -82,9 +99,9 @@ void vg_egress_status(struct vg_egress *e, struct vg_egress_status *out);
 struct vg_egress_upload_info {
     int64_t id;
     char *provider;
-    char *name;          /* object/file name (with the compression suffix) */
-    char *state;         /* spooling | pending | uploading | done | failed */
-    uint64_t size;       /* bytes to upload (0 while spooling) */
+    char *name;    /* object/file name (with the compression suffix) */
+    char *state;   /* spooling | pending | uploading | done | failed | cancelling | cancelled */
+    uint64_t size; /* bytes to upload (0 while spooling) */
     uint64_t bytes_done; /* bytes of recorded parts/blocks (size when done) */
     unsigned retries;
     char *last_error;  /* NULL when none */
@@ -96,5 +113,8 @@ struct vg_egress_upload_info {
 int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload_info **out,
                       size_t *n);
 void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n);
+/* One upload by id (vg_artifact_id): 0, VG_ENOTFOUND. Free with vg_egress_upload_info_free. */
+int vg_egress_upload_get(struct vg_egress *e, int64_t id, struct vg_egress_upload_info *out);
+void vg_egress_upload_info_free(struct vg_egress_upload_info *x);
 
 #endif

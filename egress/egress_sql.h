@@ -17,7 +17,8 @@
 #define VG_EGRESS_SQL_GET_VERSION "SELECT version FROM egress_schema LIMIT 1;"
 #define VG_EGRESS_SQL_SET_VERSION "DELETE FROM egress_schema; INSERT INTO egress_schema VALUES(1);"
 
-/* state: spooling -> pending -> uploading -> done | failed. remote_id: S3 UploadId. */
+/* state: spooling -> pending -> uploading -> done | failed; a cancel makes any unfinished one
+ * cancelled, through cancelling while the remote side is undone. remote_id: S3 UploadId. */
 #define VG_EGRESS_SQL_SCHEMA_V1                                                                    \
     "CREATE TABLE IF NOT EXISTS egress_uploads("                                                   \
     " id INTEGER PRIMARY KEY,"                                                                     \
@@ -64,21 +65,27 @@
     " VALUES(?1, ?2, ?3, ?4, ?5);"
 #define VG_EGRESS_SQL_SET_RETRY                                                                    \
     "UPDATE egress_uploads SET retries=retries+1, last_error=?2, updated_ms=?3 WHERE id=?1;"
-/* Newest first, for /operations: bytes_done sums the recorded parts. */
-#define VG_EGRESS_SQL_LIST_UPLOADS                                                                 \
+/* For /operations: bytes_done sums the recorded parts. */
+#define VG_EGRESS_SQL_INFO                                                                         \
     "SELECT u.id, u.provider, u.name, u.state, u.size, u.retries, u.last_error, u.egress_path,"    \
     " u.created_ms, u.updated_ms,"                                                                 \
     " (SELECT COALESCE(SUM(len), 0) FROM egress_parts p WHERE p.upload_id = u.id)"                 \
-    " FROM egress_uploads u ORDER BY u.id DESC LIMIT ?1;"
+    " FROM egress_uploads u"
+#define VG_EGRESS_SQL_LIST_UPLOADS VG_EGRESS_SQL_INFO " ORDER BY u.id DESC LIMIT ?1;"
+#define VG_EGRESS_SQL_GET_INFO VG_EGRESS_SQL_INFO " WHERE u.id=?1;"
 #define VG_EGRESS_SQL_CLEAR_PARTS "DELETE FROM egress_parts WHERE upload_id=?1;"
 #define VG_EGRESS_SQL_GET_PARTS                                                                    \
     "SELECT part_no, off, len, tag FROM egress_parts WHERE upload_id=?1 ORDER BY part_no;"
-#define VG_EGRESS_SQL_LIST_LEFTOVER                                                                \
+/* What an upload needs to run again. */
+#define VG_EGRESS_SQL_UPLOAD                                                                       \
     "SELECT id, provider, name, content_type, metadata, spool_path, size, sha256, state,"          \
-    " remote_id FROM egress_uploads WHERE state IN ('spooling','pending','uploading') ORDER BY "   \
-    "id;"
+    " remote_id FROM egress_uploads"
+#define VG_EGRESS_SQL_LIST_LEFTOVER                                                                \
+    VG_EGRESS_SQL_UPLOAD                                                                           \
+    " WHERE state IN ('spooling','pending','uploading','cancelling') ORDER BY id;"
+#define VG_EGRESS_SQL_GET_ONE VG_EGRESS_SQL_UPLOAD " WHERE id=?1;"
 /* Finished rows are kept a week for diagnosis, then pruned. */
 #define VG_EGRESS_SQL_PRUNE                                                                        \
-    "DELETE FROM egress_uploads WHERE state IN ('done','failed') AND updated_ms < ?1;"
+    "DELETE FROM egress_uploads WHERE state IN ('done','failed','cancelled') AND updated_ms < ?1;"
 
 #endif

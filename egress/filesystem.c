@@ -1,6 +1,10 @@
 /* FileSystem egress: the artifact is written straight to IntermediateDirectoryPath (no spool
  * copy), then fsync'd and renamed atomically into DirectoryPath, the directory fsync'd too. A
- * reader of DirectoryPath never sees a partial file. Files are mode 0600. */
+ * reader of DirectoryPath never sees a partial file. Files are mode 0600.
+ *
+ * Dump volumes are often shared (an emptyDir is 0777): both directories are opened and checked
+ * before each use (vg__dir_open_safe: no other user may replace vigil's files there), every
+ * file is created and renamed relative to those checked directory fds, never through a link. */
 #include "config/error.h"
 #include "config/log.h"
 #include "egress/egress_int.h"
@@ -16,29 +20,25 @@
 struct fs {
     char *dir;
     char *tmp_dir;
+    bool custom_tmp; /* IntermediateDirectoryPath was set */
 };
 
-static int ensure_dir(const char *path, char *err, size_t errlen)
+/* Both directories, created if needed (mode 0700) and checked. */
+static int open_dirs(struct fs *f, int *dfd, int *tfd, char *err, size_t errlen)
 {
-    char *p = vg_strdup(path);
-    if (!p)
-        return VG_ENOMEM;
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-                rc = -errno;
-                snprintf(err, errlen, "cannot create directory %s: %s", p, vg_strerror(rc));
-                break;
-            }
-            *s = c;
-            if (!c)
-                break;
-        }
+    *dfd = *tfd = -1;
+    char e[400] = "";
+    int rc = vg__dir_open_safe(f->dir, true, dfd, e, sizeof(e));
+    if (rc) {
+        snprintf(err, errlen, "DirectoryPath: %s", e);
+        return rc;
     }
-    free(p);
+    if ((rc = vg__dir_open_safe(f->tmp_dir, true, tfd, e, sizeof(e)))) {
+        snprintf(err, errlen, "%s: %s",
+                 f->custom_tmp ? "IntermediateDirectoryPath" : "DirectoryPath", e);
+        close(*dfd);
+        *dfd = -1;
+    }
     return rc;
 }
 
@@ -63,14 +63,17 @@ static int fs_create(const struct vg_egress_settings *s, void **state, char *err
     if (!f)
         return VG_ENOMEM;
     f->dir = vg_strdup(c->directory_path);
-    f->tmp_dir = c->intermediate_directory_path && *c->intermediate_directory_path
-                     ? vg_strdup(c->intermediate_directory_path)
-                     : vg_asprintf("%s/.vigil-partial", c->directory_path);
+    f->custom_tmp = c->intermediate_directory_path && *c->intermediate_directory_path;
+    f->tmp_dir = f->custom_tmp ? vg_strdup(c->intermediate_directory_path)
+                               : vg_asprintf("%s/.vigil-partial", c->directory_path);
     int rc = (!f->dir || !f->tmp_dir) ? VG_ENOMEM : 0;
+    int dfd = -1, tfd = -1;
     if (!rc)
-        rc = ensure_dir(f->dir, err, errlen);
-    if (!rc)
-        rc = ensure_dir(f->tmp_dir, err, errlen);
+        rc = open_dirs(f, &dfd, &tfd, err, errlen);
+    if (dfd >= 0)
+        close(dfd);
+    if (tfd >= 0)
+        close(tfd);
     if (rc) {
         fs_destroy(f);
         return rc;
@@ -107,12 +110,39 @@ static int fs_check_name(void *state, const char *name, char *err, size_t errlen
     return 0;
 }
 
-static int fs_direct_path(void *state, const struct vg__upload *u, char **out)
+/* The partial file's name: the id keeps two artifacts with one name apart while both are being
+ * written. */
+static char *partial_name(const struct vg__upload *u)
+{
+    return vg_asprintf("%s.%lld.partial", u->name, (long long)u->id);
+}
+
+static int fs_direct_create(void *state, const struct vg__upload *u, char **path, int *fd,
+                            char *err, size_t errlen)
 {
     struct fs *f = state;
-    /* The id keeps two artifacts with one name apart while both are being written. */
-    *out = vg_asprintf("%s/%s.%lld.partial", f->tmp_dir, u->name, (long long)u->id);
-    return *out ? 0 : VG_ENOMEM;
+    *path = NULL;
+    *fd = -1;
+    char *name = partial_name(u);
+    if (!name)
+        return VG_ENOMEM;
+    int dfd = -1, tfd = -1;
+    int rc = open_dirs(f, &dfd, &tfd, err, errlen);
+    if (!rc && (rc = vg__file_create_at(tfd, name, fd)))
+        snprintf(err, errlen, "cannot create %s/%s: %s", f->tmp_dir, name, vg_strerror(rc));
+    if (!rc && !(*path = vg_asprintf("%s/%s", f->tmp_dir, name)))
+        rc = VG_ENOMEM;
+    if (rc && *fd >= 0) {
+        unlinkat(tfd, name, 0);
+        close(*fd);
+        *fd = -1;
+    }
+    if (dfd >= 0)
+        close(dfd);
+    if (tfd >= 0)
+        close(tfd);
+    free(name);
+    return rc;
 }
 
 static uint64_t fs_chunk_size(void *state, const struct vg__upload *u)
@@ -132,35 +162,43 @@ static int fs_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     return VG_EINVAL; /* never chunked */
 }
 
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
 static int fs_finish(void *state, struct vg__upload *u)
 {
     struct fs *f = state;
-    char *dest = vg_asprintf("%s/%s", f->dir, u->name);
-    if (!dest)
+    char *name = partial_name(u);
+    if (!name)
         return VG_ENOMEM;
-    int rc = fsync_path(u->spool_path, O_RDONLY);
-    if (!rc && rename(u->spool_path, dest) != 0)
-        rc = -errno;
-    if (!rc)
-        rc = fsync_path(f->dir, O_RDONLY | O_DIRECTORY);
+    int dfd = -1, tfd = -1, fd = -1;
+    char derr[400] = "";
+    int rc = open_dirs(f, &dfd, &tfd, derr, sizeof(derr));
     if (rc) {
-        snprintf(u->err, sizeof(u->err), "moving %s to %s: %s%s", u->spool_path, dest,
+        snprintf(u->err, sizeof(u->err), "%s", derr);
+        /* A refused directory stays refused; a vanished one may come back (a remount). */
+        rc = rc == -ENOENT || rc == -EIO ? VG_ERETRY : VG_EFATAL;
+        goto out;
+    }
+    fd = openat(tfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        rc = -errno;
+    if (!rc && renameat(tfd, name, dfd, u->name) != 0)
+        rc = -errno;
+    if (!rc && fsync(dfd) != 0)
+        rc = -errno;
+    if (rc) {
+        snprintf(u->err, sizeof(u->err), "moving %s to %s/%s: %s%s", u->spool_path, f->dir, u->name,
                  vg_strerror(rc),
                  rc == -EXDEV ? " (IntermediateDirectoryPath must be on the same filesystem)" : "");
         /* A full disk or a flaky network filesystem may recover; anything else will not. */
         rc = (rc == -ENOSPC || rc == -EIO) ? VG_ERETRY : VG_EFATAL;
     }
-    free(dest);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (tfd >= 0)
+        close(tfd);
+    free(name);
     return rc;
 }
 
@@ -169,12 +207,12 @@ static int fs_probe(void *state, struct vg__upload *u, bool *complete)
     struct fs *f = state;
     *complete = false;
     struct stat sb;
-    if (access(u->spool_path, F_OK) == 0)
+    if (lstat(u->spool_path, &sb) == 0)
         return 0; /* not renamed yet: finish will do it */
     char *dest = vg_asprintf("%s/%s", f->dir, u->name);
     if (!dest)
         return VG_ENOMEM;
-    int fd = open(dest, O_RDONLY | O_CLOEXEC);
+    int fd = open(dest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == u->size) {
         char sha[65];
         *complete = vg__file_sha256_hex(fd, 0, u->size, sha) == 0 && !strcmp(sha, u->sha256);
@@ -188,6 +226,25 @@ static int fs_probe(void *state, struct vg__upload *u, bool *complete)
 static void fs_abort(void *state, struct vg__upload *u)
 {
     /* The core removes the intermediate file. */
+}
+
+static int fs_remove(void *state, struct vg__upload *u)
+{
+    struct fs *f = state;
+    int dfd = -1;
+    char derr[400] = "";
+    int rc = vg__dir_open_safe(f->dir, false, &dfd, derr, sizeof(derr));
+    if (rc) {
+        snprintf(u->err, sizeof(u->err), "DirectoryPath: %s", derr);
+        return VG_EFATAL;
+    }
+    if (unlinkat(dfd, u->name, 0) != 0 && errno != ENOENT) {
+        rc = -errno;
+        snprintf(u->err, sizeof(u->err), "removing %s/%s: %s", f->dir, u->name, vg_strerror(rc));
+        rc = rc == -EIO ? VG_ERETRY : VG_EFATAL;
+    }
+    close(dfd);
+    return rc;
 }
 
 static int fs_egress_path(void *state, const struct vg__upload *u, char **out)
@@ -207,12 +264,13 @@ const struct vg_egress_provider_type vg__egress_filesystem = {
     .validate = fs_validate,
     .destroy = fs_destroy,
     .check_name = fs_check_name,
-    .direct_path = fs_direct_path,
+    .direct_create = fs_direct_create,
     .chunk_size = fs_chunk_size,
     .begin = fs_begin,
     .put_chunk = fs_put_chunk,
     .finish = fs_finish,
     .probe = fs_probe,
     .abort = fs_abort,
+    .remove = fs_remove,
     .egress_path = fs_egress_path,
 };

@@ -2,6 +2,7 @@
  * UploadPart streamed from the spool, CompleteMultipartUpload; AbortMultipartUpload on fatal
  * failure). Requests are signed with SigV4 (egress/sigv4.h) and carry the payload's SHA-256 so
  * S3 rejects corrupted bodies. Virtual-hosted or path-style addressing. */
+#include "config/codec.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "egress/aws_profile.h"
@@ -248,7 +249,7 @@ static char *object_path(struct s3 *s, const struct vg__upload *u)
 static int form_add(struct vg_buf *b, const char *k, const char *v)
 {
     int rc = vg_buf_printf(b, "%s%s=", b->len ? "&" : "", k);
-    return rc ? rc : vg__url_encode(v, false, b);
+    return rc ? rc : vg_url_encode(v, false, b);
 }
 
 /* "2026-11-22T03:16:00Z" (fraction allowed) -> epoch; 0 when unreadable. */
@@ -272,8 +273,8 @@ static int sts_refresh(struct s3 *s, struct vg__upload *u)
     struct vg_buf tok, body;
     vg_buf_init(&tok);
     vg_buf_init(&body);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     struct curl_slist *hl = NULL;
     char *url = NULL, *ak = NULL, *sk = NULL, *st = NULL, *exp = NULL;
     FILE *f = fopen(s->token_file, "re");
@@ -304,21 +305,21 @@ static int sts_refresh(struct s3 *s, struct vg__upload *u)
         goto out;
     url = vg_asprintf("%s://%s%s/", s->sts.scheme, s->sts.hostport, s->sts.path);
     struct curl_slist *h1 =
-        curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    struct curl_slist *h2 = h1 ? curl_slist_append(h1, "Expect:") : NULL;
+        vg__curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    struct curl_slist *h2 = h1 ? vg__curl_slist_append(h1, "Expect:") : NULL;
     hl = h2 ? h2 : h1;
     if (!url || !h2) {
         rc = VG_ENOMEM;
         goto out;
     }
-    struct vg__http_req req = {.method = "POST",
-                               .url = url,
-                               .headers = hl,
-                               .body_fd = -1,
-                               .body = body.data,
-                               .body_mem_len = body.len};
-    if ((rc = vg__http_do(u, &req, &r)) ||
-        (rc = vg__http_judge(u, &r, "STS AssumeRoleWithWebIdentity")))
+    struct vg__client_req req = {.method = "POST",
+                                 .url = url,
+                                 .headers = hl,
+                                 .body_fd = -1,
+                                 .body = body.data,
+                                 .body_mem_len = body.len};
+    if ((rc = vg__client_do(u, &req, &r)) ||
+        (rc = vg__client_judge(u, &r, "STS AssumeRoleWithWebIdentity")))
         goto out;
     ak = vg__xml_text(r.body.data, "AccessKeyId");
     sk = vg__xml_text(r.body.data, "SecretAccessKey");
@@ -347,8 +348,8 @@ out:
     free(st);
     free(exp);
     free(url);
-    curl_slist_free_all(hl);
-    vg__http_resp_free(&r);
+    vg__curl_slist_free_all(hl);
+    vg__client_resp_free(&r);
     vg_buf_free(&tok);
     vg_buf_free(&body);
     return rc;
@@ -391,7 +392,8 @@ static void fill_creds(struct s3 *s, const struct creds_copy *cc, struct vg_sigv
 }
 
 /* Signs and sends one request; the response goes to r. */
-static int s3_send(struct s3 *s, struct vg__upload *u, struct vg__call *c, struct vg__http_resp *r)
+static int s3_send(struct s3 *s, struct vg__upload *u, struct vg__call *c,
+                   struct vg__client_resp *r)
 {
     char payload[65];
     int rc = 0;
@@ -438,7 +440,7 @@ static int s3_send(struct s3 *s, struct vg__upload *u, struct vg__call *c, struc
         {"x-amz-content-sha256", payload},
         {"x-amz-security-token", cc.tok},
     };
-    rc = url ? vg__http_send(u, c, url, url, own, VG_ARRAY_SIZE(own), r) : VG_ENOMEM;
+    rc = url ? vg__client_send(u, c, url, url, own, VG_ARRAY_SIZE(own), r) : VG_ENOMEM;
 out:
     free(url);
     free(path);
@@ -449,7 +451,7 @@ out:
 
 /* S3's error codes over the generic verdict. (A 200 with an error body, which
  * CompleteMultipartUpload may send, is handled where that call is made.) */
-static int s3_classify(const struct vg__http_resp *r, const char *code, int verdict)
+static int s3_classify(const struct vg__client_resp *r, const char *code, int verdict)
 {
     if (!code)
         return verdict;
@@ -511,12 +513,12 @@ static int s3_begin(void *state, struct vg__upload *u)
         char *query = vg_asprintf("uploadId=%s&max-parts=1", u->remote_id);
         struct vg__call lc;
         vg__call_init(&lc, "GET", query);
-        struct vg__http_resp lr;
-        vg__http_resp_init(&lr);
+        struct vg__client_resp lr;
+        vg__client_resp_init(&lr);
         int rc = query ? s3_send(s, u, &lc, &lr) : VG_ENOMEM;
         if (!rc)
-            rc = vg__http_judge(u, &lr, "ListParts");
-        vg__http_resp_free(&lr);
+            rc = vg__client_judge(u, &lr, "ListParts");
+        vg__client_resp_free(&lr);
         free(query);
         if (rc == VG_ENOTFOUND || rc == VG_ERETRY || rc == VG_ECANCELED || rc == VG_ENOMEM ||
             rc == VG_EAUTH)
@@ -528,13 +530,13 @@ static int s3_begin(void *state, struct vg__upload *u)
     vg__call_init(&c, "POST", "uploads");
     struct vg_buf names;
     vg_buf_init(&names);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int rc = object_headers(s, u, &c, &names);
     if (!rc)
         rc = s3_send(s, u, &c, &r);
     if (!rc)
-        rc = vg__http_judge(u, &r, "CreateMultipartUpload");
+        rc = vg__client_judge(u, &r, "CreateMultipartUpload");
     if (!rc) {
         u->remote_id = vg__xml_text(r.body.data, "UploadId");
         if (!u->remote_id || !*u->remote_id) {
@@ -543,13 +545,13 @@ static int s3_begin(void *state, struct vg__upload *u)
         }
     }
     vg_buf_free(&names);
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
 static int open_spool(struct vg__upload *u, int *fd)
 {
-    *fd = open(u->spool_path, O_RDONLY | O_CLOEXEC);
+    *fd = open(u->spool_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (*fd >= 0)
         return 0;
     snprintf(u->err, sizeof(u->err), "opening %s: %s", u->spool_path, vg_strerror(-errno));
@@ -565,8 +567,8 @@ static int s3_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     if (rc)
         return rc;
     char *query = vg_asprintf("partNumber=%u&uploadId=%s", no, u->remote_id);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     struct vg__call c;
     vg__call_init(&c, "PUT", query);
     c.fd = fd;
@@ -574,15 +576,15 @@ static int s3_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     c.len = len;
     rc = query ? s3_send(s, u, &c, &r) : VG_ENOMEM;
     if (!rc)
-        rc = vg__http_judge(u, &r, "UploadPart");
+        rc = vg__client_judge(u, &r, "UploadPart");
     if (!rc) {
-        *out_tag = vg__http_header(&r, "ETag");
+        *out_tag = vg__client_header(&r, "ETag");
         if (!*out_tag) {
             snprintf(u->err, sizeof(u->err), "UploadPart %u: no ETag in the reply", no);
             rc = VG_ERETRY;
         }
     }
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     free(query);
     close(fd);
     return rc;
@@ -596,25 +598,25 @@ static int s3_probe(void *state, struct vg__upload *u, bool *complete)
     struct vg__call c;
     vg__call_init(&c, "HEAD", NULL);
     c.head = true;
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     int rc = s3_send(s, u, &c, &r);
     if (!rc && r.status == 404 && !r.curl_code)
         goto out;
     if (!rc)
-        rc = vg__http_judge(u, &r, "HeadObject");
+        rc = vg__client_judge(u, &r, "HeadObject");
     if (!rc)
-        *complete = vg__http_object_complete(&r, u, "x-amz-meta-vigilsha256");
+        *complete = vg__client_object_complete(&r, u, "x-amz-meta-vigilsha256");
 out:
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
 static int s3_finish(void *state, struct vg__upload *u)
 {
     struct s3 *s = state;
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     struct vg_buf body, names;
     vg_buf_init(&body);
     vg_buf_init(&names);
@@ -636,7 +638,8 @@ static int s3_finish(void *state, struct vg__upload *u)
         vg__call_header(&c, "Content-Type", "application/xml");
         c.mem = body.data;
         c.mem_len = body.len;
-        if ((rc = s3_send(s, u, &c, &r)) || (rc = vg__http_judge(u, &r, "CompleteMultipartUpload")))
+        if ((rc = s3_send(s, u, &c, &r)) ||
+            (rc = vg__client_judge(u, &r, "CompleteMultipartUpload")))
             goto out;
         /* S3 may answer 200 and put the error in the body. */
         char *code = vg__xml_text(r.body.data, "Code");
@@ -654,7 +657,7 @@ static int s3_finish(void *state, struct vg__upload *u)
         c.fd = fd;
         c.len = u->size;
         if ((rc = object_headers(s, u, &c, &names)) || (rc = s3_send(s, u, &c, &r)) ||
-            (rc = vg__http_judge(u, &r, "PutObject")))
+            (rc = vg__client_judge(u, &r, "PutObject")))
             goto out;
     }
     /* Never report success for an object that is not all there. */
@@ -673,7 +676,7 @@ out:
     free(query);
     vg_buf_free(&body);
     vg_buf_free(&names);
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     return rc;
 }
 
@@ -687,17 +690,31 @@ static void s3_abort(void *state, struct vg__upload *u)
         return;
     struct vg__call c;
     vg__call_init(&c, "DELETE", query);
-    struct vg__http_resp r;
-    vg__http_resp_init(&r);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
     char saved[sizeof(u->err)];
     memcpy(saved, u->err, sizeof(saved));
     /* NoSuchUpload: already completed or aborted, nothing to say. */
     int rc = s3_send(s, u, &c, &r);
-    if (!rc && (rc = vg__http_judge(u, &r, "AbortMultipartUpload")) && rc != VG_ENOTFOUND)
+    if (!rc && (rc = vg__client_judge(u, &r, "AbortMultipartUpload")) && rc != VG_ENOTFOUND)
         vg_log(VG_LOG_WARN, u->prov->component, "%s: %s", u->name, u->err);
     memcpy(u->err, saved, sizeof(saved));
-    vg__http_resp_free(&r);
+    vg__client_resp_free(&r);
     free(query);
+}
+
+static int s3_remove(void *state, struct vg__upload *u)
+{
+    struct s3 *s = state;
+    struct vg__call c;
+    vg__call_init(&c, "DELETE", NULL);
+    struct vg__client_resp r;
+    vg__client_resp_init(&r);
+    int rc = s3_send(s, u, &c, &r);
+    if (!rc && !(r.status == 404 && !r.curl_code))
+        rc = vg__client_judge(u, &r, "DeleteObject");
+    vg__client_resp_free(&r);
+    return rc;
 }
 
 static int s3_egress_path(void *state, const struct vg__upload *u, char **out)
@@ -740,6 +757,7 @@ const struct vg_egress_provider_type vg__egress_s3 = {
     .finish = s3_finish,
     .probe = s3_probe,
     .abort = s3_abort,
+    .remove = s3_remove,
     .egress_path = s3_egress_path,
     .classify = s3_classify,
 };

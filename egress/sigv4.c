@@ -3,6 +3,7 @@
  * signing x-amz-content-sha256. */
 #include "egress/sigv4.h"
 
+#include "config/codec.h"
 #include "config/error.h"
 
 #include <openssl/crypto.h>
@@ -15,18 +16,6 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
-static const char HEX_UPPER[] = "0123456789ABCDEF";
-static const char HEX_LOWER[] = "0123456789abcdef";
-
-static void hex_lower(const unsigned char *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = HEX_LOWER[in[i] >> 4];
-        out[2 * i + 1] = HEX_LOWER[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void vg_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -37,7 +26,7 @@ void vg_sha256_hex(const void *data, size_t len, char out[65])
         out[64] = '\0';
         return;
     }
-    hex_lower(md, 32, out);
+    vg_hex_encode(md, 32, out);
 }
 
 static int hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
@@ -47,67 +36,6 @@ static int hmac_sha256(const void *key, size_t key_len, const void *data, size_t
     if (key_len > INT32_MAX || !HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) ||
         n != 32)
         return VG_EIO;
-    return 0;
-}
-
-static bool is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
-static int uri_encode_n(const char *s, size_t n, bool encode_slash, struct vg_buf *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int rc;
-        if (is_unreserved(c) || (c == '/' && !encode_slash)) {
-            rc = vg_buf_append(out, &s[i], 1);
-        } else {
-            char esc[3] = {'%', HEX_UPPER[c >> 4], HEX_UPPER[c & 15]};
-            rc = vg_buf_append(out, esc, 3);
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-int vg_uri_encode(const char *s, bool encode_slash, struct vg_buf *out)
-{
-    if (!s)
-        return VG_EINVAL;
-    return uri_encode_n(s, strlen(s), encode_slash, out);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX escapes only; a '%' not followed by two hex digits stays literal (and is then
- * encoded as %25), so unencoded input containing '%' survives. */
-static int pct_decode(const char *s, size_t n, struct vg_buf *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int rc;
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            char b = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            rc = vg_buf_append(out, &b, 1);
-            i += 2;
-        } else {
-            rc = vg_buf_append(out, &c, 1);
-        }
-        if (rc)
-            return rc;
-    }
     return 0;
 }
 
@@ -162,7 +90,7 @@ static int build_paths(const struct vg_sigv4_request *req, struct vg_buf *wire,
 
     if (req->s3) {
         /* S3: one encoding, no normalization ("a//b" and "./" are distinct keys). */
-        rc = req->path_is_encoded ? vg_buf_puts(wire, path) : vg_uri_encode(path, false, wire);
+        rc = req->path_is_encoded ? vg_buf_puts(wire, path) : vg_url_encode(path, true, wire);
         if (!rc)
             rc = vg_buf_append(canon, wire->data, wire->len);
         return rc;
@@ -185,7 +113,7 @@ static int build_paths(const struct vg_sigv4_request *req, struct vg_buf *wire,
         rc = vg_buf_puts(&norm, "/");
         if (!rc)
             rc = req->path_is_encoded ? vg_buf_append(&norm, segs[i].p, segs[i].n)
-                                      : uri_encode_n(segs[i].p, segs[i].n, true, &norm);
+                                      : vg_url_encode_n(segs[i].p, segs[i].n, false, &norm);
     }
     if (!rc && (n == 0 || trailing))
         rc = vg_buf_puts(&norm, "/");
@@ -195,7 +123,7 @@ static int build_paths(const struct vg_sigv4_request *req, struct vg_buf *wire,
     rc = req->path_is_encoded ? vg_buf_puts(wire, path) : vg_buf_append(wire, norm.data, norm.len);
     /* Generic services encode the wire path once more for the canonical request. */
     if (!rc)
-        rc = vg_uri_encode(norm.data, false, canon);
+        rc = vg_url_encode(norm.data, true, canon);
 out:
     vg_buf_free(&norm);
     free(segs);
@@ -257,8 +185,8 @@ static char *reencode(const char *s, size_t n)
     vg_buf_init(&dec);
     vg_buf_init(&enc);
     char *res = NULL;
-    if (pct_decode(s, n, &dec) == 0 &&
-        uri_encode_n(dec.data ? dec.data : "", dec.len, true, &enc) == 0)
+    if (vg_url_decode_n(s, n, false, &dec) == 0 &&
+        vg_url_encode_n(dec.data ? dec.data : "", dec.len, false, &enc) == 0)
         res = vg_buf_steal(&enc);
     vg_buf_free(&dec);
     vg_buf_free(&enc);
@@ -621,7 +549,7 @@ static int sign_common(const struct vg_sigv4_request *req, const struct vg_sigv4
     OPENSSL_cleanse(key, sizeof(key));
     if (rc)
         goto out;
-    hex_lower(sig, 32, out->signature);
+    vg_hex_encode(sig, 32, out->signature);
 
     if (!presign) {
         rc = vg_buf_printf(&auth,

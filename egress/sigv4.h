@@ -90,8 +90,5 @@ int vg_sigv4_presign(const struct vg_sigv4_request *req, const struct vg_sigv4_c
 
 /* Helpers the providers use: */
 void vg_sha256_hex(const void *data, size_t len, char out[65]);
-/* Appends s to out with everything but RFC 3986 unreserved bytes (A-Z a-z 0-9 - . _ ~)
- * percent-encoded as %XX (uppercase); '/' is kept unless encode_slash. Returns 0 or VG_ENOMEM. */
-int vg_uri_encode(const char *s, bool encode_slash, struct vg_buf *out);
 
 #endif

@@ -46,8 +46,11 @@ static int ej_open(struct vg_rt_job *j, const char *default_name, const char *co
     const struct vg_kv meta[] = {{"vigil_artifact", artifact_type(j->type)},
                                  {"vigil_pid", pid},
                                  {"vigil_runtime", j->target.runtime->name}};
-    return vg_artifact_open(ej->egress, ej->provider, ej->name ? ej->name : default_name,
-                            content_type, meta, VG_ARRAY_SIZE(meta), &ej->artifact);
+    int rc = vg_artifact_open(ej->egress, ej->provider, ej->name ? ej->name : default_name,
+                              content_type, meta, VG_ARRAY_SIZE(meta), &ej->artifact);
+    if (rc == 0)
+        vg__op_attach(ej->op, ej->artifact);
+    return rc;
 }
 
 static int ej_write(struct vg_rt_job *j, const void *buf, size_t len)
@@ -119,7 +122,8 @@ static void ej_done(struct vg_rt_job *j, int rc, const char *error, char **names
             n++;
         }
     }
-    if (rc && (atomic_load(&j->cancelled) || vg__op_cancelled(ej->op)))
+    /* VG_ERETRY stays: a cancelled upload whose undoing must be retried is not Cancelled yet */
+    if (rc && rc != VG_ERETRY && (atomic_load(&j->cancelled) || vg__op_cancelled(ej->op)))
         rc = VG_ECANCELED;
     else if (rc && rc == ej->write_rc && ej->err[0])
         error = ej->err; /* the egress says best what went wrong there */

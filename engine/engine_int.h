@@ -215,6 +215,10 @@ struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const 
 bool vg__op_cancelled(struct vg_op *op); /* thread-safe; NULL-safe */
 /* The job DELETE /operations/{id} stops (vg_rt_job_cancel); cleared by vg__op_end. */
 void vg__op_set_job(struct vg_op *op, struct vg_rt_job *job);
+/* Ties the operation to its artifact's upload (any thread, right after vg_artifact_open), so
+ * DELETE reaches the upload and an upload left pending is followed. NULL-safe. */
+struct vg_artifact;
+void vg__op_attach(struct vg_op *op, const struct vg_artifact *a);
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);

@@ -39,7 +39,9 @@ struct vg_op {
     char **tags; /* dotnet-monitor's tags (a set): /dump?tags=a,b */
     size_t n_tags;
     atomic_bool cancel;
-    struct vg_rt_job *job; /* the running job, told to stop on DELETE; NULL once ended */
+    struct vg_rt_job *job;     /* the running job, told to stop on DELETE; NULL once ended */
+    _Atomic int64_t upload_id; /* its artifact's upload (vg__op_attach), 0 before */
+    bool pending;              /* ended with its upload pending: follows it (op_sync) */
     struct vg_op *next;
 };
 
@@ -207,13 +209,44 @@ bool vg__op_cancelled(struct vg_op *op)
     return op && atomic_load(&op->cancel);
 }
 
+void vg__op_attach(struct vg_op *op, const struct vg_artifact *a)
+{
+    if (op)
+        atomic_store(&op->upload_id, vg_artifact_id(a));
+}
+
+/* A pending operation takes its upload's outcome (the resume worker completes it). */
+static void op_sync(struct vg_api *api, struct vg_op *op)
+{
+    struct vg_egress_upload_info x;
+    if (!op->pending || op->status != OP_RUNNING ||
+        vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x))
+        return;
+    if (!strcmp(x.state, "done")) {
+        op->status = OP_SUCCEEDED;
+        op->location = vg_strdup(x.egress_path);
+    } else if (!strcmp(x.state, "failed")) {
+        op->status = OP_FAILED;
+        op->error = vg_strdup(x.last_error ? x.last_error : "upload failed");
+    } else if (!strcmp(x.state, "cancelled")) {
+        op->status = OP_CANCELLED;
+    }
+    op->pending = op->status == OP_RUNNING;
+    vg_egress_upload_info_free(&x);
+}
+
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error)
 {
     if (!op)
         return;
     op->job = NULL;
-    if (rc == VG_ECANCELED || atomic_load(&op->cancel)) {
+    /* From the result alone: a cancel that came after the upload completed was too late. An
+     * upload left pending (its provider is down) keeps the operation Running until the upload
+     * ends (op_sync): Failed would make callers dump again. */
+    if (rc == VG_ECANCELED) {
         op->status = OP_CANCELLED;
+    } else if (rc == VG_ERETRY && atomic_load(&op->upload_id)) {
+        op->pending = true;
     } else if (rc) {
         op->status = OP_FAILED;
         op->rc = rc;
@@ -245,8 +278,10 @@ static void dump_end(struct api_dump *ad, int rc, const char *error)
     if (ad->op)
         vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "api", "dump operation %s for pid %d: %s%s%s",
                ad->op->id, ad->op->pid,
-               rc ? (rc == VG_ECANCELED ? "Cancelled" : "Failed") : "Succeeded", rc ? ": " : "",
-               rc ? error : "");
+               ad->op->pending ? "upload pending (resumed later)"
+               : rc            ? (rc == VG_ECANCELED ? "Cancelled" : "Failed")
+                               : "Succeeded",
+               rc ? ": " : "", rc ? error : "");
     vg__gen_unref(ad->gen);
     free(ad);
 }
@@ -488,19 +523,18 @@ static bool upload_waiting(const struct vg_egress_upload_info *u)
     return strcmp(u->state, "pending") == 0 || strcmp(u->state, "uploading") == 0;
 }
 
-static json_t *upload_json(const struct vg_egress_upload_info *u)
+static json_t *upload_json(const struct vg_egress_upload_info *u);
+
+/* An upload no operation of this run owns (left by an earlier run), as a Running operation. */
+static json_t *orphan_upload_json(const struct vg_egress_upload_info *u)
 {
     char id[40];
     snprintf(id, sizeof(id), UPLOAD_ID_PREFIX "%012llx", (unsigned long long)u->id);
     json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:n, s:b, s:[]}", "operationId", id, "status",
                           "Running", "createdDateTime", vg__json_time(u->created_ms),
                           "egressProviderName", u->provider, "process", "isStoppable", 0, "tags");
-    json_object_set_new(o, "upload",
-                        json_pack("{s:o, s:s, s:I, s:I, s:i, s:o}", "artifactName",
-                                  vg__json_str(u->name), "state", u->state, "size",
-                                  (json_int_t)u->size, "bytesDone", (json_int_t)u->bytes_done,
-                                  "retries", (int)u->retries, "lastError",
-                                  u->last_error ? vg__json_str(u->last_error) : json_null()));
+    json_object_set_new(o, "upload", upload_json(u));
+    json_object_set_new(o, "error", u->last_error ? vg__json_str(u->last_error) : json_null());
     return o;
 }
 
@@ -518,10 +552,42 @@ static json_t *find_upload(struct vg_api *api, const char *id)
     if (vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
         for (size_t i = 0; i < n && !o; i++)
             if (up[i].id == want && upload_waiting(&up[i]))
-                o = upload_json(&up[i]);
+                o = orphan_upload_json(&up[i]);
         vg_egress_uploads_free(up, n);
     }
     return o;
+}
+
+/* An upload's progress, for operations waiting on it and uploads no operation owns. */
+static json_t *upload_json(const struct vg_egress_upload_info *u)
+{
+    return json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", vg__json_str(u->name), "state",
+                     u->state, "size", (json_int_t)u->size, "bytesDone", (json_int_t)u->bytes_done,
+                     "retries", (int)u->retries);
+}
+
+/* op_json after op_sync; an operation waiting for its upload shows the upload. */
+static json_t *op_json_now(struct vg_api *api, struct vg_op *op, bool full)
+{
+    op_sync(api, op);
+    json_t *o = op_json_as(op, full);
+    struct vg_egress_upload_info x;
+    if (op->pending &&
+        !vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x)) {
+        json_object_set_new(o, "upload", upload_json(&x));
+        if (x.last_error)
+            json_object_set_new(o, "error", vg__json_str(x.last_error));
+        vg_egress_upload_info_free(&x);
+    }
+    return o;
+}
+
+static bool upload_has_op(struct vg_api *api, int64_t id)
+{
+    for (struct vg_op *op = api->ops; op; op = op->next)
+        if (atomic_load(&op->upload_id) == id)
+            return true;
+    return false;
 }
 
 void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud)
@@ -548,17 +614,17 @@ void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud
     json_t *arr = json_array();
     for (struct vg_op *op = api->ops; op; op = op->next)
         if (op->egress && op_wanted(op, &f))
-            json_array_append_new(arr, op_json_as(op, false));
+            json_array_append_new(arr, op_json_now(api, op, false));
     free_tags(f.tags, f.n_tags);
-    /* Uploads still waiting for their provider (a long egress outage, or left by an earlier
-     * run): their operation may have ended, the artifact's journey has not. They belong to no
-     * process and carry no tags, so a filtered list leaves them out. */
+    /* Uploads still waiting for their provider that no operation of this run owns (left by an
+     * earlier run): the artifact's journey has not ended. They belong to no process and carry no
+     * tags, so a filtered list leaves them out. */
     struct vg_egress_upload_info *up = NULL;
     size_t n = 0;
     if (!filtered && vg_egress_uploads(api->d->gen->egress, 100, &up, &n) == 0) {
         for (size_t i = 0; i < n; i++)
-            if (upload_waiting(&up[i]))
-                json_array_append_new(arr, upload_json(&up[i]));
+            if (upload_waiting(&up[i]) && !upload_has_op(api, up[i].id))
+                json_array_append_new(arr, orphan_upload_json(&up[i]));
         vg_egress_uploads_free(up, n);
     }
     vg_http_res_json(res, 200, arr);
@@ -578,7 +644,8 @@ void vg__h_operation(struct vg_http_req *req, struct vg_http_res *res, void *ud)
                             vg_http_req_param(req, "id"));
         return;
     }
-    vg_http_res_json(res, op->status == OP_SUCCEEDED ? 201 : 200, op_json(op));
+    json_t *o = op_json_now(api, op, true);
+    vg_http_res_json(res, op->status == OP_SUCCEEDED ? 201 : 200, o);
 }
 
 void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, void *ud)
@@ -595,6 +662,7 @@ void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, vo
         vg_http_res_problem(res, 400, VG_EINVAL, "stop must be true or false, got \"%s\"", stop);
         return;
     }
+    op_sync(api, op);
     if (op->status != OP_RUNNING) {
         vg_http_res_problem(res, 400, VG_ESTATE, "operation %s is already %s", op->id,
                             op_status_names[op->status]);
@@ -609,5 +677,11 @@ void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, vo
     atomic_store(&op->cancel, true);
     if (op->job)
         vg_rt_job_cancel(op->job);
+    /* The upload stops wherever it is (the job's commit, the resume worker, or waiting for a
+     * retry) and is undone; the operation says Cancelled only after that. */
+    int64_t up = atomic_load(&op->upload_id);
+    if (up)
+        vg_egress_upload_cancel(api->d->gen->egress, up);
+    op_sync(api, op);
     vg_http_res_text(res, 200, "text/plain", "", 0);
 }

@@ -5,7 +5,7 @@
 #include "config/util.h"
 #include "engine/cli/cli.h"
 
-#include <curl/curl.h>
+#include "egress/curl_lazy.h"
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -52,28 +52,28 @@ int vg__cli_api_get(const char *base, const char *key, const char *route, json_t
     struct vg_buf body;
     vg_buf_init(&body);
     char *url = vg_asprintf("%s%s", base, route);
-    CURL *c = curl_easy_init();
+    CURL *c = vg__curl_easy_init();
     struct curl_slist *hdr = NULL;
     int rc = 1;
     if (!c || !url)
         goto out;
     if (key && *key) {
         char *h = vg_asprintf("Authorization: Bearer %s", key);
-        hdr = curl_slist_append(hdr, h);
+        hdr = vg__curl_slist_append(hdr, h);
         free(h);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    CURLcode cc = curl_easy_perform(c);
+    vg__curl_easy_setopt(c, CURLOPT_URL, url);
+    vg__curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    vg__curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    vg__curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    vg__curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode cc = vg__curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        fprintf(stderr, "vigil: cannot reach %s: %s\n", base, curl_easy_strerror(cc));
+        fprintf(stderr, "vigil: cannot reach %s: %s\n", base, vg__curl_easy_strerror(cc));
         goto out;
     }
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    vg__curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     json_error_t je;
     json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, &je);
     if (status != 200) {
@@ -90,9 +90,9 @@ int vg__cli_api_get(const char *base, const char *key, const char *route, json_t
     *out = j;
     rc = 0;
 out:
-    curl_slist_free_all(hdr);
+    vg__curl_slist_free_all(hdr);
     if (c)
-        curl_easy_cleanup(c);
+        vg__curl_easy_cleanup(c);
     free(url);
     vg_buf_free(&body);
     return rc;

@@ -1,5 +1,6 @@
 /* API keys: the config stores only "sha256:<hex>" of the key; requests carry the key itself. */
 #include "engine/http/http_int.h"
+#include "config/codec.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "engine/http/jwt.h"
@@ -14,29 +15,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32])
 {
     if (!s || strncasecmp(s, "sha256:", 7) != 0 || strlen(s + 7) != 64)
         return VG_ECONFIG;
-    const char *h = s + 7;
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval((unsigned char)h[2 * i]), lo = hexval((unsigned char)h[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return VG_ECONFIG;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return vg_hex_decode(s + 7, out, 32) ? VG_ECONFIG : 0;
 }
 
 static int sha256(const void *data, size_t len, unsigned char out[32])
@@ -102,13 +85,8 @@ bool vg__http_authorized(struct vg_http_server *s, const char *authorization)
 
 static void hex_hash(const unsigned char d[32], char *hash)
 {
-    static const char hx[] = "0123456789abcdef";
     memcpy(hash, "sha256:", 7);
-    for (int i = 0; i < 32; i++) {
-        hash[7 + 2 * i] = hx[d[i] >> 4];
-        hash[8 + 2 * i] = hx[d[i] & 15];
-    }
-    hash[VG_HTTP_APIKEY_HASH_LEN] = '\0';
+    vg_hex_encode(d, 32, hash + 7);
 }
 
 int vg_http_apikey_hash(const char *key, char *hash)

@@ -2,6 +2,7 @@
  * percent-decoding and query parsing, and the accessors handlers use. */
 #include "engine/http/http_int.h"
 
+#include "config/codec.h"
 #include "config/error.h"
 #include "config/log.h"
 
@@ -99,17 +100,6 @@ void vg__http_res_reset(struct vg_http_res *res)
     res->conn = c;
 }
 
-static int hexv(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, s+n) into a new string; NULL on a bad escape, a NUL or a '/'. */
 static char *pct_decode(const char *s, size_t n, bool plus_space, bool allow_slash)
 {
@@ -119,8 +109,8 @@ static char *pct_decode(const char *s, size_t n, bool plus_space, bool allow_sla
     for (size_t i = 0; i < n; i++) {
         int ch = (unsigned char)s[i];
         if (ch == '%') {
-            int hi = i + 1 < n ? hexv((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexv((unsigned char)s[i + 2]) : -1;
+            int hi = i + 1 < n ? vg_hex_value((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? vg_hex_value((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 goto bad;
             ch = hi << 4 | lo;

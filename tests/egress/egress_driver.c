@@ -1,7 +1,8 @@
 /* Test driver for the egress API: builds provider settings from flags, then either uploads one
  * file (or stdin) through vg_artifact_* or resumes what a previous (killed) run left behind.
  * stdout: the EgressPath. stderr: logs and a final "status ..." line with the counters.
- * Exit: 0 ok, 1 usage/setup, 2 fatal upload error, 3 retries exhausted, 4 auth, 5 quota. */
+ * Exit: 0 ok, 1 usage/setup, 2 fatal upload error, 3 retries exhausted, 4 auth, 5 quota or
+ * KeepFree. */
 #include "config/error.h"
 #include "config/log.h"
 #include "config/util.h"
@@ -23,6 +24,7 @@ static int exit_code(int rc)
     case VG_EAUTH:
         return 4;
     case VG_EQUOTA:
+    case VG_EKEEPFREE:
         return 5;
     default:
         return 2;

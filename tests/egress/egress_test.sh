@@ -257,7 +257,7 @@ kill9-s3|kill9-azure|kill9-s3-aborted)
   if [[ $case_ == kill9-s3-aborted ]]; then
     grep -q "NoSuchUpload.*starting over" "$work/log2" || { cat "$work/log2"; fail "no restart"; }
   else
-    grep -q "resuming at part [3-9]" "$work/log2" || { cat "$work/log2"; fail "did not resume from the recorded parts"; }
+    grep -Eq "resuming: ([2-9]|[1-9][0-9]) of" "$work/log2" || { cat "$work/log2"; fail "did not resume from the recorded parts"; }
   fi
   [[ "$(sqlite3 "$work/state/vigil.db" "select state from egress_uploads")" == done ]] || fail "state after resume"
   check $p "$RUN.bin" "$(sha256sum < "$work/data" | cut -d' ' -f1)" $((30*MIB))
@@ -366,6 +366,110 @@ profile)
   set -e
   [[ $rc != 0 ]] && grep -q "403" "$work/log" || { cat "$work/log"; fail "bad profile keys were not used"; }
   echo ok
+  ;;
+symlinks)
+  # A shared dump volume (mode 0777, as a Kubernetes emptyDir) where an unprivileged user (nobody)
+  # plants links and directories at the names vigil (root) will write: nothing of root's may be
+  # overwritten, and directories another user could tamper with are refused or made sticky.
+  [[ $(id -u) == 0 ]] && id nobody > /dev/null 2>&1 || { echo "SKIP: needs root and user nobody"; exit 77; }
+  as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+  victim="$work/victim"; echo precious > "$victim"; chmod 0644 "$victim"
+  vsum="$(sha256sum < "$victim")"
+  intact() { [[ "$(sha256sum < "$victim")" == "$vsum" ]] || fail "$1: the victim file was overwritten"; }
+  head -c $((6*MIB)) /dev/urandom > "$work/data"
+  sha="$(sha256sum < "$work/data" | cut -d' ' -f1)"
+  chmod 0755 "$work"
+  # 1. FileSystem: nobody creates the intermediate directory and plants a link at each name the
+  # partial file may get. vigil refuses the directory (owned by nobody) and writes nothing.
+  share="$work/share"; mkdir -m 0777 "$share"; chmod 0777 "$share"
+  as_nobody mkdir -m 0777 "$share/.vigil-partial"
+  for i in $(seq 1 20); do as_nobody ln -s "$victim" "$share/.vigil-partial/core.bin.$i.partial"; done
+  set +e
+  "$D" $common --kind fs --dir "$share" --name core.bin put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  intact "FileSystem intermediate"
+  [[ $rc != 0 ]] || fail "FileSystem egress into a directory owned by nobody succeeded"
+  grep -q "owned by uid 65534" "$work/log" || { cat "$work/log"; fail "the refusal does not name the owner"; }
+  # the shared directory itself (root's, 0777) was made sticky; with a fresh intermediate
+  # directory the upload goes through, and the artifact is root's, mode 0600
+  [[ "$(stat -c %a "$share")" == 1777 ]] || fail "shared DirectoryPath not made sticky: $(stat -c %a "$share")"
+  rm -rf "$share/.vigil-partial"
+  "$D" $common --kind fs --dir "$share" --name core.bin put "$work/data" > /dev/null 2> "$work/log" ||
+    { cat "$work/log"; fail "FileSystem egress into a sticky shared directory"; }
+  [[ "$(sha256sum < "$share/core.bin" | cut -d' ' -f1)" == "$sha" ]] || fail "FileSystem content"
+  [[ "$(stat -c '%a %U' "$share/.vigil-partial")" == "700 root" ]] || fail "intermediate directory mode"
+  # 2. IntermediateDirectoryPath below a directory others may write (not sticky): refused
+  open="$work/open"; mkdir -m 0777 "$open"; chmod 0777 "$open"; mkdir "$open/tmp"
+  set +e
+  "$D" $common --kind fs --dir "$work/out" --tmp-dir "$open/tmp" --name x put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc != 0 ]] && grep -q "writable by other users" "$work/log" || { cat "$work/log"; fail "a tmp dir below a world-writable directory was accepted"; }
+  # 3. Spool: Storage.SpoolDir is shared too; nobody plants links at upload-N.spool. The spool
+  # files are created fresh (the links are removed, never followed); the object is intact.
+  spool="$work/spool-shared"; mkdir -m 0777 "$spool"; chmod 0777 "$spool"
+  for i in $(seq 1 20); do as_nobody ln -s "$victim" "$spool/upload-$i.spool"; done
+  "$D" --state "$work/state" --spool "$spool" --max-delay-ms 1000 $(pargs s3) --name "$RUN.bin" put "$work/data" > /dev/null 2> "$work/log" ||
+    { cat "$work/log"; fail "S3 upload through a shared spool directory"; }
+  intact "spool"
+  curl -sf "$(url_of s3 "$RUN.bin")" | cmp - "$work/data" || fail "S3 content"
+  [[ "$(stat -c %a "$spool")" == 1777 ]] || fail "shared SpoolDir not made sticky"
+  # 4. A spool directory owned by another user is refused
+  as_nobody mkdir -m 0700 "$work/nobody-spool" 2>/dev/null || { chmod 0777 "$work"; as_nobody mkdir -m 0700 "$work/nobody-spool"; chmod 0755 "$work"; }
+  set +e
+  "$D" --state "$work/state" --spool "$work/nobody-spool" $(pargs s3) --name x put "$work/data" > /dev/null 2> "$work/log"; rc=$?
+  set -e
+  [[ $rc != 0 ]] && grep -q "owned by uid 65534" "$work/log" || { cat "$work/log"; fail "a spool directory of nobody's was accepted"; }
+  intact "end"
+  rm -f "$work/data"
+  ;;
+modes)
+  # Everything egress creates is owner-only from the start, whatever the umask: the state and
+  # spool directories 0700, vigil.db and its -wal/-shm 0600 (they may hold presigned URLs) even
+  # when another connection created them first with the umask's mode, spool and partial files 0600.
+  umask 022
+  mkdir -m 0700 "$work/state" # as the engine's state.c makes it
+  # the engine's state connection opens the database first (WAL, umask 022) and keeps it open
+  python3 - "$work/state/vigil.db" "$work/holder.ready" <<'PY' &
+import sqlite3, sys, time, os
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("CREATE TABLE IF NOT EXISTS engine(x)")
+db.execute("INSERT INTO engine VALUES(1)")
+db.commit()
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+  pids+=($!)
+  for _ in $(seq 1 100); do [[ -f "$work/holder.ready" ]] && break; sleep 0.05; done
+  [[ "$(stat -c %a "$work/state/vigil.db-wal")" == 644 ]] || fail "the holder did not create a 0644 -wal"
+  mkfifo "$work/fifo"
+  "$D" $common --kind fs --dir "$work/out" --name "$RUN.bin" put "$work/fifo" > /dev/null 2> "$work/log1" &
+  dpid=$!
+  exec 7> "$work/fifo"
+  head -c $MIB /dev/urandom >&7
+  partial=""
+  for _ in $(seq 1 100); do partial="$(ls "$work/out/.vigil-partial/" 2>/dev/null | head -1)"; [[ -n "$partial" ]] && break; sleep 0.05; done
+  [[ -n "$partial" ]] || fail "no partial file while writing"
+  for f in vigil.db vigil.db-wal vigil.db-shm; do
+    [[ "$(stat -c %a "$work/state/$f")" == 600 ]] || fail "$f has mode $(stat -c %a "$work/state/$f")"
+  done
+  [[ "$(stat -c %a "$work/state")" == 700 ]] || fail "state dir mode $(stat -c %a "$work/state")"
+  [[ "$(stat -c %a "$work/spool")" == 700 ]] || fail "spool dir mode"
+  [[ "$(stat -c %a "$work/out/.vigil-partial")" == 700 ]] || fail "intermediate dir mode"
+  [[ "$(stat -c %a "$work/out/.vigil-partial/$partial")" == 600 ]] || fail "partial file mode"
+  exec 7>&-
+  wait $dpid || { cat "$work/log1"; fail "fs upload"; }
+  [[ "$(stat -c %a "$work/out/$RUN.bin")" == 600 ]] || fail "artifact mode"
+  # a spool file, while it is being written
+  "$D" $common $(pargs s3) --name "$RUN.bin" put "$work/fifo" > /dev/null 2> "$work/log2" &
+  dpid=$!
+  exec 7> "$work/fifo"
+  head -c $MIB /dev/urandom >&7
+  sp=""
+  for _ in $(seq 1 100); do sp="$(ls "$work/spool" | head -1)"; [[ -n "$sp" ]] && break; sleep 0.05; done
+  [[ -n "$sp" && "$(stat -c %a "$work/spool/$sp")" == 600 ]] || fail "spool file mode"
+  exec 7>&-
+  wait $dpid || { cat "$work/log2"; fail "s3 upload"; }
   ;;
 web-identity)
   # AssumeRoleWithWebIdentity against moto_server (STS + S3 emulator), when it is installed.

@@ -283,7 +283,7 @@ static void test_keep_free(void **unused)
     assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, NULL, 0), 0);
     struct vg_artifact *a = NULL;
     assert_int_equal(vg_artifact_open(e, "Files", "x", NULL, NULL, 0, &a), 0);
-    assert_int_equal(vg_artifact_write(a, "abc", 3), VG_EQUOTA);
+    assert_int_equal(vg_artifact_write(a, "abc", 3), VG_EKEEPFREE);
     assert_non_null(strstr(vg_artifact_error(a), "KeepFree"));
     vg_artifact_abort(a);
     char *partial = vg_asprintf("%s/.vigil-partial", v.out);
@@ -462,6 +462,63 @@ static void test_retries_then_resume_cancel(void **unused)
     env_free(&v);
 }
 
+/* vg_egress_upload_cancel: an artifact being written fails its next write; a pending upload is
+ * cancelled at once (spool gone, never resumed); a finished one cannot be cancelled. */
+static void test_cancel(void **unused)
+{
+    struct env v;
+    env_init(&v);
+    struct vg_egress_settings s[2] = {dead_s3(), fs_settings(v.out, VG_COMPRESS_NONE)};
+    s[0].max_retries = 0;
+    struct vg_egress *e = NULL;
+    assert_int_equal(vg_egress_create(s, 2, &v.st, &e, NULL, 0), 0);
+    char err[256];
+    char *path = NULL;
+    /* being written */
+    struct vg_artifact *a = NULL;
+    assert_int_equal(vg_artifact_open(e, "Files", "w.bin", NULL, NULL, 0, &a), 0);
+    int64_t id = vg_artifact_id(a);
+    assert_int_equal(vg_artifact_write(a, "abc", 3), 0);
+    assert_int_equal(vg_egress_upload_cancel(e, id), 0);
+    assert_int_equal(vg_artifact_write(a, "abc", 3), VG_ECANCELED);
+    vg_artifact_abort(a);
+    /* pending after its retries ran out */
+    assert_int_equal(vg_artifact_open(e, "DeadS3", "p.bin", NULL, NULL, 0, &a), 0);
+    id = vg_artifact_id(a);
+    assert_int_equal(vg_artifact_write(a, "hello", 5), 0);
+    assert_int_equal(vg_artifact_commit(a, &path, err, sizeof(err)), VG_ERETRY);
+    assert_int_equal(count_files(v.spool), 1);
+    struct vg_egress_upload_info x;
+    assert_int_equal(vg_egress_upload_get(e, id, &x), 0);
+    assert_string_equal(x.state, "pending");
+    vg_egress_upload_info_free(&x);
+    assert_int_equal(vg_egress_upload_cancel(e, id), 0);
+    assert_int_equal(vg_egress_upload_get(e, id, &x), 0);
+    assert_string_equal(x.state, "cancelled");
+    vg_egress_upload_info_free(&x);
+    assert_int_equal(count_files(v.spool), 0);
+    struct vg_egress_status st;
+    vg_egress_status(e, &st);
+    assert_int_equal(st.spool_bytes, 0);
+    assert_int_equal(vg_egress_upload_cancel(e, id), VG_ESTATE);
+    /* a resume leaves it alone */
+    assert_int_equal(vg_egress_resume_all(e), 0);
+    assert_int_equal(vg_egress_resume_wait(e, 0), 0);
+    assert_int_equal(vg_egress_upload_get(e, id, &x), 0);
+    assert_string_equal(x.state, "cancelled");
+    vg_egress_upload_info_free(&x);
+    /* finished */
+    assert_int_equal(vg_artifact_open(e, "Files", "d.bin", NULL, NULL, 0, &a), 0);
+    id = vg_artifact_id(a);
+    assert_int_equal(vg_artifact_commit(a, &path, err, sizeof(err)), 0);
+    free(path);
+    assert_int_equal(vg_egress_upload_cancel(e, id), VG_ESTATE);
+    assert_int_equal(vg_egress_upload_cancel(e, id + 1000), VG_ENOTFOUND);
+    assert_int_equal(vg_egress_upload_get(e, id + 1000, &x), VG_ENOTFOUND);
+    vg_egress_destroy(e);
+    env_free(&v);
+}
+
 struct writer {
     struct vg_egress *e;
     int idx;
@@ -566,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_settings_errors),
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_retries_then_resume_cancel),
+        cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_concurrent_commits),
         cmocka_unit_test(test_resume_skips_live_uploads),
     };

@@ -2,14 +2,17 @@
 """A fault-injecting HTTP/1.1 proxy on loopback for the egress tests.
 
   faultproxy.py --port P --upstream HOST:PORT [--fail503 N] [--stall N] [--rate BYTES_PER_S]
-                [--log FILE]
+                [--hold REGEX] [--log FILE]
 
 The first N requests get "503 + Retry-After: 1" (--fail503), or are read and never answered
 (--stall: the client must time out); later requests are forwarded to the upstream. --rate
-throttles request bodies so a test can kill things mid-upload. One request per connection
-(answers carry Connection: close), which is all the tests need.
+throttles request bodies so a test can kill things mid-upload. --hold: a request whose
+"METHOD PATH?QUERY" matches is forwarded, the upstream's answer read, and then held back (logged
+as "held") until the client gives up: the request took effect, the client never learns it.
+One request per connection (answers carry Connection: close), which is all the tests need.
+Log lines: "N ACTION METHOD PATH[?name&name...]" (query parameter names only, no values).
 """
-import argparse, socket, threading, time
+import argparse, re, socket, threading, time
 
 lock = threading.Lock()
 state = {"n": 0}
@@ -52,13 +55,19 @@ def handle(client, args, log):
             state["n"] += 1
             n = state["n"]
         action = "forward"
+        target = lines[0].decode(errors="replace").rsplit(" ", 1)[0]  # METHOD PATH?QUERY
         if n <= args.fail503:
             action = "503"
         elif n <= args.fail503 + args.stall:
             action = "stall"
-        if log:
+        elif args.hold and re.search(args.hold, target):
+            action = "held"
+        path, _, query = target.partition("?")
+        names = "&".join(p.split("=", 1)[0] for p in query.split("&") if p)
+        line = f"{n} {action} {path}{'?' + names if names else ''}\n"
+        if log and action != "held":
             with lock, open(log, "a") as f:
-                f.write(f"{n} {action} {lines[0].decode(errors='replace').split('?')[0]}\n")
+                f.write(line)
         if action == "503":
             client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
                            b"Content-Length: 0\r\nConnection: close\r\n\r\n")
@@ -76,8 +85,16 @@ def handle(client, args, log):
             chunk = up.recv(65536)
             if not chunk:
                 break
-            client.sendall(chunk)
+            if action != "held":
+                client.sendall(chunk)
         up.close()
+        if action == "held":
+            # logged only now: the upstream has acted on the request
+            if log:
+                with lock, open(log, "a") as f:
+                    f.write(line)
+            while client.recv(65536):
+                pass
     except OSError:
         pass
     finally:
@@ -91,6 +108,7 @@ def main():
     ap.add_argument("--fail503", type=int, default=0)
     ap.add_argument("--stall", type=int, default=0)
     ap.add_argument("--rate", type=float, default=0)
+    ap.add_argument("--hold")
     ap.add_argument("--log")
     args = ap.parse_args()
     srv = socket.socket()

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "config/codec.h"
 #include "config/error.h"
 #include "egress/sigv4.h"
 
@@ -1641,7 +1642,7 @@ static void test_uri_encode(void **state)
     (void)state;
     static const struct {
         const char *in;
-        bool slash;
+        bool encode_slash;
         const char *want;
     } cases[] = {
         {"", true, ""},
@@ -1658,7 +1659,7 @@ static void test_uri_encode(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct vg_buf b;
         vg_buf_init(&b);
-        assert_int_equal(vg_uri_encode(cases[i].in, cases[i].slash, &b), 0);
+        assert_int_equal(vg_url_encode(cases[i].in, !cases[i].encode_slash, &b), 0);
         assert_string_equal(b.data ? b.data : "", cases[i].want);
         vg_buf_free(&b);
     }
@@ -1666,10 +1667,10 @@ static void test_uri_encode(void **state)
     struct vg_buf b;
     vg_buf_init(&b);
     assert_int_equal(vg_buf_puts(&b, "x="), 0);
-    assert_int_equal(vg_uri_encode("a b", true, &b), 0);
+    assert_int_equal(vg_url_encode("a b", false, &b), 0);
     assert_string_equal(b.data, "x=a%20b");
     vg_buf_free(&b);
-    assert_int_equal(vg_uri_encode(NULL, true, &b), VG_EINVAL);
+    assert_int_equal(vg_url_encode(NULL, false, &b), VG_EINVAL);
 }
 
 static void test_sha256_hex(void **state)
