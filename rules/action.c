@@ -28,11 +28,16 @@
     }
 
 static const char *const out_egress[] = {"EgressPath", NULL};
+/* engine/runtimes/native.c's CollectDump (docs/actions.md) */
+static const char *const out_dump[] = {
+    "EgressPath", "Bytes",          "Threads", "FreezeMicroseconds", "WallMicroseconds", "CowBytes",
+    "Mode",       "FallbackReason", NULL};
 static const char *const out_exit[] = {"ExitCode", NULL};
 static const char *const out_value[] = {"Value", NULL};
 static const char *const out_none[] = {NULL};
 
 static const char *const dump_types[] = {"WithHeap", "Full", "Mini", "Triage", NULL};
+static const char *const dump_modes[] = {"Snapshot", "Stop", NULL};
 static const char *const log_levels[] = {"Trace", "Debug",    "Information", "Warning",
                                          "Error", "Critical", "None",        NULL};
 static const char *const artifact_formats[] = {"PlainText", "NewlineDelimitedJson", "JsonSequence",
@@ -105,12 +110,15 @@ static const struct vg_field dump_fields[] = {
     EGRESS_FIELD(struct vg_act_collect_dump),
     {VG__FLD("Type", VG_FIELD_ENUM, struct vg_act_collect_dump, type), VG__NOSET,
      .enum_values = dump_types, .help = "WithHeap, Full, Mini or Triage"},
+    {VG__FLD("Mode", VG_FIELD_ENUM, struct vg_act_collect_dump, mode), VG__NOSET,
+     .enum_values = dump_modes, .help = "Snapshot or Stop"},
     ARTIFACT_FIELD(struct vg_act_collect_dump),
 };
 
 static void dump_init(void *p)
 {
     ((struct vg_act_collect_dump *)p)->type = VG_ACT_DUMP_WITH_HEAP;
+    ((struct vg_act_collect_dump *)p)->mode = VG_ACT_DUMP_SNAPSHOT;
 }
 
 static const struct vg_field gcdump_fields[] = {
@@ -417,7 +425,7 @@ static const struct vg_action_type action_execute =
          out_exit, NULL, NULL);
 static const struct vg_action_type action_dump =
     TYPE("CollectDump", VG_ACTION_EGRESS, "collects a core dump of the process", dump_fields,
-         struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_egress, dump_init, NULL);
+         struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_dump, dump_init, NULL);
 static const struct vg_action_type action_gcdump =
     TYPE("CollectGCDump", VG_ACTION_EGRESS, "collects a .NET GC heap dump", gcdump_fields,
          struct vg_act_collect_gcdump, EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);

@@ -1,15 +1,14 @@
 /* ELF core dump writer for a live process: the order of work.
  *
- * Read smaps before the freeze (it walks page tables: slow for big processes) and prepare the
- * destination of the copy, then seize + interrupt every thread (freeze.c), read maps, registers
- * and process info, compute the whole file layout (layout.c), copy the memory, resume the target
- * as soon as the last byte is copied, and only then finish the output.
- * - Sink (vg_coredump_write, stream.c): the headers go to the sink first, then a reader thread
- *   copies the memory in 4 MiB chunks into buffers faulted in before the freeze while this thread
- *   waits; after the resume the chunks drain into the sink.
- * - File (vg_coredump_to_file, file.c): the memory is copied by two threads straight into a
- *   pre-faulted MAP_SHARED mapping of the core file, at an offset reserved before the freeze; no
- *   buffer of our own, one copy. */
+ * Before the freeze: read smaps (its page walk is slow for big processes), check what a snapshot
+ * must fit in (snapshot.c, limits.c), and for Stop mode's direct file path prepare the file.
+ * Frozen: seize + interrupt every thread (freeze.c), read maps, registers and process info, plan
+ * the segments (layout.c); in Snapshot mode make the target clone itself (snapshot.c) and resume
+ * it at once. Then find the pages that hold data (probe.c), lay the file out, and copy: from the
+ * clone at leisure (Snapshot), or from the frozen target, resumed as soon as its last byte is
+ * read (Stop). Output goes through a few buffers into the sink or the file (stream.c), or, in
+ * Stop mode to a file, straight into a mapping of the file (file.c). Last, the clone is killed
+ * and reaped. */
 #include "engine/dump/dump_int.h"
 
 #include "config/error.h"
@@ -22,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +83,17 @@ int vg__cd_exited(struct vg__cd_ctx *c)
     return vg__cd_fail(c, VG_EEXITED, "process %d exited during the dump", (int)c->pid);
 }
 
+void vg__cd_fallback(struct vg__cd_ctx *c, const char *fmt, ...)
+{
+    if (!c->fallback[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->fallback, sizeof(c->fallback), fmt, ap);
+        va_end(ap);
+    }
+    c->mode = VG_DUMP_STOP;
+}
+
 static int cd_run(struct vg__cd_ctx *c)
 {
     char path[64], buf[64];
@@ -108,10 +119,10 @@ static int cd_run(struct vg__cd_ctx *c)
         return vg__cd_perm_error(c, rc, "read the memory map of");
     if (rc)
         return vg__cd_fail(c, rc, "reading /proc/%d/smaps: %s", (int)c->pid, vg_strerror(rc));
-    uint64_t est = vg__cd_estimate(c);
-    if (c->fd >= 0 && vg__cd_map_prepare(c, est) != 0)
+    if (c->mode == VG_DUMP_SNAPSHOT)
+        vg__cd_snap_preflight(c); /* a refusal switches to Stop, with its reason */
+    if (c->fd >= 0 && c->mode == VG_DUMP_STOP && vg__cd_map_prepare(c, vg__cd_estimate(c)) != 0)
         c->direct = 0; /* stream into the file instead */
-    vg__cd_warm_chunks(c, est, !c->direct);
 
     rc = vg__cd_attach(c);
     if (rc)
@@ -150,40 +161,73 @@ static int cd_run(struct vg__cd_ctx *c)
         rc = vg__cd_plan_map(c, i);
     if (rc)
         return vg__cd_fail(c, rc, "planning segments: %s", vg_strerror(rc));
-    rc = vg__cd_layout(c);
+
+    if (c->mode == VG_DUMP_SNAPSHOT) {
+        rc = vg__cd_snap_take(c);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            /* The clone holds the memory as it was: the target runs on. */
+            vg__cd_detach(c);
+            vg__cd_set_source(c, c->snap.pid);
+        }
+    }
+    rc = vg__cd_probe(c);
+    if (!rc)
+        rc = vg__cd_layout(c);
     if (rc)
         return rc;
     if (c->direct && vg__cd_map_fit(c) != 0)
-        vg__cd_map_drop(c); /* stream instead, with buffers taken while frozen: slower, correct */
+        vg__cd_map_drop(c); /* stream instead, while frozen: slower, correct */
     if (c->direct)
         return vg__cd_copy_direct(c);
     return vg__cd_stream(c);
 }
 
-/* fd >= 0: file output (memory copied straight into the file when possible, else `write`). */
-int vg__cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx, int fd,
-                struct vg_dump_result *res, char *err, size_t errlen)
+/* 15% of the file system, at most 4 GiB (Storage.KeepFree's default). */
+static uint64_t default_keep_free(int fd)
 {
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) != 0)
+        return 0;
+    uint64_t v = (uint64_t)sv.f_blocks * sv.f_frsize / 100 * 15;
+    return v > (4ull << 30) ? 4ull << 30 : v;
+}
+
+int vg__cd_dump(pid_t pid, const struct vg_dump_opts *opts, vg_dump_write_cb write, void *ctx,
+                int fd, const char *path, struct vg_dump_result *res, char *err, size_t errlen)
+{
+    static const struct vg_dump_opts defaults = {VG_DUMP_WITH_HEAP, VG_DUMP_SNAPSHOT,
+                                                 VG_DUMP_KEEP_FREE_DEFAULT};
     struct vg__cd_ctx c;
     uint64_t t0 = vg__cd_now_us();
     int rc;
 
+    if (!opts)
+        opts = &defaults;
     memset(&c, 0, sizeof(c));
     pthread_mutex_init(&c.err_mu, NULL);
     c.fd = fd;
+    c.path = path;
     c.pid = pid;
-    c.type = type;
+    c.mem_pid = pid;
+    c.type = opts->type;
+    c.mode = opts->mode;
+    c.keep_free = fd >= 0 && opts->keep_free == VG_DUMP_KEEP_FREE_DEFAULT ? default_keep_free(fd)
+                                                                          : opts->keep_free;
     c.err = err;
     c.errlen = errlen;
     c.write = write;
     c.wctx = ctx;
     c.memfd = -1;
+    c.snap.pagemap = -1;
     vg_buf_init(&c.hdr);
     if (err && errlen)
         err[0] = '\0';
     if (res)
         memset(res, 0, sizeof(*res));
-    if (!write || (unsigned)type > VG_DUMP_TRIAGE) {
+    if ((!write && fd < 0) || (unsigned)c.type > VG_DUMP_TRIAGE ||
+        (unsigned)c.mode > VG_DUMP_STOP) {
         rc = vg__cd_fail(&c, VG_EINVAL, "invalid arguments");
         pthread_mutex_destroy(&c.err_mu);
         return rc;
@@ -191,13 +235,18 @@ int vg__cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void 
 
     rc = cd_run(&c);
     vg__cd_detach(&c);
+    vg__cd_snap_end(&c);
 
     if (res) {
         res->bytes = c.bytes;
+        res->data = c.data;
         res->freeze_us = c.frozen ? c.t_freeze1 - c.t_freeze0 : 0;
         res->wall_us = vg__cd_now_us() - t0;
+        res->cow_bytes = c.cow_bytes;
+        res->mode = c.mode;
+        snprintf(res->fallback, sizeof(res->fallback), "%s", c.fallback);
         for (size_t i = 0; i < c.nth; i++)
-            res->threads += !c.th[i].gone || c.th[i].stopped;
+            res->threads += !c.th[i].gone;
         res->segments = (unsigned)c.nseg;
     }
     for (size_t i = 0; i < c.nth; i++)
@@ -205,7 +254,9 @@ int vg__cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void 
     free(c.th);
     free(c.seg);
     free(c.want);
-    vg__cd_chunk_free_list(c.warm);
+    for (size_t i = 0; i < c.nov; i++)
+        free(c.ov[i].data);
+    free(c.ov);
     free(c.auxv);
     vg_maps_free(&c.pre);
     vg_maps_free(&c.maps);
@@ -220,10 +271,10 @@ int vg__cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void 
 
 #else /* !__x86_64__ */
 
-int vg__cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx, int fd,
-                struct vg_dump_result *res, char *err, size_t errlen)
+int vg__cd_dump(pid_t pid, const struct vg_dump_opts *opts, vg_dump_write_cb write, void *ctx,
+                int fd, const char *path, struct vg_dump_result *res, char *err, size_t errlen)
 {
-    (void)pid, (void)type, (void)write, (void)ctx, (void)fd;
+    (void)pid, (void)opts, (void)write, (void)ctx, (void)fd, (void)path;
     if (res)
         memset(res, 0, sizeof(*res));
     if (err && errlen)
@@ -233,8 +284,10 @@ int vg__cd_dump(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void 
 
 #endif
 
-int vg_coredump_write(pid_t pid, enum vg_dump_type type, vg_dump_write_cb write, void *ctx,
+int vg_coredump_write(pid_t pid, const struct vg_dump_opts *opts, vg_dump_write_cb write, void *ctx,
                       struct vg_dump_result *res, char *err, size_t errlen)
 {
-    return vg__cd_dump(pid, type, write, ctx, -1, res, err, errlen);
+    if (!write)
+        return VG_EINVAL;
+    return vg__cd_dump(pid, opts, write, ctx, -1, NULL, res, err, errlen);
 }

@@ -1,13 +1,17 @@
-/* The direct file path (vg_coredump_to_file).
+/* File output (vg_coredump_to_file): sparse, with a free-space floor.
  *
- * For a file there is no need to hold the whole dump in a buffer of our own: while frozen, the
- * target's memory is copied once, by process_vm_readv, into a MAP_SHARED mapping of the output
- * file whose pages (tmpfs or page cache) were allocated and faulted in before the freeze. The
- * target waits only for the copy (two copiers on two cores); after the resume only the headers
- * are written. Headers and notes are not known before the freeze, so room for them is reserved
- * at the start of the file (a hole where unused) and the data starts at that fixed offset. The
- * range is fallocated first, so a full disk shows up as an error before the freeze and never as
- * SIGBUS on the mapping. Whatever does not fit these assumptions falls back to streaming.
+ * Streamed output (stream.c) goes through vg__cd_file_write: all-zero pages are not written, so
+ * they stay holes, and the file system's free space is checked as the file grows.
+ *
+ * Stop mode's direct path: for a file there is no need to hold the dump in buffers while the
+ * target waits for the disk: while frozen, the target's memory is copied once, by
+ * process_vm_readv, into a MAP_SHARED mapping of the output file whose pages (tmpfs or page
+ * cache) were allocated and faulted in before the freeze. The target waits only for the copy (two
+ * copiers on two cores); after the resume the headers are written and zero pages punched out.
+ * Headers and notes are not known before the freeze, so room for them is reserved at the start
+ * of the file (a hole where unused) and the data starts at that fixed offset. The range is
+ * fallocated first, so a full disk shows up as an error before the freeze and never as SIGBUS on
+ * the mapping. Whatever does not fit these assumptions streams instead.
  * (Tried and dropped: fallocate + pwrite from a small bounce buffer while frozen. On tmpfs the
  * fallocated pages are only touched, and zeroed, by that write, so the freeze grew 2-6x.) */
 #include "engine/dump/dump_int.h"
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
@@ -74,10 +79,127 @@ static int populate(char *p, size_t len)
     return w[0].rc ? w[0].rc : w[1].rc;
 }
 
-/* The copy buffer: enough for the whole dump when memory allows (a third of MemAvailable at
- * most), allocated and faulted in before the freeze, so the target waits only for the copy
- * itself, not for page faults on fresh buffers nor for the sink. */
 #define CD_COPY_JOB (4u << 20)
+#define CD_CHECK_EVERY (64u << 20) /* bytes written between free-space checks */
+
+/* ---- sparse writing and the free-space floor ---- */
+
+static int pwrite_all(int fd, const char *p, size_t len, off_t off)
+{
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EDQUOT ? VG_EQUOTA : -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+static int page_is_zero(const char *p, size_t len)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)p;
+    for (size_t i = 0; i < len / 8; i++)
+        if (w[i])
+            return 0;
+    for (size_t i = len & ~(size_t)7; i < len; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* Bytes left to unprivileged writers on fd's file system (UINT64_MAX when unknown). */
+static uint64_t fs_avail(int fd)
+{
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) != 0)
+        return UINT64_MAX;
+    return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+int vg__cd_keep_free_check(struct vg__cd_ctx *c, uint64_t need)
+{
+    c->written = 0;
+    if (!c->keep_free)
+        return 0;
+    uint64_t avail = fs_avail(c->fd);
+    if (avail >= c->keep_free && avail - c->keep_free >= need)
+        return 0;
+    return vg__cd_fail(c, VG_ENOSPC,
+                       "only %llu MiB free on the file system of %s and %llu MiB must stay free "
+                       "(%llu MiB more to write)",
+                       (unsigned long long)(avail >> 20), c->path ? c->path : "the core",
+                       (unsigned long long)(c->keep_free >> 20), (unsigned long long)(need >> 20));
+}
+
+int vg__cd_file_write(struct vg__cd_ctx *c, const char *buf, size_t len, uint64_t off)
+{
+    int rc = 0;
+    for (size_t at = 0; at < len && !rc;) {
+        size_t pg = len - at < VG__CD_PAGE ? len - at : VG__CD_PAGE;
+        if (page_is_zero(buf + at, pg)) {
+            at += pg;
+            continue;
+        }
+        size_t run = pg;
+        while (at + run < len) {
+            size_t n = len - at - run < VG__CD_PAGE ? len - at - run : VG__CD_PAGE;
+            if (page_is_zero(buf + at + run, n))
+                break;
+            run += n;
+        }
+        rc = pwrite_all(c->fd, buf + at, run, (off_t)(off + at));
+        c->written += run;
+        at += run;
+    }
+    if (rc)
+        return vg__cd_fail(c, rc, "writing %s: %s", c->path ? c->path : "the core",
+                           vg_strerror(rc));
+    if (c->written >= CD_CHECK_EVERY)
+        rc = vg__cd_keep_free_check(c, 0);
+    return rc;
+}
+
+int vg__cd_file_finish(struct vg__cd_ctx *c, uint64_t size)
+{
+    int rc = pwrite_all(c->fd, c->hdr.data, c->hdr_used, 0);
+    if (!rc && ftruncate(c->fd, (off_t)size) != 0)
+        rc = errno == EDQUOT ? VG_EQUOTA : -errno;
+    if (rc)
+        return vg__cd_fail(c, rc, "writing %s: %s", c->path ? c->path : "the core",
+                           vg_strerror(rc));
+    c->bytes = size;
+    return 0;
+}
+
+/* Zero pages of the data written through the mapping become holes. */
+static void punch_zeros(struct vg__cd_ctx *c)
+{
+    for (size_t i = 0; i < c->nseg; i++) {
+        const struct vg__cd_seg *s = &c->seg[i];
+        uint64_t run = 0, start = 0;
+        for (uint64_t o = 0; o <= s->filesz; o += VG__CD_PAGE) {
+            int zero =
+                o < s->filesz &&
+                page_is_zero(c->map + (s->offset - c->data_off_min) + o,
+                             s->filesz - o < VG__CD_PAGE ? (size_t)(s->filesz - o) : VG__CD_PAGE);
+            if (zero) {
+                if (!run)
+                    start = s->offset + o;
+                run += VG__CD_PAGE;
+                continue;
+            }
+            if (run && fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
+                                 (off_t)run) != 0)
+                return; /* the file system cannot: the zeros stay */
+            run = 0;
+        }
+    }
+}
 
 void vg__cd_map_drop(struct vg__cd_ctx *c)
 {
@@ -119,6 +241,12 @@ int vg__cd_map_prepare(struct vg__cd_ctx *c, uint64_t est)
         return VG_ENOMEM;
     if (fallocate(c->fd, 0, (off_t)room, (off_t)len) != 0)
         return -errno;
+    /* The blocks are taken now: the floor must still be there (else stream, which fails it). */
+    if (c->keep_free && fs_avail(c->fd) < c->keep_free) {
+        if (ftruncate(c->fd, 0) != 0)
+            (void)0;
+        return VG_ENOSPC;
+    }
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, (off_t)room);
     if (m == MAP_FAILED) {
         int e = -errno;
@@ -182,6 +310,8 @@ static void *cd_copy_worker(void *arg)
         const struct cd_job *j = &w->jobs[i];
         char *dst = c->map + (j->off - c->data_off_min);
         int rc = vg__cd_read_mem(c, j->addr, dst, j->len);
+        if (!rc)
+            vg__cd_overlay_apply(c, j->addr, dst, j->len);
         if (!rc && c->type == VG_DUMP_TRIAGE)
             vg__cd_redact(c, j->addr, dst, j->len);
         if (rc) {
@@ -193,29 +323,12 @@ static void *cd_copy_worker(void *arg)
     return NULL;
 }
 
-static int pwrite_all(int fd, const char *p, size_t len, off_t off)
-{
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EDQUOT ? VG_EQUOTA : -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
 /* Frozen: copy every segment into the file (two copiers on two cores), resume the target, then
- * write the headers and cut the file to its size. */
+ * punch out zero pages, write the headers and cut the file to its size. */
 int vg__cd_copy_direct(struct vg__cd_ctx *c)
 {
     struct cd_copy w;
     uint64_t total = 0;
-    int rc = 0;
 
     memset(&w, 0, sizeof(w));
     w.c = c;
@@ -246,68 +359,38 @@ int vg__cd_copy_direct(struct vg__cd_ctx *c)
     if (w.rc)
         return w.rc;
 
-    uint64_t size = c->hdr.len + total;
-    rc = pwrite_all(c->fd, c->hdr.data, c->hdr_used, 0);
-    if (!rc && ftruncate(c->fd, (off_t)size) != 0)
-        rc = errno == EDQUOT ? VG_EQUOTA : -errno;
+    c->data = total;
+    punch_zeros(c);
     munmap(c->map, c->map_len);
     c->map = NULL;
     c->map_len = 0;
-    if (rc)
-        return vg__cd_fail(c, rc, "writing the core failed: %s", vg_strerror(rc));
-    c->bytes = size;
-    return 0;
+    return vg__cd_file_finish(c, c->hdr.len + total);
 }
 
 #endif
 
-/* ---- file sink --------------------------------------------------------------------------------
- */
-
-struct file_sink {
-    int fd;
-};
-
-static int file_write(void *ctx, const void *buf, size_t len)
-{
-    struct file_sink *f = ctx;
-    const char *p = buf;
-    while (len) {
-        ssize_t n = write(f->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EDQUOT ? VG_EQUOTA : -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int vg_coredump_to_file(pid_t pid, enum vg_dump_type type, const char *path,
+int vg_coredump_to_file(pid_t pid, const struct vg_dump_opts *opts, const char *path,
                         struct vg_dump_result *res, char *err, size_t errlen)
 {
-    struct file_sink f;
     int rc;
     if (err && errlen)
         err[0] = '\0';
     if (!path)
         return VG_EINVAL;
-    f.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* RDWR: mapped */
-    if (f.fd < 0) {
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); /* RDWR: mapped */
+    if (fd < 0) {
         rc = -errno;
         if (err && errlen)
             snprintf(err, errlen, "cannot create %s: %s", path, vg_strerror(rc));
         return rc;
     }
-    rc = vg__cd_dump(pid, type, file_write, &f, f.fd, res, err, errlen);
-    if (!rc && fsync(f.fd) < 0) {
+    rc = vg__cd_dump(pid, opts, NULL, NULL, fd, path, res, err, errlen);
+    if (!rc && fsync(fd) < 0) {
         rc = errno == EDQUOT ? VG_EQUOTA : -errno;
         if (err && errlen)
             snprintf(err, errlen, "fsync %s: %s", path, vg_strerror(rc));
     }
-    if (close(f.fd) < 0 && !rc) {
+    if (close(fd) < 0 && !rc) {
         rc = errno == EDQUOT ? VG_EQUOTA : -errno;
         if (err && errlen)
             snprintf(err, errlen, "closing %s: %s", path, vg_strerror(rc));
@@ -315,7 +398,7 @@ int vg_coredump_to_file(pid_t pid, enum vg_dump_type type, const char *path,
     if (rc) {
         unlink(path);
         if (err && errlen && (rc == VG_ENOSPC || rc == VG_EQUOTA)) {
-            char tmp[256];
+            char tmp[384];
             snprintf(tmp, sizeof(tmp), "%s", err);
             snprintf(err, errlen, "%s: %s (partial file removed)", path, tmp);
         }

@@ -74,6 +74,18 @@ int vg__cd_perm_error(struct vg__cd_ctx *c, int rc, const char *what)
 
 /* ---- freezing ---------------------------------------------------------------------------- */
 
+int vg__cd_wait(pid_t tid, int *status)
+{
+    for (;;) {
+        pid_t r = waitpid(tid, status, __WALL);
+        if (r == tid)
+            return (WIFEXITED(*status) || WIFSIGNALED(*status)) ? VG_EEXITED : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 && errno != ECHILD ? -errno : VG_EEXITED;
+    }
+}
+
 static struct vg__cd_thread *cd_find(struct vg__cd_ctx *c, pid_t tid)
 {
     for (size_t i = 0; i < c->nth; i++)
@@ -248,12 +260,12 @@ void vg__cd_detach(struct vg__cd_ctx *c)
     int dead = 0;
     for (size_t i = 0; i < c->nth; i++) {
         struct vg__cd_thread *t = &c->th[i];
-        if (t->gone)
+        if (t->gone || t->released)
             continue;
         if (ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig) < 0 && errno == ESRCH)
             dead = 1;
         else
-            t->gone = 1;
+            t->released = 1;
     }
     c->t_freeze1 = vg__cd_now_us();
     c->detached = 1;
@@ -264,12 +276,12 @@ void vg__cd_detach(struct vg__cd_ctx *c)
         int left = 0;
         for (size_t i = 0; i < c->nth; i++) {
             struct vg__cd_thread *t = &c->th[i];
-            if (t->gone)
+            if (t->gone || t->released)
                 continue;
             int st;
             pid_t r = waitpid(t->tid, &st, __WALL | WNOHANG);
             if (r < 0 || (r == t->tid && (WIFEXITED(st) || WIFSIGNALED(st))))
-                t->gone = 1;
+                t->released = 1;
             else
                 left++;
         }

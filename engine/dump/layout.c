@@ -27,6 +27,7 @@
 #define CD_F_HUGE_SHARED (1u << 6)
 
 static const char *const type_names[] = {"WithHeap", "Full", "Mini", "Triage"};
+static const char *const mode_names[] = {"Snapshot", "Stop"};
 
 int vg_dump_type_parse(const char *s, enum vg_dump_type *out)
 {
@@ -48,21 +49,51 @@ const char *vg_dump_type_name(enum vg_dump_type t)
     return "?";
 }
 
+int vg_dump_mode_parse(const char *s, enum vg_dump_mode *out)
+{
+    for (size_t i = 0; s && i < VG_ARRAY_SIZE(mode_names); i++) {
+        if (strcasecmp(s, mode_names[i]) == 0) {
+            *out = (enum vg_dump_mode)i;
+            return 0;
+        }
+    }
+    return VG_EINVAL;
+}
+
+const char *vg_dump_mode_name(enum vg_dump_mode m)
+{
+    if ((unsigned)m < VG_ARRAY_SIZE(mode_names))
+        return mode_names[m];
+    return "?";
+}
+
 #if defined(__x86_64__)
 
 /* ---- layout ---------------------------------------------------------------------------------- */
 
-static int cd_add_seg(struct vg__cd_ctx *c, uint64_t vaddr, uint64_t memsz, uint64_t filesz,
-                      unsigned prot)
+/* Private anonymous memory: a page that was never populated holds nothing (probe.c). */
+static int is_anon(const struct vg_map *m)
+{
+    if (m->path || m->shared || m->hugetlb)
+        return 0;
+    return !m->name || strcmp(m->name, "[heap]") == 0 || strncmp(m->name, "[stack", 6) == 0 ||
+           strncmp(m->name, "[anon:", 6) == 0;
+}
+
+static int cd_add_seg(struct vg__cd_ctx *c, size_t map, uint64_t vaddr, uint64_t memsz,
+                      uint64_t filesz)
 {
     if (vg_grow((void **)&c->seg, &c->capseg, c->nseg, sizeof(*c->seg), 128))
         return VG_ENOMEM;
+    const struct vg_map *m = &c->maps.v[map];
     struct vg__cd_seg *s = &c->seg[c->nseg++];
+    memset(s, 0, sizeof(*s));
     s->vaddr = vaddr;
     s->memsz = memsz;
     s->filesz = filesz;
-    s->flags = prot;
-    s->offset = 0;
+    s->flags = m->prot;
+    s->map = map;
+    s->anon = is_anon(m);
     return 0;
 }
 
@@ -221,28 +252,28 @@ int vg__cd_plan_map(struct vg__cd_ctx *c, size_t idx)
     int readable =
         (m->prot & VG_MAP_R) && !m->dontdump && !(m->name && strncmp(m->name, "[vvar", 5) == 0);
     if (!readable)
-        return cd_add_seg(c, m->start, whole, 0, m->prot);
+        return cd_add_seg(c, idx, m->start, whole, 0);
     if (c->type == VG_DUMP_FULL)
-        return cd_add_seg(c, m->start, whole, whole, m->prot);
+        return cd_add_seg(c, idx, m->start, whole, whole);
     if (c->type == VG_DUMP_WITH_HEAP)
-        return cd_add_seg(c, m->start, whole, filter_size(c, m), m->prot);
+        return cd_add_seg(c, idx, m->start, whole, filter_size(c, m));
 
     /* Mini / Triage: what a debugger needs to unwind and name frames. */
     int cow = m->have_flags ? m->anon_cow : (m->prot & VG_MAP_W) != 0;
     if (m->name && (strcmp(m->name, "[vdso]") == 0 || strcmp(m->name, "[vsyscall]") == 0))
-        return cd_add_seg(c, m->start, whole, whole, m->prot);
+        return cd_add_seg(c, idx, m->start, whole, whole);
     if (m->path && !m->shared && ((m->prot & VG_MAP_W) || cow))
-        return cd_add_seg(c, m->start, whole, whole, m->prot); /* .data, .got, relro */
+        return cd_add_seg(c, idx, m->start, whole, whole); /* .data, .got, relro */
     if (!m->path && !m->name && !m->shared && idx > 0 && c->maps.v[idx - 1].path &&
         c->maps.v[idx - 1].end == m->start && (m->prot & VG_MAP_W) && whole <= (1u << 20))
-        return cd_add_seg(c, m->start, whole, whole, m->prot); /* .bss beyond the file */
+        return cd_add_seg(c, idx, m->start, whole, whole); /* .bss beyond the file */
 
     /* Otherwise only the wanted ranges (stacks, TCBs, loader lists, ELF header), the rest as
      * holes, one PT_LOAD per piece. */
     uint64_t at = m->start;
     int rc = 0;
     if (m->path && m->offset == 0 && vg__cd_is_elf(c, m->start)) {
-        rc = cd_add_seg(c, m->start, VG__CD_PAGE, VG__CD_PAGE, m->prot);
+        rc = cd_add_seg(c, idx, m->start, VG__CD_PAGE, VG__CD_PAGE);
         at += VG__CD_PAGE;
     }
     for (size_t i = 0; i < c->nwant && !rc && at < m->end; i++) {
@@ -251,13 +282,13 @@ int vg__cd_plan_map(struct vg__cd_ctx *c, size_t idx)
         if (lo >= hi)
             continue;
         if (lo > at)
-            rc = cd_add_seg(c, at, lo - at, 0, m->prot);
+            rc = cd_add_seg(c, idx, at, lo - at, 0);
         if (!rc)
-            rc = cd_add_seg(c, lo, hi - lo, hi - lo, m->prot);
+            rc = cd_add_seg(c, idx, lo, hi - lo, hi - lo);
         at = hi;
     }
     if (!rc && at < m->end)
-        rc = cd_add_seg(c, at, m->end - at, 0, m->prot);
+        rc = cd_add_seg(c, idx, at, m->end - at, 0);
     return rc;
 }
 
@@ -524,7 +555,6 @@ void vg__cd_redact(const struct vg__cd_ctx *c, uint64_t addr, char *buf, size_t 
     }
 }
 
-/* A chunk to fill: a warm one if any, a new one within the budget, else wait for the sink. */
 uint64_t vg__cd_estimate(struct vg__cd_ctx *c)
 {
     uint64_t est = 0;
@@ -532,10 +562,13 @@ uint64_t vg__cd_estimate(struct vg__cd_ctx *c)
         const struct vg_map *m = &c->pre.v[i];
         if (!(m->prot & VG_MAP_R) || m->dontdump || (m->name && strncmp(m->name, "[vvar", 5) == 0))
             continue;
-        if (c->type == VG_DUMP_FULL)
-            est += m->end - m->start;
-        else if (c->type == VG_DUMP_WITH_HEAP)
-            est += filter_size(c, m);
+        uint64_t n = c->type == VG_DUMP_FULL        ? m->end - m->start
+                     : c->type == VG_DUMP_WITH_HEAP ? filter_size(c, m)
+                                                    : 0;
+        /* unpopulated pages are not read (probe.c) */
+        if (n && is_anon(m) && m->have_flags && m->anonymous + m->swap < n)
+            n = m->anonymous + m->swap;
+        est += n;
     }
     return est;
 }

@@ -1,5 +1,9 @@
-/* Streaming: the memory is copied by a reader thread into 4 MiB chunks and handed to the sink in
- * file order by the calling thread. */
+/* Streaming: a reader thread copies the memory (from the frozen target in Stop mode, from the
+ * clone in Snapshot mode) into a ring of VG__CD_RING chunks of 4 MiB; this thread writes them in
+ * file order, into the sink or into the file (all-zero pages as holes), and hands them back. The
+ * memory in flight is bounded by the ring whatever the target's size: a slow sink slows the
+ * reader down. In Stop mode the target is resumed as soon as the reader has read the last byte;
+ * in Snapshot mode every chunk written is released from the clone (snapshot.c). */
 #include "engine/dump/dump_int.h"
 
 #include "config/error.h"
@@ -9,36 +13,20 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define CD_BUF_MIN_CHUNKS 8u /* budget floor */
-#define CD_BUF_MAX (16ull << 30)
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 #if defined(__x86_64__)
 
-/* ---- streaming --------------------------------------------------------------------------------
- */
-
-/* Chunks travel from the reader thread (process_vm_readv) to this thread (the sink) in order.
- * When the sink falls behind, the reader takes fresh chunks instead of waiting, up to a memory
- * budget, so a slow sink (disk, network) does not stretch the freeze; with a fast sink the same
- * few warm chunks are reused. */
 struct cd_pipe {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct vg__cd_chunk *head, *tail; /* filled, in file order */
-    struct vg__cd_chunk *free;        /* empty, warm */
-    size_t allocated, budget;         /* chunks */
+    struct vg__cd_chunk *free;        /* empty */
     int done, stop, err;
-    int starved; /* the reader waits for the sink to hand chunks back */
     struct vg__cd_ctx *c;
 };
 
 static struct vg__cd_chunk *chunk_new(void)
 {
-    struct vg__cd_chunk *k = malloc(sizeof(*k));
+    struct vg__cd_chunk *k = calloc(1, sizeof(*k));
     if (!k)
         return NULL;
     k->buf = mmap(NULL, VG__CD_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -46,12 +34,10 @@ static struct vg__cd_chunk *chunk_new(void)
         free(k);
         return NULL;
     }
-    k->next = NULL;
-    k->len = 0;
     return k;
 }
 
-void vg__cd_chunk_free_list(struct vg__cd_chunk *k)
+static void chunk_free_list(struct vg__cd_chunk *k)
 {
     while (k) {
         struct vg__cd_chunk *n = k->next;
@@ -61,38 +47,17 @@ void vg__cd_chunk_free_list(struct vg__cd_chunk *k)
     }
 }
 
-/* Blanks argv and the environment for Triage dumps. */
+/* An empty chunk, waiting for the writer to give one back; NULL when told to stop. */
 static struct vg__cd_chunk *take_chunk(struct cd_pipe *p)
 {
     struct vg__cd_chunk *k = NULL;
     pthread_mutex_lock(&p->mu);
-    for (;;) {
-        if (p->stop)
-            break;
-        if (p->free) {
-            k = p->free;
-            p->free = k->next;
-            k->next = NULL;
-            break;
-        }
-        if (p->allocated < p->budget) {
-            p->allocated++;
-            pthread_mutex_unlock(&p->mu);
-            k = chunk_new();
-            pthread_mutex_lock(&p->mu);
-            if (k)
-                break;
-            /* Out of memory: make do with the chunks already out, if any. */
-            p->allocated--;
-            p->budget = p->allocated;
-            if (!p->allocated)
-                break;
-            continue;
-        }
-        p->starved = 1;
-        pthread_cond_broadcast(&p->cv);
+    while (!p->stop && !p->free)
         pthread_cond_wait(&p->cv, &p->mu);
-        p->starved = 0;
+    if (!p->stop) {
+        k = p->free;
+        p->free = k->next;
+        k->next = NULL;
     }
     pthread_mutex_unlock(&p->mu);
     return k;
@@ -108,23 +73,21 @@ static void *cd_reader(void *arg)
         for (uint64_t off = 0; off < s->filesz && !rc;) {
             size_t n = s->filesz - off < VG__CD_CHUNK ? (size_t)(s->filesz - off) : VG__CD_CHUNK;
             struct vg__cd_chunk *k = take_chunk(p);
-            if (!k) {
-                pthread_mutex_lock(&p->mu);
-                int stop = p->stop;
-                pthread_mutex_unlock(&p->mu);
-                if (!stop)
-                    rc = vg__cd_fail(c, VG_ENOMEM, "out of memory for the copy buffer");
+            if (!k)
                 goto out;
-            }
-            rc = vg__cd_read_mem(c, s->vaddr + off, k->buf, n);
+            uint64_t addr = s->vaddr + off;
+            if (!s->precopied)
+                rc = vg__cd_read_mem(c, addr, k->buf, n);
             if (rc) {
-                vg__cd_chunk_free_list(k);
+                chunk_free_list(k);
                 break;
             }
+            vg__cd_overlay_apply(c, addr, k->buf, n);
             if (c->type == VG_DUMP_TRIAGE)
-                vg__cd_redact(c, s->vaddr + off, k->buf, n);
+                vg__cd_redact(c, addr, k->buf, n);
             k->len = n;
-            k->next = NULL;
+            k->addr = addr;
+            k->off = s->offset + off;
             off += n;
             pthread_mutex_lock(&p->mu);
             if (p->tail)
@@ -155,38 +118,59 @@ static int cd_sink(struct vg__cd_ctx *c, const void *buf, size_t len)
     return 0;
 }
 
+static int put(struct vg__cd_ctx *c, const struct vg__cd_chunk *k)
+{
+    int rc = c->fd >= 0 ? vg__cd_file_write(c, k->buf, k->len, k->off) : cd_sink(c, k->buf, k->len);
+    if (!rc)
+        c->data += k->len;
+    if (!rc && c->snap.pid)
+        rc = vg__cd_snap_release(c, k->addr, k->len, 0);
+    return rc;
+}
+
 int vg__cd_stream(struct vg__cd_ctx *c)
 {
     struct cd_pipe p;
     pthread_t th;
-    int rc;
+    int rc = 0;
+    uint64_t total = c->hdr.len;
 
+    for (size_t i = 0; i < c->nseg; i++)
+        total += c->seg[i].filesz;
+    if (c->fd >= 0) {
+        rc = vg__cd_keep_free_check(c, total);
+        if (rc)
+            return rc;
+    }
     memset(&p, 0, sizeof(p));
     p.c = c;
-    p.budget = c->budget;
-    p.free = c->warm; /* faulted in before the freeze */
-    p.allocated = c->nwarm;
-    c->warm = NULL;
-    c->nwarm = 0;
+    for (unsigned i = 0; i < VG__CD_RING; i++) {
+        struct vg__cd_chunk *k = chunk_new();
+        if (!k)
+            break;
+        k->next = p.free;
+        p.free = k;
+    }
+    if (!p.free)
+        return vg__cd_fail(c, VG_ENOMEM, "out of memory for the copy buffer");
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
-    rc = pthread_create(&th, NULL, cd_reader, &p);
-    if (rc) {
-        rc = vg__cd_fail(c, -rc, "starting the reader thread: %s", strerror(rc));
+    int e = pthread_create(&th, NULL, cd_reader, &p);
+    if (e) {
+        rc = vg__cd_fail(c, -e, "starting the reader thread: %s", strerror(e));
         goto out_nothread;
     }
-    rc = cd_sink(c, c->hdr.data, c->hdr.len);
+    if (c->fd < 0)
+        rc = cd_sink(c, c->hdr.data, c->hdr.len);
     for (;;) {
         pthread_mutex_lock(&p.mu);
-        /* While the target is frozen the sink waits, unless the reader ran out of buffer: the
-         * copy the target waits for gets the CPU and memory bandwidth to itself. */
-        while (!rc && !p.done && (!p.head || !p.starved))
+        while (!rc && !p.done && !p.head)
             pthread_cond_wait(&p.cv, &p.mu);
         int done = p.done, err = p.err;
         struct vg__cd_chunk *k = NULL;
-        if (rc || (done && err))
+        if (rc || (done && err)) {
             p.stop = 1; /* what is queued is freed below */
-        else if ((k = p.head)) {
+        } else if ((k = p.head)) {
             p.head = k->next;
             if (!p.head)
                 p.tail = NULL;
@@ -200,23 +184,12 @@ int vg__cd_stream(struct vg__cd_ctx *c)
             rc = err;
             break;
         }
-        /* Everything is copied: let the target run while the rest drains into the sink. */
-        if (done && !c->detached) {
+        /* Stop mode: everything is read, the target runs while the rest is written. */
+        if (done && c->frozen && !c->detached)
             vg__cd_detach(c);
-            pthread_mutex_lock(&p.mu);
-            vg__cd_chunk_free_list(p.free);
-            p.free = NULL;
-            pthread_mutex_unlock(&p.mu);
-        }
         if (!k)
             break; /* done, nothing left */
-        rc = cd_sink(c, k->buf, k->len);
-        if (done) {
-            /* The reader is finished: give the memory back at once. The sink (page cache,
-             * tmpfs, socket buffers) then reuses these pages instead of fresh ones. */
-            vg__cd_chunk_free_list(k);
-            continue;
-        }
+        rc = put(c, k);
         pthread_mutex_lock(&p.mu);
         k->next = p.free;
         p.free = k;
@@ -224,42 +197,16 @@ int vg__cd_stream(struct vg__cd_ctx *c)
         pthread_mutex_unlock(&p.mu);
     }
     pthread_join(th, NULL);
+    if (!rc && c->snap.pid)
+        rc = vg__cd_snap_release(c, 0, 0, 1);
+    if (!rc && c->fd >= 0)
+        rc = vg__cd_file_finish(c, total);
 out_nothread:
-    vg__cd_chunk_free_list(p.head);
-    vg__cd_chunk_free_list(p.free);
+    chunk_free_list(p.head);
+    chunk_free_list(p.free);
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
     return rc;
-}
-
-/* Bytes the dump will copy, from the smaps read before the freeze (an estimate: the process may
- * still change until it is frozen). */
-void vg__cd_warm_chunks(struct vg__cd_ctx *c, uint64_t est, int warm)
-{
-    uint64_t budget = vg__cd_mem_available() / 3;
-    if (budget > CD_BUF_MAX)
-        budget = CD_BUF_MAX;
-    c->budget = budget / VG__CD_CHUNK;
-    if (c->budget < CD_BUF_MIN_CHUNKS)
-        c->budget = CD_BUF_MIN_CHUNKS;
-    if (!warm)
-        return;
-    size_t n = (size_t)(est / VG__CD_CHUNK) + 2;
-    if (n < CD_BUF_MIN_CHUNKS)
-        n = CD_BUF_MIN_CHUNKS;
-    if (n > c->budget)
-        n = c->budget;
-    for (size_t i = 0; i < n; i++) {
-        struct vg__cd_chunk *k = chunk_new();
-        if (!k)
-            break;
-        if (madvise(k->buf, VG__CD_CHUNK, MADV_POPULATE_WRITE) != 0)
-            for (size_t o = 0; o < VG__CD_CHUNK; o += VG__CD_PAGE)
-                k->buf[o] = 0;
-        k->next = c->warm;
-        c->warm = k;
-        c->nwarm++;
-    }
 }
 
 #endif
