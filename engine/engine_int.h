@@ -200,6 +200,8 @@ bool vg__op_cancelled(struct vg_op *op); /* thread-safe; NULL-safe */
 /* The job DELETE /operations/{id} stops (vg_rt_job_cancel); cleared by vg__op_end. */
 void vg__op_set_job(struct vg_op *op, struct vg_rt_job *job);
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
+/* Keeps a runner's outputs (besides EgressPath) to show under "outputs"; borrowed. NULL-safe. */
+void vg__op_outputs(struct vg_op *op, char *const *names, char *const *values, size_t n);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);
 

@@ -35,6 +35,7 @@ struct vg_op {
     char *egress;
     char *location;
     char *error;
+    json_t *outputs; /* the runner's outputs besides EgressPath (a dump's Mode, ...) or NULL */
     atomic_bool cancel;
     struct vg_rt_job *job; /* the running job, told to stop on DELETE; NULL once ended */
     struct vg_op *next;
@@ -47,6 +48,7 @@ static void op_free(struct vg_op *op)
     free(op->egress);
     free(op->location);
     free(op->error);
+    json_decref(op->outputs);
     free(op);
 }
 
@@ -71,6 +73,8 @@ static json_t *op_json(const struct vg_op *op)
     json_object_set_new(o, "isStoppable", json_false());
     if (op->rule)
         json_object_set_new(o, "collectionRule", json_string(op->rule));
+    if (op->outputs)
+        json_object_set(o, "outputs", op->outputs);
     return o;
 }
 
@@ -150,6 +154,17 @@ bool vg__op_cancelled(struct vg_op *op)
     return op && atomic_load(&op->cancel);
 }
 
+void vg__op_outputs(struct vg_op *op, char *const *names, char *const *values, size_t n)
+{
+    if (!op || !n)
+        return;
+    if (!op->outputs)
+        op->outputs = json_object();
+    for (size_t i = 0; op->outputs && i < n; i++)
+        if (strcmp(names[i], "EgressPath") != 0) /* that one is resourceLocation */
+            json_object_set_new(op->outputs, names[i], json_string(values[i]));
+}
+
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error)
 {
     if (!op)
@@ -197,6 +212,7 @@ static void egress_finished(struct vg_egress_job *ej, int rc, const char *error,
                             char **values, size_t n)
 {
     struct api_dump *ad = ej->ctx;
+    vg__op_outputs(ad->op, names, values, n);
     vg__op_end(ad->op, rc, rc == 0 ? ej->location : NULL, error);
     for (size_t i = 0; i < n; i++) {
         free(names[i]);
@@ -274,11 +290,17 @@ VG__HANDLER(dump)
     if (!p)
         return;
     const char *type = vg_http_req_query(req, "type");
+    const char *mode = vg_http_req_query(req, "mode");
     const char *egress = vg_http_req_query(req, "egressProvider");
     enum vg_dump_type t = VG_DUMP_WITH_HEAP;
+    enum vg_dump_mode m = VG_DUMP_SNAPSHOT;
     if (type && vg_dump_type_parse(type, &t) != 0) {
         vg_http_res_problem(res, 400, VG_EINVAL,
                             "type must be Full, WithHeap, Mini or Triage, got \"%s\"", type);
+        return;
+    }
+    if (mode && vg_dump_mode_parse(mode, &m) != 0) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "mode must be Snapshot or Stop, got \"%s\"", mode);
         return;
     }
     if (egress && !vg_config_egress(d->gen->cfg, egress)) {
@@ -303,6 +325,7 @@ VG__HANDLER(dump)
     ad->gen = d->gen;
     vg__gen_ref(ad->gen);
     ad->settings.type = (int)t;
+    ad->settings.mode = (int)m;
     int rc;
     if (egress) {
         char uid[40];

@@ -28,10 +28,6 @@
     }
 
 static const char *const out_egress[] = {"EgressPath", NULL};
-/* engine/runtimes/native.c's CollectDump (docs/actions.md) */
-static const char *const out_dump[] = {
-    "EgressPath", "Bytes",          "Threads", "FreezeMicroseconds", "WallMicroseconds", "CowBytes",
-    "Mode",       "FallbackReason", NULL};
 static const char *const out_exit[] = {"ExitCode", NULL};
 static const char *const out_value[] = {"Value", NULL};
 static const char *const out_none[] = {NULL};
@@ -425,7 +421,7 @@ static const struct vg_action_type action_execute =
          out_exit, NULL, NULL);
 static const struct vg_action_type action_dump =
     TYPE("CollectDump", VG_ACTION_EGRESS, "collects a core dump of the process", dump_fields,
-         struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_dump, dump_init, NULL);
+         struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_egress, dump_init, NULL);
 static const struct vg_action_type action_gcdump =
     TYPE("CollectGCDump", VG_ACTION_EGRESS, "collects a .NET GC heap dump", gcdump_fields,
          struct vg_act_collect_gcdump, EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);

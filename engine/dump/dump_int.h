@@ -40,7 +40,7 @@ struct vg__cd_thread {
     pid_t tid;
     int stopped, gone;
     int released; /* detached (or found dead) at the end of the freeze */
-    int sig; /* signal dequeued by our stop: re-injected at detach */
+    int sig;      /* signal dequeued by our stop: re-injected at detach */
     struct user_regs_struct regs;
     struct user_fpregs_struct fp;
     int have_fp;

@@ -1,6 +1,8 @@
-/* Reading the target's memory: process_vm_readv first (fast, one syscall per chunk), then
- * /proc/PID/mem for what it cannot read (it forces access like a debugger), and zeros for what
- * neither can (as the kernel leaves holes). Called by several copy threads at once. */
+/* Reading the target's memory (Stop mode) or its clone's (Snapshot mode): process_vm_readv first
+ * for the target (fast, one syscall per chunk), /proc/PID/mem for the clone and for what
+ * process_vm_readv cannot read (it forces access like a debugger), and zeros for what neither
+ * can (as the kernel leaves holes). Called by several copy threads at once. Also the overlays:
+ * bytes copied from the frozen target that the clone does not have. */
 #include "engine/dump/dump_int.h"
 
 #include "config/error.h"
@@ -53,6 +55,11 @@ void vg__cd_set_source(struct vg__cd_ctx *c, pid_t pid)
         close(c->memfd);
     c->memfd = -1;
     c->mem_pid = pid;
+    /* process_vm_readv pins what it reads (FOLL_PIN), and the kernel then gives the reader a
+     * private copy of a page shared copy-on-write ("unshare"): read from the clone, every page
+     * would be copied once more, costing time and memory. /proc/PID/mem takes plain references:
+     * no copy, and faster here (measured in bench/coredump/RESULTS.md). */
+    c->no_vm_readv = pid != c->pid;
 }
 
 int vg__cd_read_mem(struct vg__cd_ctx *c, uint64_t addr, char *buf, size_t len)

@@ -85,7 +85,7 @@ static void dump_work(struct vg_rt_job *job)
     st->rc = job->ops->commit(job);
 }
 
-/* The outputs every caller gets (rules reference them as $(Actions.NAME.Output)). */
+/* Outputs for the callers (the CLI summary, /operations); rules reference only EgressPath. */
 #define DUMP_OUTPUTS 7
 
 static void dump_after(struct vg_rt_job *job)
