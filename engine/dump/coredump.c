@@ -221,6 +221,7 @@ int vg__cd_dump(pid_t pid, const struct vg_dump_opts *opts, vg_dump_write_cb wri
     c.wctx = ctx;
     c.memfd = -1;
     c.snap.pagemap = -1;
+    c.stage = -1;
     vg_buf_init(&c.hdr);
     if (err && errlen)
         err[0] = '\0';
@@ -265,6 +266,8 @@ int vg__cd_dump(pid_t pid, const struct vg_dump_opts *opts, vg_dump_write_cb wri
         close(c.memfd);
     if (c.map)
         munmap(c.map, c.map_len);
+    if (c.stage >= 0)
+        close(c.stage);
     pthread_mutex_destroy(&c.err_mu);
     return rc;
 }

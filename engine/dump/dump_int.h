@@ -135,6 +135,7 @@ struct vg__cd_ctx {
     /* Stop mode's direct path: memory is copied straight into a shared mapping of the output
      * file, so there is no second copy and no separate buffer to fault in. */
     int direct;            /* memory goes straight into the file mapping */
+    int stage;             /* memfd the mapping is of when the file is not on tmpfs, or -1 */
     char *map;             /* file range [data_off_min, data_off_min + map_len) */
     uint64_t map_len;      /* bytes mapped (and fallocated) */
     uint64_t data_off_min; /* reserved room for headers and notes: where the data starts */
@@ -191,6 +192,8 @@ int vg__cd_inject_begin(pid_t tid, unsigned long options, struct vg__cd_saved *s
 int vg__cd_inject_end(pid_t tid, const struct vg__cd_saved *s, int *sig);
 
 /* limits.c */
+/* Room left in vigil's own memory cgroup (UINT64_MAX: no limit). */
+uint64_t vg__cd_self_mem_headroom(void);
 /* Before the freeze: the clone's memory (overcommit, memory cgroup, the machine) and pids
  * (pids cgroup) fit. 0, or 1 with the reason recorded by vg__cd_fallback. */
 int vg__cd_limits_check(struct vg__cd_ctx *c);

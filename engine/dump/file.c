@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -201,6 +203,25 @@ static void punch_zeros(struct vg__cd_ctx *c)
     }
 }
 
+/* After the resume: the staged data goes to the file (zero pages as holes), and the stage gives
+ * its memory back as it goes. */
+static int unstage(struct vg__cd_ctx *c)
+{
+    int rc = 0;
+    for (size_t i = 0; i < c->nseg && !rc; i++) {
+        const struct vg__cd_seg *s = &c->seg[i];
+        for (uint64_t o = 0; o < s->filesz && !rc; o += VG__CD_CHUNK) {
+            size_t n = s->filesz - o < VG__CD_CHUNK ? (size_t)(s->filesz - o) : VG__CD_CHUNK;
+            uint64_t at = s->offset + o;
+            rc = vg__cd_file_write(c, c->map + (at - c->data_off_min), n, at);
+            if (fallocate(c->stage, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
+                          (off_t)n) != 0)
+                (void)0; /* freed at the end anyway */
+        }
+    }
+    return rc;
+}
+
 void vg__cd_map_drop(struct vg__cd_ctx *c)
 {
     if (!c->map)
@@ -209,9 +230,24 @@ void vg__cd_map_drop(struct vg__cd_ctx *c)
     c->map = NULL;
     c->map_len = 0;
     c->direct = 0;
+    if (c->stage >= 0)
+        close(c->stage);
+    c->stage = -1;
     /* Nothing has been written yet: the streaming path starts from an empty file. */
     if (ftruncate(c->fd, 0) != 0)
         (void)0; /* streaming overwrites from offset 0 anyway */
+}
+
+/* Page-cache pages of a disk file, faulted in before the freeze, do not stay ready for the
+ * copy: past dirty_background_ratio the flusher writes them back (zeros) and write-protects
+ * them, and the copy while frozen takes write faults (ext4_page_mkwrite) and re-dirties them.
+ * Traced with perf (bench/coredump/RESULTS.md): thousands of kernel page faults and re-dirtied
+ * folios inside the freeze on ext4, none on tmpfs. So the data of a file not on tmpfs is staged
+ * in a memfd (tmpfs pages are never written back) and written to the file after the resume. */
+static int on_tmpfs(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
 }
 
 int vg__cd_map_prepare(struct vg__cd_ctx *c, uint64_t est)
@@ -236,20 +272,35 @@ int vg__cd_map_prepare(struct vg__cd_ctx *c, uint64_t est)
     uint64_t len = (est + VG__CD_PAGE - 1) & ~(uint64_t)(VG__CD_PAGE - 1);
     if (!len)
         len = VG__CD_PAGE;
-    /* The prepared pages are held until the dump is written: bounded like the copy buffer. */
-    if (len > vg__cd_mem_available() / 2)
+    /* The prepared pages are held until the dump is written: only when the machine, and our
+     * own memory cgroup, have room for them. */
+    if (len > vg__cd_mem_available() / 2 || len + (64u << 20) > vg__cd_self_mem_headroom())
         return VG_ENOMEM;
-    if (fallocate(c->fd, 0, (off_t)room, (off_t)len) != 0)
-        return -errno;
+    int backing = c->fd;
+    if (!on_tmpfs(c->fd)) {
+        /* the disk's free space is checked now; the file is written after the resume */
+        if (c->keep_free && fs_avail(c->fd) < c->keep_free + len)
+            return VG_ENOSPC;
+        c->stage = memfd_create("vigil-core", MFD_CLOEXEC);
+        if (c->stage < 0)
+            return -errno;
+        backing = c->stage;
+    }
+    if (fallocate(backing, 0, (off_t)room, (off_t)len) != 0) {
+        int e = -errno;
+        vg__cd_map_drop(c);
+        return e;
+    }
     /* The blocks are taken now: the floor must still be there (else stream, which fails it). */
-    if (c->keep_free && fs_avail(c->fd) < c->keep_free) {
+    if (backing == c->fd && c->keep_free && fs_avail(c->fd) < c->keep_free) {
         if (ftruncate(c->fd, 0) != 0)
             (void)0;
         return VG_ENOSPC;
     }
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, (off_t)room);
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, backing, (off_t)room);
     if (m == MAP_FAILED) {
         int e = -errno;
+        vg__cd_map_drop(c);
         if (ftruncate(c->fd, 0) != 0)
             (void)0;
         return e;
@@ -264,8 +315,6 @@ int vg__cd_map_prepare(struct vg__cd_ctx *c, uint64_t est)
     return rc;
 }
 
-/* While frozen, after the layout: the data must start at the reserved offset and fit the
- * mapping (grown if the process grew since smaps was read). */
 int vg__cd_map_fit(struct vg__cd_ctx *c)
 {
     uint64_t total = 0;
@@ -276,7 +325,8 @@ int vg__cd_map_fit(struct vg__cd_ctx *c)
     if (total <= c->map_len)
         return 0;
     uint64_t len = (total + VG__CD_PAGE - 1) & ~(uint64_t)(VG__CD_PAGE - 1);
-    if (fallocate(c->fd, 0, (off_t)(c->data_off_min + c->map_len), (off_t)(len - c->map_len)))
+    if (fallocate(c->stage >= 0 ? c->stage : c->fd, 0, (off_t)(c->data_off_min + c->map_len),
+                  (off_t)(len - c->map_len)))
         return -errno;
     void *m = mremap(c->map, c->map_len, len, MREMAP_MAYMOVE);
     if (m == MAP_FAILED)
@@ -360,11 +410,11 @@ int vg__cd_copy_direct(struct vg__cd_ctx *c)
         return w.rc;
 
     c->data = total;
-    punch_zeros(c);
+    int rc = c->stage >= 0 ? unstage(c) : (punch_zeros(c), 0);
     munmap(c->map, c->map_len);
     c->map = NULL;
     c->map_len = 0;
-    return vg__cd_file_finish(c, c->hdr.len + total);
+    return rc ? rc : vg__cd_file_finish(c, c->hdr.len + total);
 }
 
 #endif

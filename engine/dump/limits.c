@@ -61,6 +61,36 @@ static int overcommit_check(struct vg__cd_ctx *c)
     return 0;
 }
 
+/* Limit and usage of the memory cgroup of /proc/PID (PID "self" too): 0 with both, else -1. */
+static int cgroup_memory(const char *pid, uint64_t *limit, uint64_t *usage)
+{
+    char path[64], *text = NULL;
+    struct vg_proc_cgroup pcg;
+    struct vg_cgroup_cache *cache = NULL;
+    struct vg_cgroup_stats cs;
+    memset(&cs, 0, sizeof(cs));
+    snprintf(path, sizeof(path), "/proc/%s/cgroup", pid);
+    if (vg_procfs_read_alloc(AT_FDCWD, path, 1u << 16, &text, NULL) == 0 &&
+        vg_cgroup_parse_proc(text, &pcg) == 0 &&
+        vg_cgroup_cache_create("/sys/fs/cgroup", "/proc", &cache) == 0)
+        vg_cgroup_get(cache, &pcg, VG_CG_MEM_CURRENT | VG_CG_MEM_MAX, &cs);
+    vg_cgroup_cache_destroy(cache);
+    free(text);
+    if (!(cs.valid & VG_CG_MEM_MAX) || !(cs.valid & VG_CG_MEM_CURRENT))
+        return -1;
+    *limit = cs.mem_max;
+    *usage = cs.mem_current;
+    return 0;
+}
+
+uint64_t vg__cd_self_mem_headroom(void)
+{
+    uint64_t limit, usage;
+    if (cgroup_memory("self", &limit, &usage) != 0)
+        return UINT64_MAX;
+    return limit > usage ? limit - usage : 0;
+}
+
 static int memory_check(struct vg__cd_ctx *c)
 {
     /* Worst case: every anonymous page rewritten while the clone lives, plus its page tables
@@ -73,20 +103,11 @@ static int memory_check(struct vg__cd_ctx *c)
     if (!need)
         return 0;
 
-    char path[64], *text = NULL;
-    snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)c->pid);
-    struct vg_proc_cgroup pcg;
-    struct vg_cgroup_cache *cache = NULL;
-    struct vg_cgroup_stats cs;
-    memset(&cs, 0, sizeof(cs));
-    if (vg_procfs_read_alloc(AT_FDCWD, path, 1u << 16, &text, NULL) == 0 &&
-        vg_cgroup_parse_proc(text, &pcg) == 0 &&
-        vg_cgroup_cache_create("/sys/fs/cgroup", "/proc", &cache) == 0)
-        vg_cgroup_get(cache, &pcg, VG_CG_MEM_CURRENT | VG_CG_MEM_MAX, &cs);
-    vg_cgroup_cache_destroy(cache);
-    free(text);
-    if ((cs.valid & VG_CG_MEM_MAX) && (cs.valid & VG_CG_MEM_CURRENT)) {
-        uint64_t left = cs.mem_max > cs.mem_current ? cs.mem_max - cs.mem_current : 0;
+    char pid[16];
+    uint64_t limit, usage;
+    snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+    if (cgroup_memory(pid, &limit, &usage) == 0) {
+        uint64_t left = limit > usage ? limit - usage : 0;
         if (need > left) {
             vg__cd_fallback(c,
                             "the memory cgroup has %llu MiB left below its limit; the clone may "
