@@ -54,8 +54,14 @@ struct vg__cd_seg {
     uint64_t vaddr, memsz, filesz, offset;
     unsigned flags;
     size_t map;    /* index in c->maps */
-    int anon;      /* private anonymous: unpopulated pages hold nothing (probe.c) */
+    int probe;     /* VG__CD_PROBE_*: how to find the pages that hold data (probe.c) */
     int precopied; /* the bytes come from overlays only (not in the clone) */
+};
+
+enum {
+    VG__CD_PROBE_NONE = 0, /* read it all (private file mappings: the file is behind) */
+    VG__CD_PROBE_PAGEMAP,  /* private anonymous: present or swapped pages */
+    VG__CD_PROBE_SEEK,     /* shared: SEEK_DATA in the object mapped (/proc/PID/map_files) */
 };
 
 struct vg__cd_range {

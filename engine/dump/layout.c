@@ -93,7 +93,9 @@ static int cd_add_seg(struct vg__cd_ctx *c, size_t map, uint64_t vaddr, uint64_t
     s->filesz = filesz;
     s->flags = m->prot;
     s->map = map;
-    s->anon = is_anon(m);
+    s->probe = is_anon(m)                 ? VG__CD_PROBE_PAGEMAP
+               : m->shared && !m->hugetlb ? VG__CD_PROBE_SEEK
+                                          : VG__CD_PROBE_NONE;
     return 0;
 }
 

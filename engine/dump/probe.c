@@ -1,12 +1,16 @@
-/* Which pages of an anonymous private mapping hold data: those present or swapped out
+/* Which pages of a mapping hold data. Private anonymous memory: the pages present or swapped out
  * (/proc/PID/pagemap; the PAGEMAP_SCAN ioctl where the kernel has it, which answers in ranges).
- * Pages never populated (reserved address space, MAP_NORESERVE heaps, untouched stack tails) and
- * pages mapped to the shared zero page hold nothing but zeros: they are not read at all, and are
- * left out of the file as PT_LOAD segments with no file bytes (filesz 0), which debuggers read as
- * zeros like the kernel's own holes. A 64 GiB reservation with 64 touched pages costs 64 pages.
+ * Shared memory (shmem, memfd, SysV, shared file mappings): the object's data ranges, by
+ * SEEK_DATA / SEEK_HOLE on /proc/PID/map_files/START-END (a page of another process's shared
+ * memory need not be in this process's page tables, and reading a shmem hole would allocate a
+ * page in the target). Pages never populated (reserved address space, MAP_NORESERVE heaps,
+ * untouched stack tails) and pages mapped to the shared zero page hold nothing but zeros: they
+ * are not read at all, and are left out of the file as PT_LOAD segments with no file bytes
+ * (filesz 0), which debuggers read as zeros like the kernel's own holes. A 64 GiB reservation
+ * with 64 touched pages costs 64 pages.
  *
- * File-backed mappings are not probed: a page missing from the page tables still has the file's
- * bytes behind it. */
+ * Private file mappings are not probed: a page missing from the page tables still has the
+ * file's bytes behind it. */
 #include "engine/dump/dump_int.h"
 
 #include "config/error.h"
@@ -118,6 +122,37 @@ static int scan_read(int fd, uint64_t lo, uint64_t hi, struct extents *e)
     return rc;
 }
 
+/* SEEK_DATA over the object mapped at [lo, hi) (file offset `off` at lo). 1 when it cannot. */
+static int scan_seek(pid_t pid, uint64_t lo, uint64_t hi, uint64_t map_start, uint64_t map_end,
+                     uint64_t off, struct extents *e)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
+             (unsigned long long)map_start, (unsigned long long)map_end);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    int rc = 0;
+    uint64_t base = off + (lo - map_start), end = base + (hi - lo);
+    for (uint64_t at = base; at < end && !rc;) {
+        off_t d = lseek(fd, (off_t)at, SEEK_DATA);
+        if (d < 0) {
+            rc = errno == ENXIO ? 0 : 1; /* ENXIO: no data after at */
+            break;
+        }
+        if ((uint64_t)d >= end)
+            break;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        uint64_t de = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+        uint64_t a = ((uint64_t)d & ~(uint64_t)(VG__CD_PAGE - 1)) - base + lo;
+        uint64_t b = ((de + VG__CD_PAGE - 1) & ~(uint64_t)(VG__CD_PAGE - 1)) - base + lo;
+        rc = ext_add(e, a, b > hi ? hi : b);
+        at = de;
+    }
+    close(fd);
+    return rc;
+}
+
 /* Keeps runs of empty pages of at least `gap` bytes out of the extents; returns the count. */
 static size_t coalesce(struct extents *e, uint64_t gap)
 {
@@ -159,7 +194,7 @@ int vg__cd_probe(struct vg__cd_ctx *c)
         return 0; /* no pagemap: everything is read, as before */
     for (size_t i = 0; i < c->nseg && !rc; i++) {
         const struct vg__cd_seg *s = &c->seg[i];
-        if (!s->anon || s->precopied || !s->filesz || s->filesz != s->memsz) {
+        if (s->probe == VG__CD_PROBE_NONE || s->precopied || !s->filesz || s->filesz != s->memsz) {
             if (vg_grow((void **)&out, &cap, n, sizeof(*out), 128))
                 rc = VG_ENOMEM;
             else
@@ -167,12 +202,18 @@ int vg__cd_probe(struct vg__cd_ctx *c)
             continue;
         }
         uint64_t lo = s->vaddr, hi = s->vaddr + s->filesz;
+        const struct vg_map *m = &c->maps.v[s->map];
+        int r;
         e.n = 0;
-        int r = ioctl_ok ? scan_ioctl(fd, lo, hi, &e) : 1;
-        if (r == 1) {
-            ioctl_ok = 0;
-            e.n = 0;
-            r = scan_read(fd, lo, hi, &e);
+        if (s->probe == VG__CD_PROBE_SEEK) {
+            r = scan_seek(c->mem_pid, lo, hi, m->start, m->end, m->offset, &e);
+        } else {
+            r = ioctl_ok ? scan_ioctl(fd, lo, hi, &e) : 1;
+            if (r == 1) {
+                ioctl_ok = 0;
+                e.n = 0;
+                r = scan_read(fd, lo, hi, &e);
+            }
         }
         if (r) {
             /* cannot tell: read it all */

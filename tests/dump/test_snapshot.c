@@ -499,20 +499,35 @@ static void test_seccomp(void **state)
 static void on_sparse(const char *l, void *arg)
 {
     unsigned long long *a = arg;
-    sscanf(l, "sparse %llx %llx", &a[0], &a[1]);
+    sscanf(l, "sparse %llx %llx %llx", &a[0], &a[1], &a[2]);
 }
 
-/* 64 GiB reserved, 64 pages touched, 16 MiB of zero pages: neither is read nor written. */
+static uint64_t proc_kb(pid_t pid, const char *key)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *p = strstr(buf, key);
+    return p ? strtoull(p + strlen(key) + 1, NULL, 10) : 0;
+}
+
+/* 64 GiB reserved with 64 pages touched, 1 GiB shared with 4 touched, 16 MiB of zero pages:
+ * none of it is read (the target's shared memory does not grow either) nor written. */
 static void test_sparse(void **state)
 {
     (void)state;
     struct target t;
-    unsigned long long a[2] = {0, 0};
+    unsigned long long a[3] = {0, 0, 0};
     char dir[] = "/tmp/vg_snap_sparse_XXXXXX", path[128], err[256];
     assert_non_null(mkdtemp(dir));
     target_start(&t, 0, "sparse", "");
     target_ready(&t, on_sparse, a);
-    assert_true(a[0] && a[1]);
+    assert_true(a[0] && a[1] && a[2]);
+    uint64_t shmem0 = proc_kb(t.pid, "RssShmem:");
     for (int m = 0; m < 2; m++) {
         struct vg_dump_opts o = {VG_DUMP_FULL, m ? VG_DUMP_STOP : VG_DUMP_SNAPSHOT, 0};
         struct vg_dump_result res;
@@ -527,6 +542,11 @@ static void test_sparse(void **state)
             assert_int_equal(v, 0x5a5a5a5a5a5a0000ull + (uint64_t)i);
             assert_int_equal(core_read(s.data, s.len, a[0] + ((uint64_t)i << 30) + 4096, &v, 8), 0);
             assert_int_equal(v, 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            uint64_t v = 0;
+            assert_int_equal(core_read(s.data, s.len, a[2] + ((uint64_t)i << 28), &v, 8), 0);
+            assert_int_equal(v, 0x5b5b5b5b5b5b0000ull + (uint64_t)i);
         }
         if (res.data > (96ull << 20) || s.len > (96ull << 20))
             fail_msg("%s: read %llu bytes, streamed %zu", vg_dump_mode_name(o.mode),
@@ -546,6 +566,10 @@ static void test_sparse(void **state)
         unlink(path);
     }
     rmdir(dir);
+    uint64_t shmem1 = proc_kb(t.pid, "RssShmem:");
+    if (shmem1 > shmem0 + 1024)
+        fail_msg("the target's shared memory grew from %llu to %llu KiB",
+                 (unsigned long long)shmem0, (unsigned long long)shmem1);
     assert_left_alone(t.pid, 0);
     target_stop(&t);
 }

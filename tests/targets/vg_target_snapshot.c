@@ -9,8 +9,9 @@
  *                   waiter sigchld S reaped R other O fds F child C tick T
  *                 (other: waitpid results besides 0; fds: entries in /proc/self/fd)
  *   sparse        a 64 GiB MAP_NORESERVE mapping with 64 pages touched (one per GiB, value
- *                 0x5a5a..+i), and 16 MiB written then zeroed (populated zero pages); prints
- *                   sparse BASE ZEROS
+ *                 0x5a5a..+i), 16 MiB written then zeroed (populated zero pages), and 1 GiB of
+ *                 shared anonymous memory with 4 pages touched (one per 256 MiB, 0x5b5b..+i);
+ *                   sparse BASE ZEROS SHARED
  *   big MB        MB MiB of heap filled with non-zero data
  *   commit MB     MB MiB of private writable memory committed (overcommit) but never touched
  *   seccomp ACT   a seccomp filter answering clone() with ACT (errno | kill | allow-other: a
@@ -173,7 +174,13 @@ static int run_sparse(void)
         return 1;
     memset(zeros, 0xff, zlen);
     memset(zeros, 0, zlen);
-    printf("sparse %p %p\nready\n", (void *)base, (void *)zeros);
+    unsigned char *shared =
+        mmap(NULL, gib, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (shared == MAP_FAILED)
+        return 1;
+    for (size_t i = 0; i < 4; i++)
+        *(uint64_t *)(shared + i * (gib / 4)) = 0x5b5b5b5b5b5b0000ull + i;
+    printf("sparse %p %p %p\nready\n", (void *)base, (void *)zeros, (void *)shared);
     fflush(stdout);
     ticks();
     return 0;
