@@ -73,11 +73,9 @@ int vg__cd_inject(pid_t tid, const struct user_regs_struct *base, uint64_t sysad
         return ptrace_err();
     int entered = 0;
     for (int rounds = 0; rounds < 64; rounds++) {
-        int st, rc = vg__cd_wait(tid, &st);
+        int st, rc = vg__cd_wait(tid, &st); /* a stop, or VG_EEXITED */
         if (rc)
             return rc;
-        if (!WIFSTOPPED(st))
-            return VG_EEXITED;
         int ev = st >> 16, s = WSTOPSIG(st);
         if (s == (SIGTRAP | 0x80)) {
             struct syscall_info_head info;
@@ -128,11 +126,9 @@ int vg__cd_inject_end(pid_t tid, const struct vg__cd_saved *s, int *sig)
         ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 || ptrace(PTRACE_CONT, tid, 0, 0) < 0)
         return ptrace_err();
     for (int rounds = 0; rounds < 64; rounds++) {
-        int st, rc = vg__cd_wait(tid, &st);
+        int st, rc = vg__cd_wait(tid, &st); /* a stop, or VG_EEXITED */
         if (rc)
             return rc;
-        if (!WIFSTOPPED(st))
-            return VG_EEXITED;
         if ((st >> 16) == PTRACE_EVENT_STOP)
             return 0;
         if ((st >> 16) == 0 && WSTOPSIG(st) != SIGTRAP) {

@@ -29,42 +29,41 @@
 static const char *const type_names[] = {"WithHeap", "Full", "Mini", "Triage"};
 static const char *const mode_names[] = {"Snapshot", "Stop"};
 
+/* Index of s (case-insensitive) in names[n], or -1. */
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; s && i < n; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 int vg_dump_type_parse(const char *s, enum vg_dump_type *out)
 {
-    if (!s)
+    int i = name_index(type_names, VG_ARRAY_SIZE(type_names), s);
+    if (i < 0)
         return VG_EINVAL;
-    for (size_t i = 0; i < VG_ARRAY_SIZE(type_names); i++) {
-        if (strcasecmp(s, type_names[i]) == 0) {
-            *out = (enum vg_dump_type)i;
-            return 0;
-        }
-    }
-    return VG_EINVAL;
+    *out = (enum vg_dump_type)i;
+    return 0;
 }
 
 const char *vg_dump_type_name(enum vg_dump_type t)
 {
-    if ((unsigned)t < VG_ARRAY_SIZE(type_names))
-        return type_names[t];
-    return "?";
+    return (unsigned)t < VG_ARRAY_SIZE(type_names) ? type_names[t] : "?";
 }
 
 int vg_dump_mode_parse(const char *s, enum vg_dump_mode *out)
 {
-    for (size_t i = 0; s && i < VG_ARRAY_SIZE(mode_names); i++) {
-        if (strcasecmp(s, mode_names[i]) == 0) {
-            *out = (enum vg_dump_mode)i;
-            return 0;
-        }
-    }
-    return VG_EINVAL;
+    int i = name_index(mode_names, VG_ARRAY_SIZE(mode_names), s);
+    if (i < 0)
+        return VG_EINVAL;
+    *out = (enum vg_dump_mode)i;
+    return 0;
 }
 
 const char *vg_dump_mode_name(enum vg_dump_mode m)
 {
-    if ((unsigned)m < VG_ARRAY_SIZE(mode_names))
-        return mode_names[m];
-    return "?";
+    return (unsigned)m < VG_ARRAY_SIZE(mode_names) ? mode_names[m] : "?";
 }
 
 #if defined(__x86_64__)

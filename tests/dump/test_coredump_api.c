@@ -3,6 +3,7 @@
  * existing file), thread churn during attach, and the target running on correctly afterwards. */
 #include "config/error.h"
 #include "engine/dump/dump.h"
+#include "tests/dump/core_test.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -124,54 +125,6 @@ static void assert_target_healthy(struct target *t)
     assert_int_equal(t->errors, 0);
 }
 
-struct mem_sink {
-    unsigned char *data;
-    size_t len, cap;
-    size_t limit; /* return VG_EQUOTA beyond this many bytes (0: none) */
-    pid_t kill_pid;
-    int calls;
-};
-
-static int mem_write(void *ctx, const void *buf, size_t len)
-{
-    struct mem_sink *s = ctx;
-    s->calls++;
-    if (s->kill_pid > 0) {
-        /* The process dies in the middle of the dump: wait until its memory is gone. */
-        char path[64], st[512];
-        kill(s->kill_pid, SIGKILL);
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->kill_pid);
-        for (int i = 0; i < 2000; i++) {
-            int fd = open(path, O_RDONLY);
-            if (fd < 0)
-                break;
-            ssize_t n = read(fd, st, sizeof(st) - 1);
-            close(fd);
-            st[n > 0 ? n : 0] = '\0';
-            const char *p = strrchr(st, ')');
-            if (!p || p[2] == 'Z' || p[2] == 'X')
-                break;
-            usleep(1000);
-        }
-        s->kill_pid = 0;
-    }
-    if (s->limit && s->len + len > s->limit)
-        return VG_EQUOTA;
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 20;
-        while (cap < s->len + len)
-            cap *= 2;
-        unsigned char *d = realloc(s->data, cap);
-        if (!d)
-            return VG_ENOMEM;
-        s->data = d;
-        s->cap = cap;
-    }
-    memcpy(s->data + s->len, buf, len);
-    s->len += len;
-    return 0;
-}
-
 static void test_type_names(void **state)
 {
     (void)state;
@@ -251,49 +204,38 @@ static void test_no_such_process(void **state)
     assert_int_equal(s.len, 0);
 }
 
+/* The target is killed during the dump: Stop mode reports it; in Snapshot mode the clone holds
+ * the memory, so the core is complete all the same. */
 static void test_exit_mid_dump(void **state)
 {
     (void)state;
-    struct target t;
-    struct mem_sink s = {0};
-    struct vg_dump_result res;
-    char err[256];
-    target_start(&t, NULL);
-    s.kill_pid = t.pid;
-    int rc = vg_coredump_write(t.pid, STOP(VG_DUMP_FULL), mem_write, &s, &res, err, sizeof(err));
-    assert_int_equal(rc, VG_EEXITED);
-    assert_non_null(strstr(err, "exited during the dump"));
-    /* We were its tracer and its parent: the exit may already be collected. */
-    waitpid(t.pid, NULL, WNOHANG);
-    t.pid = 0;
-    target_stop(&t);
-    free(s.data);
+    for (int m = 0; m < 2; m++) {
+        struct target t;
+        struct mem_sink s = {0};
+        struct vg_dump_result res;
+        char err[256];
+        target_start(&t, NULL);
+        s.kill_pid = t.pid;
+        int rc = vg_coredump_write(t.pid, m ? SNAP(VG_DUMP_FULL) : STOP(VG_DUMP_FULL), mem_write,
+                                   &s, &res, err, sizeof(err));
+        if (m == 0) {
+            assert_int_equal(rc, VG_EEXITED);
+            assert_non_null(strstr(err, "exited during the dump"));
+        } else {
+            if (rc)
+                fail_msg("%s", err);
+            assert_int_equal(res.mode, VG_DUMP_SNAPSHOT);
+            assert_int_equal(res.threads, 5);
+            assert_int_equal(res.bytes, s.len);
+        }
+        /* We were its tracer and its parent: the exit may already be collected. */
+        waitpid(t.pid, NULL, m ? 0 : WNOHANG);
+        t.pid = 0;
+        target_stop(&t);
+        free(s.data);
+    }
 }
 
-/* Snapshot: the clone holds the memory, so a target killed during the dump still gets a
- * complete core. */
-static void test_snapshot_exit_mid_dump(void **state)
-{
-    (void)state;
-    struct target t;
-    struct mem_sink s = {0};
-    struct vg_dump_result res;
-    char err[256];
-    target_start(&t, NULL);
-    s.kill_pid = t.pid;
-    int rc = vg_coredump_write(t.pid, SNAP(VG_DUMP_FULL), mem_write, &s, &res, err, sizeof(err));
-    if (rc)
-        fail_msg("%s", err);
-    assert_int_equal(res.mode, VG_DUMP_SNAPSHOT);
-    assert_int_equal(res.threads, 5);
-    assert_int_equal(res.bytes, s.len);
-    waitpid(t.pid, NULL, 0);
-    t.pid = 0;
-    target_stop(&t);
-    free(s.data);
-}
-
-static char proc_state(pid_t pid);
 static size_t core_loads(const unsigned char *core, size_t len, const Elf64_Phdr **out);
 
 /* Snapshot of a running target: a complete core, the target frozen only while it cloned, and
@@ -323,7 +265,7 @@ static void test_snapshot_stream(void **state)
     }
     assert_target_healthy(&t);
     kill(t.pid, SIGSTOP);
-    for (int i = 0; i < 200 && proc_state(t.pid) != 'T'; i++)
+    for (int i = 0; i < 200 && proc_state(t.pid, NULL) != 'T'; i++)
         usleep(1000);
     struct mem_sink s = {0};
     struct vg_dump_result res;
@@ -332,9 +274,9 @@ static void test_snapshot_stream(void **state)
         fail_msg("%s", err);
     assert_int_equal(res.mode, VG_DUMP_STOP);
     assert_non_null(strstr(res.fallback, "stopped"));
-    for (int i = 0; i < 2000 && proc_state(t.pid) != 'T'; i++)
+    for (int i = 0; i < 2000 && proc_state(t.pid, NULL) != 'T'; i++)
         usleep(1000); /* back from our trace stop into the group stop */
-    assert_int_equal(proc_state(t.pid), 'T');
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
     kill(t.pid, SIGCONT);
     target_read(&t, 200);
     assert_target_healthy(&t);
@@ -382,20 +324,6 @@ static void test_thread_churn(void **state)
     target_stop(&t);
 }
 
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return '?';
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] ? p[2] : '?';
-}
-
 /* A process stopped by SIGSTOP is dumped and stays stopped; SIGCONT resumes it as usual. */
 static void test_stopped_process(void **state)
 {
@@ -406,15 +334,15 @@ static void test_stopped_process(void **state)
     char err[256];
     target_start(&t, NULL);
     kill(t.pid, SIGSTOP);
-    for (int i = 0; i < 200 && proc_state(t.pid) != 'T'; i++)
+    for (int i = 0; i < 200 && proc_state(t.pid, NULL) != 'T'; i++)
         usleep(1000);
-    assert_int_equal(proc_state(t.pid), 'T');
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
     int rc = vg_coredump_write(t.pid, STOP(VG_DUMP_MINI), mem_write, &s, &res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(res.threads, 5);
     usleep(100000);
-    assert_int_equal(proc_state(t.pid), 'T');
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
     kill(t.pid, SIGCONT);
     target_read(&t, 200);
     assert_target_healthy(&t);
@@ -519,9 +447,9 @@ static void test_file_matches_stream(void **state)
     struct target t;
     target_start(&t, NULL);
     kill(t.pid, SIGSTOP);
-    for (int i = 0; i < 200 && proc_state(t.pid) != 'T'; i++)
+    for (int i = 0; i < 200 && proc_state(t.pid, NULL) != 'T'; i++)
         usleep(1000);
-    assert_int_equal(proc_state(t.pid), 'T');
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
     compare_file_stream(t.pid, VG_DUMP_STOP);
     kill(t.pid, SIGCONT);
     target_read(&t, 200);
@@ -549,7 +477,7 @@ static void test_snapshot_file_matches_stream(void **state)
         _exit(127);
     }
     close(in[0]);
-    for (int i = 0; i < 500 && proc_state(pid) != 'S'; i++)
+    for (int i = 0; i < 500 && proc_state(pid, NULL) != 'S'; i++)
         usleep(2000);
     usleep(50000);
     compare_file_stream(pid, VG_DUMP_SNAPSHOT);
@@ -687,21 +615,13 @@ static void test_permission(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_type_names),
-        cmocka_unit_test(test_stream_to_memory),
-        cmocka_unit_test(test_no_such_process),
-        cmocka_unit_test(test_exit_mid_dump),
-        cmocka_unit_test(test_sink_quota),
-        cmocka_unit_test(test_thread_churn),
-        cmocka_unit_test(test_stopped_process),
-        cmocka_unit_test(test_file_matches_stream),
-        cmocka_unit_test(test_file_exists),
-        cmocka_unit_test(test_permission),
-        cmocka_unit_test(test_disk_full),
-        cmocka_unit_test(test_keep_free),
-        cmocka_unit_test(test_snapshot_stream),
-        cmocka_unit_test(test_snapshot_exit_mid_dump),
-        cmocka_unit_test(test_snapshot_file_matches_stream),
+        cmocka_unit_test(test_type_names),      cmocka_unit_test(test_stream_to_memory),
+        cmocka_unit_test(test_no_such_process), cmocka_unit_test(test_exit_mid_dump),
+        cmocka_unit_test(test_sink_quota),      cmocka_unit_test(test_thread_churn),
+        cmocka_unit_test(test_stopped_process), cmocka_unit_test(test_file_matches_stream),
+        cmocka_unit_test(test_file_exists),     cmocka_unit_test(test_permission),
+        cmocka_unit_test(test_disk_full),       cmocka_unit_test(test_keep_free),
+        cmocka_unit_test(test_snapshot_stream), cmocka_unit_test(test_snapshot_file_matches_stream),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
  * the dump's memory stays bounded whatever the target's size. */
 #include "config/error.h"
 #include "engine/dump/dump.h"
+#include "tests/dump/core_test.h"
 
 #include <dirent.h>
 #include <elf.h>
@@ -166,22 +167,6 @@ static void target_stop(struct target *t)
     close(t->out);
 }
 
-static char proc_state(pid_t pid, long *tracer)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return '?';
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *s = strstr(buf, "State:\t"), *tp = strstr(buf, "TracerPid:\t");
-    if (tracer)
-        *tracer = tp ? strtol(tp + 11, NULL, 10) : -1;
-    return s ? s[7] : '?';
-}
-
 /* Processes whose parent is pid (the kernel's own list, every thread's children). */
 static int count_children(pid_t pid)
 {
@@ -197,12 +182,7 @@ static int count_children(pid_t pid)
             continue;
         char p2[384], buf[512];
         snprintf(p2, sizeof(p2), "/proc/%d/task/%s/children", (int)pid, e->d_name);
-        int fd = open(p2, O_RDONLY);
-        if (fd < 0)
-            continue;
-        ssize_t r = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        buf[r > 0 ? r : 0] = '\0';
+        read_text(p2, buf, sizeof(buf));
         for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
             n++;
     }
@@ -226,59 +206,6 @@ static void assert_left_alone(pid_t pid, int own_children)
     if (st == 't' || st == 'T' || tracer != 0 || kids != own_children)
         fail_msg("pid %d: state %c, tracer %ld, %d children (expected %d)", (int)pid, st, tracer,
                  kids, own_children);
-}
-
-/* ---- cores in memory ---- */
-
-struct mem_sink {
-    unsigned char *data;
-    size_t len, cap;
-    int discard; /* count only */
-};
-
-static int mem_write(void *ctx, const void *buf, size_t len)
-{
-    struct mem_sink *s = ctx;
-    if (s->discard) {
-        s->len += len;
-        return 0;
-    }
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 20;
-        while (cap < s->len + len)
-            cap *= 2;
-        unsigned char *d = realloc(s->data, cap);
-        if (!d)
-            return VG_ENOMEM;
-        s->data = d;
-        s->cap = cap;
-    }
-    memcpy(s->data + s->len, buf, len);
-    s->len += len;
-    return 0;
-}
-
-/* Reads n bytes at addr from the core's PT_LOADs (past filesz: zeros). 0, or -1 when absent. */
-static int core_read(const unsigned char *core, size_t len, uint64_t addr, void *out, size_t n)
-{
-    const Elf64_Ehdr *eh = (const void *)core;
-    assert_true(len >= sizeof(*eh) && memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0);
-    const Elf64_Phdr *ph = (const void *)(core + eh->e_phoff);
-    for (unsigned i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type != PT_LOAD || addr < ph[i].p_vaddr ||
-            addr + n > ph[i].p_vaddr + ph[i].p_memsz)
-            continue;
-        uint64_t o = addr - ph[i].p_vaddr;
-        if (o + n <= ph[i].p_filesz) {
-            assert_true(ph[i].p_offset + o + n <= len);
-            memcpy(out, core + ph[i].p_offset + o, n);
-        } else {
-            assert_true(o >= ph[i].p_filesz); /* never straddles */
-            memset(out, 0, n);
-        }
-        return 0;
-    }
-    return -1;
 }
 
 /* ---- consistency ---- */
@@ -502,19 +429,6 @@ static void on_sparse(const char *l, void *arg)
     sscanf(l, "sparse %llx %llx %llx", &a[0], &a[1], &a[2]);
 }
 
-static uint64_t proc_kb(pid_t pid, const char *key)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *p = strstr(buf, key);
-    return p ? strtoull(p + strlen(key) + 1, NULL, 10) : 0;
-}
-
 /* 64 GiB reserved with 64 pages touched, 1 GiB shared with 4 touched, 16 MiB of zero pages:
  * none of it is read (the target's shared memory does not grow either) nor written. */
 static void test_sparse(void **state)
@@ -527,7 +441,7 @@ static void test_sparse(void **state)
     target_start(&t, 0, "sparse", "");
     target_ready(&t, on_sparse, a);
     assert_true(a[0] && a[1] && a[2]);
-    uint64_t shmem0 = proc_kb(t.pid, "RssShmem:");
+    uint64_t shmem0 = status_kb(t.pid, "RssShmem:");
     for (int m = 0; m < 2; m++) {
         struct vg_dump_opts o = {VG_DUMP_FULL, m ? VG_DUMP_STOP : VG_DUMP_SNAPSHOT, 0};
         struct vg_dump_result res;
@@ -566,24 +480,12 @@ static void test_sparse(void **state)
         unlink(path);
     }
     rmdir(dir);
-    uint64_t shmem1 = proc_kb(t.pid, "RssShmem:");
+    uint64_t shmem1 = status_kb(t.pid, "RssShmem:");
     if (shmem1 > shmem0 + 1024)
         fail_msg("the target's shared memory grew from %llu to %llu KiB",
                  (unsigned long long)shmem0, (unsigned long long)shmem1);
     assert_left_alone(t.pid, 0);
     target_stop(&t);
-}
-
-static uint64_t status_kb(const char *key)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *p = strstr(buf, key);
-    return p ? strtoull(p + strlen(key) + 1, NULL, 10) : 0;
 }
 
 /* Streaming a 1 GiB target, the dumping process grows by a few tens of MB at most (peak RSS of
@@ -602,10 +504,10 @@ static void test_bounded_memory(void **state)
             char err[256];
             struct mem_sink s = {.discard = 1};
             struct vg_dump_result res;
-            uint64_t before = status_kb("VmHWM:");
+            uint64_t before = status_kb(0, "VmHWM:");
             int rc = vg_coredump_write(t.pid, m ? STOP(VG_DUMP_WITH_HEAP) : SNAP(VG_DUMP_WITH_HEAP),
                                        mem_write, &s, &res, err, sizeof(err));
-            uint64_t after = status_kb("VmHWM:");
+            uint64_t after = status_kb(0, "VmHWM:");
             dprintf(p[1], "%d %llu %llu %zu %d %s", rc, (unsigned long long)before,
                     (unsigned long long)after, s.len, (int)res.mode, err);
             _exit(0);
