@@ -190,7 +190,7 @@ struct vg__cd_saved {
 int vg__cd_inject(pid_t tid, const struct user_regs_struct *base, uint64_t sysaddr, long nr,
                   const uint64_t a[6], long *ret, unsigned long *event, int *sig);
 /* A target thread about to run injected calls: saves its registers and signal mask, blocks
- * every signal, sets `options` (PTRACE_O_*). */
+ * every signal, sets `options` (PTRACE_O_*). On failure the thread is left as it was. */
 int vg__cd_inject_begin(pid_t tid, unsigned long options, struct vg__cd_saved *s);
 /* Puts the thread back exactly as saved, in an interrupt stop like the one it was frozen in
  * (so an interrupted system call restarts on resume as the kernel would have done). A signal

@@ -113,9 +113,13 @@ int vg__cd_inject_begin(pid_t tid, unsigned long options, struct vg__cd_saved *s
     uint64_t all = ~(uint64_t)0;
     if (ptrace(PTRACE_GETREGS, tid, 0, &s->regs) < 0 ||
         ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(s->sigmask), &s->sigmask) < 0 ||
-        ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all) < 0 ||
-        ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)(options | PTRACE_O_TRACESYSGOOD)) < 0)
-        return ptrace_err();
+        ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all) < 0)
+        return ptrace_err(); /* nothing changed yet */
+    if (ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)(options | PTRACE_O_TRACESYSGOOD)) < 0) {
+        int rc = ptrace_err();
+        ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(s->sigmask), &s->sigmask);
+        return rc;
+    }
     return 0;
 }
 

@@ -317,7 +317,6 @@ int vg__cd_snap_take(struct vg__cd_ctx *c)
     if (rc == VG_EEXITED)
         return vg__cd_exited(c);
     if (rc) {
-        vg__cd_inject_end(t->tid, &sv, &t->sig);
         vg__cd_fallback(c, "preparing thread %d for the clone: %s", (int)t->tid, vg_strerror(rc));
         return 1;
     }
