@@ -8,6 +8,7 @@
 #include "config/error.h"
 #include "engine/dump/dump.h"
 #include "tests/dump/core_test.h"
+#include "tests/lib/vg_test.h"
 
 #include <dirent.h>
 #include <elf.h>
@@ -29,8 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #define SNAP(t) (&(struct vg_dump_opts){(t), VG_DUMP_SNAPSHOT, VG_DUMP_KEEP_FREE_DEFAULT})
 #define STOP(t) (&(struct vg_dump_opts){(t), VG_DUMP_STOP, VG_DUMP_KEEP_FREE_DEFAULT})
 
@@ -44,12 +43,11 @@ struct target {
     size_t len;
 };
 
+/* tests/targets/vg_target_snapshot.c, named by CTest's environment. */
 static const char *target_path(void)
 {
-    static char path[4096];
-    const char *bin = getenv("VG_BINARY_DIR");
-    snprintf(path, sizeof(path), "%s/tests/dump/vg_target_snapshot", bin ? bin : ".");
-    return path;
+    const char *path = getenv("VG_TARGET_SNAPSHOT");
+    return path ? path : "vg_target_snapshot";
 }
 
 static uint64_t now_ms(void)
@@ -85,18 +83,23 @@ static int target_line(struct target *t, char *line, size_t n, int ms)
     }
 }
 
-/* The last line starting with prefix seen within ms (after at least one new one). */
-static int target_last(struct target *t, const char *prefix, char *line, size_t n, int ms)
+/* The first line starting with prefix printed from now on (what is already buffered is
+ * skipped), waiting up to ms for it: the target's state after what the test just did. */
+static int target_fresh(struct target *t, const char *prefix, char *line, size_t n, int ms)
 {
     char l[512];
-    int got = 0;
+    while (target_line(t, l, sizeof(l), 0))
+        ;
     uint64_t end = now_ms() + (uint64_t)ms;
-    while (now_ms() < end && target_line(t, l, sizeof(l), (int)(end - now_ms())))
+    for (uint64_t now; (now = now_ms()) < end;) {
+        if (!target_line(t, l, sizeof(l), (int)(end - now)))
+            break;
         if (strncmp(l, prefix, strlen(prefix)) == 0) {
             snprintf(line, n, "%s", l);
-            got = 1;
+            return 1;
         }
-    return got;
+    }
+    return 0;
 }
 
 static void target_start(struct target *t, int new_pidns, const char *mode, const char *arg)
@@ -196,7 +199,7 @@ static void assert_left_alone(pid_t pid, int own_children)
     long tracer = -1;
     char st = '?';
     int kids = -1;
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < 2000; i++) { /* up to 10 s */
         st = proc_state(pid, &tracer);
         kids = count_children(pid);
         if (st != 't' && st != 'T' && tracer == 0 && kids == own_children)
@@ -302,7 +305,7 @@ static void sees_nothing(int new_pidns)
     struct waiter w0, w1;
     target_start(&t, new_pidns, "waiter", "");
     target_ready(&t, NULL, NULL);
-    assert_true(target_last(&t, "waiter ", l, sizeof(l), 300) && parse_waiter(l, &w0));
+    assert_true(target_fresh(&t, "waiter ", l, sizeof(l), 10000) && parse_waiter(l, &w0));
     assert_int_equal(w0.sigchld, 0);
     assert_int_equal(w0.reaped, 0);
     for (int i = 0; i < 5; i++) {
@@ -318,7 +321,7 @@ static void sees_nothing(int new_pidns)
         assert_left_alone(t.pid, 1); /* its own child only: the clone is reaped */
     }
     /* Ticks went on; no signal, nothing reaped, no waitpid error, same fds, same child. */
-    assert_true(target_last(&t, "waiter ", l, sizeof(l), 300) && parse_waiter(l, &w1));
+    assert_true(target_fresh(&t, "waiter ", l, sizeof(l), 10000) && parse_waiter(l, &w1));
     if (w1.sigchld || w1.reaped || w1.other != w0.other || w1.fds != w0.fds ||
         w1.child != w0.child || w1.tick <= w0.tick)
         fail_msg("before: %lu/%lu/%lu fds %d child %d tick %lu; after: %s", w0.sigchld, w0.reaped,
@@ -335,10 +338,8 @@ static void test_sees_nothing(void **state)
 static void test_other_pid_namespace(void **state)
 {
     (void)state;
-    if (geteuid() != 0) {
-        print_message("skipped: a PID namespace needs root\n");
-        skip();
-    }
+    if (geteuid() != 0)
+        VG_SKIP("a PID namespace needs root");
     sees_nothing(1);
 }
 
@@ -408,7 +409,7 @@ static void seccomp_case(const char *act, int expect_snapshot, const char *reaso
             fail_msg("%s: fallback reason: %s", act, res.fallback);
     }
     /* still alive and ticking: the clone was never tried where it would have killed */
-    assert_true(target_last(&t, "tick ", l, sizeof(l), 300));
+    assert_true(target_fresh(&t, "tick ", l, sizeof(l), 10000));
     assert_left_alone(t.pid, 0);
     target_stop(&t);
 }
@@ -535,7 +536,7 @@ static void test_bounded_memory(void **state)
     target_stop(&t);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consistency),
@@ -547,5 +548,5 @@ int main(void)
         cmocka_unit_test(test_bounded_memory),
     };
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return VG_TEST_MAIN(tests, NULL, NULL);
 }
