@@ -193,6 +193,27 @@ static int count_children(pid_t pid)
     return n;
 }
 
+/* The first child of pid the kernel lists (its threads' children files), or 0. */
+static pid_t first_child(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    pid_t found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p2[384];
+        snprintf(p2, sizeof(p2), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        read_text(p2, buf, sizeof(buf));
+        found = (pid_t)atoi(buf);
+    }
+    closedir(d);
+    return found;
+}
+
 /* After a dump: the target runs (not stopped, not traced) and has its own children only. */
 static void assert_left_alone(pid_t pid, int own_children)
 {
@@ -341,6 +362,63 @@ static void test_other_pid_namespace(void **state)
     if (geteuid() != 0)
         VG_SKIP("a PID namespace needs root");
     sees_nothing(1);
+}
+
+/* A sink that never returns: the dump hangs with its clone alive. */
+static int stuck_write(void *ctx, const void *buf, size_t len)
+{
+    (void)ctx, (void)buf, (void)len;
+    for (;;)
+        pause();
+    return 0;
+}
+
+/* The dumping process dies (SIGKILL) while the clone lives: the clone dies with it (it never
+ * runs), and the target runs on, neither stopped nor traced. What stays is the clone's zombie,
+ * the target's child until it exits (docs/dumps.md, Limits). */
+static void test_clone_dies_with_vigil(void **state)
+{
+    (void)state;
+    struct target t;
+    target_start(&t, 0, "big", "64");
+    target_ready(&t, NULL, NULL);
+    pid_t dumper = fork();
+    assert_true(dumper >= 0);
+    if (dumper == 0) {
+        char err[256];
+        struct mem_sink s = {0};
+        vg_coredump_write(t.pid, SNAP(VG_DUMP_FULL), stuck_write, &s, NULL, err, sizeof(err));
+        _exit(1);
+    }
+    pid_t clone = 0;
+    for (int i = 0; i < 2000 && !clone; i++) { /* up to 10 s */
+        clone = first_child(t.pid);
+        if (!clone)
+            usleep(5000);
+    }
+    if (!clone)
+        fail_msg("no clone appeared under pid %d", (int)t.pid);
+    for (int i = 0; i < 2000 && proc_state(clone, NULL) != 't'; i++)
+        usleep(5000);
+    assert_int_equal(proc_state(clone, NULL), 't'); /* held in a ptrace stop, not running */
+    kill(dumper, SIGKILL);
+    waitpid(dumper, NULL, 0);
+    char st = '?';
+    for (int i = 0; i < 2000; i++) {
+        st = proc_state(clone, NULL);
+        if (st == 'Z' || st == '?')
+            break;
+        usleep(5000);
+    }
+    if (st != 'Z' && st != '?')
+        fail_msg("the clone %d is in state %c after its tracer died", (int)clone, st);
+    char l[512];
+    assert_true(target_fresh(&t, "tick ", l, sizeof(l), 10000));
+    long tracer = -1;
+    char ts = proc_state(t.pid, &tracer);
+    if (ts == 't' || ts == 'T' || tracer != 0)
+        fail_msg("target left in state %c, tracer %ld", ts, tracer);
+    target_stop(&t);
 }
 
 /* ---- what a fork does not copy ---- */
@@ -544,6 +622,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_other_pid_namespace),
         cmocka_unit_test(test_dontfork),
         cmocka_unit_test(test_seccomp),
+        cmocka_unit_test(test_clone_dies_with_vigil),
         cmocka_unit_test(test_sparse),
         cmocka_unit_test(test_bounded_memory),
     };
