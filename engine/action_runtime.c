@@ -68,6 +68,7 @@ static void finished(struct vg_egress_job *ej, int rc, const char *error, char *
                      char **values, size_t n)
 {
     struct bridge *b = ej->ctx;
+    vg__op_outputs(ej->op, names, values, n);
     vg__op_end(ej->op, rc, rc == 0 ? ej->location : NULL, error);
     vg__run_action_done(b->run, b->idx, rc, error, names, values, n);
     vg__egress_job_free(ej);

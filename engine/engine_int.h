@@ -220,6 +220,8 @@ void vg__op_set_job(struct vg_op *op, struct vg_rt_job *job);
 struct vg_artifact;
 void vg__op_attach(struct vg_op *op, const struct vg_artifact *a);
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
+/* Keeps a runner's outputs (besides EgressPath) to show under "outputs"; borrowed. NULL-safe. */
+void vg__op_outputs(struct vg_op *op, char *const *names, char *const *values, size_t n);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);
 

@@ -38,6 +38,7 @@ struct vg_op {
     int rc;      /* the failure's VG_E* code: OperationError.code */
     char **tags; /* dotnet-monitor's tags (a set): /dump?tags=a,b */
     size_t n_tags;
+    json_t *outputs; /* the runner's outputs besides EgressPath (a dump's Mode, ...) or NULL */
     atomic_bool cancel;
     struct vg_rt_job *job;     /* the running job, told to stop on DELETE; NULL once ended */
     _Atomic int64_t upload_id; /* its artifact's upload (vg__op_attach), 0 before */
@@ -55,6 +56,7 @@ static void op_free(struct vg_op *op)
     free(op->egress);
     free(op->location);
     free(op->error);
+    json_decref(op->outputs);
     free(op);
 }
 
@@ -93,6 +95,8 @@ static json_t *op_json_as(const struct vg_op *op, bool full)
     json_object_set_new(o, "tags", tags);
     if (op->rule)
         json_object_set_new(o, "collectionRule", json_string(op->rule));
+    if (op->outputs)
+        json_object_set(o, "outputs", op->outputs);
     return o;
 }
 
@@ -235,6 +239,17 @@ static void op_sync(struct vg_api *api, struct vg_op *op)
     vg_egress_upload_info_free(&x);
 }
 
+void vg__op_outputs(struct vg_op *op, char *const *names, char *const *values, size_t n)
+{
+    if (!op || !n)
+        return;
+    if (!op->outputs)
+        op->outputs = json_object();
+    for (size_t i = 0; op->outputs && i < n; i++)
+        if (strcmp(names[i], "EgressPath") != 0) /* that one is resourceLocation */
+            json_object_set_new(op->outputs, names[i], json_string(values[i]));
+}
+
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error)
 {
     if (!op)
@@ -290,6 +305,7 @@ static void egress_finished(struct vg_egress_job *ej, int rc, const char *error,
                             char **values, size_t n)
 {
     struct api_dump *ad = ej->ctx;
+    vg__op_outputs(ad->op, names, values, n);
     vg__op_end(ad->op, rc, rc == 0 ? ej->location : NULL, error);
     for (size_t i = 0; i < n; i++) {
         free(names[i]);
@@ -367,12 +383,18 @@ VG__HANDLER(dump)
     if (!p)
         return;
     const char *type = vg_http_req_query(req, "type");
+    const char *mode = vg_http_req_query(req, "mode");
     const char *egress = vg_http_req_query(req, "egressProvider");
     const char *tags = vg_http_req_query(req, "tags");
     enum vg_dump_type t = VG_DUMP_WITH_HEAP;
+    enum vg_dump_mode m = VG_DUMP_SNAPSHOT;
     if (type && vg_dump_type_parse(type, &t) != 0) {
         vg_http_res_problem(res, 400, VG_EINVAL,
                             "type must be Full, WithHeap, Mini or Triage, got \"%s\"", type);
+        return;
+    }
+    if (mode && vg_dump_mode_parse(mode, &m) != 0) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "mode must be Snapshot or Stop, got \"%s\"", mode);
         return;
     }
     if (egress && !vg_config_egress(d->gen->cfg, egress)) {
@@ -397,6 +419,7 @@ VG__HANDLER(dump)
     ad->gen = d->gen;
     vg__gen_ref(ad->gen);
     ad->settings.type = (int)t;
+    ad->settings.mode = (int)m;
     int rc;
     if (egress) {
         char uid[40];

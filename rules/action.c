@@ -33,6 +33,7 @@ static const char *const out_value[] = {"Value", NULL};
 static const char *const out_none[] = {NULL};
 
 static const char *const dump_types[] = {"WithHeap", "Full", "Mini", "Triage", NULL};
+static const char *const dump_modes[] = {"Snapshot", "Stop", NULL};
 static const char *const log_levels[] = {"Trace", "Debug",    "Information", "Warning",
                                          "Error", "Critical", "None",        NULL};
 static const char *const artifact_formats[] = {"PlainText", "NewlineDelimitedJson", "JsonSequence",
@@ -142,6 +143,8 @@ static const struct vg_field dump_fields[] = {
     EGRESS_FIELD(struct vg_act_collect_dump),
     {VG__FLD("Type", VG_FIELD_ENUM, struct vg_act_collect_dump, type), VG__NOSET,
      .enum_values = dump_types, .help = "WithHeap, Full, Mini or Triage"},
+    {VG__FLD("Mode", VG_FIELD_ENUM, struct vg_act_collect_dump, mode), VG__NOSET,
+     .enum_values = dump_modes, .help = "Snapshot or Stop"},
     ARTIFACT_FIELD(struct vg_act_collect_dump),
     /* vigil's: the runtime's own dump (.NET) or vigil's ELF core writer */
     {VG__FLD("Writer", VG_FIELD_ENUM, struct vg_act_collect_dump, writer), VG__NOSET,
@@ -151,6 +154,7 @@ static const struct vg_field dump_fields[] = {
 static void dump_init(void *p)
 {
     ((struct vg_act_collect_dump *)p)->type = VG_ACT_DUMP_WITH_HEAP;
+    ((struct vg_act_collect_dump *)p)->mode = VG_ACT_DUMP_SNAPSHOT;
 }
 
 static const struct vg_field gcdump_fields[] = {

@@ -52,6 +52,8 @@ enum vg_act_dump_type {
     VG_ACT_DUMP_MINI,
     VG_ACT_DUMP_TRIAGE
 };
+/* CollectDump Mode, in the order of engine/dump/dump.h's enum vg_dump_mode. */
+enum vg_act_dump_mode { VG_ACT_DUMP_SNAPSHOT = 0, VG_ACT_DUMP_STOP };
 enum vg_log_level_setting {
     VG_LL_TRACE = 0,
     VG_LL_DEBUG,
@@ -80,7 +82,11 @@ enum vg_act_dump_writer { VG_ACT_WRITER_AUTO = 0, VG_ACT_WRITER_NATIVE, VG_ACT_W
 struct vg_act_collect_dump {
     const char *egress;
     int type; /* enum vg_act_dump_type, default WithHeap */
+    int mode; /* enum vg_act_dump_mode, default Snapshot */
     const char *artifact_name;
+    /* Not a rule setting: `vigil dump -o FILE --keep-free` (rules never write files directly). */
+    bool keep_free_set;
+    uint64_t keep_free;
     int writer; /* enum vg_act_dump_writer, default Auto */
 };
 

@@ -2,7 +2,8 @@
  * how long the process was frozen. The heartbeat wakes every 200 us; the largest gap between two
  * wake-ups since the last SIGUSR1 is printed on SIGUSR2 ("maxgap_us N"). Any freezing tool
  * (ptrace, gdb) shows up as one long gap, measured the same way for every tool.
- *   bench_target MB */
+ *   bench_target MB [thp]
+ * thp: the heap is mapped with MADV_HUGEPAGE (transparent huge pages where the kernel allows). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 static atomic_ullong max_gap_us;
 static volatile sig_atomic_t want_reset, want_report;
@@ -53,6 +55,7 @@ static void on_usr2(int sig)
 int main(int argc, char **argv)
 {
     size_t mb = argc > 1 ? strtoul(argv[1], NULL, 10) : 256;
+    int thp = argc > 2 && strcmp(argv[2], "thp") == 0;
     size_t n = mb << 20;
     pthread_t t;
     /* Many 64 MiB blocks rather than one: like a real heap, several mappings. */
@@ -60,7 +63,18 @@ int main(int argc, char **argv)
     unsigned char **mem = calloc(blocks, sizeof(*mem));
     uint64_t x = 88172645463325252ull;
     for (size_t b = 0; b < blocks; b++) {
-        mem[b] = malloc(block);
+        if (thp) {
+            /* 2 MiB aligned, so the whole block can be huge pages */
+            unsigned char *m = mmap(NULL, block + (2u << 20), PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED)
+                return 1;
+            mem[b] =
+                (unsigned char *)(((uintptr_t)m + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+            madvise(mem[b], block, MADV_HUGEPAGE);
+        } else {
+            mem[b] = malloc(block);
+        }
         if (!mem[b])
             return 1;
         uint64_t *p = (uint64_t *)mem[b];

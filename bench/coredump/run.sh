@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Core dump benchmark: vigil's writer vs gdb's gcore (and Sysinternals procdump when installed)
-# on a target with N MiB of touched, non-zero heap. Freeze time is measured the same way for
-# every tool, by the target itself: the largest gap seen by a heartbeat thread that wakes every
-# 200 us (bench_target.c). Cores are deleted after each run. Every tool runs REPS times per size,
-# interleaved (vigil, [vigil-old], gcore, [procdump], write-only, then rotated by one), so a
-# change in machine load hits all tools alike; the summary gives medians and ratios to gcore.
-# "write-only" is no dump: dd writes a core-sized file of zeros into OUT_DIR, the lower bound of
-# any dumper's wall time there (fresh pages or blocks plus one copy, no process read at all).
+# Core dump benchmark: vigil's writer in Snapshot and Stop mode vs gdb's gcore (and Sysinternals
+# procdump when installed) on a target with N MiB of touched, non-zero heap. Freeze time is
+# measured the same way for every tool, by the target itself: the largest gap seen by a heartbeat
+# thread that wakes every 200 us (bench_target.c). Cores are deleted after each run. Every tool
+# runs REPS times per size, interleaved and rotated by one each repetition, and the first tool
+# also rotates from one size to the next, so the cold-memory cost of the first dump after a
+# target's fill is not always the same tool's. The summary gives medians and ratios to gcore.
+# "write-floor" is no dump: dd writes as many bytes as vigil's core into OUT_DIR with fsync (as
+# `vigil dump -o` does), the lower bound of any dumper's wall time there.
 #
-#   [REPS=3] [BEFORE=path/to/old/vigil] bench/coredump/run.sh [BUILD_DIR] [OUT_DIR] [SIZES_MB...]
-#     BUILD_DIR  vigil build with tests (default: build); uses its vigil binary (vigil dump)
+#   [REPS=3] [THP=1] [BEFORE=path/to/old/vigil] bench/coredump/run.sh [BUILD_DIR] [OUT_DIR] [SIZES_MB...]
+#     BUILD_DIR  vigil build (default: build); uses its vigil binary (vigil dump)
 #     OUT_DIR    where cores go (default: /dev/shm, i.e. memory, so the disk does not decide)
-#     SIZES_MB   default: 256 2048
+#     SIZES_MB   default: 256 2048 6144 (one target at a time; the 6 GiB one only while measured)
+#     THP        the target's heap in transparent huge pages (madvise), to see the fork's page
+#                table copy without 4 KiB pages
 #     BEFORE     a vigil built from an older commit, run as "vigil-old" for a before/after
 #                comparison in the same run
 set -euo pipefail
@@ -20,9 +23,10 @@ build=$(cd "${1:-build}" && pwd)
 out=${2:-/dev/shm}
 shift $(($# > 2 ? 2 : $#)) || true
 sizes=("$@")
-((${#sizes[@]})) || sizes=(256 2048)
+((${#sizes[@]})) || sizes=(256 2048 6144)
 reps=${REPS:-3}
 before=${BEFORE:-}
+thp=${THP:-0}
 
 cli=$build/vigil
 [[ -x $cli ]] || { echo "build first: $cli missing" >&2; exit 1; }
@@ -51,9 +55,11 @@ gap_read() {
     grep maxgap "$work/target.out" | tail -1 | awk '{print $2}'
 }
 
-echo "# $(date -u '+%F %T') UTC, $(nproc) CPUs, out=$out, reps=$reps, $(uname -r)"
-printf '%-8s %-10s %10s %12s %12s %10s %6s %s\n' size_mb tool wall_ms freeze_ms bytes MB/s load note
+echo "# $(date -u '+%F %T') UTC, $(nproc) CPUs, out=$out ($(stat -f -c %T "$out")), reps=$reps," \
+    "thp=$thp, $(uname -r)"
+printf '%-8s %-15s %10s %12s %12s %10s %6s %s\n' size_mb tool wall_ms freeze_ms bytes MB/s load note
 : >"$work/rows"
+core_bytes=0
 run() { # tool command...
     local tool=$1 t0 t1 gap bytes file note= load
     shift
@@ -67,45 +73,60 @@ run() { # tool command...
     file=$(ls -1 "$out"/vg_bench_core.* "$out"/gcore_bench.* "$out"/procdump_bench* 2>/dev/null |
         head -1 || true)
     bytes=$([[ -n $file ]] && stat -c %s "$file" || echo 0)
-    [[ $tool == vigil* && -z $note ]] &&
+    if [[ $tool == vigil* && -z $note ]]; then
         note="self-reported $(grep -o 'freeze [0-9]* us' "$work/tool.out")"
-    printf '%-8s %-10s %10d %12.1f %12d %10.0f %6s %s\n' "$mb" "$tool" $((t1 - t0)) \
+        grep -q 'copied' "$work/tool.out" &&
+            note+=", target copied $(grep -o 'copied [0-9]* KiB' "$work/tool.out" | cut -d' ' -f2) KiB"
+        grep -q '^not a snapshot' "$work/tool.out" && note+=" ($(grep '^not a snapshot' "$work/tool.out"))"
+        [[ $tool == vigil-snapshot ]] && core_bytes=$bytes
+    fi
+    printf '%-8s %-15s %10d %12.1f %12d %10.0f %6s %s\n' "$mb" "$tool" $((t1 - t0)) \
         "$(bc -l <<<"$gap / 1000")" "$bytes" "$(bc -l <<<"$bytes / 1048576 / (($t1 - $t0) / 1000)")" \
         "$load" "$note"
     echo "$mb $tool $((t1 - t0)) $gap $bytes" >>"$work/rows"
     rm -f "$out"/vg_bench_core.* "$out"/gcore_bench.* "$out"/procdump_bench*
 }
 
-tools=(vigil)
+tools=(vigil-snapshot vigil-stop)
 [[ -n $before ]] && tools+=(vigil-old)
 tools+=(gcore)
 command -v procdump >/dev/null && tools+=(procdump)
-tools+=(write-only)
+tools+=(write-floor)
 run_tool() {
+    local f=$out/vg_bench_core.$tpid
     case $1 in
-    vigil) run vigil "$cli" dump "$tpid" --type Full -o "$out/vg_bench_core.$tpid" ;;
-    vigil-old) run vigil-old "$before" dump "$tpid" --type Full -o "$out/vg_bench_core.$tpid" ;;
+    vigil-snapshot) run "$1" "$cli" dump "$tpid" --type Full --mode Snapshot --keep-free 0 -o "$f" ;;
+    vigil-stop) run "$1" "$cli" dump "$tpid" --type Full --mode Stop --keep-free 0 -o "$f" ;;
+    vigil-old) run "$1" "$before" dump "$tpid" --type Full -o "$f" ;;
     gcore) run gcore gcore -o "$out/gcore_bench" "$tpid" ;;
     procdump) run procdump procdump -p "$tpid" -o "$out/procdump_bench" ;;
-    # The floor for any tool: only writing a core-sized file of zeros into OUT_DIR.
-    write-only) run write-only dd if=/dev/zero of="$out/vg_bench_core.floor" bs=4M count=$(((mb + 16) / 4)) ;;
+    # The floor for any tool: writing as many bytes as vigil's core into OUT_DIR, durably.
+    write-floor)
+        local n=$core_bytes
+        ((n)) || n=$(((mb + 16) << 20))
+        run write-floor dd if=/dev/zero of="$out/vg_bench_core.floor" bs=4M \
+            count=$(((n + (4 << 20) - 1) >> 22)) conv=fsync
+        ;;
     esac
 }
 
-for mb in "${sizes[@]}"; do
-    "$work/bench_target" "$mb" >"$work/target.out" &
+for ((s = 0; s < ${#sizes[@]}; s++)); do
+    mb=${sizes[s]}
+    core_bytes=0
+    "$work/bench_target" "$mb" "$([[ $thp == 1 ]] && echo thp)" >"$work/target.out" &
     tpid=$!
-    for _ in $(seq 600); do
+    for _ in $(seq 1200); do
         grep -q ready "$work/target.out" && break
         sleep 0.1
     done
     sleep 1
 
-    # The tool order rotates with each repetition: the first dump after the target was filled
-    # meets the least recently used memory and would otherwise always be the same tool's.
+    # The tool order rotates with each repetition and each size: the first dump after the
+    # target was filled meets the least recently used memory and would otherwise always be the
+    # same tool's.
     for ((r = 0; r < reps; r++)); do
         for ((i = 0; i < ${#tools[@]}; i++)); do
-            run_tool "${tools[(i + r) % ${#tools[@]}]}"
+            run_tool "${tools[(i + r + s) % ${#tools[@]}]}"
         done
     done
 
@@ -114,25 +135,26 @@ for mb in "${sizes[@]}"; do
     tpid=
 done
 
-# Medians per size and tool; ratios against gcore's medians of the same size.
+# Medians per size and tool; ratios against gcore's medians of the same size, walls against the
+# write floor's.
 echo
-echo "| heap MiB | tool | runs | wall ms (median) | freeze ms (median) | MB/s (median wall) | throughput vs gcore | freeze vs gcore |"
-echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| heap MiB | tool | runs | wall ms (median) | freeze ms (median) | freeze vs gcore | wall vs write floor |"
+echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 awk '
 function median(s,   a, n, i, j, t) {
     n = split(s, a, " ")
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-{ k = $1 SUBSEP $2; wall[k] = wall[k] " " $3; gap[k] = gap[k] " " $4; bytes[k] = $5; n[k]++
+{ k = $1 SUBSEP $2; wall[k] = wall[k] " " $3; gap[k] = gap[k] " " $4; n[k]++
   if (!((k) in seen)) { seen[k] = 1; order[++no] = k } }
 END {
     for (i = 1; i <= no; i++) {
         k = order[i]; split(k, p, SUBSEP)
         w = median(wall[k]); g = median(gap[k]) / 1000
-        gk = p[1] SUBSEP "gcore"
-        gw = median(wall[gk]); gg = median(gap[gk]) / 1000
-        printf "| %s | %s | %d | %d | %.0f | %.0f | %.2fx | %.2f |\n", p[1], p[2], n[k], w, g,
-            bytes[k] / 1048576 / (w / 1000), (bytes[k] / w) / (bytes[gk] / gw), g / gg
+        gg = median(gap[p[1] SUBSEP "gcore"]) / 1000
+        fw = median(wall[p[1] SUBSEP "write-floor"])
+        printf "| %s | %s | %d | %d | %.1f | %.3f | %.2fx |\n", p[1], p[2], n[k], w, g,
+            gg ? g / gg : 0, fw ? w / fw : 0
     }
 }' "$work/rows"

@@ -23,16 +23,21 @@
 static void usage(FILE *f)
 {
     fprintf(
-        f,
-        "usage: vigil dump PID [--type Full|WithHeap|Mini|Triage] [-o FILE]\n"
-        "       vigil dump PID [--type T] --egress NAME [--config-dir DIR]... [--state-dir DIR]\n"
-        "  --type T          what to include (default WithHeap: the process's coredump_filter)\n"
-        "  -o FILE           output path (default ./core_YYYYMMDD_HHMMSS_mmm_PID); never "
-        "overwritten\n"
-        "  --egress NAME     stream the dump to the egress provider NAME of the configuration\n"
-        "  --config-dir DIR  configuration holding the provider (repeatable; "
-        "default " VG_DEFAULT_CONFIG_DIR ")\n"
-        "  --state-dir DIR   upload state and spool (default Storage.StateDir)\n");
+        f, "usage: vigil dump PID [--type Full|WithHeap|Mini|Triage] [--mode Snapshot|Stop]\n"
+           "                      [-o FILE] [--keep-free SIZE]\n"
+           "       vigil dump PID [--type T] [--mode M] --egress NAME [--config-dir DIR]...\n"
+           "                      [--state-dir DIR]\n"
+           "  --type T          what to include (default WithHeap: the process's coredump_filter)\n"
+           "  --mode M          Snapshot (default): the process is frozen for milliseconds and a\n"
+           "                    copy-on-write clone of it is dumped; Stop: frozen until copied\n"
+           "  -o FILE           output path (default ./core_YYYYMMDD_HHMMSS_mmm_PID); never "
+           "overwritten\n"
+           "  --keep-free SIZE  free space -o leaves on its file system (default 15%% of it, at\n"
+           "                    most 4GiB; 0: none), e.g. 2GiB\n"
+           "  --egress NAME     stream the dump to the egress provider NAME of the configuration\n"
+           "  --config-dir DIR  configuration holding the provider (repeatable; "
+           "default " VG_DEFAULT_CONFIG_DIR ")\n"
+           "  --state-dir DIR   upload state and spool (default Storage.StateDir)\n");
 }
 
 static int parse_pid(const char *s, pid_t *out)
@@ -56,17 +61,23 @@ struct cli_job {
     int rc;
     char err[512];
     char *location;
-    unsigned long long out[4]; /* Bytes, Threads, FreezeMicroseconds, WallMicroseconds */
+    unsigned long long out[5]; /* Bytes, Threads, FreezeMicroseconds, WallMicroseconds, CowBytes */
+    char mode[16];
+    char fallback[256];
 };
 
 static void take_outputs(struct cli_job *cj, char **names, char **values, size_t n)
 {
-    static const char *const keys[4] = {"Bytes", "Threads", "FreezeMicroseconds",
-                                        "WallMicroseconds"};
+    static const char *const keys[5] = {"Bytes", "Threads", "FreezeMicroseconds",
+                                        "WallMicroseconds", "CowBytes"};
     for (size_t i = 0; i < n; i++) {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             if (strcmp(names[i], keys[k]) == 0)
                 cj->out[k] = strtoull(values[i], NULL, 10);
+        if (strcmp(names[i], "Mode") == 0)
+            snprintf(cj->mode, sizeof(cj->mode), "%s", values[i]);
+        if (strcmp(names[i], "FallbackReason") == 0)
+            snprintf(cj->fallback, sizeof(cj->fallback), "%s", values[i]);
         if (strcmp(names[i], "EgressPath") == 0 && !cj->location)
             cj->location = vg_strdup(values[i]);
         free(names[i]);
@@ -131,8 +142,7 @@ static void egress_finished(struct vg_egress_job *ej, int rc, const char *error,
 }
 
 /* Runs the dump on a loop of its own until it ended. Returns 0 or the start error. */
-static int run_dump(pid_t pid, enum vg_dump_type type, struct cli_job *cj, struct vg_egress *eg,
-                    const char *provider)
+static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const char *provider)
 {
     uv_loop_t loop;
     struct vg_rt_target t;
@@ -146,7 +156,6 @@ static int run_dump(pid_t pid, enum vg_dump_type type, struct cli_job *cj, struc
         vg_rt_target_free(&t);
         return VG_EIO;
     }
-    cj->settings.type = (int)type;
     if (eg) {
         cj->ej = calloc(1, sizeof(*cj->ej));
         rc = cj->ej ? vg__egress_job_init(cj->ej, &loop, &t, "CollectDump", &cj->settings, eg,
@@ -181,15 +190,28 @@ static int run_dump(pid_t pid, enum vg_dump_type type, struct cli_job *cj, struc
     return rc;
 }
 
+/* One line on stdout; why it is not a snapshot, if it is not, on a second one. */
+static void summary(const char *where, const struct cli_job *cj)
+{
+    printf("%s: %llu bytes, type %s, mode %s, %llu threads, freeze %llu us, total %llu us", where,
+           cj->out[0], vg_dump_type_name((enum vg_dump_type)cj->settings.type),
+           cj->mode[0] ? cj->mode : "?", cj->out[1], cj->out[2], cj->out[3]);
+    if (strcmp(cj->mode, "Snapshot") == 0)
+        printf(", target copied %llu KiB meanwhile", cj->out[4] >> 10);
+    printf("\n");
+    if (cj->fallback[0])
+        printf("not a snapshot: %s\n", cj->fallback);
+}
+
 /* Streams the core into an egress artifact: spooled within the quota, then uploaded. */
-static int dump_to_egress(pid_t pid, enum vg_dump_type type, const char *provider,
+static int dump_to_egress(pid_t pid, struct cli_job *cjp, const char *provider,
                           const struct vg_dirlist *dirs, const char *state_dir)
 {
     struct vg_config *cfg = NULL;
     struct vg_ruleset *rules = NULL;
     struct vg_egress *eg = NULL;
     char err[512] = "";
-    struct cli_job cj = {0};
+    struct cli_job cj = *cjp;
     int status = 1;
     if (vg_cli_load(dirs, 0, &cfg, &rules) != 0)
         goto out;
@@ -207,7 +229,7 @@ static int dump_to_egress(pid_t pid, enum vg_dump_type type, const char *provide
         fprintf(stderr, "vigil dump: %s\n", err[0] ? err : vg_strerror(rc));
         goto out;
     }
-    rc = run_dump(pid, type, &cj, eg, provider);
+    rc = run_dump(pid, &cj, eg, provider);
     if (rc || cj.rc) {
         rc = rc ? rc : cj.rc;
         fprintf(stderr, "vigil dump: %s (%s)%s\n", cj.err[0] ? cj.err : vg_strerror(rc),
@@ -217,8 +239,7 @@ static int dump_to_egress(pid_t pid, enum vg_dump_type type, const char *provide
                                 : "");
         goto out;
     }
-    printf("%s: %llu bytes, type %s, %llu threads, freeze %llu us\n", cj.location, cj.out[0],
-           vg_dump_type_name(type), cj.out[1], cj.out[2]);
+    summary(cj.location, &cj);
     status = 0;
 out:
     free(cj.location);
@@ -231,6 +252,8 @@ out:
 static int cmd_dump(int argc, char **argv, struct vg_dirlist *dirsp)
 {
     enum vg_dump_type type = VG_DUMP_WITH_HEAP;
+    enum vg_dump_mode mode = VG_DUMP_SNAPSHOT;
+    struct cli_job cj = {0};
     const char *out = NULL, *pid_arg = NULL, *egress = NULL, *state_dir = NULL;
     char defpath[96];
     pid_t pid;
@@ -250,6 +273,19 @@ static int cmd_dump(int argc, char **argv, struct vg_dirlist *dirsp)
                 fprintf(stderr, "vigil dump: --type expects Full, WithHeap, Mini or Triage\n");
                 return 2;
             }
+        } else if (strcmp(a, "--mode") == 0 || strncmp(a, "--mode=", 7) == 0) {
+            const char *v = a[6] == '=' ? a + 7 : ++i < argc ? argv[i] : NULL;
+            if (!v || vg_dump_mode_parse(v, &mode)) {
+                fprintf(stderr, "vigil dump: --mode expects Snapshot or Stop\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--keep-free") == 0 || strncmp(a, "--keep-free=", 12) == 0) {
+            const char *v = a[11] == '=' ? a + 12 : ++i < argc ? argv[i] : NULL;
+            if (!v || vg_parse_size(v, &cj.settings.keep_free)) {
+                fprintf(stderr, "vigil dump: --keep-free expects a size, e.g. 2GiB or 0\n");
+                return 2;
+            }
+            cj.settings.keep_free_set = true;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             if (++i == argc) {
                 usage(stderr);
@@ -286,10 +322,14 @@ static int cmd_dump(int argc, char **argv, struct vg_dirlist *dirsp)
         fprintf(stderr, "vigil dump: -o and --egress exclude each other\n");
         return 2;
     }
-    if (egress) {
-        int st = dump_to_egress(pid, type, egress, dirsp, state_dir);
-        return st;
+    cj.settings.type = (int)type;
+    cj.settings.mode = (int)mode;
+    if (egress && cj.settings.keep_free_set) {
+        fprintf(stderr, "vigil dump: --keep-free goes with -o (an egress has Storage.KeepFree)\n");
+        return 2;
     }
+    if (egress)
+        return dump_to_egress(pid, &cj, egress, dirsp, state_dir);
     if (dirsp->n || state_dir) {
         fprintf(stderr, "vigil dump: --config-dir and --state-dir go with --egress\n");
         return 2;
@@ -298,8 +338,8 @@ static int cmd_dump(int argc, char **argv, struct vg_dirlist *dirsp)
         vg_rt_artifact_name(defpath, sizeof(defpath), "core_", (int)pid, "");
         out = defpath;
     }
-    struct cli_job cj = {.path = out};
-    int rc = run_dump(pid, type, &cj, NULL, NULL);
+    cj.path = out;
+    int rc = run_dump(pid, &cj, NULL, NULL);
     free(cj.location);
     if (rc || cj.rc) {
         rc = rc ? rc : cj.rc;
@@ -307,8 +347,7 @@ static int cmd_dump(int argc, char **argv, struct vg_dirlist *dirsp)
                 vg_err_name(rc));
         return 1;
     }
-    printf("%s: %llu bytes, type %s, %llu threads, freeze %llu us, total %llu us\n", out, cj.out[0],
-           vg_dump_type_name(type), cj.out[1], cj.out[2], cj.out[3]);
+    summary(out, &cj);
     return 0;
 }
 

@@ -471,9 +471,28 @@ static void parse_vmflags(const char *p, const char *end, struct vg_map *m)
             m->dontdump = 1;
         if (p[0] == 'h' && p[1] == 't')
             m->hugetlb = 1;
+        if (p[0] == 'd' && p[1] == 'c')
+            m->dontfork = 1;
+        if (p[0] == 'w' && p[1] == 'f')
+            m->wipeonfork = 1;
+        if (p[0] == 'a' && p[1] == 'c')
+            m->account = 1;
+        if (p[0] == 'u' && (p[1] == 'm' || p[1] == 'w' || p[1] == 'i'))
+            m->uffd = 1;
         while (p < end && *p != ' ')
             p++;
     }
+}
+
+/* " 1234 kB" up to end, in bytes (saturating). */
+static uint64_t parse_kb(const char *v, const char *end)
+{
+    uint64_t x = 0;
+    while (v < end && *v == ' ')
+        v++;
+    for (; v < end && *v >= '0' && *v <= '9'; v++)
+        x = x > (UINT64_MAX >> 10) / 10 ? UINT64_MAX >> 10 : x * 10 + (uint64_t)(*v - '0');
+    return x << 10;
 }
 
 int vg_procfs_parse_maps(const char *text, size_t len, bool smaps, struct vg_maps *out)
@@ -497,10 +516,10 @@ int vg_procfs_parse_maps(const char *text, size_t len, bool smaps, struct vg_map
             }
             cur = rc == 0 ? &out->v[out->n - 1] : NULL;
         } else if (smaps && cur && le - line > 10 && memcmp(line, "Anonymous:", 10) == 0) {
-            const char *v = line + 10;
-            while (v < le && *v == ' ')
-                v++;
-            cur->anon_cow = v < le && *v >= '1' && *v <= '9';
+            cur->anonymous = parse_kb(line + 10, le);
+            cur->anon_cow = cur->anonymous > 0;
+        } else if (smaps && cur && le - line > 5 && memcmp(line, "Swap:", 5) == 0) {
+            cur->swap = parse_kb(line + 5, le);
         } else if (smaps && cur && le - line >= 8 && memcmp(line, "VmFlags:", 8) == 0) {
             parse_vmflags(line + 8, le, cur);
         }
@@ -539,6 +558,12 @@ void vg_maps_merge_flags(struct vg_maps *to, const struct vg_maps *from)
             m->anon_cow = from->v[j].anon_cow;
             m->dontdump = from->v[j].dontdump;
             m->hugetlb = from->v[j].hugetlb;
+            m->dontfork = from->v[j].dontfork;
+            m->wipeonfork = from->v[j].wipeonfork;
+            m->account = from->v[j].account;
+            m->uffd = from->v[j].uffd;
+            m->anonymous = from->v[j].anonymous;
+            m->swap = from->v[j].swap;
             m->have_flags = from->v[j].have_flags;
         }
     }

@@ -86,14 +86,20 @@ int vg_procfs_parse_status(const char *text, size_t len, struct vg_proc_status *
 
 struct vg_map {
     uint64_t start, end, offset;
-    unsigned prot;  /* VG_MAP_* */
-    int shared;     /* 's' in maps */
-    int anon_cow;   /* smaps "Anonymous:" > 0: private pages copied on write */
-    int dontdump;   /* VmFlags dd / io / pf: the kernel never dumps these */
-    int hugetlb;    /* VmFlags ht */
-    int have_flags; /* the smaps fields above are known */
-    char *path;     /* file name as /proc shows it, NULL for anonymous / [pseudo] mappings */
-    char *name;     /* "[stack]", "[vdso]", "[heap]", ... or NULL */
+    unsigned prot;      /* VG_MAP_* */
+    int shared;         /* 's' in maps */
+    int anon_cow;       /* smaps "Anonymous:" > 0: private pages copied on write */
+    int dontdump;       /* VmFlags dd / io / pf: the kernel never dumps these */
+    int hugetlb;        /* VmFlags ht */
+    int dontfork;       /* VmFlags dc: MADV_DONTFORK, absent from a fork's copy */
+    int wipeonfork;     /* VmFlags wf: MADV_WIPEONFORK, zeros in a fork's copy */
+    int account;        /* VmFlags ac: charged to the overcommit accounting (and again by a fork) */
+    int uffd;           /* VmFlags um / uw / ui: registered with a userfaultfd */
+    uint64_t anonymous; /* smaps Anonymous: anonymous resident (and swapped-in) bytes */
+    uint64_t swap;      /* smaps Swap: bytes */
+    int have_flags;     /* the smaps fields above are known */
+    char *path;         /* file name as /proc shows it, NULL for anonymous / [pseudo] mappings */
+    char *name;         /* "[stack]", "[vdso]", "[heap]", ... or NULL */
 };
 
 struct vg_maps {

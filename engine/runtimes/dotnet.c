@@ -965,7 +965,8 @@ static void dump_work(struct vg_rt_job *job)
      * removed after it is complete. A cancel is honoured right after. */
     io.timeout_ms = DUMP_TIMEOUT_MS;
     uint64_t t0 = vg_mono_ms();
-    int open_errno = 0;
+    int open_errno = 0, tries = 0;
+    size_t rlen = strlen(rpath), llen = strlen(lpath);
     /* A runtime that has just been resumed may answer that createdump succeeded while it wrote
      * nothing (seen right after ResumeRuntime): ask again, a few times. */
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -976,14 +977,28 @@ static void dump_work(struct vg_rt_job *job)
             if (a->reach.listen && (a->rc = reach_endpoint(&a->reach, t, &ep, &io)))
                 return;
         }
+        /* A fresh name each time: a createdump the runtime gave up on may still be writing
+         * the earlier one, and two writers on one file make a corrupt core. */
+        if (attempt) {
+            snprintf(rpath + rlen, sizeof(rpath) - rlen, ".%d", attempt);
+            snprintf(lpath + llen, sizeof(lpath) - llen, ".%d", attempt);
+        }
         a->rc = vg_dnipc_dump(&ep, &io, rpath, a->type);
         fd = a->rc ? -1 : open(lpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         open_errno = errno;
+        tries = attempt + 1;
         if (a->rc || fd >= 0 || open_errno != ENOENT)
             break;
     }
     uint64_t t1 = vg_mono_ms();
-    unlink(lpath);
+    /* the open descriptor keeps the one we read; every name asked for goes */
+    for (int i = 0; i < tries; i++) {
+        if (i)
+            snprintf(lpath + llen, sizeof(lpath) - llen, ".%d", i);
+        else
+            lpath[llen] = 0;
+        unlink(lpath);
+    }
     if (a->rc)
         goto out;
     if (atomic_load(&job->cancelled)) {

@@ -26,6 +26,9 @@ _Static_assert((int)VG_ACT_DUMP_WITH_HEAP == (int)VG_DUMP_WITH_HEAP &&
                    (int)VG_ACT_DUMP_MINI == (int)VG_DUMP_MINI &&
                    (int)VG_ACT_DUMP_TRIAGE == (int)VG_DUMP_TRIAGE,
                "dump type enums must agree");
+_Static_assert((int)VG_ACT_DUMP_SNAPSHOT == (int)VG_DUMP_SNAPSHOT &&
+                   (int)VG_ACT_DUMP_STOP == (int)VG_DUMP_STOP,
+               "dump mode enums must agree");
 
 void vg_rt_artifact_name(char *buf, size_t n, const char *prefix, int pid, const char *ext)
 {
@@ -48,7 +51,7 @@ static enum vg_rt_detect native_detect(const struct vg_proc *p, bool marked, voi
 /* ---- CollectDump ---- */
 
 struct dump_state {
-    enum vg_dump_type type;
+    struct vg_dump_opts opts;
     int rc;
     char err[512];
     struct vg_dump_result res;
@@ -61,7 +64,7 @@ static void dump_work(struct vg_rt_job *job)
         return; /* refused at start; reported by dump_after */
     const char *path = job->ops->file_path ? job->ops->file_path(job) : NULL;
     if (path) {
-        st->rc = vg_coredump_to_file(job->target.pid, st->type, path, &st->res, st->err,
+        st->rc = vg_coredump_to_file(job->target.pid, &st->opts, path, &st->res, st->err,
                                      sizeof(st->err));
         return;
     }
@@ -72,7 +75,7 @@ static void dump_work(struct vg_rt_job *job)
         snprintf(st->err, sizeof(st->err), "cannot open the artifact: %s", vg_strerror(st->rc));
         return;
     }
-    st->rc = vg_coredump_write(job->target.pid, st->type, vg_rt_job_sink, job, &st->res, st->err,
+    st->rc = vg_coredump_write(job->target.pid, &st->opts, vg_rt_job_sink, job, &st->res, st->err,
                                sizeof(st->err));
     if (st->rc) {
         job->ops->abort(job);
@@ -81,25 +84,33 @@ static void dump_work(struct vg_rt_job *job)
     st->rc = job->ops->commit(job);
 }
 
+/* Outputs for the callers (the CLI summary, /operations); rules reference only EgressPath. */
+#define DUMP_OUTPUTS 7
+
 static void dump_after(struct vg_rt_job *job)
 {
     struct dump_state *st = job->state;
     char **names = NULL, **values = NULL;
     size_t n = 0;
     if (st->rc == 0) {
+        const struct vg_dump_result *r = &st->res;
         vg_log(VG_LOG_INFO, "action",
-               "CollectDump: pid %d, %llu bytes, %u threads, target frozen %llu ms",
-               job->target.pid, (unsigned long long)st->res.bytes, st->res.threads,
-               (unsigned long long)(st->res.freeze_us / 1000));
-        /* for the CLI's summary line; rules only reference EgressPath */
-        names = calloc(4, sizeof(char *));
-        values = calloc(4, sizeof(char *));
+               "CollectDump: pid %d, %llu bytes, %u threads, mode %s, target frozen %llu ms%s%s",
+               job->target.pid, (unsigned long long)r->bytes, r->threads,
+               vg_dump_mode_name(r->mode), (unsigned long long)(r->freeze_us / 1000),
+               r->fallback[0] ? "; not a snapshot: " : "", r->fallback);
+        names = calloc(DUMP_OUTPUTS, sizeof(char *));
+        values = calloc(DUMP_OUTPUTS, sizeof(char *));
         if (names && values) {
-            const char *k[4] = {"Bytes", "Threads", "FreezeMicroseconds", "WallMicroseconds"};
-            uint64_t v[4] = {st->res.bytes, st->res.threads, st->res.freeze_us, st->res.wall_us};
-            for (; n < 4; n++) {
+            const char *k[DUMP_OUTPUTS] = {
+                "Bytes",    "Threads", "FreezeMicroseconds", "WallMicroseconds",
+                "CowBytes", "Mode",    "FallbackReason"};
+            uint64_t v[5] = {r->bytes, r->threads, r->freeze_us, r->wall_us, r->cow_bytes};
+            for (; n < DUMP_OUTPUTS; n++) {
                 names[n] = vg_strdup(k[n]);
-                values[n] = vg_asprintf("%llu", (unsigned long long)v[n]);
+                values[n] = n < 5    ? vg_asprintf("%llu", (unsigned long long)v[n])
+                            : n == 5 ? vg_strdup(vg_dump_mode_name(r->mode))
+                                     : vg_strdup(r->fallback);
             }
         }
     }
@@ -117,7 +128,9 @@ static int dump_start(struct vg_rt_job *job)
     struct dump_state *st = calloc(1, sizeof(*st));
     if (!st)
         return VG_ENOMEM;
-    st->type = set ? (enum vg_dump_type)set->type : VG_DUMP_WITH_HEAP;
+    st->opts.type = set ? (enum vg_dump_type)set->type : VG_DUMP_WITH_HEAP;
+    st->opts.mode = set ? (enum vg_dump_mode)set->mode : VG_DUMP_SNAPSHOT;
+    st->opts.keep_free = set && set->keep_free_set ? set->keep_free : VG_DUMP_KEEP_FREE_DEFAULT;
     if (set && set->writer == VG_ACT_WRITER_RUNTIME) {
         st->rc = VG_EUNSUPPORTED;
         snprintf(st->err, sizeof(st->err),

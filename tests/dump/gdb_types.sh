@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dumps a running multi-threaded target with every dump type and checks the cores with gdb:
+# Dumps a running multi-threaded target with every dump type, in Snapshot and Stop mode, and checks
+# the cores with gdb:
 # every thread's stack by function name, the planted heap value (Full/WithHeap only), the planted
 # stack local, Triage's blanked environment; then checks the target kept running correctly.
 # Exits 77 (skipped) when gdb is not installed.
@@ -34,14 +35,16 @@ for _ in $(seq 300); do
 done
 grep -q '^tick 3 ' "$work/out" || { echo "FAIL: target did not start"; exit 1; }
 
+for mode in Snapshot Stop; do
 for type in Full WithHeap Mini Triage; do
-    core=$work/core.$type
-    if ! line=$("$cli" dump "$pid" --type "$type" -o "$core"); then
-        fail "$type: dump failed"
+    core=$work/core.$type.$mode
+    if ! line=$("$cli" dump "$pid" --type "$type" --mode "$mode" -o "$core"); then
+        fail "$type/$mode: dump failed"
         continue
     fi
     echo "$line"
-    [[ $(stat -c %a "$core") == 600 ]] || fail "$type: core mode is not 0600"
+    [[ $line == *"mode $mode,"* ]] || fail "$type/$mode: not dumped in mode $mode: $line"
+    [[ $(stat -c %a "$core") == 600 ]] || fail "$type/$mode: core mode is not 0600"
     gdb -batch -nx \
         -ex 'info threads' \
         -ex 'thread apply all bt' \
@@ -54,37 +57,39 @@ for type in Full WithHeap Mini Triage; do
     g=$work/gdb.$type
     sed '/^===values===/,$d' "$g" >"$work/bt.$type"
     n=$(grep -cE '^[* ] +[0-9]+ +Thread ' "$g")
-    [[ $n == 5 ]] || fail "$type: gdb lists $n threads, expected 5"
+    [[ $n == 5 ]] || fail "$type/$mode: gdb lists $n threads, expected 5"
     # One function per thread, each in its own thread's backtrace.
     for fn in main_loop sleeper_wait pipe_reader busy_spinner idle_waiter; do
         c=$(grep -cE "^#[0-9]+ .*\b$fn \(" "$work/bt.$type")
-        [[ $c == 1 ]] || fail "$type: '$fn' appears in $c backtrace frames, expected 1"
+        [[ $c == 1 ]] || fail "$type/$mode: '$fn' appears in $c backtrace frames, expected 1"
     done
     # Threads blocked in libc: the libc frames are named too (symbols from the NT_FILE files).
-    grep -qE '^#[0-9]+ .*(clock_nanosleep|nanosleep)' "$g" || fail "$type: no nanosleep frame"
-    grep -qE '^#[0-9]+ .*(__libc_read|read) ' "$g" || fail "$type: no read frame"
-    grep -qE '^#[0-9]+ .*start_thread' "$g" || fail "$type: no start_thread frame"
-    grep -q ' in ?? ()' "$g" && fail "$type: unnamed frames"
-    grep -q '= 0x57ac4b0b5eed1234' "$g" || fail "$type: stack local not read back"
-    grep -qE '^#[0-9]+ .* sleeper_wait \(\) at ' "$g" || fail "$type: frame function sleeper_wait"
+    grep -qE '^#[0-9]+ .*(clock_nanosleep|nanosleep)' "$g" || fail "$type/$mode: no nanosleep frame"
+    grep -qE '^#[0-9]+ .*(__libc_read|read) ' "$g" || fail "$type/$mode: no read frame"
+    grep -qE '^#[0-9]+ .*start_thread' "$g" || fail "$type/$mode: no start_thread frame"
+    grep -q ' in ?? ()' "$g" && fail "$type/$mode: unnamed frames"
+    grep -q '= 0x57ac4b0b5eed1234' "$g" || fail "$type/$mode: stack local not read back"
+    grep -qE '^#[0-9]+ .* sleeper_wait \(\) at ' "$g" || fail "$type/$mode: frame function sleeper_wait"
     case $type in
     Full | WithHeap)
-        grep -q '= 0x5eed5eedcafef00d' "$g" || fail "$type: heap value not read back"
-        grep -q '"planted-in-heap"' "$g" || fail "$type: heap string not read back"
+        grep -q '= 0x5eed5eedcafef00d' "$g" || fail "$type/$mode: heap value not read back"
+        grep -q '"planted-in-heap"' "$g" || fail "$type/$mode: heap string not read back"
         ;;
     *)
-        grep -q '= 0x5eed5eedcafef00d' "$g" && fail "$type: heap should not be in the core"
+        grep -q '= 0x5eed5eedcafef00d' "$g" && fail "$type/$mode: heap should not be in the core"
         ;;
     esac
     if [[ $type == Triage ]]; then
         grep -qa "$secret" "$core" && fail "Triage: environment not blanked"
     else
-        grep -qa "$secret" "$core" || fail "$type: environment missing from the stack"
+        grep -qa "$secret" "$core" || fail "$type/$mode: environment missing from the stack"
     fi
     if ((fails)); then
-        echo "--- gdb output ($type)"
+        echo "--- gdb output ($type/$mode)"
         grep -v 'reg-xstate' "$g" | head -80
     fi
+    rm -f "$core"
+done
 done
 
 # The target goes on: more ticks, every thread progressing, its syscalls completed (nanosleep

@@ -3,6 +3,7 @@
  * existing file), thread churn during attach, and the target running on correctly afterwards. */
 #include "config/error.h"
 #include "engine/dump/dump.h"
+#include "tests/dump/core_test.h"
 #include "tests/lib/vg_test.h"
 
 #include <elf.h>
@@ -23,6 +24,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Options in a call: STOP(type) / SNAP(type). */
+#define OPTS(t, m) (&(struct vg_dump_opts){(t), (m), VG_DUMP_KEEP_FREE_DEFAULT})
+#define STOP(t) OPTS(t, VG_DUMP_STOP)
+#define SNAP(t) OPTS(t, VG_DUMP_SNAPSHOT)
 
 struct target {
     pid_t pid;
@@ -117,54 +123,6 @@ static void assert_target_healthy(struct target *t)
     assert_int_equal(t->errors, 0);
 }
 
-struct mem_sink {
-    unsigned char *data;
-    size_t len, cap;
-    size_t limit; /* return VG_EQUOTA beyond this many bytes (0: none) */
-    pid_t kill_pid;
-    int calls;
-};
-
-static int mem_write(void *ctx, const void *buf, size_t len)
-{
-    struct mem_sink *s = ctx;
-    s->calls++;
-    if (s->kill_pid > 0) {
-        /* The process dies in the middle of the dump: wait until its memory is gone. */
-        char path[64], st[512];
-        kill(s->kill_pid, SIGKILL);
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->kill_pid);
-        for (int i = 0; i < 2000; i++) {
-            int fd = open(path, O_RDONLY);
-            if (fd < 0)
-                break;
-            ssize_t n = read(fd, st, sizeof(st) - 1);
-            close(fd);
-            st[n > 0 ? n : 0] = '\0';
-            const char *p = strrchr(st, ')');
-            if (!p || p[2] == 'Z' || p[2] == 'X')
-                break;
-            usleep(1000);
-        }
-        s->kill_pid = 0;
-    }
-    if (s->limit && s->len + len > s->limit)
-        return VG_EQUOTA;
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 20;
-        while (cap < s->len + len)
-            cap *= 2;
-        unsigned char *d = realloc(s->data, cap);
-        if (!d)
-            return VG_ENOMEM;
-        s->data = d;
-        s->cap = cap;
-    }
-    memcpy(s->data + s->len, buf, len);
-    s->len += len;
-    return 0;
-}
-
 static void test_type_names(void **state)
 {
     (void)state;
@@ -193,7 +151,8 @@ static void test_stream_to_memory(void **state)
     struct vg_dump_result res;
     char err[256];
     target_start(&t, NULL);
-    int rc = vg_coredump_write(t.pid, VG_DUMP_WITH_HEAP, mem_write, &s, &res, err, sizeof(err));
+    int rc =
+        vg_coredump_write(t.pid, STOP(VG_DUMP_WITH_HEAP), mem_write, &s, &res, err, sizeof(err));
     assert_int_equal(rc, 0);
     assert_int_equal(res.bytes, s.len);
     assert_int_equal(res.threads, 5);
@@ -237,27 +196,88 @@ static void test_no_such_process(void **state)
     if (pid == 0)
         _exit(0);
     waitpid(pid, NULL, 0); /* a pid that just stopped existing */
-    int rc = vg_coredump_write(pid, VG_DUMP_FULL, mem_write, &s, NULL, err, sizeof(err));
+    int rc = vg_coredump_write(pid, STOP(VG_DUMP_FULL), mem_write, &s, NULL, err, sizeof(err));
     assert_int_equal(rc, VG_ESRCH);
     assert_non_null(strstr(err, "no such process"));
     assert_int_equal(s.len, 0);
 }
 
+/* The target is killed during the dump: Stop mode reports it; in Snapshot mode the clone holds
+ * the memory, so the core is complete all the same. */
 static void test_exit_mid_dump(void **state)
 {
     (void)state;
+    for (int m = 0; m < 2; m++) {
+        struct target t;
+        struct mem_sink s = {0};
+        struct vg_dump_result res;
+        char err[256];
+        target_start(&t, NULL);
+        s.kill_pid = t.pid;
+        int rc = vg_coredump_write(t.pid, m ? SNAP(VG_DUMP_FULL) : STOP(VG_DUMP_FULL), mem_write,
+                                   &s, &res, err, sizeof(err));
+        if (m == 0) {
+            assert_int_equal(rc, VG_EEXITED);
+            assert_non_null(strstr(err, "exited during the dump"));
+        } else {
+            if (rc)
+                fail_msg("%s", err);
+            assert_int_equal(res.mode, VG_DUMP_SNAPSHOT);
+            assert_int_equal(res.threads, 5);
+            assert_int_equal(res.bytes, s.len);
+        }
+        /* We were its tracer and its parent: the exit may already be collected. */
+        waitpid(t.pid, NULL, m ? 0 : WNOHANG);
+        t.pid = 0;
+        target_stop(&t);
+        free(s.data);
+    }
+}
+
+static size_t core_loads(const unsigned char *core, size_t len, const Elf64_Phdr **out);
+
+/* Snapshot of a running target: a complete core, the target frozen only while it cloned, and
+ * running on; a stopped process is dumped in place (Stop), saying why. */
+static void test_snapshot_stream(void **state)
+{
+    (void)state;
     struct target t;
-    struct mem_sink s = {0};
-    struct vg_dump_result res;
     char err[256];
     target_start(&t, NULL);
-    s.kill_pid = t.pid;
-    int rc = vg_coredump_write(t.pid, VG_DUMP_FULL, mem_write, &s, &res, err, sizeof(err));
-    assert_int_equal(rc, VG_EEXITED);
-    assert_non_null(strstr(err, "exited during the dump"));
-    /* We were its tracer and its parent: the exit may already be collected. */
-    waitpid(t.pid, NULL, WNOHANG);
-    t.pid = 0;
+    for (int i = 0; i < 3; i++) {
+        struct mem_sink s = {0};
+        struct vg_dump_result res;
+        int rc = vg_coredump_write(t.pid, SNAP(VG_DUMP_WITH_HEAP), mem_write, &s, &res, err,
+                                   sizeof(err));
+        if (rc)
+            fail_msg("%s", err);
+        if (res.mode != VG_DUMP_SNAPSHOT)
+            fail_msg("not a snapshot: %s", res.fallback);
+        assert_string_equal(res.fallback, "");
+        assert_int_equal(res.threads, 5);
+        assert_int_equal(res.bytes, s.len);
+        assert_true(res.freeze_us > 0 && res.freeze_us < res.wall_us);
+        const Elf64_Phdr *ph;
+        assert_int_equal(core_loads(s.data, s.len, &ph), res.segments);
+        free(s.data);
+    }
+    assert_target_healthy(&t);
+    kill(t.pid, SIGSTOP);
+    for (int i = 0; i < 200 && proc_state(t.pid, NULL) != 'T'; i++)
+        usleep(1000);
+    struct mem_sink s = {0};
+    struct vg_dump_result res;
+    int rc = vg_coredump_write(t.pid, SNAP(VG_DUMP_MINI), mem_write, &s, &res, err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(res.mode, VG_DUMP_STOP);
+    assert_non_null(strstr(res.fallback, "stopped"));
+    for (int i = 0; i < 2000 && proc_state(t.pid, NULL) != 'T'; i++)
+        usleep(1000); /* back from our trace stop into the group stop */
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
+    kill(t.pid, SIGCONT);
+    target_read(&t, 200);
+    assert_target_healthy(&t);
     target_stop(&t);
     free(s.data);
 }
@@ -270,7 +290,11 @@ static void test_sink_quota(void **state)
     char err[256];
     target_start(&t, NULL);
     s.limit = 1 << 20;
-    int rc = vg_coredump_write(t.pid, VG_DUMP_FULL, mem_write, &s, NULL, err, sizeof(err));
+    int rc = vg_coredump_write(t.pid, STOP(VG_DUMP_FULL), mem_write, &s, NULL, err, sizeof(err));
+    assert_int_equal(rc, VG_EQUOTA);
+    assert_non_null(strstr(err, "quota"));
+    s.len = 0;
+    rc = vg_coredump_write(t.pid, SNAP(VG_DUMP_FULL), mem_write, &s, NULL, err, sizeof(err));
     assert_int_equal(rc, VG_EQUOTA);
     assert_non_null(strstr(err, "quota"));
     assert_target_healthy(&t);
@@ -287,7 +311,8 @@ static void test_thread_churn(void **state)
     for (int i = 0; i < 5; i++) {
         struct mem_sink s = {0};
         struct vg_dump_result res;
-        int rc = vg_coredump_write(t.pid, VG_DUMP_MINI, mem_write, &s, &res, err, sizeof(err));
+        int rc =
+            vg_coredump_write(t.pid, STOP(VG_DUMP_MINI), mem_write, &s, &res, err, sizeof(err));
         if (rc)
             fail_msg("dump %d: %s", i, err);
         assert_true(res.threads >= 6);
@@ -295,20 +320,6 @@ static void test_thread_churn(void **state)
     }
     assert_target_healthy(&t);
     target_stop(&t);
-}
-
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return '?';
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] ? p[2] : '?';
 }
 
 /* A process stopped by SIGSTOP is dumped and stays stopped; SIGCONT resumes it as usual. */
@@ -321,17 +332,17 @@ static void test_stopped_process(void **state)
     char err[256];
     target_start(&t, NULL);
     kill(t.pid, SIGSTOP);
-    for (int i = 0; i < 200 && proc_state(t.pid) != 'T'; i++)
+    for (int i = 0; i < 200 && proc_state(t.pid, NULL) != 'T'; i++)
         usleep(1000);
-    assert_int_equal(proc_state(t.pid), 'T');
-    int rc = vg_coredump_write(t.pid, VG_DUMP_MINI, mem_write, &s, &res, err, sizeof(err));
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
+    int rc = vg_coredump_write(t.pid, STOP(VG_DUMP_MINI), mem_write, &s, &res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(res.threads, 5);
     /* detached tracees re-enter the group stop: stopped again, not running */
-    for (int i = 0; i < 2000 && proc_state(t.pid) != 'T'; i++)
+    for (int i = 0; i < 2000 && proc_state(t.pid, NULL) != 'T'; i++)
         usleep(1000);
-    assert_int_equal(proc_state(t.pid), 'T');
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
     kill(t.pid, SIGCONT);
     target_read(&t, 200);
     assert_target_healthy(&t);
@@ -370,22 +381,15 @@ static unsigned char *read_all(const char *path, size_t *len)
     return d;
 }
 
-/* vg_coredump_to_file copies memory straight into the file (a shared mapping prepared before the
- * freeze, data at a reserved offset; grown while frozen for Mini/Triage, whose size is not
- * estimated). On a stopped target it must hold exactly the segments and bytes the streaming
- * writer produces, on tmpfs and on a disk file system. */
-static void test_file_matches_stream(void **state)
+/* The file writer (Stop: straight into a mapping of the file; Snapshot: streamed, sparse) and
+ * the streaming writer must produce exactly the same segments and bytes of an unchanging
+ * process, on tmpfs and on a disk file system. */
+static void compare_file_stream(pid_t pid, enum vg_dump_mode mode)
 {
-    (void)state;
     static const enum vg_dump_type types[] = {VG_DUMP_FULL, VG_DUMP_WITH_HEAP, VG_DUMP_TRIAGE};
     static const char *const dirs[] = {"/dev/shm", "/tmp"};
-    struct target t;
     char err[256];
-    target_start(&t, NULL);
-    kill(t.pid, SIGSTOP);
-    for (int i = 0; i < 200 && proc_state(t.pid) != 'T'; i++)
-        usleep(1000);
-    assert_int_equal(proc_state(t.pid), 'T');
+    struct target t = {.pid = pid};
     for (size_t d = 0; d < (sizeof(dirs) / sizeof(dirs[0])); d++) {
         struct stat sb;
         if (stat(dirs[d], &sb) != 0)
@@ -396,16 +400,19 @@ static void test_file_matches_stream(void **state)
             char path[128];
             snprintf(path, sizeof(path), "%s/vg_core_match_%d_%zu", dirs[d], (int)getpid(), k);
             unlink(path);
-            int rc = vg_coredump_write(t.pid, types[k], mem_write, &s, &rs, err, sizeof(err));
+            int rc = vg_coredump_write(t.pid, OPTS(types[k], mode), mem_write, &s, &rs, err,
+                                       sizeof(err));
             if (rc)
                 fail_msg("stream %s: %s", vg_dump_type_name(types[k]), err);
-            rc = vg_coredump_to_file(t.pid, types[k], path, &rf, err, sizeof(err));
+            rc = vg_coredump_to_file(t.pid, OPTS(types[k], mode), path, &rf, err, sizeof(err));
             if (rc)
                 fail_msg("file %s: %s", path, err);
             size_t flen;
             unsigned char *f = read_all(path, &flen);
             unlink(path);
             assert_int_equal(rf.bytes, flen);
+            assert_int_equal(rs.mode, mode);
+            assert_int_equal(rf.mode, mode);
             assert_int_equal(rs.bytes, s.len);
             assert_int_equal(rf.segments, rs.segments);
             const Elf64_Phdr *ps, *pf;
@@ -430,10 +437,53 @@ static void test_file_matches_stream(void **state)
             free(s.data);
         }
     }
+}
+
+/* Stop mode (the direct path: a shared mapping prepared before the freeze, data at a reserved
+ * offset, grown while frozen for Mini/Triage, whose size is not estimated) on a stopped target. */
+static void test_file_matches_stream(void **state)
+{
+    (void)state;
+    struct target t;
+    target_start(&t, NULL);
+    kill(t.pid, SIGSTOP);
+    for (int i = 0; i < 200 && proc_state(t.pid, NULL) != 'T'; i++)
+        usleep(1000);
+    assert_int_equal(proc_state(t.pid, NULL), 'T');
+    compare_file_stream(t.pid, VG_DUMP_STOP);
     kill(t.pid, SIGCONT);
     target_read(&t, 200);
     assert_target_healthy(&t);
     target_stop(&t);
+}
+
+/* Snapshot mode on a process whose memory does not change: cat(1) blocked reading an empty
+ * pipe (nanosleep would not do: each interruption rewrites its remaining time on the stack),
+ * without rseq (the kernel rewrites a thread's rseq area whenever it returns to user mode). */
+static void test_snapshot_file_matches_stream(void **state)
+{
+    (void)state;
+    int in[2];
+    assert_int_equal(pipe(in), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(in[0], 0);
+        close(in[0]);
+        close(in[1]);
+        char *env[] = {"GLIBC_TUNABLES=glibc.pthread.rseq=0", NULL};
+        execle("/bin/cat", "cat", (char *)NULL, env);
+        _exit(127);
+    }
+    close(in[0]);
+    for (int i = 0; i < 500 && proc_state(pid, NULL) != 'S'; i++)
+        usleep(2000);
+    usleep(50000);
+    compare_file_stream(pid, VG_DUMP_SNAPSHOT);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(in[1]);
 }
 
 static void test_file_exists(void **state)
@@ -445,7 +495,7 @@ static void test_file_exists(void **state)
     assert_true(fd >= 0);
     close(fd);
     target_start(&t, NULL);
-    int rc = vg_coredump_to_file(t.pid, VG_DUMP_MINI, path, NULL, err, sizeof(err));
+    int rc = vg_coredump_to_file(t.pid, STOP(VG_DUMP_MINI), path, NULL, err, sizeof(err));
     assert_int_equal(rc, VG_EEXIST);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0); /* somebody else's file is left alone */
@@ -453,27 +503,69 @@ static void test_file_exists(void **state)
     target_stop(&t);
 }
 
-/* Disk full: a 1 MiB tmpfs in a private mount namespace (needs root; skipped otherwise). */
-static void test_disk_full(void **state)
+/* A private tmpfs of `size` in a private mount namespace (needs root; skipped otherwise). */
+static void private_tmpfs(char *dir, const char *size)
 {
-    (void)state;
-    char dir[] = "/tmp/vg_core_full_XXXXXX", path[128], err[512];
-    struct target t;
     if (geteuid() != 0)
         VG_SKIP("needs root for a private tmpfs");
     if (unshare(CLONE_NEWNS) != 0)
         VG_SKIP("no private mount namespace for a tmpfs: unshare: %s", strerror(errno));
     assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=1m"), 0);
+    char opt[32];
+    snprintf(opt, sizeof(opt), "size=%s", size);
+    assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, opt), 0);
+}
+
+/* Disk full (a 1 MiB tmpfs, no free-space floor), in both modes. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vg_core_full_XXXXXX", path[128], err[512];
+    struct target t;
+    private_tmpfs(dir, "1m");
     snprintf(path, sizeof(path), "%s/core", dir);
     target_start(&t, NULL);
-    int rc = vg_coredump_to_file(t.pid, VG_DUMP_WITH_HEAP, path, NULL, err, sizeof(err));
-    assert_int_equal(rc, VG_ENOSPC);
-    assert_non_null(strstr(err, "partial file removed"));
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), -1);
-    assert_int_equal(errno, ENOENT);
+    for (int m = 0; m < 2; m++) {
+        struct vg_dump_opts o = {VG_DUMP_FULL, m ? VG_DUMP_STOP : VG_DUMP_SNAPSHOT, 0};
+        int rc = vg_coredump_to_file(t.pid, &o, path, NULL, err, sizeof(err));
+        assert_int_equal(rc, VG_ENOSPC);
+        assert_non_null(strstr(err, "partial file removed"));
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), -1);
+        assert_int_equal(errno, ENOENT);
+    }
+    assert_target_healthy(&t);
+    target_stop(&t);
+    umount(dir);
+    rmdir(dir);
+}
+
+/* The free-space floor of -o: a dump that would leave less than keep_free is refused and
+ * removed; the default floor (15% of the file system) lets it through. */
+static void test_keep_free(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vg_core_floor_XXXXXX", path[128], err[512];
+    struct target t;
+    private_tmpfs(dir, "16m");
+    snprintf(path, sizeof(path), "%s/core", dir);
+    target_start(&t, NULL);
+    for (int m = 0; m < 2; m++) {
+        enum vg_dump_mode mode = m ? VG_DUMP_STOP : VG_DUMP_SNAPSHOT;
+        struct vg_dump_opts o = {VG_DUMP_FULL, mode, 15u << 20};
+        int rc = vg_coredump_to_file(t.pid, &o, path, NULL, err, sizeof(err));
+        assert_int_equal(rc, VG_ENOSPC);
+        if (!strstr(err, "must stay free") || !strstr(err, "partial file removed"))
+            fail_msg("%s", err);
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), -1);
+        o.keep_free = VG_DUMP_KEEP_FREE_DEFAULT;
+        rc = vg_coredump_to_file(t.pid, &o, path, NULL, err, sizeof(err));
+        if (rc)
+            fail_msg("%s: %s", vg_dump_mode_name(mode), err);
+        unlink(path);
+    }
     assert_target_healthy(&t);
     target_stop(&t);
     umount(dir);
@@ -497,7 +589,8 @@ static void test_permission(void **state)
         close(fds[0]);
         if (setgid(65534) != 0 || setuid(65534) != 0)
             _exit(3);
-        int rc = vg_coredump_write(t.pid, VG_DUMP_MINI, mem_write, &s, NULL, err, sizeof(err));
+        int rc =
+            vg_coredump_write(t.pid, STOP(VG_DUMP_MINI), mem_write, &s, NULL, err, sizeof(err));
         dprintf(fds[1], "%d %s", rc, err);
         _exit(0);
     }
@@ -525,7 +618,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sink_quota),      cmocka_unit_test(test_thread_churn),
         cmocka_unit_test(test_stopped_process), cmocka_unit_test(test_file_matches_stream),
         cmocka_unit_test(test_file_exists),     cmocka_unit_test(test_permission),
-        cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_disk_full),       cmocka_unit_test(test_keep_free),
+        cmocka_unit_test(test_snapshot_stream), cmocka_unit_test(test_snapshot_file_matches_stream),
     };
     signal(SIGPIPE, SIG_IGN);
     return VG_TEST_MAIN(tests, NULL, NULL);

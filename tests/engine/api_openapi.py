@@ -70,8 +70,8 @@ EXTENSIONS = {
                           "features", "configurationErrors"},
     "CollectionRuleDetailedDescription": {"lastFired", "cooldownRemaining", "lastError",
                                           "configurationErrors"},
-    "OperationSummary": {"collectionRule", "upload"},
-    "OperationStatus": {"collectionRule"},
+    "OperationSummary": {"collectionRule", "upload", "outputs"},
+    "OperationStatus": {"collectionRule", "upload", "outputs"},
 }
 
 SPAN_RE = re.compile(r"^(\d+\.)?\d\d:\d\d:\d\d(\.\d{1,7})?$")

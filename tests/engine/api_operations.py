@@ -111,6 +111,8 @@ def run(env):
     eq(d.get(loc.upper().replace("/OPERATIONS/", "/operations/"), key=key).status, 201,
        "operation ids are case-insensitive")
     problem(d.req("DELETE", loc, key=key), 400, "VG_ESTATE")  # already Succeeded
+    eq((j["outputs"]["Mode"], j["outputs"]["FallbackReason"]), ("Snapshot", ""),
+       "a snapshot by default: %r" % j.get("outputs"))
     ops = d.get("/operations", key=key).json()
     eq([(o["operationId"], o["status"]) for o in ops], [(op_id, "Succeeded")], "/operations")
     # dotnet-monitor's filters: pid, uid, name (exact), tags (every one given)
@@ -121,6 +123,16 @@ def run(env):
                     ("tags=nightly,team-b", 0), ("pid=%d&tags=team-a" % small.pid, 1)]:
         eq(len(d.get("/operations?" + q, key=key).json()), want, "/operations?" + q)
     problem(d.get("/operations?pid=x", key=key), 400, "VG_EINVAL")
+
+    # --- mode=Stop is honoured; a bad mode is a 400
+    r = d.get("/dump?pid=%d&egressProvider=fs&type=Mini&mode=stop" % small.pid, key=key)
+    eq(r.status, 202, "GET /dump?mode=stop: %r" % r)
+    stop_loc = r.header("Location")
+    r, j = poll_op(d, key, stop_loc)
+    eq((j["status"], j["outputs"]["Mode"]), ("Succeeded", "Stop"), "a Stop dump: %r" % j)
+    check_core(j["resourceLocation"], small)
+    os.unlink(j["resourceLocation"])
+    problem(d.get("/dump?pid=%d&mode=Frozen" % small.pid, key=key), 400, "VG_EINVAL")
 
     # --- a big Full dump: a second one meanwhile is refused, then DELETE cancels it
     r = d.get("/dump?pid=%d&egressProvider=fs&type=Full" % big.pid, key=key)
@@ -145,8 +157,9 @@ def run(env):
     problem(d.req("DELETE", big_loc, key=key), 400, "VG_ESTATE")
     eq(big.cmd("spawn 0"), 2, "the big process still runs after the cancelled dump")
     ops = d.get("/operations", key=key).json()
-    eq([(o["operationId"], o["status"]) for o in ops], [(big_id, "Cancelled"),
-                                                        (op_id, "Succeeded")],
+    eq([(o["operationId"], o["status"]) for o in ops][:2], [(big_id, "Cancelled"),
+                                                            (stop_loc.rsplit("/", 1)[1],
+                                                             "Succeeded")],
        "/operations, newest first")
 
     # --- a dump whose egress fails: Failed with the reason; the next dump is not blocked
@@ -180,7 +193,7 @@ def run(env):
     check(re.search(r'content-disposition: attachment; filename="core_\d{8}_\d{6}_\d{3}_%d"'
                     % small.pid, head), "Content-Disposition:\n" + head)
     check_core(out, small)
-    eq(len(d.get("/operations", key=key).json()), 3, "a streamed dump is not an operation")
+    eq(len(d.get("/operations", key=key).json()), 4, "a streamed dump is not an operation")
     cp = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{http_code}", base],
                         capture_output=True, text=True, timeout=30)
     eq(cp.stdout, "401", "streamed dump without a key")
