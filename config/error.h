@@ -45,7 +45,8 @@
     XX(EFATAL, -1011, "permanent failure")                                                         \
     XX(ESTATE, -1012, "invalid state")                                                             \
     XX(EEXITED, -1013, "process exited")                                                           \
-    XX(ETHROTTLED, -1014, "throttled")
+    XX(ETHROTTLED, -1014, "throttled")                                                             \
+    XX(ETRUNCATED, -1015, "data ended early")
 
 enum vg_errno {
 #define VG__ERR_ENUM(name, val, msg) VG_##name = (val),
