@@ -165,12 +165,14 @@ int vg_core_stream_end(const struct vg_core_stream *c, char *err, size_t errlen)
         return c->rc;
     }
     if (!c->header_done) {
+        if (!c->seen) {
+            snprintf(err, errlen, "empty core: the stream ended before its first byte");
+            return VG_EPARSE;
+        }
         snprintf(err, errlen,
-                 c->seen ? "truncated core: the stream ended after %llu bytes, inside the ELF "
-                           "header"
-                         : "empty core: the stream ended before any byte (%llu)",
+                 "truncated core: the stream ended after %llu bytes, inside the ELF header",
                  (unsigned long long)c->seen);
-        return c->seen ? VG_ETRUNCATED : VG_EPARSE;
+        return VG_ETRUNCATED;
     }
     if (c->ph_index < c->phnum || c->seen < c->expected) {
         snprintf(err, errlen,
