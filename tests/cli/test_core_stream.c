@@ -134,8 +134,10 @@ static void test_lengths_that_overflow(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_complete_and_truncated), cmocka_unit_test(test_xnum),
-        cmocka_unit_test(test_elf32),                  cmocka_unit_test(test_not_a_core),
+        cmocka_unit_test(test_complete_and_truncated),
+        cmocka_unit_test(test_xnum),
+        cmocka_unit_test(test_elf32),
+        cmocka_unit_test(test_not_a_core),
         cmocka_unit_test(test_lengths_that_overflow),
     };
     return VG_TEST_MAIN(tests, NULL, NULL);
