@@ -6,7 +6,7 @@
 # filter are checked offline only.)
 #   systemd_test.sh SOURCE_DIR VIGIL CRASHER
 set -euo pipefail
-src=$1 vigil=$2 crasher=$3
+src=$(realpath "$1") vigil=$(realpath "$2") crasher=$(realpath "$3")
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not found"; exit 77; }
 work=$(mktemp -d)
 pids=()
