@@ -9,6 +9,7 @@
 #include "config/error.h"
 
 #include <elf.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,41 @@ static void need(struct vg_core_stream *c, uint64_t end)
         c->expected = end;
 }
 
+/* Where the fields the checker reads sit in each ELF class (the two headers differ only in the
+ * widths and places of their fields). */
+struct layout {
+    size_t ehsize, phsize;
+    struct field {
+        size_t off, len;
+    } type, phoff, shoff, phentsize, phnum, shentsize, shnum, p_offset, p_filesz;
+};
+#define F(T, m)                                                                                    \
+    {                                                                                              \
+        offsetof(T, m), sizeof(((T *)0)->m)                                                        \
+    }
+static const struct layout elf64 = {
+    sizeof(Elf64_Ehdr),      sizeof(Elf64_Phdr),         F(Elf64_Ehdr, e_type),
+    F(Elf64_Ehdr, e_phoff),  F(Elf64_Ehdr, e_shoff),     F(Elf64_Ehdr, e_phentsize),
+    F(Elf64_Ehdr, e_phnum),  F(Elf64_Ehdr, e_shentsize), F(Elf64_Ehdr, e_shnum),
+    F(Elf64_Phdr, p_offset), F(Elf64_Phdr, p_filesz),
+};
+static const struct layout elf32 = {
+    sizeof(Elf32_Ehdr),      sizeof(Elf32_Phdr),         F(Elf32_Ehdr, e_type),
+    F(Elf32_Ehdr, e_phoff),  F(Elf32_Ehdr, e_shoff),     F(Elf32_Ehdr, e_phentsize),
+    F(Elf32_Ehdr, e_phnum),  F(Elf32_Ehdr, e_shentsize), F(Elf32_Ehdr, e_shnum),
+    F(Elf32_Phdr, p_offset), F(Elf32_Phdr, p_filesz),
+};
+#undef F
+
+/* A little-endian field of buf. */
+static uint64_t get(const unsigned char *buf, struct field f)
+{
+    uint64_t v = 0;
+    for (size_t i = f.len; i-- > 0;)
+        v = v << 8 | buf[f.off + i];
+    return v;
+}
+
 static int header(struct vg_core_stream *c)
 {
     const unsigned char *id = c->buf;
@@ -48,45 +84,25 @@ static int header(struct vg_core_stream *c)
     if (id[EI_DATA] != ELFDATA2LSB)
         return bad(c, "not little-endian");
     c->is64 = id[EI_CLASS] == ELFCLASS64;
-    uint16_t type, phnum, shentsize, shnum;
-    uint64_t shoff;
-    if (c->is64) {
-        Elf64_Ehdr h;
-        memcpy(&h, c->buf, sizeof(h));
-        type = h.e_type;
-        c->phoff = h.e_phoff;
-        c->phentsize = h.e_phentsize;
-        phnum = h.e_phnum;
-        shoff = h.e_shoff;
-        shentsize = h.e_shentsize;
-        shnum = h.e_shnum;
-        if (h.e_phentsize != sizeof(Elf64_Phdr))
-            return bad(c, "program header size is not 56");
-    } else {
-        Elf32_Ehdr h;
-        memcpy(&h, c->buf, sizeof(h));
-        type = h.e_type;
-        c->phoff = h.e_phoff;
-        c->phentsize = h.e_phentsize;
-        phnum = h.e_phnum;
-        shoff = h.e_shoff;
-        shentsize = h.e_shentsize;
-        shnum = h.e_shnum;
-        if (h.e_phentsize != sizeof(Elf32_Phdr))
-            return bad(c, "program header size is not 32");
-    }
-    if (type != ET_CORE)
+    const struct layout *l = c->is64 ? &elf64 : &elf32;
+    uint64_t phnum = get(c->buf, l->phnum), shoff = get(c->buf, l->shoff);
+    uint64_t shnum = get(c->buf, l->shnum);
+    c->phoff = get(c->buf, l->phoff);
+    c->phentsize = (uint16_t)get(c->buf, l->phentsize);
+    if (get(c->buf, l->type) != ET_CORE)
         return bad(c, "ELF file, but not a core (e_type is not ET_CORE)");
+    if (c->phentsize != l->phsize)
+        return bad(c, "program headers of the wrong size for their class");
     if (phnum == 0)
         return bad(c, "no program headers");
-    if (c->phoff < (c->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+    if (c->phoff < l->ehsize)
         return bad(c, "program headers overlap the ELF header");
     c->xnum = phnum == PN_XNUM;
     /* with PN_XNUM the real count sits in the section header at the end: the file ends there */
-    c->phnum = c->xnum ? 0 : phnum;
+    c->phnum = c->xnum ? 0 : (uint32_t)phnum;
     need(c, add_sat(c->phoff, (uint64_t)c->phnum * c->phentsize));
     if (shoff)
-        need(c, add_sat(shoff, (uint64_t)shentsize * (shnum ? shnum : 1)));
+        need(c, add_sat(shoff, get(c->buf, l->shentsize) * (shnum ? shnum : 1)));
     else if (c->xnum)
         return bad(c, "PN_XNUM without a section header");
     c->header_done = true;
@@ -96,20 +112,10 @@ static int header(struct vg_core_stream *c)
 
 static void program_header(struct vg_core_stream *c)
 {
-    uint64_t off, filesz;
-    if (c->is64) {
-        Elf64_Phdr p;
-        memcpy(&p, c->buf, sizeof(p));
-        off = p.p_offset;
-        filesz = p.p_filesz;
-    } else {
-        Elf32_Phdr p;
-        memcpy(&p, c->buf, sizeof(p));
-        off = p.p_offset;
-        filesz = p.p_filesz;
-    }
+    const struct layout *l = c->is64 ? &elf64 : &elf32;
+    uint64_t filesz = get(c->buf, l->p_filesz);
     if (filesz)
-        need(c, add_sat(off, filesz));
+        need(c, add_sat(get(c->buf, l->p_offset), filesz));
     c->ph_index++;
     c->buf_len = 0;
 }

@@ -9,6 +9,7 @@
 
 #include "config/error.h"
 #include "config/util.h"
+#include "engine/host/procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,17 +30,12 @@
 /* serializes two installs on this machine, whatever their state directories */
 #define INSTALL_LOCK "/run/lock/vigil-crash-install.lock"
 
+/* The first line of a /proc/sys file. */
 static int read_line(const char *path, char *buf, size_t n)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t len = read(fd, buf, n - 1);
-    int e = errno;
-    close(fd);
+    ssize_t len = vg_procfs_read(AT_FDCWD, path, buf, n);
     if (len < 0)
-        return -e;
-    buf[len] = '\0';
+        return (int)len;
     buf[strcspn(buf, "\n")] = '\0';
     return 0;
 }
