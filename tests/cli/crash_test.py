@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 import vigil_test as vt
@@ -41,12 +42,21 @@ class Env(vt.Env):
     def __init__(self, name):
         super().__init__(name)
         check(CRASHER and os.access(CRASHER, os.X_OK), "VG_CRASHER must name vg_crasher")
-        # core_pattern holds at most 127 characters: keep the config path short
-        self.conf = os.path.join(self.tmp, "c")
+        # core_pattern holds at most 127 characters: the configuration and the handler (a symlink
+        # to the vigil under test) go under a short directory
+        self.short = tempfile.mkdtemp(prefix="vgc", dir="/tmp")
+        self.conf = os.path.join(self.short, "c")
+        self.handler = os.path.join(self.short, "v")
+        os.symlink(vt.VIGIL, self.handler)
         self.state = os.path.join(self.tmp, "s")
         self.out = os.path.join(self.tmp, "out")
         for d in (self.conf, self.out):
             os.makedirs(d)
+
+    def close(self, keep=False):
+        super().close(keep)
+        if not keep:
+            shutil.rmtree(self.short, ignore_errors=True)
 
     def write_config(self, rules, egress=None):
         cfg = {"CollectionRules": rules,
@@ -323,8 +333,9 @@ class Kernel:
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         self.orig = read(CORE_PATTERN)
         self.orig_limit = read(CORE_PIPE_LIMIT)
-        r = subprocess.run([vt.VIGIL, "crash", "--install", "--config-dir", self.env.conf],
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run([vt.VIGIL, "crash", "--install", "--config-dir", self.env.conf,
+                            "--handler", self.env.handler], capture_output=True, text=True,
+                           timeout=30)
         self.ours = read(CORE_PATTERN)
         # should this process die without its finally, the guardian puts the setting back
         restore = ("tail --pid=%d -f /dev/null; "
@@ -398,11 +409,10 @@ def sc_kernel(env):
     with Kernel(env) as k:
         check("installed" in k.install_out, k.install_out)
         eq(read(CORE_PIPE_LIMIT) != "0", True, "core_pipe_limit set above 0")
-        check(k.ours.startswith("|%s crash --config-dir %s " % (os.path.realpath(vt.VIGIL),
-                                                               env.conf)), k.ours)
+        check(k.ours.startswith("|%s crash --config-dir %s " % (env.handler, env.conf)), k.ours)
         # idempotent
-        r = subprocess.run([vt.VIGIL, "crash", "--install", "--config-dir", env.conf],
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run([vt.VIGIL, "crash", "--install", "--config-dir", env.conf,
+                            "--handler", env.handler], capture_output=True, text=True, timeout=30)
         check(r.returncode == 0 and "already installed" in r.stdout, r.stdout + r.stderr)
         # 1. a segfault
         p = env.crasher("segv", delay=0)
