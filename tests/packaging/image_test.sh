@@ -33,7 +33,7 @@ done
 
 work=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]+"${pids[@]}"}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+trap '{ for p in "${pids[@]+"${pids[@]}"}"; do kill -9 "$p" || true; done; wait; } 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/conf" "$work/state"
 run="$(basename "$work")"
 sas=$(python3 "$src/tests/egress/azhelper.py" sas)
@@ -114,4 +114,30 @@ in_image /usr/bin/vigil crash --config-dir /etc/vigil \
   "$pid:$pid:$pid:$pid:11:$(date +%s):0:0:0:1:image" vg_api_target '!x' < "$work/core" \
   > "$work/crash" 2>&1 || fail "vigil crash in the image: $(cat "$work/crash")"
 grep -q 'CollectDump done {"EgressPath":"s3://vigil/' "$work/crash" || fail "crash: $(cat "$work/crash")"
-echo "PASS image root file system ($(du -sh "$root" | cut -f1)): check, dump to S3, upload to Azure, crash"
+# the Kubernetes DaemonSet's crash handler (examples/kubernetes/daemonset.yaml): the node runs it
+# for a crash, and it runs `vigil crash` inside the running vigil container, found by its pid
+# file. Here the container is `vigil run` in the image root, the node's pid file in $work.
+/usr/bin/python3 -c 'import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "ConfigMap" and "crash-handler" in d["data"]:
+        sys.stdout.write(d["data"]["crash-handler"])' "$src/examples/kubernetes/daemonset.yaml" |
+  sed "s|/var/lib/vigil/vigil.pid|$work/state/vigil.pid|" > "$work/crash-handler"
+grep -q nsenter "$work/crash-handler" || fail "no crash-handler in the DaemonSet's ConfigMap"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+in_image /bin/sh -c "echo \$\$ > /var/lib/vigil/vigil.pid && exec /usr/bin/vigil run \
+  --config-dir /etc/vigil --state-dir /var/lib/vigil --urls http://127.0.0.1:$port" \
+  > "$work/daemon.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  [[ -s "$work/state/vigil.pid" ]] && [[ "$(cat "/proc/$(cat "$work/state/vigil.pid")/comm" 2>/dev/null)" == vigil ]] && break
+  sleep 0.1
+done
+dpid=$(cat "$work/state/vigil.pid" 2>/dev/null) || fail "the containerized vigil wrote no pid: $(cat "$work/daemon.log")"
+pids+=("$dpid")
+sh "$work/crash-handler" crash --config-dir /etc/vigil \
+  "$pid:$pid:$pid:$pid:6:$(date +%s):0:0:0:1:k8s-node" vg_api_target '!x' < "$work/core" \
+  > "$work/handler" 2>&1 || fail "the DaemonSet's crash handler: $(cat "$work/handler")"
+grep -q 'CollectDump done {"EgressPath":"s3://vigil/' "$work/handler" ||
+  fail "the crash handler did not ship the core: $(cat "$work/handler")"
+kill "$dpid"
+echo "PASS image root file system ($(du -sh "$root" | cut -f1)): check, dump to S3, upload to Azure, crash, the DaemonSet's crash handler"
