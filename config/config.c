@@ -786,6 +786,26 @@ static const struct vg_field discovery_fields[] = {
      offsetof(struct discovery_raw, poll_set), 100, 3600000, NULL, false, NULL},
 };
 
+struct global_counter_raw {
+    double interval_s;
+    bool interval_set;
+    const struct vg_node *unused[3];
+};
+
+/* dotnet-monitor's GlobalCounter: IntervalSeconds is used; the others are accepted (its files load
+ * unchanged) with a warning. */
+static const struct vg_field global_counter_fields[] = {
+    {"IntervalSeconds", VG_FIELD_DOUBLE, offsetof(struct global_counter_raw, interval_s),
+     offsetof(struct global_counter_raw, interval_set), 1, 86400, NULL, false,
+     "a number of seconds, 1-86400"},
+    {"MaxHistograms", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[0]), VG_NO_SET, 0,
+     0, NULL, false, NULL},
+    {"MaxTimeSeries", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[1]), VG_NO_SET, 0,
+     0, NULL, false, NULL},
+    {"Providers", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[2]), VG_NO_SET, 0, 0,
+     NULL, false, NULL},
+};
+
 static void load_storage_discovery(struct loader *L)
 {
     struct storage_raw r = {0};
@@ -800,6 +820,19 @@ static void load_storage_discovery(struct loader *L)
     vg_fields_apply(L->t, discovery_fields, VG_ARRAY_SIZE(discovery_fields),
                     vg_node_get(L->root, "Discovery"), NULL, "Discovery", &d, L->d);
     L->cfg->settings.discovery.poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
+    struct global_counter_raw gc = {0};
+    vg_fields_apply(L->t, global_counter_fields, VG_ARRAY_SIZE(global_counter_fields),
+                    vg_node_get(L->root, "GlobalCounter"), NULL, "GlobalCounter", &gc, L->d);
+    const struct vg_node *gcn = vg_node_get(L->root, "GlobalCounter");
+    for (size_t i = 1; i < VG_ARRAY_SIZE(global_counter_fields); i++) {
+        const struct vg_pair *p = vg_node_get_pair(gcn, global_counter_fields[i].name);
+        if (p)
+            vg_diag_warn(L->d, &p->key_pos, p->key,
+                         "dotnet-monitor setting not used by vigil yet; ignored");
+    }
+    /* the runtime takes whole seconds (EventCounterIntervalSec, RefreshInterval) */
+    L->cfg->settings.discovery.counter_interval_s =
+        gc.interval_set ? (uint64_t)(gc.interval_s + 0.5) : 5;
 }
 
 /* ---------- CollectionRules ---------- */
@@ -1073,9 +1106,13 @@ static void check_top_level(struct loader *L)
         "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
         "DotnetMonitorDebug", "$schema", NULL};
     check_keys(L, L->root, "", known);
-    static const char *const ignored[] = {
-        "DiagnosticPort",    "DefaultProcess", "GlobalCounter",      "InProcessFeatures",
-        "CorsConfiguration", "Kestrel",        "DotnetMonitorDebug", NULL};
+    static const char *const ignored[] = {"DiagnosticPort",
+                                          "DefaultProcess",
+                                          "InProcessFeatures",
+                                          "CorsConfiguration",
+                                          "Kestrel",
+                                          "DotnetMonitorDebug",
+                                          NULL};
     for (size_t i = 0; ignored[i]; i++) {
         const struct vg_pair *p = vg_node_get_pair(L->root, ignored[i]);
         if (p)

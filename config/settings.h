@@ -122,6 +122,9 @@ struct vg_storage_settings {
 
 struct vg_discovery_settings {
     uint64_t poll_interval_ms; /* default 1000 */
+    /* GlobalCounter.IntervalSeconds: how often a .NET process sends its counters (dotnet-monitor's
+     * setting and default, 5) */
+    uint64_t counter_interval_s;
 };
 
 struct vg_settings {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -153,29 +154,58 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     return 0;
 }
 
+#define MAX_RT_NEEDS 32
+
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
- * (and its adapter can provide them); closed when none does any more. */
+ * (and its adapter can provide them); closed when none does any more, reopened when the rules
+ * read samples of another provider (one session per process feeds every rule). */
 static void update_session(struct vg_daemon *d, struct vg_watched *w)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
+    struct vg_rt_metric_ref refs[MAX_RT_NEEDS];
+    struct vg_buf sig = {0};
+    size_t n = 0;
     bool need = false;
-    for (struct vg_instance *x = w->instances; x && !need; x = x->next)
-        need = x->rule->needs_runtime && !x->limits.finished;
-    if (w->session && (!need || w->session_rt != rt)) { /* no longer needed, or exec'd */
+    for (struct vg_instance *x = w->instances; x; x = x->next) {
+        if (!x->rule->needs_runtime || x->limits.finished)
+            continue;
+        need = true;
+        const struct vg_rt_metric_ref *r = vg_trigger_rt_metric(&x->rule->trigger);
+        if (!r || !r->provider || n == MAX_RT_NEEDS)
+            continue;
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcasecmp(refs[i].provider, r->provider) == 0;
+        if (!dup) {
+            refs[n++] = *r;
+            vg_buf_printf(&sig, "%s\n", r->provider);
+        }
+    }
+    const char *want = sig.data ? sig.data : "";
+    bool changed = w->session && strcmp(w->session_needs ? w->session_needs : "", want) != 0;
+    if (w->session && (!need || w->session_rt != rt || changed)) {
         w->session_rt->session_close(w->session);
         w->session = NULL;
         w->session_rt = NULL;
+        free(w->session_needs);
+        w->session_needs = NULL;
         vg_rt_values_clear(&w->rt);
     }
     if (need && !w->session && rt && rt->session_open) {
-        struct vg_rt_needs needs = {.interval_ms = d->poll_ms};
+        struct vg_rt_needs needs = {.metrics = refs,
+                                    .n_metrics = n,
+                                    .interval_ms =
+                                        d->gen->cfg->settings.discovery.counter_interval_s * 1000};
         int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
-        if (rc == 0)
+        if (rc == 0) {
             w->session_rt = rt;
-        else
+            w->session_needs = vg_strdup(want);
+        } else {
             vg_log(VG_LOG_WARN, "runtime", "pid %d (%s): cannot open a %s session: %s", w->p->pid,
                    w->p->name, rt->display, vg_strerror(rc));
+        }
     }
+    vg_buf_free(&sig);
 }
 
 /* Creates instances for every rule of the current generation that matches p and has none. */
@@ -220,6 +250,7 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
         vg_state_forget_process(d->state, w->p->key_str);
     update_session(d, w); /* no instances: closes it */
     vg_rt_values_free(&w->rt);
+    free(w->session_needs);
     w->p->user = NULL;
     free(w);
 }

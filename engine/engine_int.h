@@ -57,6 +57,7 @@ struct vg_watched {
     bool has_sample;
     struct vg_rt_session *session; /* runtime samples, while a rule reads them */
     const struct vg_runtime_type *session_rt;
+    char *session_needs;    /* the providers the session was opened for ("a\nb\n") */
     struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
 };
 

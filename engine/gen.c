@@ -47,12 +47,13 @@ static char *diags_text(struct vg_diags *d)
 char *vg__rule_unsupported(const struct vg_rule *r)
 {
     const struct vg_trigger_type *tt = r->trigger.type;
-    if (tt && tt->runtime) {
-        const struct vg_runtime_type *rt = vg_runtime_find(tt->runtime);
+    const char *want = vg_trigger_runtime(&r->trigger);
+    if (tt && want) {
+        const struct vg_runtime_type *rt = vg_runtime_find(want);
         if (!rt || !rt->session_open || !tt->observe)
             return vg_asprintf("not supported yet: trigger %s needs samples from the %s runtime "
                                "(%s), which this vigil cannot read yet",
-                               tt->name, rt ? rt->display : tt->runtime,
+                               tt->name, rt ? rt->display : want,
                                rt && !strcmp(rt->name, "dotnet") ? "EventPipe" : "its adapter");
     }
     for (size_t i = 0; i < r->n_actions; i++) {
@@ -94,7 +95,7 @@ bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p)
 {
     if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_CRASH))
         return false; /* `vigil crash` runs it, when the kernel reports a crash */
-    const char *want = r->trigger.type ? r->trigger.type->runtime : NULL;
+    const char *want = vg_trigger_runtime(&r->trigger);
     if (!want)
         return true;
     return p->runtime && strcmp(p->runtime->name, want) == 0;

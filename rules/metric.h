@@ -72,18 +72,45 @@ struct vg_rt_metric_ref {
 struct vg_rt_value {
     char *provider, *name; /* owned */
     double value;
+    char *unit, *help; /* owned; NULL when the runtime gives none (for /metrics) */
+    /* Counters the runtime reports as increments per interval (.NET "Sum" counters such as
+     * exception-count): the running sum of every increment, a monotonic counter. */
+    bool has_total;
+    double total;
+};
+
+/* An ASP.NET Core request a runtime adapter saw start or end since the previous sample (the
+ * AspNet* triggers count them). */
+struct vg_rt_request {
+    bool stop;            /* it ended (else it started) */
+    int status;           /* stop: the response status code, -1 when unknown */
+    uint64_t duration_ms; /* stop: how long it took */
+    char *path;           /* owned */
 };
 
 struct vg_rt_values {
     struct vg_rt_value *v;
     size_t n, cap;
+    struct vg_rt_request *req;
+    size_t n_req, cap_req;
 };
 
 /* Sets provider/name to value (replacing an earlier value of the same pair). 0 or VG_ENOMEM. */
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value);
+/* The same, with the unit ("%", "MB", "B", ...) and a description; either may be NULL. */
+int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const char *name,
+                          double value, const char *unit, const char *help);
 /* The value of provider/name, or NULL. vs may be NULL. */
 const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
                                             const char *name);
+/* Adds inc to the running total of provider/name (which must have been set). */
+void vg_rt_values_add_total(struct vg_rt_values *vs, const char *provider, const char *name,
+                            double inc);
+/* Sets dst's copy of src (value, unit, help and total). 0 or VG_ENOMEM. */
+int vg_rt_values_copy(struct vg_rt_values *dst, const struct vg_rt_value *src);
+/* Appends a request record (path copied). 0 or VG_ENOMEM. */
+int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,
+                             const char *path);
 void vg_rt_values_clear(struct vg_rt_values *vs); /* empties, keeps the array */
 void vg_rt_values_free(struct vg_rt_values *vs);  /* NULL-safe */
 

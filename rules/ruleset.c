@@ -178,7 +178,7 @@ static int compile_trigger(struct rc *c)
     }
     if (r == 0 && c->rule->trigger.type) {
         c->rule->metrics |= c->rule->trigger.metrics;
-        if (type->runtime)
+        if (vg_trigger_runtime(&c->rule->trigger))
             c->rule->needs_runtime = true;
     }
 out:

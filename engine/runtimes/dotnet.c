@@ -5,6 +5,9 @@
 
 #include "engine/host/proc.h"
 #include "engine/host/procfs.h"
+#include "engine/runtimes/dotnet/livemetrics_action.h"
+#include "engine/runtimes/dotnet/session.h"
+#include "engine/runtimes/dotnet/trace_action.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,10 +57,17 @@ static enum vg_rt_detect dotnet_detect(const struct vg_proc *p, bool marked, voi
     return tmp[0] && strcmp(tmp, "/tmp") != 0 && has_socket(p, tmp) ? VG_RT_YES : VG_RT_NO;
 }
 
+static const struct vg_rt_action *const dotnet_actions[] = {&vg__dotnet_collect_trace,
+                                                            &vg__dotnet_collect_live_metrics, NULL};
+
 const struct vg_runtime_type vg_runtime_dotnet = {
     .name = "dotnet",
     .display = ".NET",
     .exe_names = exe_names,
     .map_markers = map_markers,
     .detect = dotnet_detect,
+    .session_open = vg__dotnet_session_open,
+    .session_sample = vg__dotnet_session_sample,
+    .session_close = vg__dotnet_session_close,
+    .actions = dotnet_actions,
 };

@@ -128,7 +128,8 @@ int vg_rt_job_thread(struct vg_rt_job *job, vg_rt_job_fn fn, vg_rt_job_fn after)
 struct vg_rt_needs {
     const struct vg_rt_metric_ref *metrics;
     size_t n_metrics;
-    uint64_t interval_ms; /* the shortest interval any user asked for */
+    uint64_t
+        interval_ms; /* how often the runtime should send them (GlobalCounter.IntervalSeconds) */
 };
 
 struct vg_rt_session;
