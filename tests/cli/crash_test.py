@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`vigil crash`, the kernel's core_pattern handler (engine/cli/crash.c), with real crashing
-programs (tests/targets/vg_crasher.c, tests/runtimes/dotnet/crashapp) and real readers of the
+programs (tests/targets/vg_crasher.c, the .NET test app's --crash-after) and real readers of the
 cores (gdb, the bytes themselves). One scenario per invocation:
 
     crash_test.py stdin|broken|fallback|s3|kernel|kernel_dotnet
@@ -462,21 +462,21 @@ def sc_kernel(env):
 def sc_kernel_dotnet(env):
     """A .NET program dying of an unhandled exception (SIGABRT): the runtime writes its own
     dump (DOTNET_DbgEnableMiniDump) and vigil still ships the kernel's core, which gdb opens."""
-    app = os.path.join(APPS, "crash_dotnet", "crashapp", "crashapp")
+    app = os.path.join(APPS, "dotnet", "app", "VigilTestApp")
     vt.need("dotnet", "the .NET test program")
     if not os.access(app, os.X_OK):
-        raise Skip("%s not built (the crash_dotnet_test_apps fixture)" % app)
+        raise Skip("%s not built (the dotnet_apps fixture)" % app)
     env.write_config({"DotnetCrash": crash_rule(["SIGABRT"], [dump_action(
-        artifact="dotnet-$(Process.ProcessId)")], name="crashapp")})
+        artifact="dotnet-$(Process.ProcessId)")], name="VigilTestApp")})
     own = os.path.join(env.tmp, "runtime-dump")
     denv = dict(os.environ, DOTNET_DbgEnableMiniDump="1", DOTNET_DbgMiniDumpType="1",
                 DOTNET_DbgMiniDumpName=own + ".%p", DOTNET_CLI_TELEMETRY_OPTOUT="1")
     with Kernel(env):
-        p = env.spawn([app], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=denv,
-                      cwd=env.tmp)
+        p = env.spawn([app, "--crash-after", "100"], stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True, env=denv, cwd=env.tmp)
         line = p.stdout.readline().strip()
-        check(line == "ready %d" % p.pid, "crashapp did not start: %r" % line)
-        eq(p.wait(120), -6, "crashapp's end (SIGABRT)")
+        check(line == "started pid=%d" % p.pid, "the .NET test app did not start: %r" % line)
+        eq(p.wait(120), -6, "the .NET test app's end (SIGABRT)")
         wait_for("vigil crash to handle pid %d" % p.pid, lambda: handled(env, p.pid), 60)
     check_log(env)
     log = crash_log(env)
