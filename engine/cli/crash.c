@@ -469,6 +469,7 @@ static int handle(struct opts *o, char *facts, const char *comm, const char *pat
     bool loop_ok = false;
     char *errors = NULL;
     size_t matched = 0;
+    bool broken = false; /* no state or configuration: the previous handler still gets it */
     struct vg_daemon_options dopts = {
         .config_dirs = o->dirs.v, .n_config_dirs = o->dirs.n, .state_dir = o->state_dir};
     struct vg_daemon dd, *d = &dd;
@@ -519,10 +520,12 @@ static int handle(struct opts *o, char *facts, const char *comm, const char *pat
     d->loop = &loop;
     if (vg_state_open(d->state_dir, &d->state, err, sizeof(err))) {
         vg_log(VG_LOG_ERROR, "state", "%s", err);
+        broken = true;
         goto fallback;
     }
     if (vg__gen_build(d, &d->gen, &errors)) {
         vg_log(VG_LOG_ERROR, "crash", "the configuration is not valid:\n%s", errors ? errors : "?");
+        broken = true;
         goto fallback;
     }
     if (!(matched = fire_rules(d, &c))) {
@@ -553,7 +556,7 @@ fallback:
     {
         struct vg_crash_record rec;
         int rc = vg__crash_record_read(d->state_dir, &rec);
-        status = matched || !errors ? 0 : 1;
+        status = broken ? 1 : 0;
         if (rc == 0 && rec.fallback && rec.previous[0]) {
             vg_log(VG_LOG_INFO, "crash", "pid %d: handed to the previous handler \"%s\"", c.pid,
                    rec.previous);

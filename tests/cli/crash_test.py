@@ -3,9 +3,9 @@
 programs (tests/targets/vg_crasher.c, the .NET test app's --crash-after) and real readers of the
 cores (gdb, the bytes themselves). One scenario per invocation:
 
-    crash_test.py stdin|broken|fallback|s3|kernel|kernel_dotnet
+    crash_test.py stdin|broken|bounds|fallback|s3|kernel|kernel_dotnet
 
-stdin, broken, fallback and s3 run `vigil crash` as the kernel would, with a real core (written
+stdin, broken, bounds, fallback and s3 run `vigil crash` as the kernel would, with a real core (written
 by `vigil dump` of a live vg_crasher) on stdin: they need no machine-wide setting. kernel and
 kernel_dotnet point the machine's core_pattern at the vigil under test with `vigil crash
 --install` for the few seconds their crashes take, and restore it whatever happens: in a
@@ -227,6 +227,41 @@ def sc_broken(env):
     check("unexpected arguments" in err, err)
 
 
+def sc_bounds(env):
+    """The handler is bounded: its data size limit is in force (RLIMIT_DATA), and a core that
+    stops coming (stdin neither ends nor flows) is cut at --time-limit, reported, not shipped."""
+    env.write_config({"Crash": crash_rule(["SIGSEGV"], [dump_action()])})
+    p = env.crasher("segv")
+    core = env.real_core(p)
+    facts = "%d:%d:%d:%d:11:%d:0:0:0:1:h" % (p.pid, p.pid, p.pid, p.pid, int(time.time()))
+    h = subprocess.Popen([vt.VIGIL, "crash", "--config-dir", env.conf, "--time-limit", "2",
+                          "--memory-limit", "200", facts, "vg_crasher", ""],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        h.stdin.write(core[:len(core) // 2])  # and then nothing more, and no end
+        h.stdin.flush()
+        ldd = subprocess.run(["ldd", vt.VIGIL], capture_output=True, text=True).stdout
+        if "libasan" not in ldd:  # a sanitizer's shadow memory would not fit: no limit there
+
+            def data_limit():
+                with open("/proc/%d/limits" % h.pid) as f:
+                    line = [l for l in f if l.startswith("Max data size")][0]
+                return line.split()[3:5] == [str(200 << 20)] * 2 and line
+            wait_for("vigil crash's RLIMIT_DATA", data_limit, 30)
+        rc = h.wait(60)  # the time limit (2 s) ends it; the alarm 15 s later would anyway
+        err = h.stderr.read().decode(errors="replace")
+    finally:
+        if h.poll() is None:
+            h.kill()
+            h.wait()
+    eq(rc, 1, "exit status after the time limit:\n" + err)
+    check("time limit reached" in err, err)
+    check("(time limit): not shipped" in err, err)
+    eq(env.artifacts(), [], "a core cut by the time limit was shipped")
+    partial = os.path.join(env.out, ".vigil-partial")
+    check(not os.path.isdir(partial) or not os.listdir(partial), "a partial file stayed")
+
+
 def sc_fallback(env):
     """No rule matches: the crash goes to the handler configured before (as --install recorded
     it): a pipe handler is exec'd with the kernel's values and the core on its stdin; a file
@@ -279,6 +314,16 @@ def sc_fallback(env):
     eq(rc, 0, "exit status:\n" + err)
     check("the core is dropped (--fallback none)" in err, err)
     check(not os.path.exists(os.path.join(got, "core.%d" % p.pid)), "handed over with 'none'")
+    # rules that do not compile: the crash still goes to the previous handler, and it says why
+    record("|%s %%P" % script)
+    with open(os.path.join(env.conf, "settings.json"), "w") as f:
+        json.dump({"CollectionRules": {"Bad": {"Trigger": {"Type": "NoSuchTrigger"}}},
+                   "Storage": {"StateDir": env.state}}, f)
+    rc, err = env.crash(p.pid, 11, "vg_crasher", core)
+    eq(rc, 1, "exit status with a broken configuration:\n" + err)
+    check("the configuration is not valid" in err and "NoSuchTrigger" in err, err)
+    with open(os.path.join(got, "core.%d" % p.pid), "rb") as f:
+        check(f.read() == core, "a broken configuration lost the crash")
 
 
 def sc_s3(env):

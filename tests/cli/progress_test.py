@@ -4,6 +4,7 @@ terminal (a pty here, as a person's shell would give them) and print nothing of 
 import json
 import os
 import re
+import select
 import subprocess
 
 import vigil_test as vt
@@ -14,24 +15,31 @@ LINE = re.compile(r"(dumping|writing|uploading)\s+(\S+ \S+)(?: / (\S+ \S+)\s+(\d
 
 
 def on_pty(argv):
-    """Runs argv with stderr on a pty; returns (exit status, stdout, what the terminal got)."""
+    """Runs argv with stderr on a pty; returns (exit status, stdout, what the terminal got). The
+    slave side stays open here until the command has exited and everything was read: a pty whose
+    slave is closed may answer EIO before its last bytes are read."""
     master, slave = os.openpty()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
                          env=dict(os.environ, TERM="xterm"))
-    os.close(slave)
-    tty = b""
+    got = {master: b"", p.stdout.fileno(): b""}
+    watch = [master, p.stdout.fileno()]
+    idle_after_exit = False
     while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the other side is closed
-            break
-        if not chunk:
-            break
-        tty += chunk
+        r, _, _ = select.select(watch, [], [], 0.1)
+        for fd in r:
+            chunk = os.read(fd, 65536)
+            got[fd] += chunk
+            if not chunk:  # stdout's end (the pty has no end while the slave is open here)
+                watch.remove(fd)
+        if not r:
+            if idle_after_exit:
+                break
+            idle_after_exit = p.poll() is not None  # one more quiet round after the exit
+    out, tty = got[p.stdout.fileno()], got[master]
+    os.close(slave)
     os.close(master)
-    out = p.stdout.read().decode()
     p.wait(120)
-    return p.returncode, out, tty.decode(errors="replace")
+    return p.returncode, out.decode(), tty.decode(errors="replace")
 
 
 def progress_lines(tty):
