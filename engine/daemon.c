@@ -33,8 +33,10 @@ void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out)
     out->uid = p->uid;
     out->name = p->name;
     out->cmdline = p->cmdline ? p->cmdline : "";
-    out->runtime_id = p->key_str;
-    out->managed_entry_point = NULL;
+    struct vg_rt_facts f;
+    vg_runtime_facts(p, &f);
+    out->runtime_id = f.runtime_id ? f.runtime_id : p->key_str;
+    out->managed_entry_point = f.entry_assembly;
     /* On a hybrid host the v2 path is just "/"; the v1 memory path says more there. */
     bool v2_useful = p->cgroup.v2[0] && strcmp(p->cgroup.v2, "/") != 0;
     out->cgroup = v2_useful || !p->cgroup.v1_memory[0] ? p->cgroup.v2 : p->cgroup.v1_memory;
@@ -159,14 +161,15 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
  * (and its adapter can provide them); closed when none does any more, reopened when the rules
  * read samples of another provider (one session per process feeds every rule). */
-static void update_session(struct vg_daemon *d, struct vg_watched *w)
+static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
     struct vg_rt_metric_ref refs[MAX_RT_NEEDS];
     struct vg_buf sig = {0};
     size_t n = 0;
-    bool need = false;
-    for (struct vg_instance *x = w->instances; x; x = x->next) {
+    /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
+    bool need = !dropping && rt && rt->cheap_samples;
+    for (struct vg_instance *x = dropping ? NULL : w->instances; x; x = x->next) {
         if (!x->rule->needs_runtime || x->limits.finished)
             continue;
         need = true;
@@ -236,7 +239,7 @@ static void on_appeared(struct vg_proc *p, void *arg)
     w->p = p;
     p->user = w;
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
@@ -248,7 +251,7 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
     }
     if (forget)
         vg_state_forget_process(d->state, w->p->key_str);
-    update_session(d, w); /* no instances: closes it */
+    update_session(d, w, true); /* closes it */
     vg_rt_values_free(&w->rt);
     free(w->session_needs);
     w->p->user = NULL;
@@ -289,13 +292,15 @@ static void on_changed(struct vg_proc *p, void *arg)
         instance_destroy(inst);
     }
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
 {
     struct vg_gen *old = d->gen;
     d->gen = g;
+    if (old && d->runtimes_started)
+        vg_runtimes_configure(&g->cfg->settings);
     if (old && g->cfg->settings.discovery.poll_interval_ms != d->poll_ms) {
         d->poll_ms = g->cfg->settings.discovery.poll_interval_ms;
         uv_timer_set_repeat(&d->tick, d->poll_ms);
@@ -323,10 +328,24 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
             }
         }
         attach_rules(d, w);
-        update_session(d, w);
+        update_session(d, w, false);
     }
     if (old)
         vg__gen_unref(old);
+}
+
+/* A runtime held at startup (a .NET `suspend` diagnostic port) goes on once every rule on its
+ * process is armed and the Startup rules' action lists are done, as dotnet-monitor resumes it
+ * after its startup actions. The adapter acts once; it also lets go after its own deadline. */
+void vg__daemon_check_armed(struct vg_watched *w)
+{
+    struct vg_proc *p = w->p;
+    if (!p->runtime || !p->runtime->armed || !p->runtime_data)
+        return;
+    for (struct vg_instance *x = w->instances; x; x = x->next)
+        if (x->run && vg_rule_once(x->rule))
+            return;
+    p->runtime->armed(p->runtime_data);
 }
 
 /* ---------- sampling ---------- */
@@ -414,7 +433,11 @@ static void on_tick(uv_timer_t *t)
             continue;
         struct vg_sample prev = w->last;
         bool had = w->has_sample;
-        if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
+        if (p->external) {
+            /* nothing to read in /proc: the runtime's own samples and Startup only */
+            memset(&w->last, 0, sizeof(w->last));
+            w->last.t_ms = mono;
+        } else if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
             w->has_sample = false;
             continue;
         }
@@ -434,8 +457,11 @@ static void on_tick(uv_timer_t *t)
                 w->last.valid |= bit;
             }
         }
+        /* runtime metrics (jvm_*) come from the session's latest samples, never carried over */
+        vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
+        vg__daemon_check_armed(w);
     }
     d->counters.processes = vg_proc_table_count(d->procs);
 #ifdef __GLIBC__
@@ -444,6 +470,46 @@ static void on_tick(uv_timer_t *t)
 #endif
     d->ticks++;
     d->counters.sample_duration_us = (uv_hrtime() - t0) / 1000;
+}
+
+/* ---------- what runtime adapters may ask ---------- */
+
+static void host_changed(struct vg_proc *p, void *arg)
+{
+    on_changed(p, arg);
+}
+
+static void host_rescan(void *arg)
+{
+    struct vg_daemon *d = arg;
+    if (!d->stopping)
+        uv_timer_start(&d->tick, on_tick, 0, d->poll_ms);
+}
+
+static struct vg_proc *host_find(int pid, void *arg)
+{
+    struct vg_daemon *d = arg;
+    return d->procs ? vg_proc_table_find(d->procs, pid) : NULL;
+}
+
+static struct vg_proc *host_add_external(const struct vg_proc_external *x, void *arg)
+{
+    struct vg_daemon *d = arg;
+    struct vg_proc *p = d->procs ? vg_proc_table_add_external(d->procs, x) : NULL;
+    if (p) {
+        vg_log(VG_LOG_INFO, "discovery",
+               "%s (pid %d in its own namespace) is known through its runtime only", p->name,
+               p->ns_pid);
+        on_appeared(p, d);
+    }
+    return p;
+}
+
+static void host_remove_external(struct vg_proc *p, void *arg)
+{
+    struct vg_daemon *d = arg;
+    on_exited(p, d);
+    vg_proc_table_remove_external(d->procs, p);
 }
 
 /* ---------- lifecycle ---------- */
@@ -455,6 +521,9 @@ static void finish_stop(struct vg_daemon *d)
     d->api = NULL;
     vg__reloader_stop(d->reloader);
     d->reloader = NULL;
+    if (d->runtimes_started)
+        vg_runtimes_stop();
+    d->runtimes_started = false;
     /* the API and the reloader close their own handles; these are the daemon's */
     uv_handle_t *mine[] = {(uv_handle_t *)&d->tick,         (uv_handle_t *)&d->stop_timer,
                            (uv_handle_t *)&d->resume_timer, (uv_handle_t *)&d->sig_term,
@@ -478,6 +547,9 @@ static void on_stop_timer(uv_timer_t *t)
                d->runs_active, d->runs_active == 1 ? "" : "s");
         d->exit_status = 0;
         d->stopping = true;
+        if (d->runtimes_started) /* lets runtimes held at startup go before vigil exits */
+            vg_runtimes_stop();
+        d->runtimes_started = false;
         vg__execute_kill_all(d); /* nothing an action started outlives vigil */
         uv_stop(d->loop);
     }
@@ -569,6 +641,13 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     vg_egress_resume_all(d->gen->egress);
 
     uv_timer_init(&loop, &d->tick);
+    d->rt_host = (struct vg_rt_host){.loop = &loop,
+                                     .changed = host_changed,
+                                     .rescan = host_rescan,
+                                     .find = host_find,
+                                     .add_external = host_add_external,
+                                     .remove_external = host_remove_external,
+                                     .arg = d};
     uv_timer_init(&loop, &d->stop_timer);
     uv_timer_init(&loop, &d->resume_timer);
     d->tick.data = d->stop_timer.data = d->resume_timer.data = d;
@@ -585,7 +664,11 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
                "cannot watch the configuration directories (%s); SIGHUP "
                "still reloads",
                vg_strerror(rc));
-    if ((rc = vg__api_start(d, &d->api))) {
+    if ((rc = vg_runtimes_start(&d->rt_host, &d->gen->cfg->settings, err, sizeof(err)))) {
+        vg_log(VG_LOG_ERROR, "runtime", "%s", err[0] ? err : vg_strerror(rc));
+        begin_stop(d, "startup failure");
+        d->exit_status = 1;
+    } else if ((d->runtimes_started = true), (rc = vg__api_start(d, &d->api))) {
         vg_log(VG_LOG_ERROR, "api", "cannot start the HTTP API: %s", vg_strerror(rc));
         begin_stop(d, "startup failure");
         d->exit_status = 1;

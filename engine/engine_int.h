@@ -126,6 +126,8 @@ struct vg_daemon {
     bool stopping;
     int exit_status;
     struct vg_daemon_counters counters;
+    struct vg_rt_host rt_host; /* what runtime adapters may ask of the daemon */
+    bool runtimes_started;
 };
 
 /* gen.c */
@@ -150,6 +152,8 @@ void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
 int vg__limits_load(struct vg_daemon *d, const struct vg_rule *r, const char *proc_key, int pid,
                     uint64_t now, struct vg_limits *out, struct vg_trigger_persist *tp,
                     uint64_t *last_fired_ms, size_t *n_fires);
+/* Tells p's adapter that its rules are armed once no Startup action list runs on it. */
+void vg__daemon_check_armed(struct vg_watched *w);
 
 /* actions.c: starts the rule's action list for inst; takes nothing. */
 int vg__run_start(struct vg_instance *inst);

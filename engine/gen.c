@@ -47,7 +47,7 @@ static char *diags_text(struct vg_diags *d)
 char *vg__rule_unsupported(const struct vg_rule *r)
 {
     const struct vg_trigger_type *tt = r->trigger.type;
-    const char *want = vg_trigger_runtime(&r->trigger);
+    const char *want = r->runtime; /* vg_trigger_runtime(): the type's, or its metric's */
     if (tt && want) {
         const struct vg_runtime_type *rt = vg_runtime_find(want);
         if (!rt || !rt->session_open || !tt->observe)
@@ -95,7 +95,7 @@ bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p)
 {
     if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_CRASH))
         return false; /* `vigil crash` runs it, when the kernel reports a crash */
-    const char *want = vg_trigger_runtime(&r->trigger);
+    const char *want = r->runtime;
     if (!want)
         return true;
     return p->runtime && strcmp(p->runtime->name, want) == 0;

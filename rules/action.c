@@ -136,11 +136,16 @@ static size_t execute_check(void *p, const struct vg_action_ctx *cx)
 
 /* --- CollectDump / CollectGCDump --- */
 
+static const char *const dump_writers[] = {"Auto", "Native", "Runtime", NULL};
+
 static const struct vg_field dump_fields[] = {
     EGRESS_FIELD(struct vg_act_collect_dump),
     {VG__FLD("Type", VG_FIELD_ENUM, struct vg_act_collect_dump, type), VG__NOSET,
      .enum_values = dump_types, .help = "WithHeap, Full, Mini or Triage"},
     ARTIFACT_FIELD(struct vg_act_collect_dump),
+    /* vigil's: the runtime's own dump (.NET) or vigil's ELF core writer */
+    {VG__FLD("Writer", VG_FIELD_ENUM, struct vg_act_collect_dump, writer), VG__NOSET,
+     .enum_values = dump_writers, .help = "Auto, Native or Runtime"},
 };
 
 static void dump_init(void *p)

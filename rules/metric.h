@@ -41,11 +41,55 @@ enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
     XX(CG_THROTTLED_SECONDS, "cgroup_cpu_throttled_seconds_total", VG_COUNTER,                     \
        "Time the cgroup was throttled")
 
+/* Metrics a runtime adapter reads from the runtime itself (its session's samples, provider =
+ * the adapter's name, name = the metric's name); the engine copies them into each sample, so
+ * every trigger and /metrics use them like the ones above. XX(ID, name, kind, help, runtime) */
+#define VG_RT_METRIC_MAP(XX)                                                                       \
+    XX(JVM_HEAP_USED, "jvm_heap_used_bytes", VG_GAUGE, "Java heap in use, all generations", "jvm") \
+    XX(JVM_HEAP_COMMITTED, "jvm_heap_committed_bytes", VG_GAUGE,                                   \
+       "Java heap committed (capacity), all generations", "jvm")                                   \
+    XX(JVM_HEAP_MAX, "jvm_heap_max_bytes", VG_GAUGE, "Java heap maximum, all generations", "jvm")  \
+    XX(JVM_YOUNG_USED, "jvm_young_used_bytes", VG_GAUGE,                                           \
+       "Young generation in use (eden and "                                                        \
+       "survivors)",                                                                               \
+       "jvm")                                                                                      \
+    XX(JVM_YOUNG_COMMITTED, "jvm_young_committed_bytes", VG_GAUGE,                                 \
+       "Young generation committed (capacity)", "jvm")                                             \
+    XX(JVM_OLD_USED, "jvm_old_used_bytes", VG_GAUGE, "Old generation in use", "jvm")               \
+    XX(JVM_OLD_COMMITTED, "jvm_old_committed_bytes", VG_GAUGE,                                     \
+       "Old generation committed (capacity)", "jvm")                                               \
+    XX(JVM_METASPACE_USED, "jvm_metaspace_used_bytes", VG_GAUGE, "Metaspace in use", "jvm")        \
+    XX(JVM_METASPACE_COMMITTED, "jvm_metaspace_committed_bytes", VG_GAUGE,                         \
+       "Metaspace committed (capacity)", "jvm")                                                    \
+    XX(JVM_GC_YOUNG_COUNT, "jvm_gc_young_collections_total", VG_COUNTER,                           \
+       "Young (minor, incremental) collections", "jvm")                                            \
+    XX(JVM_GC_YOUNG_SECONDS, "jvm_gc_young_seconds_total", VG_COUNTER,                             \
+       "Time spent in young collections", "jvm")                                                   \
+    XX(JVM_GC_FULL_COUNT, "jvm_gc_full_collections_total", VG_COUNTER,                             \
+       "Full (major, old generation) collections", "jvm")                                          \
+    XX(JVM_GC_FULL_SECONDS, "jvm_gc_full_seconds_total", VG_COUNTER,                               \
+       "Time spent in full collections", "jvm")                                                    \
+    XX(JVM_THREADS_LIVE, "jvm_threads_live", VG_GAUGE, "Live Java threads", "jvm")                 \
+    XX(JVM_THREADS_DAEMON, "jvm_threads_daemon", VG_GAUGE, "Live daemon Java threads", "jvm")      \
+    XX(JVM_THREADS_STARTED, "jvm_threads_started_total", VG_COUNTER, "Java threads started",       \
+       "jvm")                                                                                      \
+    XX(JVM_CLASSES_LOADED, "jvm_classes_loaded", VG_GAUGE, "Classes loaded (shared included)",     \
+       "jvm")                                                                                      \
+    XX(JVM_CLASSES_UNLOADED, "jvm_classes_unloaded_total", VG_COUNTER, "Classes unloaded", "jvm")  \
+    XX(JVM_SAFEPOINTS, "jvm_safepoints_total", VG_COUNTER, "Safepoints reached", "jvm")            \
+    XX(JVM_SAFEPOINT_SECONDS, "jvm_safepoint_seconds_total", VG_COUNTER,                           \
+       "Time application threads were stopped at safepoints", "jvm")                               \
+    XX(JVM_JIT_SECONDS, "jvm_jit_compilation_seconds_total", VG_COUNTER,                           \
+       "Time spent compiling (JIT)", "jvm")
+
 enum vg_metric_id {
 #define VG__METRIC_ENUM(id, name, kind, help) VG_M_##id,
     VG_METRIC_MAP(VG__METRIC_ENUM)
 #undef VG__METRIC_ENUM
-        VG_METRIC_COUNT
+#define VG__RT_METRIC_ENUM(id, name, kind, help, runtime) VG_M_##id,
+        VG_RT_METRIC_MAP(VG__RT_METRIC_ENUM)
+#undef VG__RT_METRIC_ENUM
+            VG_METRIC_COUNT
 };
 
 struct vg_metric_def {
@@ -53,6 +97,7 @@ struct vg_metric_def {
     const char *name;
     enum vg_metric_kind kind;
     const char *help;
+    const char *runtime; /* the adapter whose samples carry it, or NULL for /proc metrics */
 };
 
 extern const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT];
@@ -127,6 +172,12 @@ static inline bool vg_sample_has(const struct vg_sample *s, enum vg_metric_id id
     return (s->valid >> id) & 1u;
 }
 
+/* Copies the runtime metrics (VG_RT_METRIC_MAP) found in rt into s (rt may be NULL); the others
+ * of them are cleared from s->valid. */
+void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt);
+
 #define VG_METRIC_BIT(id) ((uint64_t)1 << (id))
+
+_Static_assert(VG_METRIC_COUNT <= 64, "metric masks are 64 bits");
 
 #endif

@@ -178,7 +178,8 @@ static int compile_trigger(struct rc *c)
     }
     if (r == 0 && c->rule->trigger.type) {
         c->rule->metrics |= c->rule->trigger.metrics;
-        if (vg_trigger_runtime(&c->rule->trigger))
+        c->rule->runtime = vg_trigger_runtime(&c->rule->trigger);
+        if (c->rule->runtime)
             c->rule->needs_runtime = true;
     }
 out:

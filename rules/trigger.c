@@ -201,5 +201,10 @@ const char *vg_trigger_runtime(const struct vg_trigger *t)
 {
     if (!t->type)
         return NULL;
-    return t->type->runtime_for ? t->type->runtime_for(t->cfg) : t->type->runtime;
+    const char *rt = t->type->runtime_for ? t->type->runtime_for(t->cfg) : t->type->runtime;
+    /* a /proc trigger set on a runtime's metric (Metric: jvm_heap_used_bytes, JvmHeap) */
+    for (int m = 0; !rt && m < VG_METRIC_COUNT; m++)
+        if (t->metrics & VG_METRIC_BIT(m))
+            rt = vg_metric_defs[m].runtime;
+    return rt;
 }

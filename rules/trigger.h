@@ -108,7 +108,8 @@ bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg
 bool vg_trigger_crash(const struct vg_trigger *t, int signo);
 /* "SIGSEGV" for the signals whose default action dumps core (signal(7)); NULL for the others. */
 const char *vg_crash_signal_name(int signo);
-/* The runtime whose samples this compiled trigger reads ("dotnet"), or NULL. */
+/* The runtime whose samples this compiled trigger reads ("dotnet", "jvm"), or NULL: the
+ * type's `runtime`, its `runtime_for(cfg)`, or the runtime of a metric it reads (metric.h). */
 const char *vg_trigger_runtime(const struct vg_trigger *t);
 /* The runtime sample the trigger reads, or NULL. */
 const struct vg_rt_metric_ref *vg_trigger_rt_metric(const struct vg_trigger *t);

@@ -54,17 +54,11 @@ struct dump_state {
     struct vg_dump_result res;
 };
 
-static int sink(void *ctx, const void *buf, size_t len)
-{
-    struct vg_rt_job *job = ctx;
-    if (atomic_load(&job->cancelled))
-        return VG_ECANCELED;
-    return job->ops->write(job, buf, len);
-}
-
 static void dump_work(struct vg_rt_job *job)
 {
     struct dump_state *st = job->state;
+    if (st->rc)
+        return; /* refused at start; reported by dump_after */
     const char *path = job->ops->file_path ? job->ops->file_path(job) : NULL;
     if (path) {
         st->rc = vg_coredump_to_file(job->target.pid, st->type, path, &st->res, st->err,
@@ -78,8 +72,8 @@ static void dump_work(struct vg_rt_job *job)
         snprintf(st->err, sizeof(st->err), "cannot open the artifact: %s", vg_strerror(st->rc));
         return;
     }
-    st->rc =
-        vg_coredump_write(job->target.pid, st->type, sink, job, &st->res, st->err, sizeof(st->err));
+    st->rc = vg_coredump_write(job->target.pid, st->type, vg_rt_job_sink, job, &st->res, st->err,
+                               sizeof(st->err));
     if (st->rc) {
         job->ops->abort(job);
         return;
@@ -124,6 +118,12 @@ static int dump_start(struct vg_rt_job *job)
     if (!st)
         return VG_ENOMEM;
     st->type = set ? (enum vg_dump_type)set->type : VG_DUMP_WITH_HEAP;
+    if (set && set->writer == VG_ACT_WRITER_RUNTIME) {
+        st->rc = VG_EUNSUPPORTED;
+        snprintf(st->err, sizeof(st->err),
+                 "Writer: Runtime needs a runtime that writes its own dumps (.NET); pid %d is %s",
+                 job->target.pid, job->target.runtime ? job->target.runtime->display : "native");
+    }
     job->state = st;
     int rc = vg_rt_job_thread(job, dump_work, dump_after);
     if (rc) {

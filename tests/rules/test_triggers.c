@@ -622,6 +622,84 @@ static void eventcount_dotnet(void **unused)
     fx_free(&f);
 }
 
+/* jvm_* metrics (the JVM adapter's samples) work in the generic triggers, and make the rule a
+ * JVM rule: the engine then applies it to JVMs only and opens their sessions. */
+static void jvm_metrics_in_generic_triggers(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: MemoryGrowth\n"
+                                               "      Settings:\n"
+                                               "        Metric: JvmOldGen\n"
+                                               "        Delta: 100MB\n"));
+    assert_true(r->needs_runtime);
+    assert_string_equal(r->runtime, "jvm");
+    assert_true(r->metrics & VG_METRIC_BIT(VG_M_JVM_OLD_USED));
+    void *st = state_new(r);
+    int fires = 0;
+    for (int i = 0; i <= 25; i++) {
+        assert_false(feed(r, st, (uint64_t)i * 1000, VG_M_RSS, i * 10 * MB)); /* not its metric */
+        fires += feed(r, st, (uint64_t)i * 1000 + 500, VG_M_JVM_OLD_USED, i * 10 * MB);
+    }
+    assert_int_equal(fires, 2);
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: EventCount\n"
+                         "      Settings:\n"
+                         "        Counter: jvm_gc_full_collections_total\n"
+                         "        Count: 3\n"
+                         "        SlidingWindowDuration: 00:00:10\n"));
+    assert_string_equal(r->runtime, "jvm");
+    st = state_new(r);
+    fires = 0;
+    for (int i = 0; i < 8; i++)
+        fires += feed(r, st, (uint64_t)i * 1000, VG_M_JVM_GC_FULL_COUNT, i);
+    assert_int_equal(fires, 2); /* at 3 and 6 */
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: Metric\n"
+                         "      Settings:\n"
+                         "        Name: jvm_threads_live\n"
+                         "        GreaterThan: 100\n"
+                         "        SlidingWindowDuration: 0\n"));
+    assert_string_equal(r->runtime, "jvm");
+    st = state_new(r);
+    assert_false(feed(r, st, 0, VG_M_JVM_THREADS_LIVE, 50));
+    assert_true(feed(r, st, 1000, VG_M_JVM_THREADS_LIVE, 150));
+    free(st);
+    fx_free(&f);
+
+    /* A /proc metric leaves the rule for every process. */
+    r = fx_rule(&f, RULE("      Type: Metric\n"
+                         "      Settings:\n"
+                         "        Name: process_threads\n"
+                         "        GreaterThan: 100\n"));
+    assert_false(r->needs_runtime);
+    assert_null(r->runtime);
+    fx_free(&f);
+}
+
+/* The engine copies a session's samples into the sample, and drops the ones it lacks. */
+static void runtime_values_into_samples(void **unused)
+{
+    struct vg_rt_values rt = {0};
+    struct vg_sample s = smp(0, VG_M_RSS, 1);
+    s.valid |= VG_METRIC_BIT(VG_M_JVM_THREADS_LIVE); /* stale from an earlier sample */
+    assert_int_equal(vg_rt_values_set(&rt, "jvm", "jvm_heap_used_bytes", 123), 0);
+    assert_int_equal(vg_rt_values_set(&rt, "dotnet", "jvm_old_used_bytes", 7), 0);
+    vg_sample_set_runtime(&s, &rt);
+    assert_true(vg_sample_has(&s, VG_M_RSS));
+    assert_true(vg_sample_has(&s, VG_M_JVM_HEAP_USED));
+    assert_true(s.v[VG_M_JVM_HEAP_USED] == 123);
+    assert_false(vg_sample_has(&s, VG_M_JVM_OLD_USED)); /* another provider's */
+    assert_false(vg_sample_has(&s, VG_M_JVM_THREADS_LIVE));
+    vg_sample_set_runtime(&s, NULL);
+    assert_false(vg_sample_has(&s, VG_M_JVM_HEAP_USED));
+    assert_true(vg_sample_has(&s, VG_M_RSS));
+    vg_rt_values_free(&rt);
+}
+
 const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
@@ -639,5 +717,7 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(eventmeter_series),
     cmocka_unit_test(aspnet_requests),
     cmocka_unit_test(eventcount_dotnet),
+    cmocka_unit_test(jvm_metrics_in_generic_triggers),
+    cmocka_unit_test(runtime_values_into_samples),
 };
 const size_t vg_trigger_tests_n = sizeof(vg_trigger_tests) / sizeof(vg_trigger_tests[0]);

@@ -138,6 +138,15 @@ static void read_tmpdir(const char *proc_root, pid_t pid, char *out, size_t n)
     free(buf);
 }
 
+void vg_dnipc_tmpdir(const char *proc_root, pid_t pid, char *out, size_t n)
+{
+    snprintf(out, n, "/tmp");
+    read_tmpdir(proc_root, pid, out, n);
+    size_t l = strlen(out);
+    while (l > 1 && out[l - 1] == '/')
+        out[--l] = 0;
+}
+
 int vg_dnipc_find_socket(const char *proc_root, pid_t pid, char *out, size_t n,
                          const struct vg_dnipc_io *io)
 {

@@ -1,6 +1,7 @@
 /* .NET diagnostic IPC: framing, strings, the commands. See ipc.h. */
 #include "engine/runtimes/dotnet/ipc_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1198,17 +1199,6 @@ void vg_dnipc_cookie_format(const uint8_t c[16], char out[37])
              c[14], c[15]);
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int vg_dnipc_cookie_parse(const char *s, uint8_t c[16])
 {
     /* byte order of the text: the first three groups are little-endian fields */
@@ -1224,10 +1214,10 @@ int vg_dnipc_cookie_parse(const char *s, uint8_t c[16])
             i++;
             continue;
         }
-        int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
-        if (hi < 0 || lo < 0)
+        if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1]))
             return VG_EINVAL;
-        raw[k++] = (uint8_t)(hi << 4 | lo);
+        char pair[3] = {s[i], s[i + 1], 0};
+        raw[k++] = (uint8_t)strtoul(pair, NULL, 16);
         i += 2;
     }
     for (size_t i = 0; i < 16; i++)

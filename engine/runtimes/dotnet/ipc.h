@@ -67,6 +67,10 @@ void vg_dnipc_endpoint_path(struct vg_dnipc_endpoint *ep, const char *path, cons
 int vg_dnipc_find_socket(const char *proc_root, pid_t pid, char *path, size_t n,
                          const struct vg_dnipc_io *io);
 
+/* The runtime's temporary directory as it sees it: TMPDIR from /proc/PID/environ, else "/tmp"
+ * (no trailing slash). */
+void vg_dnipc_tmpdir(const char *proc_root, pid_t pid, char *out, size_t n);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 
 struct vg_dnipc_process_info {

@@ -9,7 +9,6 @@ nothing another test started is touched), checks results with real readers (ClrM
 runtime's dumps, Microsoft.Diagnostics.NETCore.Client cross-checks ProcessInfo and the
 environment) and polls with deadlines. Exit 77 = skipped (no dotnet, or not root where needed)."""
 
-import argparse
 import glob
 import os
 import re
@@ -22,30 +21,8 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
-
-
-class Skip(Exception):
-    pass
-
-
-def fail(msg):
-    raise AssertionError(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        fail(f"{what}: expected {want!r}, got {got!r}")
-
-
-def wait_for(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    fail(f"timed out after {timeout}s waiting for {what}")
+from dntest import Skip, eq, fail, find_dac, wait_for  # noqa: E402
+import dntest  # noqa: E402
 
 
 def need_root():
@@ -53,54 +30,9 @@ def need_root():
         raise Skip("needs root (namespaces, other users)")
 
 
-class Proc:
-    """A process we started, in its own process group; output goes to a file."""
-
+class Proc(dntest.Proc):
     def __init__(self, ctx, argv, env=None, name="proc"):
-        self.out = ctx.path(f"{name}.{len(ctx.procs)}.out")
-        self.f = open(self.out, "w")
-        e = dict(os.environ)
-        e.update(env or {})
-        self.p = subprocess.Popen(argv, stdout=self.f, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=e, start_new_session=True)
-        ctx.procs.append(self)
-
-    def text(self):
-        with open(self.out, errors="replace") as f:
-            return f.read()
-
-    def lines(self):
-        return self.text().splitlines()
-
-    def wait_line(self, regex, timeout=30, what=None):
-        r = re.compile(regex, re.M)
-
-        def look():
-            m = r.search(self.text())
-            if m:
-                return m
-            if self.p.poll() is not None:
-                m = r.search(self.text())
-                if m:
-                    return m
-                fail(f"{what or regex}: process exited ({self.p.returncode}):\n{self.text()}")
-            return None
-        return wait_for(look, timeout, f"{what or regex} in:\n{self.text()}")
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            self.p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.f.close()
+        super().__init__(ctx.procs, ctx.path(f"{name}.{len(ctx.procs)}.out"), argv, env)
 
 
 class Ctx:
@@ -116,10 +48,7 @@ class Ctx:
         self.work = tempfile.mkdtemp(prefix=f"{args.scenario[:8]}-", dir=args.work)
         os.chmod(self.work, 0o755)
         self.procs = []
-        dacs = glob.glob("/usr/share/dotnet/shared/Microsoft.NETCore.App/*/libmscordaccore.so")
-        dotnet_root = os.path.dirname(os.path.realpath(shutil.which("dotnet")))
-        dacs += glob.glob(f"{dotnet_root}/shared/Microsoft.NETCore.App/*/libmscordaccore.so")
-        self.dac = sorted(set(dacs))[-1] if dacs else None
+        self.dac = find_dac()
 
     def path(self, name):
         return os.path.join(self.work, name)
@@ -566,33 +495,11 @@ def sc_nobody(ctx):
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    ap.add_argument("--cli", required=True)
-    ap.add_argument("--apps", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    try:
-        ctx = Ctx(args)
-    except Skip as e:
-        print(f"SKIP: {e}")
-        return SKIP
-    try:
-        SCENARIOS[args.scenario](ctx)
-    except Skip as e:
-        print(f"SKIP: {e}")
-        return SKIP
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        for p in ctx.procs:
-            print(f"--- {p.out}:\n{p.text()[-3000:]}")
-        return 1
-    finally:
-        ctx.cleanup()
-    print(f"{args.scenario}: passed")
-    return 0
+
+def report(ctx):
+    for p in ctx.procs:
+        print(f"--- {p.out}:\n{p.text()[-3000:]}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(dntest.run(SCENARIOS, ["--cli", "--apps", "--work"], Ctx, report))

@@ -17,6 +17,7 @@ public static class Program
 
     private static readonly Switch[] Switches =
     {
+        new("--tag", 1, "TEXT: does nothing; a test finds its own process by TEXT in the command line", a => { }),
         new("--check-file", 1, "PATH: the first line says whether PATH existed at start (marker=present|absent)",
             a => checkFile = a[0]),
         new("--burn-cpu", 1, "N: N threads spinning forever", a => StartThreads(int.Parse(a[0]), "burner", Burn)),
