@@ -46,7 +46,8 @@
     XX(ESTATE, -1012, "invalid state")                                                             \
     XX(EEXITED, -1013, "process exited")                                                           \
     XX(ETHROTTLED, -1014, "throttled")                                                             \
-    XX(EKEEPFREE, -1015, "not enough free disk space (Storage.KeepFree)")
+    XX(EKEEPFREE, -1015, "not enough free disk space (Storage.KeepFree)")                     \
+    XX(ETRUNCATED, -1016, "data ended early")
 
 enum vg_errno {
 #define VG__ERR_ENUM(name, val, msg) VG_##name = (val),

@@ -83,28 +83,38 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
     /* a process known only through its runtime has no pid here: its own namespace's */
     snprintf(pid, sizeof(pid), "%d", run->target.pid ? run->target.pid : run->target.ns_pid);
     snprintf(nspid, sizeof(nspid), "%d", run->target.ns_pid);
-    const struct {
-        const char *token;
-        const char *value;
-    } tokens[] = {
-        {"$(Process.ProcessId)", pid},
-        {"$(Process.NamespaceProcessId)", nspid},
-        {"$(Process.Name)", run->target.name},
-        {"$(Process.CommandLine)", run->target.cmdline},
-        {"$(Process.RuntimeId)", run->target.runtime_id ? run->target.runtime_id : run->target.key},
+    const char *const tokens[] = {
+        "$(Process.ProcessId)",
+        pid,
+        "$(Process.NamespaceProcessId)",
+        nspid,
+        "$(Process.Name)",
+        run->target.name,
+        "$(Process.CommandLine)",
+        run->target.cmdline,
+        "$(Process.RuntimeId)",
+        run->target.runtime_id ? run->target.runtime_id : run->target.key,
     };
     for (const char *p = s; *p;) {
-        bool hit = false;
-        for (size_t i = 0; i < VG_ARRAY_SIZE(tokens) && !hit; i++) {
-            size_t n = strlen(tokens[i].token);
-            if (strncasecmp(p, tokens[i].token, n) == 0) {
-                vg_buf_puts(&b, tokens[i].value ? tokens[i].value : "");
-                p += n;
-                hit = true;
+        size_t hit = 0;
+        const char *value = NULL;
+        for (size_t i = 0; i < VG_ARRAY_SIZE(tokens) && !hit; i += 2)
+            if (strncasecmp(p, tokens[i], strlen(tokens[i])) == 0) {
+                hit = strlen(tokens[i]);
+                value = tokens[i + 1];
             }
-        }
-        if (!hit)
+        /* the caller's own tokens ($(Crash.Signal) for `vigil crash`) */
+        for (size_t i = 0; run->tokens && run->tokens[i] && !hit; i += 2)
+            if (strncasecmp(p, run->tokens[i], strlen(run->tokens[i])) == 0) {
+                hit = strlen(run->tokens[i]);
+                value = run->tokens[i + 1];
+            }
+        if (hit) {
+            vg_buf_puts(&b, value ? value : "");
+            p += hit;
+        } else {
             vg_buf_append(&b, p++, 1);
+        }
     }
     char *out = NULL;
     int rc = vg_rule_expand(b.data ? b.data : "", output_lookup, run, &out);
@@ -243,11 +253,10 @@ void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *err
     run_advance(run);
 }
 
-int vg__run_start(struct vg_instance *inst)
+int vg__run_begin(struct vg_daemon *d, struct vg_instance *inst, const struct vg_rule *r,
+                  struct vg_rt_target *t, const char *proc_key, uint64_t fired_ms,
+                  const char *persist, const char *const *tokens)
 {
-    struct vg_daemon *d = inst->d;
-    const struct vg_rule *r = inst->rule;
-    struct vg_proc *p = inst->w->p;
     struct vg_run *run = calloc(1, sizeof(*run));
     if (!run)
         return VG_ENOMEM;
@@ -256,11 +265,35 @@ int vg__run_start(struct vg_instance *inst)
     vg__gen_ref(d->gen);
     run->inst = inst;
     run->rule = r;
+    run->tokens = tokens;
+    run->target = *t; /* taken over */
+    memset(t, 0, sizeof(*t));
     run->results = calloc(r->n_actions ? r->n_actions : 1, sizeof(*run->results));
-    if (vg_rt_target_init(&run->target, p) != 0 || !run->results) {
+    if (!run->results) {
         run_free(run);
         return VG_ENOMEM;
     }
+    int rc = vg_state_fire_add(d->state, r->name, r->fingerprint, proc_key, run->target.pid,
+                               fired_ms, persist, &run->fire_id);
+    if (rc)
+        vg_log(VG_LOG_ERROR, "state",
+               "rule %s: fire not recorded (%s); limits may not survive "
+               "a restart",
+               r->name, vg_strerror(rc));
+    if (inst)
+        inst->run = run;
+    d->runs_active++;
+    run_advance(run);
+    return 0;
+}
+
+int vg__run_start(struct vg_instance *inst)
+{
+    const struct vg_rule *r = inst->rule;
+    struct vg_proc *p = inst->w->p;
+    struct vg_rt_target t;
+    if (vg_rt_target_init(&t, p) != 0)
+        return VG_ENOMEM;
     struct vg_trigger_persist tp;
     vg_trigger_save(&r->trigger, inst->tstate, &tp);
     char *persist = NULL;
@@ -273,17 +306,9 @@ int vg__run_start(struct vg_instance *inst)
         vg_buf_puts(&b, "]");
         persist = vg_buf_steal(&b);
     }
-    int rc = vg_state_fire_add(d->state, r->name, r->fingerprint, p->key_str, p->pid,
-                               inst->last_fired_ms ? inst->last_fired_ms : vg_wall_ms(), persist,
-                               &run->fire_id);
+    int rc = vg__run_begin(inst->d, inst, r, &t, p->key_str,
+                           inst->last_fired_ms ? inst->last_fired_ms : vg_wall_ms(), persist, NULL);
     free(persist);
-    if (rc)
-        vg_log(VG_LOG_ERROR, "state",
-               "rule %s: fire not recorded (%s); limits may not survive "
-               "a restart",
-               r->name, vg_strerror(rc));
-    inst->run = run;
-    d->runs_active++;
-    run_advance(run);
-    return 0;
+    vg_rt_target_free(&t);
+    return rc;
 }

@@ -61,6 +61,35 @@ static void persist_parse(const char *s, struct vg_trigger_persist *p)
     }
 }
 
+int vg__limits_load(struct vg_daemon *d, const struct vg_rule *r, const char *proc_key, int pid,
+                    uint64_t now, struct vg_limits *out, struct vg_trigger_persist *tp,
+                    uint64_t *last_fired_ms, size_t *n_fires)
+{
+    uint64_t start = now;
+    struct vg_state_fire *fires = NULL;
+    size_t nf = 0;
+    memset(tp, 0, sizeof(*tp));
+    *last_fired_ms = 0;
+    *n_fires = 0;
+    int rc = vg_state_instance_load(d->state, r->name, r->fingerprint, proc_key, pid, now, &start,
+                                    &fires, &nf);
+    if (rc)
+        vg_log(VG_LOG_WARN, "state", "rule %s, pid %d: state not loaded (%s); starting fresh",
+               r->name, pid, vg_strerror(rc));
+    uint64_t *runs = nf ? calloc(nf, sizeof(*runs)) : NULL;
+    for (size_t i = 0; runs && i < nf; i++)
+        runs[i] = fires[i].fired_ms;
+    rc = vg_limits_rebuild(out, &r->limits, vg_rule_once(r), start, runs, runs ? nf : 0, now);
+    free(runs);
+    if (rc == 0 && nf) {
+        persist_parse(fires[nf - 1].persist, tp);
+        *last_fired_ms = fires[nf - 1].fired_ms;
+        *n_fires = nf;
+    }
+    vg_state_fires_free(fires, nf);
+    return rc;
+}
+
 static void instance_destroy(struct vg_instance *inst)
 {
     if (inst->run)
@@ -93,25 +122,12 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     }
     vg_trigger_reset(&r->trigger, inst->tstate);
 
-    uint64_t now = vg_wall_ms(), start = now;
-    struct vg_state_fire *fires = NULL;
+    struct vg_trigger_persist tp;
     size_t nf = 0;
-    int rc = vg_state_instance_load(d->state, r->name, r->fingerprint, w->p->key_str, w->p->pid,
-                                    now, &start, &fires, &nf);
-    if (rc)
-        vg_log(VG_LOG_WARN, "state", "rule %s, pid %d: state not loaded (%s); starting fresh",
-               r->name, w->p->pid, vg_strerror(rc));
-    uint64_t *runs = nf ? calloc(nf, sizeof(*runs)) : NULL;
-    for (size_t i = 0; runs && i < nf; i++)
-        runs[i] = fires[i].fired_ms;
-    rc = vg_limits_rebuild(&inst->limits, &r->limits, vg_rule_once(r), start, runs, runs ? nf : 0,
-                           now);
-    free(runs);
+    int rc = vg__limits_load(d, r, w->p->key_str, w->p->pid, vg_wall_ms(), &inst->limits, &tp,
+                             &inst->last_fired_ms, &nf);
     if (rc == 0 && nf) {
-        struct vg_trigger_persist tp;
-        persist_parse(fires[nf - 1].persist, &tp);
         vg_trigger_restore(&r->trigger, inst->tstate, &tp);
-        inst->last_fired_ms = fires[nf - 1].fired_ms;
         inst->lifetime_fires = nf;
         vg_log(VG_LOG_INFO, "rules", "rule %s, pid %d: resumed with %zu earlier run%s", r->name,
                w->p->pid, nf, nf == 1 ? "" : "s");
@@ -123,7 +139,6 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
         inst->last_error = vg_strdup(why ? why : why_here);
     }
     free(why_here);
-    vg_state_fires_free(fires, nf);
     if (rc) {
         free(inst->tstate);
         free(inst);
@@ -594,6 +609,26 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+char *vg__state_dir(const struct vg_daemon_options *opts)
+{
+    if (opts->state_dir)
+        return vg_strdup(opts->state_dir);
+    struct vg_diags diags;
+    vg_diags_init(&diags);
+    struct vg_config *probe = NULL;
+    char *dir = NULL;
+    static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
+    /* a configuration with errors still names its state dir (the rules in error are refused) */
+    vg_config_load_ex(opts->n_config_dirs ? opts->config_dirs : def,
+                      opts->n_config_dirs ? opts->n_config_dirs : 1, VG_CONFIG_KEEP_ON_ERROR,
+                      &diags, &probe);
+    if (probe && probe->settings.storage.state_dir)
+        dir = vg_strdup(probe->settings.storage.state_dir);
+    vg_config_destroy(probe);
+    vg_diags_free(&diags);
+    return dir ? dir : vg_strdup(VG_DEFAULT_STATE_DIR);
+}
+
 int vg_daemon_run(const struct vg_daemon_options *opts)
 {
     struct vg_daemon dd, *d = &dd;
@@ -617,25 +652,7 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     d->loop = &loop;
 
     /* The state dir must be known before the first generation: egress keeps its rows there. */
-    {
-        struct vg_diags diags;
-        vg_diags_init(&diags);
-        struct vg_config *probe = NULL;
-        static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
-        vg_config_load_ex(opts->n_config_dirs ? opts->config_dirs : def,
-                          opts->n_config_dirs ? opts->n_config_dirs : 1, VG_CONFIG_KEEP_ON_ERROR,
-                          &diags, &probe);
-        if (probe && probe->settings.storage.state_dir)
-            d->state_dir = vg_strdup(probe->settings.storage.state_dir);
-        vg_config_destroy(probe);
-        vg_diags_free(&diags);
-        if (opts->state_dir) {
-            free(d->state_dir);
-            d->state_dir = vg_strdup(opts->state_dir);
-        }
-        if (!d->state_dir)
-            d->state_dir = vg_strdup(VG_DEFAULT_STATE_DIR);
-    }
+    d->state_dir = vg__state_dir(opts);
     rc = vg_state_open(d->state_dir, &d->state, err, sizeof(err));
     if (rc) {
         vg_log(VG_LOG_ERROR, "state", "%s", err);

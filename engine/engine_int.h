@@ -79,6 +79,9 @@ struct vg_run {
     bool failed;
     bool advancing; /* run_advance is on the stack: action results only record */
     char *error;
+    /* The caller's own $(...) tokens and values, pairs, NULL-terminated (borrowed), or NULL:
+     * `vigil crash` adds $(Crash.Signal) and its kin. */
+    const char *const *tokens;
 };
 
 struct vg_action_result {
@@ -143,13 +146,31 @@ char *vg__rule_unsupported_for(const struct vg_rule *r, const struct vg_proc *p)
 bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p);
 
 /* daemon.c */
+/* The state directory: opts->state_dir, else the configuration's Storage.StateDir, else the
+ * default (malloc'd; NULL only when out of memory). */
+char *vg__state_dir(const struct vg_daemon_options *opts);
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g); /* takes the caller's ref */
 void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
+/* Rebuilds the limits of rule r for the process known as proc_key from the fires recorded in
+ * the state (its instance row is created on first use), as of now (wall ms). tp gets the newest
+ * fire's persisted trigger state, *last_fired_ms its time (0: none), *n_fires their number.
+ * Returns 0 or VG_ENOMEM (a state that cannot be read is logged and starts fresh). */
+int vg__limits_load(struct vg_daemon *d, const struct vg_rule *r, const char *proc_key, int pid,
+                    uint64_t now, struct vg_limits *out, struct vg_trigger_persist *tp,
+                    uint64_t *last_fired_ms, size_t *n_fires);
 /* Tells p's adapter that its rules are armed once no Startup action list runs on it. */
 void vg__daemon_check_armed(struct vg_watched *w);
 
 /* actions.c: starts the rule's action list for inst; takes nothing. */
 int vg__run_start(struct vg_instance *inst);
+/* Starts rule r's action list on target t (taken over: t is emptied), recorded as a fire at
+ * fired_ms under proc_key with the trigger's persisted state (JSON, may be NULL). inst is the
+ * rule instance whose limits the end releases, or NULL when the caller keeps none (`vigil
+ * crash`: its run only records history). tokens: extra $(...) substitutions (see vg_run),
+ * borrowed until the run ends. The end shows in d->counters and d->runs_active. */
+int vg__run_begin(struct vg_daemon *d, struct vg_instance *inst, const struct vg_rule *r,
+                  struct vg_rt_target *t, const char *proc_key, uint64_t fired_ms,
+                  const char *persist, const char *const *tokens);
 /* A runner reports the end of action `idx`; outputs/values arrays are taken over. */
 void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *error, char **names,
                          char **values, size_t n_outputs);

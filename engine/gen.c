@@ -122,6 +122,8 @@ char *vg__rule_unsupported_for(const struct vg_rule *r, const struct vg_proc *p)
 
 bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p)
 {
+    if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_CRASH))
+        return false; /* `vigil crash` runs it, when the kernel reports a crash */
     const char *want = r->runtime;
     if (!want)
         return true;

@@ -363,6 +363,25 @@ static int compile_action(struct rc *c, size_t i, const struct vg_node *an)
         goto out;
     }
     c->types[i] = a->type;
+    const char *const *allowed = c->rule->trigger.type ? c->rule->trigger.type->actions : NULL;
+    if (allowed) {
+        struct vg_buf names;
+        bool ok = false;
+        vg_buf_init(&names);
+        for (size_t k = 0; allowed[k]; k++) {
+            ok = ok || strcasecmp(allowed[k], a->type->name) == 0;
+            vg_buf_printf(&names, "%s%s", k ? ", " : "", allowed[k]);
+        }
+        if (!ok) {
+            vg_diag_err(c->d, &vg_node_get(an, "Type")->pos, tpath,
+                        "a %s rule can run %s only: %s needs a live process, and the process "
+                        "is gone when this rule fires",
+                        c->rule->trigger.type->name, names.data ? names.data : "nothing",
+                        a->type->name);
+            c->errors++;
+        }
+        vg_buf_free(&names);
+    }
     if (!(settings = settings_or_empty(c, env.settings, an)) ||
         !(a->settings = calloc(1, a->type->settings_size))) {
         r = VG_ENOMEM;

@@ -12,6 +12,7 @@ const struct vg_trigger_type *const vg_trigger_types[] = {
     &vg__trigger_metric,       &vg__trigger_startup,         &vg__trigger_eventcounter,
     &vg__trigger_gcheapsize,   &vg__trigger_threadpoolqueue, &vg__trigger_eventmeter,
     &vg__trigger_aspnet_count, &vg__trigger_aspnet_duration, &vg__trigger_aspnet_status,
+    &vg__trigger_crash,
 };
 const size_t vg_trigger_types_count = VG_ARRAY_SIZE(vg_trigger_types);
 
@@ -75,6 +76,11 @@ bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg
     if (!t->type->observe)
         return false;
     return t->type->observe(t->cfg, state, s);
+}
+
+bool vg_trigger_crash(const struct vg_trigger *t, int signo)
+{
+    return t->type && t->type->crash && t->type->crash(t->cfg, signo);
 }
 
 void vg_trigger_save(const struct vg_trigger *t, const void *state, struct vg_trigger_persist *out)

@@ -15,6 +15,9 @@
 enum {
     /* Fires at most once per process; the rule then finishes (Startup). */
     VG_TRIGGER_ONCE = 1u << 1,
+    /* Never fires from samples: `vigil crash` (the kernel's core_pattern handler) evaluates it
+     * with the crash's facts (crash() below); the daemon does not apply such rules. */
+    VG_TRIGGER_CRASH = 1u << 2,
 };
 
 /* State that must survive a daemon restart (e.g. MemoryGrowth's baseline). The engine stores
@@ -67,6 +70,11 @@ struct vg_trigger_type {
     /* Optional persistence of a small fixed struct. */
     void (*save)(const void *cfg, const void *state, struct vg_trigger_persist *out);
     void (*restore)(const void *cfg, void *state, const struct vg_trigger_persist *in);
+    /* VG_TRIGGER_CRASH types: whether a crash by signal signo fires it. */
+    bool (*crash)(const void *cfg, int signo);
+    /* The action types a rule with this trigger may run (NULL-terminated), or NULL for any:
+     * after a crash, only what needs no live process. */
+    const char *const *actions;
 };
 
 /* Every known trigger type, in documentation order. */
@@ -96,6 +104,10 @@ void vg_trigger_reset(const struct vg_trigger *t, void *state);
 /* Returns true when the trigger fires on this sample. Always false for schema-only types.
  * Samples must come in non-decreasing t_ms order. */
 bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg_sample *s);
+/* Crash triggers: true when a crash by signal signo fires t; false for every other type. */
+bool vg_trigger_crash(const struct vg_trigger *t, int signo);
+/* "SIGSEGV" for the signals whose default action dumps core (signal(7)); NULL for the others. */
+const char *vg_crash_signal_name(int signo);
 /* The runtime whose samples this compiled trigger reads ("dotnet", "jvm"), or NULL: the
  * type's `runtime`, its `runtime_for(cfg)`, or the runtime of a metric it reads (metric.h). */
 const char *vg_trigger_runtime(const struct vg_trigger *t);

@@ -58,6 +58,7 @@ extern const struct vg_trigger_type vg__trigger_eventmeter;
 extern const struct vg_trigger_type vg__trigger_aspnet_count;
 extern const struct vg_trigger_type vg__trigger_aspnet_duration;
 extern const struct vg_trigger_type vg__trigger_aspnet_status;
+extern const struct vg_trigger_type vg__trigger_crash;
 
 /* Cross-field check shared by the GreaterThan/LessThan triggers: at least one bound, and a
  * non-empty range. Returns the number of errors added. */

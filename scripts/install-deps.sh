@@ -12,7 +12,11 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libyaml-dev libsqlite3-dev lib
       libssl-dev libjansson-dev libcmocka-dev node-llhttp zlib1g-dev libzstd-dev)
 if ((want_test)); then
   pkgs+=(gdb clang libclang-rt-14-dev curl sqlite3 nodejs npm procps util-linux python3 zstd
-        prometheus openjdk-17-jdk-headless visualvm)
+        prometheus openjdk-17-jdk-headless visualvm
+        systemd python3-yaml python3-kubernetes debootstrap)
+  # kubectl: Debian's kubernetes-client, unless a kubectl is already installed (another package
+  # shipping /usr/bin/kubectl would conflict with it)
+  command -v kubectl >/dev/null || pkgs+=(kubernetes-client)
 fi
 
 missing=()

@@ -28,6 +28,8 @@ int vg_cmd_dump(int argc, char **argv);   /* dump.c: `vigil dump PID [--type T] 
 int vg_cmd_upload(int argc, char **argv); /* upload.c: `vigil upload ... FILE` or `--resume` */
 int vg_cmd_status(int argc, char **argv); /* status.c: each rule's state (asks the daemon) */
 int vg_cmd_ps(int argc, char **argv);     /* ps.c: the processes the daemon sees */
+/* crash.c: the kernel's core_pattern handler; --install / --uninstall set it up */
+int vg_cmd_crash(int argc, char **argv);
 /* generatekey.c: a new API key and the config snippet holding its hash; --output yaml|json. */
 int vg_cmd_generatekey(int argc, char **argv);
 

@@ -2,6 +2,8 @@
  * rules and /dump use (the native runtime's CollectDump). */
 #include "config/defaults.h"
 #include "engine/cli/cli.h"
+#include "engine/cli/core_stream.h"
+#include "engine/cli/progress.h"
 #include "engine/dump/dump.h"
 #include "engine/engine_int.h"
 #include "config/config.h"
@@ -9,7 +11,6 @@
 #include "config/log.h"
 #include "config/util.h"
 #include "egress/egress.h"
-#include "engine/cli/cli.h"
 #include "rules/ruleset.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +66,12 @@ struct cli_job {
     unsigned long long out[5]; /* Bytes, Threads, FreezeMicroseconds, WallMicroseconds, CowBytes */
     char mode[16];
     char fallback[256];
+    /* progress on a terminal: the egress ops wrapped to count what goes through */
+    struct vg_progress prog;
+    struct vg_core_stream cs; /* the core's headers say how long it will be */
+    const struct vg_rt_job_ops *inner;
+    struct vg_egress *eg;
+    uv_timer_t timer;
 };
 
 static void take_outputs(struct cli_job *cj, char **names, char **values, size_t n)
@@ -141,6 +149,81 @@ static void egress_finished(struct vg_egress_job *ej, int rc, const char *error,
     end(ej->ctx, rc, error, names, values, n);
 }
 
+/* ---- progress: the egress job ops, counted on their way ---- */
+
+static struct cli_job *cj_of(struct vg_rt_job *j)
+{
+    return ((struct vg_egress_job *)j->caller)->ctx; /* vg__egress_job_init: caller = ej */
+}
+
+static int prog_open(struct vg_rt_job *j, const char *name, const char *type)
+{
+    return cj_of(j)->inner->open(j, name, type);
+}
+
+static int prog_write(struct vg_rt_job *j, const void *buf, size_t len)
+{
+    struct cli_job *cj = cj_of(j);
+    vg_core_stream_feed(&cj->cs, buf, len); /* a malformed stream only leaves the total unknown */
+    vg_progress_set(&cj->prog, cj->cs.seen, vg_core_stream_expected(&cj->cs), false);
+    return cj->inner->write(j, buf, len);
+}
+
+static int prog_commit(struct vg_rt_job *j)
+{
+    struct cli_job *cj = cj_of(j);
+    vg_progress_set(&cj->prog, cj->cs.seen, 0, true);
+    vg_progress_phase(&cj->prog, "uploading", 0);
+    return cj->inner->commit(j);
+}
+
+static void prog_abort(struct vg_rt_job *j)
+{
+    cj_of(j)->inner->abort(j);
+}
+
+static void prog_done(struct vg_rt_job *j, int rc, const char *error, char **names, char **values,
+                      size_t n)
+{
+    cj_of(j)->inner->done(j, rc, error, names, values, n);
+}
+
+static const struct vg_rt_job_ops progress_ops = {
+    .open = prog_open,
+    .write = prog_write,
+    .commit = prog_commit,
+    .abort = prog_abort,
+    .file_path = NULL,
+    .done = prog_done,
+};
+
+/* Redraws while nothing flows (the rate falls), follows an upload's parts, and a file dump's
+ * size: the writer maps the file and copies the target's memory into it while it is frozen,
+ * which nothing outside it can count, so that line shows the file and the time only. */
+static void on_progress_timer(uv_timer_t *t)
+{
+    struct cli_job *cj = t->data;
+    struct vg_progress *p = &cj->prog;
+    if (cj->path) {
+        struct stat sb;
+        if (stat(cj->path, &sb) == 0)
+            vg_progress_set(p, (uint64_t)sb.st_size, 0, true);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    bool uploading = strcmp(p->phase, "uploading") == 0;
+    uint64_t done = p->done;
+    pthread_mutex_unlock(&p->mu);
+    struct vg_egress_upload_info *u = NULL;
+    size_t n = 0;
+    if (uploading && vg_egress_uploads(cj->eg, 1, &u, &n) == 0 && n == 1 &&
+        strcmp(u->state, "uploading") == 0)
+        vg_progress_set(p, u->bytes_done, u->size, true);
+    else
+        vg_progress_set(p, done, 0, true);
+    vg_egress_uploads_free(u, n);
+}
+
 /* Runs the dump on a loop of its own until it ended. Returns 0 or the start error. */
 static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const char *provider)
 {
@@ -156,6 +239,10 @@ static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const c
         vg_rt_target_free(&t);
         return VG_EIO;
     }
+    vg_progress_init(&cj->prog, "dumping");
+    cj->prog.sizes_only = cj->path != NULL;
+    vg_core_stream_init(&cj->cs);
+    cj->eg = eg;
     if (eg) {
         cj->ej = calloc(1, sizeof(*cj->ej));
         rc = cj->ej ? vg__egress_job_init(cj->ej, &loop, &t, "CollectDump", &cj->settings, eg,
@@ -164,6 +251,10 @@ static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const c
         if (rc == 0) {
             cj->ej->ctx = cj;
             cj->ej->finished = egress_finished;
+            if (cj->prog.on) {
+                cj->inner = cj->ej->job.ops;
+                cj->ej->job.ops = &progress_ops;
+            }
             rc = vg__egress_job_start(cj->ej);
         }
     } else {
@@ -180,10 +271,21 @@ static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const c
             rc = j->runner->start(j);
     }
     vg_rt_target_free(&t);
+    if (rc == 0 && cj->prog.on) {
+        uv_timer_init(&loop, &cj->timer);
+        cj->timer.data = cj;
+        uv_timer_start(&cj->timer, on_progress_timer, 0, 200);
+        uv_unref((uv_handle_t *)&cj->timer); /* the dump keeps the loop going, not the timer */
+    }
     if (rc == 0)
         uv_run(&loop, UV_RUN_DEFAULT);
     else
         snprintf(cj->err, sizeof(cj->err), "cannot start the dump: %s", vg_strerror(rc));
+    if (rc == 0 && cj->prog.on) {
+        uv_close((uv_handle_t *)&cj->timer, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    vg_progress_end(&cj->prog);
     vg__egress_job_free(cj->ej);
     vg_rt_target_free(&cj->file.target);
     uv_loop_close(&loop);

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"upload", vg_cmd_upload, "upload a file with a configured egress provider (or --resume)"},
     {"status", vg_cmd_status, "show each rule's state per process (asks the daemon)"},
     {"ps", vg_cmd_ps, "list the processes the daemon sees"},
+    {"crash", vg_cmd_crash, "the kernel's core handler: ProcessCrash rules ship crashed cores"},
     {"generatekey", vg_cmd_generatekey, "create an API key and the config snippet with its hash"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},

@@ -6,12 +6,17 @@
 #include "config/log.h"
 #include "egress/egress.h"
 #include "engine/cli/cli.h"
+#include "engine/cli/progress.h"
 
 #include <fcntl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -43,6 +48,73 @@ static int load(const char **dirs, size_t n, struct vg_config **cfg)
     return rc;
 }
 
+/* The upload itself (vg_artifact_commit) on a thread of its own, so the progress line can follow
+ * its parts meanwhile. */
+struct commit {
+    struct vg_artifact *a;
+    char *path;
+    char err[512];
+    int rc;
+    bool done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void *commit_main(void *arg)
+{
+    struct commit *c = arg;
+    int rc = vg_artifact_commit(c->a, &c->path, c->err, sizeof(c->err));
+    pthread_mutex_lock(&c->mu);
+    c->rc = rc;
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static int commit_with_progress(struct vg_egress *e, struct vg_artifact *a, char **path, char *err,
+                                size_t errlen, struct vg_progress *prog)
+{
+    if (!prog->on)
+        return vg_artifact_commit(a, path, err, errlen);
+    struct commit c = {.a = a};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    pthread_t t;
+    vg_progress_phase(prog, "uploading", 0);
+    if (pthread_create(&t, NULL, commit_main, &c) != 0) {
+        commit_main(&c);
+    } else {
+        pthread_mutex_lock(&c.mu);
+        while (!c.done) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c.cv, &c.mu, &ts);
+            if (c.done)
+                break;
+            pthread_mutex_unlock(&c.mu);
+            struct vg_egress_upload_info *u = NULL;
+            size_t n = 0;
+            if (vg_egress_uploads(e, 1, &u, &n) == 0 && n == 1)
+                vg_progress_set(prog, u->bytes_done, u->size, true);
+            vg_egress_uploads_free(u, n);
+            pthread_mutex_lock(&c.mu);
+        }
+        pthread_mutex_unlock(&c.mu);
+        pthread_join(t, NULL);
+    }
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+    *path = c.path;
+    snprintf(err, errlen, "%s", c.err);
+    return c.rc;
+}
+
 static int put_file(struct vg_egress *e, const char *provider, const char *file, const char *name,
                     const char *ctype)
 {
@@ -55,6 +127,11 @@ static int put_file(struct vg_egress *e, const char *provider, const char *file,
         const char *slash = strrchr(file, '/');
         name = strcmp(file, "-") ? (slash ? slash + 1 : file) : "stdin";
     }
+    struct vg_progress prog;
+    struct stat sb;
+    vg_progress_init(&prog, "writing");
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        vg_progress_set(&prog, 0, (uint64_t)sb.st_size, false);
     struct vg_artifact *a = NULL;
     int rc = vg_artifact_open(e, provider, name, ctype, NULL, 0, &a);
     size_t bufsz = 256 * 1024;
@@ -70,6 +147,7 @@ static int put_file(struct vg_egress *e, const char *provider, const char *file,
         if (n <= 0)
             break;
         rc = vg_artifact_write(a, buf, (size_t)n);
+        vg_progress_add(&prog, (uint64_t)n);
     }
     free(buf);
     if (fd != STDIN_FILENO)
@@ -77,12 +155,14 @@ static int put_file(struct vg_egress *e, const char *provider, const char *file,
     char err[512] = "";
     char *path = NULL;
     if (rc) {
+        vg_progress_end(&prog);
         fprintf(stderr, "vigil upload: %s: %s\n", vg_strerror(rc),
                 a ? vg_artifact_error(a) : "cannot open the artifact");
         vg_artifact_abort(a);
         return 1;
     }
-    rc = vg_artifact_commit(a, &path, err, sizeof(err));
+    rc = commit_with_progress(e, a, &path, err, sizeof(err), &prog);
+    vg_progress_end(&prog);
     if (rc) {
         fprintf(stderr, "vigil upload: %s: %s\n", vg_strerror(rc), err);
         return rc == VG_ERETRY ? 3 : 1;

@@ -106,13 +106,13 @@ static bool exe_marked(const struct vg_runtime_type *rt, const char *exe)
 }
 
 /* Streams proc_root/PID/maps once, looking for every adapter's markers; sets marked[i]. */
-static void scan_maps(const struct vg_proc *p, bool marked[N_TYPES])
+static void scan_maps(int root_fd, int pid, bool marked[N_TYPES])
 {
     enum { OVERLAP = 64 };
     char buf[8192];
     char rel[32];
-    snprintf(rel, sizeof(rel), "%d/maps", p->pid);
-    int fd = openat(vg_proc_table_root_fd(p->table), rel, O_RDONLY | O_CLOEXEC);
+    snprintf(rel, sizeof(rel), "%d/maps", pid);
+    int fd = openat(root_fd, rel, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
     size_t keep = 0;
@@ -137,6 +137,20 @@ static void scan_maps(const struct vg_proc *p, bool marked[N_TYPES])
     close(fd);
 }
 
+const struct vg_runtime_type *vg_runtime_marked(int root_fd, int pid, const char *exe)
+{
+    bool marked[N_TYPES] = {false};
+    bool any = false;
+    for (size_t t = 0; t < N_TYPES; t++)
+        any |= marked[t] = exe_marked(vg_runtime_types[t], exe);
+    if (!any)
+        scan_maps(root_fd, pid, marked);
+    for (size_t t = 0; t < N_TYPES; t++)
+        if (marked[t])
+            return vg_runtime_types[t];
+    return &vg_runtime_native;
+}
+
 bool vg_runtime_detect(struct vg_proc *p, bool young, void *arg)
 {
     if (p->runtime)
@@ -147,7 +161,7 @@ bool vg_runtime_detect(struct vg_proc *p, bool young, void *arg)
         any |= marked[t] = exe_marked(vg_runtime_types[t], p->exe) ||
                            (vg_runtime_types[t]->claims && vg_runtime_types[t]->claims(p));
     if (!any && !young)
-        scan_maps(p, marked);
+        scan_maps(vg_proc_table_root_fd(p->table), p->pid, marked);
     bool settled = true;
     for (size_t t = 0; t < N_TYPES; t++) {
         const struct vg_runtime_type *rt = vg_runtime_types[t];

@@ -248,6 +248,11 @@ const struct vg_rt_action *vg_runtime_action(const struct vg_runtime_type *rt, c
 /* True when some registered runtime implements the action type. */
 bool vg_runtime_action_known(const char *type);
 
+/* The runtime whose markers (executable name, a library in root_fd's PID/maps) pid shows,
+ * without asking the adapters (a process that cannot be attached any more: `vigil crash`);
+ * native when none. */
+const struct vg_runtime_type *vg_runtime_marked(int root_fd, int pid, const char *exe);
+
 /* The process table's detector (struct vg_proc_detector in engine/host/proc.h): checks every
  * adapter's markers (one read of maps for all of them), asks the adapters in order and records
  * the first YES in p->runtime / p->runtime_data. A young process (`young`: started less than a
