@@ -1,0 +1,293 @@
+#include "engine/runtimes/node/collect.h"
+
+#include "config/error.h"
+#include "config/log.h"
+#include "config/util.h"
+#include "engine/runtimes/node/cdp.h"
+#include "engine/runtimes/node/inspector.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPONENT "node"
+#define DEFAULT_CONNECT_MS 5000
+#define DEFAULT_ACTIVATION_MS 5000
+#define DEFAULT_TIMEOUT_MS (10u * 60 * 1000)
+#define DEFAULT_IDLE_MS 60000
+#define CALL_MS 10000
+#define PAUSE_WAIT_MS 1000
+#define CLOSE_WAIT_MS 5000
+
+struct vg_node_session {
+    int pid;
+    struct vg_node_collect_opts opts;
+    struct vg_node_options nopts;
+    struct vg_node_endpoint ep;
+    struct vg_cdp *cdp;
+    uint64_t activated_at; /* CLOCK_MONOTONIC ms of SIGUSR1; 0 when the inspector was open */
+    /* the collection in progress */
+    vg_node_sink_fn sink;
+    void *sink_ctx;
+    uint64_t bytes;
+    json_t *paused; /* Debugger.paused params */
+};
+
+static void defaults(struct vg_node_collect_opts *o)
+{
+    if (!o->connect_ms)
+        o->connect_ms = DEFAULT_CONNECT_MS;
+    if (!o->activation_ms)
+        o->activation_ms = DEFAULT_ACTIVATION_MS;
+    if (!o->timeout_ms)
+        o->timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (!o->idle_ms)
+        o->idle_ms = DEFAULT_IDLE_MS;
+}
+
+int vg_node_session_open(int pid, const struct vg_node_collect_opts *opts,
+                         struct vg_node_session **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    struct vg_node_session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return VG_ENOMEM;
+    s->pid = pid;
+    s->opts = *opts;
+    defaults(&s->opts);
+    struct vg_cdp_opts copts = {s->opts.connect_ms, 0, s->opts.cancel};
+    char why[VG_NODE_ERR_MAX];
+    int rc = vg_node_detect(s->opts.proc_root, pid, &s->nopts);
+    if (rc == 0) {
+        rc = VG_ENOTFOUND;
+        snprintf(err, err_len, "pid %d is not a Node.js process", pid);
+        goto out;
+    }
+    if (rc < 0) {
+        snprintf(err, err_len, "pid %d: %s", pid, vg_strerror(rc));
+        goto out;
+    }
+    rc =
+        vg_node_inspector_find(s->opts.proc_root, pid, &s->nopts, &copts, &s->ep, why, sizeof(why));
+    if (rc == VG_ENOTFOUND && !s->opts.allow_activation) {
+        rc = VG_EPERM;
+        snprintf(err, err_len,
+                 "%s, and AllowInspectorActivation is false: vigil does not open a debugging "
+                 "port on its own (start the app with --inspect, or allow activation%s)",
+                 why,
+                 s->nopts.heapsnapshot_signal ? "; heap snapshots still work through its "
+                                                "--heapsnapshot-signal"
+                                              : "");
+        goto out;
+    }
+    if (rc == VG_ENOTFOUND) {
+        s->activated_at = vg_mono_ms();
+        rc = vg_node_inspector_activate(s->opts.proc_root, pid, &s->nopts, &copts,
+                                        s->opts.activation_ms, &s->ep, why, sizeof(why));
+        if (rc < 0)
+            s->activated_at = 0;
+    }
+    if (rc < 0) {
+        snprintf(err, err_len, "%s", why);
+        goto out;
+    }
+    rc = vg_cdp_open(&s->ep.addr, s->ep.path, &copts, &s->cdp, why, sizeof(why));
+    if (rc < 0) {
+        snprintf(err, err_len, "pid %d: %s", pid, why);
+        goto out;
+    }
+out:
+    if (rc < 0) {
+        char ignored[VG_NODE_ERR_MAX];
+        vg_node_session_close(s, NULL, ignored, sizeof(ignored));
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char *err,
+                          size_t err_len)
+{
+    int rc = 0;
+    if (!s)
+        return 0;
+    json_decref(s->paused);
+    if (!s->activated_at) {
+        vg_cdp_close(s->cdp);
+        free(s);
+        return 0;
+    }
+    /* vigil opened this inspector: close it, over the session when it still works, else over a
+     * fresh one. */
+    struct vg_cdp *c = s->cdp;
+    if (!c || vg_cdp_error(c)[0]) {
+        vg_cdp_close(c);
+        c = NULL;
+        struct vg_cdp_opts copts = {s->opts.connect_ms, 0, NULL};
+        char why[VG_CDP_ERR_MAX];
+        if (vg_cdp_open(&s->ep.addr, s->ep.path, &copts, &c, why, sizeof(why)) < 0)
+            vg_log(VG_LOG_WARN, COMPONENT, "pid %d: reconnecting to close the inspector: %s",
+                   s->pid, why);
+    }
+    rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c, &s->ep, CLOSE_WAIT_MS, err,
+                                      err_len);
+    uint64_t open_ms = vg_mono_ms() - s->activated_at;
+    if (exposure_ms)
+        *exposure_ms = open_ms;
+    if (rc == 0)
+        vg_log(VG_LOG_INFO, COMPONENT,
+               "pid %d: closed the inspector vigil opened (open %" PRIu64 " ms)", s->pid, open_ms);
+    else
+        vg_log(VG_LOG_ERROR, COMPONENT, "pid %d: %s", s->pid, err);
+    free(s);
+    return rc;
+}
+
+const struct vg_node_options *vg_node_session_options(const struct vg_node_session *s)
+{
+    return &s->nopts;
+}
+
+static int fail(struct vg_node_session *s, int rc, const char *what, char *err, size_t err_len)
+{
+    const char *why = vg_cdp_error(s->cdp);
+    snprintf(err, err_len, "pid %d: %s: %s", s->pid, what, why[0] ? why : vg_strerror(rc));
+    return rc;
+}
+
+int vg_node_heap_usage(struct vg_node_session *s, uint64_t *used, uint64_t *total, char *err,
+                       size_t err_len)
+{
+    json_t *res = NULL;
+    int rc = vg_cdp_call(s->cdp, "Runtime.getHeapUsage", NULL, CALL_MS, 0, &res);
+    if (rc < 0)
+        return fail(s, rc, "Runtime.getHeapUsage", err, err_len);
+    json_t *u = json_object_get(res, "usedSize"), *t = json_object_get(res, "totalSize");
+    if (!json_is_number(u) || !json_is_number(t) || json_number_value(u) < 0 ||
+        json_number_value(t) < 0) {
+        json_decref(res);
+        snprintf(err, err_len, "pid %d: Runtime.getHeapUsage: malformed result", s->pid);
+        return VG_EPROTO;
+    }
+    *used = (uint64_t)json_number_value(u);
+    *total = (uint64_t)json_number_value(t);
+    json_decref(res);
+    return 0;
+}
+
+static int snapshot_event(void *ctx, const char *method, json_t *params)
+{
+    struct vg_node_session *s = ctx;
+    if (strcmp(method, "HeapProfiler.addHeapSnapshotChunk") != 0)
+        return 0;
+    json_t *chunk = json_object_get(params, "chunk");
+    if (!json_is_string(chunk))
+        return VG_EPROTO;
+    size_t n = json_string_length(chunk);
+    int rc = s->sink(s->sink_ctx, json_string_value(chunk), n);
+    if (rc == 0)
+        s->bytes += n;
+    return rc;
+}
+
+int vg_node_heap_snapshot(struct vg_node_session *s, vg_node_sink_fn sink, void *ctx,
+                          uint64_t *bytes, char *err, size_t err_len)
+{
+    s->sink = sink;
+    s->sink_ctx = ctx;
+    s->bytes = 0;
+    vg_cdp_on_event(s->cdp, snapshot_event, s);
+    /* reportProgress keeps bytes flowing while V8 walks a large heap before the first chunk, so
+     * the idle bound tells a stalled target from a busy one. */
+    json_t *params = json_pack("{sb}", "reportProgress", 1);
+    int rc = vg_cdp_call(s->cdp, "HeapProfiler.takeHeapSnapshot", params, s->opts.timeout_ms,
+                         s->opts.idle_ms, NULL);
+    json_decref(params);
+    vg_cdp_on_event(s->cdp, NULL, NULL);
+    *bytes = s->bytes;
+    if (rc == 0 && s->bytes == 0) {
+        snprintf(err, err_len, "pid %d: HeapProfiler.takeHeapSnapshot sent no chunk", s->pid);
+        return VG_EPROTO;
+    }
+    return rc < 0 ? fail(s, rc, "heap snapshot", err, err_len) : 0;
+}
+
+int vg_node_cpu_profile(struct vg_node_session *s, uint32_t duration_ms, vg_node_sink_fn sink,
+                        void *ctx, uint64_t *bytes, char *err, size_t err_len)
+{
+    const char *step = "Profiler.enable";
+    *bytes = 0;
+    int rc = vg_cdp_call(s->cdp, step, NULL, CALL_MS, 0, NULL);
+    if (rc == 0)
+        rc = vg_cdp_call(s->cdp, step = "Profiler.start", NULL, CALL_MS, 0, NULL);
+    if (rc == 0 && (rc = vg_cdp_wait(s->cdp, duration_ms)) < 0)
+        step = "the profile's duration";
+    if (rc == 0)
+        rc = vg_cdp_call_stream(s->cdp, step = "Profiler.stop", NULL, "{\"profile\":", 1, sink, ctx,
+                                s->opts.timeout_ms, s->opts.idle_ms, bytes);
+    if (rc == 0)
+        rc = vg_cdp_call(s->cdp, step = "Profiler.disable", NULL, CALL_MS, 0, NULL);
+    /* On failure closing the session is enough: node stops a session's profiler when the
+     * session ends. */
+    return rc < 0 ? fail(s, rc, step, err, err_len) : 0;
+}
+
+static int pause_event(void *ctx, const char *method, json_t *params)
+{
+    struct vg_node_session *s = ctx;
+    if (strcmp(method, "Debugger.paused") == 0 && !s->paused)
+        s->paused = json_incref(params);
+    return 0;
+}
+
+#define REPORT_EXPR "globalThis.process.report.getReport()"
+#define VALUE_PREFIX "{\"result\":{\"type\":\"object\",\"value\":"
+
+int vg_node_report(struct vg_node_session *s, vg_node_sink_fn sink, void *ctx, uint64_t *bytes,
+                   char *err, size_t err_len)
+{
+    const char *step = "Debugger.enable";
+    json_t *params = NULL;
+    *bytes = 0;
+    json_decref(s->paused);
+    s->paused = NULL;
+    vg_cdp_on_event(s->cdp, pause_event, s);
+    int rc = vg_cdp_call(s->cdp, step, NULL, CALL_MS, 0, NULL);
+    if (rc == 0)
+        rc = vg_cdp_call(s->cdp, step = "Debugger.pause", NULL, CALL_MS, 0, NULL);
+    /* A busy main thread pauses at once (the inspector interrupts it); an idle one only when it
+     * next runs JavaScript: wait a little, then report without the pause. */
+    for (uint64_t end = vg_mono_ms() + PAUSE_WAIT_MS; rc == 0 && !s->paused && vg_mono_ms() < end;)
+        rc = vg_cdp_wait(s->cdp, 50);
+    const char *frame = NULL;
+    json_t *frames = json_object_get(s->paused, "callFrames");
+    frame = json_string_value(json_object_get(json_array_get(frames, 0), "callFrameId"));
+    if (rc == 0 && frame) {
+        params = json_pack("{sssssbsbsb}", "callFrameId", frame, "expression", REPORT_EXPR,
+                           "returnByValue", 1, "silent", 1, "throwOnSideEffect", 0);
+        rc = params ? vg_cdp_call_stream(s->cdp, step = "Debugger.evaluateOnCallFrame", params,
+                                         VALUE_PREFIX, 2, sink, ctx, s->opts.timeout_ms,
+                                         s->opts.idle_ms, bytes)
+                    : VG_ENOMEM;
+    } else if (rc == 0) {
+        /* Not paused: cancel the pending pause request first, so the app does not stop later. */
+        rc = vg_cdp_call(s->cdp, step = "Debugger.disable", NULL, CALL_MS, 0, NULL);
+        params = json_pack("{sssbsb}", "expression", REPORT_EXPR, "returnByValue", 1, "silent", 1);
+        if (rc == 0)
+            rc = params
+                     ? vg_cdp_call_stream(s->cdp, step = "Runtime.evaluate", params, VALUE_PREFIX,
+                                          2, sink, ctx, s->opts.timeout_ms, s->opts.idle_ms, bytes)
+                     : VG_ENOMEM;
+    }
+    if (rc == 0 && frame)
+        rc = vg_cdp_call(s->cdp, step = "Debugger.resume", NULL, CALL_MS, 0, NULL);
+    if (rc == 0 && frame)
+        rc = vg_cdp_call(s->cdp, step = "Debugger.disable", NULL, CALL_MS, 0, NULL);
+    json_decref(params);
+    vg_cdp_on_event(s->cdp, NULL, NULL);
+    /* On failure the session is closed by the caller, and node resumes a paused main thread
+     * when the session that paused it goes away. */
+    return rc < 0 ? fail(s, rc, step, err, err_len) : 0;
+}
