@@ -98,12 +98,12 @@ int main(int argc, char **argv)
         rc = vg_node_detect(o.proc_root, pid, &no);
         json_object_set_new(out, "node", json_boolean(rc == 1));
         if (rc == 1)
-            json_object_set_new(
-                out, "options",
-                json_pack("{sbsssisisisssss}", "inspect", no.inspect, "inspect_host",
-                          no.inspect_host, "inspect_port", no.inspect_port, "heapsnapshot_signal",
-                          no.heapsnapshot_signal, "report_signal", no.report_signal,
-                          "diagnostic_dir", no.diagnostic_dir, "report_dir", no.report_dir));
+            json_object_set_new(out, "options",
+                                json_pack("{sbsssisisissss}", "inspect", no.inspect, "inspect_host",
+                                          no.inspect_host, "inspect_port", no.inspect_port,
+                                          "heapsnapshot_signal", no.heapsnapshot_signal,
+                                          "report_signal", no.report_signal, "diagnostic_dir",
+                                          no.diagnostic_dir, "report_dir", no.report_dir));
         snprintf(err, sizeof(err), "%s", rc < 0 ? vg_strerror(rc) : "");
         report(out, rc < 0 ? rc : 0, err);
         return rc < 0;
