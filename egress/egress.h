@@ -92,10 +92,4 @@ int vg_egress_uploads(struct vg_egress *e, size_t limit, struct vg_egress_upload
                       size_t *n);
 void vg_egress_uploads_free(struct vg_egress_upload_info *v, size_t n);
 
-/* `vigil upload --config-dir DIR [--config-dir DIR2] --egress NAME FILE [--name N]
- *  [--content-type T]`: uploads one file with a configured provider, prints the EgressPath.
- * Also `vigil upload --config-dir DIR --resume` completes uploads left by a previous run.
- * Returns the process exit code. */
-int vg_cmd_egress_put(int argc, char **argv);
-
 #endif

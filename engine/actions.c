@@ -11,19 +11,28 @@
 #include <strings.h>
 
 extern const struct vg_action_runner vg__runner_execute;
-extern const struct vg_action_runner vg__runner_collect_dump;
 
+/* Actions the engine runs itself, for any process; every other action type is a runtime
+ * adapter's (engine/runtimes/), reached through vg__runner_runtime. */
 static const struct vg_action_runner *const runners[] = {
     &vg__runner_execute,
-    &vg__runner_collect_dump,
 };
 
-const struct vg_action_runner *vg__action_runner_find(const char *type)
+const struct vg_action_runner *vg__action_runner_for(const struct vg_runtime_type *rt,
+                                                     const char *type)
 {
     for (size_t i = 0; i < VG_ARRAY_SIZE(runners); i++)
         if (strcasecmp(runners[i]->type, type) == 0)
             return runners[i];
-    return NULL;
+    return vg_runtime_action(rt, type) ? &vg__runner_runtime : NULL;
+}
+
+bool vg__action_known(const char *type)
+{
+    for (size_t i = 0; i < VG_ARRAY_SIZE(runners); i++)
+        if (strcasecmp(runners[i]->type, type) == 0)
+            return true;
+    return vg_runtime_action_known(type);
 }
 
 static void result_free(struct vg_action_result *r)
@@ -41,9 +50,7 @@ static void run_free(struct vg_run *run)
     for (size_t i = 0; run->rule && i < run->rule->n_actions; i++)
         result_free(&run->results[i]);
     free(run->results);
-    free(run->proc_name);
-    free(run->proc_cmdline);
-    free(run->proc_key);
+    vg_rt_target_free(&run->target);
     free(run->error);
     vg__gen_unref(run->gen);
     free(run);
@@ -73,15 +80,15 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
     struct vg_buf b;
     vg_buf_init(&b);
     char pid[24], nspid[24];
-    snprintf(pid, sizeof(pid), "%d", run->pid);
-    snprintf(nspid, sizeof(nspid), "%d", run->ns_pid);
+    snprintf(pid, sizeof(pid), "%d", run->target.pid);
+    snprintf(nspid, sizeof(nspid), "%d", run->target.ns_pid);
     const struct {
         const char *token;
         const char *value;
     } tokens[] = {
         {"$(Process.ProcessId)", pid},           {"$(Process.NamespaceProcessId)", nspid},
-        {"$(Process.Name)", run->proc_name},     {"$(Process.CommandLine)", run->proc_cmdline},
-        {"$(Process.RuntimeId)", run->proc_key},
+        {"$(Process.Name)", run->target.name},   {"$(Process.CommandLine)", run->target.cmdline},
+        {"$(Process.RuntimeId)", run->target.key},
     };
     for (const char *p = s; *p;) {
         bool hit = false;
@@ -110,28 +117,14 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
 
 /* ---- scheduling ---- */
 
-/* true when action idx refers to an output of an action that has not finished */
+/* true when action idx refers to an output of an action that has not finished (the rule
+ * compiler recorded which ones it references) */
 static bool waits_for_output(struct vg_run *run, size_t idx)
 {
     const struct vg_rule_action *a = &run->rule->actions[idx];
-    const struct vg_node *set = a->settings_node;
-    if (!set || set->kind != VG_NODE_MAP)
-        return false;
-    for (size_t i = 0; i < set->n; i++) {
-        const char *v = vg_node_str(set->pairs[i].value);
-        if (!v || !strstr(v, "$(Actions."))
-            continue;
-        for (size_t j = 0; j < idx; j++) {
-            const char *name = run->rule->actions[j].name;
-            if (!name || run->results[j].done)
-                continue;
-            char *needle = vg_asprintf("$(Actions.%s.", name);
-            bool hit = needle && strcasestr(v, needle);
-            free(needle);
-            if (hit)
-                return true;
-        }
-    }
+    for (size_t k = 0; k < a->n_waits_for; k++)
+        if (!run->results[a->waits_for[k]].done)
+            return true;
     return false;
 }
 
@@ -151,7 +144,7 @@ static void run_finish(struct vg_run *run)
         vg_limits_end(&inst->limits, now);
     }
     vg_log(run->failed ? VG_LOG_WARN : VG_LOG_INFO, "rules", "rule %s, pid %d: actions %s%s%s",
-           run->rule->name, run->pid, run->failed ? "failed" : "completed", run->failed ? ": " : "",
+           run->rule->name, run->target.pid, run->failed ? "failed" : "completed", run->failed ? ": " : "",
            run->failed && run->error ? run->error : "");
     d->runs_active--;
     run_free(run);
@@ -173,14 +166,15 @@ static void run_advance(struct vg_run *run)
         if (blocked || waits_for_output(run, i))
             break;
         const struct vg_rule_action *a = &run->rule->actions[i];
-        const struct vg_action_runner *runner = vg__action_runner_find(a->type->name);
+        const struct vg_action_runner *runner =
+            vg__action_runner_for(run->target.runtime, a->type->name);
         run->next++;
         run->results[i].started = true;
         run->running++;
         d->counters.actions_started++;
         vg_state_action_add(d->state, run->fire_id, i, a->name, a->type->name, vg_wall_ms(),
                             &run->results[i].action_id);
-        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: starting %s%s%s", run->rule->name, run->pid,
+        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: starting %s%s%s", run->rule->name, run->target.pid,
                a->type->name, a->name ? " " : "", a->name ? a->name : "");
         int rc = runner ? runner->start(run, i) : VG_EUNSUPPORTED;
         if (rc) /* the result of a runner that could not start is recorded like any other */
@@ -234,7 +228,7 @@ void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *err
         }
     } else {
         d->counters.actions_succeeded++;
-        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: %s done %s", run->rule->name, run->pid,
+        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: %s done %s", run->rule->name, run->target.pid,
                a->type->name, out.data);
     }
     vg_buf_free(&out);
@@ -254,13 +248,8 @@ int vg__run_start(struct vg_instance *inst)
     vg__gen_ref(d->gen);
     run->inst = inst;
     run->rule = r;
-    run->pid = p->pid;
-    run->ns_pid = p->ns_pid;
-    run->proc_name = vg_strdup(p->name);
-    run->proc_cmdline = vg_strdup(p->cmdline ? p->cmdline : "");
-    run->proc_key = vg_strdup(p->key_str);
     run->results = calloc(r->n_actions ? r->n_actions : 1, sizeof(*run->results));
-    if (!run->proc_name || !run->proc_cmdline || !run->proc_key || !run->results) {
+    if (vg_rt_target_init(&run->target, p) != 0 || !run->results) {
         run_free(run);
         return VG_ENOMEM;
     }

@@ -2,6 +2,7 @@
  * signals and shutdown. */
 #include "engine/engine_int.h"
 
+#include "config/defaults.h"
 #include "config/error.h"
 #include "config/log.h"
 #include "config/util.h"
@@ -19,121 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define DEFAULT_STATE_DIR "/var/lib/vigil"
 #define RESUME_INTERVAL_MS (5 * 60 * 1000)
-
-/* ---------- generations ---------- */
-
-void vg__gen_ref(struct vg_gen *g)
-{
-    g->refs++;
-}
-
-void vg__gen_unref(struct vg_gen *g)
-{
-    if (!g || --g->refs > 0)
-        return;
-    for (size_t i = 0; g->rules && i < g->rules->n_rules; i++)
-        free(g->unsupported[i]);
-    free(g->unsupported);
-    vg_egress_destroy(g->egress);
-    vg_ruleset_destroy(g->rules);
-    vg_config_destroy(g->cfg);
-    free(g);
-}
-
-static char *diags_text(struct vg_diags *d)
-{
-    struct vg_buf b;
-    vg_buf_init(&b);
-    vg_diags_sort(d);
-    for (size_t i = 0; i < d->n; i++) {
-        char *line = vg_diag_format(&d->v[i]);
-        if (line)
-            vg_buf_printf(&b, "%s%s", b.len ? "\n" : "", line);
-        free(line);
-    }
-    return vg_buf_steal(&b);
-}
-
-/* Rules that need what this build cannot do are refused at run time, loudly. */
-static char *unsupported_reason(const struct vg_rule *r)
-{
-    if (r->trigger.type->flags & VG_TRIGGER_NEEDS_RUNTIME)
-        return vg_asprintf("not supported yet: trigger %s needs a runtime adapter (.NET "
-                           "EventPipe), which this vigil does not have",
-                           r->trigger.type->name);
-    for (size_t i = 0; i < r->n_actions; i++) {
-        const char *type = r->actions[i].type->name;
-        if (!vg__action_runner_find(type))
-            return vg_asprintf("not supported yet: action %s%s%s%s cannot run in this vigil%s",
-                               r->actions[i].name ? r->actions[i].name : type,
-                               r->actions[i].name ? " (" : "", r->actions[i].name ? type : "",
-                               r->actions[i].name ? ")" : "",
-                               (r->actions[i].type->flags & VG_ACTION_NEEDS_RUNTIME)
-                                   ? "; it needs a runtime adapter"
-                                   : "");
-    }
-    return NULL;
-}
-
-int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors)
-{
-    struct vg_diags diags;
-    vg_diags_init(&diags);
-    *out = NULL;
-    *errors = NULL;
-    struct vg_gen *g = calloc(1, sizeof(*g));
-    int rc = VG_ENOMEM;
-    if (!g)
-        goto out;
-    g->refs = 1;
-    g->loaded_ms = vg_wall_ms();
-    static const char *const def[] = {"/etc/vigil"};
-    const char *const *dirs = d->opts->n_config_dirs ? d->opts->config_dirs : def;
-    size_t ndirs = d->opts->n_config_dirs ? d->opts->n_config_dirs : 1;
-    rc = vg_config_load(dirs, ndirs, &diags, &g->cfg);
-    if (rc == 0)
-        rc = vg_ruleset_compile(g->cfg, &diags, &g->rules);
-    for (size_t i = 0; i < diags.n; i++) {
-        char *line = vg_diag_format(&diags.v[i]);
-        vg_log(diags.v[i].severity == VG_SEV_ERROR ? VG_LOG_ERROR : VG_LOG_WARN, "config", "%s",
-               line ? line : "?");
-        free(line);
-    }
-    if (rc) {
-        *errors = diags.errors ? diags_text(&diags) : vg_strdup(vg_strerror(rc));
-        goto out;
-    }
-    struct vg_storage_settings storage = g->cfg->settings.storage;
-    storage.state_dir = d->state_dir;
-    char err[512] = "";
-    rc = vg_egress_create(g->cfg->settings.egress, g->cfg->settings.n_egress, &storage, &g->egress,
-                          err, sizeof(err));
-    if (rc) {
-        *errors = vg_asprintf("egress: %s", err[0] ? err : vg_strerror(rc));
-        goto out;
-    }
-    g->unsupported = calloc(g->rules->n_rules ? g->rules->n_rules : 1, sizeof(char *));
-    if (!g->unsupported) {
-        rc = VG_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < g->rules->n_rules; i++) {
-        g->unsupported[i] = unsupported_reason(&g->rules->rules[i]);
-        if (g->unsupported[i])
-            vg_log(VG_LOG_ERROR, "rules", "%s: %s", g->rules->rules[i].path, g->unsupported[i]);
-    }
-    *out = g;
-    g = NULL;
-out:
-    vg_diags_free(&diags);
-    if (g) {
-        g->refs = 1;
-        vg__gen_unref(g);
-    }
-    return rc;
-}
 
 /* ---------- instances ---------- */
 
@@ -223,10 +110,12 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
                w->p->pid, nf, nf == 1 ? "" : "s");
     }
     const char *why = d->gen->unsupported[rule_index];
-    if (rc == 0 && why) {
-        vg_limits_finish(&inst->limits, VG_FINISH_FAILURE, why);
-        inst->last_error = vg_strdup(why);
+    char *why_here = why ? NULL : vg__rule_unsupported_for(r, w->p);
+    if (rc == 0 && (why || why_here)) {
+        vg_limits_finish(&inst->limits, VG_FINISH_FAILURE, why ? why : why_here);
+        inst->last_error = vg_strdup(why ? why : why_here);
     }
+    free(why_here);
     vg_state_fires_free(fires, nf);
     if (rc) {
         free(inst->tstate);
@@ -240,6 +129,31 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     return 0;
 }
 
+/* A runtime sampling session while some rule on the process reads the runtime's own samples
+ * (and its adapter can provide them); closed when none does any more. */
+static void update_session(struct vg_daemon *d, struct vg_watched *w)
+{
+    const struct vg_runtime_type *rt = w->p->runtime;
+    bool need = false;
+    for (struct vg_instance *x = w->instances; x && !need; x = x->next)
+        need = x->rule->needs_runtime && !x->limits.finished;
+    if (w->session && (!need || w->session_rt != rt)) { /* no longer needed, or exec'd */
+        w->session_rt->session_close(w->session);
+        w->session = NULL;
+        w->session_rt = NULL;
+        vg_rt_values_clear(&w->rt);
+    }
+    if (need && !w->session && rt && rt->session_open) {
+        struct vg_rt_needs needs = {.interval_ms = d->poll_ms};
+        int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
+        if (rc == 0)
+            w->session_rt = rt;
+        else
+            vg_log(VG_LOG_WARN, "runtime", "pid %d (%s): cannot open a %s session: %s", w->p->pid,
+                   w->p->name, rt->display, vg_strerror(rc));
+    }
+}
+
 /* Creates instances for every rule of the current generation that matches p and has none. */
 static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
 {
@@ -250,7 +164,7 @@ static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
         bool have = false;
         for (struct vg_instance *x = w->instances; x && !have; x = x->next)
             have = x->rule == r;
-        if (have || !vg_rule_matches(r, &info))
+        if (have || !vg__rule_applies(r, w->p) || !vg_rule_matches(r, &info))
             continue;
         int rc = instance_create(d, w, i);
         if (rc)
@@ -268,6 +182,7 @@ static void on_appeared(struct vg_proc *p, void *arg)
     w->p = p;
     p->user = w;
     attach_rules(d, w);
+    update_session(d, w);
 }
 
 static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
@@ -279,6 +194,8 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
     }
     if (forget)
         vg_state_forget_process(d->state, w->p->key_str);
+    update_session(d, w); /* no instances: closes it */
+    vg_rt_values_free(&w->rt);
     w->p->user = NULL;
     free(w);
 }
@@ -307,7 +224,7 @@ static void on_changed(struct vg_proc *p, void *arg)
     struct vg_instance **pp = &w->instances;
     while (*pp) {
         struct vg_instance *inst = *pp;
-        if (vg_rule_matches(inst->rule, &info)) {
+        if (vg__rule_applies(inst->rule, p) && vg_rule_matches(inst->rule, &info)) {
             pp = &inst->next;
             continue;
         }
@@ -317,6 +234,7 @@ static void on_changed(struct vg_proc *p, void *arg)
         instance_destroy(inst);
     }
     attach_rules(d, w);
+    update_session(d, w);
 }
 
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
@@ -350,6 +268,7 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
             }
         }
         attach_rules(d, w);
+        update_session(d, w);
     }
     if (old)
         vg__gen_unref(old);
@@ -445,6 +364,13 @@ static void on_tick(uv_timer_t *t)
             continue;
         }
         w->has_sample = true;
+        if (w->session) {
+            vg_rt_values_clear(&w->rt);
+            w->session_rt->session_sample(w->session, &w->rt);
+            w->last.rt = &w->rt;
+        } else {
+            w->last.rt = NULL;
+        }
         /* metrics not sampled this sweep keep their last value (no rule reads them) */
         for (int m = 0; had && m < VG_METRIC_COUNT; m++) {
             uint64_t bit = VG_METRIC_BIT(m);
@@ -551,7 +477,7 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         struct vg_diags diags;
         vg_diags_init(&diags);
         struct vg_config *probe = NULL;
-        static const char *const def[] = {"/etc/vigil"};
+        static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
         if (vg_config_load(opts->n_config_dirs ? opts->config_dirs : def,
                            opts->n_config_dirs ? opts->n_config_dirs : 1, &diags, &probe) == 0 &&
             probe->settings.storage.state_dir)
@@ -563,7 +489,7 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
             d->state_dir = vg_strdup(opts->state_dir);
         }
         if (!d->state_dir)
-            d->state_dir = vg_strdup(DEFAULT_STATE_DIR);
+            d->state_dir = vg_strdup(VG_DEFAULT_STATE_DIR);
     }
     rc = vg_state_open(d->state_dir, &d->state, err, sizeof(err));
     if (rc) {
@@ -576,7 +502,8 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
         goto out;
     }
     d->poll_ms = d->gen->cfg->settings.discovery.poll_interval_ms;
-    struct vg_proc_table_options popts = {.exclude_pid = getpid()};
+    struct vg_proc_table_options popts = {.exclude_pid = getpid(),
+                                          .detector = &vg_runtime_detector};
     if ((rc = vg_proc_table_create(&opts->procfs, &popts, &d->procs)) ||
         (rc = vg_sampler_create(&opts->procfs, &d->sampler))) {
         vg_log(VG_LOG_ERROR, "discovery", "cannot read processes: %s", vg_strerror(rc));

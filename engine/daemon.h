@@ -4,7 +4,7 @@
 #ifndef VG_DAEMON_H
 #define VG_DAEMON_H
 
-#include "engine/proc.h"
+#include "engine/host/proc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +25,5 @@ struct vg_daemon_options {
  * configuration or state cannot be loaded at startup). */
 int vg_daemon_run(const struct vg_daemon_options *opts);
 
-int vg_cmd_run(int argc, char **argv);
 
 #endif

@@ -4,8 +4,9 @@
 
 #include "config/config.h"
 #include "engine/daemon.h"
-#include "engine/proc.h"
-#include "engine/sampler.h"
+#include "engine/host/proc.h"
+#include "engine/host/sampler.h"
+#include "engine/runtimes/runtime.h"
 #include "engine/state.h"
 #include "rules/ruleset.h"
 
@@ -54,6 +55,9 @@ struct vg_watched {
     struct vg_instance *instances;
     struct vg_sample last; /* latest sample, for /metrics */
     bool has_sample;
+    struct vg_rt_session *session; /* runtime samples, while a rule reads them */
+    const struct vg_runtime_type *session_rt;
+    struct vg_rt_values rt;        /* the session's latest values (last.rt points here) */
 };
 
 struct vg_action_result;
@@ -66,8 +70,7 @@ struct vg_run {
     const struct vg_rule *rule;
     int64_t fire_id;
     /* Process facts copied at fire time: the process may exit while actions run. */
-    int pid, ns_pid;
-    char *proc_name, *proc_cmdline, *proc_key;
+    struct vg_rt_target target;
     struct vg_action_result *results; /* one per action */
     size_t next;                      /* next action to start */
     size_t running;                   /* started, not finished */
@@ -119,9 +122,17 @@ struct vg_daemon {
     struct vg_daemon_counters counters;
 };
 
+/* gen.c */
+int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors);
+/* Why no process can run rule r in this vigil (malloc'd), or NULL when it can. */
+char *vg__rule_unsupported(const struct vg_rule *r);
+/* Why process p cannot run rule r's actions (malloc'd), or NULL. */
+char *vg__rule_unsupported_for(const struct vg_rule *r, const struct vg_proc *p);
+/* False when r's trigger reads another runtime's samples than p's (the rule does not apply). */
+bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p);
+
 /* daemon.c */
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g); /* takes the caller's ref */
-int vg__gen_build(struct vg_daemon *d, struct vg_gen **out, char **errors);
 void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
 
 /* actions.c: starts the rule's action list for inst; takes nothing. */
@@ -131,13 +142,47 @@ void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *err
                          char **values, size_t n_outputs);
 /* Expands $(Process.*) and $(Actions.NAME.OUTPUT) in s; malloc'd result or NULL with *err. */
 char *vg__run_expand(struct vg_run *run, const char *s, char **err);
-/* The runner table: NULL when vigil cannot run that action type here. */
+/* How an action of a rule runs: the engine's own runners (Execute) or, for every other type, the
+ * bridge to the process's runtime adapter (action_runtime.c). */
 struct vg_action_runner {
-    const char *type;
+    const char *type; /* NULL for the runtime bridge */
     /* Starts action idx of run; reports through vg__run_action_done (possibly synchronously). */
     int (*start)(struct vg_run *run, size_t idx);
 };
-const struct vg_action_runner *vg__action_runner_find(const char *type);
+extern const struct vg_action_runner vg__runner_runtime;
+/* The runner for `type` on a process of runtime rt, or NULL when nothing can run it there. */
+const struct vg_action_runner *vg__action_runner_for(const struct vg_runtime_type *rt,
+                                                     const char *type);
+/* True when vigil can run `type` for some process (engine runner or a runtime adapter's). */
+bool vg__action_known(const char *type);
+
+/* artifact.c: the job operations that put an action's artifact into an egress provider, shared
+ * by rule actions, /dump?egressProvider= and `vigil dump --egress`. */
+struct vg_egress;
+struct vg_op;
+struct vg_egress_job {
+    struct vg_rt_job job; /* what the adapter sees */
+    struct vg_egress *egress;
+    char *provider;
+    char *name; /* the caller's artifact name (ArtifactName), or NULL for the adapter's */
+    struct vg_artifact *artifact;
+    char *location;
+    int write_rc;   /* the egress's own failure, with its message in err */
+    char err[512];
+    struct vg_op *op; /* /operations entry, or NULL: its cancel flag is honoured */
+    /* The caller's continuation (loop thread): outputs include EgressPath on success. */
+    void (*finished)(struct vg_egress_job *ej, int rc, const char *error, char **names,
+                     char **values, size_t n);
+    void *ctx;
+};
+/* Prepares ej (zeroed by the caller) for an action of `type` on target (copied). provider and
+ * name are copied. Returns 0 or VG_ENOMEM. */
+int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct vg_rt_target *t,
+                        const char *type, const void *settings, struct vg_egress *egress,
+                        const char *provider, const char *name);
+/* Starts the job with the runtime's runner. Returns 0 (finished() will be called) or VG_E*. */
+int vg__egress_job_start(struct vg_egress_job *ej);
+void vg__egress_job_free(struct vg_egress_job *ej); /* frees ej itself */
 
 /* reload.c */
 struct vg_reloader;
@@ -152,6 +197,8 @@ struct vg_op;
  * DELETE). Returns NULL when the API is not running. */
 struct vg_op *vg__op_begin(struct vg_daemon *d, const struct vg_run *run, const char *egress);
 bool vg__op_cancelled(struct vg_op *op); /* thread-safe; NULL-safe */
+/* The job DELETE /operations/{id} stops (vg_rt_job_cancel); cleared by vg__op_end. */
+void vg__op_set_job(struct vg_op *op, struct vg_rt_job *job);
 void vg__op_end(struct vg_op *op, int rc, const char *location, const char *error);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);

@@ -2,6 +2,7 @@
  * swap it in; on any error the running generation stays and the errors are kept for the API.
  * Watching the directory (not the files) catches editors that write by rename and Kubernetes'
  * atomic ..data symlink swap, which replaces no watched file. */
+#include "config/defaults.h"
 #include "engine/engine_int.h"
 
 #include "config/error.h"
@@ -67,7 +68,7 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
 
 int vg__reloader_start(struct vg_daemon *d, struct vg_reloader **out)
 {
-    static const char *const def[] = {"/etc/vigil"};
+    static const char *const def[] = {VG_DEFAULT_CONFIG_DIR};
     const char *const *dirs = d->opts->n_config_dirs ? d->opts->config_dirs : def;
     size_t n = d->opts->n_config_dirs ? d->opts->n_config_dirs : 1;
     struct vg_reloader *r = calloc(1, sizeof(*r));

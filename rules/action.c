@@ -409,7 +409,8 @@ static const struct vg_field getenv_fields[] = {
         .n_fields = VG_ARRAY_SIZE(fields_), .settings_size = sizeof(st), .egress_offset = eg,      \
         .outputs = outs, .init = init_, .check = check_                                            \
     }
-#define EG(st) offsetof(st, egress)
+/* Every egress type has Egress and ArtifactName; EG names both offsets. */
+#define EG(st) offsetof(st, egress), .artifact_offset = offsetof(st, artifact_name)
 
 static const struct vg_action_type action_execute =
     TYPE("Execute", 0, "runs an executable", execute_fields, struct vg_act_execute, VG_NO_SET,
@@ -418,37 +419,37 @@ static const struct vg_action_type action_dump =
     TYPE("CollectDump", VG_ACTION_EGRESS, "collects a core dump of the process", dump_fields,
          struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_egress, dump_init, NULL);
 static const struct vg_action_type action_gcdump =
-    TYPE("CollectGCDump", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
+    TYPE("CollectGCDump", VG_ACTION_EGRESS,
          "collects a .NET GC heap dump", gcdump_fields, struct vg_act_collect_gcdump,
          EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);
 static const struct vg_action_type action_trace =
-    TYPE("CollectTrace", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME, "collects an EventPipe trace",
+    TYPE("CollectTrace", VG_ACTION_EGRESS, "collects an EventPipe trace",
          trace_fields, struct vg_act_collect_trace, EG(struct vg_act_collect_trace), out_egress,
          trace_init, trace_check);
 static const struct vg_action_type action_logs = TYPE(
-    "CollectLogs", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME, "collects .NET logs", logs_fields,
+    "CollectLogs", VG_ACTION_EGRESS, "collects .NET logs", logs_fields,
     struct vg_act_collect_logs, EG(struct vg_act_collect_logs), out_egress, logs_init, logs_check);
 static const struct vg_action_type action_live =
-    TYPE("CollectLiveMetrics", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
+    TYPE("CollectLiveMetrics", VG_ACTION_EGRESS,
          "collects live .NET metrics", live_fields, struct vg_act_collect_live_metrics,
          EG(struct vg_act_collect_live_metrics), out_egress, live_init, live_check);
 static const struct vg_action_type action_stacks =
-    TYPE("CollectStacks", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
+    TYPE("CollectStacks", VG_ACTION_EGRESS,
          "collects managed call stacks", stacks_fields, struct vg_act_collect_stacks,
          EG(struct vg_act_collect_stacks), out_egress, NULL, NULL);
 static const struct vg_action_type action_exceptions =
-    TYPE("CollectExceptions", VG_ACTION_EGRESS | VG_ACTION_NEEDS_RUNTIME,
+    TYPE("CollectExceptions", VG_ACTION_EGRESS,
          "collects recorded .NET exceptions", exceptions_fields, struct vg_act_collect_exceptions,
          EG(struct vg_act_collect_exceptions), out_egress, NULL, NULL);
 static const struct vg_action_type action_profiler =
-    TYPE("LoadProfiler", VG_ACTION_NEEDS_RUNTIME, "loads a startup profiler", profiler_fields,
+    TYPE("LoadProfiler", 0, "loads a startup profiler", profiler_fields,
          struct vg_act_load_profiler, VG_NO_SET, out_none, NULL, profiler_check);
 static const struct vg_action_type action_setenv =
-    TYPE("SetEnvironmentVariable", VG_ACTION_NEEDS_RUNTIME,
+    TYPE("SetEnvironmentVariable", 0,
          "sets an environment variable in the process", setenv_fields, struct vg_act_env, VG_NO_SET,
          out_none, NULL, NULL);
 static const struct vg_action_type action_getenv =
-    TYPE("GetEnvironmentVariable", VG_ACTION_NEEDS_RUNTIME,
+    TYPE("GetEnvironmentVariable", 0,
          "reads an environment variable of the process", getenv_fields, struct vg_act_env,
          VG_NO_SET, out_value, NULL, NULL);
 

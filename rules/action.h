@@ -10,8 +10,6 @@
 #include <stdint.h>
 
 enum {
-    /* Needs a runtime adapter (EventPipe, in-process features, ...). */
-    VG_ACTION_NEEDS_RUNTIME = 1u << 0,
     /* Produces an artifact sent to the named egress provider (settings field "Egress"). */
     VG_ACTION_EGRESS = 1u << 1,
 };
@@ -32,6 +30,7 @@ struct vg_action_type {
     size_t n_fields;
     size_t settings_size;       /* size of the typed settings struct below */
     size_t egress_offset;       /* offset of `const char *egress`, or VG_NO_SET */
+    size_t artifact_offset;     /* with egress_offset: offset of `const char *artifact_name` */
     const char *const *outputs; /* NULL-terminated names usable as $(Actions.NAME.OUTPUT) */
     void (*init)(void *settings);
     size_t (*check)(void *settings, const struct vg_action_ctx *cx); /* may be NULL */

@@ -1,6 +1,8 @@
 #include "rules/metric.h"
+#include "config/error.h"
 #include "config/util.h"
 
+#include <stdlib.h>
 #include <strings.h>
 
 const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT] = {
@@ -35,4 +37,63 @@ int vg_metric_lookup(const char *name)
         if (strcasecmp(name, aliases[i].alias) == 0)
             return (int)aliases[i].id;
     return -1;
+}
+
+/* ---- runtime samples ---- */
+
+const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
+                                            const char *name)
+{
+    for (size_t i = 0; vs && i < vs->n; i++)
+        if (strcasecmp(vs->v[i].name, name) == 0 && strcasecmp(vs->v[i].provider, provider) == 0)
+            return &vs->v[i];
+    return NULL;
+}
+
+int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value)
+{
+    struct vg_rt_value *have = (struct vg_rt_value *)vg_rt_values_find(vs, provider, name);
+    if (have) {
+        have->value = value;
+        return 0;
+    }
+    if (vs->n == vs->cap) {
+        size_t cap = vs->cap ? vs->cap * 2 : 16;
+        struct vg_rt_value *v = realloc(vs->v, cap * sizeof(*v));
+        if (!v)
+            return VG_ENOMEM;
+        vs->v = v;
+        vs->cap = cap;
+    }
+    struct vg_rt_value *x = &vs->v[vs->n];
+    x->provider = vg_strdup(provider);
+    x->name = vg_strdup(name);
+    x->value = value;
+    if (!x->provider || !x->name) {
+        free(x->provider);
+        free(x->name);
+        return VG_ENOMEM;
+    }
+    vs->n++;
+    return 0;
+}
+
+void vg_rt_values_clear(struct vg_rt_values *vs)
+{
+    for (size_t i = 0; vs && i < vs->n; i++) {
+        free(vs->v[i].provider);
+        free(vs->v[i].name);
+    }
+    if (vs)
+        vs->n = 0;
+}
+
+void vg_rt_values_free(struct vg_rt_values *vs)
+{
+    if (!vs)
+        return;
+    vg_rt_values_clear(vs);
+    free(vs->v);
+    vs->v = NULL;
+    vs->cap = 0;
 }

@@ -4,6 +4,7 @@
 #define VG_METRIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
@@ -60,11 +61,38 @@ extern const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT];
  * "cpu", "threads". Returns the id or -1. */
 int vg_metric_lookup(const char *name);
 
+/* Runtime samples: values a runtime adapter reads from the runtime itself (an EventCounter, a
+ * meter's instrument, a HotSpot perf-data counter, V8's heap figures), named by a provider (an
+ * EventSource or Meter name, "jvm", "node") and a name, compared case-insensitively. */
+struct vg_rt_metric_ref {
+    const char *provider;
+    const char *name;
+};
+
+struct vg_rt_value {
+    char *provider, *name; /* owned */
+    double value;
+};
+
+struct vg_rt_values {
+    struct vg_rt_value *v;
+    size_t n, cap;
+};
+
+/* Sets provider/name to value (replacing an earlier value of the same pair). 0 or VG_ENOMEM. */
+int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value);
+/* The value of provider/name, or NULL. vs may be NULL. */
+const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
+                                            const char *name);
+void vg_rt_values_clear(struct vg_rt_values *vs); /* empties, keeps the array */
+void vg_rt_values_free(struct vg_rt_values *vs); /* NULL-safe */
+
 /* One timestamped observation of one process. */
 struct vg_sample {
     uint64_t t_ms;  /* monotonic milliseconds */
     uint64_t valid; /* bit (1 << id) set when v[id] holds a value */
     double v[VG_METRIC_COUNT];
+    const struct vg_rt_values *rt; /* the runtime's own samples, or NULL (borrowed) */
 };
 
 static inline bool vg_sample_has(const struct vg_sample *s, enum vg_metric_id id)

@@ -75,6 +75,7 @@ static void free_rule(struct vg_rule *r)
     for (size_t i = 0; i < r->n_actions; i++) {
         free(r->actions[i].settings);
         free(r->actions[i].path);
+        free(r->actions[i].waits_for);
     }
     free(r->actions);
 }
@@ -177,7 +178,7 @@ static int compile_trigger(struct rc *c)
     }
     if (r == 0 && c->rule->trigger.type) {
         c->rule->metrics |= c->rule->trigger.metrics;
-        if (type->flags & VG_TRIGGER_NEEDS_RUNTIME)
+        if (type->runtime)
             c->rule->needs_runtime = true;
     }
 out:
@@ -237,6 +238,17 @@ static int check_ref(struct rc *c, const struct vg_node *n, const char *path, co
                         name, output, c->names[found], ty->name);
         vg_buf_free(&b);
         c->errors++;
+    } else {
+        /* a valid reference: the engine starts this action once that one finished */
+        struct vg_rule_action *a = &c->rule->actions[c->cur];
+        for (size_t i = 0; i < a->n_waits_for; i++)
+            if (a->waits_for[i] == found)
+                return 0;
+        size_t *w = realloc(a->waits_for, (a->n_waits_for + 1) * sizeof(*w));
+        if (!w)
+            return VG_ENOMEM;
+        w[a->n_waits_for++] = found;
+        a->waits_for = w;
     }
     return 0;
 }
@@ -347,8 +359,6 @@ static int compile_action(struct rc *c, size_t i, const struct vg_node *an)
         goto out;
     }
     c->types[i] = a->type;
-    if (a->type->flags & VG_ACTION_NEEDS_RUNTIME)
-        c->rule->needs_runtime = true;
     if (!(settings = settings_or_empty(c, env.settings, an)) ||
         !(a->settings = calloc(1, a->type->settings_size))) {
         r = VG_ENOMEM;
@@ -370,6 +380,7 @@ static int compile_action(struct rc *c, size_t i, const struct vg_node *an)
     c->errors += errs;
     if (errs == 0 && a->type->egress_offset != VG_NO_SET) {
         a->egress = *(const char **)((char *)a->settings + a->type->egress_offset);
+        a->artifact_name = *(const char **)((char *)a->settings + a->type->artifact_offset);
         if (a->egress && (r = check_egress(c, a, settings, defaults, spath)) != 0)
             goto out;
     }

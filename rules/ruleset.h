@@ -21,7 +21,10 @@ struct vg_rule_action {
     const char *egress; /* resolved egress name; NULL for types without Egress */
     const struct vg_egress_settings *egress_settings; /* borrowed from the config */
     bool wait_for_completion;                         /* default true */
+    const char *artifact_name; /* ArtifactName of an egress type (may hold tokens), or NULL */
     const struct vg_node *settings_node; /* raw Settings (for $(Actions.X.Y) expansion) */
+    size_t *waits_for; /* earlier actions whose outputs this one references ($(Actions.X.Y)) */
+    size_t n_waits_for;
     char *path;                          /* "CollectionRules.NAME.Actions[i]" */
 };
 
@@ -37,7 +40,7 @@ struct vg_rule {
     struct vg_rule_action *actions;
     size_t n_actions;
     struct vg_rule_limits limits;
-    bool needs_runtime; /* the trigger or an action needs a runtime adapter */
+    bool needs_runtime; /* the trigger reads a runtime's own samples (trigger type's runtime) */
 };
 
 struct vg_ruleset {

@@ -13,9 +13,6 @@
 #include <stdint.h>
 
 enum {
-    /* Evaluated by a runtime adapter (EventPipe, ...), not from vigil's samples: the engine
-     * reports such rules as "not supported yet" until it has an adapter for them. */
-    VG_TRIGGER_NEEDS_RUNTIME = 1u << 0,
     /* Fires at most once per process; the rule then finishes (Startup). */
     VG_TRIGGER_ONCE = 1u << 1,
 };
@@ -41,6 +38,10 @@ struct vg_trigger_ctx {
 struct vg_trigger_type {
     const char *name; /* dotnet-monitor spelling, matched case-insensitively */
     unsigned flags;   /* VG_TRIGGER_* */
+    /* The runtime whose own samples (struct vg_sample.rt) it reads, by adapter name ("dotnet"),
+     * or NULL for triggers on what /proc shows of any process. The engine applies the rule
+     * only to processes of that runtime, and refuses it while no adapter provides samples. */
+    const char *runtime;
     const char *summary;
     const struct vg_field *fields; /* the Settings schema (offsets into the config struct) */
     size_t n_fields;
@@ -52,9 +53,10 @@ struct vg_trigger_type {
     size_t (*check)(void *cfg, const struct vg_trigger_ctx *cx);
     /* Metrics (VG_METRIC_BIT mask) the sampler must collect for this trigger. */
     uint64_t (*metrics)(const void *cfg);
-    /* Puts a state block into its initial state. NULL for NEEDS_RUNTIME types. */
+    /* Puts a state block into its initial state. NULL for schema-only types. */
     void (*reset)(const void *cfg, void *state);
-    /* Feeds one sample; returns true when the trigger fires. NULL for NEEDS_RUNTIME types. */
+    /* Feeds one sample; returns true when the trigger fires. NULL for schema-only types (a
+     * runtime trigger whose evaluation is not written yet). */
     bool (*observe)(const void *cfg, void *state, const struct vg_sample *s);
     /* Optional persistence of a small fixed struct. */
     void (*save)(const void *cfg, const void *state, struct vg_trigger_persist *out);
@@ -85,7 +87,7 @@ void vg_trigger_free(struct vg_trigger *t); /* releases cfg; NULL-safe */
  * (at least 1), initialised with vg_trigger_reset() before the first sample. */
 size_t vg_trigger_state_size(const struct vg_trigger *t);
 void vg_trigger_reset(const struct vg_trigger *t, void *state);
-/* Returns true when the trigger fires on this sample. Always false for NEEDS_RUNTIME types.
+/* Returns true when the trigger fires on this sample. Always false for schema-only types.
  * Samples must come in non-decreasing t_ms order. */
 bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg_sample *s);
 /* Fills `out` (out->n = 0 when the type keeps nothing across restarts). */

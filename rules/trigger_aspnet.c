@@ -104,7 +104,7 @@ static size_t status_check(void *p, const struct vg_trigger_ctx *cx)
 
 const struct vg_trigger_type vg__trigger_aspnet_count = {
     .name = "AspNetRequestCount",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = "number of ASP.NET requests within a sliding window",
     .fields = count_fields,
     .n_fields = VG_ARRAY_SIZE(count_fields),
@@ -115,7 +115,7 @@ const struct vg_trigger_type vg__trigger_aspnet_count = {
 
 const struct vg_trigger_type vg__trigger_aspnet_duration = {
     .name = "AspNetRequestDuration",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = "number of slow ASP.NET requests within a sliding window",
     .fields = duration_fields,
     .n_fields = VG_ARRAY_SIZE(duration_fields),
@@ -126,7 +126,7 @@ const struct vg_trigger_type vg__trigger_aspnet_duration = {
 
 const struct vg_trigger_type vg__trigger_aspnet_status = {
     .name = "AspNetResponseStatus",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = "number of ASP.NET responses with given status codes within a sliding window",
     .fields = status_fields,
     .n_fields = VG_ARRAY_SIZE(status_fields),

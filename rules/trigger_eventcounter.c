@@ -80,7 +80,7 @@ static size_t shortcut_check(void *p, const struct vg_trigger_ctx *cx)
 
 const struct vg_trigger_type vg__trigger_eventcounter = {
     .name = "EventCounter",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = ".NET EventCounter value beyond thresholds for a sliding window",
     .fields = evc_fields,
     .n_fields = VG_ARRAY_SIZE(evc_fields),
@@ -91,7 +91,7 @@ const struct vg_trigger_type vg__trigger_eventcounter = {
 
 const struct vg_trigger_type vg__trigger_gcheapsize = {
     .name = "GCHeapSize",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = ".NET GC heap size (MB) beyond thresholds for a sliding window",
     .fields = gcheap_fields,
     .n_fields = VG_ARRAY_SIZE(gcheap_fields),
@@ -102,7 +102,7 @@ const struct vg_trigger_type vg__trigger_gcheapsize = {
 
 const struct vg_trigger_type vg__trigger_threadpoolqueue = {
     .name = "ThreadpoolQueueLength",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = ".NET thread pool queue length beyond thresholds for a sliding window",
     .fields = tpq_fields,
     .n_fields = VG_ARRAY_SIZE(tpq_fields),

@@ -41,7 +41,7 @@ static size_t evm_check(void *p, const struct vg_trigger_ctx *cx)
 
 const struct vg_trigger_type vg__trigger_eventmeter = {
     .name = "EventMeter",
-    .flags = VG_TRIGGER_NEEDS_RUNTIME,
+    .runtime = "dotnet",
     .summary = ".NET meter instrument value beyond thresholds for a sliding window",
     .fields = evm_fields,
     .n_fields = VG_ARRAY_SIZE(evm_fields),

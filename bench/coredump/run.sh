@@ -8,11 +8,11 @@
 # "write-only" is no dump: dd writes a core-sized file of zeros into OUT_DIR, the lower bound of
 # any dumper's wall time there (fresh pages or blocks plus one copy, no process read at all).
 #
-#   [REPS=3] [BEFORE=path/to/old/vg_dump_cli] bench/coredump/run.sh [BUILD_DIR] [OUT_DIR] [SIZES_MB...]
-#     BUILD_DIR  vigil build with tests (default: build); uses tests/coredump/vg_dump_cli
+#   [REPS=3] [BEFORE=path/to/old/vigil] bench/coredump/run.sh [BUILD_DIR] [OUT_DIR] [SIZES_MB...]
+#     BUILD_DIR  vigil build with tests (default: build); uses its vigil binary (vigil dump)
 #     OUT_DIR    where cores go (default: /dev/shm, i.e. memory, so the disk does not decide)
 #     SIZES_MB   default: 256 2048
-#     BEFORE     a vg_dump_cli built from an older commit, run as "vigil-old" for a before/after
+#     BEFORE     a vigil built from an older commit, run as "vigil-old" for a before/after
 #                comparison in the same run
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +24,7 @@ sizes=("$@")
 reps=${REPS:-3}
 before=${BEFORE:-}
 
-cli=$build/tests/coredump/vg_dump_cli
+cli=$build/vigil
 [[ -x $cli ]] || { echo "build first: $cli missing" >&2; exit 1; }
 [[ -z $before || -x $before ]] || { echo "BEFORE=$before is not executable" >&2; exit 1; }
 work=$(mktemp -d /tmp/vg_cd_bench.XXXXXX)

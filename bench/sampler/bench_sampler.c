@@ -1,8 +1,8 @@
 /* Cost of discovery + sampling: spawns sleeping children until N processes are visible, then
  * runs scan + sample over all of them either every second (interval mode) or back-to-back
  * (fast mode), and reports CPU time per sweep (getrusage) and the process's peak RSS. */
-#include "engine/proc.h"
-#include "engine/sampler.h"
+#include "engine/host/proc.h"
+#include "engine/host/sampler.h"
 #include "config/util.h"
 
 #include <signal.h>

@@ -8,7 +8,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$src/build}
 cmake -S "$src" -B "$build" >/dev/null
 cmake --build "$build" -j2 --target bench_sampler >/dev/null
-b="$build/tests/sampler/bench_sampler"
+b="$build/tests/host/bench_sampler"
 run() { echo "### $*"; "$@"; echo; }
 if unshare --pid --fork --mount-proc true 2>/dev/null; then
     ns="unshare --pid --fork --mount-proc"

@@ -151,8 +151,9 @@ def run(env):
     head = open(hdrs).read().lower()
     check("content-type: application/octet-stream" in head, "streamed Content-Type:\n" + head)
     check("transfer-encoding: chunked" in head, "streamed as chunks:\n" + head)
-    check('content-disposition: attachment; filename="core_%d"' % small.pid in head,
-          "Content-Disposition:\n" + head)
+    # dotnet-monitor's dump naming (core_<UTC yyyyMMdd_HHmmss_fff>) plus the pid
+    check(re.search(r'content-disposition: attachment; filename="core_\d{8}_\d{6}_\d{3}_%d"'
+                    % small.pid, head), "Content-Disposition:\n" + head)
     check_core(out, small)
     eq(len(d.get("/operations", key=key).json()), 3, "a streamed dump is not an operation")
     cp = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{http_code}", base],

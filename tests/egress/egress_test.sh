@@ -324,7 +324,7 @@ Egress:
 YAML
   head -c $((6*MIB)) /dev/urandom > "$work/data"
   sha="$(sha256sum < "$work/data" | cut -d' ' -f1)"
-  C="$build/tests/egress/egress_upload_cli"
+  C="$build/vigil upload"
   [[ "$($C --config-dir "$work/conf" --egress Local --name "$RUN.bin" "$work/data")" == "$work/out/$RUN.bin" ]] || fail "fs path"
   check fs "$RUN.bin" "$sha" $((6*MIB))
   [[ "$($C --config-dir "$work/conf" --egress s3rver --name "$RUN.bin" "$work/data")" == "s3://vigil/cli/$RUN.bin.zst" ]] || fail "s3 path"

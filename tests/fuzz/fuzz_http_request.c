@@ -3,7 +3,7 @@
  * responses and streams. No sockets. */
 #include "config/error.h"
 #include "config/log.h"
-#include "engine/http_int.h"
+#include "engine/http/http_int.h"
 
 #include <assert.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target for the /proc parsers: stat lines (comm with spaces and parentheses,
  * truncation) and /proc/PID/cgroup text. */
-#include "engine/cgroup.h"
-#include "engine/proc.h"
+#include "engine/host/cgroup.h"
+#include "engine/host/proc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct vg_proc_stat st;
-    vg_proc_parse_stat((const char *)data, size, &st);
+    vg_procfs_parse_stat((const char *)data, size, &st);
 
     char *text = malloc(size + 1);
     if (!text)

@@ -3,7 +3,7 @@
 #ifndef VG_TEST_HTTP_HARNESS_H
 #define VG_TEST_HTTP_HARNESS_H
 
-#include "engine/http.h"
+#include "engine/http/http.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

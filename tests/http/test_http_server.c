@@ -2,7 +2,7 @@
 #include "tests/http/harness.h"
 #include "config/error.h"
 #include "config/util.h"
-#include "engine/cmd_generatekey.h"
+#include "engine/cli/cli.h"
 
 #include <curl/curl.h>
 #include <poll.h>

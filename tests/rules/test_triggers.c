@@ -372,7 +372,7 @@ static void runtime_triggers_validate_but_never_fire(void **unused)
                                                "        GreaterThan: 70\n"));
     void *st = state_new(r);
     assert_true(r->needs_runtime);
-    assert_true(r->trigger.type->flags & VG_TRIGGER_NEEDS_RUNTIME);
+    assert_string_equal(r->trigger.type->runtime, "dotnet");
     assert_false(feed(r, st, 0, VG_M_CPU_PERCENT, 99));
     free(st);
     fx_free(&f);

@@ -1,0 +1,52 @@
+/* Shared by the API's files: api.c (the server, /info, /healthz), api_processes.c,
+ * api_rules.c (/collectionrules, /instances), api_metrics.c, operations.c (the operation
+ * registry, /operations and /dump). A new route is a vg__h_NAME handler in the file of its
+ * area, listed in api.c's route table. */
+#ifndef VG_API_INT_H
+#define VG_API_INT_H
+
+#include "engine/engine_int.h"
+#include "engine/http/http.h"
+
+#include <jansson.h>
+
+struct vg_api {
+    struct vg_daemon *d;
+    struct vg_http_server *http;
+    struct vg_op *ops; /* newest first */
+    unsigned dumps_running;
+    unsigned max_dumps;
+};
+
+/* A JSON string for s (NULL gives null); invalid UTF-8 is repaired, never dropped. */
+json_t *vg__json_str(const char *s);
+/* ISO 8601 UTC with milliseconds; null for 0. */
+json_t *vg__json_time(uint64_t wall_ms);
+/* dotnet-monitor's timespan "d.hh:mm:ss"; null when !present. */
+json_t *vg__json_timespan(uint64_t ms, bool present);
+/* A stable UUID-shaped id for a process (boot id, pid, start time): dotnet-monitor's `uid`. */
+void vg__proc_uid(const struct vg_proc *p, char out[40]);
+/* The process pid=, uid= or name= select (none: the only one); NULL after answering 4xx. */
+struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
+                                       struct vg_http_res *res);
+/* A random (version 4) UUID, the id of every operation. */
+void vg__uuid(char out[37]);
+
+/* operations.c */
+void vg__ops_free_all(struct vg_api *api);
+
+#define VG__HANDLER(name) void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)
+VG__HANDLER(processes);
+VG__HANDLER(process);
+VG__HANDLER(rules);
+VG__HANDLER(rule);
+VG__HANDLER(instances);
+VG__HANDLER(metrics);
+VG__HANDLER(info);
+VG__HANDLER(healthz);
+VG__HANDLER(dump);
+VG__HANDLER(operations);
+VG__HANDLER(operation);
+VG__HANDLER(operation_cancel);
+
+#endif

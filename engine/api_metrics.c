@@ -1,0 +1,127 @@
+/* /metrics: Prometheus text exposition of every watched process's samples. */
+#include "engine/api_int.h"
+
+#include "config/error.h"
+#include "config/log.h"
+#include "config/util.h"
+#include "egress/egress.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------- /metrics ---------- */
+
+static void label_escape(struct vg_buf *b, const char *s)
+{
+    struct vg_buf u;
+    vg_buf_init(&u);
+    vg_http_utf8_append(&u, s, strlen(s));
+    for (size_t i = 0; i < u.len; i++) {
+        char c = u.data[i];
+        if (c == '\\' || c == '"')
+            vg_buf_printf(b, "\\%c", c);
+        else if (c == '\n')
+            vg_buf_puts(b, "\\n");
+        else
+            vg_buf_append(b, &c, 1);
+    }
+    vg_buf_free(&u);
+}
+
+static void put_value(struct vg_buf *b, double v)
+{
+    if (isnan(v))
+        vg_buf_puts(b, "NaN");
+    else if (v == floor(v) && fabs(v) < 9e15)
+        vg_buf_printf(b, "%.0f", v);
+    else
+        vg_buf_printf(b, "%.6g", v);
+}
+
+static void family(struct vg_buf *b, const char *name, const char *type, const char *help)
+{
+    vg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+VG__HANDLER(metrics)
+{
+    struct vg_api *api = ud;
+    struct vg_daemon *d = api->d;
+    struct vg_buf b;
+    vg_buf_init(&b);
+    for (int m = 0; m < VG_METRIC_COUNT; m++) {
+        const struct vg_metric_def *def = &vg_metric_defs[m];
+        bool any = false;
+        for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+             p = vg_proc_table_next(d->procs, p)) {
+            struct vg_watched *w = p->user;
+            if (!w || !w->has_sample || !vg_sample_has(&w->last, (enum vg_metric_id)m))
+                continue;
+            if (!any)
+                family(&b, def->name, def->kind == VG_COUNTER ? "counter" : "gauge", def->help);
+            any = true;
+            vg_buf_printf(&b, "%s{pid=\"%d\",name=\"", def->name, p->pid);
+            label_escape(&b, p->name);
+            vg_buf_printf(&b, "\",runtime=\"%s\"} ", (p->runtime ? p->runtime->name : "native"));
+            put_value(&b, w->last.v[m]);
+            vg_buf_puts(&b, "\n");
+        }
+    }
+    struct vg_daemon_counters *c = &d->counters;
+    struct {
+        const char *name, *type, *help;
+        double v;
+    } own[] = {
+        {"vigil_up", "gauge", "1 while the daemon runs", 1},
+        {"vigil_processes", "gauge", "Processes currently discovered", (double)c->processes},
+        {"vigil_rules", "gauge", "Collection rules loaded", (double)d->gen->rules->n_rules},
+        {"vigil_rules_fired_total", "counter", "Rule triggers that started an action list",
+         (double)c->rules_fired},
+        {"vigil_actions_started_total", "counter", "Actions started", (double)c->actions_started},
+        {"vigil_actions_succeeded_total", "counter", "Actions that succeeded",
+         (double)c->actions_succeeded},
+        {"vigil_actions_failed_total", "counter", "Actions that failed", (double)c->actions_failed},
+        {"vigil_config_reloads_succeeded_total", "counter", "Configuration reloads applied",
+         (double)c->reloads_ok},
+        {"vigil_config_reloads_failed_total", "counter", "Configuration reloads rejected",
+         (double)c->reloads_failed},
+        {"vigil_sample_duration_seconds", "gauge",
+         "Duration of the last discovery and sampling sweep", (double)c->sample_duration_us / 1e6},
+    };
+    for (size_t i = 0; i < VG_ARRAY_SIZE(own); i++) {
+        family(&b, own[i].name, own[i].type, own[i].help);
+        vg_buf_printf(&b, "%s ", own[i].name);
+        put_value(&b, own[i].v);
+        vg_buf_puts(&b, "\n");
+    }
+    struct vg_egress_status es;
+    vg_egress_status(d->gen->egress, &es);
+    struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } eg[] = {
+        {"vigil_uploads_started_total", "counter", "Uploads started (including resumed)",
+         es.uploads_started},
+        {"vigil_uploads_succeeded_total", "counter", "Uploads confirmed by the provider",
+         es.uploads_succeeded},
+        {"vigil_uploads_failed_total", "counter", "Uploads that failed", es.uploads_failed},
+        {"vigil_uploads_retrying", "gauge", "Uploads waiting to retry", es.uploads_retrying},
+        {"vigil_upload_retries_total", "counter", "Upload retries", es.retries},
+        {"vigil_upload_bytes_total", "counter", "Bytes accepted by egress providers",
+         es.bytes_uploaded},
+        {"vigil_spool_bytes", "gauge", "Bytes held in the spool directory", es.spool_bytes},
+        {"vigil_spool_quota_bytes", "gauge", "Spool quota in effect", es.spool_quota},
+    };
+    for (size_t i = 0; i < VG_ARRAY_SIZE(eg); i++) {
+        family(&b, eg[i].name, eg[i].type, eg[i].help);
+        vg_buf_printf(&b, "%s %" PRIu64 "\n", eg[i].name, eg[i].v);
+    }
+    vg_http_res_text(res, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "",
+                     b.len);
+    vg_buf_free(&b);
+}
+
+/* ---------- lifecycle ---------- */
+

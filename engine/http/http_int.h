@@ -1,0 +1,151 @@
+/* HTTP server internals shared by http.c, http_auth.c and the fuzz target.
+ *
+ * A connection's protocol logic never touches a socket: bytes come in through
+ * vg__http_conn_feed() and leave through a transport vtable, so the fuzz target can drive the
+ * exact parse/dispatch path from a buffer. */
+#ifndef VG_HTTP_INT_H
+#define VG_HTTP_INT_H
+
+#include "config/util.h"
+#include "engine/http/http.h"
+
+#include <llhttp.h>
+
+#define VG__HTTP_MAX_PARAMS 8
+#define VG__HTTP_MAX_HEADERS 100
+/* Failed authentications per second (server-wide) before 429 instead of 401. */
+#define VG__HTTP_AUTH_FAILURES_PER_SEC 50
+
+struct vg__http_conn;
+
+struct vg__http_kv {
+    char *name;
+    char *value;
+};
+
+/* One queued write: up to 3 buffers, freed when done. */
+struct vg__http_wreq {
+    struct vg__http_wreq *next; /* free for the transport's own use */
+    struct vg__http_conn *conn;
+    uv_write_t uv;
+    uv_buf_t bufs[3];
+    unsigned nbufs;
+    void *owned[3];
+    size_t stream_bytes; /* payload counted against the stream's queue */
+};
+
+struct vg__http_transport {
+    /* Queues w; completion is reported later by vg__http_write_done(), never from inside. */
+    int (*write)(struct vg__http_conn *c, struct vg__http_wreq *w);
+    /* Half-closes the write side once queued writes are done. */
+    void (*shutdown)(struct vg__http_conn *c);
+    void (*read_start)(struct vg__http_conn *c);
+    void (*read_stop)(struct vg__http_conn *c);
+    /* Starts releasing the transport; it later calls vg__http_conn_fini() and frees c. Pending
+     * writes complete (with an error) before that. */
+    void (*close)(struct vg__http_conn *c);
+};
+
+struct vg__http_listener {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    struct vg_http_server *server;
+    bool require_auth;
+    bool is_pipe;
+    int port;
+    char *unix_path;
+};
+
+struct vg__http_route;
+
+struct vg_http_req {
+    struct vg__http_conn *conn;
+    const char *method;
+    struct vg_buf url;
+    char *path;
+    char **segs;
+    size_t n_segs;
+    struct vg__http_kv *query;
+    size_t n_query;
+    struct vg__http_kv *headers;
+    size_t n_headers;
+    struct vg_buf field;
+    struct vg_buf value;
+    uint64_t header_bytes;
+    struct vg_buf body;
+    const struct vg__http_route *route;
+    struct vg__http_kv params[VG__HTTP_MAX_PARAMS];
+    size_t n_params;
+    bool head;
+};
+
+enum vg__http_res_state {
+    VG__RES_NONE = 0, /* handler running, nothing sent */
+    VG__RES_DEFERRED, /* handler returned, will respond later */
+    VG__RES_STREAM,   /* headers sent, chunks flowing */
+    VG__RES_SENT,     /* everything queued */
+};
+
+struct vg_http_res {
+    struct vg__http_conn *conn;
+    enum vg__http_res_state state;
+    struct vg_buf headers;
+    vg_http_cancel_cb cancel;
+    void *cancel_ud;
+    struct vg_http_stream *stream;
+};
+
+enum vg__http_conn_state {
+    VG__CONN_IDLE = 0, /* waiting for the first byte of a request */
+    VG__CONN_READING,  /* part of a request received */
+    VG__CONN_HANDLING, /* request complete, response in progress */
+    VG__CONN_LINGER,   /* response sent, write side shut, draining input before close */
+    VG__CONN_CLOSED,   /* transport close requested */
+};
+
+struct vg__http_conn {
+    struct vg_http_server *server;
+    struct vg__http_listener *listener;
+    const struct vg__http_transport *tp;
+    struct vg__http_conn *prev, *next;
+    llhttp_t parser;
+    enum vg__http_conn_state state;
+    uint64_t deadline; /* uv_now() ms; 0 = none */
+    struct vg_buf pending;
+    uint64_t linger_bytes;
+    unsigned writes_pending;
+    bool reading;
+    bool peer_eof;
+    bool keep_alive;
+    bool msg_complete;
+    bool rejected; /* over max connections: 503 then close */
+    int err_status;
+    const char *err_detail;
+    struct vg_http_req req;
+    struct vg_http_res res;
+};
+
+/* Links c into the server and starts it (reading). rejected: answer 503 and close. */
+void vg__http_conn_init(struct vg__http_conn *c, struct vg_http_server *s,
+                        struct vg__http_listener *l, const struct vg__http_transport *tp,
+                        bool rejected);
+void vg__http_conn_feed(struct vg__http_conn *c, const char *data, size_t len);
+void vg__http_conn_eof(struct vg__http_conn *c);
+/* Immediate close (cancels deferred responses and streams). */
+void vg__http_conn_abort(struct vg__http_conn *c);
+void vg__http_write_done(struct vg__http_wreq *w, int status);
+/* Called by the transport once its handle is closed; unlinks and frees what c holds. */
+void vg__http_conn_fini(struct vg__http_conn *c);
+/* Whether s accepts one more connection (false: reject with 503). */
+bool vg__http_server_has_room(const struct vg_http_server *s);
+
+/* http_auth.c */
+int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);
+/* Constant-time check of an "Authorization: Bearer <key>" value against the stored hash. */
+bool vg__http_auth_check(const unsigned char hash[32], const char *authorization);
+
+#endif

@@ -1,0 +1,140 @@
+/* The native adapter: every process, whatever runs in it. It has no runtime samples (the sampler
+ * reads /proc for everyone) and one action, CollectDump, by vigil's own ELF core writer
+ * (engine/dump/): the one path every dump takes, from a rule, /dump or `vigil dump`. */
+#include "engine/runtimes/runtime.h"
+
+#include "config/error.h"
+#include "config/log.h"
+#include "config/util.h"
+#include "engine/dump/dump.h"
+#include "rules/action.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+/* rules/ validates the Type names; the writer has its own enum in the same order */
+_Static_assert((int)VG_ACT_DUMP_WITH_HEAP == (int)VG_DUMP_WITH_HEAP &&
+                   (int)VG_ACT_DUMP_FULL == (int)VG_DUMP_FULL &&
+                   (int)VG_ACT_DUMP_MINI == (int)VG_DUMP_MINI &&
+                   (int)VG_ACT_DUMP_TRIAGE == (int)VG_DUMP_TRIAGE,
+               "dump type enums must agree");
+
+void vg_rt_artifact_name(char *buf, size_t n, const char *prefix, int pid, const char *ext)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    time_t secs = tv.tv_sec;
+    gmtime_r(&secs, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", &tm);
+    snprintf(buf, n, "%s%s_%03d_%d%s", prefix ? prefix : "", stamp, (int)(tv.tv_usec / 1000), pid,
+             ext ? ext : "");
+}
+
+static enum vg_rt_detect native_detect(const struct vg_proc *p, bool marked, void **data)
+{
+    return VG_RT_YES;
+}
+
+/* ---- CollectDump ---- */
+
+struct dump_state {
+    enum vg_dump_type type;
+    int rc;
+    char err[512];
+    struct vg_dump_result res;
+};
+
+static int sink(void *ctx, const void *buf, size_t len)
+{
+    struct vg_rt_job *job = ctx;
+    if (atomic_load(&job->cancelled))
+        return VG_ECANCELED;
+    return job->ops->write(job, buf, len);
+}
+
+static void dump_work(struct vg_rt_job *job)
+{
+    struct dump_state *st = job->state;
+    const char *path = job->ops->file_path ? job->ops->file_path(job) : NULL;
+    if (path) {
+        st->rc = vg_coredump_to_file(job->target.pid, st->type, path, &st->res, st->err,
+                                     sizeof(st->err));
+        return;
+    }
+    char name[96];
+    vg_rt_artifact_name(name, sizeof(name), "core_", job->target.pid, "");
+    st->rc = job->ops->open(job, name, "application/x-coredump");
+    if (st->rc) {
+        snprintf(st->err, sizeof(st->err), "cannot open the artifact: %s", vg_strerror(st->rc));
+        return;
+    }
+    st->rc = vg_coredump_write(job->target.pid, st->type, sink, job, &st->res, st->err,
+                               sizeof(st->err));
+    if (st->rc) {
+        job->ops->abort(job);
+        return;
+    }
+    st->rc = job->ops->commit(job);
+}
+
+static void dump_after(struct vg_rt_job *job)
+{
+    struct dump_state *st = job->state;
+    char **names = NULL, **values = NULL;
+    size_t n = 0;
+    if (st->rc == 0) {
+        vg_log(VG_LOG_INFO, "action",
+               "CollectDump: pid %d, %llu bytes, %u threads, target frozen %llu ms",
+               job->target.pid, (unsigned long long)st->res.bytes, st->res.threads,
+               (unsigned long long)(st->res.freeze_us / 1000));
+        /* for the CLI's summary line; rules only reference EgressPath */
+        names = calloc(4, sizeof(char *));
+        values = calloc(4, sizeof(char *));
+        if (names && values) {
+            const char *k[4] = {"Bytes", "Threads", "FreezeMicroseconds", "WallMicroseconds"};
+            uint64_t v[4] = {st->res.bytes, st->res.threads, st->res.freeze_us, st->res.wall_us};
+            for (; n < 4; n++) {
+                names[n] = vg_strdup(k[n]);
+                values[n] = vg_asprintf("%llu", (unsigned long long)v[n]);
+            }
+        }
+    }
+    int rc = st->rc;
+    char err[512];
+    snprintf(err, sizeof(err), "%s", st->err[0] ? st->err : vg_strerror(rc));
+    free(st);
+    job->state = NULL;
+    job->ops->done(job, rc, rc ? err : NULL, names, values, n);
+}
+
+static int dump_start(struct vg_rt_job *job)
+{
+    const struct vg_act_collect_dump *set = job->settings;
+    struct dump_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return VG_ENOMEM;
+    st->type = set ? (enum vg_dump_type)set->type : VG_DUMP_WITH_HEAP;
+    job->state = st;
+    int rc = vg_rt_job_thread(job, dump_work, dump_after);
+    if (rc) {
+        free(st);
+        job->state = NULL;
+    }
+    return rc;
+}
+
+static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL};
+
+static const struct vg_rt_action *const native_actions[] = {&collect_dump, NULL};
+
+const struct vg_runtime_type vg_runtime_native = {
+    .name = "native",
+    .display = "native",
+    .detect = native_detect,
+    .actions = native_actions,
+};

@@ -1,0 +1,184 @@
+/* Runtime adapters: one per runtime vigil speaks to (native processes, .NET, JVM, Node), each a
+ * file engine/runtimes/NAME.c filling one struct vg_runtime_type, listed in the static registry
+ * vg_runtime_types[] (registry.c); protocol code an adapter needs lives in engine/runtimes/NAME/.
+ *
+ * An adapter answers three questions for the engine:
+ *   - detect: is this process mine? (discovery asks every adapter, in registry order; `native`
+ *     is last and takes every process);
+ *   - sessions: runtime samples (counters, heap figures) for the triggers and /metrics that need
+ *     them, kept up to date by the adapter and read by the engine at each sampling tick;
+ *   - actions: the runners for the rule actions it implements (CollectDump, CollectGCDump,
+ *     CollectTrace, ...). An action a process's own adapter lacks falls back to `native`'s (a
+ *     core dump works for every process).
+ *
+ * Threads: detect, forget, session_* and action start/cancel run on the engine's loop thread and
+ * must not block (no IPC there: a runtime that stops answering must never stall sampling).
+ * Blocking protocol work runs on the adapter's own threads (vg_rt_job_thread() below). */
+#ifndef VG_RUNTIME_H
+#define VG_RUNTIME_H
+
+#include "rules/metric.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct vg_proc;
+struct vg_rule_action;
+
+/* ---- the process an action or a session is for ---- */
+
+/* Facts copied when the action or session started: the process may exit meanwhile, and its
+ * vg_proc (with the adapter's per-process data) is then freed. Strings are owned by the target. */
+struct vg_rt_target {
+    int pid;              /* in vigil's PID namespace */
+    int ns_pid;           /* in the process's innermost PID namespace */
+    uint64_t start_ticks; /* with pid: the process's identity */
+    unsigned uid;
+    char *name, *cmdline, *exe, *key; /* key: "<boot id>:<pid>:<start ticks>" */
+    const char *proc_root;            /* "/proc" unless injected */
+    const struct vg_runtime_type *runtime;
+};
+
+/* Fills t from p (loop thread). Returns 0 or VG_ENOMEM. */
+int vg_rt_target_init(struct vg_rt_target *t, const struct vg_proc *p);
+/* Fills t by reading proc_root/PID (callers without a process table: the CLI). The runtime is
+ * native. Returns 0, VG_ESRCH (no such process) or VG_ENOMEM. */
+int vg_rt_target_from_pid(struct vg_rt_target *t, const char *proc_root, int pid);
+/* Deep copy. Returns 0 or VG_ENOMEM (dst then empty). */
+int vg_rt_target_copy(struct vg_rt_target *dst, const struct vg_rt_target *src);
+void vg_rt_target_free(struct vg_rt_target *t); /* NULL-safe */
+
+/* ---- actions ---- */
+
+struct vg_rt_job;
+
+/* What the caller of an action (a rule's action list, /dump, `vigil dump`) provides: where the
+ * artifact goes and how the end is reported. */
+struct vg_rt_job_ops {
+    /* Opens the artifact (once). default_name is the adapter's name for it (dotnet-monitor's
+     * naming where it has one, e.g. "core_20250101_120000"); the caller may use its own
+     * (ArtifactName). Any one thread at a time. Returns 0 or VG_E*. */
+    int (*open)(struct vg_rt_job *j, const char *default_name, const char *content_type);
+    /* Appends bytes. Returns 0, VG_ECANCELED once the job was cancelled, or another VG_E*. */
+    int (*write)(struct vg_rt_job *j, const void *buf, size_t len);
+    /* Makes the artifact durable and visible (blocking: upload completion); sets the location
+     * reported as the EgressPath output. Returns 0 or VG_E*. */
+    int (*commit)(struct vg_rt_job *j);
+    /* Drops a partial artifact (blocking). */
+    void (*abort)(struct vg_rt_job *j);
+    /* Non-NULL when the artifact is a local file the adapter may create (O_EXCL) and write
+     * itself, which some writers do faster than through write(); NULL means stream. */
+    const char *(*file_path)(struct vg_rt_job *j);
+    /* Ends the job, exactly once, on the loop thread. rc 0 with the artifact committed (if one
+     * was opened). names/values: n extra outputs, malloc'd, taken over. */
+    void (*done)(struct vg_rt_job *j, int rc, const char *error, char **names, char **values,
+                 size_t n);
+};
+
+struct vg_rt_job {
+    /* Set by the caller before start(); read-only for the adapter. */
+    uv_loop_t *loop;
+    struct vg_rt_target target;
+    const char *type;                   /* "CollectDump", ... */
+    const void *settings;               /* the typed settings (rules/action.h), or NULL */
+    const struct vg_rule_action *action; /* NULL for API and CLI callers */
+    const struct vg_rt_job_ops *ops;
+    void *caller;             /* the caller's context */
+    atomic_bool cancelled;    /* set by vg_rt_job_cancel(); polled by the adapter */
+    /* The adapter's. */
+    const struct vg_rt_action *runner;
+    void *state;
+};
+
+struct vg_rt_action {
+    const char *type; /* dotnet-monitor's action name, matched case-insensitively */
+    /* Starts the job (loop thread); the end comes through job->ops->done, never from inside
+     * start(). Returns 0, or a VG_E* when it could not start (done is then not called). */
+    int (*start)(struct vg_rt_job *job);
+    /* Optional, loop thread: an action with a Duration (a trace) stops early and ships what it
+     * has; others stop as soon as they can. done still comes. */
+    void (*cancel)(struct vg_rt_job *job);
+};
+
+/* dotnet-monitor's artifact naming: prefix + "yyyyMMdd_HHmmss_fff" (UTC) + "_" + pid + ext, e.g.
+ * "core_20260101_120000_123_4242" or "20260101_120000_123_4242.nettrace". */
+void vg_rt_artifact_name(char *buf, size_t n, const char *prefix, int pid, const char *ext);
+
+/* Asks a running job to stop: sets job->cancelled and calls the runner's cancel, if any. */
+void vg_rt_job_cancel(struct vg_rt_job *job);
+
+/* Runs fn(job) on a new thread of its own (long actions must not hold libuv's small thread pool)
+ * and then calls after(job) on the loop thread, where the adapter reports through ops->done.
+ * Returns 0 or VG_E* (thread or handle creation failed; nothing runs). */
+typedef void (*vg_rt_job_fn)(struct vg_rt_job *job);
+int vg_rt_job_thread(struct vg_rt_job *job, vg_rt_job_fn fn, vg_rt_job_fn after);
+
+/* ---- sessions: runtime samples ---- */
+
+/* What the rules watching a process need from its runtime: named metrics (rules/metric.h
+ * struct vg_rt_value names) and how often. */
+struct vg_rt_needs {
+    const struct vg_rt_metric_ref *metrics;
+    size_t n_metrics;
+    uint64_t interval_ms; /* the shortest interval any user asked for */
+};
+
+struct vg_rt_session;
+
+/* ---- the adapter ---- */
+
+enum vg_rt_detect {
+    VG_RT_NO = 0,    /* not this runtime */
+    VG_RT_YES = 1,   /* this runtime; *data set */
+    VG_RT_LATER = 2, /* cannot tell yet (a young process still loading): ask again next scan */
+};
+
+struct vg_runtime_type {
+    const char *name;    /* "native", "dotnet", "jvm", "node": config, API and metric labels */
+    const char *display; /* ".NET", "JVM", "Node", "native": for people */
+    /* Markers the registry checks for every adapter at once: executable base names, and
+     * substrings of /proc/PID/maps lines (the runtime's shared library), NULL-terminated. */
+    const char *const *exe_names;
+    const char *const *map_markers;
+    /* Loop thread, cheap (files under /proc only). `marked`: a marker above matched. May set
+     * *data: the adapter's per-process state, freed by forget() when the process exits or
+     * exec's. NULL means "YES when marked". */
+    enum vg_rt_detect (*detect)(const struct vg_proc *p, bool marked, void **data);
+    void (*forget)(void *data); /* NULL-safe; optional */
+
+    /* Sessions (all NULL when the runtime has no samples). open: start feeding the values
+     * `needs` lists (the adapter may start a thread or a stream); sample: append the latest
+     * values to out without blocking; close: stop (on a rule's removal, the process's exit,
+     * shutdown) and free itself once its work ended. Loop thread. */
+    int (*session_open)(uv_loop_t *loop, const struct vg_proc *p, void *data,
+                        const struct vg_rt_needs *needs, struct vg_rt_session **out);
+    void (*session_sample)(struct vg_rt_session *s, struct vg_rt_values *out);
+    void (*session_close)(struct vg_rt_session *s);
+
+    const struct vg_rt_action *const *actions; /* NULL-terminated; may be NULL */
+};
+
+/* Every adapter, in detection order (native last). */
+extern const struct vg_runtime_type *const vg_runtime_types[];
+extern const struct vg_runtime_type vg_runtime_native;
+
+/* Case-insensitive, by name; NULL when unknown. */
+const struct vg_runtime_type *vg_runtime_find(const char *name);
+/* The runner for an action type on a process of runtime rt (rt's own, else native's), or NULL. */
+const struct vg_rt_action *vg_runtime_action(const struct vg_runtime_type *rt, const char *type);
+/* True when some registered runtime implements the action type. */
+bool vg_runtime_action_known(const char *type);
+
+/* The process table's detector (struct vg_proc_detector in engine/host/proc.h): checks every
+ * adapter's markers (one read of maps for all of them), asks the adapters in order and records
+ * the first YES in p->runtime / p->runtime_data. A young process (`young`: started less than a
+ * second ago) is only checked by executable name. Returns false while the answer may still
+ * change (a young process, or an adapter said LATER): the table asks again at the next scans. */
+bool vg_runtime_detect(struct vg_proc *p, bool young, void *arg);
+void vg_runtime_forget(struct vg_proc *p, void *arg);
+extern const struct vg_proc_detector vg_runtime_detector;
+
+#endif
