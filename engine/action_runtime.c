@@ -37,8 +37,7 @@ static int runtime_start(struct vg_run *run, size_t idx)
         /* a bad $(...) in ArtifactName fails the action with its reason */
         free(b);
         free(ej);
-        vg__run_action_done(run, idx, VG_EINVAL, err ? err : vg_strerror(VG_ENOMEM), NULL, NULL,
-                            0);
+        vg__run_action_done(run, idx, VG_EINVAL, err ? err : vg_strerror(VG_ENOMEM), NULL, NULL, 0);
         free(err);
         return 0;
     }

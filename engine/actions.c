@@ -86,8 +86,10 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
         const char *token;
         const char *value;
     } tokens[] = {
-        {"$(Process.ProcessId)", pid},           {"$(Process.NamespaceProcessId)", nspid},
-        {"$(Process.Name)", run->target.name},   {"$(Process.CommandLine)", run->target.cmdline},
+        {"$(Process.ProcessId)", pid},
+        {"$(Process.NamespaceProcessId)", nspid},
+        {"$(Process.Name)", run->target.name},
+        {"$(Process.CommandLine)", run->target.cmdline},
         {"$(Process.RuntimeId)", run->target.key},
     };
     for (const char *p = s; *p;) {
@@ -144,8 +146,8 @@ static void run_finish(struct vg_run *run)
         vg_limits_end(&inst->limits, now);
     }
     vg_log(run->failed ? VG_LOG_WARN : VG_LOG_INFO, "rules", "rule %s, pid %d: actions %s%s%s",
-           run->rule->name, run->target.pid, run->failed ? "failed" : "completed", run->failed ? ": " : "",
-           run->failed && run->error ? run->error : "");
+           run->rule->name, run->target.pid, run->failed ? "failed" : "completed",
+           run->failed ? ": " : "", run->failed && run->error ? run->error : "");
     d->runs_active--;
     run_free(run);
 }
@@ -174,8 +176,8 @@ static void run_advance(struct vg_run *run)
         d->counters.actions_started++;
         vg_state_action_add(d->state, run->fire_id, i, a->name, a->type->name, vg_wall_ms(),
                             &run->results[i].action_id);
-        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: starting %s%s%s", run->rule->name, run->target.pid,
-               a->type->name, a->name ? " " : "", a->name ? a->name : "");
+        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: starting %s%s%s", run->rule->name,
+               run->target.pid, a->type->name, a->name ? " " : "", a->name ? a->name : "");
         int rc = runner ? runner->start(run, i) : VG_EUNSUPPORTED;
         if (rc) /* the result of a runner that could not start is recorded like any other */
             vg__run_action_done(run, i, rc, vg_strerror(rc), NULL, NULL, 0);
@@ -228,8 +230,8 @@ void vg__run_action_done(struct vg_run *run, size_t idx, int rc, const char *err
         }
     } else {
         d->counters.actions_succeeded++;
-        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: %s done %s", run->rule->name, run->target.pid,
-               a->type->name, out.data);
+        vg_log(VG_LOG_INFO, "action", "rule %s, pid %d: %s done %s", run->rule->name,
+               run->target.pid, a->type->name, out.data);
     }
     vg_buf_free(&out);
     run_advance(run);

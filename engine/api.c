@@ -47,7 +47,7 @@ void vg__proc_uid(const struct vg_proc *p, char out[40])
 
 /* pid=, uid= or name= select one process; none selects the only one. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
-                                      struct vg_http_res *res)
+                                       struct vg_http_res *res)
 {
     struct vg_daemon *d = api->d;
     const char *pid = vg_http_req_query(req, "pid");

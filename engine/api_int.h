@@ -35,7 +35,8 @@ void vg__uuid(char out[37]);
 /* operations.c */
 void vg__ops_free_all(struct vg_api *api);
 
-#define VG__HANDLER(name) void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)
+#define VG__HANDLER(name)                                                                          \
+    void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 VG__HANDLER(processes);
 VG__HANDLER(process);
 VG__HANDLER(rules);

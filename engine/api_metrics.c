@@ -124,4 +124,3 @@ VG__HANDLER(metrics)
 }
 
 /* ---------- lifecycle ---------- */
-

@@ -32,18 +32,18 @@ VG__HANDLER(process)
         return;
     char u[40];
     vg__proc_uid(p, u);
-    json_t *o = json_pack("{s:i, s:i, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "pid", p->pid,
-                          "namespacePid", p->ns_pid, "uid", u, "name", vg__json_str(p->name), "commandLine",
-                          vg__json_str(p->cmdline ? p->cmdline : ""), "operatingSystem", "linux",
-                          "processArchitecture",
+    json_t *o =
+        json_pack("{s:i, s:i, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "pid", p->pid, "namespacePid",
+                  p->ns_pid, "uid", u, "name", vg__json_str(p->name), "commandLine",
+                  vg__json_str(p->cmdline ? p->cmdline : ""), "operatingSystem", "linux",
+                  "processArchitecture",
 #if defined(__x86_64__)
-                          "x64",
+                  "x64",
 #elif defined(__aarch64__)
-                          "arm64",
+                  "arm64",
 #else
-                          "unknown",
+                  "unknown",
 #endif
-                          "exe", vg__json_str(p->exe), "runtime", p->runtime ? p->runtime->name : "native");
+                  "exe", vg__json_str(p->exe), "runtime", p->runtime ? p->runtime->name : "native");
     vg_http_res_json(res, 200, o);
 }
-

@@ -41,10 +41,13 @@ static json_t *instance_detail(struct vg_daemon *d, struct vg_instance *inst, ui
     json_object_set_new(o, "slidingWindowOccurrences",
                         json_integer((json_int_t)vg_limits_window_runs(&inst->limits, now)));
     json_object_set_new(o, "actionCountLimit", json_integer(lim->action_count));
-    json_object_set_new(o, "actionCountSlidingWindowDurationLimit",
-                        vg__json_timespan(lim->action_count_window_ms, lim->action_count_window_ms > 0));
-    json_object_set_new(o, "slidingWindowDurationCountdown", vg__json_timespan(win, has_win && win >= 1000));
-    json_object_set_new(o, "ruleFinishedCountdown", vg__json_timespan(rule, has_rule && rule >= 1000));
+    json_object_set_new(
+        o, "actionCountSlidingWindowDurationLimit",
+        vg__json_timespan(lim->action_count_window_ms, lim->action_count_window_ms > 0));
+    json_object_set_new(o, "slidingWindowDurationCountdown",
+                        vg__json_timespan(win, has_win && win >= 1000));
+    json_object_set_new(o, "ruleFinishedCountdown",
+                        vg__json_timespan(rule, has_rule && rule >= 1000));
     json_object_set_new(o, "lastFired", vg__json_time(inst->last_fired_ms));
     json_object_set_new(o, "cooldownRemaining", vg__json_timespan(cool, has_cool && cool > 0));
     json_object_set_new(o, "lastError",
@@ -127,4 +130,3 @@ VG__HANDLER(instances)
         vg_http_res_problem(res, 500, VG_ENOMEM, "out of memory");
     vg_buf_free(&b);
 }
-

@@ -23,9 +23,12 @@ static const char *artifact_type(const char *action)
 {
     static const struct {
         const char *action, *type;
-    } map[] = {{"CollectDump", "dump"},       {"CollectGCDump", "gcdump"},
-               {"CollectTrace", "trace"},     {"CollectLogs", "logs"},
-               {"CollectStacks", "stacks"},   {"CollectLiveMetrics", "livemetrics"},
+    } map[] = {{"CollectDump", "dump"},
+               {"CollectGCDump", "gcdump"},
+               {"CollectTrace", "trace"},
+               {"CollectLogs", "logs"},
+               {"CollectStacks", "stacks"},
+               {"CollectLiveMetrics", "livemetrics"},
                {"CollectExceptions", "exceptions"}};
     for (size_t i = 0; i < VG_ARRAY_SIZE(map); i++)
         if (strcasecmp(map[i].action, action) == 0)

@@ -25,5 +25,4 @@ struct vg_daemon_options {
  * configuration or state cannot be loaded at startup). */
 int vg_daemon_run(const struct vg_daemon_options *opts);
 
-
 #endif

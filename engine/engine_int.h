@@ -57,7 +57,7 @@ struct vg_watched {
     bool has_sample;
     struct vg_rt_session *session; /* runtime samples, while a rule reads them */
     const struct vg_runtime_type *session_rt;
-    struct vg_rt_values rt;        /* the session's latest values (last.rt points here) */
+    struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
 };
 
 struct vg_action_result;
@@ -167,7 +167,7 @@ struct vg_egress_job {
     char *name; /* the caller's artifact name (ArtifactName), or NULL for the adapter's */
     struct vg_artifact *artifact;
     char *location;
-    int write_rc;   /* the egress's own failure, with its message in err */
+    int write_rc; /* the egress's own failure, with its message in err */
     char err[512];
     struct vg_op *op; /* /operations entry, or NULL: its cancel flag is honoured */
     /* The caller's continuation (loop thread): outputs include EgressPath on success. */

@@ -62,12 +62,12 @@ void vg__ops_free_all(struct vg_api *api)
 static json_t *op_json(const struct vg_op *op)
 {
     json_t *o = json_pack("{s:s, s:s, s:o, s:s?, s:s?, s:o}", "operationId", op->id, "status",
-                          op_status_names[op->status], "createdDateTime", vg__json_time(op->created_ms),
-                          "resourceLocation", op->location, "egressProviderName", op->egress,
-                          "error", vg__json_str(op->error));
-    json_object_set_new(
-        o, "process",
-        json_pack("{s:i, s:s, s:o}", "pid", op->pid, "uid", op->uid, "name", vg__json_str(op->proc_name)));
+                          op_status_names[op->status], "createdDateTime",
+                          vg__json_time(op->created_ms), "resourceLocation", op->location,
+                          "egressProviderName", op->egress, "error", vg__json_str(op->error));
+    json_object_set_new(o, "process",
+                        json_pack("{s:i, s:s, s:o}", "pid", op->pid, "uid", op->uid, "name",
+                                  vg__json_str(op->proc_name)));
     json_object_set_new(o, "isStoppable", json_false());
     if (op->rule)
         json_object_set_new(o, "collectionRule", json_string(op->rule));
@@ -173,9 +173,9 @@ struct api_dump {
     struct vg_api *api;
     struct vg_gen *gen; /* referenced: the egress it writes to */
     struct vg_act_collect_dump settings;
-    struct vg_op *op;                 /* with an egress provider */
-    struct vg_egress_job *ej;         /* with an egress provider */
-    struct vg_rt_job job;             /* streamed back to the client */
+    struct vg_op *op;         /* with an egress provider */
+    struct vg_egress_job *ej; /* with an egress provider */
+    struct vg_rt_job job;     /* streamed back to the client */
     struct vg_http_stream *stream;
 };
 
@@ -186,8 +186,9 @@ static void dump_end(struct api_dump *ad, int rc, const char *error)
     api->d->runs_active--;
     if (ad->op)
         vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "api", "dump operation %s for pid %d: %s%s%s",
-               ad->op->id, ad->op->pid, rc ? (rc == VG_ECANCELED ? "Cancelled" : "Failed") : "Succeeded",
-               rc ? ": " : "", rc ? error : "");
+               ad->op->id, ad->op->pid,
+               rc ? (rc == VG_ECANCELED ? "Cancelled" : "Failed") : "Succeeded", rc ? ": " : "",
+               rc ? error : "");
     vg__gen_unref(ad->gen);
     free(ad);
 }
@@ -235,8 +236,8 @@ static void stream_abort(struct vg_rt_job *j)
 {
 }
 
-static void stream_done(struct vg_rt_job *j, int rc, const char *error, char **names,
-                        char **values, size_t n)
+static void stream_done(struct vg_rt_job *j, int rc, const char *error, char **names, char **values,
+                        size_t n)
 {
     struct api_dump *ad = ad_of(j);
     for (size_t i = 0; i < n; i++) {
@@ -399,8 +400,8 @@ void vg__h_operations(struct vg_http_req *req, struct vg_http_res *res, void *ud
                 up[i].last_error ? vg__json_str(up[i].last_error) : json_null(), "isStoppable", 0);
             json_object_set_new(
                 o, "upload",
-                json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", vg__json_str(up[i].name), "state",
-                          up[i].state, "size", (json_int_t)up[i].size, "bytesDone",
+                json_pack("{s:o, s:s, s:I, s:I, s:i}", "artifactName", vg__json_str(up[i].name),
+                          "state", up[i].state, "size", (json_int_t)up[i].size, "bytesDone",
                           (json_int_t)up[i].bytes_done, "retries", (int)up[i].retries));
             json_array_append_new(arr, o);
         }
@@ -440,4 +441,3 @@ void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, vo
         vg_rt_job_cancel(op->job);
     vg_http_res_text(res, 200, "text/plain", "", 0);
 }
-

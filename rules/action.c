@@ -419,39 +419,34 @@ static const struct vg_action_type action_dump =
     TYPE("CollectDump", VG_ACTION_EGRESS, "collects a core dump of the process", dump_fields,
          struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_egress, dump_init, NULL);
 static const struct vg_action_type action_gcdump =
-    TYPE("CollectGCDump", VG_ACTION_EGRESS,
-         "collects a .NET GC heap dump", gcdump_fields, struct vg_act_collect_gcdump,
-         EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);
+    TYPE("CollectGCDump", VG_ACTION_EGRESS, "collects a .NET GC heap dump", gcdump_fields,
+         struct vg_act_collect_gcdump, EG(struct vg_act_collect_gcdump), out_egress, NULL, NULL);
 static const struct vg_action_type action_trace =
-    TYPE("CollectTrace", VG_ACTION_EGRESS, "collects an EventPipe trace",
-         trace_fields, struct vg_act_collect_trace, EG(struct vg_act_collect_trace), out_egress,
-         trace_init, trace_check);
+    TYPE("CollectTrace", VG_ACTION_EGRESS, "collects an EventPipe trace", trace_fields,
+         struct vg_act_collect_trace, EG(struct vg_act_collect_trace), out_egress, trace_init,
+         trace_check);
 static const struct vg_action_type action_logs = TYPE(
-    "CollectLogs", VG_ACTION_EGRESS, "collects .NET logs", logs_fields,
-    struct vg_act_collect_logs, EG(struct vg_act_collect_logs), out_egress, logs_init, logs_check);
+    "CollectLogs", VG_ACTION_EGRESS, "collects .NET logs", logs_fields, struct vg_act_collect_logs,
+    EG(struct vg_act_collect_logs), out_egress, logs_init, logs_check);
 static const struct vg_action_type action_live =
-    TYPE("CollectLiveMetrics", VG_ACTION_EGRESS,
-         "collects live .NET metrics", live_fields, struct vg_act_collect_live_metrics,
-         EG(struct vg_act_collect_live_metrics), out_egress, live_init, live_check);
+    TYPE("CollectLiveMetrics", VG_ACTION_EGRESS, "collects live .NET metrics", live_fields,
+         struct vg_act_collect_live_metrics, EG(struct vg_act_collect_live_metrics), out_egress,
+         live_init, live_check);
 static const struct vg_action_type action_stacks =
-    TYPE("CollectStacks", VG_ACTION_EGRESS,
-         "collects managed call stacks", stacks_fields, struct vg_act_collect_stacks,
-         EG(struct vg_act_collect_stacks), out_egress, NULL, NULL);
-static const struct vg_action_type action_exceptions =
-    TYPE("CollectExceptions", VG_ACTION_EGRESS,
-         "collects recorded .NET exceptions", exceptions_fields, struct vg_act_collect_exceptions,
-         EG(struct vg_act_collect_exceptions), out_egress, NULL, NULL);
+    TYPE("CollectStacks", VG_ACTION_EGRESS, "collects managed call stacks", stacks_fields,
+         struct vg_act_collect_stacks, EG(struct vg_act_collect_stacks), out_egress, NULL, NULL);
+static const struct vg_action_type action_exceptions = TYPE(
+    "CollectExceptions", VG_ACTION_EGRESS, "collects recorded .NET exceptions", exceptions_fields,
+    struct vg_act_collect_exceptions, EG(struct vg_act_collect_exceptions), out_egress, NULL, NULL);
 static const struct vg_action_type action_profiler =
     TYPE("LoadProfiler", 0, "loads a startup profiler", profiler_fields,
          struct vg_act_load_profiler, VG_NO_SET, out_none, NULL, profiler_check);
 static const struct vg_action_type action_setenv =
-    TYPE("SetEnvironmentVariable", 0,
-         "sets an environment variable in the process", setenv_fields, struct vg_act_env, VG_NO_SET,
-         out_none, NULL, NULL);
+    TYPE("SetEnvironmentVariable", 0, "sets an environment variable in the process", setenv_fields,
+         struct vg_act_env, VG_NO_SET, out_none, NULL, NULL);
 static const struct vg_action_type action_getenv =
-    TYPE("GetEnvironmentVariable", 0,
-         "reads an environment variable of the process", getenv_fields, struct vg_act_env,
-         VG_NO_SET, out_value, NULL, NULL);
+    TYPE("GetEnvironmentVariable", 0, "reads an environment variable of the process", getenv_fields,
+         struct vg_act_env, VG_NO_SET, out_value, NULL, NULL);
 
 const struct vg_action_type *const vg_action_types[] = {
     &action_execute,  &action_dump,   &action_gcdump, &action_trace,

@@ -85,7 +85,7 @@ int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *
 const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
                                             const char *name);
 void vg_rt_values_clear(struct vg_rt_values *vs); /* empties, keeps the array */
-void vg_rt_values_free(struct vg_rt_values *vs); /* NULL-safe */
+void vg_rt_values_free(struct vg_rt_values *vs);  /* NULL-safe */
 
 /* One timestamped observation of one process. */
 struct vg_sample {

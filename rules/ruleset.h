@@ -25,7 +25,7 @@ struct vg_rule_action {
     const struct vg_node *settings_node; /* raw Settings (for $(Actions.X.Y) expansion) */
     size_t *waits_for; /* earlier actions whose outputs this one references ($(Actions.X.Y)) */
     size_t n_waits_for;
-    char *path;                          /* "CollectionRules.NAME.Actions[i]" */
+    char *path; /* "CollectionRules.NAME.Actions[i]" */
 };
 
 struct vg_rule {

@@ -99,7 +99,7 @@ out:
 }
 
 int vg__cli_parse_common(int argc, char **argv, const char *usage, const char **url, char *key,
-                        size_t keylen)
+                         size_t keylen)
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},

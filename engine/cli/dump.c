@@ -27,9 +27,11 @@ static void usage(FILE *f)
         "usage: vigil dump PID [--type Full|WithHeap|Mini|Triage] [-o FILE]\n"
         "       vigil dump PID [--type T] --egress NAME [--config-dir DIR]... [--state-dir DIR]\n"
         "  --type T          what to include (default WithHeap: the process's coredump_filter)\n"
-        "  -o FILE           output path (default ./core_YYYYMMDD_HHMMSS_mmm_PID); never overwritten\n"
+        "  -o FILE           output path (default ./core_YYYYMMDD_HHMMSS_mmm_PID); never "
+        "overwritten\n"
         "  --egress NAME     stream the dump to the egress provider NAME of the configuration\n"
-        "  --config-dir DIR  configuration holding the provider (repeatable; default " VG_DEFAULT_CONFIG_DIR ")\n"
+        "  --config-dir DIR  configuration holding the provider (repeatable; "
+        "default " VG_DEFAULT_CONFIG_DIR ")\n"
         "  --state-dir DIR   upload state and spool (default Storage.StateDir)\n");
 }
 
@@ -305,8 +307,8 @@ static int cmd_dump(int argc, char **argv, struct vg_dirlist *dirsp)
                 vg_err_name(rc));
         return 1;
     }
-    printf("%s: %llu bytes, type %s, %llu threads, freeze %llu us, total %llu us\n", out,
-           cj.out[0], vg_dump_type_name(type), cj.out[1], cj.out[2], cj.out[3]);
+    printf("%s: %llu bytes, type %s, %llu threads, freeze %llu us, total %llu us\n", out, cj.out[0],
+           vg_dump_type_name(type), cj.out[1], cj.out[2], cj.out[3]);
     return 0;
 }
 

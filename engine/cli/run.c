@@ -12,20 +12,23 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vigil run [--config-dir DIR]... [--state-dir DIR] [--urls URL]...\n"
-               "                 [--no-auth] [--log-format text|json] [--log-level LEVEL]\n"
-               "                 [--shutdown-timeout SECONDS]\n"
-               "  --config-dir DIR     rule and settings files (repeatable; default " VG_DEFAULT_CONFIG_DIR ");\n"
-               "                       watched: changes are applied live (also on SIGHUP)\n"
-               "  --state-dir DIR      SQLite state and spool (default Storage.StateDir or "
-               VG_DEFAULT_STATE_DIR ")\n"
-               "  --urls URL           API listener(s), overriding Server.Urls "
-               "(default " VG_DEFAULT_URL ")\n"
-               "  --no-auth            serve the API without authentication (logged as a "
-               "warning)\n"
-               "  --log-format FMT     text (default) or json\n"
-               "  --log-level LEVEL    error, warn, info (default), debug, trace\n"
-               "  --shutdown-timeout S how long SIGTERM waits for running actions (default 30)\n");
+    fprintf(
+        f,
+        "usage: vigil run [--config-dir DIR]... [--state-dir DIR] [--urls URL]...\n"
+        "                 [--no-auth] [--log-format text|json] [--log-level LEVEL]\n"
+        "                 [--shutdown-timeout SECONDS]\n"
+        "  --config-dir DIR     rule and settings files (repeatable; default " VG_DEFAULT_CONFIG_DIR
+        ");\n"
+        "                       watched: changes are applied live (also on SIGHUP)\n"
+        "  --state-dir DIR      SQLite state and spool (default Storage.StateDir "
+        "or " VG_DEFAULT_STATE_DIR ")\n"
+        "  --urls URL           API listener(s), overriding Server.Urls "
+        "(default " VG_DEFAULT_URL ")\n"
+        "  --no-auth            serve the API without authentication (logged as a "
+        "warning)\n"
+        "  --log-format FMT     text (default) or json\n"
+        "  --log-level LEVEL    error, warn, info (default), debug, trace\n"
+        "  --shutdown-timeout S how long SIGTERM waits for running actions (default 30)\n");
 }
 
 int vg_cmd_run(int argc, char **argv)

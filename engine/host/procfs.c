@@ -284,7 +284,8 @@ static void parse_ids(const char *v, const char *end, int out[4])
 static uint64_t parse_hex_n(const char *v, const char *end)
 {
     uint64_t x = 0;
-    v = vg_procfs_skip_ws(v);
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
     for (int digits = 0; v < end && digits < 16; v++, digits++) {
         int d = (*v >= '0' && *v <= '9') ? *v - '0' : (*v >= 'a' && *v <= 'f') ? *v - 'a' + 10 : -1;
         if (d < 0)
@@ -410,8 +411,8 @@ static int parse_map_line(const char *line, const char *end, struct vg_map *m)
     if (!p || end - p < 6 || *p != ' ')
         return VG_EPARSE;
     p++;
-    m->prot = (p[0] == 'r' ? VG_MAP_R : 0) | (p[1] == 'w' ? VG_MAP_W : 0) |
-              (p[2] == 'x' ? VG_MAP_X : 0);
+    m->prot =
+        (p[0] == 'r' ? VG_MAP_R : 0) | (p[1] == 'w' ? VG_MAP_W : 0) | (p[2] == 'x' ? VG_MAP_X : 0);
     m->shared = p[3] == 's';
     p += 4;
     if (p >= end || *p != ' ')

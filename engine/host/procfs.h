@@ -46,8 +46,8 @@ struct vg_proc_stat {
     int ppid, pgrp, session;
     unsigned flags;
     uint64_t minflt, majflt;
-    uint64_t utime, stime;   /* clock ticks */
-    int64_t cutime, cstime;  /* clock ticks */
+    uint64_t utime, stime;  /* clock ticks */
+    int64_t cutime, cstime; /* clock ticks */
     int64_t nice;
     int64_t num_threads;
     uint64_t start_ticks; /* since boot, clock ticks */
@@ -66,8 +66,8 @@ int vg_procfs_parse_stat(const char *text, size_t len, struct vg_proc_stat *out)
 #define VG_PROC_NSPID_MAX 8
 
 struct vg_proc_status {
-    char name[VG_PROC_NAME_MAX]; /* Name:, the kernel's escaping undone */
-    int uid[4], gid[4];          /* real, effective, saved, filesystem; -1 when absent */
+    char name[VG_PROC_NAME_MAX];  /* Name:, the kernel's escaping undone */
+    int uid[4], gid[4];           /* real, effective, saved, filesystem; -1 when absent */
     int nspid[VG_PROC_NSPID_MAX]; /* NSpid: outermost first */
     int nspid_count;
     int tracer_pid;

@@ -148,4 +148,90 @@ int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);
 /* Constant-time check of an "Authorization: Bearer <key>" value against the stored hash. */
 bool vg__http_auth_check(const unsigned char hash[32], const char *authorization);
 
+/* ---- shared by the server's files (server.c, conn.c, request.c, response.c, transport.c) ---- */
+
+#define LOG_COMP "http"
+/* Input kept while a response is in progress before reading is paused. */
+#define PENDING_CAP (64u * 1024)
+/* After an error response, input is drained this long / this much so the client sees it. */
+#define LINGER_MS 2000u
+#define LINGER_BYTES (1024u * 1024)
+#define STREAM_CHUNK (64u * 1024)
+
+struct vg__http_route {
+    char *method;
+    char **segs;
+    size_t n_segs;
+    unsigned flags;
+    vg_http_handler handler;
+    void *ud;
+};
+
+struct vg_http_server {
+    uv_loop_t *loop;
+    struct vg_http_config cfg;
+    bool has_key;
+    unsigned char key_hash[32];
+    struct vg__http_listener **listeners;
+    size_t n_listeners;
+    unsigned listeners_open;
+    struct vg__http_route *routes;
+    size_t n_routes;
+    struct vg__http_conn *conns;
+    unsigned n_conns;
+    unsigned n_rejecting;
+    unsigned n_streams; /* stream async handles not yet closed */
+    uv_timer_t sweep;
+    bool closing;
+    bool sweep_closing;
+    uint64_t close_deadline;
+    uint64_t auth_window_start;
+    unsigned auth_window_failures;
+    vg_http_server_close_cb close_cb;
+    void *close_ud;
+    struct vg_http_stats stats;
+    char readbuf[64 * 1024];
+};
+
+struct stream_chunk {
+    struct stream_chunk *next;
+    size_t len;
+    char data[];
+};
+
+struct vg_http_stream {
+    uv_async_t async;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    struct vg_http_server *server;
+    struct vg__http_conn *conn; /* loop side; NULL once detached */
+    struct stream_chunk *head, *tail;
+    size_t queued; /* queued + in flight */
+    size_t limit;
+    bool canceled;
+    bool ended;
+    int end_err;
+    bool writing;
+    bool raw; /* HTTP/1.0 peer: no chunk framing, close at the end */
+    size_t peak;
+    bool closing;
+};
+
+extern const llhttp_settings_t vg__http_parser_settings;
+
+struct vg__http_wreq *vg__http_wreq_new(struct vg__http_conn *c);
+void vg__http_wreq_add(struct vg__http_wreq *w, void *data, size_t len, bool owned);
+void vg__http_wreq_free(struct vg__http_wreq *w);
+int vg__http_conn_write(struct vg__http_conn *c, struct vg__http_wreq *w);
+void vg__http_req_reset(struct vg_http_req *r);
+void vg__http_res_reset(struct vg_http_res *res);
+int vg__http_req_parse_target(struct vg_http_req *r);
+void vg__http_conn_error(struct vg__http_conn *c, int status, const char *detail);
+void vg__http_conn_finish_response(struct vg__http_conn *c);
+void vg__http_conn_graceful_close(struct vg__http_conn *c);
+void vg__http_stream_detach(struct vg_http_stream *st);
+void vg__http_stream_pump(struct vg_http_stream *st);
+void vg__http_on_connection(uv_stream_t *server_stream, int status);
+void vg__http_server_maybe_finish(struct vg_http_server *s);
+
 #endif

@@ -73,8 +73,8 @@ static void dump_work(struct vg_rt_job *job)
         snprintf(st->err, sizeof(st->err), "cannot open the artifact: %s", vg_strerror(st->rc));
         return;
     }
-    st->rc = vg_coredump_write(job->target.pid, st->type, sink, job, &st->res, st->err,
-                               sizeof(st->err));
+    st->rc =
+        vg_coredump_write(job->target.pid, st->type, sink, job, &st->res, st->err, sizeof(st->err));
     if (st->rc) {
         job->ops->abort(job);
         return;

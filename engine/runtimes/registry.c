@@ -17,11 +17,7 @@ extern const struct vg_runtime_type vg_runtime_node;
 
 /* Detection order: managed runtimes first, native (every process) last. */
 const struct vg_runtime_type *const vg_runtime_types[] = {
-    &vg_runtime_dotnet,
-    &vg_runtime_jvm,
-    &vg_runtime_node,
-    &vg_runtime_native,
-    NULL,
+    &vg_runtime_dotnet, &vg_runtime_jvm, &vg_runtime_node, &vg_runtime_native, NULL,
 };
 
 #define N_TYPES (VG_ARRAY_SIZE(vg_runtime_types) - 1)

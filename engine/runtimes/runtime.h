@@ -82,12 +82,12 @@ struct vg_rt_job {
     /* Set by the caller before start(); read-only for the adapter. */
     uv_loop_t *loop;
     struct vg_rt_target target;
-    const char *type;                   /* "CollectDump", ... */
-    const void *settings;               /* the typed settings (rules/action.h), or NULL */
+    const char *type;                    /* "CollectDump", ... */
+    const void *settings;                /* the typed settings (rules/action.h), or NULL */
     const struct vg_rule_action *action; /* NULL for API and CLI callers */
     const struct vg_rt_job_ops *ops;
-    void *caller;             /* the caller's context */
-    atomic_bool cancelled;    /* set by vg_rt_job_cancel(); polled by the adapter */
+    void *caller;          /* the caller's context */
+    atomic_bool cancelled; /* set by vg_rt_job_cancel(); polled by the adapter */
     /* The adapter's. */
     const struct vg_rt_action *runner;
     void *state;
