@@ -802,6 +802,26 @@ static void load_storage_discovery(struct loader *L)
     L->cfg->settings.discovery.poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
 }
 
+/* ---------- Runtimes ---------- */
+
+static const struct vg_field node_runtime_fields[] = {
+    {"AllowInspectorActivation", VG_FIELD_BOOL,
+     offsetof(struct vg_node_runtime_settings, allow_inspector_activation), VG_NO_SET, 0, 0, NULL,
+     false, NULL},
+};
+
+static void load_runtimes(struct loader *L)
+{
+    static const char *const known[] = {"Node", NULL};
+    const struct vg_node *rts = vg_node_get(L->root, "Runtimes");
+    if (!expect_kind(L, rts, VG_NODE_MAP, "Runtimes"))
+        return;
+    check_keys(L, rts, "Runtimes", known);
+    vg_fields_apply(L->t, node_runtime_fields, VG_ARRAY_SIZE(node_runtime_fields),
+                    vg_node_get(rts, "Node"), NULL, "Runtimes.Node",
+                    &L->cfg->settings.runtimes.node, L->d);
+}
+
 /* ---------- CollectionRules ---------- */
 
 static const char *const filter_keys[] = {
@@ -1067,7 +1087,7 @@ static void check_top_level(struct loader *L)
 {
     static const char *const known[] = {
         "CollectionRules", "Templates", "CollectionRuleDefaults", "Egress", "Server", "Storage",
-        "Discovery",
+        "Discovery", "Runtimes",
         /* dotnet-monitor sections: accepted so its files load unchanged */
         "Urls", "Metrics", "Authentication", "DiagnosticPort", "DefaultProcess", "GlobalCounter",
         "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
@@ -1125,6 +1145,7 @@ int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
     if ((rc = load_egress(&L)) || (rc = load_server(&L)) || (rc = load_rules(&L)))
         goto fail;
     load_storage_discovery(&L);
+    load_runtimes(&L);
     if (diags->errors && !(flags & VG_CONFIG_KEEP_ON_ERROR)) {
         rc = VG_ECONFIG;
         goto fail;

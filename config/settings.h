@@ -124,6 +124,15 @@ struct vg_discovery_settings {
     uint64_t poll_interval_ms; /* default 1000 */
 };
 
+/* Runtimes: settings of the runtime adapters (docs/runtimes.md). */
+struct vg_node_runtime_settings {
+    bool allow_inspector_activation; /* AllowInspectorActivation: may open it with SIGUSR1 */
+};
+
+struct vg_runtimes_settings {
+    struct vg_node_runtime_settings node; /* Runtimes.Node */
+};
+
 struct vg_settings {
     struct vg_rule_settings *rules;
     size_t n_rules;
@@ -133,6 +142,7 @@ struct vg_settings {
     struct vg_server_settings server;
     struct vg_storage_settings storage;
     struct vg_discovery_settings discovery;
+    struct vg_runtimes_settings runtimes;
 };
 
 #endif

@@ -51,6 +51,7 @@ static int runtime_start(struct vg_run *run, size_t idx)
     ej->ctx = b;
     ej->finished = finished;
     ej->job.action = a;
+    ej->job.runtimes = &run->gen->cfg->settings.runtimes;
     ej->op = vg__op_begin(run->d, run, a->egress);
     rc = vg__egress_job_start(ej);
     if (rc) {

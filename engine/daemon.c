@@ -129,6 +129,16 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     return 0;
 }
 
+static void close_session(struct vg_watched *w)
+{
+    if (!w->session)
+        return;
+    w->session_rt->session_close(w->session);
+    w->session = NULL;
+    w->session_rt = NULL;
+    vg_rt_values_clear(&w->rt);
+}
+
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
  * (and its adapter can provide them); closed when none does any more. */
 static void update_session(struct vg_daemon *d, struct vg_watched *w)
@@ -137,14 +147,11 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w)
     bool need = false;
     for (struct vg_instance *x = w->instances; x && !need; x = x->next)
         need = x->rule->needs_runtime && !x->limits.finished;
-    if (w->session && (!need || w->session_rt != rt)) { /* no longer needed, or exec'd */
-        w->session_rt->session_close(w->session);
-        w->session = NULL;
-        w->session_rt = NULL;
-        vg_rt_values_clear(&w->rt);
-    }
+    if (w->session && (!need || w->session_rt != rt)) /* no longer needed, or exec'd */
+        close_session(w);
     if (need && !w->session && rt && rt->session_open) {
-        struct vg_rt_needs needs = {.interval_ms = d->poll_ms};
+        struct vg_rt_needs needs = {.interval_ms = d->poll_ms,
+                                    .runtimes = &d->gen->cfg->settings.runtimes};
         int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
         if (rc == 0)
             w->session_rt = rt;
@@ -241,6 +248,9 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
 {
     struct vg_gen *old = d->gen;
     d->gen = g;
+    /* sessions took the Runtimes settings when they opened: reopen them when those changed */
+    bool rt_changed = old && memcmp(&old->cfg->settings.runtimes, &g->cfg->settings.runtimes,
+                                    sizeof(g->cfg->settings.runtimes)) != 0;
     if (old && g->cfg->settings.discovery.poll_interval_ms != d->poll_ms) {
         d->poll_ms = g->cfg->settings.discovery.poll_interval_ms;
         uv_timer_set_repeat(&d->tick, d->poll_ms);
@@ -251,6 +261,8 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
         struct vg_watched *w = p->user;
         if (!w)
             continue;
+        if (rt_changed)
+            close_session(w);
         struct vg_instance **pp = &w->instances;
         while (*pp) {
             struct vg_instance *inst = *pp;
@@ -275,6 +287,30 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
 }
 
 /* ---------- sampling ---------- */
+
+#define SESSION_ERROR "runtime samples unavailable: "
+
+/* Why the session has no samples, shown as the lastError of the rules reading them (and gone
+ * from there once it has samples again). */
+static void session_error(struct vg_watched *w)
+{
+    char why[512];
+    bool bad =
+        w->session_rt->session_error && w->session_rt->session_error(w->session, why, sizeof(why));
+    for (struct vg_instance *x = w->instances; x; x = x->next) {
+        if (!x->rule->needs_runtime || x->limits.finished)
+            continue;
+        bool shown =
+            x->last_error && strncmp(x->last_error, SESSION_ERROR, strlen(SESSION_ERROR)) == 0;
+        if (bad && (!shown || strcmp(x->last_error + strlen(SESSION_ERROR), why) != 0)) {
+            free(x->last_error);
+            x->last_error = vg_asprintf(SESSION_ERROR "%s", why);
+        } else if (!bad && shown) {
+            free(x->last_error);
+            x->last_error = NULL;
+        }
+    }
+}
 
 static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct vg_sample *s,
                      uint64_t now)
@@ -364,10 +400,13 @@ static void on_tick(uv_timer_t *t)
             continue;
         }
         w->has_sample = true;
+        if (w->session)
+            update_session(d, w); /* its rules may have finished */
         if (w->session) {
             vg_rt_values_clear(&w->rt);
             w->session_rt->session_sample(w->session, &w->rt);
             w->last.rt = &w->rt;
+            session_error(w);
         } else {
             w->last.rt = NULL;
         }
@@ -379,6 +418,8 @@ static void on_tick(uv_timer_t *t)
                 w->last.valid |= bit;
             }
         }
+        /* runtime metrics come from the session's latest samples, never carried over */
+        vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
     }
@@ -396,6 +437,12 @@ static void on_tick(uv_timer_t *t)
 static void finish_stop(struct vg_daemon *d)
 {
     uv_timer_stop(&d->stop_timer);
+    /* Sessions first: an adapter may still have to undo what it did to a process (close an
+     * inspector it opened); its handles keep the loop running until it has. */
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p))
+        if (p->user)
+            close_session(p->user);
     vg__api_stop(d->api);
     d->api = NULL;
     vg__reloader_stop(d->reloader);

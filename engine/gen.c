@@ -55,6 +55,13 @@ char *vg__rule_unsupported(const struct vg_rule *r)
                                tt->name, rt ? rt->display : tt->runtime,
                                rt && !strcmp(rt->name, "dotnet") ? "EventPipe" : "its adapter");
     }
+    if (r->runtime && !(tt && tt->runtime)) {
+        const struct vg_runtime_type *rt = vg_runtime_find(r->runtime);
+        if (!rt || !rt->session_open)
+            return vg_asprintf("not supported yet: the trigger's metric comes from the %s "
+                               "runtime, whose samples this vigil cannot read yet",
+                               rt ? rt->display : r->runtime);
+    }
     for (size_t i = 0; i < r->n_actions; i++) {
         const struct vg_rule_action *a = &r->actions[i];
         if (!vg__action_known(a->type->name))
@@ -92,7 +99,7 @@ char *vg__rule_unsupported_for(const struct vg_rule *r, const struct vg_proc *p)
 
 bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p)
 {
-    const char *want = r->trigger.type ? r->trigger.type->runtime : NULL;
+    const char *want = r->runtime;
     if (!want)
         return true;
     return p->runtime && strcmp(p->runtime->name, want) == 0;

@@ -6,10 +6,38 @@
 #include <strings.h>
 
 const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT] = {
-#define VG__METRIC_DEF(id, name, kind, help) {VG_M_##id, name, kind, help},
+#define VG__METRIC_DEF(id, name, kind, help) {VG_M_##id, name, kind, help, NULL},
     VG_METRIC_MAP(VG__METRIC_DEF)
 #undef VG__METRIC_DEF
+#define VG__RT_METRIC_DEF(id, name, kind, help, runtime) {VG_M_##id, name, kind, help, runtime},
+        VG_RT_METRIC_MAP(VG__RT_METRIC_DEF)
+#undef VG__RT_METRIC_DEF
 };
+
+uint64_t vg_metric_runtime_mask(void)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < VG_METRIC_COUNT; i++)
+        if (vg_metric_defs[i].runtime)
+            m |= VG_METRIC_BIT(i);
+    return m;
+}
+
+void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt)
+{
+    for (int i = 0; i < VG_METRIC_COUNT; i++) {
+        const struct vg_metric_def *d = &vg_metric_defs[i];
+        if (!d->runtime)
+            continue;
+        const struct vg_rt_value *v = vg_rt_values_find(rt, d->runtime, d->name);
+        if (v) {
+            s->v[i] = v->value;
+            s->valid |= VG_METRIC_BIT(i);
+        } else {
+            s->valid &= ~VG_METRIC_BIT(i);
+        }
+    }
+}
 
 static const struct {
     const char *alias;

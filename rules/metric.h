@@ -41,11 +41,23 @@ enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
     XX(CG_THROTTLED_SECONDS, "cgroup_cpu_throttled_seconds_total", VG_COUNTER,                     \
        "Time the cgroup was throttled")
 
+/* Metrics a runtime adapter reads from the runtime itself (its session's samples, provider =
+ * the adapter's name, name = the metric's name); the engine copies them into each sample, so
+ * every trigger and /metrics use them like the ones above. XX(ID, name, kind, help, runtime) */
+#define VG_RT_METRIC_MAP(XX)                                                                       \
+    XX(NODE_HEAP_USED, "nodejs_heap_used_bytes", VG_GAUGE,                                         \
+       "V8 heap in use, garbage not yet collected included (heapUsed)", "node")                    \
+    XX(NODE_HEAP_TOTAL, "nodejs_heap_total_bytes", VG_GAUGE, "V8 heap committed (heapTotal)",      \
+       "node")
+
 enum vg_metric_id {
 #define VG__METRIC_ENUM(id, name, kind, help) VG_M_##id,
     VG_METRIC_MAP(VG__METRIC_ENUM)
 #undef VG__METRIC_ENUM
-        VG_METRIC_COUNT
+#define VG__RT_METRIC_ENUM(id, name, kind, help, runtime) VG_M_##id,
+        VG_RT_METRIC_MAP(VG__RT_METRIC_ENUM)
+#undef VG__RT_METRIC_ENUM
+            VG_METRIC_COUNT
 };
 
 struct vg_metric_def {
@@ -53,6 +65,7 @@ struct vg_metric_def {
     const char *name;
     enum vg_metric_kind kind;
     const char *help;
+    const char *runtime; /* the adapter whose samples carry it, or NULL for /proc metrics */
 };
 
 extern const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT];
@@ -100,6 +113,14 @@ static inline bool vg_sample_has(const struct vg_sample *s, enum vg_metric_id id
     return (s->valid >> id) & 1u;
 }
 
+/* Copies the runtime metrics (VG_RT_METRIC_MAP) found in rt into s (rt may be NULL); the others
+ * of them are cleared from s->valid. */
+void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt);
+/* The runtime metrics' bits. */
+uint64_t vg_metric_runtime_mask(void);
+
 #define VG_METRIC_BIT(id) ((uint64_t)1 << (id))
+
+_Static_assert(VG_METRIC_COUNT <= 64, "metric masks are 64 bits");
 
 #endif

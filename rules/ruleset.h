@@ -40,7 +40,8 @@ struct vg_rule {
     struct vg_rule_action *actions;
     size_t n_actions;
     struct vg_rule_limits limits;
-    bool needs_runtime; /* the trigger reads a runtime's own samples (trigger type's runtime) */
+    bool needs_runtime;  /* the trigger reads a runtime's own samples: */
+    const char *runtime; /* which (the trigger type's, or its metric's); NULL for any process */
 };
 
 struct vg_ruleset {

@@ -4,6 +4,7 @@
 #include "config/error.h"
 #include "config/util.h"
 #include "engine/cli/cli.h"
+#include "engine/runtimes/runtime.h"
 #include "rules/ruleset.h"
 
 #include <getopt.h>
@@ -97,8 +98,14 @@ static void print_rule(const struct vg_rule *r)
         vg_format_timespan(r->limits.cooldown_ms, w, sizeof(w));
         printf(", cooldown %s", w);
     }
-    if (r->needs_runtime)
-        printf(" [needs a runtime adapter: not supported yet at run time]");
+    if (r->needs_runtime) {
+        const struct vg_runtime_type *rt = vg_runtime_find(r->runtime);
+        const struct vg_trigger_type *tt = r->trigger.type;
+        if (rt && rt->session_open && (!tt || !tt->runtime || tt->observe))
+            printf(" [%s processes only]", rt->display);
+        else
+            printf(" [needs a runtime adapter: not supported yet at run time]");
+    }
     printf("\n");
 }
 

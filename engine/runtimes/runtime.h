@@ -27,6 +27,7 @@
 
 struct vg_proc;
 struct vg_rule_action;
+struct vg_runtimes_settings;
 
 /* ---- the process an action or a session is for ---- */
 
@@ -85,6 +86,9 @@ struct vg_rt_job {
     const char *type;                    /* "CollectDump", ... */
     const void *settings;                /* the typed settings (rules/action.h), or NULL */
     const struct vg_rule_action *action; /* NULL for API and CLI callers */
+    /* The configuration's Runtimes section (config/settings.h), or NULL for the defaults;
+     * valid until done. */
+    const struct vg_runtimes_settings *runtimes;
     const struct vg_rt_job_ops *ops;
     void *caller;          /* the caller's context */
     atomic_bool cancelled; /* set by vg_rt_job_cancel(); polled by the adapter */
@@ -124,6 +128,9 @@ struct vg_rt_needs {
     const struct vg_rt_metric_ref *metrics;
     size_t n_metrics;
     uint64_t interval_ms; /* the shortest interval any user asked for */
+    /* The configuration's Runtimes section, or NULL for the defaults; valid during open only
+     * (the engine reopens sessions when it changes). */
+    const struct vg_runtimes_settings *runtimes;
 };
 
 struct vg_rt_session;
@@ -157,6 +164,10 @@ struct vg_runtime_type {
                         const struct vg_rt_needs *needs, struct vg_rt_session **out);
     void (*session_sample)(struct vg_rt_session *s, struct vg_rt_values *out);
     void (*session_close)(struct vg_rt_session *s);
+    /* Optional, loop thread: why the session provides no samples right now (the runtime cannot
+     * be reached, the configuration forbids what it would take), written into buf; false while
+     * it is fine. The engine shows it as the lastError of the rules that read the samples. */
+    bool (*session_error)(struct vg_rt_session *s, char *buf, size_t n);
 
     const struct vg_rt_action *const *actions; /* NULL-terminated; may be NULL */
 };

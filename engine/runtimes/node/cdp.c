@@ -380,6 +380,12 @@ void vg_cdp_close(struct vg_cdp *s)
     destroy(s);
 }
 
+void vg_cdp_set_cancel(struct vg_cdp *s, atomic_bool *cancel)
+{
+    if (s)
+        s->cancel = cancel;
+}
+
 const char *vg_cdp_error(const struct vg_cdp *s)
 {
     return s ? s->err : "";

@@ -49,6 +49,9 @@ int vg_cdp_open(const struct vg_cdp_addr *addr, const char *path, const struct v
  * NULL is a no-op. */
 void vg_cdp_close(struct vg_cdp *s);
 
+/* Replaces the cancel flag (NULL: none), e.g. to close cleanly what a canceled caller opened. */
+void vg_cdp_set_cancel(struct vg_cdp *s, atomic_bool *cancel);
+
 /* The reason for the last failure of s ("" when none). */
 const char *vg_cdp_error(const struct vg_cdp *s);
 

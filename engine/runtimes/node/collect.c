@@ -6,10 +6,13 @@
 #include "engine/runtimes/node/cdp.h"
 #include "engine/runtimes/node/inspector.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COMPONENT "node"
 #define DEFAULT_CONNECT_MS 5000
@@ -20,13 +23,29 @@
 #define PAUSE_WAIT_MS 1000
 #define CLOSE_WAIT_MS 5000
 
+/* Inspectors vigil opened, shared by every session on the same process (a sampling session and
+ * a rule's heap snapshot, two rules firing together): the first opens it, the last one closes
+ * it, and nobody finds it while it is being opened or closed (`busy`). */
+struct lease {
+    int pid;
+    unsigned users; /* sessions holding it, or waiting for it */
+    bool busy;      /* one of them is opening or closing the inspector */
+    bool open;      /* vigil opened this inspector and it is still open */
+    uint64_t since; /* CLOCK_MONOTONIC ms of SIGUSR1 */
+    struct vg_node_endpoint ep;
+    struct lease *next;
+};
+
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lease *leases;
+
 struct vg_node_session {
     int pid;
     struct vg_node_collect_opts opts;
     struct vg_node_options nopts;
     struct vg_node_endpoint ep;
     struct vg_cdp *cdp;
-    uint64_t activated_at; /* CLOCK_MONOTONIC ms of SIGUSR1; 0 when the inspector was open */
+    struct lease *lease; /* the inspector vigil opened, which this session shares */
     /* the collection in progress */
     vg_node_sink_fn sink;
     void *sink_ctx;
@@ -44,6 +63,107 @@ static void defaults(struct vg_node_collect_opts *o)
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
     if (!o->idle_ms)
         o->idle_ms = DEFAULT_IDLE_MS;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Takes pid's lease for opening or closing (busy), creating it; join: count the caller as a
+ * user. Waits while another session opens or closes it. NULL: out of memory or canceled. */
+static struct lease *lease_take(int pid, bool join, atomic_bool *cancel)
+{
+    pthread_mutex_lock(&lease_lock);
+    for (;;) {
+        struct lease *l = leases;
+        while (l && l->pid != pid)
+            l = l->next;
+        if (!l && (l = calloc(1, sizeof(*l)))) {
+            l->pid = pid;
+            l->next = leases;
+            leases = l;
+        }
+        if (l && !l->busy) {
+            l->busy = true;
+            l->users += join;
+            pthread_mutex_unlock(&lease_lock);
+            return l;
+        }
+        pthread_mutex_unlock(&lease_lock);
+        if (!l || (cancel && atomic_load(cancel)))
+            return NULL;
+        sleep_ms(20);
+        pthread_mutex_lock(&lease_lock);
+    }
+}
+
+/* Ends the caller's busy hold; leave: it no longer uses the lease. Frees it with its last user. */
+static void lease_give(struct lease *l, bool leave)
+{
+    pthread_mutex_lock(&lease_lock);
+    l->busy = false;
+    l->users -= leave;
+    if (l->users == 0) {
+        struct lease **pp = &leases;
+        while (*pp != l)
+            pp = &(*pp)->next;
+        *pp = l->next;
+        free(l);
+    }
+    pthread_mutex_unlock(&lease_lock);
+}
+
+/* Finds the inspector: one vigil already opened for another session, the app's own, or (when
+ * allowed) one SIGUSR1 opens. Returns 0 with s->ep set, or VG_E* with err. */
+static int reach(struct vg_node_session *s, const struct vg_cdp_opts *copts, char *err,
+                 size_t err_len)
+{
+    char why[VG_NODE_ERR_MAX];
+    struct lease *l = lease_take(s->pid, true, s->opts.cancel);
+    if (!l) {
+        snprintf(err, err_len, "pid %d: %s", s->pid,
+                 s->opts.cancel && atomic_load(s->opts.cancel) ? "canceled" : "out of memory");
+        return s->opts.cancel && atomic_load(s->opts.cancel) ? VG_ECANCELED : VG_ENOMEM;
+    }
+    if (l->open) {
+        s->ep = l->ep;
+        s->lease = l;
+        lease_give(l, false);
+        return 0;
+    }
+    int rc = vg_node_inspector_find(s->opts.proc_root, s->pid, &s->nopts, copts, &s->ep, why,
+                                    sizeof(why));
+    if (rc == VG_ENOTFOUND && !s->opts.allow_activation) {
+        rc = VG_EPERM;
+        snprintf(err, err_len,
+                 "%s, and Runtimes.Node.AllowInspectorActivation is false: vigil does not open "
+                 "a debugging port on its own (start the app with --inspect, or allow "
+                 "activation%s)",
+                 why,
+                 s->nopts.heapsnapshot_signal ? "; heap snapshots still work through its "
+                                                "--heapsnapshot-signal"
+                                              : "");
+    } else if (rc == VG_ENOTFOUND) {
+        uint64_t t0 = vg_mono_ms();
+        rc = vg_node_inspector_activate(s->opts.proc_root, s->pid, &s->nopts, copts,
+                                        s->opts.activation_ms, &s->ep, why, sizeof(why));
+        if (rc == 0) {
+            l->open = true;
+            l->since = t0;
+            l->ep = s->ep;
+            s->lease = l;
+            lease_give(l, false);
+            return 0;
+        }
+        snprintf(err, err_len, "%s", why);
+    } else if (rc < 0) {
+        snprintf(err, err_len, "%s", why);
+    }
+    lease_give(l, true); /* the app's own inspector (rc 0), or none */
+    return rc;
 }
 
 int vg_node_session_open(int pid, const struct vg_node_collect_opts *opts,
@@ -68,30 +188,8 @@ int vg_node_session_open(int pid, const struct vg_node_collect_opts *opts,
         snprintf(err, err_len, "pid %d: %s", pid, vg_strerror(rc));
         goto out;
     }
-    rc =
-        vg_node_inspector_find(s->opts.proc_root, pid, &s->nopts, &copts, &s->ep, why, sizeof(why));
-    if (rc == VG_ENOTFOUND && !s->opts.allow_activation) {
-        rc = VG_EPERM;
-        snprintf(err, err_len,
-                 "%s, and AllowInspectorActivation is false: vigil does not open a debugging "
-                 "port on its own (start the app with --inspect, or allow activation%s)",
-                 why,
-                 s->nopts.heapsnapshot_signal ? "; heap snapshots still work through its "
-                                                "--heapsnapshot-signal"
-                                              : "");
+    if ((rc = reach(s, &copts, err, err_len)) < 0)
         goto out;
-    }
-    if (rc == VG_ENOTFOUND) {
-        s->activated_at = vg_mono_ms();
-        rc = vg_node_inspector_activate(s->opts.proc_root, pid, &s->nopts, &copts,
-                                        s->opts.activation_ms, &s->ep, why, sizeof(why));
-        if (rc < 0)
-            s->activated_at = 0;
-    }
-    if (rc < 0) {
-        snprintf(err, err_len, "%s", why);
-        goto out;
-    }
     rc = vg_cdp_open(&s->ep.addr, s->ep.path, &copts, &s->cdp, why, sizeof(why));
     if (rc < 0) {
         snprintf(err, err_len, "pid %d: %s", pid, why);
@@ -114,26 +212,33 @@ int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char
     if (!s)
         return 0;
     json_decref(s->paused);
-    if (!s->activated_at) {
+    struct lease *l = s->lease;
+    if (!l || !(l = lease_take(s->pid, false, NULL)) || l->users > 1) {
+        /* not vigil's inspector, or another session still uses it */
         vg_cdp_close(s->cdp);
+        if (l)
+            lease_give(l, true);
         free(s);
         return 0;
     }
-    /* vigil opened this inspector: close it, over the session when it still works, else over a
-     * fresh one. */
+    /* vigil opened this inspector and this was its last user: close it, over the session when
+     * it still works, else over a fresh one. */
     struct vg_cdp *c = s->cdp;
+    vg_cdp_set_cancel(c, NULL); /* a canceled collection still closes what vigil opened */
     if (!c || vg_cdp_error(c)[0]) {
         vg_cdp_close(c);
         c = NULL;
         struct vg_cdp_opts copts = {s->opts.connect_ms, 0, NULL};
         char why[VG_CDP_ERR_MAX];
-        if (vg_cdp_open(&s->ep.addr, s->ep.path, &copts, &c, why, sizeof(why)) < 0)
+        if (vg_cdp_open(&l->ep.addr, l->ep.path, &copts, &c, why, sizeof(why)) < 0)
             vg_log(VG_LOG_WARN, COMPONENT, "pid %d: reconnecting to close the inspector: %s",
                    s->pid, why);
     }
-    rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c, &s->ep, CLOSE_WAIT_MS, err,
+    rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c, &l->ep, CLOSE_WAIT_MS, err,
                                       err_len);
-    uint64_t open_ms = vg_mono_ms() - s->activated_at;
+    uint64_t open_ms = vg_mono_ms() - l->since;
+    l->open = false;
+    lease_give(l, true);
     if (exposure_ms)
         *exposure_ms = open_ms;
     if (rc == 0)
@@ -161,7 +266,8 @@ int vg_node_heap_usage(struct vg_node_session *s, uint64_t *used, uint64_t *tota
                        size_t err_len)
 {
     json_t *res = NULL;
-    int rc = vg_cdp_call(s->cdp, "Runtime.getHeapUsage", NULL, CALL_MS, 0, &res);
+    /* answered on the main thread: as late as the app's JavaScript (or a heap snapshot) lets it */
+    int rc = vg_cdp_call(s->cdp, "Runtime.getHeapUsage", NULL, s->opts.timeout_ms, 0, &res);
     if (rc < 0)
         return fail(s, rc, "Runtime.getHeapUsage", err, err_len);
     json_t *u = json_object_get(res, "usedSize"), *t = json_object_get(res, "totalSize");

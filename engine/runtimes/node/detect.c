@@ -385,7 +385,7 @@ static int read_small(const char *path, char *buf, size_t cap, size_t *len)
     return 0;
 }
 
-static bool nodeish(const char *path)
+bool vg_node_name_like(const char *path)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
@@ -496,7 +496,7 @@ int vg_node_detect(const char *proc_root, int pid, struct vg_node_options *opts)
         goto out;
     const char *argv[ARGV_MAX];
     size_t argc = vg_node_split_nul(cmdline, clen, argv, ARGV_MAX);
-    if (!nodeish(exe) && !(argc && nodeish(argv[0]))) {
+    if (!vg_node_name_like(exe) && !(argc && vg_node_name_like(argv[0]))) {
         rc = 0;
         goto out;
     }

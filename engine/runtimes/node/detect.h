@@ -33,6 +33,10 @@ int vg_node_signal_number(const char *name);
  * into buf (which must end with a NUL). Returns the count. */
 size_t vg_node_split_nul(char *buf, size_t len, const char **argv, size_t max);
 
+/* Does the base name of path look like node's executable ("node", "nodejs", "node20",
+ * "node-20.11")? The cheap first test of vg_node_detect. */
+bool vg_node_name_like(const char *path);
+
 /* Is process pid (under proc_root) a Node.js process? The name of its executable (or argv[0],
  * which node keeps unless process.title changes it) must look like node, and the executable
  * must export node_module_register, the symbol every node binary exports for native addons
