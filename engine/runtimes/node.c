@@ -62,7 +62,7 @@ static enum vg_rt_detect node_detect(const struct vg_proc *p, bool marked, void 
 
 /* ---- sessions: heap figures ---- */
 
-#define REOPEN_MIN_MS 5000
+#define REOPEN_MIN_MS 1000 /* a young process may open its inspector a moment later */
 #define REOPEN_MAX_MS (5 * 60 * 1000)
 #define SAMPLE_TIMEOUT_MS (2 * 60 * 1000)
 

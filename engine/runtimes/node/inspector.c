@@ -3,6 +3,7 @@
 #include "config/error.h"
 #include "config/log.h"
 #include "config/util.h"
+#include "engine/host/procfs.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #define PROBE_CONNECT_MS 2000
 #define POLL_MS 50
 #define TCP_FILE_MAX (4u * 1024 * 1024)
+#define YOUNG_MS 10000 /* a process this young may still be installing its signal handlers */
 
 static const char *root_of(const char *proc_root)
 {
@@ -258,6 +260,40 @@ static const struct vg_node_listener *busy(const struct vg_node_listener *ls, in
     return NULL;
 }
 
+/* How long ago pid started (ms), from its stat and the uptime of proc_root; -1 when unknown. */
+static int64_t age_ms(const char *proc_root, int pid)
+{
+    char path[PATH_MAX], buf[4096];
+    snprintf(path, sizeof(path), "%s/%d/stat", root_of(proc_root), pid);
+    ssize_t n = vg_procfs_read(AT_FDCWD, path, buf, sizeof(buf));
+    struct vg_proc_stat st;
+    if (n <= 0 || vg_procfs_parse_stat(buf, (size_t)n, &st) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/uptime", root_of(proc_root));
+    n = vg_procfs_read(AT_FDCWD, path, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    long hz = sysconf(_SC_CLK_TCK);
+    double up = strtod(buf, NULL) * 1000.0;
+    double started = (double)st.start_ticks * 1000.0 / (double)(hz > 0 ? hz : 100);
+    return up >= started ? (int64_t)(up - started) : 0;
+}
+
+int vg_node_catches_signal_wait(const char *proc_root, int pid, int sig, uint32_t timeout_ms)
+{
+    uint64_t deadline = vg_mono_ms() + timeout_ms;
+    for (;;) {
+        int rc = vg_node_catches_signal(proc_root, pid, sig);
+        if (rc != 0 || vg_mono_ms() >= deadline)
+            return rc;
+        int64_t age = age_ms(proc_root, pid);
+        if (age < 0 || age >= YOUNG_MS)
+            return rc;
+        sleep_ms(POLL_MS);
+    }
+}
+
 int vg_node_inspector_activate(const char *proc_root, int pid, const struct vg_node_options *o,
                                const struct vg_cdp_opts *copts, uint32_t timeout_ms,
                                struct vg_node_endpoint *ep, char *err, size_t err_len)
@@ -266,7 +302,7 @@ int vg_node_inspector_activate(const char *proc_root, int pid, const struct vg_n
     int port = o ? o->inspect_port : 9229;
     struct vg_node_listener *before = calloc(2 * LISTENERS_MAX, sizeof(*before));
     struct vg_node_listener *now = before ? before + LISTENERS_MAX : NULL;
-    int rc = before ? vg_node_catches_signal(proc_root, pid, SIGUSR1) : VG_ENOMEM;
+    int rc = before ? vg_node_catches_signal_wait(proc_root, pid, SIGUSR1, timeout_ms) : VG_ENOMEM;
     if (rc < 0) {
         snprintf(err, err_len, "cannot read the signal mask of pid %d: %s", pid, vg_strerror(rc));
         goto out;

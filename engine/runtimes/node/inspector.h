@@ -59,5 +59,9 @@ int vg_node_inspector_deactivate(const char *proc_root, int pid, struct vg_cdp *
 
 /* Whether pid catches signal sig (SigCgt in proc_root/PID/status). Returns 1, 0 or VG_E*. */
 int vg_node_catches_signal(const char *proc_root, int pid, int sig);
+/* The same, but node installs its handlers while it starts: a process seen (and a rule fired)
+ * right after its exec may not catch sig yet, so while it is young (10 s) this waits for it, up
+ * to timeout_ms. */
+int vg_node_catches_signal_wait(const char *proc_root, int pid, int sig, uint32_t timeout_ms);
 
 #endif

@@ -139,7 +139,7 @@ int vg_node_snapshot_by_signal(int pid, const struct vg_node_collect_opts *opts,
         snprintf(err, err_len, "pid %d was not started with --heapsnapshot-signal", pid);
         goto out;
     }
-    rc = vg_node_catches_signal(opts->proc_root, pid, no.heapsnapshot_signal);
+    rc = vg_node_catches_signal_wait(opts->proc_root, pid, no.heapsnapshot_signal, 5000);
     if (rc <= 0) {
         rc = rc == 0 ? VG_EPERM : rc;
         snprintf(err, err_len,
