@@ -266,7 +266,7 @@ static int start(const struct vg_cdp_addr *addr, const char *method, const char 
     /* One connection per context: no need for lws's table sized by the fd limit. */
     info.fd_limit_per_thread = 8;
     /* lws reads the socket into this buffer: its 4 KB default meant a poll and a read per 4 KB
-     * of a heap snapshot (V8 sends 100 KB chunks) */
+     * of a heap snapshot (whose chunks are tens of KB) */
     info.pt_serv_buf_size = RX_BUFFER;
     s->ctx = lws_create_context(&info);
     if (!s->ctx)
