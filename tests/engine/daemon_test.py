@@ -224,6 +224,15 @@ class Env:
             self.daemon.send_signal(sig)
             self.daemon.wait(30)
 
+    def check_sanitizers(self):
+        """Sanitizer builds report into the daemon's log: any report fails the scenario."""
+        for log in self.daemon_logs:
+            with open(log, errors="replace") as f:
+                text = f.read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    fail(f"{marker} in {log}")
+
     def cleanup(self, keep):
         if self.daemon and self.daemon.poll() is None:
             self.daemon.kill()
@@ -812,12 +821,7 @@ def main():
     ok = False
     try:
         SCENARIOS[args.scenario](env)
-        for log in env.daemon_logs:  # sanitizer builds report into the daemon's log
-            with open(log, errors="replace") as f:
-                text = f.read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    fail(f"{marker} in {log}")
+        env.check_sanitizers()
         ok = True
         print(f"PASS {args.scenario} ({time.monotonic() - t0:.1f}s)")
         return 0

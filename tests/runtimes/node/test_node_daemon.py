@@ -101,9 +101,6 @@ class Servers:
     def az_json(self, name):
         return json.loads(self._get(f"{self.az}/vigil/{urllib.parse.quote(name)}?{self.sas}"))
 
-    def objects(self, prefix):
-        return self.s3_keys(prefix) + self.az_names(prefix)
-
 
 # ---- targets ----
 
@@ -179,6 +176,28 @@ def check_snapshot(snap):
           f"{snap['snapshot']['edge_count']} edges")
 
 
+def setup(env, a):
+    """The egress servers, this run's object prefix, and a configuration with both providers."""
+    srv = Servers(a.build)
+    prefix = f"node-{env.tag}"
+    cfg = env.settings()
+    cfg["Egress"] = srv.egress(prefix)
+    return srv, prefix, cfg
+
+
+def one_artifact(env, srv, prefix, rule_name, pid, provider, ext):
+    """rule_name's operation for pid succeeded and stored exactly one ext object in provider
+    ("s3" or "azure"): that object, parsed."""
+    ops = op_done(env, rule_name, pid=pid)
+    if len(ops) != 1 or ops[0]["status"] != "Succeeded":
+        fail(f"{rule_name} on pid {pid}: expected one successful operation: {ops}")
+    names = srv.s3_keys(prefix) if provider == "s3" else srv.az_names(prefix)
+    mine = [n for n in names if n.endswith(ext)]
+    if len(mine) != 1 or not mine[0].endswith(f"_{pid}{ext}"):
+        fail(f"expected one {ext} named after pid {pid} in {provider}: {names}")
+    return srv.s3_json(mine[0]) if provider == "s3" else srv.az_json(mine[0])
+
+
 def filters(env):
     return [{"Key": "CommandLine", "Value": env.tag, "MatchType": "Contains"}]
 
@@ -220,7 +239,7 @@ def metric(text, name, pid):
 # ---- scenarios ----
 
 def sc_watchdog(env, a):
-    srv = Servers(a.build)
+    srv = Servers(a.build)  # the example's own configuration, plus an egress file
     prefix = f"node-{env.tag}"
     # examples/node-heap-watchdog.yaml itself, with this test's filter, thresholds and interval:
     # the heap rule trips first
@@ -249,13 +268,7 @@ def sc_watchdog(env, a):
         fail("the heap is read, but not through the inspector vigil opened?")
     st = finished(env, "NodeHeapWatchdog", t.pid)
     print(f"NodeHeapWatchdog: {st['state']}, fired {st['lastFired']}")
-    ops = op_done(env, "NodeHeapWatchdog", pid=t.pid)
-    if len(ops) != 1 or ops[0]["status"] != "Succeeded":
-        fail(f"expected one successful snapshot: {ops}")
-    keys = srv.s3_keys(prefix)
-    if len(keys) != 1 or not keys[0].endswith(f"_{t.pid}.heapsnapshot"):
-        fail(f"expected one .heapsnapshot named after pid {t.pid}: {keys}")
-    s = srv.s3_json(keys[0])
+    s = one_artifact(env, srv, prefix, "NodeHeapWatchdog", t.pid, "s3", ".heapsnapshot")
     check_snapshot(s)
     if "Leak" not in s["strings"]:
         fail("the app's Leak class is not in the snapshot")
@@ -270,10 +283,7 @@ def sc_watchdog(env, a):
 
 
 def sc_artifacts(env, a):
-    srv = Servers(a.build)
-    prefix = f"node-{env.tag}"
-    cfg = env.settings()
-    cfg["Egress"] = srv.egress(prefix)
+    srv, prefix, cfg = setup(env, a)
     cfg["CollectionRules"] = {
         "Busy": rule(env, {"Type": "Metric", "Settings": {
             "Name": "nodejs_heap_total_bytes", "GreaterThan": 1, "SlidingWindowDuration": "0s"}},
@@ -335,12 +345,9 @@ def sc_artifacts(env, a):
 
 
 def sc_refused(env, a):
-    srv = Servers(a.build)
-    prefix = f"node-{env.tag}"
+    srv, prefix, cfg = setup(env, a)
     diag = os.path.join(env.dir, "diag")
     os.mkdir(diag)
-    cfg = env.settings()
-    cfg["Egress"] = srv.egress(prefix)
     port = free_port()
     cfg["CollectionRules"] = {
         "Heap": rule(env, {"Type": "Metric", "Settings": {
@@ -378,13 +385,7 @@ def sc_refused(env, a):
     # The signal path needs no inspector.
     g = node_app(env, a, "grower.js", "signal", ["--heapsnapshot-signal=SIGUSR2",
                                                  f"--diagnostic-dir={diag}"], {"GROW_MB": "16"})
-    ops = op_done(env, "Signal", pid=g.pid)
-    if ops[0]["status"] != "Succeeded":
-        fail(f"the signal-path snapshot: {ops}")
-    snaps = [n for n in srv.az_names(prefix) if n.endswith(".heapsnapshot")]
-    if len(snaps) != 1:
-        fail(f"expected one .heapsnapshot in Azurite: {srv.objects(prefix)}")
-    check_snapshot(srv.az_json(snaps[0]))
+    check_snapshot(one_artifact(env, srv, prefix, "Signal", g.pid, "azure", ".heapsnapshot"))
     wait_for("node's own file to be deleted", lambda: os.listdir(diag) == [], 10)
     still_correct(g, "tick")
     if [k for k in srv.s3_keys(prefix)]:
@@ -420,10 +421,7 @@ def sc_refused(env, a):
 
 
 def sc_namespaces(env, a):
-    srv = Servers(a.build)
-    prefix = f"node-{env.tag}"
-    cfg = env.settings()
-    cfg["Egress"] = srv.egress(prefix)
+    srv, prefix, cfg = setup(env, a)
     cfg["Runtimes"] = {"Node": {"AllowInspectorActivation": True}}
     cfg["CollectionRules"] = {
         "Heap": {"Filters": filters(env) + [{"Key": "CommandLine", "Value": "grower.js",
@@ -448,13 +446,7 @@ def sc_namespaces(env, a):
     env.start_daemon()
     g = ns_app(env, a, "grower.js", "ns-grower")
     finished(env, "Heap", g.target)
-    ops = op_done(env, "Heap", pid=g.target)
-    if ops[0]["status"] != "Succeeded":
-        fail(f"snapshot in namespaces: {ops}")
-    keys = [k for k in srv.s3_keys(prefix) if k.endswith(".heapsnapshot")]
-    if len(keys) != 1:
-        fail(f"expected one snapshot: {keys}")
-    check_snapshot(srv.s3_json(keys[0]))
+    check_snapshot(one_artifact(env, srv, prefix, "Heap", g.target, "s3", ".heapsnapshot"))
     wait_for("9229 to close in the target's namespace",
              lambda: 9229 not in owned_ports(g.target), 30)
     still_correct(g, "tick")
@@ -472,13 +464,8 @@ def sc_namespaces(env, a):
     # The signal path in the namespaces: node writes into its cwd, seen through /proc/PID/root
     # and cwd; no inspector is opened although activation is allowed.
     sg = ns_app(env, a, "idle.js", "ns-signal", ["--heapsnapshot-signal=SIGUSR2"])
-    ops = op_done(env, "Signal", pid=sg.target)
-    if ops[0]["status"] != "Succeeded":
-        fail(f"signal path in namespaces: {ops}")
-    snaps = [n for n in srv.az_names(prefix) if n.endswith(".heapsnapshot")]
-    if len(snaps) != 1:
-        fail(f"expected one snapshot in Azurite: {srv.az_names(prefix)}")
-    check_snapshot(srv.az_json(snaps[0]))
+    check_snapshot(one_artifact(env, srv, prefix, "Signal", sg.target, "azure",
+                                ".heapsnapshot"))
     if [f for f in os.listdir(env.dir) if f.startswith("Heap.")]:
         fail("node's own snapshot file was left behind")
     if "Debugger" in output(sg):
@@ -487,10 +474,7 @@ def sc_namespaces(env, a):
 
 
 def sc_badpeers(env, a):
-    srv = Servers(a.build)
-    prefix = f"node-{env.tag}"
-    cfg = env.settings()
-    cfg["Egress"] = srv.egress(prefix)
+    srv, prefix, cfg = setup(env, a)
     cfg["CollectionRules"] = {"Snap": rule(env, {"Type": "Startup"}, [
         {"Type": "CollectGCDump", "Settings": {"Egress": "s3"}}])}
     env.write("rules.yaml", cfg)
@@ -557,12 +541,7 @@ def main():
             raise Skip("needs root (signals to targets, namespaces)")
         env = Env(a, "node-" + a.scenario)
         SCENARIOS[a.scenario](env, a)
-        for log in env.daemon_logs:
-            with open(log, errors="replace") as f:
-                text = f.read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    fail(f"{marker} in {log}")
+        env.check_sanitizers()
         ok = True
         print(f"PASS {a.scenario}")
         return 0
