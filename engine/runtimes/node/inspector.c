@@ -210,8 +210,10 @@ int vg_node_inspector_find(const char *proc_root, int pid, const struct vg_node_
             rc = probe(proc_root, pid, &ls[i], copts, ep, why, sizeof(why));
             if (rc == 0)
                 goto out;
-            if (rc == VG_ECANCELED)
+            if (rc == VG_ECANCELED) {
+                snprintf(err, err_len, "pid %d: canceled while looking for its inspector", pid);
                 goto out;
+            }
             vg_buf_printf(&tried, "%s%s", tried.len ? "; " : "", why);
             rc = VG_ENOTFOUND;
         }
