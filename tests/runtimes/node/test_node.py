@@ -25,7 +25,7 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
-def wait_for(cond, what, timeout=20.0):
+def wait_for(cond, what, timeout=60.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = cond()

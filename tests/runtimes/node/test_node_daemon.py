@@ -161,7 +161,7 @@ def output(p):
 def still_correct(p, marker):
     """The target is alive, printed new lines since, and every checksum line is correct."""
     n = output(p).count(marker)
-    wait_for(f"new output from pid {p.target}", lambda: output(p).count(marker) > n, 20)
+    wait_for(f"new output from pid {p.target}", lambda: output(p).count(marker) > n, 60)
     if p.poll() is not None:
         fail(f"target {p.target} died")
     if "BAD" in output(p) or "Error" in output(p):
