@@ -755,8 +755,20 @@ static int load_server(struct loader *L)
     return 0;
 }
 
+/* DIR/NAME as a string the tree owns (NULL when out of memory). */
+static const char *fs_join(struct loader *L, const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    char *p = vg_asprintf("%.*s/%s", (int)n, dir, name);
+    char *q = p ? vg_tree_strdup(L->t, p) : NULL;
+    free(p);
+    return q;
+}
+
 struct storage_raw {
-    const char *state_dir, *spool_dir, *dump_temp, *shared_lib;
+    const char *state_dir, *spool_dir, *dump_temp, *shared_lib, *shared;
     uint64_t quota, keep_free;
 };
 
@@ -774,6 +786,8 @@ static const struct vg_field storage_fields[] = {
      NULL, false, NULL},
     {"SharedLibraryPath", VG_FIELD_STRING, offsetof(struct storage_raw, shared_lib), VG_NO_SET, 0,
      0, NULL, false, NULL},
+    {"DefaultSharedPath", VG_FIELD_STRING, offsetof(struct storage_raw, shared), VG_NO_SET, 0, 0,
+     NULL, false, NULL},
 };
 
 struct discovery_raw {
@@ -786,6 +800,26 @@ static const struct vg_field discovery_fields[] = {
      offsetof(struct discovery_raw, poll_set), 100, 3600000, NULL, false, NULL},
 };
 
+struct global_counter_raw {
+    double interval_s;
+    bool interval_set;
+    const struct vg_node *unused[3];
+};
+
+/* dotnet-monitor's GlobalCounter: IntervalSeconds is used; the others are accepted (its files load
+ * unchanged) with a warning. */
+static const struct vg_field global_counter_fields[] = {
+    {"IntervalSeconds", VG_FIELD_DOUBLE, offsetof(struct global_counter_raw, interval_s),
+     offsetof(struct global_counter_raw, interval_set), 1, 86400, NULL, false,
+     "a number of seconds, 1-86400"},
+    {"MaxHistograms", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[0]), VG_NO_SET, 0,
+     0, NULL, false, NULL},
+    {"MaxTimeSeries", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[1]), VG_NO_SET, 0,
+     0, NULL, false, NULL},
+    {"Providers", VG_FIELD_NODE, offsetof(struct global_counter_raw, unused[2]), VG_NO_SET, 0, 0,
+     NULL, false, NULL},
+};
+
 static void load_storage_discovery(struct loader *L)
 {
     struct storage_raw r = {0};
@@ -796,10 +830,115 @@ static void load_storage_discovery(struct loader *L)
     s->spool_dir = r.spool_dir ? r.spool_dir : r.dump_temp;
     s->spool_quota = r.quota;
     s->keep_free = r.keep_free;
+    s->default_shared_path = r.shared && r.shared[0] ? r.shared : NULL;
+    s->dump_temp_folder = r.dump_temp && r.dump_temp[0] ? r.dump_temp : NULL;
+    if (!s->dump_temp_folder && s->default_shared_path)
+        s->dump_temp_folder = fs_join(L, s->default_shared_path, "dumps");
     struct discovery_raw d = {0};
     vg_fields_apply(L->t, discovery_fields, VG_ARRAY_SIZE(discovery_fields),
                     vg_node_get(L->root, "Discovery"), NULL, "Discovery", &d, L->d);
     L->cfg->settings.discovery.poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
+    struct global_counter_raw gc = {0};
+    vg_fields_apply(L->t, global_counter_fields, VG_ARRAY_SIZE(global_counter_fields),
+                    vg_node_get(L->root, "GlobalCounter"), NULL, "GlobalCounter", &gc, L->d);
+    const struct vg_node *gcn = vg_node_get(L->root, "GlobalCounter");
+    for (size_t i = 1; i < VG_ARRAY_SIZE(global_counter_fields); i++) {
+        const struct vg_pair *p = vg_node_get_pair(gcn, global_counter_fields[i].name);
+        if (p)
+            vg_diag_warn(L->d, &p->key_pos, p->key,
+                         "dotnet-monitor setting not used by vigil yet; ignored");
+    }
+    /* the runtime takes whole seconds (EventCounterIntervalSec, RefreshInterval) */
+    L->cfg->settings.discovery.counter_interval_s =
+        gc.interval_set ? (uint64_t)(gc.interval_s + 0.5) : 5;
+}
+
+/* ---------- DiagnosticPort ---------- */
+
+static const char *const port_modes[] = {"Connect", "Listen", NULL};
+
+struct port_raw {
+    int mode;
+    const char *endpoint;
+    int64_t max_conn;
+    bool delete_endpoint;
+};
+
+static const struct vg_field port_fields[] = {
+    {"ConnectionMode", VG_FIELD_ENUM, offsetof(struct port_raw, mode), VG_NO_SET, 0, 0, port_modes,
+     false, "Connect or Listen"},
+    {"EndpointName", VG_FIELD_STRING, offsetof(struct port_raw, endpoint), VG_NO_SET, 0, 0, NULL,
+     false, NULL},
+    {"MaxConnections", VG_FIELD_INT, offsetof(struct port_raw, max_conn), VG_NO_SET, -1, 65535,
+     NULL, false, "a number of runtimes (0 or -1: no limit)"},
+    {"DeleteEndpointOnStartup", VG_FIELD_BOOL, offsetof(struct port_raw, delete_endpoint),
+     VG_NO_SET, 0, 0, NULL, false, NULL},
+};
+
+/* Runs after Storage: a Listen port without a name goes under DefaultSharedPath. */
+static void load_diagnostic_port(struct loader *L)
+{
+    struct vg_diagnostic_port_settings *o = &L->cfg->settings.diagnostic_port;
+    const struct vg_node *n = vg_node_get(L->root, "DiagnosticPort");
+    struct port_raw r = {0};
+    if (vg_node_is_null(n))
+        return;
+    if (n->kind == VG_NODE_SCALAR) {
+        /* the short form: a socket path, Listen mode */
+        r.mode = VG_DIAG_PORT_LISTEN;
+        r.endpoint = n->str;
+    } else if (expect_kind(L, n, VG_NODE_MAP, "DiagnosticPort")) {
+        vg_fields_apply(L->t, port_fields, VG_ARRAY_SIZE(port_fields), n, NULL, "DiagnosticPort",
+                        &r, L->d);
+    } else {
+        return;
+    }
+    o->mode = (enum vg_diag_port_mode)r.mode;
+    o->max_connections = r.max_conn > 0 ? (unsigned)r.max_conn : 0;
+    o->delete_endpoint_on_startup = r.delete_endpoint;
+    if (o->mode != VG_DIAG_PORT_LISTEN)
+        return;
+    const char *shared = L->cfg->settings.storage.default_shared_path;
+    if (r.endpoint && r.endpoint[0])
+        o->endpoint_name = r.endpoint;
+    else if (shared)
+        o->endpoint_name = fs_join(L, shared, "dotnet-monitor.sock");
+    else
+        vg_diag_err(L->d, &n->pos, "DiagnosticPort.EndpointName",
+                    "Listen mode needs EndpointName (the socket the runtimes connect to, as in "
+                    "their DOTNET_DiagnosticPorts) or Storage.DefaultSharedPath");
+    if (o->endpoint_name && o->endpoint_name[0] != '/')
+        vg_diag_err(L->d, &n->pos, "DiagnosticPort.EndpointName",
+                    "expected an absolute socket path, got \"%s\"", o->endpoint_name);
+}
+
+static int load_filter(struct loader *L, const struct vg_node *f, const char *path,
+                       struct vg_filter_settings *out);
+
+/* DefaultProcess: {Filters: [...]}, the process pid-less API calls act on. */
+static int load_default_process(struct loader *L)
+{
+    const struct vg_node *dp = vg_node_get(L->root, "DefaultProcess");
+    if (vg_node_is_null(dp) || !expect_kind(L, dp, VG_NODE_MAP, "DefaultProcess"))
+        return 0;
+    static const char *const keys[] = {"Filters", NULL};
+    check_keys(L, dp, "DefaultProcess", keys);
+    const struct vg_node *f = vg_node_get(dp, "Filters");
+    if (vg_node_is_null(f) || !expect_kind(L, f, VG_NODE_SEQ, "DefaultProcess.Filters"))
+        return 0;
+    struct vg_filter_list *o = &L->cfg->settings.default_process;
+    o->v = vg_tree_alloc(L->t, (f->n ? f->n : 1) * sizeof(*o->v));
+    if (!o->v)
+        return VG_ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        char *p = vg_path_index("DefaultProcess.Filters", i);
+        if (!p)
+            return VG_ENOMEM;
+        if (load_filter(L, f->items[i], p, &o->v[o->n]) == 0)
+            o->n++;
+        free(p);
+    }
+    return 0;
 }
 
 /* ---------- Runtimes ---------- */
@@ -1093,9 +1232,8 @@ static void check_top_level(struct loader *L)
         "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
         "DotnetMonitorDebug", "$schema", NULL};
     check_keys(L, L->root, "", known);
-    static const char *const ignored[] = {
-        "DiagnosticPort",    "DefaultProcess", "GlobalCounter",      "InProcessFeatures",
-        "CorsConfiguration", "Kestrel",        "DotnetMonitorDebug", NULL};
+    static const char *const ignored[] = {"InProcessFeatures", "CorsConfiguration", "Kestrel",
+                                          "DotnetMonitorDebug", NULL};
     for (size_t i = 0; ignored[i]; i++) {
         const struct vg_pair *p = vg_node_get_pair(L->root, ignored[i]);
         if (p)
@@ -1146,6 +1284,9 @@ int vg_config_load_ex(const char *const *dirs, size_t n_dirs, unsigned flags,
         goto fail;
     load_storage_discovery(&L);
     load_runtimes(&L);
+    load_diagnostic_port(&L);
+    if ((rc = load_default_process(&L)))
+        goto fail;
     if (diags->errors && !(flags & VG_CONFIG_KEEP_ON_ERROR)) {
         rc = VG_ECONFIG;
         goto fail;

@@ -53,6 +53,21 @@ static void json_escape(FILE *f, const char *s)
     }
 }
 
+static void text_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
 void vg__log(int level, const char *component, const char *fmt, ...)
 {
     char msg[2048];
@@ -79,7 +94,10 @@ void vg__log(int level, const char *component, const char *fmt, ...)
         json_escape(stderr, msg);
         fputs("\"}\n", stderr);
     } else {
-        fprintf(stderr, "%s %-5s [%s] %s\n", when, vg_log_level_name(level), component, msg);
+        /* one event, one line: a process name or a peer's text may hold control characters */
+        fprintf(stderr, "%s %-5s [%s] ", when, vg_log_level_name(level), component);
+        text_escape(stderr, msg);
+        fputc('\n', stderr);
     }
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);

@@ -118,10 +118,34 @@ struct vg_storage_settings {
     const char *spool_dir; /* default STATE_DIR/spool */
     uint64_t spool_quota;  /* bytes; 0 = 10% of the filesystem */
     uint64_t keep_free;    /* bytes; default 15% of the filesystem, at most 4 GiB */
+    /* dotnet-monitor's: a directory shared with the target apps (Kubernetes emptyDir). */
+    const char *default_shared_path;
+    const char *dump_temp_folder; /* where a runtime writes dumps; DEFAULT_SHARED/dumps */
 };
 
 struct vg_discovery_settings {
     uint64_t poll_interval_ms; /* default 1000 */
+    /* GlobalCounter.IntervalSeconds: how often a .NET process sends its counters (dotnet-monitor's
+     * setting and default, 5) */
+    uint64_t counter_interval_s;
+};
+
+enum vg_diag_port_mode { VG_DIAG_PORT_CONNECT = 0, VG_DIAG_PORT_LISTEN };
+
+/* dotnet-monitor's DiagnosticPort: how the .NET adapter reaches runtimes. The short form
+ * (a string) is Listen mode on that path and wins over the long form, as in dotnet-monitor. */
+struct vg_diagnostic_port_settings {
+    enum vg_diag_port_mode mode; /* Connect (default): vigil connects to each runtime's socket */
+    /* Listen: the socket vigil creates; runtimes connect to it (DOTNET_DiagnosticPorts).
+     * Default DEFAULT_SHARED_PATH/dotnet-monitor.sock; NULL in Connect mode. */
+    const char *endpoint_name;
+    unsigned max_connections;        /* Listen: runtimes accepted at once; 0 = no limit */
+    bool delete_endpoint_on_startup; /* Listen: remove a socket file left by a previous run */
+};
+
+struct vg_filter_list {
+    struct vg_filter_settings *v;
+    size_t n;
 };
 
 /* Runtimes: settings of the runtime adapters (docs/runtimes.md). */
@@ -143,6 +167,8 @@ struct vg_settings {
     struct vg_storage_settings storage;
     struct vg_discovery_settings discovery;
     struct vg_runtimes_settings runtimes;
+    struct vg_diagnostic_port_settings diagnostic_port;
+    struct vg_filter_list default_process; /* DefaultProcess.Filters: pid-less API calls */
 };
 
 #endif

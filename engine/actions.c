@@ -80,7 +80,8 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
     struct vg_buf b;
     vg_buf_init(&b);
     char pid[24], nspid[24];
-    snprintf(pid, sizeof(pid), "%d", run->target.pid);
+    /* a process known only through its runtime has no pid here: its own namespace's */
+    snprintf(pid, sizeof(pid), "%d", run->target.pid ? run->target.pid : run->target.ns_pid);
     snprintf(nspid, sizeof(nspid), "%d", run->target.ns_pid);
     const struct {
         const char *token;
@@ -90,7 +91,7 @@ char *vg__run_expand(struct vg_run *run, const char *s, char **err)
         {"$(Process.NamespaceProcessId)", nspid},
         {"$(Process.Name)", run->target.name},
         {"$(Process.CommandLine)", run->target.cmdline},
-        {"$(Process.RuntimeId)", run->target.key},
+        {"$(Process.RuntimeId)", run->target.runtime_id ? run->target.runtime_id : run->target.key},
     };
     for (const char *p = s; *p;) {
         bool hit = false;
@@ -136,6 +137,7 @@ static void run_finish(struct vg_run *run)
     uint64_t now = vg_wall_ms();
     vg_state_fire_end(d->state, run->fire_id, run->failed ? "Failed" : "Succeeded", now,
                       run->error);
+    struct vg_watched *w = NULL;
     if (run->inst) {
         struct vg_instance *inst = run->inst;
         inst->run = NULL;
@@ -144,12 +146,16 @@ static void run_finish(struct vg_run *run)
             inst->last_error = vg_strdup(run->error);
         }
         vg_limits_end(&inst->limits, now);
+        if (vg_rule_once(inst->rule))
+            w = inst->w;
     }
     vg_log(run->failed ? VG_LOG_WARN : VG_LOG_INFO, "rules", "rule %s, pid %d: actions %s%s%s",
            run->rule->name, run->target.pid, run->failed ? "failed" : "completed",
            run->failed ? ": " : "", run->failed && run->error ? run->error : "");
     d->runs_active--;
     run_free(run);
+    if (w) /* a Startup action list ended: a runtime held at startup may go on now */
+        vg__daemon_check_armed(w);
 }
 
 static void run_advance(struct vg_run *run)

@@ -38,14 +38,33 @@ json_t *vg__json_str(const char *s)
 
 void vg__proc_uid(const struct vg_proc *p, char out[40])
 {
-    /* A stable UUID-shaped id from the process identity (boot id, pid, start time). */
+    /* dotnet-monitor's uid is the runtime instance cookie where the runtime told it */
+    struct vg_rt_facts f;
+    vg_runtime_facts(p, &f);
+    if (f.runtime_id && strlen(f.runtime_id) < 40) {
+        snprintf(out, 40, "%s", f.runtime_id);
+        return;
+    }
+    /* Otherwise a stable UUID-shaped id from the process identity (boot id, pid, start time). */
     uint64_t a = p->key, b = p->start_ticks * 0x9e3779b97f4a7c15ull ^ (uint64_t)p->pid;
     snprintf(out, 40, "%08" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%012" PRIx64,
              (uint32_t)(a >> 32), (uint32_t)(a >> 16) & 0xffff, (uint32_t)a & 0xffff,
              (uint32_t)(b >> 48) & 0xffff, (uint64_t)(b & 0xffffffffffffull));
 }
 
-/* pid=, uid= or name= select one process; none selects the only one. */
+bool vg__proc_is_default(struct vg_api *api, const struct vg_proc *p)
+{
+    const struct vg_filter_list *dp = &api->d->gen->cfg->settings.default_process;
+    if (!dp->n)
+        return vg_proc_table_count(api->d->procs) == 1;
+    struct vg_rule r = {.filters = dp->v, .n_filters = dp->n};
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    return vg_rule_matches(&r, &info);
+}
+
+/* pid=, uid= or name= select one process; none selects the default one: the only process
+ * DefaultProcess.Filters match, or without them the only process, as dotnet-monitor does. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res)
 {
@@ -64,12 +83,19 @@ struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *r
         }
         found = vg_proc_table_find(d->procs, (int)v);
         matches = found ? 1 : 0;
+        /* a process known only through its runtime goes by its own namespace's pid */
+        for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); !found && p;
+             p = vg_proc_table_next(d->procs, p))
+            if (p->external && p->ns_pid == (int)v)
+                found = p, matches = 1;
     } else {
         for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
              p = vg_proc_table_next(d->procs, p)) {
             char u[40];
             vg__proc_uid(p, u);
-            bool hit = uid ? strcasecmp(u, uid) == 0 : name ? strcmp(p->name, name) == 0 : true;
+            bool hit = uid    ? strcasecmp(u, uid) == 0
+                       : name ? strcmp(p->name, name) == 0
+                              : vg__proc_is_default(api, p);
             if (hit) {
                 found = p;
                 matches++;
@@ -78,12 +104,19 @@ struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *r
     }
     if (matches == 1)
         return found;
-    if (matches == 0)
+    bool dflt = !pid && !uid && !name;
+    if (matches == 0 && dflt)
+        vg_http_res_problem(
+            res, 400, VG_EINVAL, "no default process: %s; select one with pid=, uid= or name=",
+            api->d->gen->cfg->settings.default_process.n ? "DefaultProcess.Filters match no process"
+                                                         : "more than one process is running");
+    else if (matches == 0)
         vg_http_res_problem(res, 404, VG_ENOTFOUND, "no such process%s%s", pid ? " with pid " : "",
                             pid ? pid : "");
     else
         vg_http_res_problem(res, 400, VG_EINVAL,
-                            "%zu processes match; select one with pid=, uid= or name=", matches);
+                            "%zu processes match%s; select one with pid=, uid= or name=", matches,
+                            dflt ? " DefaultProcess.Filters" : "");
     return NULL;
 }
 
@@ -136,6 +169,12 @@ VG__HANDLER(info)
         vg__json_time(d->gen->loaded_ms), "capabilities",
         json_pack("{s:o, s:o, s:o, s:[ssss]}", "triggers", triggers, "actions", actions,
                   "egressProviders", egress, "dumpTypes", "Full", "WithHeap", "Mini", "Triage"));
+    /* dotnet-monitor's: how runtimes are reached */
+    const struct vg_diagnostic_port_settings *port = &d->gen->cfg->settings.diagnostic_port;
+    bool listen = port->mode == VG_DIAG_PORT_LISTEN;
+    json_object_set_new(o, "diagnosticPortMode", json_string(listen ? "Listen" : "Connect"));
+    json_object_set_new(o, "diagnosticPortName",
+                        listen ? vg__json_str(port->endpoint_name) : json_null());
     json_object_set_new(o, "configurationErrors",
                         d->reload_error ? json_string(d->reload_error) : json_null());
     vg_http_res_json(res, 200, o);

@@ -26,7 +26,15 @@ json_t *vg__json_time(uint64_t wall_ms);
 json_t *vg__json_timespan(uint64_t ms, bool present);
 /* A stable UUID-shaped id for a process (boot id, pid, start time): dotnet-monitor's `uid`. */
 void vg__proc_uid(const struct vg_proc *p, char out[40]);
-/* The process pid=, uid= or name= select (none: the only one); NULL after answering 4xx. */
+/* The pid the API shows: vigil's view, or the process's own for one known only through its
+ * runtime (another pid namespace), as dotnet-monitor shows it. */
+static inline int vg__proc_pid(const struct vg_proc *p)
+{
+    return p->external ? p->ns_pid : p->pid;
+}
+/* DefaultProcess.Filters match p (without them: p is the only process). */
+bool vg__proc_is_default(struct vg_api *api, const struct vg_proc *p);
+/* The process pid=, uid= or name= select (none: the default one); NULL after answering 4xx. */
 struct vg_proc *vg__api_select_process(struct vg_api *api, struct vg_http_req *req,
                                        struct vg_http_res *res);
 /* A random (version 4) UUID, the id of every operation. */

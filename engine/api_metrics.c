@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------- /metrics ---------- */
 
@@ -45,6 +46,95 @@ static void family(struct vg_buf *b, const char *name, const char *type, const c
     vg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* ---------- runtime samples (.NET counters) under dotnet-monitor's Prometheus names ---------- */
+
+static bool prom_char_ok(char c, bool first)
+{
+    if ((unsigned char)c > 'z')
+        return false;
+    if (c == '_')
+        return true;
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return first ? letter : letter || (c >= '0' && c <= '9');
+}
+
+/* dotnet-monitor's PrometheusDataModel: the provider lower-cased without invalid characters,
+ * '_', the counter with invalid characters as '_', and the unit ('%' ratio, B and MB bytes). */
+static void prom_name(struct vg_buf *b, const struct vg_rt_value *v)
+{
+    size_t start = b->len;
+    for (const char *s = v->provider; *s; s++)
+        if (prom_char_ok(*s, s == v->provider))
+            vg_buf_printf(b, "%c", *s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+    if (b->len == start)
+        vg_buf_puts(b, "_");
+    const char *unit = v->unit ? v->unit : "";
+    if (!strcmp(unit, "%"))
+        unit = "ratio";
+    else if (!strcasecmp(unit, "B") || !strcasecmp(unit, "MB"))
+        unit = "bytes";
+    else if (!strcasecmp(unit, "count"))
+        unit = "";
+    const char *parts[2] = {v->name, unit};
+    for (int k = 0; k < 2; k++) {
+        if (!*parts[k])
+            continue;
+        vg_buf_puts(b, "_");
+        for (const char *s = parts[k]; *s; s++)
+            vg_buf_printf(b, "%c", prom_char_ok(*s, s == parts[k]) ? *s : '_');
+    }
+}
+
+static double prom_value(const struct vg_rt_value *v)
+{
+    return v->unit && !strcasecmp(v->unit, "MB") ? v->value * 1e6 : v->value; /* MB, not MiB */
+}
+
+static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
+{
+    struct vg_buf done, key;
+    vg_buf_init(&done); /* "\nNAME\n" for every family written */
+    vg_buf_init(&key);
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p)) {
+        struct vg_watched *w = p->user;
+        for (size_t i = 0; w && w->has_sample && w->last.rt && i < w->last.rt->n; i++) {
+            const struct vg_rt_value *v = &w->last.rt->v[i];
+            /* meter time series with tags and histogram percentiles need labels: not yet */
+            if (strpbrk(v->name, "{@"))
+                continue;
+            key.len = 0;
+            vg_buf_puts(&key, "\n");
+            prom_name(&key, v);
+            vg_buf_puts(&key, "\n");
+            if (done.data && strstr(done.data, key.data))
+                continue;
+            vg_buf_puts(&done, key.data);
+            key.data[key.len - 1] = '\0';
+            const char *name = key.data + 1;
+            family(b, name, "gauge", v->help ? v->help : v->name);
+            /* every process with this metric, under one family */
+            for (struct vg_proc *q = p; q; q = vg_proc_table_next(d->procs, q)) {
+                struct vg_watched *x = q->user;
+                const struct vg_rt_value *qv =
+                    x && x->has_sample ? vg_rt_values_find(x->last.rt, v->provider, v->name) : NULL;
+                if (!qv)
+                    continue;
+                vg_buf_printf(b, "%s{pid=\"%d\",name=\"", name, q->pid);
+                label_escape(b, q->name);
+                vg_buf_printf(b, "\",runtime=\"%s\"} ", q->runtime ? q->runtime->name : "native");
+                double val = prom_value(qv);
+                if (val == floor(val) && fabs(val) < 9e15)
+                    vg_buf_printf(b, "%.0f\n", val);
+                else
+                    vg_buf_printf(b, "%.15g\n", val);
+            }
+        }
+    }
+    vg_buf_free(&done);
+    vg_buf_free(&key);
+}
+
 VG__HANDLER(metrics)
 {
     struct vg_api *api = ud;
@@ -69,6 +159,7 @@ VG__HANDLER(metrics)
             vg_buf_puts(&b, "\n");
         }
     }
+    runtime_metrics(&b, d);
     struct vg_daemon_counters *c = &d->counters;
     struct {
         const char *name, *type, *help;
@@ -89,6 +180,8 @@ VG__HANDLER(metrics)
          (double)c->reloads_failed},
         {"vigil_sample_duration_seconds", "gauge",
          "Duration of the last discovery and sampling sweep", (double)c->sample_duration_us / 1e6},
+        {"vigil_sweeps_total", "counter", "Discovery and sampling sweeps completed",
+         (double)d->ticks},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(own); i++) {
         family(&b, own[i].name, own[i].type, own[i].help);

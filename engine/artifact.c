@@ -147,9 +147,10 @@ int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct 
     j->caller = ej;
     atomic_init(&j->cancelled, false);
     ej->egress = egress;
-    ej->provider = vg_strdup(provider);
+    /* actions without an artifact (Get/SetEnvironmentVariable) have no provider */
+    ej->provider = provider ? vg_strdup(provider) : NULL;
     ej->name = name ? vg_strdup(name) : NULL;
-    if (vg_rt_target_copy(&j->target, t) != 0 || !ej->provider || (name && !ej->name))
+    if (vg_rt_target_copy(&j->target, t) != 0 || (provider && !ej->provider) || (name && !ej->name))
         return VG_ENOMEM;
     return 0;
 }

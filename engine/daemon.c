@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -32,8 +33,10 @@ void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out)
     out->uid = p->uid;
     out->name = p->name;
     out->cmdline = p->cmdline ? p->cmdline : "";
-    out->runtime_id = p->key_str;
-    out->managed_entry_point = NULL;
+    struct vg_rt_facts f;
+    vg_runtime_facts(p, &f);
+    out->runtime_id = f.runtime_id ? f.runtime_id : p->key_str;
+    out->managed_entry_point = f.entry_assembly;
     /* On a hybrid host the v2 path is just "/"; the v1 memory path says more there. */
     bool v2_useful = p->cgroup.v2[0] && strcmp(p->cgroup.v2, "/") != 0;
     out->cgroup = v2_useful || !p->cgroup.v1_memory[0] ? p->cgroup.v2 : p->cgroup.v1_memory;
@@ -66,6 +69,9 @@ static void instance_destroy(struct vg_instance *inst)
     free(inst->last_error);
     free(inst);
 }
+
+static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct vg_sample *s,
+                     uint64_t now);
 
 static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rule_index)
 {
@@ -124,41 +130,70 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     }
     inst->next = w->instances;
     w->instances = inst;
+    if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_ONCE)) {
+        /* Startup fires the moment the process is discovered, not at its first sample (a
+         * process living a second or two would be gone by then) */
+        struct vg_sample now_sample = {.t_ms = vg_mono_ms()};
+        evaluate(d, inst, &now_sample, vg_wall_ms());
+    }
     vg_log(VG_LOG_DEBUG, "rules", "rule %s now watches pid %d (%s)", r->name, w->p->pid,
            w->p->name);
     return 0;
 }
 
-static void close_session(struct vg_watched *w)
-{
-    if (!w->session)
-        return;
-    w->session_rt->session_close(w->session);
-    w->session = NULL;
-    w->session_rt = NULL;
-    vg_rt_values_clear(&w->rt);
-}
+#define MAX_RT_NEEDS 32
 
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
- * (and its adapter can provide them); closed when none does any more. */
-static void update_session(struct vg_daemon *d, struct vg_watched *w)
+ * (and its adapter can provide them); closed when none does any more, reopened when the rules
+ * read samples of another provider (one session per process feeds every rule). */
+static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
-    bool need = false;
-    for (struct vg_instance *x = w->instances; x && !need; x = x->next)
-        need = x->rule->needs_runtime && !x->limits.finished;
-    if (w->session && (!need || w->session_rt != rt)) /* no longer needed, or exec'd */
-        close_session(w);
+    struct vg_rt_metric_ref refs[MAX_RT_NEEDS];
+    struct vg_buf sig = {0};
+    size_t n = 0;
+    /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
+    bool need = !dropping && rt && rt->cheap_samples;
+    for (struct vg_instance *x = dropping ? NULL : w->instances; x; x = x->next) {
+        if (!x->rule->needs_runtime || x->limits.finished)
+            continue;
+        need = true;
+        const struct vg_rt_metric_ref *r = vg_trigger_rt_metric(&x->rule->trigger);
+        if (!r || !r->provider || n == MAX_RT_NEEDS)
+            continue;
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcasecmp(refs[i].provider, r->provider) == 0;
+        if (!dup) {
+            refs[n++] = *r;
+            vg_buf_printf(&sig, "%s\n", r->provider);
+        }
+    }
+    const char *want = sig.data ? sig.data : "";
+    bool changed = w->session && strcmp(w->session_needs ? w->session_needs : "", want) != 0;
+    if (w->session && (!need || w->session_rt != rt || changed)) {
+        w->session_rt->session_close(w->session);
+        w->session = NULL;
+        w->session_rt = NULL;
+        free(w->session_needs);
+        w->session_needs = NULL;
+        vg_rt_values_clear(&w->rt);
+    }
     if (need && !w->session && rt && rt->session_open) {
-        struct vg_rt_needs needs = {.interval_ms = d->poll_ms,
-                                    .runtimes = &d->gen->cfg->settings.runtimes};
+        struct vg_rt_needs needs = {.metrics = refs,
+                                    .n_metrics = n,
+                                    .interval_ms =
+                                        d->gen->cfg->settings.discovery.counter_interval_s * 1000};
         int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
-        if (rc == 0)
+        if (rc == 0) {
             w->session_rt = rt;
-        else
+            w->session_needs = vg_strdup(want);
+        } else {
             vg_log(VG_LOG_WARN, "runtime", "pid %d (%s): cannot open a %s session: %s", w->p->pid,
                    w->p->name, rt->display, vg_strerror(rc));
+        }
     }
+    vg_buf_free(&sig);
 }
 
 /* Creates instances for every rule of the current generation that matches p and has none. */
@@ -189,7 +224,7 @@ static void on_appeared(struct vg_proc *p, void *arg)
     w->p = p;
     p->user = w;
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
@@ -201,8 +236,9 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
     }
     if (forget)
         vg_state_forget_process(d->state, w->p->key_str);
-    update_session(d, w); /* no instances: closes it */
+    update_session(d, w, true); /* closes it */
     vg_rt_values_free(&w->rt);
+    free(w->session_needs);
     w->p->user = NULL;
     free(w);
 }
@@ -241,16 +277,15 @@ static void on_changed(struct vg_proc *p, void *arg)
         instance_destroy(inst);
     }
     attach_rules(d, w);
-    update_session(d, w);
+    update_session(d, w, false);
 }
 
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
 {
     struct vg_gen *old = d->gen;
     d->gen = g;
-    /* sessions took the Runtimes settings when they opened: reopen them when those changed */
-    bool rt_changed = old && memcmp(&old->cfg->settings.runtimes, &g->cfg->settings.runtimes,
-                                    sizeof(g->cfg->settings.runtimes)) != 0;
+    if (old && d->runtimes_started)
+        vg_runtimes_configure(&g->cfg->settings);
     if (old && g->cfg->settings.discovery.poll_interval_ms != d->poll_ms) {
         d->poll_ms = g->cfg->settings.discovery.poll_interval_ms;
         uv_timer_set_repeat(&d->tick, d->poll_ms);
@@ -261,8 +296,6 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
         struct vg_watched *w = p->user;
         if (!w)
             continue;
-        if (rt_changed)
-            close_session(w);
         struct vg_instance **pp = &w->instances;
         while (*pp) {
             struct vg_instance *inst = *pp;
@@ -280,37 +313,27 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
             }
         }
         attach_rules(d, w);
-        update_session(d, w);
+        update_session(d, w, false);
     }
     if (old)
         vg__gen_unref(old);
 }
 
-/* ---------- sampling ---------- */
-
-#define SESSION_ERROR "runtime samples unavailable: "
-
-/* Why the session has no samples, shown as the lastError of the rules reading them (and gone
- * from there once it has samples again). */
-static void session_error(struct vg_watched *w)
+/* A runtime held at startup (a .NET `suspend` diagnostic port) goes on once every rule on its
+ * process is armed and the Startup rules' action lists are done, as dotnet-monitor resumes it
+ * after its startup actions. The adapter acts once; it also lets go after its own deadline. */
+void vg__daemon_check_armed(struct vg_watched *w)
 {
-    char why[512];
-    bool bad =
-        w->session_rt->session_error && w->session_rt->session_error(w->session, why, sizeof(why));
-    for (struct vg_instance *x = w->instances; x; x = x->next) {
-        if (!x->rule->needs_runtime || x->limits.finished)
-            continue;
-        bool shown =
-            x->last_error && strncmp(x->last_error, SESSION_ERROR, strlen(SESSION_ERROR)) == 0;
-        if (bad && (!shown || strcmp(x->last_error + strlen(SESSION_ERROR), why) != 0)) {
-            free(x->last_error);
-            x->last_error = vg_asprintf(SESSION_ERROR "%s", why);
-        } else if (!bad && shown) {
-            free(x->last_error);
-            x->last_error = NULL;
-        }
-    }
+    struct vg_proc *p = w->p;
+    if (!p->runtime || !p->runtime->armed || !p->runtime_data)
+        return;
+    for (struct vg_instance *x = w->instances; x; x = x->next)
+        if (x->run && vg_rule_once(x->rule))
+            return;
+    p->runtime->armed(p->runtime_data);
 }
+
+/* ---------- sampling ---------- */
 
 static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct vg_sample *s,
                      uint64_t now)
@@ -375,6 +398,30 @@ static void on_resume_timer(uv_timer_t *t)
         vg_log(VG_LOG_WARN, "egress", "cannot resume pending uploads: %s", vg_strerror(rc));
 }
 
+#define SESSION_ERROR "runtime samples unavailable: "
+
+/* Why the session has no samples, shown as the lastError of the rules reading them (and gone
+ * from there once it has samples again). */
+static void session_error(struct vg_watched *w)
+{
+    char why[512];
+    bool bad =
+        w->session_rt->session_error && w->session_rt->session_error(w->session, why, sizeof(why));
+    for (struct vg_instance *x = w->instances; x; x = x->next) {
+        if (!x->rule->needs_runtime || x->limits.finished)
+            continue;
+        bool shown =
+            x->last_error && strncmp(x->last_error, SESSION_ERROR, strlen(SESSION_ERROR)) == 0;
+        if (bad && (!shown || strcmp(x->last_error + strlen(SESSION_ERROR), why) != 0)) {
+            free(x->last_error);
+            x->last_error = vg_asprintf(SESSION_ERROR "%s", why);
+        } else if (!bad && shown) {
+            free(x->last_error);
+            x->last_error = NULL;
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct vg_daemon *d = t->data;
@@ -395,13 +442,17 @@ static void on_tick(uv_timer_t *t)
             continue;
         struct vg_sample prev = w->last;
         bool had = w->has_sample;
-        if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
+        if (p->external) {
+            /* nothing to read in /proc: the runtime's own samples and Startup only */
+            memset(&w->last, 0, sizeof(w->last));
+            w->last.t_ms = mono;
+        } else if (vg_sampler_sample(d->sampler, p, mono, mask, &w->last) != 0) {
             w->has_sample = false;
             continue;
         }
         w->has_sample = true;
         if (w->session)
-            update_session(d, w); /* its rules may have finished */
+            update_session(d, w, false); /* its rules may have finished */
         if (w->session) {
             vg_rt_values_clear(&w->rt);
             w->session_rt->session_sample(w->session, &w->rt);
@@ -418,10 +469,12 @@ static void on_tick(uv_timer_t *t)
                 w->last.valid |= bit;
             }
         }
-        /* runtime metrics come from the session's latest samples, never carried over */
+        /* runtime metrics (jvm_*, nodejs_*) come from the session's latest samples, never
+         * carried over */
         vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
+        vg__daemon_check_armed(w);
     }
     d->counters.processes = vg_proc_table_count(d->procs);
 #ifdef __GLIBC__
@@ -430,6 +483,46 @@ static void on_tick(uv_timer_t *t)
 #endif
     d->ticks++;
     d->counters.sample_duration_us = (uv_hrtime() - t0) / 1000;
+}
+
+/* ---------- what runtime adapters may ask ---------- */
+
+static void host_changed(struct vg_proc *p, void *arg)
+{
+    on_changed(p, arg);
+}
+
+static void host_rescan(void *arg)
+{
+    struct vg_daemon *d = arg;
+    if (!d->stopping)
+        uv_timer_start(&d->tick, on_tick, 0, d->poll_ms);
+}
+
+static struct vg_proc *host_find(int pid, void *arg)
+{
+    struct vg_daemon *d = arg;
+    return d->procs ? vg_proc_table_find(d->procs, pid) : NULL;
+}
+
+static struct vg_proc *host_add_external(const struct vg_proc_external *x, void *arg)
+{
+    struct vg_daemon *d = arg;
+    struct vg_proc *p = d->procs ? vg_proc_table_add_external(d->procs, x) : NULL;
+    if (p) {
+        vg_log(VG_LOG_INFO, "discovery",
+               "%s (pid %d in its own namespace) is known through its runtime only", p->name,
+               p->ns_pid);
+        on_appeared(p, d);
+    }
+    return p;
+}
+
+static void host_remove_external(struct vg_proc *p, void *arg)
+{
+    struct vg_daemon *d = arg;
+    on_exited(p, d);
+    vg_proc_table_remove_external(d->procs, p);
 }
 
 /* ---------- lifecycle ---------- */
@@ -442,11 +535,14 @@ static void finish_stop(struct vg_daemon *d)
     for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
          p = vg_proc_table_next(d->procs, p))
         if (p->user)
-            close_session(p->user);
+            update_session(d, p->user, true);
     vg__api_stop(d->api);
     d->api = NULL;
     vg__reloader_stop(d->reloader);
     d->reloader = NULL;
+    if (d->runtimes_started)
+        vg_runtimes_stop();
+    d->runtimes_started = false;
     /* the API and the reloader close their own handles; these are the daemon's */
     uv_handle_t *mine[] = {(uv_handle_t *)&d->tick,         (uv_handle_t *)&d->stop_timer,
                            (uv_handle_t *)&d->resume_timer, (uv_handle_t *)&d->sig_term,
@@ -470,6 +566,10 @@ static void on_stop_timer(uv_timer_t *t)
                d->runs_active, d->runs_active == 1 ? "" : "s");
         d->exit_status = 0;
         d->stopping = true;
+        if (d->runtimes_started) /* lets runtimes held at startup go before vigil exits */
+            vg_runtimes_stop();
+        d->runtimes_started = false;
+        vg__execute_kill_all(d); /* nothing an action started outlives vigil */
         uv_stop(d->loop);
     }
 }
@@ -559,6 +659,13 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
     vg_egress_resume_all(d->gen->egress);
 
     uv_timer_init(&loop, &d->tick);
+    d->rt_host = (struct vg_rt_host){.loop = &loop,
+                                     .changed = host_changed,
+                                     .rescan = host_rescan,
+                                     .find = host_find,
+                                     .add_external = host_add_external,
+                                     .remove_external = host_remove_external,
+                                     .arg = d};
     uv_timer_init(&loop, &d->stop_timer);
     uv_timer_init(&loop, &d->resume_timer);
     d->tick.data = d->stop_timer.data = d->resume_timer.data = d;
@@ -575,7 +682,11 @@ int vg_daemon_run(const struct vg_daemon_options *opts)
                "cannot watch the configuration directories (%s); SIGHUP "
                "still reloads",
                vg_strerror(rc));
-    if ((rc = vg__api_start(d, &d->api))) {
+    if ((rc = vg_runtimes_start(&d->rt_host, &d->gen->cfg->settings, err, sizeof(err)))) {
+        vg_log(VG_LOG_ERROR, "runtime", "%s", err[0] ? err : vg_strerror(rc));
+        begin_stop(d, "startup failure");
+        d->exit_status = 1;
+    } else if ((d->runtimes_started = true), (rc = vg__api_start(d, &d->api))) {
         vg_log(VG_LOG_ERROR, "api", "cannot start the HTTP API: %s", vg_strerror(rc));
         begin_stop(d, "startup failure");
         d->exit_status = 1;

@@ -57,10 +57,12 @@ struct vg_watched {
     bool has_sample;
     struct vg_rt_session *session; /* runtime samples, while a rule reads them */
     const struct vg_runtime_type *session_rt;
+    char *session_needs;    /* the providers the session was opened for ("a\nb\n") */
     struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
 };
 
 struct vg_action_result;
+struct vg__exec_job;
 
 /* One execution of a rule's action list. */
 struct vg_run {
@@ -117,9 +119,12 @@ struct vg_daemon {
     char *reload_error; /* diagnostics of the last failed reload, or NULL */
     uint64_t reload_error_ms;
     unsigned runs_active;
+    struct vg__exec_job *exec_jobs; /* running Execute children (action_execute.c) */
     bool stopping;
     int exit_status;
     struct vg_daemon_counters counters;
+    struct vg_rt_host rt_host; /* what runtime adapters may ask of the daemon */
+    bool runtimes_started;
 };
 
 /* gen.c */
@@ -134,6 +139,8 @@ bool vg__rule_applies(const struct vg_rule *r, const struct vg_proc *p);
 /* daemon.c */
 void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g); /* takes the caller's ref */
 void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out);
+/* Tells p's adapter that its rules are armed once no Startup action list runs on it. */
+void vg__daemon_check_armed(struct vg_watched *w);
 
 /* actions.c: starts the rule's action list for inst; takes nothing. */
 int vg__run_start(struct vg_instance *inst);
@@ -183,6 +190,9 @@ int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct 
 /* Starts the job with the runtime's runner. Returns 0 (finished() will be called) or VG_E*. */
 int vg__egress_job_start(struct vg_egress_job *ej);
 void vg__egress_job_free(struct vg_egress_job *ej); /* frees ej itself */
+
+/* action_execute.c: kills the session of every running Execute child (shutdown). */
+void vg__execute_kill_all(struct vg_daemon *d);
 
 /* reload.c */
 struct vg_reloader;

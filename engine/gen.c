@@ -47,12 +47,13 @@ static char *diags_text(struct vg_diags *d)
 char *vg__rule_unsupported(const struct vg_rule *r)
 {
     const struct vg_trigger_type *tt = r->trigger.type;
-    if (tt && tt->runtime) {
-        const struct vg_runtime_type *rt = vg_runtime_find(tt->runtime);
+    const char *want = r->runtime; /* vg_trigger_runtime(): the type's, or its metric's */
+    if (tt && want) {
+        const struct vg_runtime_type *rt = vg_runtime_find(want);
         if (!rt || !rt->session_open || !tt->observe)
             return vg_asprintf("not supported yet: trigger %s needs samples from the %s runtime "
                                "(%s), which this vigil cannot read yet",
-                               tt->name, rt ? rt->display : tt->runtime,
+                               tt->name, rt ? rt->display : want,
                                rt && !strcmp(rt->name, "dotnet") ? "EventPipe" : "its adapter");
     }
     if (r->runtime && !(tt && tt->runtime)) {

@@ -346,7 +346,18 @@ VG__HANDLER(dump)
     j->caller = ad;
     atomic_init(&j->cancelled, false);
     j->runner = vg_runtime_action(target.runtime, "CollectDump");
-    char name[96], disp[160];
+    char name[96], disp[160], why[512] = "";
+    /* what can be found out before the status line is answered as an error, not as a 200 with
+     * a cut body */
+    rc = j->runner && j->runner->check ? j->runner->check(&j->target, j->settings, why, sizeof(why))
+                                       : 0;
+    if (rc) {
+        vg_http_res_problem(res, rc == VG_ESRCH ? 404 : rc == VG_EBUSY ? 409 : 403, rc, "%s", why);
+        vg_rt_target_free(&j->target);
+        vg__gen_unref(ad->gen);
+        free(ad);
+        return;
+    }
     vg_rt_artifact_name(name, sizeof(name), "core_", p->pid, "");
     snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
     vg_http_res_header(res, "Content-Disposition", disp);

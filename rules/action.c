@@ -97,15 +97,55 @@ static const struct vg_field execute_fields[] = {
      .help = "true or false"},
     {VG__FLD("Timeout", VG_FIELD_DURATION, struct vg_act_execute, timeout_ms), VG__NOSET,
      .min = VG__SEC, .max = VG__DAY, .help = "a duration from 00:00:01 to 1.00:00:00"},
+    {VG__FLD("Environment", VG_FIELD_NODE, struct vg_act_execute, environment), VG__NOSET,
+     .help = "a map of environment variable names to values"},
 };
 
+/* Environment: names a shell would accept, scalar values. */
+static size_t execute_check(void *p, const struct vg_action_ctx *cx)
+{
+    const struct vg_act_execute *s = p;
+    const struct vg_node *env = s->environment;
+    if (!env || vg_node_is_null(env))
+        return 0;
+    if (env->kind != VG_NODE_MAP) {
+        err_at(cx, "Environment", "expected a map of NAME: value, got a %s",
+               vg_node_kind_name(env->kind));
+        return 1;
+    }
+    size_t errs = 0;
+    for (size_t i = 0; i < env->n; i++) {
+        const char *k = env->pairs[i].key;
+        bool ok = k && (isalpha((unsigned char)k[0]) || k[0] == '_');
+        for (const char *c = k; ok && *c; c++)
+            ok = isalnum((unsigned char)*c) || *c == '_';
+        if (!ok) {
+            err_at(cx, "Environment",
+                   "\"%s\" is not a valid environment variable name (letters, digits and _, "
+                   "not starting with a digit)",
+                   k ? k : "");
+            errs++;
+        } else if (env->pairs[i].value->kind != VG_NODE_SCALAR) {
+            err_at(cx, "Environment", "the value of %s must be a string, got a %s", k,
+                   vg_node_kind_name(env->pairs[i].value->kind));
+            errs++;
+        }
+    }
+    return errs;
+}
+
 /* --- CollectDump / CollectGCDump --- */
+
+static const char *const dump_writers[] = {"Auto", "Native", "Runtime", NULL};
 
 static const struct vg_field dump_fields[] = {
     EGRESS_FIELD(struct vg_act_collect_dump),
     {VG__FLD("Type", VG_FIELD_ENUM, struct vg_act_collect_dump, type), VG__NOSET,
      .enum_values = dump_types, .help = "WithHeap, Full, Mini or Triage"},
     ARTIFACT_FIELD(struct vg_act_collect_dump),
+    /* vigil's: the runtime's own dump (.NET) or vigil's ELF core writer */
+    {VG__FLD("Writer", VG_FIELD_ENUM, struct vg_act_collect_dump, writer), VG__NOSET,
+     .enum_values = dump_writers, .help = "Auto, Native or Runtime"},
 };
 
 static void dump_init(void *p)
@@ -414,7 +454,7 @@ static const struct vg_field getenv_fields[] = {
 
 static const struct vg_action_type action_execute =
     TYPE("Execute", 0, "runs an executable", execute_fields, struct vg_act_execute, VG_NO_SET,
-         out_exit, NULL, NULL);
+         out_exit, NULL, execute_check);
 static const struct vg_action_type action_dump =
     TYPE("CollectDump", VG_ACTION_EGRESS, "collects a core dump of the process", dump_fields,
          struct vg_act_collect_dump, EG(struct vg_act_collect_dump), out_egress, dump_init, NULL);

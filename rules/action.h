@@ -67,14 +67,21 @@ enum vg_stacks_format { VG_STACKS_JSON = 0, VG_STACKS_PLAIN_TEXT, VG_STACKS_SPEE
 struct vg_act_execute {
     const char *path;
     const char *arguments;
+    const struct vg_node *environment; /* vigil: MAP name -> value added to the child's minimal
+                                          environment, or NULL */
     bool ignore_exit_code;
     uint64_t timeout_ms; /* vigil: 0 = wait forever */
 };
+
+/* vigil: who writes a dump. Auto is the runtime itself where it can (.NET: the runtime's
+ * createdump, dotnet-monitor's dumps) and vigil's ELF core writer everywhere else. */
+enum vg_act_dump_writer { VG_ACT_WRITER_AUTO = 0, VG_ACT_WRITER_NATIVE, VG_ACT_WRITER_RUNTIME };
 
 struct vg_act_collect_dump {
     const char *egress;
     int type; /* enum vg_act_dump_type, default WithHeap */
     const char *artifact_name;
+    int writer; /* enum vg_act_dump_writer, default Auto */
 };
 
 struct vg_act_collect_gcdump {

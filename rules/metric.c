@@ -3,6 +3,7 @@
 #include "config/util.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT] = {
@@ -13,15 +14,6 @@ const struct vg_metric_def vg_metric_defs[VG_METRIC_COUNT] = {
         VG_RT_METRIC_MAP(VG__RT_METRIC_DEF)
 #undef VG__RT_METRIC_DEF
 };
-
-uint64_t vg_metric_runtime_mask(void)
-{
-    uint64_t m = 0;
-    for (int i = 0; i < VG_METRIC_COUNT; i++)
-        if (vg_metric_defs[i].runtime)
-            m |= VG_METRIC_BIT(i);
-    return m;
-}
 
 void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt)
 {
@@ -80,37 +72,95 @@ const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const
 
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value)
 {
+    return vg_rt_values_set_full(vs, provider, name, value, NULL, NULL);
+}
+
+/* Replaces *dst with a copy of src unless they are equal already (the common case). */
+static int set_str(char **dst, const char *src)
+{
+    if ((!*dst && !src) || (*dst && src && strcmp(*dst, src) == 0))
+        return 0;
+    char *c = src ? vg_strdup(src) : NULL;
+    if (src && !c)
+        return VG_ENOMEM;
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const char *name,
+                          double value, const char *unit, const char *help)
+{
     struct vg_rt_value *have = (struct vg_rt_value *)vg_rt_values_find(vs, provider, name);
     if (have) {
         have->value = value;
-        return 0;
+        return set_str(&have->unit, unit) || set_str(&have->help, help) ? VG_ENOMEM : 0;
     }
-    if (vs->n == vs->cap) {
-        size_t cap = vs->cap ? vs->cap * 2 : 16;
-        struct vg_rt_value *v = realloc(vs->v, cap * sizeof(*v));
-        if (!v)
-            return VG_ENOMEM;
-        vs->v = v;
-        vs->cap = cap;
-    }
+    if (vg_grow((void **)&vs->v, &vs->cap, vs->n, sizeof(*vs->v), 16))
+        return VG_ENOMEM;
     struct vg_rt_value *x = &vs->v[vs->n];
     x->provider = vg_strdup(provider);
     x->name = vg_strdup(name);
     x->value = value;
-    if (!x->provider || !x->name) {
+    x->unit = unit ? vg_strdup(unit) : NULL;
+    x->help = help ? vg_strdup(help) : NULL;
+    x->has_total = false;
+    x->total = 0;
+    if (!x->provider || !x->name || (unit && !x->unit) || (help && !x->help)) {
         free(x->provider);
         free(x->name);
+        free(x->unit);
+        free(x->help);
         return VG_ENOMEM;
     }
     vs->n++;
     return 0;
 }
 
+void vg_rt_values_add_total(struct vg_rt_values *vs, const char *provider, const char *name,
+                            double inc)
+{
+    struct vg_rt_value *v = (struct vg_rt_value *)vg_rt_values_find(vs, provider, name);
+    if (v) {
+        v->total += inc;
+        v->has_total = true;
+    }
+}
+
+int vg_rt_values_copy(struct vg_rt_values *dst, const struct vg_rt_value *src)
+{
+    int rc = vg_rt_values_set_full(dst, src->provider, src->name, src->value, src->unit, src->help);
+    struct vg_rt_value *v = (struct vg_rt_value *)vg_rt_values_find(dst, src->provider, src->name);
+    if (rc == 0 && v) {
+        v->has_total = src->has_total;
+        v->total = src->total;
+    }
+    return rc;
+}
+
+int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,
+                             const char *path)
+{
+    if (vg_grow((void **)&vs->req, &vs->cap_req, vs->n_req, sizeof(*vs->req), 16))
+        return VG_ENOMEM;
+    char *p = vg_strdup(path ? path : "");
+    if (!p)
+        return VG_ENOMEM;
+    vs->req[vs->n_req++] = (struct vg_rt_request){stop, status, duration_ms, p};
+    return 0;
+}
+
 void vg_rt_values_clear(struct vg_rt_values *vs)
 {
+    for (size_t i = 0; vs && i < vs->n_req; i++)
+        free(vs->req[i].path);
+    if (vs)
+        vs->n_req = 0;
     for (size_t i = 0; vs && i < vs->n; i++) {
         free(vs->v[i].provider);
         free(vs->v[i].name);
+        free(vs->v[i].unit);
+        free(vs->v[i].help);
     }
     if (vs)
         vs->n = 0;
@@ -124,4 +174,7 @@ void vg_rt_values_free(struct vg_rt_values *vs)
     free(vs->v);
     vs->v = NULL;
     vs->cap = 0;
+    free(vs->req);
+    vs->req = NULL;
+    vs->cap_req = 0;
 }

@@ -45,6 +45,42 @@ enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
  * the adapter's name, name = the metric's name); the engine copies them into each sample, so
  * every trigger and /metrics use them like the ones above. XX(ID, name, kind, help, runtime) */
 #define VG_RT_METRIC_MAP(XX)                                                                       \
+    XX(JVM_HEAP_USED, "jvm_heap_used_bytes", VG_GAUGE, "Java heap in use, all generations", "jvm") \
+    XX(JVM_HEAP_COMMITTED, "jvm_heap_committed_bytes", VG_GAUGE,                                   \
+       "Java heap committed (capacity), all generations", "jvm")                                   \
+    XX(JVM_HEAP_MAX, "jvm_heap_max_bytes", VG_GAUGE, "Java heap maximum, all generations", "jvm")  \
+    XX(JVM_YOUNG_USED, "jvm_young_used_bytes", VG_GAUGE,                                           \
+       "Young generation in use (eden and "                                                        \
+       "survivors)",                                                                               \
+       "jvm")                                                                                      \
+    XX(JVM_YOUNG_COMMITTED, "jvm_young_committed_bytes", VG_GAUGE,                                 \
+       "Young generation committed (capacity)", "jvm")                                             \
+    XX(JVM_OLD_USED, "jvm_old_used_bytes", VG_GAUGE, "Old generation in use", "jvm")               \
+    XX(JVM_OLD_COMMITTED, "jvm_old_committed_bytes", VG_GAUGE,                                     \
+       "Old generation committed (capacity)", "jvm")                                               \
+    XX(JVM_METASPACE_USED, "jvm_metaspace_used_bytes", VG_GAUGE, "Metaspace in use", "jvm")        \
+    XX(JVM_METASPACE_COMMITTED, "jvm_metaspace_committed_bytes", VG_GAUGE,                         \
+       "Metaspace committed (capacity)", "jvm")                                                    \
+    XX(JVM_GC_YOUNG_COUNT, "jvm_gc_young_collections_total", VG_COUNTER,                           \
+       "Young (minor, incremental) collections", "jvm")                                            \
+    XX(JVM_GC_YOUNG_SECONDS, "jvm_gc_young_seconds_total", VG_COUNTER,                             \
+       "Time spent in young collections", "jvm")                                                   \
+    XX(JVM_GC_FULL_COUNT, "jvm_gc_full_collections_total", VG_COUNTER,                             \
+       "Full (major, old generation) collections", "jvm")                                          \
+    XX(JVM_GC_FULL_SECONDS, "jvm_gc_full_seconds_total", VG_COUNTER,                               \
+       "Time spent in full collections", "jvm")                                                    \
+    XX(JVM_THREADS_LIVE, "jvm_threads_live", VG_GAUGE, "Live Java threads", "jvm")                 \
+    XX(JVM_THREADS_DAEMON, "jvm_threads_daemon", VG_GAUGE, "Live daemon Java threads", "jvm")      \
+    XX(JVM_THREADS_STARTED, "jvm_threads_started_total", VG_COUNTER, "Java threads started",       \
+       "jvm")                                                                                      \
+    XX(JVM_CLASSES_LOADED, "jvm_classes_loaded", VG_GAUGE, "Classes loaded (shared included)",     \
+       "jvm")                                                                                      \
+    XX(JVM_CLASSES_UNLOADED, "jvm_classes_unloaded_total", VG_COUNTER, "Classes unloaded", "jvm")  \
+    XX(JVM_SAFEPOINTS, "jvm_safepoints_total", VG_COUNTER, "Safepoints reached", "jvm")            \
+    XX(JVM_SAFEPOINT_SECONDS, "jvm_safepoint_seconds_total", VG_COUNTER,                           \
+       "Time application threads were stopped at safepoints", "jvm")                               \
+    XX(JVM_JIT_SECONDS, "jvm_jit_compilation_seconds_total", VG_COUNTER,                           \
+       "Time spent compiling (JIT)", "jvm")                                                        \
     XX(NODE_HEAP_USED, "nodejs_heap_used_bytes", VG_GAUGE,                                         \
        "V8 heap in use, garbage not yet collected included (heapUsed)", "node")                    \
     XX(NODE_HEAP_TOTAL, "nodejs_heap_total_bytes", VG_GAUGE, "V8 heap committed (heapTotal)",      \
@@ -85,18 +121,45 @@ struct vg_rt_metric_ref {
 struct vg_rt_value {
     char *provider, *name; /* owned */
     double value;
+    char *unit, *help; /* owned; NULL when the runtime gives none (for /metrics) */
+    /* Counters the runtime reports as increments per interval (.NET "Sum" counters such as
+     * exception-count): the running sum of every increment, a monotonic counter. */
+    bool has_total;
+    double total;
+};
+
+/* An ASP.NET Core request a runtime adapter saw start or end since the previous sample (the
+ * AspNet* triggers count them). */
+struct vg_rt_request {
+    bool stop;            /* it ended (else it started) */
+    int status;           /* stop: the response status code, -1 when unknown */
+    uint64_t duration_ms; /* stop: how long it took */
+    char *path;           /* owned */
 };
 
 struct vg_rt_values {
     struct vg_rt_value *v;
     size_t n, cap;
+    struct vg_rt_request *req;
+    size_t n_req, cap_req;
 };
 
 /* Sets provider/name to value (replacing an earlier value of the same pair). 0 or VG_ENOMEM. */
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value);
+/* The same, with the unit ("%", "MB", "B", ...) and a description; either may be NULL. */
+int vg_rt_values_set_full(struct vg_rt_values *vs, const char *provider, const char *name,
+                          double value, const char *unit, const char *help);
 /* The value of provider/name, or NULL. vs may be NULL. */
 const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const char *provider,
                                             const char *name);
+/* Adds inc to the running total of provider/name (which must have been set). */
+void vg_rt_values_add_total(struct vg_rt_values *vs, const char *provider, const char *name,
+                            double inc);
+/* Sets dst's copy of src (value, unit, help and total). 0 or VG_ENOMEM. */
+int vg_rt_values_copy(struct vg_rt_values *dst, const struct vg_rt_value *src);
+/* Appends a request record (path copied). 0 or VG_ENOMEM. */
+int vg_rt_values_add_request(struct vg_rt_values *vs, bool stop, int status, uint64_t duration_ms,
+                             const char *path);
 void vg_rt_values_clear(struct vg_rt_values *vs); /* empties, keeps the array */
 void vg_rt_values_free(struct vg_rt_values *vs);  /* NULL-safe */
 
@@ -116,8 +179,6 @@ static inline bool vg_sample_has(const struct vg_sample *s, enum vg_metric_id id
 /* Copies the runtime metrics (VG_RT_METRIC_MAP) found in rt into s (rt may be NULL); the others
  * of them are cleared from s->valid. */
 void vg_sample_set_runtime(struct vg_sample *s, const struct vg_rt_values *rt);
-/* The runtime metrics' bits. */
-uint64_t vg_metric_runtime_mask(void);
 
 #define VG_METRIC_BIT(id) ((uint64_t)1 << (id))
 

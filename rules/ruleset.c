@@ -178,10 +178,7 @@ static int compile_trigger(struct rc *c)
     }
     if (r == 0 && c->rule->trigger.type) {
         c->rule->metrics |= c->rule->trigger.metrics;
-        c->rule->runtime = type->runtime;
-        for (int m = 0; m < VG_METRIC_COUNT && !c->rule->runtime; m++)
-            if (c->rule->trigger.metrics & VG_METRIC_BIT(m))
-                c->rule->runtime = vg_metric_defs[m].runtime;
+        c->rule->runtime = vg_trigger_runtime(&c->rule->trigger);
         if (c->rule->runtime)
             c->rule->needs_runtime = true;
     }

@@ -185,3 +185,20 @@ size_t vg__check_range(bool gt_set, double gt, bool lt_set, double lt,
     }
     return 0;
 }
+
+const struct vg_rt_metric_ref *vg_trigger_rt_metric(const struct vg_trigger *t)
+{
+    return t->type && t->type->rt_metric ? t->type->rt_metric(t->cfg) : NULL;
+}
+
+const char *vg_trigger_runtime(const struct vg_trigger *t)
+{
+    if (!t->type)
+        return NULL;
+    const char *rt = t->type->runtime_for ? t->type->runtime_for(t->cfg) : t->type->runtime;
+    /* a /proc trigger set on a runtime's metric (Metric: jvm_heap_used_bytes, JvmHeap) */
+    for (int m = 0; !rt && m < VG_METRIC_COUNT; m++)
+        if (t->metrics & VG_METRIC_BIT(m))
+            rt = vg_metric_defs[m].runtime;
+    return rt;
+}

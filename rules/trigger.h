@@ -58,6 +58,12 @@ struct vg_trigger_type {
     /* Feeds one sample; returns true when the trigger fires. NULL for schema-only types (a
      * runtime trigger whose evaluation is not written yet). */
     bool (*observe)(const void *cfg, void *state, const struct vg_sample *s);
+    /* For a type whose configuration decides whether it reads a runtime's samples (EventCount on
+     * a .NET counter): that runtime, or NULL. Overrides `runtime` when set. */
+    const char *(*runtime_for)(const void *cfg);
+    /* Runtime triggers: the sample (provider/name in struct vg_sample.rt) the trigger reads, so
+     * the adapter's session knows what to enable. May be NULL. */
+    const struct vg_rt_metric_ref *(*rt_metric)(const void *cfg);
     /* Optional persistence of a small fixed struct. */
     void (*save)(const void *cfg, const void *state, struct vg_trigger_persist *out);
     void (*restore)(const void *cfg, void *state, const struct vg_trigger_persist *in);
@@ -90,6 +96,11 @@ void vg_trigger_reset(const struct vg_trigger *t, void *state);
 /* Returns true when the trigger fires on this sample. Always false for schema-only types.
  * Samples must come in non-decreasing t_ms order. */
 bool vg_trigger_observe(const struct vg_trigger *t, void *state, const struct vg_sample *s);
+/* The runtime whose samples this compiled trigger reads ("dotnet", "jvm"), or NULL: the
+ * type's `runtime`, its `runtime_for(cfg)`, or the runtime of a metric it reads (metric.h). */
+const char *vg_trigger_runtime(const struct vg_trigger *t);
+/* The runtime sample the trigger reads, or NULL. */
+const struct vg_rt_metric_ref *vg_trigger_rt_metric(const struct vg_trigger *t);
 /* Fills `out` (out->n = 0 when the type keeps nothing across restarts). */
 void vg_trigger_save(const struct vg_trigger *t, const void *state, struct vg_trigger_persist *out);
 /* Applies a saved struct to a freshly reset state; ignores n == 0. */

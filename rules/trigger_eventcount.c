@@ -1,17 +1,60 @@
 /* EventCount: a monotonic counter (any VG_COUNTER metric, e.g. major page faults or cgroup OOM
  * kills) increased by at least Count within the sliding window. After firing, counting starts
- * again from the current value so one burst fires once. */
+ * again from the current value so one burst fires once. On .NET processes the counter may also
+ * be a .NET counter reported as increments per interval ("Sum" counters: exception-count,
+ * gen-2-gc-count ..., or "Provider/counter"): the running sum of its increments, kept by the
+ * dotnet adapter's session, is the monotonic counter. */
 #include "rules/trigger_int.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 struct ec_cfg {
     const char *counter;
     int64_t count;
     uint64_t window_ms;
     int metric;
+    bool rt; /* a .NET counter: ref names it */
+    struct vg_rt_metric_ref ref;
+    char provider[128], name[128];
 };
+
+/* System.Runtime's counters that report increments per interval (CounterType Sum). */
+static const char *const dotnet_sums[] = {"exception-count",
+                                          "gen-0-gc-count",
+                                          "gen-1-gc-count",
+                                          "gen-2-gc-count",
+                                          "alloc-rate",
+                                          "threadpool-completed-items-count",
+                                          "monitor-lock-contention-count",
+                                          "time-in-jit",
+                                          "total-pause-time-by-gc",
+                                          NULL};
+
+/* "Provider/counter", or one of System.Runtime's Sum counters. */
+static bool dotnet_counter(struct ec_cfg *c)
+{
+    const char *slash = strchr(c->counter, '/');
+    if (slash && slash != c->counter && slash[1] &&
+        (size_t)(slash - c->counter) < sizeof c->provider && strlen(slash + 1) < sizeof c->name) {
+        snprintf(c->provider, sizeof c->provider, "%.*s", (int)(slash - c->counter), c->counter);
+        snprintf(c->name, sizeof c->name, "%s", slash + 1);
+    } else {
+        size_t i = 0;
+        while (dotnet_sums[i] && strcasecmp(dotnet_sums[i], c->counter))
+            i++;
+        if (!dotnet_sums[i])
+            return false;
+        snprintf(c->provider, sizeof c->provider, "System.Runtime");
+        snprintf(c->name, sizeof c->name, "%s", dotnet_sums[i]);
+    }
+    c->rt = true;
+    c->ref = (struct vg_rt_metric_ref){c->provider, c->name};
+    return true;
+}
 
 struct ec_state {
     bool has_last;
@@ -46,6 +89,8 @@ static size_t ec_check(void *p, const struct vg_trigger_ctx *cx)
     c->metric = vg_metric_lookup(c->counter);
     if (c->metric >= 0 && vg_metric_defs[c->metric].kind == VG_COUNTER)
         return 0;
+    if (c->metric < 0 && dotnet_counter(c))
+        return 0;
     for (int i = 0; i < VG_METRIC_COUNT; i++)
         if (vg_metric_defs[i].kind == VG_COUNTER)
             names[k++] = vg_metric_defs[i].name;
@@ -67,7 +112,19 @@ static size_t ec_check(void *p, const struct vg_trigger_ctx *cx)
 
 static uint64_t ec_metrics(const void *p)
 {
-    return VG_METRIC_BIT(((const struct ec_cfg *)p)->metric);
+    const struct ec_cfg *c = p;
+    return c->rt ? 0 : VG_METRIC_BIT(c->metric);
+}
+
+static const char *ec_runtime_for(const void *p)
+{
+    return ((const struct ec_cfg *)p)->rt ? "dotnet" : NULL;
+}
+
+static const struct vg_rt_metric_ref *ec_rt_metric(const void *p)
+{
+    const struct ec_cfg *c = p;
+    return c->rt ? &c->ref : NULL;
 }
 
 static void ec_reset(const void *p, void *state)
@@ -82,9 +139,16 @@ static bool ec_observe(const void *p, void *state, const struct vg_sample *s)
     const struct ec_cfg *c = p;
     struct ec_state *st = state;
     double v, lo;
-    if (!vg_sample_has(s, c->metric))
-        return false;
-    v = s->v[c->metric];
+    if (c->rt) {
+        const struct vg_rt_value *x = vg_rt_values_find(s->rt, c->ref.provider, c->ref.name);
+        if (!x || !x->has_total)
+            return false;
+        v = x->total;
+    } else {
+        if (!vg_sample_has(s, c->metric))
+            return false;
+        v = s->v[c->metric];
+    }
     if (st->has_last && v < st->last)
         ec_reset(p, state); /* counter went backwards: a reset, start over */
     st->has_last = true;
@@ -110,4 +174,6 @@ const struct vg_trigger_type vg__trigger_eventcount = {
     .metrics = ec_metrics,
     .reset = ec_reset,
     .observe = ec_observe,
+    .runtime_for = ec_runtime_for,
+    .rt_metric = ec_rt_metric,
 };

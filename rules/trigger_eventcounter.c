@@ -1,6 +1,6 @@
-/* dotnet-monitor's EventCounter trigger and its GCHeapSize / ThreadpoolQueueLength shortcuts.
- * They read .NET runtime counters over EventPipe, so they need a runtime adapter: here they are
- * schema only (validated now, reported "not supported yet" by the engine at run time). */
+/* dotnet-monitor's EventCounter trigger and its GCHeapSize / ThreadpoolQueueLength shortcuts:
+ * a counter of a .NET process (read over EventPipe by the dotnet adapter's shared session,
+ * struct vg_sample.rt) beyond GreaterThan/LessThan for the whole SlidingWindowDuration. */
 #include "rules/trigger_int.h"
 
 #include <stddef.h>
@@ -10,6 +10,8 @@ struct evc_cfg {
     double gt, lt;
     bool gt_set, lt_set;
     uint64_t window_ms;
+    struct vg_rt_metric_ref ref; /* what is read: provider/counter, or the shortcut's */
+    struct vg__range range;
 };
 
 #define EVC_WINDOW                                                                                 \
@@ -54,19 +56,41 @@ static void evc_init(void *p)
 static size_t evc_check(void *p, const struct vg_trigger_ctx *cx)
 {
     struct evc_cfg *c = p;
+    if (c->provider)
+        c->ref = (struct vg_rt_metric_ref){c->provider, c->counter};
+    c->range =
+        (struct vg__range){.gt = c->gt, .lt = c->lt, .has_gt = c->gt_set, .has_lt = c->lt_set};
     return vg__check_range(c->gt_set, c->gt, c->lt_set, c->lt, cx);
 }
 
+static const struct vg_rt_metric_ref *evc_rt_metric(const void *p)
+{
+    return &((const struct evc_cfg *)p)->ref;
+}
+
+static bool evc_observe(const void *p, void *state, const struct vg_sample *s)
+{
+    const struct evc_cfg *c = p;
+    const struct vg_rt_value *v = vg_rt_values_find(s->rt, c->ref.provider, c->ref.name);
+    if (!v)
+        return false; /* no value yet (the session starts, or the counter does not exist) */
+    return vg__hold_feed(state, s->t_ms, vg__range_ok(&c->range, v->value), c->window_ms);
+}
+
+/* System.Runtime's gc-heap-size is in MB, as GreaterThan. */
 static void gcheap_init(void *p)
 {
     evc_init(p);
     ((struct evc_cfg *)p)->gt = 10;
+    ((struct evc_cfg *)p)->ref = (struct vg_rt_metric_ref){"System.Runtime", "gc-heap-size"};
 }
 
 static void tpq_init(void *p)
 {
     evc_init(p);
     ((struct evc_cfg *)p)->gt = 200;
+    ((struct evc_cfg *)p)->ref =
+        (struct vg_rt_metric_ref){"System.Runtime", "threadpool-queue-length"};
 }
 
 /* Shortcuts: GreaterThan keeps its default unless LessThan alone was given. */
@@ -85,8 +109,11 @@ const struct vg_trigger_type vg__trigger_eventcounter = {
     .fields = evc_fields,
     .n_fields = VG_ARRAY_SIZE(evc_fields),
     .config_size = sizeof(struct evc_cfg),
+    .state_size = sizeof(struct vg__hold),
     .init = evc_init,
     .check = evc_check,
+    .observe = evc_observe,
+    .rt_metric = evc_rt_metric,
 };
 
 const struct vg_trigger_type vg__trigger_gcheapsize = {
@@ -96,8 +123,11 @@ const struct vg_trigger_type vg__trigger_gcheapsize = {
     .fields = gcheap_fields,
     .n_fields = VG_ARRAY_SIZE(gcheap_fields),
     .config_size = sizeof(struct evc_cfg),
+    .state_size = sizeof(struct vg__hold),
     .init = gcheap_init,
     .check = shortcut_check,
+    .observe = evc_observe,
+    .rt_metric = evc_rt_metric,
 };
 
 const struct vg_trigger_type vg__trigger_threadpoolqueue = {
@@ -107,6 +137,9 @@ const struct vg_trigger_type vg__trigger_threadpoolqueue = {
     .fields = tpq_fields,
     .n_fields = VG_ARRAY_SIZE(tpq_fields),
     .config_size = sizeof(struct evc_cfg),
+    .state_size = sizeof(struct vg__hold),
     .init = tpq_init,
     .check = shortcut_check,
+    .observe = evc_observe,
+    .rt_metric = evc_rt_metric,
 };

@@ -1,8 +1,17 @@
-/* dotnet-monitor's EventMeter trigger (System.Diagnostics.Metrics instruments). Needs a runtime
- * adapter: schema only for now. */
+/* dotnet-monitor's EventMeter trigger: a System.Diagnostics.Metrics instrument of a .NET process
+ * beyond GreaterThan/LessThan for the whole SlidingWindowDuration. The dotnet adapter's session
+ * publishes each time series as a runtime sample named after the instrument (see
+ * engine/runtimes/dotnet/session.c): "INSTRUMENT" or "INSTRUMENT{tags}", and for histograms
+ * "INSTRUMENT@pNN" per published percentile. A counter's value is its rate over the interval, an
+ * up-down counter's and a gauge's their current value, a histogram's the HistogramPercentile
+ * (50, 95 or 99: the percentiles the runtime publishes). With several time series (tags), the
+ * one furthest beyond the threshold counts. */
 #include "rules/trigger_int.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 struct evm_cfg {
     const char *meter, *instrument;
@@ -11,6 +20,8 @@ struct evm_cfg {
     uint64_t window_ms;
     int64_t percentile;
     bool percentile_set;
+    struct vg_rt_metric_ref ref;
+    struct vg__range range;
 };
 
 static const struct vg_field evm_fields[] = {
@@ -36,7 +47,51 @@ static void evm_init(void *p)
 static size_t evm_check(void *p, const struct vg_trigger_ctx *cx)
 {
     struct evm_cfg *c = p;
+    c->ref = (struct vg_rt_metric_ref){c->meter, c->instrument};
+    c->range =
+        (struct vg__range){.gt = c->gt, .lt = c->lt, .has_gt = c->gt_set, .has_lt = c->lt_set};
     return vg__check_range(c->gt_set, c->gt, c->lt_set, c->lt, cx);
+}
+
+static const struct vg_rt_metric_ref *evm_rt_metric(const void *p)
+{
+    return &((const struct evm_cfg *)p)->ref;
+}
+
+/* Does sample name `n` belong to the instrument (with the wanted percentile suffix, or none)? */
+static bool series_of(const char *n, const char *instrument, const char *suffix)
+{
+    size_t li = strlen(instrument), ln = strlen(n), ls = strlen(suffix);
+    if (ln < li + ls || strncasecmp(n, instrument, li) != 0 || strcasecmp(n + ln - ls, suffix))
+        return false;
+    const char *mid = n + li, *end = n + ln - ls; /* "" or "{tags}" between them */
+    if (mid == end)
+        return true;
+    return *mid == '{' && end[-1] == '}' && !memchr(mid, '@', (size_t)(end - mid));
+}
+
+static bool evm_observe(const void *p, void *state, const struct vg_sample *s)
+{
+    const struct evm_cfg *c = p;
+    char suffix[16] = "";
+    if (c->percentile_set)
+        snprintf(suffix, sizeof suffix, "@p%d", (int)c->percentile);
+    bool have = false;
+    double v = 0;
+    for (size_t i = 0; s->rt && i < s->rt->n; i++) {
+        const struct vg_rt_value *x = &s->rt->v[i];
+        if (strcasecmp(x->provider, c->meter) || !series_of(x->name, c->instrument, suffix))
+            continue;
+        if (!c->percentile_set && strchr(x->name, '@'))
+            continue; /* a histogram's percentile, not asked for */
+        /* the series furthest beyond the threshold decides */
+        if (!have || (c->gt_set ? x->value > v : x->value < v))
+            v = x->value;
+        have = true;
+    }
+    if (!have)
+        return false;
+    return vg__hold_feed(state, s->t_ms, vg__range_ok(&c->range, v), c->window_ms);
 }
 
 const struct vg_trigger_type vg__trigger_eventmeter = {
@@ -46,6 +101,9 @@ const struct vg_trigger_type vg__trigger_eventmeter = {
     .fields = evm_fields,
     .n_fields = VG_ARRAY_SIZE(evm_fields),
     .config_size = sizeof(struct evm_cfg),
+    .state_size = sizeof(struct vg__hold),
     .init = evm_init,
     .check = evm_check,
+    .observe = evm_observe,
+    .rt_metric = evm_rt_metric,
 };

@@ -76,7 +76,8 @@ if ((${#node_rule[@]})); then
   ls -l "$demo/artifacts" 2>/dev/null | grep heapsnapshot || echo "(none)"
 fi
 echo
-first=$(ls "$demo"/artifacts/core_vigil-demo-grow_* 2>/dev/null | head -1)
+grow_pid=${pids[1]}
+first=$(awk -v p="$grow_pid" '$1 == "dump" && $4 == p {print $6; exit}' "$demo/actions.log" 2>/dev/null)
 [[ -n "$first" ]] && echo "Open a dump with: gdb $here/build/vigil-demo-grow $first"
 kill -TERM "$vigil_pid" 2>/dev/null || true
 wait "$vigil_pid" 2>/dev/null || true

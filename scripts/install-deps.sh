@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libyaml-dev libsqlite3-dev lib
       libwebsockets-dev)
 if ((want_test)); then
   pkgs+=(gdb clang libclang-rt-14-dev curl sqlite3 nodejs npm procps util-linux python3 zstd
-        prometheus openjdk-17-jdk-headless iproute2)
+        prometheus openjdk-17-jdk-headless visualvm iproute2)
 fi
 
 missing=()

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct command {
     const char *name;
@@ -42,6 +43,9 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Everything vigil creates (state database and its WAL, spool, dumps, sockets' directories)
+     * is private to its user from the first byte, whatever fails later. */
+    umask(077);
     if (argc < 2) {
         cmd_help(0, NULL);
         return 2;

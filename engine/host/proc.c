@@ -747,7 +747,7 @@ int vg_proc_scan(struct vg_proc_table *t, const struct vg_proc_scan_cb *cb)
         struct vg_proc *p = t->buckets[i];
         while (p) {
             struct vg_proc *next = p->hnext;
-            if (p->seen_gen != t->gen)
+            if (p->seen_gen != t->gen && !p->external)
                 report_exit(t, p, cb);
             p = next;
         }
@@ -760,6 +760,50 @@ int vg_proc_scan(struct vg_proc_table *t, const struct vg_proc_scan_cb *cb)
         }
     }
     return r;
+}
+
+struct vg_proc *vg_proc_table_add_external(struct vg_proc_table *t,
+                                           const struct vg_proc_external *x)
+{
+    if (t->count >= t->nbuckets && grow(t) < 0)
+        return NULL;
+    struct vg_proc *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    for (int i = 0; i < VG__PF_COUNT; i++)
+        p->pf[i] = -1;
+    p->table = t;
+    p->external = true;
+    p->pid = 0;
+    p->ns_pid = x->ns_pid;
+    p->nspid[0] = x->ns_pid;
+    p->nspid_count = 1;
+    p->uid = (uid_t)x->uid;
+    p->key = x->key;
+    snprintf(p->key_str, sizeof(p->key_str), "%s", x->key_str);
+    snprintf(p->name, sizeof(p->name), "%s", x->name ? x->name : "");
+    p->cmdline = vg_strdup(x->cmdline ? x->cmdline : "");
+    if (!p->cmdline) {
+        free(p);
+        return NULL;
+    }
+    p->runtime = x->runtime;
+    p->runtime_data = x->runtime_data;
+    p->runtime_settled = true;
+    p->seen_gen = t->gen;
+    size_t k = bucket_of(t, 0);
+    p->hnext = t->buckets[k];
+    t->buckets[k] = p;
+    t->count++;
+    return p;
+}
+
+void vg_proc_table_remove_external(struct vg_proc_table *t, struct vg_proc *p)
+{
+    if (!p || !p->external)
+        return;
+    unlink_proc(t, p);
+    proc_free(p);
 }
 
 size_t vg_proc_table_count(const struct vg_proc_table *t)

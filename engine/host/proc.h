@@ -56,8 +56,8 @@ struct vg_proc {
     char *exe;                   /* readlink of exe; NULL when unreadable */
     struct vg_proc_cgroup cgroup;
     const struct vg_runtime_type *runtime; /* set by the detector; NULL until known */
-    void *runtime_data;                     /* the runtime adapter's per-process state */
-    void *user; /* free for the engine; the table never touches it */
+    void *runtime_data;                    /* the runtime adapter's per-process state */
+    void *user;                            /* free for the engine; the table never touches it */
 
     /* Latest stat; `stat_fresh` says the last scan read it, so the sampler need not. */
     struct vg_proc_stat st;
@@ -80,6 +80,10 @@ struct vg_proc {
     uint64_t cgroup_gen;
     uint8_t runtime_checks;
     bool runtime_settled; /* the detector gave its final answer */
+    /* Known to an adapter but not in proc_root (a .NET runtime in another pid namespace that
+     * connected to vigil's diagnostic port): pid 0, never read from /proc, never reported
+     * exited by a scan; removed by vg_proc_table_remove_external. */
+    bool external;
     uint8_t cmdline_checks; /* re-reads of an empty cmdline (caught mid-exec) */
 };
 
@@ -112,6 +116,25 @@ void vg_proc_table_destroy(struct vg_proc_table *t);
  * call (cb or its members may be NULL). A pid whose start time changed is reported as exited
  * then appeared. Returns 0 or a negative VG_E* when proc_root cannot be read. */
 int vg_proc_scan(struct vg_proc_table *t, const struct vg_proc_scan_cb *cb);
+
+/* A process vigil cannot see in proc_root but an adapter knows of (the runtime told it).
+ * pid is 0; ns_pid, uid, name and cmdline as given (copied); runtime and runtime_data set (the
+ * table's detector forgets the data when the process is removed). key identifies it (e.g. a
+ * hash of the runtime's cookie), key_str is shown. Not reported through scan callbacks: the
+ * caller reports it. Returns the process, or NULL (out of memory). */
+struct vg_proc_external {
+    uint64_t key;
+    const char *key_str;
+    int ns_pid;
+    unsigned uid;
+    const char *name, *cmdline;
+    const struct vg_runtime_type *runtime;
+    void *runtime_data;
+};
+struct vg_proc *vg_proc_table_add_external(struct vg_proc_table *t,
+                                           const struct vg_proc_external *x);
+/* Unlinks and frees an external process (the caller reported it gone first). */
+void vg_proc_table_remove_external(struct vg_proc_table *t, struct vg_proc *p);
 
 /* Live (non-ignored) processes. */
 size_t vg_proc_table_count(const struct vg_proc_table *t);

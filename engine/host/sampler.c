@@ -194,7 +194,8 @@ static void read_pss(struct vg_proc *p, uint64_t mask, struct vg_sample *out)
 {
     char buf[2048];
     uint64_t kb;
-    if (vg__proc_read_rel(p, "smaps_rollup", buf, sizeof(buf)) > 0 && vg_procfs_field_u64(buf, "Pss", &kb))
+    if (vg__proc_read_rel(p, "smaps_rollup", buf, sizeof(buf)) > 0 &&
+        vg_procfs_field_u64(buf, "Pss", &kb))
         put(out, mask, VG_M_PSS, (double)kb * 1024.0);
 }
 

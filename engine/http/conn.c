@@ -107,9 +107,12 @@ static void dispatch(struct vg__http_conn *c)
         send_problem(c, 400, VG_EINVAL, "protocol upgrades and CONNECT are not supported");
         return;
     }
-    if (vg__http_req_parse_target(r) != 0) {
+    int trc = vg__http_req_parse_target(r);
+    if (trc != 0) {
         c->keep_alive = false;
-        send_problem(c, 400, VG_EINVAL, "invalid request target");
+        send_problem(c, 400, VG_EINVAL,
+                     trc == VG_EEXIST ? "a query parameter is given more than once"
+                                      : "invalid request target");
         return;
     }
     bool open_listener = !c->listener->require_auth;

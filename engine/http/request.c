@@ -213,6 +213,14 @@ int vg__http_req_parse_target(struct vg_http_req *r)
                     rc = VG_EINVAL;
                     goto out;
                 }
+                /* pid=1&pid=2 has no single meaning: refuse it rather than pick one */
+                for (size_t k = 0; k < r->n_query; k++)
+                    if (strcasecmp(r->query[k].name, name) == 0) {
+                        free(name);
+                        free(val);
+                        rc = VG_EEXIST;
+                        goto out;
+                    }
                 r->query[r->n_query].name = name;
                 r->query[r->n_query].value = val;
                 r->n_query++;
@@ -340,6 +348,14 @@ static int on_headers_complete(llhttp_t *p)
         if (llhttp_get_http_minor(p) >= 1)
             write_continue(c);
     }
+    /* RFC 9112 3.2: an HTTP/1.1 request without Host, or with more than one, is a 400 */
+    size_t hosts = 0;
+    for (size_t i = 0; i < r->n_headers; i++)
+        hosts += strcasecmp(r->headers[i].name, "Host") == 0;
+    if (hosts > 1)
+        return fail(c, 400, "more than one Host header");
+    if (hosts == 0 && llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1)
+        return fail(c, 400, "missing Host header (required in HTTP/1.1)");
     r->method = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
     return 0;
 }

@@ -27,9 +27,12 @@ int vg_rt_target_init(struct vg_rt_target *t, const struct vg_proc *p)
     t->cmdline = vg_strdup(p->cmdline ? p->cmdline : "");
     t->exe = p->exe ? vg_strdup(p->exe) : NULL;
     t->key = vg_strdup(p->key_str);
+    struct vg_rt_facts f;
+    vg_runtime_facts(p, &f);
+    t->runtime_id = vg_strdup(f.runtime_id ? f.runtime_id : p->key_str);
     t->proc_root = vg_proc_table_root(p->table);
     t->runtime = p->runtime ? p->runtime : &vg_runtime_native;
-    if (!t->name || !t->cmdline || !t->key || (p->exe && !t->exe)) {
+    if (!t->name || !t->cmdline || !t->key || !t->runtime_id || (p->exe && !t->exe)) {
         vg_rt_target_free(t);
         return VG_ENOMEM;
     }
@@ -60,6 +63,7 @@ int vg_rt_target_from_pid(struct vg_rt_target *t, const char *proc_root, int pid
     t->name = vg_strdup(have && ps.name[0] ? ps.name : st.comm);
     t->cmdline = vg_strdup("");
     t->key = vg_asprintf("%d:%llu", pid, (unsigned long long)st.start_ticks);
+    t->runtime_id = t->key ? vg_strdup(t->key) : NULL;
     snprintf(path, sizeof(path), "%s/%d/exe", proc_root, pid);
     char exe[PATH_MAX];
     ssize_t el = readlink(path, exe, sizeof(exe) - 1);
@@ -67,7 +71,7 @@ int vg_rt_target_from_pid(struct vg_rt_target *t, const char *proc_root, int pid
         exe[el] = '\0';
         t->exe = vg_strdup(exe);
     }
-    if (!t->name || !t->cmdline || !t->key) {
+    if (!t->name || !t->cmdline || !t->key || !t->runtime_id) {
         vg_rt_target_free(t);
         return VG_ENOMEM;
     }
@@ -81,7 +85,8 @@ int vg_rt_target_copy(struct vg_rt_target *dst, const struct vg_rt_target *src)
     dst->cmdline = vg_strdup(src->cmdline ? src->cmdline : "");
     dst->exe = src->exe ? vg_strdup(src->exe) : NULL;
     dst->key = vg_strdup(src->key ? src->key : "");
-    if (!dst->name || !dst->cmdline || !dst->key || (src->exe && !dst->exe)) {
+    dst->runtime_id = vg_strdup(src->runtime_id ? src->runtime_id : dst->key ? dst->key : "");
+    if (!dst->name || !dst->cmdline || !dst->key || !dst->runtime_id || (src->exe && !dst->exe)) {
         vg_rt_target_free(dst);
         return VG_ENOMEM;
     }
@@ -96,7 +101,16 @@ void vg_rt_target_free(struct vg_rt_target *t)
     free(t->cmdline);
     free(t->exe);
     free(t->key);
-    t->name = t->cmdline = t->exe = t->key = NULL;
+    free(t->runtime_id);
+    t->name = t->cmdline = t->exe = t->key = t->runtime_id = NULL;
+}
+
+int vg_rt_job_sink(void *ctx, const void *buf, size_t len)
+{
+    struct vg_rt_job *job = ctx;
+    if (atomic_load(&job->cancelled))
+        return VG_ECANCELED;
+    return job->ops->write(job, buf, len);
 }
 
 void vg_rt_job_cancel(struct vg_rt_job *job)

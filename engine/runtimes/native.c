@@ -7,13 +7,18 @@
 #include "config/log.h"
 #include "config/util.h"
 #include "engine/dump/dump.h"
+#include "engine/host/procfs.h"
 #include "rules/action.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* rules/ validates the Type names; the writer has its own enum in the same order */
 _Static_assert((int)VG_ACT_DUMP_WITH_HEAP == (int)VG_DUMP_WITH_HEAP &&
@@ -49,17 +54,11 @@ struct dump_state {
     struct vg_dump_result res;
 };
 
-static int sink(void *ctx, const void *buf, size_t len)
-{
-    struct vg_rt_job *job = ctx;
-    if (atomic_load(&job->cancelled))
-        return VG_ECANCELED;
-    return job->ops->write(job, buf, len);
-}
-
 static void dump_work(struct vg_rt_job *job)
 {
     struct dump_state *st = job->state;
+    if (st->rc)
+        return; /* refused at start; reported by dump_after */
     const char *path = job->ops->file_path ? job->ops->file_path(job) : NULL;
     if (path) {
         st->rc = vg_coredump_to_file(job->target.pid, st->type, path, &st->res, st->err,
@@ -73,8 +72,8 @@ static void dump_work(struct vg_rt_job *job)
         snprintf(st->err, sizeof(st->err), "cannot open the artifact: %s", vg_strerror(st->rc));
         return;
     }
-    st->rc =
-        vg_coredump_write(job->target.pid, st->type, sink, job, &st->res, st->err, sizeof(st->err));
+    st->rc = vg_coredump_write(job->target.pid, st->type, vg_rt_job_sink, job, &st->res, st->err,
+                               sizeof(st->err));
     if (st->rc) {
         job->ops->abort(job);
         return;
@@ -119,6 +118,12 @@ static int dump_start(struct vg_rt_job *job)
     if (!st)
         return VG_ENOMEM;
     st->type = set ? (enum vg_dump_type)set->type : VG_DUMP_WITH_HEAP;
+    if (set && set->writer == VG_ACT_WRITER_RUNTIME) {
+        st->rc = VG_EUNSUPPORTED;
+        snprintf(st->err, sizeof(st->err),
+                 "Writer: Runtime needs a runtime that writes its own dumps (.NET); pid %d is %s",
+                 job->target.pid, job->target.runtime ? job->target.runtime->display : "native");
+    }
     job->state = st;
     int rc = vg_rt_job_thread(job, dump_work, dump_after);
     if (rc) {
@@ -128,7 +133,39 @@ static int dump_start(struct vg_rt_job *job)
     return rc;
 }
 
-static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL};
+/* What would make the writer's ptrace attach fail, found without attaching: opening
+ * /proc/PID/mem needs the same ptrace access (uid, CAP_SYS_PTRACE, Yama), and a process that
+ * is already traced cannot be seized. */
+static int dump_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    char path[PATH_MAX], buf[4096];
+    snprintf(path, sizeof(path), "%s/%d/status", t->proc_root, t->pid);
+    ssize_t len = vg_procfs_read(AT_FDCWD, path, buf, sizeof(buf));
+    struct vg_proc_status st;
+    if (len <= 0 || vg_procfs_parse_status(buf, (size_t)len, &st) != 0) {
+        snprintf(err, n, "pid %d: no such process", t->pid);
+        return VG_ESRCH;
+    }
+    if (st.tracer_pid > 0) {
+        snprintf(err, n, "pid %d is already traced by pid %d (a debugger or another dumper)",
+                 t->pid, st.tracer_pid);
+        return VG_EBUSY;
+    }
+    snprintf(path, sizeof(path), "%s/%d/mem", t->proc_root, t->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, n,
+                 "cannot read the memory of pid %d (%s): vigil needs CAP_SYS_PTRACE or the "
+                 "target's uid, and Yama's kernel.yama.ptrace_scope must allow it",
+                 t->pid, strerror(e));
+        return e == ENOENT || e == ESRCH ? VG_ESRCH : VG_EPERM;
+    }
+    close(fd);
+    return 0;
+}
+
+static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL, dump_check};
 
 static const struct vg_rt_action *const native_actions[] = {&collect_dump, NULL};
 

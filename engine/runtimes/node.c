@@ -35,6 +35,27 @@
 
 static const char *const exe_names[] = {"node", "nodejs", NULL};
 
+/* ---- the configuration in force ---- */
+
+/* Set on the loop thread (start, configure at each reload); read by the job and session threads
+ * when they begin (a session again at each attempt to reach the inspector). */
+static atomic_bool allow_activation;      /* Runtimes.Node.AllowInspectorActivation */
+static _Atomic uint64_t sample_ms = 1000; /* Discovery.PollInterval */
+
+static void node_configure(const struct vg_settings *s)
+{
+    atomic_store(&allow_activation, s->runtimes.node.allow_inspector_activation);
+    atomic_store(&sample_ms, s->discovery.poll_interval_ms ? s->discovery.poll_interval_ms : 1000);
+}
+
+static int node_start(const struct vg_rt_host *host, const struct vg_settings *s, char *err,
+                      size_t errlen)
+{
+    (void)host, (void)err, (void)errlen;
+    node_configure(s);
+    return 0;
+}
+
 /* ---- detection ---- */
 
 /* argv[0] of p (its command line up to the first space; node keeps it unless process.title
@@ -76,7 +97,6 @@ struct vg_rt_session {
     uint64_t start_ticks;
     char *proc_root;
     uint64_t interval_ms;
-    bool allow_activation;
     /* under lock */
     bool have;
     uint64_t at_ms; /* when the values were read */
@@ -115,15 +135,14 @@ static void set_error(struct vg_rt_session *s, int rc, const char *why)
 static void *sampler(void *arg)
 {
     struct vg_rt_session *s = arg;
-    struct vg_node_collect_opts o = {.proc_root = s->proc_root,
-                                     .allow_activation = s->allow_activation,
-                                     .timeout_ms = SAMPLE_TIMEOUT_MS,
-                                     .cancel = &s->stop};
+    struct vg_node_collect_opts o = {
+        .proc_root = s->proc_root, .timeout_ms = SAMPLE_TIMEOUT_MS, .cancel = &s->stop};
     struct vg_node_session *ns = NULL;
     uint64_t backoff = REOPEN_MIN_MS;
     char why[VG_NODE_ERR_MAX];
     while (!atomic_load(&s->stop)) {
         if (!ns) {
+            o.allow_activation = atomic_load(&allow_activation); /* a reload may change it */
             int rc = vg_node_session_open(s->pid, &o, &ns, why, sizeof(why));
             if (rc < 0) {
                 set_error(s, rc, why);
@@ -186,8 +205,8 @@ static int node_session_open(uv_loop_t *loop, const struct vg_proc *p, void *dat
         return VG_ENOMEM;
     s->pid = p->pid;
     s->start_ticks = p->start_ticks;
-    s->interval_ms = needs->interval_ms ? needs->interval_ms : 1000;
-    s->allow_activation = needs->runtimes && needs->runtimes->node.allow_inspector_activation;
+    (void)needs; /* its interval is .NET's counter interval: the heap is read every poll */
+    s->interval_ms = atomic_load(&sample_ms);
     s->proc_root = vg_strdup(vg_proc_table_root(p->table));
     atomic_init(&s->stop, false);
     pthread_condattr_t ca;
@@ -329,8 +348,7 @@ static bool same_process(const struct vg_rt_job *job)
 static void node_work(struct vg_rt_job *job)
 {
     struct node_job *st = job->state;
-    const struct vg_runtimes_settings *rs = job->runtimes;
-    bool allow = rs && rs->node.allow_inspector_activation;
+    bool allow = atomic_load(&allow_activation);
     int pid = job->target.pid;
     struct vg_node_collect_opts o = {
         .proc_root = job->target.proc_root, .allow_activation = false, .cancel = &job->cancelled};
@@ -424,51 +442,80 @@ static int start(struct vg_rt_job *job, struct node_job *st, const char *why)
     return rc;
 }
 
-static int gcdump_start(struct vg_rt_job *job)
+/* Settings Node cannot honour (NULL: none). */
+static const char *trace_problem(const void *settings)
+{
+    const struct vg_act_collect_trace *set = settings;
+    if (set && set->providers)
+        return "Providers are .NET EventPipe providers; Node records a CPU profile (Profile: Cpu)";
+    if (set && set->profile && !strcasestr(set->profile, "cpu"))
+        return "Node records CPU profiles only: set Profile to Cpu (Http, Logs, Metrics and "
+               "GcCollect are .NET's)";
+    return NULL;
+}
+
+static const char *stacks_problem(const void *settings)
+{
+    const struct vg_act_collect_stacks *set = settings;
+    if (set && set->format != VG_STACKS_JSON)
+        return "Node's stacks come as its diagnostic report, Format Json; PlainText and "
+               "Speedscope are not supported for Node";
+    return NULL;
+}
+
+static int begin(struct vg_rt_job *job, enum node_op op, const char *why)
 {
     struct node_job *st = calloc(1, sizeof(*st));
     if (!st)
         return VG_ENOMEM;
-    st->op = OP_SNAPSHOT;
-    return start(job, st, NULL);
+    st->op = op;
+    if (op == OP_PROFILE) {
+        const struct vg_act_collect_trace *set = job->settings;
+        st->duration_ms = set ? (uint32_t)set->duration_ms : 30000;
+    }
+    return start(job, st, why);
+}
+
+static int gcdump_start(struct vg_rt_job *job)
+{
+    return begin(job, OP_SNAPSHOT, NULL);
 }
 
 static int trace_start(struct vg_rt_job *job)
 {
-    const struct vg_act_collect_trace *set = job->settings;
-    struct node_job *st = calloc(1, sizeof(*st));
-    if (!st)
-        return VG_ENOMEM;
-    st->op = OP_PROFILE;
-    st->duration_ms = set ? (uint32_t)set->duration_ms : 30000;
-    if (set && set->providers)
-        return start(job, st,
-                     "Providers are .NET EventPipe providers; Node records a CPU profile "
-                     "(Profile: Cpu)");
-    if (set && set->profile && !strcasestr(set->profile, "cpu"))
-        return start(job, st,
-                     "Node records CPU profiles only: set Profile to Cpu (Http, Logs, Metrics "
-                     "and GcCollect are .NET's)");
-    return start(job, st, NULL);
+    return begin(job, OP_PROFILE, trace_problem(job->settings));
 }
 
 static int stacks_start(struct vg_rt_job *job)
 {
-    const struct vg_act_collect_stacks *set = job->settings;
-    struct node_job *st = calloc(1, sizeof(*st));
-    if (!st)
-        return VG_ENOMEM;
-    st->op = OP_REPORT;
-    if (set && set->format != VG_STACKS_JSON)
-        return start(job, st,
-                     "Node's stacks come as its diagnostic report, Format Json; PlainText and "
-                     "Speedscope are not supported for Node");
-    return start(job, st, NULL);
+    return begin(job, OP_REPORT, stacks_problem(job->settings));
 }
 
-static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL};
-static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL};
-static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL};
+/* Before a caller commits to streaming: the settings (whether the inspector can be reached
+ * takes asking the target, which start() does). */
+static int problem_check(const char *problem, const char *type, const struct vg_rt_target *t,
+                         char *err, size_t n)
+{
+    if (!problem)
+        return 0;
+    snprintf(err, n, "%s on pid %d (Node): %s", type, t->pid, problem);
+    return VG_EUNSUPPORTED;
+}
+
+static int trace_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    return problem_check(trace_problem(settings), "CollectTrace", t, err, n);
+}
+
+static int stacks_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    return problem_check(stacks_problem(settings), "CollectStacks", t, err, n);
+}
+
+static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL, NULL};
+static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check};
+static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL,
+                                                   stacks_check};
 
 static const struct vg_rt_action *const node_actions[] = {&collect_gcdump, &collect_trace,
                                                           &collect_stacks, NULL};
@@ -483,4 +530,6 @@ const struct vg_runtime_type vg_runtime_node = {
     .session_close = node_session_close,
     .session_error = node_session_error,
     .actions = node_actions,
+    .start = node_start,
+    .configure = node_configure,
 };

@@ -52,6 +52,45 @@ bool vg_runtime_action_known(const char *type)
     return false;
 }
 
+/* ---- lifecycle ---- */
+
+int vg_runtimes_start(const struct vg_rt_host *host, const struct vg_settings *s, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; i < N_TYPES; i++) {
+        const struct vg_runtime_type *rt = vg_runtime_types[i];
+        int rc = rt->start ? rt->start(host, s, err, errlen) : 0;
+        if (rc) {
+            while (i-- > 0)
+                if (vg_runtime_types[i]->stop)
+                    vg_runtime_types[i]->stop();
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void vg_runtimes_configure(const struct vg_settings *s)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (vg_runtime_types[i]->configure)
+            vg_runtime_types[i]->configure(s);
+}
+
+void vg_runtimes_stop(void)
+{
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (vg_runtime_types[i]->stop)
+            vg_runtime_types[i]->stop();
+}
+
+void vg_runtime_facts(const struct vg_proc *p, struct vg_rt_facts *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (p->runtime && p->runtime->facts && p->runtime_data)
+        p->runtime->facts(p->runtime_data, out);
+}
+
 /* ---- detection ---- */
 
 static bool exe_marked(const struct vg_runtime_type *rt, const char *exe)
@@ -105,7 +144,8 @@ bool vg_runtime_detect(struct vg_proc *p, bool young, void *arg)
     bool marked[N_TYPES] = {false};
     bool any = false;
     for (size_t t = 0; t < N_TYPES; t++)
-        any |= marked[t] = exe_marked(vg_runtime_types[t], p->exe);
+        any |= marked[t] = exe_marked(vg_runtime_types[t], p->exe) ||
+                           (vg_runtime_types[t]->claims && vg_runtime_types[t]->claims(p));
     if (!any && !young)
         scan_maps(p, marked);
     bool settled = true;

@@ -26,8 +26,9 @@
 #include <uv.h>
 
 struct vg_proc;
+struct vg_proc_external;
 struct vg_rule_action;
-struct vg_runtimes_settings;
+struct vg_settings;
 
 /* ---- the process an action or a session is for ---- */
 
@@ -39,6 +40,7 @@ struct vg_rt_target {
     uint64_t start_ticks; /* with pid: the process's identity */
     unsigned uid;
     char *name, *cmdline, *exe, *key; /* key: "<boot id>:<pid>:<start ticks>" */
+    char *runtime_id; /* the adapter's runtime instance id (.NET cookie), else a copy of key */
     const char *proc_root;            /* "/proc" unless injected */
     const struct vg_runtime_type *runtime;
 };
@@ -86,9 +88,6 @@ struct vg_rt_job {
     const char *type;                    /* "CollectDump", ... */
     const void *settings;                /* the typed settings (rules/action.h), or NULL */
     const struct vg_rule_action *action; /* NULL for API and CLI callers */
-    /* The configuration's Runtimes section (config/settings.h), or NULL for the defaults;
-     * valid until done. */
-    const struct vg_runtimes_settings *runtimes;
     const struct vg_rt_job_ops *ops;
     void *caller;          /* the caller's context */
     atomic_bool cancelled; /* set by vg_rt_job_cancel(); polled by the adapter */
@@ -105,11 +104,20 @@ struct vg_rt_action {
     /* Optional, loop thread: an action with a Duration (a trace) stops early and ships what it
      * has; others stop as soon as they can. done still comes. */
     void (*cancel)(struct vg_rt_job *job);
+    /* Optional, loop thread, cheap (no waiting on the target): whether start() can succeed for
+     * this target (permissions, a reachable runtime), so a caller that streams the artifact as
+     * an HTTP response answers a clear error before it commits to 200. Returns 0 or VG_E* with
+     * a message in err. */
+    int (*check)(const struct vg_rt_target *t, const void *settings, char *err, size_t errlen);
 };
 
 /* dotnet-monitor's artifact naming: prefix + "yyyyMMdd_HHmmss_fff" (UTC) + "_" + pid + ext, e.g.
  * "core_20260101_120000_123_4242" or "20260101_120000_123_4242.nettrace". */
 void vg_rt_artifact_name(char *buf, size_t n, const char *prefix, int pid, const char *ext);
+
+/* A sink for an adapter's protocol layer (ctx = the job): the job's ops->write, or VG_ECANCELED
+ * once the job was cancelled. */
+int vg_rt_job_sink(void *job, const void *buf, size_t len);
 
 /* Asks a running job to stop: sets job->cancelled and calls the runner's cancel, if any. */
 void vg_rt_job_cancel(struct vg_rt_job *job);
@@ -127,13 +135,42 @@ int vg_rt_job_thread(struct vg_rt_job *job, vg_rt_job_fn fn, vg_rt_job_fn after)
 struct vg_rt_needs {
     const struct vg_rt_metric_ref *metrics;
     size_t n_metrics;
-    uint64_t interval_ms; /* the shortest interval any user asked for */
-    /* The configuration's Runtimes section, or NULL for the defaults; valid during open only
-     * (the engine reopens sessions when it changes). */
-    const struct vg_runtimes_settings *runtimes;
+    uint64_t
+        interval_ms; /* how often the runtime should send them (GlobalCounter.IntervalSeconds) */
 };
 
 struct vg_rt_session;
+
+/* ---- what the engine offers adapters (the daemon; CLI callers have none) ---- */
+
+struct vg_rt_host {
+    uv_loop_t *loop;
+    /* What the adapter knows about p changed after detection (the .NET ProcessInfo arrived, a
+     * runtime connected to the listen-mode port): rules are matched again. Loop thread. */
+    void (*changed)(struct vg_proc *p, void *arg);
+    /* Scan the process table now rather than at the next tick (a runtime waits at startup). */
+    void (*rescan)(void *arg);
+    /* The process with host pid `pid` in the table, or NULL. */
+    struct vg_proc *(*find)(int pid, void *arg);
+    /* A process vigil cannot see in /proc (another pid namespace) that the adapter knows of:
+     * added to the table (x->runtime_data becomes the process's data, forgotten with it) and
+     * matched against the rules like any other; NULL on failure. remove_external reports it
+     * gone and frees it. Loop thread. */
+    struct vg_proc *(*add_external)(const struct vg_proc_external *x, void *arg);
+    void (*remove_external)(struct vg_proc *p, void *arg);
+    void *arg;
+};
+
+/* Facts an adapter knows about a process beyond /proc (.NET's ProcessInfo); NULL when unknown.
+ * Borrowed from the adapter's per-process data: valid until the next loop iteration. */
+struct vg_rt_facts {
+    const char *runtime_id;      /* the runtime instance cookie (dotnet-monitor's uid) */
+    const char *entry_assembly;  /* ManagedEntryPointAssemblyName */
+    const char *runtime_version; /* "10.0.12" */
+    const char *os, *arch, *rid;
+    const char *command_line; /* as the runtime reports it */
+    const char *port;         /* how vigil reaches it: "connect" or "listen" */
+};
 
 /* ---- the adapter ---- */
 
@@ -154,6 +191,10 @@ struct vg_runtime_type {
      * *data: the adapter's per-process state, freed by forget() when the process exits or
      * exec's. NULL means "YES when marked". */
     enum vg_rt_detect (*detect)(const struct vg_proc *p, bool marked, void **data);
+    /* Optional, loop thread, cheap (no file reads): the adapter already knows p is its own (a
+     * .NET runtime that connected to vigil's diagnostic port): counts as a marker, so even a
+     * young process is detected at once. */
+    bool (*claims)(const struct vg_proc *p);
     void (*forget)(void *data); /* NULL-safe; optional */
 
     /* Sessions (all NULL when the runtime has no samples). open: start feeding the values
@@ -164,13 +205,41 @@ struct vg_runtime_type {
                         const struct vg_rt_needs *needs, struct vg_rt_session **out);
     void (*session_sample)(struct vg_rt_session *s, struct vg_rt_values *out);
     void (*session_close)(struct vg_rt_session *s);
+    /* The samples cost a file read, no IPC (the JVM's perf data): the engine keeps a session
+     * open for every process of the runtime, so /metrics shows them, not only while a rule
+     * reads them. */
+    bool cheap_samples;
     /* Optional, loop thread: why the session provides no samples right now (the runtime cannot
      * be reached, the configuration forbids what it would take), written into buf; false while
      * it is fine. The engine shows it as the lastError of the rules that read the samples. */
     bool (*session_error)(struct vg_rt_session *s, char *buf, size_t n);
 
     const struct vg_rt_action *const *actions; /* NULL-terminated; may be NULL */
+
+    /* Optional, loop thread. start: the daemon starts what the adapter runs for all processes
+     * (the .NET listen-mode diagnostic port) with the first configuration; configure: a reload
+     * applied a new one; stop: shutdown (closes the adapter's handles; the loop then runs their
+     * close callbacks). start returns 0 or VG_E* with err set. */
+    int (*start)(const struct vg_rt_host *host, const struct vg_settings *s, char *err,
+                 size_t errlen);
+    void (*configure)(const struct vg_settings *s);
+    void (*stop)(void);
+    /* Optional: fills out (zeroed by the caller) from the per-process data. */
+    void (*facts)(const void *data, struct vg_rt_facts *out);
+    /* Optional, loop thread, called after each sampling tick for every process of this runtime
+     * whose Startup actions are not running: every matching rule is armed, so a runtime held at
+     * startup (a .NET `suspend` port) may go on. Called again and again; acts once. */
+    void (*armed)(void *data);
 };
+
+/* Every adapter's start / configure / stop (registry order). start stops at the first failure
+ * (err names it) after stopping the adapters already started. */
+int vg_runtimes_start(const struct vg_rt_host *host, const struct vg_settings *s, char *err,
+                      size_t errlen);
+void vg_runtimes_configure(const struct vg_settings *s);
+void vg_runtimes_stop(void);
+/* p's facts (all NULL when its adapter has none). */
+void vg_runtime_facts(const struct vg_proc *p, struct vg_rt_facts *out);
 
 /* Every adapter, in detection order (native last). */
 extern const struct vg_runtime_type *const vg_runtime_types[];

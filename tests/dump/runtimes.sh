@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Dumps real runtimes while they run: a JVM with many threads (compiled with javac here) and a
-# node process. gdb must open each core, list as many threads as the dump reported and name the
-# main thread's frames; the runtime must keep running afterwards.
-#   runtimes.sh DUMP_CLI WORKDIR
+# Dumps a real runtime while it runs: a JVM with many threads (apps/Sleepers.java, compiled by
+# the dump_test_apps fixture into APPS/jvm) or a node process. gdb must open the core, list as
+# many threads as the dump reported and name the main thread's frames; the runtime must keep
+# running afterwards. Exits 77 (skipped) when the runtime or gdb is not installed.
+#   runtimes.sh DUMP_CLI WORKDIR jvm|node [APPS]
 set -uo pipefail
 cli=$1
 work=$2
+runtime=$3
+apps=${4:-}
+case $runtime in
+jvm) needs=(java javac gdb) ;;
+node) needs=(node gdb) ;;
+*) echo "usage: runtimes.sh DUMP_CLI WORKDIR jvm|node [APPS]" >&2; exit 2 ;;
+esac
+for exe in "${needs[@]}"; do
+    command -v "$exe" >/dev/null || { echo "SKIP: $exe not found"; exit 77; }
+done
 pids=()
 fails=0
 rm -rf "$work"
@@ -24,12 +35,24 @@ fail() {
     fails=$((fails + 1))
 }
 
-wait_for() { # file pattern
+wait_for() { # file pattern: polled for at most 30 s
     for _ in $(seq 300); do
         grep -q "$2" "$1" && return 0
         sleep 0.1
     done
     return 1
+}
+
+# ticks_on NAME OUTFILE: the runtime prints five more ticks after the dump (at most 30 s)
+ticks_on() {
+    local before after
+    before=$(grep -c '^tick' "$2")
+    for _ in $(seq 300); do
+        after=$(grep -c '^tick' "$2")
+        ((after >= before + 5)) && return
+        sleep 0.1
+    done
+    fail "$1: stopped ticking after the dump ($before -> $after)"
 }
 
 # check NAME PID TYPE MAIN_FRAME_REGEX EXE MIN_THREADS
@@ -57,58 +80,36 @@ check() {
     rm -f "$core"
 }
 
-# --- Java: 24 sleeping workers plus the JVM's own threads.
-cat >"$work/Sleepers.java" <<'EOF'
-public class Sleepers {
-    public static void main(String[] args) throws Exception {
-        for (int i = 0; i < 24; i++) {
-            Thread t = new Thread(() -> {
-                while (true) {
-                    try { Thread.sleep(50); } catch (InterruptedException e) { return; }
-                }
-            }, "sleeper-" + i);
-            t.setDaemon(true);
-            t.start();
-        }
-        for (long n = 0;; n++) {
-            System.out.println("tick " + n);
-            Thread.sleep(100);
-        }
-    }
-}
-EOF
-if javac -d "$work" "$work/Sleepers.java"; then
-    java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$work" Sleepers \
-        >"$work/java.out" 2>&1 &
-    jpid=$!
-    pids+=("$jpid")
-    if wait_for "$work/java.out" '^tick 5$'; then
-        check java "$jpid" Mini 'pthread|futex|JavaMain|java' "$(readlink -f "$(command -v java)")" 30
-        before=$(grep -c '^tick' "$work/java.out")
-        sleep 1
-        after=$(grep -c '^tick' "$work/java.out")
-        ((after >= before + 5)) || fail "java: stopped ticking after the dump ($before -> $after)"
+# dump_running TYPE MAIN_FRAME_REGEX MIN_THREADS COMMAND...: starts the runtime, which prints
+# "tick N" lines, dumps it once it ticks, checks the core and that it ticks on.
+dump_running() {
+    local type=$1 re=$2 min=$3 name=$4 pid
+    shift 3
+    "$@" >"$work/$name.out" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    if wait_for "$work/$name.out" '^tick 5$'; then
+        check "$name" "$pid" "$type" "$re" "$(readlink -f "$(command -v "$name")")" "$min"
+        ticks_on "$name" "$work/$name.out"
     else
-        fail "java did not start: $(head -5 "$work/java.out")"
+        fail "$name did not start: $(head -5 "$work/$name.out")"
     fi
-else
-    fail "javac failed"
-fi
+}
 
-# --- node: an idle event loop with a timer.
-node -e 'let n = 0; setInterval(() => console.log("tick " + ++n), 100)' >"$work/node.out" 2>&1 &
-npid=$!
-pids+=("$npid")
-if wait_for "$work/node.out" '^tick 5$'; then
-    check node "$npid" WithHeap 'epoll_wait|uv__io_poll|uv_run' "$(readlink -f "$(command -v node)")" 5
-    before=$(grep -c '^tick' "$work/node.out")
-    sleep 1
-    after=$(grep -c '^tick' "$work/node.out")
-    ((after >= before + 5)) || fail "node: stopped ticking after the dump ($before -> $after)"
-else
-    fail "node did not start: $(head -5 "$work/node.out")"
-fi
-
+case $runtime in
+jvm) # 24 sleeping workers plus the JVM's own threads
+    if [[ -f $apps/jvm/Sleepers.class ]]; then
+        dump_running Mini 'pthread|futex|JavaMain|java' 30 \
+            java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$apps/jvm" Sleepers
+    else
+        fail "no $apps/jvm/Sleepers.class: see the dump_test_apps fixture"
+    fi
+    ;;
+node) # an idle event loop with a timer
+    dump_running WithHeap 'epoll_wait|uv__io_poll|uv_run' 5 \
+        node -e 'let n = 0; setInterval(() => console.log("tick " + ++n), 100)'
+    ;;
+esac
 if ((fails)); then
     echo "$fails failure(s)"
     exit 1

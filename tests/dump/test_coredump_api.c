@@ -3,6 +3,7 @@
  * existing file), thread churn during attach, and the target running on correctly afterwards. */
 #include "config/error.h"
 #include "engine/dump/dump.h"
+#include "tests/lib/vg_test.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -23,8 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 struct target {
     pid_t pid;
     int out; /* read end of its stdout */
@@ -32,12 +31,11 @@ struct target {
     unsigned long tick, reads, sleeps, spins, errors;
 };
 
+/* tests/targets/vg_target_threads.c, named by CTest's environment. */
 static const char *target_path(void)
 {
-    static char path[4096];
-    const char *bin = getenv("VG_BINARY_DIR");
-    snprintf(path, sizeof(path), "%s/tests/dump/vg_target_threads", bin ? bin : ".");
-    return path;
+    const char *path = getenv("VG_TARGET_THREADS");
+    return path ? path : "vg_target_threads";
 }
 
 /* Reads status lines for up to ms milliseconds; returns 1 if at least one tick line came. */
@@ -330,7 +328,9 @@ static void test_stopped_process(void **state)
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(res.threads, 5);
-    usleep(100000);
+    /* detached tracees re-enter the group stop: stopped again, not running */
+    for (int i = 0; i < 2000 && proc_state(t.pid) != 'T'; i++)
+        usleep(1000);
     assert_int_equal(proc_state(t.pid), 'T');
     kill(t.pid, SIGCONT);
     target_read(&t, 200);
@@ -459,10 +459,10 @@ static void test_disk_full(void **state)
     (void)state;
     char dir[] = "/tmp/vg_core_full_XXXXXX", path[128], err[512];
     struct target t;
-    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0) {
-        print_message("skipped: needs root for a private tmpfs\n");
-        skip();
-    }
+    if (geteuid() != 0)
+        VG_SKIP("needs root for a private tmpfs");
+    if (unshare(CLONE_NEWNS) != 0)
+        VG_SKIP("no private mount namespace for a tmpfs: unshare: %s", strerror(errno));
     assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
     assert_non_null(mkdtemp(dir));
     assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=1m"), 0);
@@ -485,10 +485,8 @@ static void test_permission(void **state)
 {
     (void)state;
     struct target t;
-    if (geteuid() != 0) {
-        print_message("skipped: needs root to switch to another user\n");
-        skip();
-    }
+    if (geteuid() != 0)
+        VG_SKIP("needs root to switch to another user");
     target_start(&t, NULL);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -519,7 +517,7 @@ static void test_permission(void **state)
     target_stop(&t);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_names),      cmocka_unit_test(test_stream_to_memory),
@@ -530,5 +528,5 @@ int main(void)
         cmocka_unit_test(test_disk_full),
     };
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return VG_TEST_MAIN(tests, NULL, NULL);
 }

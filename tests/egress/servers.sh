@@ -3,7 +3,8 @@
 #   servers.sh start|stop BUILD_DIR
 # Ports: free loopback ports chosen at start, written to BUILD_DIR/egress-servers/ports.env
 # (AZ_PORT=, S3_PORT=) for the tests to source, so two suites on one machine never collide.
-# Data under BUILD_DIR/egress-servers.
+# Data under BUILD_DIR/egress-servers. Without node, start exits 77 (skipped) and writes no
+# ports.env: the tests that need the servers then skip too.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$here/../servers/node_modules/.bin"
@@ -13,7 +14,7 @@ free_port() {
 }
 
 wait_port() {
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do # up to a minute: a loaded CI machine starts node slowly
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
@@ -33,6 +34,8 @@ stop_pid() {
 
 case "$1" in
 start)
+  rm -f "$root/ports.env" # the tests skip (exit 77) when there is none
+  command -v node >/dev/null || { echo "SKIP: node not found: Azurite and s3rver cannot run"; exit 77; }
   [[ -x "$bin/azurite-blob" && -x "$bin/s3rver" ]] || {
     echo "servers.sh: run scripts/install-deps.sh --test (npm ci in tests/servers)" >&2; exit 1; }
   stop_pid azurite; stop_pid s3rver

@@ -1,53 +1,31 @@
 #!/usr/bin/env python3
 """Integration scenarios for `vigil run` (issue 3's acceptance points): the real daemon against
 real workload processes, observed through Execute actions that append to a file, the HTTP API
-and the SQLite state. One scenario per invocation:
+and the SQLite state. One scenario per invocation (VIGIL and VG_WORKLOAD name the binaries):
 
-    daemon_test.py SCENARIO --vigil PATH --workload PATH
+    daemon_test.py SCENARIO
 
 Every scenario uses its own temp dir and free ports, tags its workloads with a unique token the
 rules filter on (CommandLine contains it) so parallel tests never see each other's processes, and
-kills everything it started in a finally block. Waits poll for a condition with a deadline; no
-assertion depends on the machine being fast, only on order and on lower bounds of time."""
+kills everything it started at the end (tests/lib/vigil_test.py). Waits poll for a condition with
+a deadline; a check that something did NOT happen first waits for the daemon to have swept
+enough times to make it happen. No assertion depends on the machine being fast, only on order
+and on lower bounds of time."""
 
-import argparse
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
-REASON_RUNNING = ("This collection rule is active and waiting for its triggering conditions "
-                  "to be satisfied.")
-REASON_THROTTLED = ("This collection rule is temporarily throttled because the ActionCountLimit "
-                    "has been reached within the ActionCountSlidingWindowDuration.")
-REASON_FINISHED_COUNT = ("The collection rule will no longer trigger because the ActionCount "
-                         "was reached.")
-REASON_FINISHED_DURATION = ("The collection rule will no longer trigger because the "
-                            "RuleDuration limit was reached.")
-
-
-class Skip(Exception):
-    pass
-
-
-def fail(msg):
-    raise AssertionError(msg)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import vigil_test as vt
+from vigil_test import (REASON_FINISHED_COUNT, REASON_FINISHED_DURATION, REASON_RUNNING,
+                        REASON_THROTTLED, Skip, fail, free_port, wait_for)
 
 
 def yaml_dump(obj, indent=0):
@@ -82,32 +60,20 @@ def scalar(v):
     return json.dumps(v)
 
 
-def wait_for(what, cond, timeout, interval=0.1):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+class Env(vt.Env):
+    """A scenario's configuration directory, workloads and daemon (vt.Env's temp dir)."""
 
-
-class Env:
-    """Temp dir, processes and the daemon of one scenario."""
-
-    def __init__(self, args, name):
-        self.args = args
-        self.dir = tempfile.mkdtemp(prefix=f"vigil-{name}-")
-        self.tag = "vgtag" + os.path.basename(self.dir).replace("-", "")
+    def __init__(self, name):
+        super().__init__(name)
+        vt.check(vt.WORKLOAD and os.access(vt.WORKLOAD, os.X_OK),
+                 "VG_WORKLOAD must name vg_workload")
+        self.dir = self.tmp
+        self.tag = "vgtag" + re.sub(r"[^A-Za-z0-9]", "", os.path.basename(self.dir))
         self.conf = os.path.join(self.dir, "conf")
         self.state = os.path.join(self.dir, "state")
         os.makedirs(self.conf)
         self.fires = os.path.join(self.dir, "fires.log")
-        self.procs = []
-        self.daemon = None
-        self.port = None
-        self.daemon_logs = []
+        self.vigil = None
 
     # ---- config ----
     def settings(self, poll="500ms"):
@@ -141,10 +107,9 @@ class Env:
     # ---- processes ----
     def workload(self, *phases, prefix=()):
         out = open(os.path.join(self.dir, f"workload{len(self.procs)}.out"), "w+")
-        p = subprocess.Popen(list(prefix) + [self.args.workload, self.tag] + list(phases),
-                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        p = self.spawn(list(prefix) + [vt.WORKLOAD, self.tag] + list(phases), stdout=out,
+                       stderr=subprocess.STDOUT)
         p.outfile = out
-        self.procs.append(p)
         return p
 
     @staticmethod
@@ -159,49 +124,31 @@ class Env:
                     res.setdefault(w[1], float(w[2]))
             return res
 
-    def start_daemon(self, extra=()):
-        if self.port is None:
-            self.port = free_port()
-        log = os.path.join(self.dir, f"daemon{len(self.daemon_logs)}.log")
-        self.daemon_logs.append(log)
-        self.daemon_log_f = open(log, "w")
-        self.daemon = subprocess.Popen(
-            [self.args.vigil, "run", "--config-dir", self.conf, "--state-dir", self.state,
-             "--no-auth", "--urls", f"http://127.0.0.1:{self.port}", "--log-level", "debug",
-             *extra], stdout=self.daemon_log_f, stderr=subprocess.STDOUT)
-        wait_for("the API", lambda: self.try_get("/healthz") is not None, 20)
-        return self.daemon
+    def start_daemon(self):
+        """Starts (or restarts, on the same directories) the scenario's daemon."""
+        if self.vigil is None:
+            self.vigil = self.daemon(conf=self.conf, state=self.state, no_auth=True,
+                                     args=["--log-level", "debug"])
+        return self.vigil.start()
 
-    def try_get(self, path):
-        if self.daemon.poll() is not None:
-            fail(f"vigil exited with {self.daemon.returncode}; log:\n{self.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                body = r.read().decode()
-                ctype = r.headers.get("Content-Type", "")
-                return json.loads(body) if "json" in ctype else body
-        except urllib.error.HTTPError as e:
-            return {"_status": e.code, "_body": e.read().decode()}
-        except (urllib.error.URLError, ConnectionError, socket.timeout):
-            return None
+    @property
+    def port(self):
+        return self.vigil.api_port
 
     def get(self, path):
-        r = self.try_get(path)
-        if r is None:
-            fail(f"GET {path}: no answer")
-        return r
+        """JSON (or text) of a GET; an HTTP error as {"_status": code, "_body": text}."""
+        if self.vigil.p.poll() is not None:
+            fail(f"vigil exited with {self.vigil.p.returncode}")
+        try:
+            r = self.vigil.get(path)
+        except OSError as e:
+            fail(f"GET {path}: no answer ({e})")
+        if r.status >= 400:
+            return {"_status": r.status, "_body": r.body.decode(errors="replace")}
+        return r.json() if "json" in (r.header("Content-Type") or "") else r.body.decode()
 
     def rule_state(self, rule, pid):
         return self.get(f"/collectionrules/{rule}?pid={pid}")
-
-    def log_tail(self, n=60):
-        try:
-            with open(self.daemon_logs[-1], errors="replace") as f:
-                # every process of the machine comes and goes in the debug log: skip those
-                lines = [l for l in f if "[discovery]" not in l and "now watches" not in l]
-                return "".join(lines[-n:])
-        except (OSError, IndexError):
-            return ""
 
     def fire_lines(self, rule=None):
         try:
@@ -219,33 +166,11 @@ class Env:
         finally:
             db.close()
 
-    def kill_daemon(self, sig=signal.SIGKILL):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.send_signal(sig)
-            self.daemon.wait(30)
-
-    def check_sanitizers(self):
-        """Sanitizer builds report into the daemon's log: any report fails the scenario."""
-        for log in self.daemon_logs:
-            with open(log, errors="replace") as f:
-                text = f.read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    fail(f"{marker} in {log}")
-
-    def cleanup(self, keep):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.kill()
-            self.daemon.wait()
+    def close(self, keep=False):
+        super().close(keep)
         for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
-            p.outfile.close()
-        if not keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if getattr(p, "outfile", None):
+                p.outfile.close()
 
 
 # ---------------------------------------------------------------- scenarios
@@ -264,14 +189,20 @@ def sc_cpu(env):
     env.write("rules.yaml", cfg)
     env.start_daemon()
     w = env.workload("sleep:1.5", "spin:2.5:3", "sleep:4", "spin:30:3", "hold")
-    # The spike must really be seen above the threshold, else "no fire" would prove nothing.
+    # The spike must really be seen above the threshold, else "no fire" would prove nothing:
+    # the daemon's samples are read until two sweeps after the spike ended.
     peak = 0.0
-    while "sleep:4" not in env.phases(w) or time.time() < env.phases(w)["sleep:4"] + 1:
-        m = env.get("/metrics")
-        for line in m.splitlines():
+
+    def sample():
+        nonlocal peak
+        for line in env.get("/metrics").splitlines():
             if line.startswith("process_cpu_usage_percent{") and f'pid="{w.pid}"' in line:
                 peak = max(peak, float(line.split()[-1]))
-        time.sleep(0.2)
+        return True
+    wait_for("the spike to end", lambda: sample() and "sleep:4" in env.phases(w), 20, 0.2)
+    after = env.vigil.sweeps() + 2
+    wait_for("two sweeps after the spike", lambda: sample() and env.vigil.sweeps() >= after, 20,
+             0.2)
     if peak <= threshold:
         fail(f"the 2.5 s spike peaked at {peak}% in the daemon's samples: the machine is too "
              "busy for this test to mean anything")
@@ -309,7 +240,8 @@ def sc_memgrowth(env):
     wait_for("the rule to watch the workload",
              lambda: env.rule_state("Grow", w.pid).get("state") == "Running", 10)
     wait_for("the workload to reach 350 MB", lambda: "sleep:1.6" in env.phases(w), 40)
-    time.sleep(3)  # several more samples at 350 MB: a 4th fire would show now
+    env.vigil.wait_sweeps(6)  # several more samples at 350 MB: a 4th fire would show now
+    wait_for("the actions of the runs", lambda: len(env.fire_lines("Grow")) >= 3, 10)
     fires = env.fire_lines("Grow")
     st = env.rule_state("Grow", w.pid)
     db = env.db_fires("Grow")
@@ -352,13 +284,13 @@ def sc_throttle(env):
     if time.time() < first[0] / 1000 + win - 0.05:
         fail(f"Running before the window of the first fire had passed: {st}")
     wait_for("fires to resume", lambda: len(env.db_fires("Fd")) >= 4, 20)
-    time.sleep(1.5)
+    wait_for("Throttled again after the second pair",
+             lambda: env.rule_state("Fd", w.pid)["state"] == "Throttled", 5, 0.05)
+    env.vigil.wait_sweeps(3)  # the trigger still holds: a fifth fire would show now
     db = env.db_fires("Fd")
     print(f"fires at {[round(x / 1000 - first[0] / 1000, 2) for x in db]}")
     if len(db) != 4 or db[2] < first[0] + win * 1000:
         fail(f"expected 2 more fires after the window, got {db}")
-    if env.rule_state("Fd", w.pid)["state"] != "Throttled":
-        fail("not throttled again after the second pair")
 
 
 def sc_ruleduration(env):
@@ -380,7 +312,7 @@ def sc_ruleduration(env):
     if st["stateReason"] != REASON_FINISHED_DURATION:
         fail(f"wrong reason: {st['stateReason']!r}")
     wait_for("the fds", lambda: "fds:30" in env.phases(w), 10)
-    time.sleep(2)
+    env.vigil.wait_sweeps(4)  # samples above the threshold: a fire would show now
     if env.fire_lines() or env.db_fires("Short"):
         fail("fired after RuleDuration")
 
@@ -434,11 +366,11 @@ def sc_restart(env):
     before = len(env.db_fires("Slow4"))
     if before >= 4:
         fail("Slow4 finished before the kill; the test would prove nothing")
-    env.kill_daemon(signal.SIGKILL)
-    time.sleep(1)
+    env.vigil.kill(signal.SIGKILL)
     env.start_daemon()
     wait_for("Slow4 Finished", lambda: state("Slow4") == "Finished", 20)
-    time.sleep(1.5)
+    wait_for("the actions of Slow4's runs", lambda: len(env.fire_lines("Slow4")) >= 4, 10)
+    env.vigil.wait_sweeps(3)  # the triggers still hold: a fire past a limit would show now
     sts = {r: env.rule_state(r, w.pid) for r in ("Count2", "Window3", "Dur", "Slow4")}
     log = {r: len(env.fire_lines(r)) for r in sts}
     print(f"Slow4 had {before} fires before the kill; after: log {log}")
@@ -453,7 +385,7 @@ def sc_restart(env):
         if log[r] != n or len(env.db_fires(r)) != n:
             fail(f"{r}: {log[r]} runs logged, {len(env.db_fires(r))} in the db, expected {n}")
     # `vigil status` reads /instances through libcurl, which vigil loads on first use.
-    out = subprocess.run([env.args.vigil, "status", "--url", f"http://127.0.0.1:{env.port}"],
+    out = subprocess.run([vt.VIGIL, "status", "--url", f"http://127.0.0.1:{env.port}"],
                          capture_output=True, text=True, timeout=20)
     rows = [l.split() for l in out.stdout.splitlines()]
     if out.returncode != 0 or ["Count2", str(w.pid), "vg_workload", "Finished", "2"] not in [
@@ -494,11 +426,12 @@ def sc_reload(env):
     wait_for("Gone removed", lambda: st("Gone").get("_status") == 404, 10)
     wait_for("Change fresh", lambda: st("Change").get("state") == "Finished" and
              st("Change").get("lifetimeOccurrences") == 3, 15)
-    gone = len(env.fire_lines("Gone"))
-    time.sleep(2.5)
+    gone = len(env.db_fires("Gone"))
+    env.vigil.wait_sweeps(5)  # the triggers still hold: a fire past a limit would show now
+    wait_for("the actions of Change's runs", lambda: len(env.fire_lines("Change")) >= 5, 10)
     counts = {r: len(env.fire_lines(r)) for r in ("Keep", "Change", "Gone", "New")}
     print(f"runs per rule: {counts}")
-    if counts["Gone"] != gone:
+    if len(env.db_fires("Gone")) != gone:
         fail("the removed rule still fires")
     if counts["Change"] != 5 or counts["Keep"] != 2 or counts["New"] != 1:
         fail(f"unexpected run counts {counts}")
@@ -575,6 +508,8 @@ def child_of(pid):
 def sc_pidns(env):
     """A process in another PID namespace is discovered and matched; tokens expand to the host
     pid and the namespace pid."""
+    if not shutil.which("unshare"):
+        raise Skip("unshare(1) not found")
     probe = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"],
                            capture_output=True, text=True)
     if probe.returncode != 0:
@@ -626,15 +561,16 @@ def sc_signals(env):
         limits={"ActionCount": 1},
         actions=[env.note("Slow", "; sleep 3; echo end >> " + env.fires)])}
     env.write("rules.yaml", cfg, dirpath=outside)
-    time.sleep(1.5)
+    # three sweeps take longer than the watch's 300 ms debounce: a reload would show now
+    env.vigil.wait_sweeps(3)
     if reloads() != 0:
         fail("reloaded without SIGHUP: the test cannot tell SIGHUP did it")
-    env.daemon.send_signal(signal.SIGHUP)
+    env.vigil.send_signal(signal.SIGHUP)
     wait_for("the SIGHUP reload", lambda: reloads() == 1, 10)
     wait_for("Slow to start", lambda: env.fire_lines("Slow"), 10, 0.05)
     t = time.time()
-    env.daemon.send_signal(signal.SIGTERM)
-    rc = env.daemon.wait(20)
+    env.vigil.send_signal(signal.SIGTERM)
+    rc = env.vigil.p.wait(20)
     took = time.time() - t
     print(f"exit {rc} after {took:.2f}s; runs {env.fire_lines()}")
     if rc != 0:
@@ -688,7 +624,16 @@ def sc_actions(env):
         fail(f"the failure is not explained: {broken}")
     if "timed out" not in hung["lastError"]:
         fail(f"the timeout is not explained: {hung}")
-    time.sleep(1)
+
+    def broken_run_ended():
+        db = sqlite3.connect(f"file:{env.state}/vigil.db?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute("SELECT status FROM fires WHERE rule='Broken' AND "
+                              "status != 'Running'").fetchall()
+        finally:
+            db.close()
+    # a run is recorded as ended after its last action: had Never run, its line is written
+    wait_for("Broken's run to end", broken_run_ended, 15)
     if any("never" in l for l in lines()):
         fail("an action after a failed one ran")
     db = sqlite3.connect(f"file:{env.state}/vigil.db?mode=ro", uri=True, timeout=5)
@@ -715,6 +660,8 @@ def sc_actions(env):
 def sc_dump(env):
     """CollectDump from a rule: the core lands in the filesystem egress, its EgressPath flows into
     the next action, /operations lists it, and gdb opens it with every thread."""
+    if not shutil.which("gdb"):
+        raise Skip("gdb not found (it reads the core)")
     arts = os.path.join(env.dir, "artifacts")
     out = os.path.join(env.dir, "paths.log")
     cfg = env.settings()
@@ -750,13 +697,12 @@ def sc_dump(env):
     if not any(o.get("collectionRule") == "DumpIt" and o["status"] == "Succeeded" and
                o["resourceLocation"] == path for o in ops):
         fail(f"/operations does not list the rule's dump: {ops}")
-    if shutil.which("gdb"):
-        g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", env.args.workload,
-                            path], capture_output=True, text=True, timeout=60)
-        nthreads = sum(1 for l in g.stdout.splitlines() if re.match(r"^\*?\s+\d+\s+Thread ", l))
-        print(g.stdout[-600:])
-        if nthreads < 4:
-            fail(f"gdb sees {nthreads} threads in the core, expected 4:\n{g.stdout}{g.stderr}")
+    g = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", vt.WORKLOAD, path],
+                       capture_output=True, text=True, timeout=60)
+    nthreads = sum(1 for l in g.stdout.splitlines() if re.match(r"^\*?\s+\d+\s+Thread ", l))
+    print(g.stdout[-600:])
+    if nthreads < 4:
+        fail(f"gdb sees {nthreads} threads in the core, expected 4:\n{g.stdout}{g.stderr}")
     if w.poll() is not None:
         fail("the dumped process did not survive the dump")
 
@@ -810,32 +756,10 @@ SCENARIOS = {
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    ap.add_argument("--vigil", required=True)
-    ap.add_argument("--workload", required=True)
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
-    args = ap.parse_args()
-    env = Env(args, args.scenario)
-    t0 = time.monotonic()
-    ok = False
-    try:
-        SCENARIOS[args.scenario](env)
-        env.check_sanitizers()
-        ok = True
-        print(f"PASS {args.scenario} ({time.monotonic() - t0:.1f}s)")
-        return 0
-    except Skip as e:
-        ok = True
-        print(f"SKIP {args.scenario}: {e}")
-        return 77
-    except AssertionError as e:
-        print(f"FAIL {args.scenario}: {e}\n--- daemon log (tail) ---\n{env.log_tail()}")
-        return 1
-    finally:
-        env.cleanup(keep=args.keep or not ok)
-        if not ok:
-            print(f"(files kept in {env.dir})")
+    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
+        print("usage: daemon_test.py SCENARIO (%s)" % " ".join(sorted(SCENARIOS)), file=sys.stderr)
+        return 2
+    vt.run(SCENARIOS[sys.argv[1]], name=sys.argv[1], env_class=Env)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -94,6 +95,7 @@ static void h_deferred(struct vg_http_req *req, struct vg_http_res *res, void *u
 {
     struct th *t = ud;
     struct deferred *d = calloc(1, sizeof(*d));
+    atomic_fetch_add(&t->deferred, 1);
     d->res = res;
     d->t = t;
     uv_timer_init(&t->loop, &d->timer);
@@ -458,4 +460,37 @@ int th_curl(int port, const char *method, const char *path, const char *key, con
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc == CURLE_OK ? 0 : -1;
+}
+
+static void sleep_10ms(void)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+int th_wait_count(atomic_int *counter, int want, int timeout_ms)
+{
+    int v;
+    for (int waited = 0; (v = atomic_load(counter)) < want && waited < timeout_ms; waited += 10)
+        sleep_10ms();
+    return v;
+}
+
+long long th_wait_stat(int port, const char *field, long long want, int timeout_ms)
+{
+    long long v = -1;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        struct th_resp r;
+        if (th_curl(port, "GET", "/stats", TH_KEY, NULL, &r) == 0 && r.status == 200) {
+            json_error_t e;
+            json_t *j = json_loadb(r.body, r.body_len, 0, &e);
+            v = j ? (long long)json_integer_value(json_object_get(j, field)) : -1;
+            json_decref(j);
+        }
+        th_resp_free(&r);
+        if (v >= want)
+            break;
+        sleep_10ms();
+    }
+    return v;
 }

@@ -22,6 +22,7 @@ struct th {
     char unix_path[108];
     uv_thread_t producers[32];
     atomic_int n_producers;
+    atomic_int deferred;        /* deferred responses begun (handler ran) */
     atomic_int canceled;        /* deferred responses canceled */
     atomic_int stream_canceled; /* producers that saw VG_ECANCELED */
     atomic_int stream_done;     /* producers that finished */
@@ -54,5 +55,11 @@ bool th_wait_closed(int fd, int timeout_ms);
 /* libcurl: path like "/hello"; key NULL = no Authorization header. */
 int th_curl(int port, const char *method, const char *path, const char *key, const char *body,
             struct th_resp *r);
+
+/* Polls until *counter >= want (every 10 ms, at most timeout_ms); returns its last value. Tests
+ * wait for what the server did, never for a fixed time. */
+int th_wait_count(atomic_int *counter, int want, int timeout_ms);
+/* Polls GET /stats until field >= want (at most timeout_ms); returns its last value. */
+long long th_wait_stat(int port, const char *field, long long want, int timeout_ms);
 
 #endif

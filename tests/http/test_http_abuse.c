@@ -163,16 +163,17 @@ static void wrong_keys(int port)
             break;
         case 1:
             o += (size_t)sprintf(buf + o,
-                                 "GET /hello HTTP/1.1\r\nAuthorization: Bearer k%u\r\n\r\n", rnd());
+                                 "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k%u\r\n\r\n",
+                                 rnd());
             break;
         case 2:
             o += (size_t)sprintf(
-                buf + o, "GET /items/%u HTTP/1.1\r\nAuthorization: Basic " TH_KEY "\r\n\r\n",
+                buf + o, "GET /items/%u HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " TH_KEY "\r\n\r\n",
                 rnd());
             break;
         default:
             o += (size_t)sprintf(buf + o,
-                                 "DELETE /x HTTP/1.1\r\nAuthorization: Bearer " TH_KEY "z\r\n\r\n");
+                                 "DELETE /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TH_KEY "z\r\n\r\n");
             break;
         }
     }

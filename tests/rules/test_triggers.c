@@ -437,6 +437,322 @@ static void runtime_triggers_validate_but_never_fire(void **unused)
     fx_free(&f);
 }
 
+static bool feed_rt(const struct vg_rule *r, void *st, uint64_t t, const char *provider,
+                    const char *name, double v)
+{
+    struct vg_rt_values vs = {0};
+    assert_int_equal(vg_rt_values_set(&vs, provider, name, v), 0);
+    struct vg_sample s = {.t_ms = t, .rt = &vs};
+    bool fired = vg_trigger_observe(&r->trigger, st, &s);
+    vg_rt_values_free(&vs);
+    return fired;
+}
+
+/* EventCounter and its shortcuts read the .NET session's counters: the value must hold for the
+ * whole window; they name what the session must enable. */
+static void eventcounter_window(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: EventCounter\n"
+                                               "      Settings:\n"
+                                               "        ProviderName: MyCompany-Orders\n"
+                                               "        CounterName: queue-depth\n"
+                                               "        GreaterThan: 70\n"
+                                               "        SlidingWindowDuration: 00:00:05\n"));
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(&r->trigger);
+    assert_non_null(ref);
+    assert_string_equal(ref->provider, "MyCompany-Orders");
+    assert_string_equal(ref->name, "queue-depth");
+    void *st = state_new(r);
+    assert_false(feed(r, st, 0, VG_M_CPU_PERCENT, 99)); /* no runtime sample: nothing */
+    for (uint64_t t = 1000; t < 6000; t += 1000)
+        assert_false(feed_rt(r, st, t, "MyCompany-Orders", "queue-depth", 80));
+    assert_true(feed_rt(r, st, 6000, "mycompany-orders", "queue-depth", 80));
+    assert_false(feed_rt(r, st, 7000, "MyCompany-Orders", "queue-depth", 80)); /* re-armed */
+    assert_false(feed_rt(r, st, 8000, "MyCompany-Orders", "queue-depth", 50)); /* a dip */
+    for (uint64_t t = 9000; t < 14000; t += 1000)
+        assert_false(feed_rt(r, st, t, "MyCompany-Orders", "queue-depth", 90));
+    assert_true(feed_rt(r, st, 14000, "MyCompany-Orders", "queue-depth", 90));
+    assert_false(feed_rt(r, st, 30000, "MyCompany-Orders", "other-counter", 90));
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: GCHeapSize\n"
+                         "      Settings:\n"
+                         "        SlidingWindowDuration: 00:00:02\n"));
+    ref = vg_trigger_rt_metric(&r->trigger);
+    assert_string_equal(ref->provider, "System.Runtime");
+    assert_string_equal(ref->name, "gc-heap-size");
+    st = state_new(r);
+    assert_false(feed_rt(r, st, 0, "System.Runtime", "gc-heap-size", 9)); /* default: > 10 MB */
+    assert_false(feed_rt(r, st, 1000, "System.Runtime", "gc-heap-size", 11));
+    assert_false(feed_rt(r, st, 2000, "System.Runtime", "gc-heap-size", 12));
+    assert_true(feed_rt(r, st, 3000, "System.Runtime", "gc-heap-size", 12));
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: ThreadpoolQueueLength\n"
+                         "      Settings:\n"
+                         "        LessThan: 5\n"
+                         "        SlidingWindowDuration: 00:00:01\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->name, "threadpool-queue-length");
+    st = state_new(r);
+    assert_false(feed_rt(r, st, 0, "System.Runtime", "threadpool-queue-length", 3));
+    assert_true(feed_rt(r, st, 1000, "System.Runtime", "threadpool-queue-length", 2));
+    free(st);
+    fx_free(&f);
+}
+
+/* EventMeter: the instrument's time series (tags) and histogram percentiles as the dotnet
+ * session names them; the series furthest beyond the threshold decides. */
+static void eventmeter_series(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: EventMeter\n"
+                                               "      Settings:\n"
+                                               "        MeterName: Shop\n"
+                                               "        InstrumentName: latency\n"
+                                               "        HistogramPercentile: 95\n"
+                                               "        GreaterThan: 300\n"
+                                               "        SlidingWindowDuration: 00:00:02\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->provider, "Shop");
+    void *st = state_new(r);
+    struct vg_rt_values vs = {0};
+    vg_rt_values_set(&vs, "Shop", "latency@p50", 900); /* another percentile: ignored */
+    vg_rt_values_set(&vs, "Shop", "latency@p95", 100);
+    vg_rt_values_set(&vs, "Shop", "latency{route=/a}@p95", 350); /* a tagged series beyond */
+    vg_rt_values_set(&vs, "Shop", "latency-other@p95", 999);     /* another instrument */
+    vg_rt_values_set(&vs, "Other", "latency@p95", 999);          /* another meter */
+    struct vg_sample smp0 = {.t_ms = 0, .rt = &vs};
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp0));
+    smp0.t_ms = 1000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp0));
+    smp0.t_ms = 2000;
+    assert_true(vg_trigger_observe(&r->trigger, st, &smp0));
+    vg_rt_values_set(&vs, "Shop", "latency{route=/a}@p95", 250);
+    smp0.t_ms = 3000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp0));
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+
+    /* no percentile: the plain series (a counter's rate), never a histogram's percentiles */
+    r = fx_rule(&f, RULE("      Type: EventMeter\n"
+                         "      Settings:\n"
+                         "        MeterName: Shop\n"
+                         "        InstrumentName: orders\n"
+                         "        LessThan: 5\n"
+                         "        SlidingWindowDuration: 00:00:01\n"));
+    st = state_new(r);
+    vg_rt_values_set(&vs, "Shop", "orders@p50", 1);
+    struct vg_sample smp1 = {.t_ms = 0, .rt = &vs};
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp1));
+    smp1.t_ms = 1000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp1));
+    vg_rt_values_set(&vs, "shop", "ORDERS", 2);
+    vg_rt_values_set(&vs, "Shop", "orders{region=eu}", 9);
+    smp1.t_ms = 2000;
+    assert_false(vg_trigger_observe(&r->trigger, st, &smp1));
+    smp1.t_ms = 3000;
+    assert_true(vg_trigger_observe(&r->trigger, st, &smp1)); /* the lowest series: 2 < 5 */
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+}
+
+static bool feed_req(const struct vg_rule *r, void *st, uint64_t t, const char *const *paths,
+                     const int *status, size_t n)
+{
+    struct vg_rt_values vs = {0};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(vg_rt_values_add_request(&vs, false, -1, 0, paths[i]), 0);
+        assert_int_equal(
+            vg_rt_values_add_request(&vs, true, status[i], (uint64_t)status[i] * 10, paths[i]), 0);
+    }
+    struct vg_sample s = {.t_ms = t, .rt = &vs};
+    bool fired = vg_trigger_observe(&r->trigger, st, &s);
+    vg_rt_values_free(&vs);
+    return fired;
+}
+
+/* The AspNet* triggers over the request records of the samples: path globs (exclusions first),
+ * status ranges, durations, the sliding window. */
+static void aspnet_requests(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: AspNetResponseStatus\n"
+                                               "      Settings:\n"
+                                               "        StatusCodes: [\"500-599\", \"429\"]\n"
+                                               "        ResponseCount: 3\n"
+                                               "        IncludePaths: [\"/api/**/orders/*\"]\n"
+                                               "        ExcludePaths: [\"/api/internal/**/*\"]\n"
+                                               "        SlidingWindowDuration: 00:00:10\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->provider,
+                        "Microsoft-Diagnostics-DiagnosticSource");
+    void *st = state_new(r);
+    const char *p1[] = {"/API/orders/1", "/api/v2/eu/orders/7", "/api/orders", "/health"};
+    const int s1[] = {500, 503, 500, 500}; /* two match: /api/orders has no item */
+    assert_false(feed_req(r, st, 1000, p1, s1, 4));
+    const char *p2[] = {"/api/internal/x/orders/1", "/api/orders/2", "/api/orders/3"};
+    const int s2[] = {500, 200, 404}; /* excluded, wrong status, wrong status */
+    assert_false(feed_req(r, st, 2000, p2, s2, 3));
+    /* 11 s later the first two left the window */
+    const char *p3[] = {"/api/orders/9"};
+    const int s3[] = {429};
+    assert_false(feed_req(r, st, 12500, p3, s3, 1));
+    assert_false(feed_req(r, st, 13000, p3, s3, 1));
+    assert_true(feed_req(r, st, 14000, p3, s3, 1));  /* three 429s within the window */
+    assert_false(feed_req(r, st, 15000, p3, s3, 1)); /* counting again from zero */
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: AspNetRequestDuration\n"
+                         "      Settings:\n"
+                         "        RequestCount: 2\n"
+                         "        RequestDuration: 00:00:03\n"));
+    st = state_new(r);
+    const char *p4[] = {"/a", "/b"};
+    const int s4[] = {200, 300}; /* durations 2 s and 3 s: one at least 3 s */
+    assert_false(feed_req(r, st, 1000, p4, s4, 2));
+    assert_true(feed_req(r, st, 2000, p4, s4, 2));
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: AspNetRequestCount\n"
+                         "      Settings:\n"
+                         "        RequestCount: 4\n"
+                         "        ExcludePaths: [\"/health\"]\n"));
+    st = state_new(r);
+    const char *p5[] = {"/a", "/health", "/b"};
+    const int s5[] = {200, 200, 200};
+    assert_false(feed_req(r, st, 1000, p5, s5, 3)); /* starts counted: 2 */
+    assert_true(feed_req(r, st, 2000, p5, s5, 3));
+    free(st);
+    fx_free(&f);
+}
+
+/* EventCount on a .NET counter: the running sum of its increments, only on .NET processes. */
+static void eventcount_dotnet(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: EventCount\n"
+                                               "      Settings:\n"
+                                               "        Counter: exception-count\n"
+                                               "        Count: 10\n"
+                                               "        SlidingWindowDuration: 00:00:30\n"));
+    assert_true(r->needs_runtime);
+    assert_string_equal(vg_trigger_runtime(&r->trigger), "dotnet");
+    assert_int_equal(r->trigger.metrics, 0);
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(&r->trigger);
+    assert_string_equal(ref->provider, "System.Runtime");
+    assert_string_equal(ref->name, "exception-count");
+    void *st = state_new(r);
+    struct vg_rt_values vs = {0};
+    double inc[] = {4, 0, 3, 8}; /* running sums 4, 4, 7, 15: 11 more than the first */
+    for (int i = 0; i < 4; i++) {
+        vg_rt_values_set(&vs, "System.Runtime", "exception-count", inc[i]);
+        vg_rt_values_add_total(&vs, "System.Runtime", "exception-count", inc[i]);
+        struct vg_sample smp = {.t_ms = 1000 * (uint64_t)i, .rt = &vs};
+        assert_int_equal(vg_trigger_observe(&r->trigger, st, &smp), i == 3);
+    }
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: EventCount\n"
+                         "      Settings:\n"
+                         "        Counter: MyCompany-Orders/orders-failed\n"
+                         "        Count: 1\n"));
+    assert_string_equal(vg_trigger_rt_metric(&r->trigger)->provider, "MyCompany-Orders");
+    fx_free(&f);
+    /* a /proc counter stays a /proc counter */
+    r = fx_rule(&f, RULE("      Type: EventCount\n"
+                         "      Settings:\n"
+                         "        Counter: majflt\n"
+                         "        Count: 1\n"));
+    assert_false(r->needs_runtime);
+    assert_null(vg_trigger_runtime(&r->trigger));
+    fx_free(&f);
+}
+
+/* jvm_* metrics (the JVM adapter's samples) work in the generic triggers, and make the rule a
+ * JVM rule: the engine then applies it to JVMs only and opens their sessions. */
+static void jvm_metrics_in_generic_triggers(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: MemoryGrowth\n"
+                                               "      Settings:\n"
+                                               "        Metric: JvmOldGen\n"
+                                               "        Delta: 100MB\n"));
+    assert_true(r->needs_runtime);
+    assert_string_equal(r->runtime, "jvm");
+    assert_true(r->metrics & VG_METRIC_BIT(VG_M_JVM_OLD_USED));
+    void *st = state_new(r);
+    int fires = 0;
+    for (int i = 0; i <= 25; i++) {
+        assert_false(feed(r, st, (uint64_t)i * 1000, VG_M_RSS, i * 10 * MB)); /* not its metric */
+        fires += feed(r, st, (uint64_t)i * 1000 + 500, VG_M_JVM_OLD_USED, i * 10 * MB);
+    }
+    assert_int_equal(fires, 2);
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: EventCount\n"
+                         "      Settings:\n"
+                         "        Counter: jvm_gc_full_collections_total\n"
+                         "        Count: 3\n"
+                         "        SlidingWindowDuration: 00:00:10\n"));
+    assert_string_equal(r->runtime, "jvm");
+    st = state_new(r);
+    fires = 0;
+    for (int i = 0; i < 8; i++)
+        fires += feed(r, st, (uint64_t)i * 1000, VG_M_JVM_GC_FULL_COUNT, i);
+    assert_int_equal(fires, 2); /* at 3 and 6 */
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: Metric\n"
+                         "      Settings:\n"
+                         "        Name: jvm_threads_live\n"
+                         "        GreaterThan: 100\n"
+                         "        SlidingWindowDuration: 0\n"));
+    assert_string_equal(r->runtime, "jvm");
+    st = state_new(r);
+    assert_false(feed(r, st, 0, VG_M_JVM_THREADS_LIVE, 50));
+    assert_true(feed(r, st, 1000, VG_M_JVM_THREADS_LIVE, 150));
+    free(st);
+    fx_free(&f);
+
+    /* A /proc metric leaves the rule for every process. */
+    r = fx_rule(&f, RULE("      Type: Metric\n"
+                         "      Settings:\n"
+                         "        Name: process_threads\n"
+                         "        GreaterThan: 100\n"));
+    assert_false(r->needs_runtime);
+    assert_null(r->runtime);
+    fx_free(&f);
+}
+
+/* The engine copies a session's samples into the sample, and drops the ones it lacks. */
+static void runtime_values_into_samples(void **unused)
+{
+    struct vg_rt_values rt = {0};
+    struct vg_sample s = smp(0, VG_M_RSS, 1);
+    s.valid |= VG_METRIC_BIT(VG_M_JVM_THREADS_LIVE); /* stale from an earlier sample */
+    assert_int_equal(vg_rt_values_set(&rt, "jvm", "jvm_heap_used_bytes", 123), 0);
+    assert_int_equal(vg_rt_values_set(&rt, "dotnet", "jvm_old_used_bytes", 7), 0);
+    vg_sample_set_runtime(&s, &rt);
+    assert_true(vg_sample_has(&s, VG_M_RSS));
+    assert_true(vg_sample_has(&s, VG_M_JVM_HEAP_USED));
+    assert_true(s.v[VG_M_JVM_HEAP_USED] == 123);
+    assert_false(vg_sample_has(&s, VG_M_JVM_OLD_USED)); /* another provider's */
+    assert_false(vg_sample_has(&s, VG_M_JVM_THREADS_LIVE));
+    vg_sample_set_runtime(&s, NULL);
+    assert_false(vg_sample_has(&s, VG_M_JVM_HEAP_USED));
+    assert_true(vg_sample_has(&s, VG_M_RSS));
+    vg_rt_values_free(&rt);
+}
+
 const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
@@ -451,5 +767,11 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(thresholds),
     cmocka_unit_test(startup_once),
     cmocka_unit_test(runtime_triggers_validate_but_never_fire),
+    cmocka_unit_test(eventcounter_window),
+    cmocka_unit_test(eventmeter_series),
+    cmocka_unit_test(aspnet_requests),
+    cmocka_unit_test(eventcount_dotnet),
+    cmocka_unit_test(jvm_metrics_in_generic_triggers),
+    cmocka_unit_test(runtime_values_into_samples),
 };
 const size_t vg_trigger_tests_n = sizeof(vg_trigger_tests) / sizeof(vg_trigger_tests[0]);

@@ -2,7 +2,7 @@
 """The Node adapter inside the real daemon (`vigil run`), with real node (20) targets, Azurite and
 s3rver (the egress_servers fixture):
 
-    test_node_daemon.py SCENARIO --vigil PATH --apps DIR --build DIR
+    VIGIL=build/vigil PYTHONPATH=tests/lib test_node_daemon.py SCENARIO --apps DIR --build DIR
 
   watchdog    examples/node-heap-watchdog.yaml's rules (RSS or V8 heap in use above a threshold,
               one snapshot, then Finished) on a process growing its heap, no inspector open,
@@ -26,8 +26,8 @@ s3rver (the egress_servers fixture):
               announcing a huge frame on their "inspector": each a failed operation with a clear
               error and no object; a stalled one cancelled with DELETE is Cancelled at once.
 
-The daemon harness (temp dir, free port, config, cleanup) is tests/engine/daemon_test.py's.
-Exit 77 = skipped (no node, not root, no egress servers)."""
+Built on tests/lib/vigil_test.py (the daemon, its log's sanitizer check, cleanup) and
+tests/lib/egress_servers.py. Exit 77 = skipped (no node, not root, no egress servers)."""
 
 import argparse
 import json
@@ -37,69 +37,58 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.parse
 import urllib.request
+
+import vigil_test as vt
+from egress_servers import Servers
+from test_node import (BLOCK_9229, check_profile_data, check_report_data, check_snapshot_data,
+                       owned_ports)
+from vigil_test import Skip, fail, free_port, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(HERE, "..", "..", "..", "examples")
-sys.path.insert(0, os.path.join(HERE, "..", "..", "engine"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "egress"))
-from daemon_test import Env, Skip, fail, free_port, wait_for  # noqa: E402
-import azhelper  # noqa: E402
-from test_node import (BLOCK_9229, check_profile_data, check_report_data,  # noqa: E402
-                       check_snapshot_data, owned_ports)
-
 NODE = shutil.which("node")
+ARGS = None
 
 
-class Servers:
-    """s3rver and Azurite from the egress_servers fixture; objects listed and read back."""
+class Env(vt.Env):
+    """vigil_test's Env with one daemon whose configuration directory the scenario writes, and a
+    tag in every target's command line that the rules filter on."""
 
-    def __init__(self, build):
-        ports = {}
-        try:
-            with open(os.path.join(build, "egress-servers", "ports.env")) as f:
-                for line in f:
-                    k, _, v = line.strip().partition("=")
-                    ports[k] = v
-        except OSError:
-            raise Skip("no egress servers (the egress_servers fixture)")
-        self.s3 = f"http://127.0.0.1:{ports['S3_PORT']}"
-        self.az = f"http://127.0.0.1:{ports['AZ_PORT']}/devstoreaccount1"
-        self.sas = azhelper.account_sas()
+    def __init__(self, prefix):
+        super().__init__(prefix)
+        self.dir = self.tmp
+        self.tag = "vgtag" + re.sub(r"[^A-Za-z0-9]", "", os.path.basename(self.tmp))
+        self.d = self.daemon(no_auth=True)
 
-    def egress(self, prefix):
-        return {
-            "Properties": {"AzKey": azhelper.KEY},
-            "S3Storage": {"s3": {"Endpoint": self.s3, "BucketName": "vigil",
-                                 "RegionName": "us-east-1", "AccessKeyId": "S3RVER",
-                                 "SecretAccessKey": "S3RVER", "ForcePathStyle": True,
-                                 "KeyPrefix": prefix}},
-            "AzureBlobStorage": {"azure": {"AccountUri": self.az, "ContainerName": "vigil",
-                                           "BlobPrefix": prefix, "AccountKeyName": "AzKey"}},
-        }
+    @property
+    def port(self):
+        return self.d.api_port
 
     @staticmethod
-    def _get(url):
-        with urllib.request.urlopen(url, timeout=60) as r:
-            return r.read()
+    def settings():
+        return {"Discovery": {"PollInterval": "500ms"}, "Server": {"MetricsEnabled": False}}
 
-    def s3_keys(self, prefix):
-        xml = self._get(f"{self.s3}/vigil?prefix={urllib.parse.quote(prefix)}").decode()
-        return re.findall(r"<Key>([^<]+)</Key>", xml)
+    def write(self, name, obj):
+        """A configuration file (JSON text is YAML too), replaced atomically."""
+        path = os.path.join(self.d.conf, name)
+        with open(path + ".tmp~", "w") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj, indent=1))
+        os.rename(path + ".tmp~", path)
 
-    def s3_json(self, key):
-        return json.loads(self._get(f"{self.s3}/vigil/{urllib.parse.quote(key)}"))
+    def start_daemon(self):
+        self.d.start()
 
-    def az_names(self, prefix):
-        xml = self._get(f"{self.az}/vigil?restype=container&comp=list&"
-                        f"prefix={urllib.parse.quote(prefix)}&{self.sas}").decode()
-        return re.findall(r"<Name>([^<]+)</Name>", xml)
+    def stop_daemon(self):
+        self.d.stop()
 
-    def az_json(self, name):
-        return json.loads(self._get(f"{self.az}/vigil/{urllib.parse.quote(name)}?{self.sas}"))
+    def get(self, path):
+        r = self.d.get(path)
+        return r.json() if "json" in (r.header("Content-Type") or "") else r.body.decode()
+
+    def rule_state(self, rule_name, pid):
+        return self.get(f"/collectionrules/{rule_name}?pid={pid}")
 
 
 # ---- targets ----
@@ -191,11 +180,11 @@ def one_artifact(env, srv, prefix, rule_name, pid, provider, ext):
     ops = op_done(env, rule_name, pid=pid)
     if len(ops) != 1 or ops[0]["status"] != "Succeeded":
         fail(f"{rule_name} on pid {pid}: expected one successful operation: {ops}")
-    names = srv.s3_keys(prefix) if provider == "s3" else srv.az_names(prefix)
+    names = srv.names(provider, prefix)
     mine = [n for n in names if n.endswith(ext)]
     if len(mine) != 1 or not mine[0].endswith(f"_{pid}{ext}"):
         fail(f"expected one {ext} named after pid {pid} in {provider}: {names}")
-    return srv.s3_json(mine[0]) if provider == "s3" else srv.az_json(mine[0])
+    return srv.json(provider, mine[0])
 
 
 def filters(env):
@@ -310,14 +299,14 @@ def sc_artifacts(env, a):
     reps = [k for k in srv.s3_keys(prefix) if k.endswith(".report.json")]
     if len(profs) != 1 or len(reps) != 1:
         fail(f"expected one .cpuprofile in Azurite and one report in s3rver: {profs} {reps}")
-    check_profile_data(srv.az_json(profs[0]), "busy.js")
-    check_report_data(srv.s3_json(reps[0]), "spinInsideBusyLoop")
+    check_profile_data(srv.json("azure", profs[0]), "busy.js")
+    check_report_data(srv.json("s3", reps[0]), "spinInsideBusyLoop")
     still_correct(b, "rounds")
     if owned_ports(b.pid) != own:
         fail("the app's own inspector changed")
     wait_for("MemoryGrowth NodeHeap to fire", lambda: env.rule_state("Grows", g.pid).get(
         "lifetimeOccurrences", 0) >= 1, 60, 0.5)
-    env.kill_daemon(signal.SIGTERM)
+    env.stop_daemon()
 
     # A long CollectTrace, cancelled: Cancelled at once, nothing stored.
     cfg["CollectionRules"] = {"Long": rule(env, {"Type": "Startup"}, [
@@ -394,7 +383,7 @@ def sc_refused(env, a):
 
     # Activation allowed, but the inspector port is taken (by another process): refused up
     # front, nothing sent.
-    env.kill_daemon(signal.SIGTERM)
+    env.stop_daemon()
     blocker = socket.socket()
     blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     blocker.bind(("127.0.0.1", port))
@@ -524,40 +513,21 @@ SCENARIOS = {"watchdog": sc_watchdog, "artifacts": sc_artifacts, "refused": sc_r
 
 
 def main():
+    global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    ap.add_argument("--vigil", required=True)
     ap.add_argument("--apps", required=True)
     ap.add_argument("--build", required=True)
-    a = ap.parse_args()
-    a.workload = None
-    a.apps = os.path.abspath(a.apps)
-    env = None
-    ok = False
-    try:
-        if not NODE:
-            raise Skip("no node")
+    ARGS = ap.parse_args()
+    ARGS.apps = os.path.abspath(ARGS.apps)
+
+    def scenario(env):
+        vt.need("node", "the Node adapter's tests")
         if os.geteuid() != 0:
             raise Skip("needs root (signals to targets, namespaces)")
-        env = Env(a, "node-" + a.scenario)
-        SCENARIOS[a.scenario](env, a)
-        env.check_sanitizers()
-        ok = True
-        print(f"PASS {a.scenario}")
-        return 0
-    except Skip as e:
-        ok = True
-        print(f"SKIP {a.scenario}: {e}")
-        return 77
-    except AssertionError as e:
-        print(f"FAIL {a.scenario}: {e}\n--- daemon log (tail) ---\n{env.log_tail() if env else ''}")
-        return 1
-    finally:
-        if env:
-            env.cleanup(keep=not ok)
-            if not ok:
-                print(f"(files kept in {env.dir})")
+        SCENARIOS[ARGS.scenario](env, ARGS)
+    vt.run(scenario, name="node_daemon_" + ARGS.scenario, env_class=Env)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,0 +1,313 @@
+/* The .NET adapter's sampling session (runtime.h session_open/sample/close): one EventPipe
+ * session per process, shared by every rule on it, streaming EventCounters from System.Runtime
+ * and from each provider a rule names, every VG_DOTNET_COUNTER_INTERVAL_S seconds
+ * (dotnet-monitor's GlobalCounter.IntervalSeconds default). A provider a rule names may be an
+ * EventSource or a Meter (System.Diagnostics.Metrics): the session asks for both, which costs
+ * nothing for the one that does not exist. Meter time series become samples named
+ * "INSTRUMENT", "INSTRUMENT{tags}", and "INSTRUMENT@pNN" per histogram percentile. A thread of its
+ * own runs the session (vg_ep_session_run) and keeps the latest value of every counter; sample()
+ * copies them without blocking. The session is restarted if the runtime ends it while the process
+ * lives, and stopped with StopTracing by close(); the thread frees it when that is done. Should
+ * vigil die meanwhile, the runtime ends the session itself when the connection closes. */
+#include "engine/runtimes/dotnet/session.h"
+
+#include "config/error.h"
+#include "config/log.h"
+#include "config/util.h"
+#include "engine/host/proc.h"
+#include "engine/runtimes/dotnet/eventpipe.h"
+#include "engine/runtimes/dotnet/nettrace_events.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_PROVIDERS 16
+#define MAX_PENDING_REQUESTS 20000 /* between two samples; more are dropped (counted) */
+
+/* The provider a rule names to ask for ASP.NET Core request activities (the AspNet* triggers). */
+#define DIAGSOURCE "Microsoft-Diagnostics-DiagnosticSource"
+/* dotnet-monitor's filter for them, trimmed to what the triggers read. */
+static const char request_filter[] =
+    "FilterAndPayloadSpecs=\""
+    "Microsoft.AspNetCore/Microsoft.AspNetCore.Hosting.HttpRequestIn.Start@Activity1Start:-"
+    "Request.Path;ActivityId=*Activity.Id\r\n"
+    "Microsoft.AspNetCore/Microsoft.AspNetCore.Hosting.HttpRequestIn.Stop@Activity1Stop:-"
+    "ActivityId=*Activity.Id;Request.Path;Response.StatusCode;"
+    "ActivityDuration=*Activity.Duration.Ticks\r\n\"";
+
+struct vg_rt_session {
+    pthread_t thread;
+    atomic_int refs; /* the engine's (until close) and the thread's */
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    struct vg_rt_values values; /* under mu */
+    int pid;
+    char what[32];
+    char *providers[MAX_PROVIDERS]; /* EventSource names */
+    size_t n_providers;
+    size_t n_defaults;           /* the first ones: dotnet-monitor's default EventSources */
+    bool warned;                 /* a meters session problem was logged */
+    bool requests;               /* a rule reads request activities */
+    struct vg_rt_values pending; /* requests since the last sample (under mu) */
+    uint64_t dropped;            /* requests dropped since the last warning (under mu) */
+    unsigned interval_s;
+};
+
+static void session_free(struct vg_rt_session *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < s->n_providers; i++)
+        free(s->providers[i]);
+    vg_rt_values_free(&s->values);
+    vg_rt_values_free(&s->pending);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int on_meta(void *ctx, struct vg_nettrace_meta *m)
+{
+    enum vg_ep_kind k = vg_ep_classify(m);
+    m->tag = k == VG_EP_COUNTER || k == VG_EP_METRIC || k == VG_EP_REQUEST ? (int)k : 0;
+    return 0;
+}
+
+static int put_request(struct vg_rt_session *s, const struct vg_ep_request *r)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->pending.n_req >= MAX_PENDING_REQUESTS)
+        s->dropped++;
+    else
+        rc = vg_rt_values_add_request(
+            &s->pending, r->stop, r->status_code,
+            r->duration_ticks > 0 ? (uint64_t)r->duration_ticks / 10000 : 0, r->path);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int put_metric(struct vg_rt_session *s, const struct vg_ep_metric *m)
+{
+    char base[800], name[820];
+    if (m->tags[0])
+        snprintf(base, sizeof base, "%s{%s}", m->instrument, m->tags);
+    else
+        snprintf(base, sizeof base, "%s", m->instrument);
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    switch (m->kind) {
+    case VG_EP_METRIC_COUNTER: /* dotnet-monitor's value for a counter: its rate */
+        if (m->has_rate)
+            rc = vg_rt_values_set_full(&s->values, m->meter, base, m->rate, m->unit, NULL);
+        break;
+    case VG_EP_METRIC_UPDOWN:
+    case VG_EP_METRIC_GAUGE:
+        if (m->has_value)
+            rc = vg_rt_values_set_full(&s->values, m->meter, base, m->value, m->unit, NULL);
+        break;
+    case VG_EP_METRIC_HISTOGRAM:
+        for (unsigned i = 0; i < m->nquantiles && rc == 0; i++) {
+            snprintf(name, sizeof name, "%s@p%d", base, (int)(m->quantile[i] * 100 + 0.5));
+            rc = vg_rt_values_set_full(&s->values, m->meter, name, m->quantile_value[i], m->unit,
+                                       NULL);
+        }
+        break;
+    default:
+        break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if ((m->kind == VG_EP_METRIC_ERROR || m->kind == VG_EP_METRIC_SESSION_CONFLICT ||
+         m->kind == VG_EP_METRIC_TIMESERIES_LIMIT || m->kind == VG_EP_METRIC_HISTOGRAM_LIMIT) &&
+        !s->warned) {
+        s->warned = true;
+        vg_log(VG_LOG_WARN, "runtime", "%s: meters: %s", s->what,
+               m->error[0]                                ? m->error
+               : m->kind == VG_EP_METRIC_TIMESERIES_LIMIT ? "the time series limit was reached"
+                                                          : "the histogram limit was reached");
+    }
+    return rc;
+}
+
+static int on_event(void *ctx, const struct vg_nettrace_event *ev)
+{
+    struct vg_rt_session *s = ctx;
+    if (ev->meta->tag == VG_EP_REQUEST) {
+        struct vg_ep_request r;
+        return vg_ep_request_decode(ev, &r) == 0 ? put_request(s, &r) : 0;
+    }
+    if (ev->meta->tag == VG_EP_METRIC) {
+        struct vg_ep_metric m;
+        return vg_ep_metric_decode(ev, &m) == 0 ? put_metric(s, &m) : 0;
+    }
+    struct vg_ep_counter c;
+    if (vg_ep_counter_decode(ev, &c) != 0)
+        return 0; /* a malformed counter is skipped, not fatal */
+    pthread_mutex_lock(&s->mu);
+    int rc = vg_rt_values_set_full(&s->values, c.provider, c.name, c.value, c.units,
+                                   c.display_name[0] ? c.display_name : NULL);
+    if (rc == 0 && c.increment) /* EventCount reads the running sum as a monotonic counter */
+        vg_rt_values_add_total(&s->values, c.provider, c.name, c.value);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Sleeps up to ms, waking early when asked to stop. */
+static void nap(struct vg_rt_session *s, unsigned ms)
+{
+    for (unsigned t = 0; t < ms && !atomic_load(&s->stop); t += 100)
+        usleep(100 * 1000);
+}
+
+static void *session_main(void *arg)
+{
+    struct vg_rt_session *s = arg;
+    char args[64];
+    snprintf(args, sizeof args, "EventCounterIntervalSec=%u", s->interval_s);
+    struct vg_dnipc_provider prov[MAX_PROVIDERS + 1];
+    for (size_t i = 0; i < s->n_providers; i++)
+        prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args};
+    size_t np = s->n_providers;
+    /* The providers rules named, as meters too: MetricsEventSource's arguments. One metrics
+     * session per process is allowed: another tool's running session is reported (warning). */
+    struct vg_buf margs = {0};
+    if (s->n_providers > s->n_defaults) {
+        vg_buf_printf(&margs, "SessionId=vigil-%d-%llu;Metrics=", s->pid,
+                      (unsigned long long)vg_mono_ms());
+        for (size_t i = s->n_defaults; i < s->n_providers; i++)
+            vg_buf_printf(&margs, "%s%s", i > s->n_defaults ? "," : "", s->providers[i]);
+        vg_buf_printf(&margs, ";RefreshInterval=%u;MaxTimeSeries=1000;MaxHistograms=10",
+                      s->interval_s);
+        prov[np++] = (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, margs.data};
+    }
+    /* Request activities: DiagnosticSourceEventSource's Events | Messages keywords, Verbose. */
+    if (s->requests)
+        prov[np++] = (struct vg_dnipc_provider){DIAGSOURCE, 0x3, 5, request_filter};
+    struct vg_ep_session_config cfg = {.providers = prov, .n_providers = np, .buffer_mb = 16};
+    struct vg_nettrace_callbacks cb = {.ctx = s, .metadata = on_meta, .event = on_event};
+    unsigned backoff = 1000;
+    while (!atomic_load(&s->stop)) {
+        char path[4096], err[512] = "";
+        struct vg_dnipc_io io = {
+            .timeout_ms = 5000, .cancel = &s->stop, .err = err, .errlen = sizeof err};
+        int rc = vg_dnipc_find_socket("/proc", s->pid, path, sizeof path, &io);
+        if (rc == VG_ESRCH)
+            break; /* the process is gone: close() comes (the values stay until then) */
+        if (rc == 0) {
+            struct vg_dnipc_endpoint ep;
+            struct vg_ep_session_result res;
+            vg_dnipc_endpoint_path(&ep, path, s->what);
+            uint64_t t0 = vg_mono_ms();
+            rc = vg_ep_session_run(&ep, &cfg, &cb, NULL, NULL, &s->stop, &res, err, sizeof err);
+            if (vg_mono_ms() - t0 > 60000)
+                backoff = 1000; /* it ran a while: retry soon */
+        }
+        if (atomic_load(&s->stop))
+            break;
+        vg_log(rc == VG_EEXITED ? VG_LOG_DEBUG : VG_LOG_WARN, "runtime",
+               "%s: counters session ended: %s; retrying in %u s", s->what,
+               err[0] ? err : vg_strerror(rc), backoff / 1000);
+        nap(s, backoff);
+        if (backoff < 30000)
+            backoff *= 2;
+    }
+    vg_buf_free(&margs);
+    session_free(s);
+    return NULL;
+}
+
+static bool has_provider(const struct vg_rt_session *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_providers; i++)
+        if (!strcasecmp(s->providers[i], name))
+            return true;
+    return false;
+}
+
+static int add_provider(struct vg_rt_session *s, const char *name)
+{
+    if (name && !strcasecmp(name, DIAGSOURCE)) {
+        s->requests = true;
+        return 0;
+    }
+    if (!name || !*name || has_provider(s, name))
+        return 0;
+    if (s->n_providers == MAX_PROVIDERS)
+        return VG_ELIMIT;
+    if (!(s->providers[s->n_providers] = strdup(name)))
+        return VG_ENOMEM;
+    s->n_providers++;
+    return 0;
+}
+
+int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data,
+                            const struct vg_rt_needs *needs, struct vg_rt_session **out)
+{
+    struct vg_rt_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return VG_ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->refs, 1);
+    s->pid = p->pid;
+    s->interval_s = needs && needs->interval_ms >= 1000 ? (unsigned)(needs->interval_ms / 1000)
+                                                        : VG_DOTNET_COUNTER_INTERVAL_S;
+    snprintf(s->what, sizeof s->what, "pid %d", p->pid);
+    /* dotnet-monitor's default metric providers (absent EventSources cost the target nothing) */
+    int rc = add_provider(s, "System.Runtime");
+    if (rc == 0)
+        rc = add_provider(s, "Microsoft.AspNetCore.Hosting");
+    if (rc == 0)
+        rc = add_provider(s, "Grpc.AspNetCore.Server");
+    s->n_defaults = s->n_providers;
+    for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
+        rc = add_provider(s, needs->metrics[i].provider);
+    if (rc == 0) {
+        atomic_store(&s->refs, 2);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = -pthread_create(&s->thread, &attr, session_main, s);
+        pthread_attr_destroy(&attr);
+        if (rc)
+            atomic_store(&s->refs, 1);
+    }
+    if (rc) {
+        session_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->values.n; i++)
+        if (vg_rt_values_copy(out, &s->values.v[i]) != 0)
+            break;
+    /* requests are handed out once: the next sample gets only newer ones */
+    for (size_t i = 0; i < s->pending.n_req; i++) {
+        const struct vg_rt_request *r = &s->pending.req[i];
+        if (vg_rt_values_add_request(out, r->stop, r->status, r->duration_ms, r->path) != 0)
+            break;
+    }
+    vg_rt_values_clear(&s->pending);
+    uint64_t dropped = s->dropped;
+    s->dropped = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (dropped)
+        vg_log(VG_LOG_WARN, "runtime",
+               "%s: %llu request events dropped (more than %d in a sample "
+               "interval)",
+               s->what, (unsigned long long)dropped, MAX_PENDING_REQUESTS);
+}
+
+void vg__dotnet_session_close(struct vg_rt_session *s)
+{
+    /* The thread sends StopTracing and reads the stream to its end; the last of the two frees s. */
+    atomic_store(&s->stop, true);
+    session_free(s);
+}

@@ -1,0 +1,22 @@
+/* The .NET adapter's runtime-sample session (runtime.h: session_open/sample/close), over one
+ * shared EventPipe session per process: see session.c. */
+#ifndef VG_DOTNET_SESSION_H
+#define VG_DOTNET_SESSION_H
+
+#include "engine/runtimes/runtime.h"
+
+/* EventCounterIntervalSec of the shared session when needs->interval_ms says nothing (the daemon
+ * passes GlobalCounter.IntervalSeconds, whose default this is, as dotnet-monitor's). */
+#define VG_DOTNET_COUNTER_INTERVAL_S 5
+
+/* Starts the session's thread (never blocks): System.Runtime counters, plus every provider in
+ * needs->metrics. 0 or VG_E*. */
+int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data,
+                            const struct vg_rt_needs *needs, struct vg_rt_session **out);
+/* Appends the latest value of every counter seen (provider = the EventSource, name = the
+ * counter's name, e.g. System.Runtime / cpu-usage). */
+void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out);
+/* Stops the session (StopTracing) on its thread; s is not used after this. */
+void vg__dotnet_session_close(struct vg_rt_session *s);
+
+#endif

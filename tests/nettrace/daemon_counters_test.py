@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""`vigil run` with the .NET runtime triggers and CollectTrace against a real .NET 10 process
+(tracegen):
+
+    daemon_counters_test.py SCENARIO --apps APPS_DIR [--dump NETTRACE_DUMP]   (vg_add_py_test)
+
+counters:
+- EventCounter (System.Runtime cpu-usage) and GCHeapSize fire on a process that burns CPU and
+  keeps ~64 MB of heap, after their sliding window; ThreadpoolQueueLength above a huge threshold
+  does not fire;
+- the three rules share one EventPipe session in the target (its Unix socket count rises by one);
+- the session is gone from the target when the rules are removed (reload) and when vigil stops.
+
+trace:
+- CollectTrace (Profile Metrics; explicit Providers with arguments and rundown) streams each
+  trace into the filesystem egress under dotnet-monitor's name; both are complete and read by
+  TraceEvent (tracecheck) and nettrace_dump alike, with the expected events; no session is left
+  in the target; an unsupported profile fails the action with a clear reason.
+
+meters:
+- EventMeter on tracegen's Meter: a histogram's 95th percentile and a counter's rate fire after
+  their window, a gauge and the 50th percentile within their thresholds do not; the untagged
+  gauge is in /metrics under dotnet-monitor's name; one session; none left after vigil stops.
+
+aspnet:
+- AspNetRequestCount (excluding /health), AspNetResponseStatus (500s) and AspNetRequestDuration
+  (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
+  occur (500 on /health, /api/**) do not.
+
+livemetrics:
+- CollectLiveMetrics into the filesystem egress: dotnet-monitor's JSON sequence, only the asked
+  counters and meters (histogram percentiles, counter rates).
+
+trace_cloud:
+- CollectTrace into s3rver and Azurite (fixture egress_servers); both traces downloaded and read
+  fully by TraceEvent.
+
+eventcount:
+- EventCount on exception-count fires on a process throwing 20 exceptions a second; on
+  System.Runtime/gen-2-gc-count with an unreachable count it does not.
+
+Built on tests/lib/vigil_test.py and tests/engine/daemon_test.py's Env (temp dir, daemon, API,
+fires log); VIGIL and VG_BINARY_DIR come from CTest's environment."""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "engine"))
+import daemon_test as dt  # noqa: E402
+import vigil_test as vt  # noqa: E402
+
+
+def unix_sockets(pid):
+    """Unix sockets the process holds: the diagnostic listener plus one per EventPipe session."""
+    try:
+        with open(f"/proc/{pid}/net/unix") as f:
+            inodes = {line.split()[6] for line in list(f)[1:] if len(line.split()) > 6}
+        n = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                n += 1
+        return n
+    except OSError:
+        return -1
+
+
+def paths(out):
+    """{rule: EgressPath} from the lines the rules' Execute actions appended to out."""
+    try:
+        with open(out) as f:
+            return dict(line.split() for line in f if line.strip())
+    except FileNotFoundError:
+        return {}
+
+
+def sc_counters(a, env, p, base):
+    rules = {
+        "HighCpu": env.rule("HighCpu", {"Type": "EventCounter", "Settings": {
+            "ProviderName": "System.Runtime", "CounterName": "cpu-usage",
+            "GreaterThan": 5, "SlidingWindowDuration": "00:00:06"}},
+            limits={"ActionCount": 1}),
+        "Heap": env.rule("Heap", {"Type": "GCHeapSize", "Settings": {
+            "GreaterThan": 1, "SlidingWindowDuration": "00:00:05"}},
+            limits={"ActionCount": 1}),
+        "Queue": env.rule("Queue", {"Type": "ThreadpoolQueueLength", "Settings": {
+            "GreaterThan": 1000000, "SlidingWindowDuration": "00:00:01"}}),
+    }
+    cfg = env.settings()
+    cfg["Server"]["MetricsEnabled"] = True
+    # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
+    cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
+    cfg["CollectionRules"] = rules
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    vt.wait_for("one session in the target", lambda: unix_sockets(p.pid) == base + 1, 20)
+    fires = vt.wait_for("HighCpu and Heap to fire",
+                        lambda: len({f[0] for f in env.fire_lines()} & {"HighCpu", "Heap"}) == 2
+                        and env.fire_lines(), 60, 0.2)
+    for name, window in (("HighCpu", 6), ("Heap", 5)):
+        t = float(next(f for f in fires if f[0] == name)[3])
+        # the first counters come one interval (5 s) after the session starts
+        if t < t_start + window:
+            vt.fail(f"{name} fired {t - t_start:.1f}s after start, before its {window}s window")
+        print(f"{name} fired {t - t_start:.1f}s after vigil started")
+    if env.fire_lines("Queue"):
+        vt.fail("ThreadpoolQueueLength > 1000000 fired")
+    if unix_sockets(p.pid) != base + 1:
+        vt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    # The session's counters in /metrics under dotnet-monitor's names, with the process labels.
+    def scraped():
+        body = env.get("/metrics")
+        want = [f'systemruntime_cpu_usage_ratio{{pid="{p.pid}",',
+                f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}",',
+                f'systemruntime_working_set_bytes{{pid="{p.pid}",',
+                "# TYPE systemruntime_threadpool_queue_length gauge"]
+        return body if all(w in body for w in want) else None
+    body = vt.wait_for("the .NET counters in /metrics", scraped, 20)
+    heap = [float(l.split()[-1]) for l in body.splitlines()
+            if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
+    if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
+        vt.fail(f"gc heap size in /metrics: {heap}")
+    promtool = shutil.which("promtool")
+    if promtool:
+        cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                            capture_output=True, timeout=60)
+        # dotnet-monitor's names break promtool's naming lint (systemruntime_exception_count,
+        # ..._time_in_jit_ms): dashboards expect them so. Anything else is a real problem.
+        lint = ('should not have "_count" suffix', "should not contain abbreviated units")
+        other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
+                 if l.strip() and not any(x in l for x in lint)]
+        if other:
+            vt.fail(f"promtool check metrics: {other}")
+    print(f"/metrics: gc heap {heap[0]:.0f} bytes" + (", promtool ok" if promtool else ""))
+    st = env.rule_state("Queue", p.pid)
+    if st.get("state") != "Running":
+        vt.fail(f"Queue should be running (waiting), got {st}")
+
+    # Rules removed: the session goes away.
+    cfg["CollectionRules"] = {}
+    env.write("rules.yaml", cfg)
+    vt.wait_for("the session to end after the rules went away",
+                lambda: unix_sockets(p.pid) == base, 30)
+    print("rules removed: no session left in the target")
+
+    # Back, then vigil stops: the session goes away too.
+    cfg["CollectionRules"] = {"Queue": rules["Queue"]}
+    env.write("rules.yaml", cfg)
+    vt.wait_for("a session again", lambda: unix_sockets(p.pid) == base + 1, 30)
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+    print("vigil stopped: no session left in the target")
+
+
+def sc_trace(a, env, p, base):
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+
+    def rule(name, settings):
+        return env.rule(name, {"Type": "Startup"}, actions=[
+            {"Name": "Trace", "Type": "CollectTrace", "Settings": dict(settings, Egress="fs")},
+            {"Name": "Note", "Type": "Execute", "Settings": {
+                "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}")}}])
+
+    cfg["CollectionRules"] = {
+        # Two traces started in the same millisecond get the same default name (and the
+        # FileSystem egress would overwrite one with the other): this one names its own.
+        "Metrics": rule("Metrics", {"Profile": "Metrics", "Duration": "00:00:12",
+                                    "RequestRundown": False, "ArtifactName": "metrics.nettrace"}),
+        "Custom": rule("Custom", {"Providers": [
+            {"Name": "Microsoft-DotNETCore-SampleProfiler", "EventLevel": "Informational"},
+            {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
+             "Arguments": {"EventCounterIntervalSec": "1"}}], "Duration": "00:00:03"}),
+        "Gc": rule("Gc", {"Profile": "GcCollect", "Duration": "00:00:01"}),
+    }
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+
+    got = vt.wait_for("both traces", lambda: len(paths(out)) == 2 and paths(out), 60, 0.2)
+    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
+    for name, path in got.items():
+        want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
+                     else "metrics.nettrace")
+        if os.path.dirname(path) != arts or not re.fullmatch(want_name, os.path.basename(path)):
+            vt.fail(f"{name}: EgressPath {path!r} is not a dotnet-monitor-named file in {arts}")
+        ref = subprocess.run(["dotnet", check, "--events", "--counters", path],
+                             capture_output=True, text=True)
+        if ref.returncode != 0:
+            vt.fail(f"{name}: TraceEvent rejects {path}: {ref.stderr}")
+        mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
+                              text=True)
+        if mine.returncode != 0:
+            vt.fail(f"{name}: nettrace_dump rejects {path}: {mine.stderr}")
+        if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
+            vt.fail(f"{name}: vigil and TraceEvent read {path} differently")
+        lines = ref.stdout.splitlines()
+        want = {"Metrics": ["counter System.Runtime cpu-usage ",
+                            "counter Microsoft.AspNetCore.Hosting "],
+                "Custom": ["event Microsoft-DotNETCore-SampleProfiler ",
+                           "counter System.Runtime cpu-usage "]}[name]
+        for w in want:
+            if not any(l.startswith(w) for l in lines):
+                vt.fail(f"{name}: no {w!r} in {path}")
+        print(f"{name}: {os.path.getsize(path)} bytes, {lines[0]}, complete, read by TraceEvent")
+    vt.wait_for("the Gc rule's failure", lambda: 'trace profile \"GcCollect\" is not supported '
+                'yet' in open(env.vigil.log_path, errors="replace").read()
+                or "GcCollect" in str(env.rule_state("Gc", p.pid)), 20)
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+    print("no session left in the target")
+
+
+def sc_meters(a, env, p, base):
+    """EventMeter on tracegen's Meter: a histogram percentile and a counter's rate fire; a gauge
+    and another percentile that stay within their thresholds do not."""
+    def meter(instrument, **settings):
+        return {"Type": "EventMeter", "Settings": dict(
+            {"MeterName": "Vigil.TraceGen", "InstrumentName": instrument,
+             "SlidingWindowDuration": "00:00:05"}, **settings)}
+    cfg = env.settings()
+    cfg["Server"]["MetricsEnabled"] = True
+    # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
+    cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
+    cfg["CollectionRules"] = {
+        "P95": env.rule("P95", meter("work-duration", HistogramPercentile=95, GreaterThan=300),
+                        limits={"ActionCount": 1}),
+        "Rate": env.rule("Rate", meter("work-items", GreaterThan=10), limits={"ActionCount": 1}),
+        "Cold": env.rule("Cold", meter("temperature", LessThan=10)),
+        "P50": env.rule("P50", meter("work-duration", HistogramPercentile=50, GreaterThan=300)),
+    }
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    vt.wait_for("P95 and Rate to fire",
+                lambda: {f[0] for f in env.fire_lines()} >= {"P95", "Rate"}, 60, 0.2)
+    for name in ("P95", "Rate"):
+        t = float(next(f for f in env.fire_lines(name))[3])
+        if t < t_start + 5:
+            vt.fail(f"{name} fired {t - t_start:.1f}s after start, before its 5 s window")
+        print(f"{name} fired {t - t_start:.1f}s after vigil started")
+    body = vt.wait_for("the meter's gauge in /metrics", lambda: (
+        b := env.get("/metrics")) and f'vigiltracegen_temperature_Cel{{pid="{p.pid}"' in b and b,
+        20)
+    time.sleep(6)  # a full window more: the other rules must still not fire
+    fired = {f[0] for f in env.fire_lines()}
+    if fired & {"Cold", "P50"}:
+        vt.fail(f"rules within their thresholds fired: {fired}")
+    if unix_sockets(p.pid) != base + 1:
+        vt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    print("Cold and P50 did not fire; one session; gauge in /metrics: " +
+          next(l for l in body.splitlines() if l.startswith("vigiltracegen_temperature_Cel{")))
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+
+
+def sc_aspnet(a, env, p, base):
+    """The AspNet* triggers on tracegen's own loopback load (/ok, /ok, /fail -> 500, /health,
+    /slow -> 50 ms, about 40 requests a second, bounded)."""
+    def asp(kind, **settings):
+        return {"Type": kind, "Settings": dict({"SlidingWindowDuration": "00:00:20"}, **settings)}
+    cfg = env.settings()
+    cfg["CollectionRules"] = {
+        "Count": env.rule("Count", asp("AspNetRequestCount", RequestCount=40,
+                                       ExcludePaths=["/health"]), limits={"ActionCount": 1}),
+        "Fails": env.rule("Fails", asp("AspNetResponseStatus", StatusCodes=["500-599"],
+                                       ResponseCount=5), limits={"ActionCount": 1}),
+        "Slow": env.rule("Slow", asp("AspNetRequestDuration", RequestCount=3,
+                                     RequestDuration="40ms", IncludePaths=["/slow"]),
+                         limits={"ActionCount": 1}),
+        "HealthFails": env.rule("HealthFails", asp("AspNetResponseStatus", StatusCodes=["500"],
+                                                   ResponseCount=1, IncludePaths=["/health"])),
+        "Elsewhere": env.rule("Elsewhere", asp("AspNetRequestCount", RequestCount=1,
+                                               IncludePaths=["/api/**/*"])),
+    }
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    vt.wait_for("Count, Fails and Slow to fire",
+                lambda: {f[0] for f in env.fire_lines()} >= {"Count", "Fails", "Slow"}, 60, 0.2)
+    time.sleep(5)
+    fired = {f[0] for f in env.fire_lines()}
+    if fired & {"HealthFails", "Elsewhere"}:
+        vt.fail(f"rules whose paths or statuses never occur fired: {fired}")
+    print(f"fired: {sorted(fired)}; HealthFails and Elsewhere did not")
+    if unix_sockets(p.pid) != base + 1:
+        vt.fail(f"expected one shared session, the target holds {unix_sockets(p.pid) - base}")
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+
+
+def sc_eventcount(a, env, p, base):
+    """EventCount on .NET counters: tracegen throws about 20 exceptions a second, so
+    exception-count rises by 60 within 20 s; gen-2 collections never reach a million."""
+    cfg = env.settings()
+    cfg["GlobalCounter"] = {"IntervalSeconds": 1}
+    cfg["CollectionRules"] = {
+        "Throws": env.rule("Throws", {"Type": "EventCount", "Settings": {
+            "Counter": "exception-count", "Count": 60, "SlidingWindowDuration": "00:00:20"}},
+            limits={"ActionCount": 1}),
+        "Gen2": env.rule("Gen2", {"Type": "EventCount", "Settings": {
+            "Counter": "System.Runtime/gen-2-gc-count", "Count": 1000000}}),
+    }
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    fires = vt.wait_for("Throws to fire", lambda: env.fire_lines("Throws"), 60, 0.2)
+    t = float(fires[0][3])
+    if t < t_start + 2:  # 60 exceptions take 3 s at 20 a second
+        vt.fail(f"Throws fired {t - t_start:.1f}s after start: too early for 60 exceptions")
+    print(f"Throws fired {t - t_start:.1f}s after vigil started")
+    if env.fire_lines("Gen2"):
+        vt.fail("Gen2 fired")
+
+
+def sc_trace_cloud(a, env, p, base):
+    """CollectTrace into s3rver and Azurite (the egress_servers fixture), each trace downloaded
+    and read fully by TraceEvent."""
+    ports = {}
+    with open(os.path.join(a.build, "egress-servers", "ports.env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            ports[k] = v
+    s3 = f"http://127.0.0.1:{ports['S3_PORT']}"
+    az = f"http://127.0.0.1:{ports['AZ_PORT']}/devstoreaccount1"
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "egress"))
+    import azhelper
+    subprocess.run([sys.executable, azhelper.__file__, "mkcontainer", az, "vigil"], check=True)
+    prefix = f"nettrace-{os.getpid()}"
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {
+        "S3Storage": {"s3": {"Endpoint": s3, "BucketName": "vigil", "RegionName": "us-east-1",
+                             "AccessKeyId": "S3RVER", "SecretAccessKey": "S3RVER",
+                             "ForcePathStyle": True, "KeyPrefix": prefix}},
+        "AzureBlobStorage": {"az": {"AccountUri": az, "ContainerName": "vigil",
+                                    "BlobPrefix": prefix, "AccountKey": azhelper.KEY}},
+    }
+
+    def rule(name, egress):
+        return env.rule(name, {"Type": "Startup"}, actions=[
+            {"Name": "Trace", "Type": "CollectTrace", "Settings": {
+                "Egress": egress, "Profile": "Cpu,Metrics", "Duration": "00:00:04",
+                "ArtifactName": f"{name}.nettrace"}},
+            {"Name": "Note", "Type": "Execute", "Settings": {
+                "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}")}}])
+    cfg["CollectionRules"] = {"ToS3": rule("ToS3", "s3"), "ToAzure": rule("ToAzure", "az")}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+
+    got = vt.wait_for("both traces uploaded", lambda: len(paths(out)) == 2 and paths(out), 90,
+                      0.2)
+    urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
+            "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
+    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
+    for name, url in urls.items():
+        local = os.path.join(env.dir, f"{name}.nettrace")
+        subprocess.run(["curl", "-sf", "-o", local, url], check=True)
+        ref = subprocess.run(["dotnet", check, "--events", local], capture_output=True, text=True)
+        if ref.returncode != 0:
+            vt.fail(f"{name}: TraceEvent rejects the downloaded trace: {ref.stderr}")
+        if "event Microsoft-DotNETCore-SampleProfiler " not in ref.stdout:
+            vt.fail(f"{name}: no CPU samples in the trace")
+        print(f"{name}: {got[name]} -> {os.path.getsize(local)} bytes downloaded, "
+              f"{ref.stdout.splitlines()[0]}, read fully by TraceEvent")
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+def sc_livemetrics(a, env, p, base):
+    """CollectLiveMetrics into the filesystem egress: a JSON text sequence in dotnet-monitor's
+    shape with only the counters and meters asked for."""
+    arts = os.path.join(env.dir, "artifacts")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    cfg["CollectionRules"] = {"Live": env.rule("Live", {"Type": "Startup"}, actions=[
+        {"Name": "Live", "Type": "CollectLiveMetrics", "Settings": {
+            "Egress": "fs", "Duration": "00:00:12", "IncludeDefaultProviders": False,
+            "Providers": [{"ProviderName": "System.Runtime",
+                           "CounterNames": ["cpu-usage", "gc-heap-size"]}],
+            "Meters": [{"MeterName": "Vigil.TraceGen"}]}}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    path = vt.wait_for("the live metrics artifact", lambda: os.path.isdir(arts) and [
+        os.path.join(arts, f) for f in os.listdir(arts) if f.endswith(".metrics.json")] and
+        env.rule_state("Live", p.pid).get("state") == "Finished" and [
+        os.path.join(arts, f) for f in os.listdir(arts) if f.endswith(".metrics.json")], 60)[0]
+    if not re.fullmatch(rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.metrics\.json",
+                        os.path.basename(path)):
+        vt.fail(f"unexpected artifact name {path}")
+    data = open(path, "rb").read()
+    if not data.startswith(b"\x1e") or not data.endswith(b"\n"):
+        vt.fail("not a JSON text sequence")
+    recs = [json.loads(r) for r in data.split(b"\x1e") if r.strip()]
+    keys = ["timestamp", "provider", "name", "displayName", "unit", "counterType", "tags",
+            "value", "meterTags", "instrumentTags"]
+    for r in recs:
+        if list(r) != keys:
+            vt.fail(f"record keys {list(r)}")
+    names = {(r["provider"], r["name"]) for r in recs}
+    if {n for pr, n in names if pr == "System.Runtime"} != {"cpu-usage", "gc-heap-size"}:
+        vt.fail(f"System.Runtime counters not filtered: {names}")
+    hist = [r for r in recs if r["name"] == "work-duration"]
+    rate = [r for r in recs if r["name"] == "work-items"]
+    if not any("Percentile=95" in r["tags"] for r in hist) or not rate or \
+            any(r["counterType"] != "Rate" for r in rate):
+        vt.fail(f"meter records: {hist[:2]} {rate[:2]}")
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", recs[0]["timestamp"]):
+        vt.fail(f"timestamp {recs[0]['timestamp']}")
+    print(f"{len(recs)} records, {len(names)} series: {sorted(names)[:6]} ...")
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+             "aspnet": sc_aspnet, "eventcount": sc_eventcount}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--dump", help="nettrace_dump")
+    ap.add_argument("--apps", required=True, help="the test-apps directory (tracegen)")
+    a = ap.parse_args()
+    a.build = os.environ.get("VG_BINARY_DIR", "")
+    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
+
+    def scenario(env):
+        if not shutil.which("dotnet"):
+            raise vt.Skip("no dotnet")
+        vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
+        out = open(os.path.join(env.dir, "tracegen.out"), "w+")
+        # every workload: CPU, allocations, exceptions, a Meter and a loopback HTTP load
+        p = env.spawn(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
+                       "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
+                      stderr=subprocess.STDOUT)
+        p.outfile = out
+        vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
+
+    vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)
+
+
+if __name__ == "__main__":
+    main()
