@@ -3,11 +3,14 @@
 #include "config/error.h"
 #include "config/log.h"
 #include "config/util.h"
+#include "engine/host/procfs.h"
 #include "engine/runtimes/node/cdp.h"
 #include "engine/runtimes/node/inspector.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +351,17 @@ static int pause_event(void *ctx, const char *method, json_t *params)
     return 0;
 }
 
+/* Whether the target's main thread (tid = pid) is running or waiting for a CPU ('R'). */
+static bool main_thread_runnable(const struct vg_node_session *s)
+{
+    char path[PATH_MAX], buf[1024];
+    snprintf(path, sizeof(path), "%s/%d/task/%d/stat",
+             s->opts.proc_root ? s->opts.proc_root : "/proc", s->pid, s->pid);
+    ssize_t n = vg_procfs_read(AT_FDCWD, path, buf, sizeof(buf));
+    struct vg_proc_stat st;
+    return n > 0 && vg_procfs_parse_stat(buf, (size_t)n, &st) == 0 && st.state == 'R';
+}
+
 #define REPORT_EXPR "globalThis.process.report.getReport()"
 #define VALUE_PREFIX "{\"result\":{\"type\":\"object\",\"value\":"
 
@@ -363,10 +377,18 @@ int vg_node_report(struct vg_node_session *s, vg_node_sink_fn sink, void *ctx, u
     int rc = vg_cdp_call(s->cdp, step, NULL, CALL_MS, 0, NULL);
     if (rc == 0)
         rc = vg_cdp_call(s->cdp, step = "Debugger.pause", NULL, CALL_MS, 0, NULL);
-    /* A busy main thread pauses at once (the inspector interrupts it); an idle one only when it
-     * next runs JavaScript: wait a little, then report without the pause. */
-    for (uint64_t end = vg_mono_ms() + PAUSE_WAIT_MS; rc == 0 && !s->paused && vg_mono_ms() < end;)
+    /* A busy main thread pauses as soon as it runs (the inspector interrupts it); an idle one
+     * only when it next runs JavaScript. Idle is what the kernel says: the main thread not
+     * runnable (asleep in its event loop) for PAUSE_WAIT_MS; then report without the pause. A
+     * runnable thread is waited for (up to CALL_MS): on a loaded machine it may wait for a CPU
+     * longer than that. */
+    uint64_t t0 = vg_mono_ms(), idle_since = t0;
+    while (rc == 0 && !s->paused && vg_mono_ms() - t0 < CALL_MS &&
+           vg_mono_ms() - idle_since < PAUSE_WAIT_MS) {
         rc = vg_cdp_wait(s->cdp, 50);
+        if (main_thread_runnable(s))
+            idle_since = vg_mono_ms();
+    }
     const char *frame = NULL;
     json_t *frames = json_object_get(s->paused, "callFrames");
     frame = json_string_value(json_object_get(json_array_get(frames, 0), "callFrameId"));
