@@ -56,13 +56,6 @@ char *vg__rule_unsupported(const struct vg_rule *r)
                                tt->name, rt ? rt->display : want,
                                rt && !strcmp(rt->name, "dotnet") ? "EventPipe" : "its adapter");
     }
-    if (r->runtime && !(tt && tt->runtime)) {
-        const struct vg_runtime_type *rt = vg_runtime_find(r->runtime);
-        if (!rt || !rt->session_open)
-            return vg_asprintf("not supported yet: the trigger's metric comes from the %s "
-                               "runtime, whose samples this vigil cannot read yet",
-                               rt ? rt->display : r->runtime);
-    }
     for (size_t i = 0; i < r->n_actions; i++) {
         const struct vg_rule_action *a = &r->actions[i];
         if (!vg__action_known(a->type->name))
