@@ -833,6 +833,26 @@ static int load_storage_discovery(struct vg__loader *L)
     return 0;
 }
 
+/* ---------- Runtimes ---------- */
+
+static const struct vg_field node_runtime_fields[] = {
+    {"AllowInspectorActivation", VG_FIELD_BOOL,
+     offsetof(struct vg_node_runtime_settings, allow_inspector_activation), VG_NO_SET, 0, 0, NULL,
+     false, NULL},
+};
+
+static void load_runtimes(struct vg__loader *L)
+{
+    static const char *const known[] = {"Node", NULL};
+    const struct vg_node *rts = vg_node_get(L->root, "Runtimes");
+    if (!vg__cfg_expect(L, rts, VG_NODE_MAP, "Runtimes"))
+        return;
+    vg__cfg_check_keys(L, rts, "Runtimes", known);
+    vg_fields_apply(L->t, node_runtime_fields, VG_ARRAY_SIZE(node_runtime_fields),
+                    vg_node_get(rts, "Node"), NULL, "Runtimes.Node",
+                    &L->cfg->settings.runtimes.node, L->d);
+}
+
 /* ---------- CollectionRules ---------- */
 
 static const char *const filter_keys[] = {
@@ -1112,7 +1132,7 @@ static int load_rules(struct vg__loader *L)
  * unprefixed environment variable must start with one of them. */
 static const char *const known_sections[] = {
     "CollectionRules", "Templates", "CollectionRuleDefaults", "Egress", "Server", "Storage",
-    "Discovery",
+    "Discovery", "Runtimes",
     /* dotnet-monitor's */
     "Urls", "Metrics", "Authentication", "DiagnosticPort", "DefaultProcess", "GlobalCounter",
     "InProcessFeatures", "CorsConfiguration", "Logging", "Kestrel", "AllowedHosts",
@@ -1219,6 +1239,7 @@ int vg_config_load_opts(const struct vg_config_options *o, struct vg_diags *diag
     if ((rc = load_egress(&L)) || (rc = load_server(&L)) || (rc = load_rules(&L)) ||
         (rc = load_storage_discovery(&L)) || (rc = vg__cfg_load_monitor_sections(&L)))
         goto fail;
+    load_runtimes(&L);
     if (diags->errors && !(o->flags & VG_CONFIG_KEEP_ON_ERROR)) {
         rc = VG_ECONFIG;
         goto fail;

@@ -221,6 +221,15 @@ struct vg_logging_settings {
     int format; /* VG_LOG_TEXT / VG_LOG_JSON or -1 when unset */
 };
 
+/* Runtimes: settings of the runtime adapters (docs/runtimes.md). */
+struct vg_node_runtime_settings {
+    bool allow_inspector_activation; /* AllowInspectorActivation: may open it with SIGUSR1 */
+};
+
+struct vg_runtimes_settings {
+    struct vg_node_runtime_settings node; /* Runtimes.Node */
+};
+
 struct vg_settings {
     struct vg_rule_settings *rules;
     size_t n_rules;
@@ -230,6 +239,7 @@ struct vg_settings {
     struct vg_server_settings server;
     struct vg_storage_settings storage;
     struct vg_discovery_settings discovery;
+    struct vg_runtimes_settings runtimes;
     struct vg_diagnostic_port_settings diagnostic_port;
     struct vg_filter_list default_process; /* DefaultProcess.Filters: pid-less API calls */
     struct vg_metrics_settings metrics;

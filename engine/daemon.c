@@ -444,6 +444,30 @@ static void on_resume_timer(uv_timer_t *t)
         vg_log(VG_LOG_WARN, "egress", "cannot resume pending uploads: %s", vg_strerror(rc));
 }
 
+#define SESSION_ERROR "runtime samples unavailable: "
+
+/* Why the session has no samples, shown as the lastError of the rules reading them (and gone
+ * from there once it has samples again). */
+static void session_error(struct vg_watched *w)
+{
+    char why[512];
+    bool bad =
+        w->session_rt->session_error && w->session_rt->session_error(w->session, why, sizeof(why));
+    for (struct vg_instance *x = w->instances; x; x = x->next) {
+        if (!x->rule->needs_runtime || x->limits.finished)
+            continue;
+        bool shown =
+            x->last_error && strncmp(x->last_error, SESSION_ERROR, strlen(SESSION_ERROR)) == 0;
+        if (bad && (!shown || strcmp(x->last_error + strlen(SESSION_ERROR), why) != 0)) {
+            free(x->last_error);
+            x->last_error = vg_asprintf(SESSION_ERROR "%s", why);
+        } else if (!bad && shown) {
+            free(x->last_error);
+            x->last_error = NULL;
+        }
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct vg_daemon *d = t->data;
@@ -473,10 +497,13 @@ static void on_tick(uv_timer_t *t)
             continue;
         }
         w->has_sample = true;
+        if (w->session)
+            update_session(d, w, false); /* its rules may have finished */
         if (w->session) {
             vg_rt_values_clear(&w->rt);
             w->session_rt->session_sample(w->session, &w->rt);
             w->last.rt = &w->rt;
+            session_error(w);
         } else {
             w->last.rt = NULL;
         }
@@ -488,7 +515,8 @@ static void on_tick(uv_timer_t *t)
                 w->last.valid |= bit;
             }
         }
-        /* runtime metrics (jvm_*) come from the session's latest samples, never carried over */
+        /* runtime metrics (jvm_*, nodejs_*) come from the session's latest samples, never
+         * carried over */
         vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
@@ -548,6 +576,12 @@ static void host_remove_external(struct vg_proc *p, void *arg)
 static void finish_stop(struct vg_daemon *d)
 {
     uv_timer_stop(&d->stop_timer);
+    /* Sessions first: an adapter may still have to undo what it did to a process (close an
+     * inspector it opened); its handles keep the loop running until it has. */
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
+         p = vg_proc_table_next(d->procs, p))
+        if (p->user)
+            update_session(d, p->user, true);
     vg__api_stop(d->api);
     d->api = NULL;
     vg__reloader_stop(d->reloader);

@@ -80,7 +80,11 @@ enum vg_metric_kind { VG_GAUGE = 0, VG_COUNTER = 1 };
     XX(JVM_SAFEPOINT_SECONDS, "jvm_safepoint_seconds_total", VG_COUNTER,                           \
        "Time application threads were stopped at safepoints", "jvm")                               \
     XX(JVM_JIT_SECONDS, "jvm_jit_compilation_seconds_total", VG_COUNTER,                           \
-       "Time spent compiling (JIT)", "jvm")
+       "Time spent compiling (JIT)", "jvm")                                                        \
+    XX(NODE_HEAP_USED, "nodejs_heap_used_bytes", VG_GAUGE,                                         \
+       "V8 heap in use, garbage not yet collected included (heapUsed)", "node")                    \
+    XX(NODE_HEAP_TOTAL, "nodejs_heap_total_bytes", VG_GAUGE, "V8 heap committed (heapTotal)",      \
+       "node")
 
 enum vg_metric_id {
 #define VG__METRIC_ENUM(id, name, kind, help) VG_M_##id,

@@ -10,11 +10,14 @@
 #include <math.h>
 #include <stddef.h>
 
-enum { MG_RSS, MG_PSS, MG_CGROUP, MG_JVM_HEAP, MG_JVM_OLD };
-/* JvmHeap / JvmOldGen: a JVM's heap in use from its perf-data counters (JVMs only). */
-static const char *const mg_metrics[] = {"RSS", "PSS", "Cgroup", "JvmHeap", "JvmOldGen", NULL};
-static const enum vg_metric_id mg_ids[] = {VG_M_RSS, VG_M_PSS, VG_M_CG_MEM_CURRENT,
-                                           VG_M_JVM_HEAP_USED, VG_M_JVM_OLD_USED};
+enum { MG_RSS, MG_PSS, MG_CGROUP, MG_JVM_HEAP, MG_JVM_OLD, MG_NODE_HEAP };
+/* JvmHeap / JvmOldGen: a JVM's heap in use from its perf-data counters (JVMs only).
+ * NodeHeap: a Node process's V8 heap in use, from its inspector (Node processes only). */
+static const char *const mg_metrics[] = {"RSS",       "PSS",      "Cgroup", "JvmHeap",
+                                         "JvmOldGen", "NodeHeap", NULL};
+static const enum vg_metric_id mg_ids[] = {
+    VG_M_RSS,           VG_M_PSS,          VG_M_CG_MEM_CURRENT,
+    VG_M_JVM_HEAP_USED, VG_M_JVM_OLD_USED, VG_M_NODE_HEAP_USED};
 
 enum { BASE_START, BASE_MINIMUM, BASE_LASTFIRE };
 static const char *const mg_baselines[] = {"Start", "Minimum", "LastFire", NULL};
@@ -35,7 +38,7 @@ struct mg_state {
 
 static const struct vg_field mg_fields[] = {
     {VG__FLD("Metric", VG_FIELD_ENUM, struct mg_cfg, metric), VG__NOSET, .enum_values = mg_metrics,
-     .help = "RSS, PSS, Cgroup, JvmHeap or JvmOldGen"},
+     .help = "RSS, PSS, Cgroup, JvmHeap, JvmOldGen or NodeHeap"},
     {VG__FLD("Delta", VG_FIELD_SIZE, struct mg_cfg, delta), VG__NOSET, .min = 0, .max = 0,
      .required = true, .help = "a size such as 100MB"},
     {VG__FLD("Baseline", VG_FIELD_ENUM, struct mg_cfg, baseline), VG__NOSET,

@@ -1,16 +1,18 @@
-/* MemoryUsage: resident (RSS), proportional (PSS) or cgroup-relative memory above a threshold,
- * immediately or for a whole sliding window. */
+/* MemoryUsage: resident (RSS), proportional (PSS), cgroup-relative memory or a runtime's heap
+ * above a threshold, immediately or for a whole sliding window. */
 #include "rules/trigger_int.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 
-enum { MEM_RSS, MEM_PSS, MEM_CGROUP_PERCENT, MEM_JVM_HEAP, MEM_JVM_OLD };
-/* JvmHeap / JvmOldGen: a JVM's heap in use from its perf-data counters (JVMs only). */
-static const char *const mem_metrics[] = {"RSS",     "PSS",       "CgroupPercent",
-                                          "JvmHeap", "JvmOldGen", NULL};
-static const enum vg_metric_id mem_ids[] = {VG_M_RSS, VG_M_PSS, VG_M_CG_MEM_PERCENT,
-                                            VG_M_JVM_HEAP_USED, VG_M_JVM_OLD_USED};
+enum { MEM_RSS, MEM_PSS, MEM_CGROUP_PERCENT, MEM_JVM_HEAP, MEM_JVM_OLD, MEM_NODE_HEAP };
+/* JvmHeap / JvmOldGen: a JVM's heap in use from its perf-data counters (JVMs only).
+ * NodeHeap: a Node process's V8 heap in use, from its inspector (Node processes only). */
+static const char *const mem_metrics[] = {
+    "RSS", "PSS", "CgroupPercent", "JvmHeap", "JvmOldGen", "NodeHeap", NULL};
+static const enum vg_metric_id mem_ids[] = {
+    VG_M_RSS,           VG_M_PSS,          VG_M_CG_MEM_PERCENT,
+    VG_M_JVM_HEAP_USED, VG_M_JVM_OLD_USED, VG_M_NODE_HEAP_USED};
 
 struct mem_cfg {
     int metric;
@@ -21,7 +23,7 @@ struct mem_cfg {
 
 static const struct vg_field mem_fields[] = {
     {VG__FLD("Metric", VG_FIELD_ENUM, struct mem_cfg, metric), VG__NOSET,
-     .enum_values = mem_metrics, .help = "RSS, PSS, CgroupPercent, JvmHeap or JvmOldGen"},
+     .enum_values = mem_metrics, .help = "RSS, PSS, CgroupPercent, JvmHeap, JvmOldGen or NodeHeap"},
     {VG__FLD("GreaterThan", VG_FIELD_NODE, struct mem_cfg, gt_node), VG__NOSET, .required = true,
      .help = "a size such as 512MB (a percentage 0-100 for CgroupPercent)"},
     {VG__FLD("SlidingWindowDuration", VG_FIELD_DURATION, struct mem_cfg, window_ms), VG__NOSET,

@@ -25,6 +25,11 @@ trap cleanup EXIT
 
 build/vigil-demo-spin >"$demo/spin.log" 2>&1 & pids+=($!)
 build/vigil-demo-grow 50 2000 400 >"$demo/grow.log" 2>&1 & pids+=($!)
+node_rule=()
+if command -v node >/dev/null; then # Node's heap, read through its own inspector
+  node --inspect=127.0.0.1:0 examples/demo/workloads/heap.js >"$demo/heap.log" 2>&1 & pids+=($!)
+  node_rule=(DemoNodeHeap)
+fi
 # --no-auth is explicit (and logged as a warning); the API only listens on loopback here.
 build/vigil run --config-dir examples/demo --state-dir "$demo/state" \
   --urls "http://127.0.0.1:$port" --no-auth >"$demo/vigil.log" 2>&1 &
@@ -37,9 +42,12 @@ fired() {
     awk -v r="$1" '$1 == r && $(NF-1)+0 > 0 {ok=1} END {exit !ok}'
 }
 deadline=$((SECONDS + 90))
-until fired DemoHighCpu && fired DemoMemoryGrowth; do
+all_fired() {
+  for r in DemoHighCpu DemoMemoryGrowth "${node_rule[@]}"; do fired "$r" || return 1; done
+}
+until all_fired; do
   if ((SECONDS > deadline)); then
-    echo "the demo rules did not both fire within 90 s: on a busy machine the spinner may not get"
+    echo "the demo rules did not all fire within 90 s: on a busy machine the spinner may not get"
     echo "the 30% of CPU capacity the demo rule asks for (see examples/demo/rules.yaml)"
     break
   fi
@@ -62,6 +70,11 @@ cat "$demo/actions.log" 2>/dev/null || echo "(nothing)"
 echo
 echo "== dumps in the filesystem egress ($demo/artifacts)"
 ls -l "$demo/artifacts" 2>/dev/null | grep core_ || echo "(none)"
+if ((${#node_rule[@]})); then
+  echo
+  echo "== Node heap snapshots (open in Chrome DevTools: Memory, Load)"
+  ls -l "$demo/artifacts" 2>/dev/null | grep heapsnapshot || echo "(none)"
+fi
 echo
 grow_pid=${pids[1]}
 first=$(awk -v p="$grow_pid" '$1 == "dump" && $4 == p {print $6; exit}' "$demo/actions.log" 2>/dev/null)

@@ -9,10 +9,11 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev
-      libssl-dev libjansson-dev libcmocka-dev node-llhttp zlib1g-dev libzstd-dev)
+      libssl-dev libjansson-dev libcmocka-dev node-llhttp zlib1g-dev libzstd-dev
+      libwebsockets-dev)
 if ((want_test)); then
   pkgs+=(gdb clang libclang-rt-14-dev curl sqlite3 nodejs npm procps util-linux python3 zstd
-        prometheus openjdk-17-jdk-headless visualvm
+        prometheus openjdk-17-jdk-headless visualvm iproute2
         systemd python3-yaml python3-kubernetes debootstrap)
   # kubectl: Debian's kubernetes-client, unless a kubectl is already installed (another package
   # shipping /usr/bin/kubectl would conflict with it)

@@ -209,6 +209,10 @@ struct vg_runtime_type {
      * open for every process of the runtime, so /metrics shows them, not only while a rule
      * reads them. */
     bool cheap_samples;
+    /* Optional, loop thread: why the session provides no samples right now (the runtime cannot
+     * be reached, the configuration forbids what it would take), written into buf; false while
+     * it is fine. The engine shows it as the lastError of the rules that read the samples. */
+    bool (*session_error)(struct vg_rt_session *s, char *buf, size_t n);
 
     const struct vg_rt_action *const *actions; /* NULL-terminated; may be NULL */
 

@@ -401,10 +401,14 @@ static void test_runtime_detection(void **state)
     struct fake_proc o = normal_proc(502);
     fake_proc_write(&f->ft, &o);
     fake_write(&f->ft, "proc/502/root/tmp/dotnet-diagnostic-9999-1-socket", "");
-    /* node by exe basename */
+    /* node: an executable named node that exports node_module_register */
     struct fake_proc n = normal_proc(503);
-    n.exe = "/usr/local/bin/node";
+    n.exe = VG_FAKE_NODE;
     fake_proc_write(&f->ft, &n);
+    /* a name alone is not enough */
+    struct fake_proc nn = normal_proc(505);
+    nn.exe = "/usr/local/bin/node";
+    fake_proc_write(&f->ft, &nn);
     open_table(f, 0);
     assert_int_equal(scan(f), 0);
     assert_string_equal(rt(vg_proc_table_find(f->table, 500)), "dotnet");
@@ -412,6 +416,7 @@ static void test_runtime_detection(void **state)
     assert_string_equal(rt(vg_proc_table_find(f->table, 502)), "native");
     assert_string_equal(rt(vg_proc_table_find(f->table, 503)), "node");
     assert_string_equal(rt(vg_proc_table_find(f->table, 504)), "native");
+    assert_string_equal(rt(vg_proc_table_find(f->table, 505)), "native");
     assert_string_equal(vg_runtime_find("dotnet")->display, ".NET");
 
     /* a runtime that maps its library late is still found on the next scans, then no more
@@ -433,7 +438,7 @@ static void test_runtime_young_process_deferred(void **state)
     young.start = node.start = 100 * hz - hz / 10;
     old.start = 10 * hz;
     young.maps = old.maps = "7f00-7f01 r-xp 0 08:01 1 /opt/jdk/lib/server/libjvm.so\n";
-    node.exe = "/usr/bin/node"; /* the executable's name needs no waiting */
+    node.exe = VG_FAKE_NODE; /* the executable's name needs no waiting */
     fake_proc_write(&f->ft, &young);
     fake_proc_write(&f->ft, &old);
     fake_proc_write(&f->ft, &node);

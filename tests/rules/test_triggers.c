@@ -133,6 +133,59 @@ static void memory_usage(void **unused)
     fx_free(&f);
 }
 
+/* A trigger over a runtime metric: the rule knows its runtime, and the values come from the
+ * runtime's own samples (struct vg_rt_values) through vg_sample_set_runtime. */
+static void runtime_metric(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: MemoryUsage\n"
+                                               "      Settings:\n"
+                                               "        Metric: NodeHeap\n"
+                                               "        GreaterThan: 100MB\n"));
+    void *st = state_new(r);
+    assert_int_equal(r->metrics, VG_METRIC_BIT(VG_M_NODE_HEAP_USED));
+    assert_true(r->needs_runtime);
+    assert_string_equal(r->runtime, "node");
+    struct vg_rt_values rt = {0};
+    struct vg_sample s = smp(0, VG_M_RSS, 900 * MB); /* RSS alone never fires it */
+    vg_sample_set_runtime(&s, &rt);
+    assert_false(vg_trigger_observe(&r->trigger, st, &s));
+    assert_int_equal(vg_rt_values_set(&rt, "node", "nodejs_heap_used_bytes", 101 * MB), 0);
+    vg_sample_set_runtime(&s, &rt);
+    assert_true(vg_sample_has(&s, VG_M_NODE_HEAP_USED));
+    s.t_ms = 1000;
+    assert_true(vg_trigger_observe(&r->trigger, st, &s));
+    /* another runtime's value of the same name is not this one's */
+    vg_rt_values_clear(&rt);
+    assert_int_equal(vg_rt_values_set(&rt, "jvm", "nodejs_heap_used_bytes", 500 * MB), 0);
+    vg_sample_set_runtime(&s, &rt);
+    assert_false(vg_sample_has(&s, VG_M_NODE_HEAP_USED));
+    vg_rt_values_free(&rt);
+    free(st);
+    fx_free(&f);
+
+    r = fx_rule(&f, RULE("      Type: Metric\n"
+                         "      Settings:\n"
+                         "        Name: nodejs_heap_total_bytes\n"
+                         "        GreaterThan: 1\n"));
+    assert_string_equal(r->runtime, "node");
+    assert_int_equal(r->metrics, VG_METRIC_BIT(VG_M_NODE_HEAP_TOTAL));
+    fx_free(&f);
+    r = fx_rule(&f, RULE("      Type: MemoryGrowth\n"
+                         "      Settings:\n"
+                         "        Metric: NodeHeap\n"
+                         "        Delta: 8MB\n"));
+    assert_string_equal(r->runtime, "node");
+    fx_free(&f);
+    /* /proc metrics: any process */
+    r = fx_rule(&f, RULE("      Type: MemoryUsage\n"
+                         "      Settings:\n"
+                         "        GreaterThan: 1GB\n"));
+    assert_null(r->runtime);
+    assert_false(r->needs_runtime);
+    fx_free(&f);
+}
+
 /* Feeds values[] one second apart and returns the indexes that fired as a bit mask. */
 static uint64_t fire_mask(const struct vg_rule *r, void *st, const double *mb, size_t n,
                           uint64_t step_ms)
@@ -705,6 +758,7 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_gap_resets_window),
     cmocka_unit_test(cpu_less_than_and_defaults),
     cmocka_unit_test(memory_usage),
+    cmocka_unit_test(runtime_metric),
     cmocka_unit_test(memgrowth_once_per_delta),
     cmocka_unit_test(memgrowth_baselines_differ),
     cmocka_unit_test(memgrowth_within),

@@ -18,64 +18,12 @@ import argparse
 import os
 import re
 import subprocess
-import sys
-import urllib.parse
-import urllib.request
 
 import vigil_test as vt
+from egress_servers import Servers
 from vigil_test import Skip, fail, wait_for
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "egress"))
-import azhelper  # noqa: E402
-
 ARGS = None
-
-
-class Servers:
-    def __init__(self, build):
-        ports = {}
-        try:
-            with open(os.path.join(build, "egress-servers", "ports.env")) as f:
-                for line in f:
-                    k, _, v = line.strip().partition("=")
-                    ports[k] = v
-        except OSError:
-            raise Skip("no egress servers (the egress_servers fixture)")
-        self.s3 = f"http://127.0.0.1:{ports['S3_PORT']}"
-        self.az = f"http://127.0.0.1:{ports['AZ_PORT']}/devstoreaccount1"
-        self.sas = azhelper.account_sas()
-
-    def egress(self, prefix):
-        return {
-            "Properties": {"AzKey": azhelper.KEY},
-            "S3Storage": {"s3": {"Endpoint": self.s3, "BucketName": "vigil",
-                                 "RegionName": "us-east-1", "AccessKeyId": "S3RVER",
-                                 "SecretAccessKey": "S3RVER", "ForcePathStyle": True,
-                                 "KeyPrefix": prefix}},
-            "AzureBlobStorage": {"azure": {"AccountUri": self.az, "ContainerName": "vigil",
-                                           "BlobPrefix": prefix, "AccountKeyName": "AzKey"}},
-        }
-
-    @staticmethod
-    def _get(url):
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.read()
-
-    def s3_keys(self, prefix):
-        xml = self._get(f"{self.s3}/vigil?prefix={urllib.parse.quote(prefix)}").decode()
-        return re.findall(r"<Key>([^<]+)</Key>", xml)
-
-    def s3_fetch(self, key, path):
-        with open(path, "wb") as f:
-            f.write(self._get(f"{self.s3}/vigil/{urllib.parse.quote(key)}"))
-
-    def az_names(self, prefix):
-        xml = self._get(f"{self.az}/vigil?restype=container&comp=list&"
-                        f"prefix={urllib.parse.quote(prefix)}&{self.sas}").decode()
-        return re.findall(r"<Name>([^<]+)</Name>", xml)
-
-    def az_fetch(self, name):
-        return self._get(f"{self.az}/vigil/{urllib.parse.quote(name)}?{self.sas}")
 
 
 def start_jvm(env, tag, cls, args=(), opts=()):
