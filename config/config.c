@@ -764,12 +764,15 @@ struct discovery_raw {
     uint64_t poll_ms;
     bool poll_set;
     const struct vg_node *filters;
+    bool sample_all;
 };
 
 static const struct vg_field discovery_fields[] = {
     {"PollInterval", VG_FIELD_DURATION, offsetof(struct discovery_raw, poll_ms),
      offsetof(struct discovery_raw, poll_set), 100, 3600000, NULL, false, NULL},
     NODE_FIELD("Filters", struct discovery_raw, filters),
+    {"SampleAllProcesses", VG_FIELD_BOOL, offsetof(struct discovery_raw, sample_all), VG_NO_SET, 0,
+     0, NULL, false, NULL},
 };
 
 /* DIR/sub in the arena (dotnet-monitor derives its shared subdirectories so). */
@@ -817,6 +820,7 @@ static int load_storage_discovery(struct vg__loader *L)
                     vg_node_get(L->root, "Discovery"), NULL, "Discovery", &d, L->d);
     struct vg_discovery_settings *ds = &L->cfg->settings.discovery;
     ds->poll_interval_ms = d.poll_set ? d.poll_ms : 1000;
+    ds->sample_all = d.sample_all;
     if (!vg_node_is_null(d.filters) &&
         vg__cfg_expect(L, d.filters, VG_NODE_SEQ, "Discovery.Filters") && d.filters->n) {
         if (!(ds->filters = vg_tree_alloc(L->t, d.filters->n * sizeof(*ds->filters))))

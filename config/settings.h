@@ -168,6 +168,9 @@ struct vg_discovery_settings {
      * restricted to its app); none: every process. */
     struct vg_filter_settings *filters;
     size_t n_filters;
+    /* Discovery.SampleAllProcesses: sample every visible process for /metrics, not only those a
+     * rule watches (default false: the others cost only their discovery). */
+    bool sample_all;
 };
 
 enum vg_diag_port_mode { VG_DIAG_PORT_CONNECT = 0, VG_DIAG_PORT_LISTEN };

@@ -228,6 +228,7 @@ static void server_closed(struct vg_http_server *s, void *ud)
 {
     struct vg_api *api = ud;
     vg__ops_free_all(api);
+    vg__metrics_cache_free(api);
     free(api);
 }
 

@@ -16,6 +16,7 @@ struct vg_api {
     struct vg_op *ops; /* newest first */
     unsigned dumps_running;
     unsigned max_dumps;
+    struct vg__metrics_cache *metrics; /* api_metrics.c: the latest /metrics rendering */
 };
 
 /* A JSON string for s (NULL gives null); invalid UTF-8 is repaired, never dropped. */
@@ -43,6 +44,8 @@ void vg__uuid(char out[37]);
 
 /* operations.c */
 void vg__ops_free_all(struct vg_api *api);
+/* api_metrics.c */
+void vg__metrics_cache_free(struct vg_api *api);
 
 #define VG__HANDLER(name)                                                                          \
     void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)

@@ -9,8 +9,10 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 /* ---------- /metrics ---------- */
 
@@ -159,32 +161,65 @@ static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
     vg_buf_free(&key);
 }
 
-VG__HANDLER(metrics)
+/* The exposition, rendered at most once per sweep (or when vigil's own counters changed) and
+ * shared by every scraper as it is and gzipped: a scrape storm costs neither the sampling loop
+ * nor memory per client. */
+struct vg__metrics_cache {
+    uint64_t ticks;
+    const struct vg_gen *gen;
+    struct vg_daemon_counters counters;
+    struct vg_egress_status egress;
+    struct vg_http_blob *text, *gz;
+};
+
+/* A process's label set, `{pid="..",name="..",runtime=".."}`, appended to b. */
+static void labels(struct vg_buf *b, const struct vg_proc *p)
 {
-    struct vg_api *api = ud;
-    struct vg_daemon *d = api->d;
-    struct vg_buf b;
-    vg_buf_init(&b);
+    vg_buf_printf(b, "{pid=\"%d\",name=\"", p->pid);
+    label_escape(b, p->name);
+    vg_buf_printf(b, "\",runtime=\"%s\"} ", p->runtime ? p->runtime->name : "native");
+}
+
+static void render(struct vg_daemon *d, const struct vg_egress_status *es, struct vg_buf *b)
+{
+    /* the exported processes and their labels, once: then one pass per metric family */
+    size_t n = 0, cap = vg_proc_table_count(d->procs);
+    struct vg_watched **ws = cap ? calloc(cap, sizeof(*ws)) : NULL;
+    size_t *lab = cap ? calloc(cap + 1, sizeof(*lab)) : NULL;
+    struct vg_buf lb;
+    vg_buf_init(&lb);
+    for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p && ws && lab && n < cap;
+         p = vg_proc_table_next(d->procs, p)) {
+        struct vg_watched *w = p->user;
+        if (!w || !w->has_sample || !exported(d, p))
+            continue;
+        ws[n] = w;
+        lab[n] = lb.len;
+        labels(&lb, p);
+        n++;
+    }
+    if (lab)
+        lab[n] = lb.len;
     for (int m = 0; m < VG_METRIC_COUNT; m++) {
         const struct vg_metric_def *def = &vg_metric_defs[m];
         bool any = false;
-        for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
-             p = vg_proc_table_next(d->procs, p)) {
-            struct vg_watched *w = p->user;
-            if (!w || !w->has_sample || !vg_sample_has(&w->last, (enum vg_metric_id)m) ||
-                !exported(d, p))
+        for (size_t i = 0; i < n; i++) {
+            struct vg_watched *w = ws[i];
+            if (!vg_sample_has(&w->last, (enum vg_metric_id)m))
                 continue;
             if (!any)
-                family(&b, def->name, def->kind == VG_COUNTER ? "counter" : "gauge", def->help);
+                family(b, def->name, def->kind == VG_COUNTER ? "counter" : "gauge", def->help);
             any = true;
-            vg_buf_printf(&b, "%s{pid=\"%d\",name=\"", def->name, p->pid);
-            label_escape(&b, p->name);
-            vg_buf_printf(&b, "\",runtime=\"%s\"} ", (p->runtime ? p->runtime->name : "native"));
-            put_value(&b, w->last.v[m]);
-            vg_buf_puts(&b, "\n");
+            vg_buf_puts(b, def->name);
+            vg_buf_append(b, lb.data + lab[i], lab[i + 1] - lab[i]);
+            put_value(b, w->last.v[m]);
+            vg_buf_puts(b, "\n");
         }
     }
-    runtime_metrics(&b, d);
+    free(ws);
+    free(lab);
+    vg_buf_free(&lb);
+    runtime_metrics(b, d);
     struct vg_daemon_counters *c = &d->counters;
     struct {
         const char *name, *type, *help;
@@ -192,6 +227,10 @@ VG__HANDLER(metrics)
     } own[] = {
         {"vigil_up", "gauge", "1 while the daemon runs", 1},
         {"vigil_processes", "gauge", "Processes currently discovered", (double)c->processes},
+        {"vigil_processes_sampled", "gauge",
+         "Processes read from /proc at the last sweep (those rules watch, or every one with "
+         "Discovery.SampleAllProcesses)",
+         (double)c->processes_sampled},
         {"vigil_rules", "gauge", "Collection rules loaded", (double)d->gen->rules->n_rules},
         {"vigil_rules_fired_total", "counter", "Rule triggers that started an action list",
          (double)c->rules_fired},
@@ -209,36 +248,116 @@ VG__HANDLER(metrics)
          (double)d->ticks},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(own); i++) {
-        family(&b, own[i].name, own[i].type, own[i].help);
-        vg_buf_printf(&b, "%s ", own[i].name);
-        put_value(&b, own[i].v);
-        vg_buf_puts(&b, "\n");
+        family(b, own[i].name, own[i].type, own[i].help);
+        vg_buf_printf(b, "%s ", own[i].name);
+        put_value(b, own[i].v);
+        vg_buf_puts(b, "\n");
     }
-    struct vg_egress_status es;
-    vg_egress_status(d->gen->egress, &es);
     struct {
         const char *name, *type, *help;
         uint64_t v;
     } eg[] = {
         {"vigil_uploads_started_total", "counter", "Uploads started (including resumed)",
-         es.uploads_started},
+         es->uploads_started},
         {"vigil_uploads_succeeded_total", "counter", "Uploads confirmed by the provider",
-         es.uploads_succeeded},
-        {"vigil_uploads_failed_total", "counter", "Uploads that failed", es.uploads_failed},
-        {"vigil_uploads_retrying", "gauge", "Uploads waiting to retry", es.uploads_retrying},
-        {"vigil_upload_retries_total", "counter", "Upload retries", es.retries},
+         es->uploads_succeeded},
+        {"vigil_uploads_failed_total", "counter", "Uploads that failed", es->uploads_failed},
+        {"vigil_uploads_retrying", "gauge", "Uploads waiting to retry", es->uploads_retrying},
+        {"vigil_upload_retries_total", "counter", "Upload retries", es->retries},
         {"vigil_upload_bytes_total", "counter", "Bytes accepted by egress providers",
-         es.bytes_uploaded},
-        {"vigil_spool_bytes", "gauge", "Bytes held in the spool directory", es.spool_bytes},
-        {"vigil_spool_quota_bytes", "gauge", "Spool quota in effect", es.spool_quota},
+         es->bytes_uploaded},
+        {"vigil_spool_bytes", "gauge", "Bytes held in the spool directory", es->spool_bytes},
+        {"vigil_spool_quota_bytes", "gauge", "Spool quota in effect", es->spool_quota},
     };
     for (size_t i = 0; i < VG_ARRAY_SIZE(eg); i++) {
-        family(&b, eg[i].name, eg[i].type, eg[i].help);
-        vg_buf_printf(&b, "%s %" PRIu64 "\n", eg[i].name, eg[i].v);
+        family(b, eg[i].name, eg[i].type, eg[i].help);
+        vg_buf_printf(b, "%s %" PRIu64 "\n", eg[i].name, eg[i].v);
     }
-    vg_http_res_text(res, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "",
-                     b.len);
-    vg_buf_free(&b);
+}
+
+/* gzip (RFC 1952) of len bytes; NULL when out of memory. Level 1: this text shrinks ~10x even
+ * so, at a fraction of the default level's CPU. */
+static struct vg_http_blob *gzip_blob(const void *data, size_t len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    uLong cap = deflateBound(&z, (uLong)len);
+    unsigned char *out = malloc(cap);
+    struct vg_http_blob *b = NULL;
+    if (out) {
+        z.next_in = (Bytef *)(uintptr_t)data;
+        z.avail_in = (uInt)len;
+        z.next_out = out;
+        z.avail_out = (uInt)cap;
+        if (deflate(&z, Z_FINISH) == Z_STREAM_END) {
+            b = vg_http_blob_new(out, cap - z.avail_out);
+            out = NULL;
+        }
+        free(out);
+    }
+    deflateEnd(&z);
+    return b;
+}
+
+void vg__metrics_cache_free(struct vg_api *api)
+{
+    struct vg__metrics_cache *mc = api->metrics;
+    if (!mc)
+        return;
+    vg_http_blob_unref(mc->text);
+    vg_http_blob_unref(mc->gz);
+    free(mc);
+    api->metrics = NULL;
+}
+
+VG__HANDLER(metrics)
+{
+    struct vg_api *api = ud;
+    struct vg_daemon *d = api->d;
+    if (!api->metrics && !(api->metrics = calloc(1, sizeof(*api->metrics)))) {
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return;
+    }
+    struct vg__metrics_cache *mc = api->metrics;
+    struct vg_egress_status es;
+    vg_egress_status(d->gen->egress, &es);
+    bool fresh = mc->text && mc->ticks == d->ticks && mc->gen == d->gen &&
+                 memcmp(&mc->counters, &d->counters, sizeof(d->counters)) == 0 &&
+                 memcmp(&mc->egress, &es, sizeof(es)) == 0;
+    if (!fresh) {
+        vg__metrics_cache_free(api);
+        if (!(api->metrics = mc = calloc(1, sizeof(*mc)))) {
+            vg_http_res_error(res, VG_ENOMEM, "out of memory");
+            return;
+        }
+        struct vg_buf b;
+        vg_buf_init(&b);
+        render(d, &es, &b);
+        size_t len = b.len;
+        mc->text = vg_http_blob_new(vg_buf_steal(&b), len);
+        if (!mc->text) {
+            vg_http_res_error(res, VG_ENOMEM, "out of memory rendering /metrics");
+            return;
+        }
+        mc->ticks = d->ticks;
+        mc->gen = d->gen;
+        mc->counters = d->counters;
+        mc->egress = es;
+    }
+    const char *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    vg_http_res_header(res, "Vary", "Accept-Encoding");
+    if (vg_http_req_accepts(req, "gzip")) {
+        if (!mc->gz)
+            mc->gz = gzip_blob(vg_http_blob_data(mc->text), vg_http_blob_len(mc->text));
+        if (mc->gz) {
+            vg_http_res_header(res, "Content-Encoding", "gzip");
+            vg_http_res_blob(res, 200, ctype, mc->gz);
+            return;
+        }
+    }
+    vg_http_res_blob(res, 200, ctype, mc->text);
 }
 
 /* ---------- lifecycle ---------- */

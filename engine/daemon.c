@@ -146,6 +146,7 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
     }
     inst->next = w->instances;
     w->instances = inst;
+    w->had_instances = true;
     if (r->trigger.type && (r->trigger.type->flags & VG_TRIGGER_ONCE)) {
         /* Startup fires the moment the process is discovered, not at its first sample (a
          * process living a second or two would be gone by then) */
@@ -162,14 +163,22 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
  * (and its adapter can provide them); closed when none does any more, reopened when the rules
  * read samples of another provider (one session per process feeds every rule). */
+static bool sample_all(const struct vg_daemon *d, const struct vg_proc *p)
+{
+    return d->gen->cfg->settings.discovery.sample_all && vg__proc_visible(d, p);
+}
+
 static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
     struct vg_rt_metric_ref refs[MAX_RT_NEEDS];
     struct vg_buf sig = {0};
     size_t n = 0;
+    /* What is sampled: the processes rules watch, or every one when /metrics should show all */
+    bool sampled = !dropping && (w->instances || sample_all(d, w->p));
+    w->p->identity_only = !sampled;
     /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
-    bool need = !dropping && rt && rt->cheap_samples;
+    bool need = sampled && rt && rt->cheap_samples;
     for (struct vg_instance *x = dropping ? NULL : w->instances; x; x = x->next) {
         if (!x->rule->needs_runtime || x->limits.finished)
             continue;
@@ -245,6 +254,16 @@ static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
     }
 }
 
+static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget);
+
+/* A process no rule ever watched and nothing samples costs its discovery only: no record here,
+ * no /proc reads but the table's identity check (p->identity_only). */
+static void settle(struct vg_daemon *d, struct vg_watched *w)
+{
+    if (!w->had_instances && !w->session && w->p->identity_only && !w->p->external)
+        drop_watched(d, w, false);
+}
+
 static void on_appeared(struct vg_proc *p, void *arg)
 {
     struct vg_daemon *d = arg;
@@ -255,6 +274,7 @@ static void on_appeared(struct vg_proc *p, void *arg)
     p->user = w;
     attach_rules(d, w);
     update_session(d, w, false);
+    settle(d, w);
 }
 
 static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
@@ -309,6 +329,7 @@ static void on_changed(struct vg_proc *p, void *arg)
     }
     attach_rules(d, w);
     update_session(d, w, false);
+    settle(d, w);
 }
 
 /* .NET's Logging section sets the level and format, unless the command line did. */
@@ -336,8 +357,10 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
     for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
          p = vg_proc_table_next(d->procs, p)) {
         struct vg_watched *w = p->user;
-        if (!w)
+        if (!w) {
+            on_appeared(p, d); /* a rule may watch it now */
             continue;
+        }
         bool visible = vg__proc_visible(d, p);
         struct vg_instance **pp = &w->instances;
         while (*pp) {
@@ -360,6 +383,7 @@ void vg__daemon_apply_gen(struct vg_daemon *d, struct vg_gen *g)
         }
         attach_rules(d, w);
         update_session(d, w, false);
+        settle(d, w);
     }
     if (old)
         vg__gen_unref(old);
@@ -481,11 +505,17 @@ static void on_tick(uv_timer_t *t)
     vg_sampler_tick(d->sampler);
     uint64_t mono = vg_mono_ms(), wall = vg_wall_ms();
     uint64_t mask = metric_mask(d);
+    uint64_t sampled = 0;
     for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
          p = vg_proc_table_next(d->procs, p)) {
         struct vg_watched *w = p->user;
         if (!w)
             continue;
+        if (p->identity_only && !p->external) {
+            w->has_sample = false; /* its rules finished or went away: nothing reads it */
+            continue;
+        }
+        sampled++;
         struct vg_sample prev = w->last;
         bool had = w->has_sample;
         if (p->external) {
@@ -523,6 +553,7 @@ static void on_tick(uv_timer_t *t)
         vg__daemon_check_armed(w);
     }
     d->counters.processes = vg_proc_table_count(d->procs);
+    d->counters.processes_sampled = sampled;
 #ifdef __GLIBC__
     if (d->ticks % TRIM_EVERY == TRIM_EVERY - 1)
         malloc_trim(0);

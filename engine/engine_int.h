@@ -59,6 +59,8 @@ struct vg_watched {
     const struct vg_runtime_type *session_rt;
     char *session_needs;    /* the providers the session was opened for ("a\nb\n") */
     struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
+    bool had_instances;     /* kept while a rule ever watched it (its state rows are forgotten at
+                               exit); a process no rule watched has no vg_watched at all */
 };
 
 struct vg_action_result;
@@ -100,6 +102,7 @@ struct vg_daemon_counters {
     uint64_t reloads_ok, reloads_failed;
     uint64_t sample_duration_us; /* last sweep */
     uint64_t processes;
+    uint64_t processes_sampled; /* read from /proc at the last sweep */
 };
 
 struct vg_daemon {

@@ -48,7 +48,7 @@ struct vg_proc_table {
     struct ign **ign_buckets; /* same size as buckets */
 };
 
-static const char *const pf_names[VG__PF_COUNT] = {"stat", "status", "io", "fd"};
+static const char *const pf_names[VG__PF_COUNT] = {"stat", "status", "io", "fd", "comm"};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -168,22 +168,45 @@ static void ign_remove(struct vg_proc_table *t, struct ign *g)
     free(g);
 }
 
-static int open_pf(const struct vg_proc_table *t, int pid, int which)
+/* Out of descriptors (EMFILE, ENFILE): half the kept ones go back and the budget drops to what
+ * is left, so the daemon's sockets and files get theirs; reads go on by open/read/close. */
+static void shed_kept(struct vg_proc_table *t)
+{
+    int target = t->kept / 2;
+    for (size_t i = 0; i < t->nbuckets && t->kept > target; i++)
+        for (struct vg_proc *p = t->buckets[i]; p && t->kept > target; p = p->hnext)
+            close_fds(p);
+    t->max_kept = t->kept;
+}
+
+/* openat under proc_root that gives kept fds back once when the process is out of them. */
+static int open_rel(struct vg_proc_table *t, const char *rel, int flags)
+{
+    int fd = openat(t->root_fd, rel, flags);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && t->kept > 0) {
+        shed_kept(t);
+        fd = openat(t->root_fd, rel, flags);
+    }
+    return fd < 0 ? -errno : fd;
+}
+
+static int open_pf(struct vg_proc_table *t, int pid, int which)
 {
     char rel[64];
     snprintf(rel, sizeof(rel), "%d/%s", pid, pf_names[which]);
     int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
     if (which == VG__PF_FD)
         flags |= O_DIRECTORY;
-    int fd = openat(t->root_fd, rel, flags);
-    return fd < 0 ? -errno : fd;
+    return open_rel(t, rel, flags);
 }
 
-/* Keeps fd in slot `which` when the budget allows; otherwise closes it. */
+/* Keeps fd in slot `which` when the budget allows; otherwise closes it. A process only checked
+ * for identity keeps its comm fd alone; a sampled one never needs comm (stat has it). */
 static void keep_or_close(struct vg_proc *p, int which, int fd)
 {
     struct vg_proc_table *t = p->table;
-    if (p->pf[which] < 0 && t->kept < t->max_kept) {
+    bool wanted = p->identity_only == (which == VG__PF_COMM);
+    if (wanted && p->pf[which] < 0 && t->kept < t->max_kept) {
         p->pf[which] = fd;
         t->kept++;
     } else {
@@ -254,9 +277,9 @@ int vg__proc_count_fds(struct vg_proc *p)
         if (fd < 0) {
             char rel[32];
             snprintf(rel, sizeof(rel), "%d/fd", p->pid);
-            fd = openat(p->table->root_fd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            fd = open_rel(p->table, rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (fd < 0)
-                return -errno;
+                return fd;
             opened = true;
         }
         int r = fstat(fd, &sb) < 0 ? -errno : 0;
@@ -321,7 +344,7 @@ static void read_cmdline(struct vg_proc *p)
     char buf[VG_PROC_CMDLINE_MAX + 1];
     char rel[64];
     snprintf(rel, sizeof(rel), "%d/cmdline", p->pid);
-    int fd = openat(p->table->root_fd, rel, O_RDONLY | O_CLOEXEC);
+    int fd = open_rel(p->table, rel, O_RDONLY | O_CLOEXEC);
     size_t len = 0;
     if (fd >= 0) {
         /* cmdline is not a seq file: it may come in page-sized pieces. */
@@ -511,9 +534,84 @@ static int add_new(struct vg_proc_table *t, int pid, const struct vg_proc_scan_c
     return 0;
 }
 
+/* A process nobody samples: 1 when its kept comm fd still reads the same name (same process,
+ * same program), 0 when only stat can tell (no kept fd, a new name, a read error), VG_EEXITED
+ * when it is gone. A kept fd belongs to its process: after an exit it reads ESRCH even when the
+ * pid was reused, so stat's start time is not needed. */
+static int same_program(struct vg_proc *p)
+{
+    for (int i = 0; i < VG__PF_COUNT; i++)
+        if (i != VG__PF_COMM && p->pf[i] >= 0) {
+            close(p->pf[i]);
+            p->pf[i] = -1;
+            p->table->kept--;
+        }
+    if (p->pf[VG__PF_COMM] < 0)
+        return 0;
+    char buf[VG_PROC_NAME_MAX + 2];
+    ssize_t n = pread(p->pf[VG__PF_COMM], buf, sizeof(buf) - 1, 0);
+    if (n < 0)
+        return errno == ESRCH || errno == ENOENT ? VG_EEXITED : 0;
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    buf[n] = '\0';
+    return strcmp(buf, p->st.comm) == 0;
+}
+
+/* After stat said the process is the one known: keeps an identity-only process's comm fd for
+ * the next scans (opened right after stat checked the start time). */
+static void keep_comm(struct vg_proc *p)
+{
+    if (!p->identity_only || p->pf[VG__PF_COMM] >= 0 || p->table->kept >= p->table->max_kept)
+        return;
+    int fd = open_pf(p->table, p->pid, VG__PF_COMM);
+    if (fd >= 0)
+        keep_or_close(p, VG__PF_COMM, fd);
+}
+
+/* What a scan re-reads now and then for a known, unchanged process. */
+static void recheck(struct vg_proc_table *t, struct vg_proc *p, const struct vg_proc_scan_cb *cb)
+{
+    if (!p->cmdline[0] && p->cmdline_checks < CMDLINE_CHECKS_MAX) {
+        /* caught in the middle of execve, the command line reads empty for a moment:
+         * look again, or CommandLine filters would never match this process */
+        p->cmdline_checks++;
+        read_cmdline(p);
+        if (p->cmdline && p->cmdline[0] && cb && cb->changed)
+            cb->changed(p, cb->arg);
+        if (!p->cmdline)
+            p->cmdline = vg_strdup("");
+    } else if (!p->runtime_settled && p->runtime_checks < RUNTIME_CHECKS_MAX) {
+        /* a runtime may map its library a moment after the process appears */
+        const struct vg_runtime_type *before = p->runtime;
+        detect_runtime(p, is_young(p));
+        if (p->runtime != before && cb && cb->changed)
+            cb->changed(p, cb->arg);
+    }
+    /* processes can be moved between cgroups; only sampling reads the path after discovery */
+    if (!p->identity_only && t->gen - p->cgroup_gen >= CGROUP_REREAD_SCANS)
+        read_cgroup(p);
+}
+
 static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_scan_cb *cb)
 {
     struct vg_proc *p = vg_proc_table_find(t, pid);
+    if (p && p->identity_only) {
+        int same = same_program(p);
+        if (same == 1) {
+            p->seen_gen = t->gen;
+            recheck(t, p, cb);
+            return 0;
+        }
+        if (same < 0) {
+            report_exit(t, p, cb);
+            p = NULL; /* the pid may now belong to a new process */
+        }
+    } else if (p && p->pf[VG__PF_COMM] >= 0) {
+        close(p->pf[VG__PF_COMM]); /* sampled again: stat tells the name */
+        p->pf[VG__PF_COMM] = -1;
+        t->kept--;
+    }
     if (p) {
         char prev_comm[VG_PROC_NAME_MAX];
         memcpy(prev_comm, p->st.comm, sizeof(prev_comm));
@@ -527,24 +625,10 @@ static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_sca
                 read_identity(p);
                 if (cb && cb->changed)
                     cb->changed(p, cb->arg);
-            } else if (!p->cmdline[0] && p->cmdline_checks < CMDLINE_CHECKS_MAX) {
-                /* caught in the middle of execve, the command line reads empty for a moment:
-                 * look again, or CommandLine filters would never match this process */
-                p->cmdline_checks++;
-                read_cmdline(p);
-                if (p->cmdline && p->cmdline[0] && cb && cb->changed)
-                    cb->changed(p, cb->arg);
-                if (!p->cmdline)
-                    p->cmdline = vg_strdup("");
-            } else if (!p->runtime_settled && p->runtime_checks < RUNTIME_CHECKS_MAX) {
-                /* a runtime may map its library a moment after the process appears */
-                const struct vg_runtime_type *before = p->runtime;
-                detect_runtime(p, is_young(p));
-                if (p->runtime != before && cb && cb->changed)
-                    cb->changed(p, cb->arg);
+            } else {
+                recheck(t, p, cb);
             }
-            if (t->gen - p->cgroup_gen >= CGROUP_REREAD_SCANS)
-                read_cgroup(p); /* processes can be moved between cgroups */
+            keep_comm(p);
             return 0;
         }
         if (r != VG_EEXITED && r != VG_EPARSE) {
@@ -716,9 +800,9 @@ int vg_proc_scan(struct vg_proc_table *t, const struct vg_proc_scan_cb *cb)
 
     /* A fresh fd per scan: getdents on a kept /proc fd after lseek(0) would do too, but /proc's
      * pid listing is cheap to reopen and this keeps fake trees simple. */
-    int dfd = openat(t->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open_rel(t, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return -errno;
+        return dfd;
     char buf[16384] __attribute__((aligned(8)));
     for (;;) {
         ssize_t n = getdents64(dfd, buf, sizeof(buf));
@@ -850,6 +934,11 @@ const char *vg_proc_table_boot_id(const struct vg_proc_table *t)
 int vg_proc_table_kept_fds(const struct vg_proc_table *t)
 {
     return t->kept;
+}
+
+int vg_proc_table_kept_budget(const struct vg_proc_table *t)
+{
+    return t->max_kept;
 }
 
 const char *vg_proc_table_root(const struct vg_proc_table *t)

@@ -38,7 +38,7 @@ struct vg_proc_detector {
     void *arg;
 };
 
-enum { VG__PF_STAT = 0, VG__PF_STATUS, VG__PF_IO, VG__PF_FD, VG__PF_COUNT };
+enum { VG__PF_STAT = 0, VG__PF_STATUS, VG__PF_IO, VG__PF_FD, VG__PF_COMM, VG__PF_COUNT };
 
 /* One process. Fields are read-only for users of the table, except `user`. */
 struct vg_proc {
@@ -58,6 +58,10 @@ struct vg_proc {
     const struct vg_runtime_type *runtime; /* set by the detector; NULL until known */
     void *runtime_data;                    /* the runtime adapter's per-process state */
     void *user;                            /* free for the engine; the table never touches it */
+    /* Set by the table's user: nobody samples this process, so scans only check that it is
+     * still the same program (a pread of its kept comm fd instead of stat) and it keeps no
+     * other fd. Exec (a new comm), exit and pid reuse are still reported. */
+    bool identity_only;
 
     /* Latest stat; `stat_fresh` says the last scan read it, so the sampler need not. */
     struct vg_proc_stat st;
@@ -143,8 +147,11 @@ struct vg_proc *vg_proc_table_find_key(const struct vg_proc_table *t, uint64_t k
 /* Iteration: pass NULL to start; returns NULL at the end. The table must not change meanwhile. */
 struct vg_proc *vg_proc_table_next(const struct vg_proc_table *t, const struct vg_proc *prev);
 const char *vg_proc_table_boot_id(const struct vg_proc_table *t);
-/* Number of /proc fds the table currently keeps open (for tests and diagnostics). */
+/* Number of /proc fds the table currently keeps open, and its budget (for tests and
+ * diagnostics). The budget shrinks when opening a file fails with EMFILE or ENFILE: the table
+ * then closes half its kept fds and reads the rest by open/read/close, never failing. */
 int vg_proc_table_kept_fds(const struct vg_proc_table *t);
+int vg_proc_table_kept_budget(const struct vg_proc_table *t);
 
 /* The root the table reads ("/proc" unless injected) and an fd on it. */
 const char *vg_proc_table_root(const struct vg_proc_table *t);

@@ -329,6 +329,19 @@ void vg__http_conn_graceful_close(struct vg__http_conn *c)
     conn_read_start(c);
 }
 
+/* A closed connection's slot is free from the moment it is closed, not from its handle's close
+ * callback: a client reconnecting at once must not be refused for its own old connection. */
+static void release_slot(struct vg__http_conn *c)
+{
+    struct vg_http_server *s = c->server;
+    if (c->released || c->rejected)
+        return;
+    c->released = true;
+    s->stats.connections_active--;
+    if (c->metrics)
+        s->open_conns--;
+}
+
 void vg__http_conn_abort(struct vg__http_conn *c)
 {
     if (c->state == VG__CONN_CLOSED)
@@ -345,6 +358,7 @@ void vg__http_conn_abort(struct vg__http_conn *c)
     }
     res->state = VG__RES_SENT;
     conn_read_stop(c);
+    release_slot(c);
     c->tp->close(c);
 }
 
@@ -424,20 +438,36 @@ void vg__http_conn_fini(struct vg__http_conn *c)
     if (c->rejected)
         s->n_rejecting--;
     else
-        s->stats.connections_active--;
-    if (c->metrics)
-        s->open_conns--;
+        release_slot(c);
     vg__http_req_reset(&c->req);
     vg__http_res_reset(&c->res);
     vg_buf_free(&c->pending);
     vg__http_server_maybe_finish(s);
 }
 
-bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__http_listener *l)
+static bool room(const struct vg_http_server *s, const struct vg__http_listener *l)
 {
     /* the metrics listeners have their own budget: a scraper storm never starves the API, nor
      * API clients the scraper */
     if (!l->require_auth)
         return s->open_conns < s->cfg.metrics_max_connections;
     return s->stats.connections_active - s->open_conns < s->cfg.max_connections;
+}
+
+bool vg__http_server_has_room(struct vg_http_server *s, const struct vg__http_listener *l)
+{
+    if (room(s, l))
+        return true;
+    /* Only connections between requests (or lingering after the last response): one in the
+     * middle of a response may have a half-closed peer still reading it. */
+    bool metrics = !l->require_auth;
+    struct vg__http_conn *c = s->conns, *next;
+    for (; c && !room(s, l); c = next) {
+        next = c->next;
+        if (c->rejected || c->released || c->metrics != metrics || !c->tp->peer_closed)
+            continue;
+        if ((c->state == VG__CONN_IDLE || c->state == VG__CONN_LINGER) && c->tp->peer_closed(c))
+            vg__http_conn_abort(c);
+    }
+    return room(s, l);
 }

@@ -119,6 +119,21 @@ int vg_http_req_json(const struct vg_http_req *req, json_t **out);
 /* ---- response ---- */
 /* Adds a header line (copied). CR/LF in name or value gives VG_EINVAL. Before sending only. */
 int vg_http_res_header(struct vg_http_res *res, const char *name, const char *value);
+/* A body many responses share (one /metrics rendering for every scraper), so concurrent clients
+ * cost no copy each. Loop thread only; reference-counted: each response holds a reference until
+ * its bytes are written, the creator holds one until vg_http_blob_unref(). */
+struct vg_http_blob;
+/* Takes data (malloc'd; freed with the last reference). NULL when out of memory (data freed). */
+struct vg_http_blob *vg_http_blob_new(void *data, size_t len);
+void vg_http_blob_unref(struct vg_http_blob *b); /* NULL is a no-op */
+const void *vg_http_blob_data(const struct vg_http_blob *b);
+size_t vg_http_blob_len(const struct vg_http_blob *b);
+/* Sends a complete response whose body is b (a reference is taken). */
+int vg_http_res_blob(struct vg_http_res *res, int status, const char *content_type,
+                     struct vg_http_blob *b);
+/* Whether the request's Accept-Encoding accepts coding ("gzip"): listed (or "*") with q > 0. */
+bool vg_http_req_accepts(const struct vg_http_req *req, const char *coding);
+
 /* Sends a complete response. json: takes ownership of body (may be NULL: "null"). */
 int vg_http_res_json(struct vg_http_res *res, int status, json_t *body);
 int vg_http_res_text(struct vg_http_res *res, int status, const char *content_type,

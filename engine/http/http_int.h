@@ -31,7 +31,8 @@ struct vg__http_wreq {
     uv_buf_t bufs[3];
     unsigned nbufs;
     void *owned[3];
-    size_t stream_bytes; /* payload counted against the stream's queue */
+    struct vg_http_blob *blob; /* a shared body, released when done */
+    size_t stream_bytes;       /* payload counted against the stream's queue */
 };
 
 struct vg__http_transport {
@@ -44,6 +45,9 @@ struct vg__http_transport {
     /* Starts releasing the transport; it later calls vg__http_conn_fini() and frees c. Pending
      * writes complete (with an error) before that. */
     void (*close)(struct vg__http_conn *c);
+    /* Optional: whether the peer has closed its side (checked without reading), so a
+     * connection waiting for its next request can give its slot to a new one at once. */
+    bool (*peer_closed)(struct vg__http_conn *c);
 };
 
 struct vg__http_listener {
@@ -124,6 +128,7 @@ struct vg__http_conn {
     bool msg_complete;
     bool rejected; /* over max connections: 503 then close */
     bool metrics;  /* counted in open_conns: the listener may be gone when the connection closes */
+    bool released; /* its slot was given back (at abort, before the handle is closed) */
     int err_status;
     const char *err_detail;
     struct vg_http_req req;
@@ -141,8 +146,10 @@ void vg__http_conn_abort(struct vg__http_conn *c);
 void vg__http_write_done(struct vg__http_wreq *w, int status);
 /* Called by the transport once its handle is closed; unlinks and frees what c holds. */
 void vg__http_conn_fini(struct vg__http_conn *c);
-/* Whether listener l of s accepts one more connection (false: reject with 503). */
-bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__http_listener *l);
+/* Whether listener l of s accepts one more connection (false: reject with 503). When full,
+ * connections whose peers already hung up (not yet read) are closed first: a client closing
+ * and reconnecting at once must find its slot free. */
+bool vg__http_server_has_room(struct vg_http_server *s, const struct vg__http_listener *l);
 
 /* http_auth.c */
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);

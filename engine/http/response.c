@@ -137,7 +137,45 @@ void vg__http_wreq_free(struct vg__http_wreq *w)
 {
     for (unsigned i = 0; i < w->nbufs; i++)
         free(w->owned[i]);
+    vg_http_blob_unref(w->blob);
     free(w);
+}
+
+struct vg_http_blob {
+    size_t refs;
+    size_t len;
+    void *data;
+};
+
+struct vg_http_blob *vg_http_blob_new(void *data, size_t len)
+{
+    struct vg_http_blob *b = malloc(sizeof(*b));
+    if (!b) {
+        free(data);
+        return NULL;
+    }
+    b->refs = 1;
+    b->len = len;
+    b->data = data;
+    return b;
+}
+
+void vg_http_blob_unref(struct vg_http_blob *b)
+{
+    if (!b || --b->refs)
+        return;
+    free(b->data);
+    free(b);
+}
+
+const void *vg_http_blob_data(const struct vg_http_blob *b)
+{
+    return b->data;
+}
+
+size_t vg_http_blob_len(const struct vg_http_blob *b)
+{
+    return b->len;
 }
 
 /* Takes w; on failure the connection is aborted. */
@@ -206,9 +244,10 @@ static int res_check(struct vg_http_res *res)
     return 0;
 }
 
-/* Sends head + body (body is taken when owned). */
-static int res_send(struct vg_http_res *res, int status, const char *ctype, void *body, size_t len,
-                    bool owned)
+/* Sends head + body (body is taken when owned; blob, when given, is the body and gets a
+ * reference). */
+static int res_send_ex(struct vg_http_res *res, int status, const char *ctype, void *body,
+                       size_t len, bool owned, struct vg_http_blob *blob)
 {
     struct vg__http_conn *c = res->conn;
     int rc = res_check(res);
@@ -240,6 +279,10 @@ static int res_send(struct vg_http_res *res, int status, const char *ctype, void
         vg__http_wreq_add(w, body, len, owned);
     else if (owned)
         free(body);
+    if (blob && !nobody && len) {
+        w->blob = blob;
+        blob->refs++;
+    }
     res->state = VG__RES_SENT;
     res->cancel = NULL;
     /* Path only: query strings and headers stay out of the log. */
@@ -249,6 +292,42 @@ static int res_send(struct vg_http_res *res, int status, const char *ctype, void
     if (rc == 0 && c->state != VG__CONN_CLOSED)
         vg__http_conn_finish_response(c);
     return rc < 0 ? rc : 0;
+}
+
+static int res_send(struct vg_http_res *res, int status, const char *ctype, void *body, size_t len,
+                    bool owned)
+{
+    return res_send_ex(res, status, ctype, body, len, owned, NULL);
+}
+
+int vg_http_res_blob(struct vg_http_res *res, int status, const char *content_type,
+                     struct vg_http_blob *b)
+{
+    return res_send_ex(res, status, content_type ? content_type : "application/octet-stream",
+                       b->data, b->len, false, b);
+}
+
+bool vg_http_req_accepts(const struct vg_http_req *req, const char *coding)
+{
+    const char *v = vg_http_req_header(req, "Accept-Encoding");
+    size_t cl = strlen(coding);
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, " \t;,");
+        bool named = (n == cl && strncasecmp(v, coding, cl) == 0) || (n == 1 && *v == '*');
+        const char *end = v + strcspn(v, ",");
+        /* a q of zero (q=0, q=0.0, q=0.000) refuses the coding */
+        const char *q = named ? strstr(v, "q=") : NULL;
+        bool refused = false;
+        if (q && q < end) {
+            q += 2;
+            refused = *q == '0' && strspn(q + 1, ".0") == (size_t)(strcspn(q + 1, " \t,;"));
+        }
+        if (named && !refused)
+            return true;
+        v = end;
+    }
+    return false;
 }
 
 int vg_http_res_header(struct vg_http_res *res, const char *name, const char *value)

@@ -4,6 +4,7 @@
 #include "config/error.h"
 #include "config/log.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -95,12 +96,24 @@ static void sock_close(struct vg__http_conn *c)
     uv_close(&SOCK_OF(c)->h.handle, sock_close_cb);
 }
 
+static bool sock_peer_closed(struct vg__http_conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno(&SOCK_OF(c)->h.handle, &fd) != 0)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pfd, 1, 0) != 1)
+        return false;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 static const struct vg__http_transport sock_transport = {
     .write = sock_write,
     .shutdown = sock_shutdown,
     .read_start = sock_read_start,
     .read_stop = sock_read_stop,
     .close = sock_close,
+    .peer_closed = sock_peer_closed,
 };
 
 static void drop_close_cb(uv_handle_t *h)
