@@ -39,8 +39,8 @@ void vg__proc_info(const struct vg_proc *p, struct vg_proc_info *out)
     out->runtime_id = f.runtime_id ? f.runtime_id : p->key_str;
     out->managed_entry_point = f.entry_assembly;
     /* On a hybrid host the v2 path is just "/"; the v1 memory path says more there. */
-    bool v2_useful = p->cgroup.v2[0] && strcmp(p->cgroup.v2, "/") != 0;
-    out->cgroup = v2_useful || !p->cgroup.v1_memory[0] ? p->cgroup.v2 : p->cgroup.v1_memory;
+    bool v2_useful = p->cgroup->v2[0] && strcmp(p->cgroup->v2, "/") != 0;
+    out->cgroup = v2_useful || !p->cgroup->v1_memory[0] ? p->cgroup->v2 : p->cgroup->v1_memory;
 }
 
 static void persist_parse(const char *s, struct vg_trigger_persist *p)

@@ -30,6 +30,17 @@ struct ign {
     struct ign *next;
 };
 
+/* An interned set of cgroup paths, shared by the processes that live in those cgroups. */
+struct cg_ref {
+    size_t refs;
+    uint64_t hash;
+    struct cg_ref *next;
+    struct vg_proc_cgroup cg;
+};
+#define CG_BUCKETS 256
+
+static const struct vg_proc_cgroup no_cgroup;
+
 struct vg_proc_table {
     char *proc_root;
     int root_fd; /* proc_root, O_DIRECTORY: listed each scan, base of every openat */
@@ -46,6 +57,7 @@ struct vg_proc_table {
     size_t nbuckets; /* power of two */
     struct vg_proc **buckets;
     struct ign **ign_buckets; /* same size as buckets */
+    struct cg_ref *cgroups[CG_BUCKETS];
 };
 
 static const char *const pf_names[VG__PF_COUNT] = {"stat", "status", "io", "fd", "comm"};
@@ -126,6 +138,57 @@ static void close_fds(struct vg_proc *p)
     }
 }
 
+static uint64_t cg_hash(const struct vg_proc_cgroup *cg)
+{
+    uint64_t h = 1469598103934665603ull;
+    const char *parts[3] = {cg->v2, cg->v1_memory, cg->v1_cpu};
+    for (int i = 0; i < 3; i++)
+        for (const char *s = parts[i];; s++) {
+            h = (h ^ (unsigned char)*s) * 1099511628211ull;
+            if (!*s)
+                break;
+        }
+    return h;
+}
+
+static void cg_release(struct vg_proc_table *t, const struct vg_proc_cgroup *cg)
+{
+    if (!cg || cg == &no_cgroup)
+        return;
+    struct cg_ref *r = (struct cg_ref *)(void *)((char *)cg - offsetof(struct cg_ref, cg));
+    if (--r->refs)
+        return;
+    struct cg_ref **pp = &t->cgroups[r->hash % CG_BUCKETS];
+    while (*pp && *pp != r)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = r->next;
+    free(r);
+}
+
+/* The shared copy of cg (a new one when none is known); &no_cgroup when out of memory. */
+static const struct vg_proc_cgroup *cg_intern(struct vg_proc_table *t,
+                                              const struct vg_proc_cgroup *cg)
+{
+    uint64_t h = cg_hash(cg);
+    struct cg_ref **b = &t->cgroups[h % CG_BUCKETS];
+    for (struct cg_ref *r = *b; r; r = r->next)
+        if (r->hash == h && strcmp(r->cg.v2, cg->v2) == 0 &&
+            strcmp(r->cg.v1_memory, cg->v1_memory) == 0 && strcmp(r->cg.v1_cpu, cg->v1_cpu) == 0) {
+            r->refs++;
+            return &r->cg;
+        }
+    struct cg_ref *r = malloc(sizeof(*r));
+    if (!r)
+        return &no_cgroup;
+    r->refs = 1;
+    r->hash = h;
+    r->cg = *cg;
+    r->next = *b;
+    *b = r;
+    return &r->cg;
+}
+
 static void forget_runtime(struct vg_proc *p);
 
 static void proc_free(struct vg_proc *p)
@@ -133,6 +196,7 @@ static void proc_free(struct vg_proc *p)
     if (!p)
         return;
     forget_runtime(p);
+    cg_release(p->table, p->cgroup);
     close_fds(p);
     free(p->cmdline);
     free(p->exe);
@@ -385,10 +449,14 @@ static void read_cgroup(struct vg_proc *p)
     char buf[4096];
     char rel[64];
     snprintf(rel, sizeof(rel), "%d/cgroup", p->pid);
-    memset(&p->cgroup, 0, sizeof(p->cgroup));
+    struct vg_proc_cgroup cg;
+    memset(&cg, 0, sizeof(cg));
     p->cgroup_gen = p->table->gen;
     if (vg_procfs_read(p->table->root_fd, rel, buf, sizeof(buf)) > 0)
-        vg_cgroup_parse_proc(buf, &p->cgroup);
+        vg_cgroup_parse_proc(buf, &cg);
+    const struct vg_proc_cgroup *old = p->cgroup;
+    p->cgroup = cg_intern(p->table, &cg);
+    cg_release(p->table, old);
 }
 
 static void detect_runtime(struct vg_proc *p, bool young)
@@ -509,6 +577,7 @@ static int add_new(struct vg_proc_table *t, int pid, const struct vg_proc_scan_c
     for (int i = 0; i < VG__PF_COUNT; i++)
         p->pf[i] = -1;
     p->table = t;
+    p->cgroup = &no_cgroup;
     p->pid = pid;
     p->ppid = st.ppid;
     p->st = st;
@@ -857,6 +926,7 @@ struct vg_proc *vg_proc_table_add_external(struct vg_proc_table *t,
     for (int i = 0; i < VG__PF_COUNT; i++)
         p->pf[i] = -1;
     p->table = t;
+    p->cgroup = &no_cgroup;
     p->external = true;
     p->pid = 0;
     p->ns_pid = x->ns_pid;

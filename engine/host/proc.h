@@ -54,7 +54,9 @@ struct vg_proc {
     char name[VG_PROC_NAME_MAX]; /* status Name: (comm, escaped), or stat comm */
     char *cmdline;               /* NUL-separated args joined by spaces, at most 4 KiB */
     char *exe;                   /* readlink of exe; NULL when unreadable */
-    struct vg_proc_cgroup cgroup;
+    /* Shared by every process of the same cgroups (a host has far fewer cgroups than
+     * processes, and the paths are 1.5 KiB); never NULL (all empty when unknown). */
+    const struct vg_proc_cgroup *cgroup;
     const struct vg_runtime_type *runtime; /* set by the detector; NULL until known */
     void *runtime_data;                    /* the runtime adapter's per-process state */
     void *user;                            /* free for the engine; the table never touches it */

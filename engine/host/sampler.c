@@ -266,7 +266,7 @@ int vg_sampler_sample(struct vg_sampler *s, struct vg_proc *p, uint64_t t_ms, ui
     struct vg_cgroup_stats cg = {0};
     unsigned want = cgroup_want(mask);
     if (want)
-        vg_cgroup_get(s->cg, &p->cgroup, want, &cg);
+        vg_cgroup_get(s->cg, p->cgroup, want, &cg);
     if (cg.valid & VG_CG_MEM_CURRENT)
         put(out, mask, VG_M_CG_MEM_CURRENT, (double)cg.mem_current);
     if (cg.valid & VG_CG_MEM_MAX) {

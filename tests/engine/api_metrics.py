@@ -193,7 +193,9 @@ def run(env):
     odd = subprocess.Popen([link], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         check(odd.stdout.readline().startswith(b"ready"), "odd target started")
-        d = env.daemon({"Discovery": {"PollInterval": "200ms"}}, no_auth=True).start()
+        # every process in /metrics, not only those rules watch (there are none here)
+        d = env.daemon({"Discovery": {"PollInterval": "200ms", "SampleAllProcesses": True}},
+                       no_auth=True).start()
 
         def scraped():
             body = h.request(d.metrics_port, "GET", "/metrics").body

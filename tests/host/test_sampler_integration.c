@@ -228,7 +228,7 @@ static void test_real_children(void **state)
     struct vg_cgroup_cache *cg;
     assert_int_equal(vg_cgroup_cache_create("/sys/fs/cgroup", "/proc", &cg), 0);
     struct vg_cgroup_stats cs;
-    vg_cgroup_get(cg, &must_find(t, sleeper)->cgroup, VG_CG_CPU_QUOTA, &cs);
+    vg_cgroup_get(cg, must_find(t, sleeper)->cgroup, VG_CG_CPU_QUOTA, &cs);
     vg_cgroup_cache_destroy(cg);
     double cap = expected_capacity(sleeper, cs.cpu_quota, cs.valid & VG_CG_CPU_QUOTA);
     double one_cpu = 100.0 / cap > 100.0 ? 100.0 : 100.0 / cap;
@@ -254,7 +254,7 @@ static void test_real_children(void **state)
         assert_true(vg_sample_has(&second[0], VG_M_IO_READ));
     /* the child's memory cgroup, when its directory is visible here, is read */
     const struct vg_cgroup_mounts *m = vg_sampler_cgroup_mounts(s);
-    const struct vg_proc_cgroup *pcg = &must_find(t, sleeper)->cgroup;
+    const struct vg_proc_cgroup *pcg = must_find(t, sleeper)->cgroup;
     char cgfile[VG_CGROUP_PATH_MAX * 2 + 32];
     if (m->has_v1_memory && pcg->v1_memory[0])
         snprintf(cgfile, sizeof(cgfile), "%s%s/memory.usage_in_bytes", m->v1_memory,
@@ -527,6 +527,72 @@ static void test_real_runtimes(void **state)
     rmdir(dir);
 }
 
+/* No fd cliff: a table whose budget is larger than what the process can open (every fd number
+ * taken) gives kept fds back on EMFILE and still discovers and samples, by open/read/close. */
+static void test_fd_exhaustion(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    pid_t kids[N];
+    for (int i = 0; i < N; i++)
+        kids[i] = spawn(CHILD_SLEEP);
+    struct vg_proc_table_options o = {.exclude_pid = getpid(), .max_kept_fds = 1000000};
+    struct vg_proc_table *t;
+    struct vg_sampler *s;
+    assert_int_equal(vg_proc_table_create(NULL, &o, &t), 0);
+    assert_int_equal(vg_sampler_create(NULL, &s), 0);
+    assert_int_equal(vg_proc_scan(t, NULL), 0);
+    struct vg_sample out;
+    for (struct vg_proc *p = vg_proc_table_next(t, NULL); p; p = vg_proc_table_next(t, p))
+        vg_sampler_sample(s, p, 1000, VG_SAMPLER_DEFAULT_MASK, &out); /* keeps their fds */
+    int kept = vg_proc_table_kept_fds(t);
+    assert_true(kept >= 4 * N);
+
+    /* every fd number from here on refused: the lowest free one becomes the limit */
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = dup(0);
+    assert_true(lowest >= 0);
+    close(lowest);
+    low = old;
+    low.rlim_cur = (rlim_t)lowest;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    pid_t late = fork(); /* needs no fd: no readiness pipe */
+    if (late == 0) {
+        for (;;)
+            pause();
+    }
+    bool found = false, sampled = true;
+    int budget = 0, kept_after = 0;
+    if (late > 0) {
+        live[nlive++] = late;
+        found = vg_proc_scan(t, NULL) == 0 && vg_proc_table_find(t, late) != NULL;
+        for (int i = 0; i < N; i++) {
+            struct vg_proc *p = vg_proc_table_find(t, kids[i]);
+            sampled = sampled && p &&
+                      vg_sampler_sample(s, p, 2000, VG_SAMPLER_DEFAULT_MASK, &out) == 0 &&
+                      vg_sample_has(&out, VG_M_FDS) && vg_sample_has(&out, VG_M_CTXSW_VOL);
+        }
+        struct vg_proc *lp = vg_proc_table_find(t, late);
+        sampled = sampled && lp &&
+                  vg_sampler_sample(s, lp, 2000, VG_SAMPLER_DEFAULT_MASK, &out) == 0 &&
+                  vg_sample_has(&out, VG_M_RSS);
+        budget = vg_proc_table_kept_budget(t);
+        kept_after = vg_proc_table_kept_fds(t);
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    assert_true(late > 0);
+    assert_true(found);
+    assert_true(sampled);
+    assert_true(budget < kept);
+    assert_true(kept_after <= budget);
+    vg_sampler_destroy(s);
+    vg_proc_table_destroy(t);
+    for (int i = 0; i < N; i++)
+        reap(kids[i], NULL);
+    reap(late, NULL);
+}
+
 /* One case per runtime, so a missing one is reported as skipped on its own. */
 #define RUNTIME_CASE(name)                                                                         \
     {                                                                                              \
@@ -538,6 +604,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_real_children, kill_leftovers),
         cmocka_unit_test_teardown(test_pid_namespace, kill_leftovers),
+        cmocka_unit_test_teardown(test_fd_exhaustion, kill_leftovers),
         RUNTIME_CASE("node"),
         RUNTIME_CASE("jvm"),
         RUNTIME_CASE("dotnet"),

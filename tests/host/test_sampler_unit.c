@@ -262,9 +262,9 @@ static void test_scan_normal_and_kernel_threads(void **state)
     assert_string_equal(x->name, "worker");
     assert_string_equal(x->cmdline, "/usr/bin/worker --flag value");
     assert_string_equal(x->exe, "/usr/bin/worker");
-    assert_string_equal(x->cgroup.v2, "/app.slice/x");
-    assert_string_equal(x->cgroup.v1_memory, "/app");
-    assert_string_equal(x->cgroup.v1_cpu, "/app-cpu");
+    assert_string_equal(x->cgroup->v2, "/app.slice/x");
+    assert_string_equal(x->cgroup->v1_memory, "/app");
+    assert_string_equal(x->cgroup->v1_cpu, "/app-cpu");
     assert_string_equal(rt(x), "native");
     assert_string_equal(x->key_str, "11111111-2222-3333-4444-555555555555:100:5100");
     assert_ptr_equal(vg_proc_table_find_key(f->table, x->key), x);
