@@ -260,8 +260,10 @@ static void drop_watched(struct vg_daemon *d, struct vg_watched *w, bool forget)
  * no /proc reads but the table's identity check (p->identity_only). */
 static void settle(struct vg_daemon *d, struct vg_watched *w)
 {
-    if (!w->had_instances && !w->session && w->p->identity_only && !w->p->external)
-        drop_watched(d, w, false);
+    if (w->had_instances || w->session || !w->p->identity_only || w->p->external)
+        return;
+    vg__daemon_check_armed(w); /* no rule to wait for: a runtime held at startup goes on */
+    drop_watched(d, w, false);
 }
 
 static void on_appeared(struct vg_proc *p, void *arg)

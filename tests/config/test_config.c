@@ -164,12 +164,14 @@ static void test_merge_order(void **state)
     (void)state;
     char *dir = make_dir();
     put(dir, "10-base.yaml", "Discovery: {PollInterval: 5s}\nServer: {MaxConnections: 10}\n");
-    put(dir, "20-override.json", "{\"discovery\": {\"pollInterval\": \"2s\"}}");
+    put(dir, "20-override.json",
+        "{\"discovery\": {\"pollInterval\": \"2s\", \"sampleAllProcesses\": true}}");
     put(dir, "notes.txt", "ignored: [");
     struct vg_diags d;
     struct vg_config *cfg;
     assert_int_equal(load_dir(dir, &d, &cfg), 0);
     assert_int_equal(cfg->settings.discovery.poll_interval_ms, 2000);
+    assert_true(cfg->settings.discovery.sample_all);
     assert_int_equal(cfg->settings.server.max_connections, 10);
     assert_int_equal(cfg->n_files, 2);
     vg_config_destroy(cfg);
@@ -189,6 +191,7 @@ static void test_defaults(void **state)
     struct vg_config *cfg;
     assert_int_equal(load_dir(dir, &d, &cfg), 0);
     assert_int_equal(cfg->settings.discovery.poll_interval_ms, 1000);
+    assert_false(cfg->settings.discovery.sample_all);
     assert_int_equal(cfg->settings.server.max_connections, 64);
     assert_true(cfg->settings.server.metrics_enabled);
     assert_int_equal(cfg->settings.n_egress, 1);
