@@ -2,7 +2,7 @@
 # Installs everything vigil needs to build and test on Debian 12. Idempotent; safe to re-run.
 #   scripts/install-deps.sh          build dependencies
 #   scripts/install-deps.sh --test   also the test peers (gdb, clang for sanitizers/fuzzing,
-#                                    Azurite and s3rver from npm)
+#                                    Azurite and s3rver from npm; wrk for bench/scale)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 want_test=0
@@ -14,7 +14,8 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libyaml-dev libsqlite3-dev lib
 if ((want_test)); then
   pkgs+=(gdb clang libclang-rt-14-dev curl sqlite3 nodejs npm procps util-linux python3 zstd
         prometheus openjdk-17-jdk-headless visualvm iproute2
-        systemd python3-yaml python3-kubernetes debootstrap)
+        systemd python3-yaml python3-kubernetes debootstrap
+        wrk) # wrk: bench/scale's scrape storm
   # kubectl: Debian's kubernetes-client, unless a kubectl is already installed (another package
   # shipping /usr/bin/kubectl would conflict with it)
   command -v kubectl >/dev/null || pkgs+=(kubernetes-client)
