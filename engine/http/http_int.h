@@ -150,6 +150,9 @@ void vg__http_conn_fini(struct vg__http_conn *c);
  * connections whose peers already hung up (not yet read) are closed first: a client closing
  * and reconnecting at once must find its slot free. */
 bool vg__http_server_has_room(struct vg_http_server *s, const struct vg__http_listener *l);
+/* The budget of l is full: closes its connection idle the longest (waiting for a request).
+ * Returns false when none is idle (all are mid-request). */
+bool vg__http_server_cut_idle(struct vg_http_server *s, const struct vg__http_listener *l);
 
 /* http_auth.c */
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);
