@@ -479,7 +479,7 @@ bool vg__http_server_cut_idle(struct vg_http_server *s, const struct vg__http_li
     struct vg__http_conn *victim = NULL;
     for (struct vg__http_conn *c = s->conns; c; c = c->next)
         if (!c->rejected && c->state == VG__CONN_IDLE && c->metrics == !l->require_auth &&
-            (!victim || c->deadline < victim->deadline))
+            (!victim || c->deadline <= victim->deadline)) /* newest first: ties go to the older */
             victim = c;
     if (!victim)
         return false;
