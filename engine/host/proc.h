@@ -97,8 +97,9 @@ typedef void (*vg_proc_cb)(struct vg_proc *p, void *arg);
 
 struct vg_proc_table_options {
     int exclude_pid;  /* e.g. getpid(); 0 = none */
-    int max_kept_fds; /* budget of /proc fds kept open across scans; 0 = from RLIMIT_NOFILE,
-                         -1 = keep none (reopen every time) */
+    int max_kept_fds; /* budget of /proc fds kept open across scans; 0 = from RLIMIT_NOFILE
+                         (the soft limit less a quarter, at least 1024 left), -1 = keep none
+                         (reopen every time) */
     const struct vg_proc_detector *detector; /* NULL: runtimes are never detected */
 };
 
