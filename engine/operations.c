@@ -548,6 +548,16 @@ static bool upload_waiting(const struct vg_egress_upload_info *u)
 
 static json_t *upload_json(const struct vg_egress_upload_info *u);
 
+/* A waiting upload's last error as dotnet-monitor's OperationError (the operation is Running:
+ * the code says it will be retried), or null. */
+static json_t *upload_error_json(const struct vg_egress_upload_info *u)
+{
+    if (!u->last_error)
+        return json_null();
+    return json_pack("{s:s, s:o}", "code", vg_err_name(VG_ERETRY), "message",
+                     vg__json_str(u->last_error));
+}
+
 /* An upload no operation of this run owns (left by an earlier run), as a Running operation. */
 static json_t *orphan_upload_json(const struct vg_egress_upload_info *u)
 {
@@ -557,7 +567,7 @@ static json_t *orphan_upload_json(const struct vg_egress_upload_info *u)
                           "Running", "createdDateTime", vg__json_time(u->created_ms),
                           "egressProviderName", u->provider, "process", "isStoppable", 0, "tags");
     json_object_set_new(o, "upload", upload_json(u));
-    json_object_set_new(o, "error", u->last_error ? vg__json_str(u->last_error) : json_null());
+    json_object_set_new(o, "error", upload_error_json(u));
     return o;
 }
 
@@ -598,8 +608,8 @@ static json_t *op_json_now(struct vg_api *api, struct vg_op *op, bool full)
     if (op->pending &&
         !vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x)) {
         json_object_set_new(o, "upload", upload_json(&x));
-        if (x.last_error)
-            json_object_set_new(o, "error", vg__json_str(x.last_error));
+        if (x.last_error && full)
+            json_object_set_new(o, "error", upload_error_json(&x));
         vg_egress_upload_info_free(&x);
     }
     return o;
