@@ -327,6 +327,8 @@ VG__HANDLER(trace_custom)
                             "[{\"Name\": ...}]}");
         return;
     }
+    if (!runs(req, res, p, &trace_route))
+        return;
     struct trace_req *tr = trace_req_new(res);
     if (!tr)
         return;
@@ -350,7 +352,7 @@ VG__HANDLER(trace_custom)
         rc = VG_EINVAL;
     }
     vg_diags_free(&diags);
-    if (rc || !runs(req, res, p, &trace_route)) {
+    if (rc) {
         trace_req_free(tr);
         return;
     }
