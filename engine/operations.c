@@ -483,6 +483,17 @@ static void collect_to_egress(struct api_job *aj, struct vg_http_req *req, struc
 {
     struct vg_api *api = aj->api;
     struct vg_daemon *d = api->d;
+    /* settings the runtime cannot honour are a bad request, as dotnet-monitor validates before
+     * it starts an operation; what fails later (permissions, the target) fails the operation */
+    const struct vg_rt_action *runner = vg_runtime_action(target->runtime, ar->action);
+    char why[512] = "";
+    if (runner && runner->check &&
+        runner->check(target, aj->settings, why, sizeof(why)) == VG_EUNSUPPORTED) {
+        vg_http_res_problem(res, 400, VG_EUNSUPPORTED, "%s", why);
+        vg_rt_target_free(target);
+        aj_free(aj);
+        return;
+    }
     char uid[40];
     vg__proc_uid(p, uid);
     aj->ej = calloc(1, sizeof(*aj->ej));

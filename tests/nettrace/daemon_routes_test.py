@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""dotnet-monitor's artifact routes on a real .NET 10 process (tracegen), in `vigil run`:
+
+    daemon_routes_test.py --apps APPS_DIR --dump NETTRACE_DUMP   (vg_add_py_test)
+
+- GET /trace (profiles Cpu and Metrics) streamed: a complete nettrace that TraceEvent
+  (tracecheck) and nettrace_dump read alike, with CPU samples and counters;
+- POST /trace (EventProvidersConfiguration) into the filesystem egress: 202, Location, the
+  operation's shapes, a trace with the asked providers' events;
+- three traces at once are the limit (429 with Retry-After for a fourth), each cancelled with
+  DELETE and Cancelled, nothing stored;
+- refused as problems before anything starts: /gcdump and /stacks (vigil has no .NET writer for
+  them), the GcCollect profile, bad bodies (415, VG_EPARSE, VG_EINVAL), durationSeconds=-1;
+- no EventPipe session is left in the target.
+
+Built on tests/lib/vigil_test.py, tests/lib/artifact_routes.py and daemon_counters_test.py's
+setup; VIGIL comes from CTest's environment."""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "engine"))
+sys.path.insert(0, HERE)
+import artifact_routes as ar  # noqa: E402
+import daemon_counters_test as dct  # noqa: E402
+import daemon_test as dt  # noqa: E402
+import vigil_test as vt  # noqa: E402
+
+
+def read_trace(a, path, want):
+    """path is a complete nettrace that TraceEvent and vigil's parser read alike, with a line
+    starting with each of want."""
+    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
+    ref = subprocess.run(["dotnet", check, "--events", "--counters", path], capture_output=True,
+                         text=True)
+    if ref.returncode != 0:
+        vt.fail(f"TraceEvent rejects {path}: {ref.stderr}")
+    mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
+                          text=True)
+    if mine.returncode != 0:
+        vt.fail(f"nettrace_dump rejects {path}: {mine.stderr}")
+    if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
+        vt.fail(f"vigil and TraceEvent read {path} differently")
+    lines = ref.stdout.splitlines()
+    for w in want:
+        if not any(l.startswith(w) for l in lines):
+            vt.fail(f"no {w!r} in {path}")
+    print(f"{os.path.basename(path)}: {os.path.getsize(path)} bytes, {lines[0]}, complete")
+
+
+def sc_routes(a, env, p, base):
+    arts = os.path.join(env.dir, "artifacts")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    env.write("settings.yaml", cfg)
+    env.start_daemon()
+    d = env.vigil
+    ar.wait_runtime(d, p.pid, "dotnet")
+    q = f"pid={p.pid}"
+
+    # streamed: GET /trace with dotnet-monitor's profiles (Metrics: counters every 5 s)
+    local = os.path.join(env.dir, "streamed.nettrace")
+    with open(local, "wb") as f:
+        f.write(ar.streamed(d, f"/trace?{q}&durationSeconds=7&profile=Cpu,Metrics", p.pid,
+                            ".nettrace", "application/octet-stream"))
+    read_trace(a, local, ["event Microsoft-DotNETCore-SampleProfiler ",
+                          "counter System.Runtime cpu-usage "])
+
+    # POST /trace: the providers of the body, into the filesystem egress
+    body = json.dumps({"Providers": [
+        {"Name": "Microsoft-DotNETCore-SampleProfiler", "EventLevel": "Informational"},
+        {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
+         "Arguments": {"EventCounterIntervalSec": "1"}}],
+        "RequestRundown": False, "BufferSizeInMB": 64})
+    op = ar.via_egress(d, "POST", f"/trace?{q}&durationSeconds=3&tags=custom", "fs", body=body,
+                       headers={"Content-Type": "application/json"})
+    if op["status"] != "Succeeded" or op["tags"] != ["custom"]:
+        vt.fail(f"POST /trace operation: {op}")
+    path = op["resourceLocation"]
+    if os.path.dirname(path) != arts or not path.endswith(f"_{p.pid}.nettrace"):
+        vt.fail(f"resourceLocation {path!r} is not a dotnet-monitor-named file in {arts}")
+    read_trace(a, path, ["event Microsoft-DotNETCore-SampleProfiler ",
+                         "counter System.Runtime cpu-usage "])
+
+    # three traces at a time (dotnet-monitor's limit): a fourth is 429; cancelled, nothing kept
+    ops = []
+    for i in range(3):
+        r = d.get(f"/trace?{q}&durationSeconds=600&profile=Metrics&egressProvider=fs")
+        vt.eq(r.status, 202, f"long trace {i}: {r!r}")
+        ops.append(r.json()["operationId"])
+    r = d.get(f"/trace?{q}&durationSeconds=600&profile=Metrics")
+    vt.problem(r, 429, "VG_ELIMIT")
+    vt.eq(r.header("Retry-After"), "5", "Retry-After")
+    before = set(os.listdir(arts))
+    for op_id in ops:
+        vt.eq(d.req("DELETE", f"/operations/{op_id}").status, 200, "DELETE " + op_id)
+    for op_id in ops:
+        st = vt.wait_for(f"operation {op_id} to end", lambda: (
+            lambda o: o if o["status"] != "Running" else None)(
+                d.get(f"/operations/{op_id}").json()), 60, 0.2)
+        vt.eq(st["status"], "Cancelled", f"cancelled trace {op_id}")
+    vt.eq(set(os.listdir(arts)), before, "a cancelled trace left a file")
+
+    # refused before anything starts, saying why
+    ar.refused(d, "GET", f"/gcdump?{q}", 400, "VG_EUNSUPPORTED", [".gcdump writer", "/dump"])
+    ar.refused(d, "GET", f"/stacks?{q}", 400, "VG_EUNSUPPORTED", ["call stacks"])
+    ar.refused(d, "GET", f"/trace?{q}&profile=GcCollect", 400, "VG_EUNSUPPORTED",
+               ["GcCollect", "not supported yet"])
+    ar.refused(d, "GET", f"/trace?{q}&durationSeconds=-1", 400, "VG_EUNSUPPORTED",
+               ["durationSeconds"])
+    ar.refused(d, "GET", f"/trace?{q}&durationSeconds=0", 400, "VG_ERANGE", ["durationSeconds"])
+    jh = {"Content-Type": "application/json"}
+    ar.refused(d, "POST", f"/trace?{q}", 415, "VG_EINVAL", ["application/json"], body=body,
+               headers={"Content-Type": "text/plain"})
+    ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EPARSE", ["JSON"], body="{\"Providers\": [",
+               headers=jh)
+    ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EINVAL", ["Providers"],
+               body='{"Providers": []}', headers=jh)
+    ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EINVAL", ["EventLevel"],
+               body='{"Providers": [{"Name": "X", "EventLevel": "Loud"}]}', headers=jh)
+    ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EINVAL", ["BufferSizeInMB"],
+               body='{"Providers": [{"Name": "X"}], "BufferSizeInMB": 4096}', headers=jh)
+    ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EINVAL", ["body is required"], headers=jh)
+    vt.wait_for("no session left in the target", lambda: dct.unix_sockets(p.pid) == base, 30)
+    print("no session left in the target")
+    d.stop_and_check()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dump", required=True, help="nettrace_dump")
+    ap.add_argument("--apps", required=True, help="the test-apps directory (tracegen)")
+    a = ap.parse_args()
+    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
+
+    def scenario(env):
+        if not shutil.which("dotnet"):
+            raise vt.Skip("no dotnet")
+        vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
+        out = open(os.path.join(env.dir, "tracegen.out"), "w+")
+        p = env.spawn(["dotnet", gen, "cpu", "alloc", "meter", env.tag, "--seconds", "300"],
+                      stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        p.outfile = out
+        vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        sc_routes(a, env, p, dct.unix_sockets(p.pid))
+
+    vt.run(scenario, name="dotnet_daemon_routes", env_class=dt.Env)
+
+
+if __name__ == "__main__":
+    main()
