@@ -114,8 +114,7 @@ static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, uin
     char *end;
     long s = strtol(v, &end, 10);
     if (!*v || *end) {
-        vg_http_res_problem(res, 400, VG_EINVAL, "durationSeconds must be a number, got \"%s\"",
-                            v);
+        vg_http_res_problem(res, 400, VG_EINVAL, "durationSeconds must be a number, got \"%s\"", v);
         return false;
     }
     if (s == -1) {
@@ -230,8 +229,7 @@ static const char *const event_levels[] = {"LogAlways", "Critical",      "Error"
 /* dotnet-monitor's EventProvidersConfiguration: Providers (at least one, each with a Name),
  * RequestRundown, BufferSizeInMB (1-1024). Property names in any case, as ASP.NET binds them.
  * Returns NULL, or why the body is refused (err may hold it). */
-static const char *check_body(const struct vg_node *root, struct trace_req *tr, char *err,
-                              size_t n)
+static const char *check_body(const struct vg_node *root, struct trace_req *tr, char *err, size_t n)
 {
     if (!root || root->kind != VG_NODE_MAP)
         return "the body must be a JSON object (EventProvidersConfiguration)";
@@ -250,8 +248,7 @@ static const char *check_body(const struct vg_node *root, struct trace_req *tr, 
             char *end;
             (void)strtoull(kw, &end, 0);
             if (*end) {
-                snprintf(err, n, "Providers[%zu].Keywords must be a number (decimal or 0x...)",
-                         i);
+                snprintf(err, n, "Providers[%zu].Keywords must be a number (decimal or 0x...)", i);
                 return err;
             }
         }

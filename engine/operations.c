@@ -374,8 +374,8 @@ static int start_response(struct api_job *aj, const char *name, const char *ctyp
     char disp[320];
     snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
     vg_http_res_header(aj->res, "Content-Disposition", disp);
-    int rc = vg_http_res_stream(aj->res, 200, aj->content_type ? aj->content_type : ctype,
-                                &aj->stream);
+    int rc =
+        vg_http_res_stream(aj->res, 200, aj->content_type ? aj->content_type : ctype, &aj->stream);
     if (rc == 0)
         aj->res = NULL;
     return rc;
@@ -526,9 +526,9 @@ static void collect_to_egress(struct api_job *aj, struct vg_http_req *req, struc
     d->runs_active++;
     /* absolute, as ASP.NET's link generator makes it from the request's Host */
     const char *host = vg_http_req_header(req, "Host");
-    char *loc = vg_asprintf("http://%s/operations/%s",
-                            host && *host && !strpbrk(host, "/\r\n") ? host : "localhost",
-                            aj->op->id);
+    char *loc =
+        vg_asprintf("http://%s/operations/%s",
+                    host && *host && !strpbrk(host, "/\r\n") ? host : "localhost", aj->op->id);
     if (loc)
         vg_http_res_header(res, "Location", loc);
     free(loc);
@@ -554,7 +554,7 @@ static void collect_to_response(struct api_job *aj, struct vg_http_res *res,
     aj->loop_thread = uv_thread_self();
     char why[512] = "";
     /* what can be found out cheaply is answered before any work starts */
-    int rc = !j->runner        ? VG_EUNSUPPORTED
+    int rc = !j->runner         ? VG_EUNSUPPORTED
              : j->runner->check ? j->runner->check(&j->target, j->settings, why, sizeof(why))
                                 : 0;
     if (rc) {
@@ -593,8 +593,8 @@ static void collect_to_response(struct api_job *aj, struct vg_http_res *res,
     rc = j->runner->start(j);
     if (rc) {
         aj->res = NULL;
-        vg_http_res_problem(res, status_for(rc), rc, "cannot start the %s on pid %d: %s",
-                            ar->what, j->target.pid, vg_strerror(rc));
+        vg_http_res_problem(res, status_for(rc), rc, "cannot start the %s on pid %d: %s", ar->what,
+                            j->target.pid, vg_strerror(rc));
         vg_rt_target_free(&j->target);
         aj_end(aj, rc, vg_strerror(rc));
         uv_close((uv_handle_t *)&aj->async, aj_closed);
@@ -620,8 +620,7 @@ void vg__artifact_collect(struct vg_api *api, struct vg_http_req *req, struct vg
     if (*ar->running >= ar->max) {
         vg_http_res_header(res, "Retry-After", "5");
         vg_http_res_problem(res, 429, VG_ELIMIT, "%u %s request%s already running (%s)",
-                            *ar->running, ar->what, *ar->running == 1 ? " is" : "s are",
-                            ar->limit);
+                            *ar->running, ar->what, *ar->running == 1 ? " is" : "s are", ar->limit);
         goto refused;
     }
     if (!(aj = calloc(1, sizeof(*aj))) || vg_rt_target_init(&target, p) != 0) {
