@@ -4,7 +4,7 @@
  * (CollectStacks: a JVM's Thread.print, Node's diagnostic report). Each handler turns the query
  * (and body) into the action's typed settings; vg__artifact_collect (operations.c) runs it as
  * /dump runs a dump. Limits per kind as dotnet-monitor's RequestLimits: 1 gcdump, 3 traces,
- * 1 stacks request at a time. */
+ * 1 stacks request at a time (struct route). */
 #include "engine/api_int.h"
 
 #include "config/error.h"
@@ -13,26 +13,68 @@
 #include "config/util.h"
 #include "rules/action.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Why a runtime lacks the route's action, where vigil knows more than "no runner". */
+/* A route: its action, its limit (dotnet-monitor's RequestLimits) and, where vigil knows more
+ * than "no runner", why .NET processes lack it. */
 struct route {
-    const char *action, *path;
-    const char *dotnet_why; /* for .NET processes */
+    const char *action, *path, *what;
+    const char *content_type; /* of a streamed answer; NULL: the format's (the adapter's) */
+    size_t running;           /* offsetof the counter in struct vg_api */
+    unsigned max;
+    const char *limit;
+    const char *dotnet_why;
 };
 
 static const struct route gcdump_route = {
-    "CollectGCDump", "/gcdump",
+    "CollectGCDump",
+    "/gcdump",
+    "gcdump",
+    "application/octet-stream",
+    offsetof(struct vg_api, gcdumps_running),
+    1,
+    "one at a time, as dotnet-monitor",
     "vigil has no .gcdump writer for .NET (dotnet-monitor builds one from a GC heap walk over "
     "EventPipe; vigil does not collect it yet): use /dump?type=WithHeap for the managed heap"};
-static const struct route trace_route = {"CollectTrace", "/trace", NULL};
+static const struct route trace_route = {"CollectTrace",
+                                         "/trace",
+                                         "trace",
+                                         "application/octet-stream",
+                                         offsetof(struct vg_api, traces_running),
+                                         3,
+                                         "three at a time, as dotnet-monitor",
+                                         NULL};
 static const struct route stacks_route = {
-    "CollectStacks", "/stacks",
+    "CollectStacks",
+    "/stacks",
+    "stacks",
+    NULL,
+    offsetof(struct vg_api, stacks_running),
+    1,
+    "one at a time, as dotnet-monitor",
     "vigil does not collect .NET call stacks yet (dotnet-monitor takes them with its in-process "
     "feature)"};
+
+/* Runs r's action with set (taken over, freed with free_set). */
+static void collect(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                    struct vg_proc *p, const struct route *r, void *set, void (*free_set)(void *))
+{
+    const struct vg__artifact_req ar = {
+        .action = r->action,
+        .what = r->what,
+        .content_type = r->content_type,
+        .settings = set,
+        .free_settings = free_set,
+        .running = (unsigned *)(void *)((char *)api + r->running),
+        .max = r->max,
+        .limit = r->limit,
+    };
+    vg__artifact_collect(api, req, res, p, &ar);
+}
 
 /* The runtime of p runs the route's action; else answers 400 (VG_EUNSUPPORTED), naming the
  * runtimes that do. */
@@ -70,17 +112,7 @@ VG__HANDLER(gcdump)
         vg_http_res_error(res, VG_ENOMEM, "out of memory");
         return;
     }
-    const struct vg__artifact_req ar = {
-        .action = "CollectGCDump",
-        .what = "gcdump",
-        .content_type = "application/octet-stream",
-        .settings = set,
-        .free_settings = free,
-        .running = &api->gcdumps_running,
-        .max = 1,
-        .limit = "one at a time, as dotnet-monitor",
-    };
-    vg__artifact_collect(api, req, res, p, &ar);
+    collect(api, req, res, p, &gcdump_route, set, free);
 }
 
 /* ---- /trace ---- */
@@ -162,22 +194,6 @@ static bool profile_ok(const char *profile, char *bad, size_t n)
     return count > 0;
 }
 
-static void trace_collect(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
-                          struct vg_proc *p, struct trace_req *tr)
-{
-    const struct vg__artifact_req ar = {
-        .action = "CollectTrace",
-        .what = "trace",
-        .content_type = "application/octet-stream",
-        .settings = tr,
-        .free_settings = trace_req_free,
-        .running = &api->traces_running,
-        .max = 3,
-        .limit = "three at a time, as dotnet-monitor",
-    };
-    vg__artifact_collect(api, req, res, p, &ar);
-}
-
 static struct trace_req *trace_req_new(struct vg_http_res *res)
 {
     struct trace_req *tr = calloc(1, sizeof(*tr));
@@ -220,7 +236,7 @@ VG__HANDLER(trace)
     }
     tr->set.profile = tr->profile;
     tr->set.duration_ms = ms;
-    trace_collect(api, req, res, p, tr);
+    collect(api, req, res, p, &trace_route, tr, trace_req_free);
 }
 
 static const char *const event_levels[] = {"LogAlways", "Critical",      "Error",
@@ -354,7 +370,7 @@ VG__HANDLER(trace_custom)
         return;
     }
     tr->set.duration_ms = ms;
-    trace_collect(api, req, res, p, tr);
+    collect(api, req, res, p, &trace_route, tr, trace_req_free);
 }
 
 /* ---- /stacks ---- */
@@ -418,15 +434,5 @@ VG__HANDLER(stacks)
             vg_rt_target_free(&t);
         }
     }
-    const struct vg__artifact_req ar = {
-        .action = "CollectStacks",
-        .what = "stacks",
-        .content_type = NULL, /* the format's: text/plain or application/json */
-        .settings = set,
-        .free_settings = free,
-        .running = &api->stacks_running,
-        .max = 1,
-        .limit = "one at a time, as dotnet-monitor",
-    };
-    vg__artifact_collect(api, req, res, p, &ar);
+    collect(api, req, res, p, &stacks_route, set, free);
 }

@@ -32,27 +32,6 @@ import daemon_test as dt  # noqa: E402
 import vigil_test as vt  # noqa: E402
 
 
-def read_trace(a, path, want):
-    """path is a complete nettrace that TraceEvent and vigil's parser read alike, with a line
-    starting with each of want."""
-    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
-    ref = subprocess.run(["dotnet", check, "--events", "--counters", path], capture_output=True,
-                         text=True)
-    if ref.returncode != 0:
-        vt.fail(f"TraceEvent rejects {path}: {ref.stderr}")
-    mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
-                          text=True)
-    if mine.returncode != 0:
-        vt.fail(f"nettrace_dump rejects {path}: {mine.stderr}")
-    if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
-        vt.fail(f"vigil and TraceEvent read {path} differently")
-    lines = ref.stdout.splitlines()
-    for w in want:
-        if not any(l.startswith(w) for l in lines):
-            vt.fail(f"no {w!r} in {path}")
-    print(f"{os.path.basename(path)}: {os.path.getsize(path)} bytes, {lines[0]}, complete")
-
-
 def sc_routes(a, env, p, base):
     arts = os.path.join(env.dir, "artifacts")
     cfg = env.settings()
@@ -68,7 +47,7 @@ def sc_routes(a, env, p, base):
     with open(local, "wb") as f:
         f.write(ar.streamed(d, f"/trace?{q}&durationSeconds=7&profile=Cpu,Metrics", p.pid,
                             ".nettrace", "application/octet-stream"))
-    read_trace(a, local, ["event Microsoft-DotNETCore-SampleProfiler ",
+    dct.read_trace(a, local, ["event Microsoft-DotNETCore-SampleProfiler ",
                           "counter System.Runtime cpu-usage "])
 
     # POST /trace: the providers of the body, into the filesystem egress
@@ -84,7 +63,7 @@ def sc_routes(a, env, p, base):
     path = op["resourceLocation"]
     if os.path.dirname(path) != arts or not path.endswith(f"_{p.pid}.nettrace"):
         vt.fail(f"resourceLocation {path!r} is not a dotnet-monitor-named file in {arts}")
-    read_trace(a, path, ["event Microsoft-DotNETCore-SampleProfiler ",
+    dct.read_trace(a, path, ["event Microsoft-DotNETCore-SampleProfiler ",
                          "counter System.Runtime cpu-usage "])
 
     # three traces at a time (dotnet-monitor's limit): a fourth is 429; cancelled, nothing kept

@@ -75,12 +75,18 @@ def hprof_check(path, cls, n):
         fail(f"HprofCheck: {p.stdout}{p.stderr}")
 
 
-def sc_artifacts(env):
+def with_egress(env):
+    """The egress servers, this run's tag and object prefix, settings with both providers."""
     srv = Servers(ARGS.build)
     tag = "vgjvm" + os.path.basename(env.tmp).replace("-", "")
     prefix = "jvm-" + tag
     cfg = settings()
     cfg["Egress"] = srv.egress(prefix)
+    return srv, tag, prefix, cfg
+
+
+def sc_artifacts(env):
+    srv, tag, prefix, cfg = with_egress(env)
     cfg["CollectionRules"] = {"HeapGrows": {
         "Filters": filters(tag),
         "Trigger": {"Type": "MemoryUsage", "Settings": {"Metric": "JvmHeap",
@@ -120,9 +126,7 @@ def sc_artifacts(env):
     hprof_check(local, "HeapGrower$Chunk", 10)
     rec = os.path.join(env.tmp, "rec.jfr")
     srv.s3_fetch(jfrs[0], rec)
-    p = subprocess.run(["jfr", "summary", rec], capture_output=True, text=True, timeout=120)
-    if p.returncode or "jdk.ExecutionSample" not in p.stdout:
-        fail("jfr summary: %s%s" % (p.stdout, p.stderr))
+    jfr_check(rec)
     text = srv.az_fetch(stacks[0]).decode(errors="replace")
     if "Full thread dump" not in text or '"main"' not in text:
         fail("not a thread dump: %s" % text[:300])
@@ -229,11 +233,7 @@ def sc_metrics(env):
 def sc_routes(env):
     """dotnet-monitor's artifact routes on a JVM: streamed and through the egress."""
     import artifact_routes as ar
-    srv = Servers(ARGS.build)
-    tag = "vgjvm" + os.path.basename(env.tmp).replace("-", "")
-    prefix = "jvm-" + tag
-    cfg = settings()
-    cfg["Egress"] = srv.egress(prefix)
+    srv, tag, prefix, cfg = with_egress(env)
     d = env.daemon(cfg, no_auth=True).start()
     jvm = start_jvm(env, tag, "HeapGrower", ["512", "50", "16"])
     ar.wait_runtime(d, jvm.pid, "jvm")
