@@ -101,18 +101,26 @@ static bool runs(struct vg_http_req *req, struct vg_http_res *res, const struct 
     return false;
 }
 
+/* The target and zeroed settings of `size` for route r; NULL after answering. */
+static void *begin(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                   const struct route *r, size_t size, struct vg_proc **p)
+{
+    *p = vg__api_select_process(api, req, res);
+    if (!*p || !runs(req, res, *p, r))
+        return NULL;
+    void *set = calloc(1, size);
+    if (!set)
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+    return set;
+}
+
 VG__HANDLER(gcdump)
 {
     struct vg_api *api = ud;
-    struct vg_proc *p = vg__api_select_process(api, req, res);
-    if (!p || !runs(req, res, p, &gcdump_route))
-        return;
-    struct vg_act_collect_gcdump *set = calloc(1, sizeof(*set));
-    if (!set) {
-        vg_http_res_error(res, VG_ENOMEM, "out of memory");
-        return;
-    }
-    collect(api, req, res, p, &gcdump_route, set, free);
+    struct vg_proc *p;
+    struct vg_act_collect_gcdump *set = begin(api, req, res, &gcdump_route, sizeof(*set), &p);
+    if (set)
+        collect(api, req, res, p, &gcdump_route, set, free);
 }
 
 /* ---- /trace ---- */
@@ -406,14 +414,10 @@ static int accept_format(const char *accept)
 VG__HANDLER(stacks)
 {
     struct vg_api *api = ud;
-    struct vg_proc *p = vg__api_select_process(api, req, res);
-    if (!p || !runs(req, res, p, &stacks_route))
+    struct vg_proc *p;
+    struct vg_act_collect_stacks *set = begin(api, req, res, &stacks_route, sizeof(*set), &p);
+    if (!set)
         return;
-    struct vg_act_collect_stacks *set = calloc(1, sizeof(*set));
-    if (!set) {
-        vg_http_res_error(res, VG_ENOMEM, "out of memory");
-        return;
-    }
     int f = accept_format(vg_http_req_header(req, "Accept"));
     if (f >= 0) {
         set->format = f;

@@ -435,6 +435,22 @@ SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "coun
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
+def tracegen(a, env):
+    """tracegen running every workload (CPU, allocations, exceptions, a Meter and a loopback
+    HTTP load) with the run's tag, once it is ready; skips without dotnet."""
+    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
+    if not shutil.which("dotnet"):
+        raise vt.Skip("no dotnet")
+    vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
+    out = open(os.path.join(env.dir, "tracegen.out"), "w+")
+    p = env.spawn(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
+                   "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
+                  stderr=subprocess.STDOUT)
+    p.outfile = out
+    vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+    return p
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
@@ -442,19 +458,9 @@ def main():
     ap.add_argument("--apps", required=True, help="the test-apps directory (tracegen)")
     a = ap.parse_args()
     a.build = os.environ.get("VG_BINARY_DIR", "")
-    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
 
     def scenario(env):
-        if not shutil.which("dotnet"):
-            raise vt.Skip("no dotnet")
-        vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
-        out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        # every workload: CPU, allocations, exceptions, a Meter and a loopback HTTP load
-        p = env.spawn(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
-                       "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
-                      stderr=subprocess.STDOUT)
-        p.outfile = out
-        vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        p = tracegen(a, env)
         SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
     vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)

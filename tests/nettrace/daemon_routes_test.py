@@ -19,8 +19,6 @@ setup; VIGIL comes from CTest's environment."""
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -115,17 +113,9 @@ def main():
     ap.add_argument("--dump", required=True, help="nettrace_dump")
     ap.add_argument("--apps", required=True, help="the test-apps directory (tracegen)")
     a = ap.parse_args()
-    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
 
     def scenario(env):
-        if not shutil.which("dotnet"):
-            raise vt.Skip("no dotnet")
-        vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
-        out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        p = env.spawn(["dotnet", gen, "cpu", "alloc", "meter", env.tag, "--seconds", "300"],
-                      stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        p.outfile = out
-        vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        p = dct.tracegen(a, env)
         sc_routes(a, env, p, dct.unix_sockets(p.pid))
 
     vt.run(scenario, name="dotnet_daemon_routes", env_class=dt.Env)
