@@ -4,7 +4,9 @@ streamed answer's headers and body, an egress operation's 202, Location and Oper
 refusals as problems. The artifacts themselves are checked by each runtime's own readers."""
 import os
 import re
+import socket
 import sys
+import time
 import urllib.parse
 
 import vigil_test as vt
@@ -77,6 +79,26 @@ def refused(d, method, path, status, code, words=(), body=None, headers=None):
     return j
 
 
+def clients_leave(d, long_path, short_path, n, timeout=45):
+    """n streamed collections of long_path (the route's limit) whose clients go away: while
+    they run short_path is refused (429); once the clients closed their connections, the
+    collections stop (the slots free up long before long_path's duration) and short_path is
+    served. Returns how long the slots took to free up."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", d.api_port), timeout=30)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % long_path).encode())
+        socks.append(s)
+    wait_for("%d collections of %s to run" % (n, long_path),
+             lambda: d.get(short_path, timeout=60).status == 429, 60, 0.2)
+    for s in socks:
+        s.close()
+    t0 = time.monotonic()
+    wait_for("the collections of clients that left to stop",
+             lambda: d.get(short_path, timeout=60).status == 200, timeout, 0.2)
+    return time.monotonic() - t0
+
+
 def head_refused(d, path):
     """HEAD must not start a collection: 405, Allow without HEAD."""
     r = d.req("HEAD", path)
@@ -84,4 +106,4 @@ def head_refused(d, path):
     eq((r.status, r.header("Allow")), (405, allow), "HEAD " + path)
 
 
-__all__ = ["wait_runtime", "streamed", "via_egress", "refused", "head_refused", "validate", "vt"]
+__all__ = ["wait_runtime", "streamed", "via_egress", "refused", "clients_leave", "head_refused", "validate", "vt"]

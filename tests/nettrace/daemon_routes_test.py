@@ -8,7 +8,7 @@
 - POST /trace (EventProvidersConfiguration) into the filesystem egress: 202, Location, the
   operation's shapes, a trace with the asked providers' events;
 - three traces at once are the limit (429 with Retry-After for a fourth), each cancelled with
-  DELETE and Cancelled, nothing stored;
+  DELETE and Cancelled, nothing stored; three streamed traces whose clients leave stop;
 - refused as problems before anything starts: /gcdump and /stacks (vigil has no .NET writer for
   them), the GcCollect profile, bad bodies (415, VG_EPARSE, VG_EINVAL), durationSeconds=-1;
 - no EventPipe session is left in the target.
@@ -82,6 +82,11 @@ def sc_routes(a, env, p, base):
                 d.get(f"/operations/{op_id}").json()), 60, 0.2)
         vt.eq(st["status"], "Cancelled", f"cancelled trace {op_id}")
     vt.eq(set(os.listdir(arts)), before, "a cancelled trace left a file")
+
+    # clients that leave mid-stream: the traces stop, their sessions close
+    took = ar.clients_leave(d, f"/trace?{q}&durationSeconds=120&profile=Metrics",
+                            f"/trace?{q}&durationSeconds=1&profile=Metrics", 3)
+    print(f"three traces whose clients left stopped within {took:.1f} s")
 
     # refused before anything starts, saying why
     ar.refused(d, "GET", f"/gcdump?{q}", 400, "VG_EUNSUPPORTED", [".gcdump writer", "/dump"])

@@ -569,6 +569,10 @@ def sc_routes(env, a):
     ar.refused(d, "GET", f"/trace?{q}&profile=Disk", 400, "VG_EINVAL", ["Disk"])
     for path in ("/gcdump", "/trace", "/stacks"):
         ar.head_refused(d, f"{path}?{q}")
+    # clients that leave while their CPU profiles run (nothing sent yet): the profiles stop
+    took = ar.clients_leave(d, f"/trace?{q}&durationSeconds=120&profile=Cpu",
+                            f"/trace?{q}&durationSeconds=1&profile=Cpu", 3)
+    print(f"three profiles whose clients left stopped within {took:.1f} s")
     # a process whose inspector cannot be reached (activation not allowed): the error is the
     # answer, not a 200 cut short
     i = node_app(env, a, "idle.js", "idle")
