@@ -31,33 +31,36 @@ struct route {
 };
 
 static const struct route gcdump_route = {
-    "CollectGCDump",
-    "/gcdump",
-    "gcdump",
-    "application/octet-stream",
-    offsetof(struct vg_api, gcdumps_running),
-    1,
-    "one at a time, as dotnet-monitor",
-    "vigil has no .gcdump writer for .NET (dotnet-monitor builds one from a GC heap walk over "
-    "EventPipe; vigil does not collect it yet): use /dump?type=WithHeap for the managed heap"};
-static const struct route trace_route = {"CollectTrace",
-                                         "/trace",
-                                         "trace",
-                                         "application/octet-stream",
-                                         offsetof(struct vg_api, traces_running),
-                                         3,
-                                         "three at a time, as dotnet-monitor",
-                                         NULL};
+    .action = "CollectGCDump",
+    .path = "/gcdump",
+    .what = "gcdump",
+    .content_type = "application/octet-stream",
+    .running = offsetof(struct vg_api, gcdumps_running),
+    .max = 1,
+    .limit = "one at a time, as dotnet-monitor",
+    .dotnet_why = "vigil has no .gcdump writer for .NET (dotnet-monitor builds one from a GC heap "
+                  "walk over EventPipe; vigil does not collect it yet): use /dump?type=WithHeap "
+                  "for the managed heap",
+};
+static const struct route trace_route = {
+    .action = "CollectTrace",
+    .path = "/trace",
+    .what = "trace",
+    .content_type = "application/octet-stream",
+    .running = offsetof(struct vg_api, traces_running),
+    .max = 3,
+    .limit = "three at a time, as dotnet-monitor",
+};
 static const struct route stacks_route = {
-    "CollectStacks",
-    "/stacks",
-    "stacks",
-    NULL,
-    offsetof(struct vg_api, stacks_running),
-    1,
-    "one at a time, as dotnet-monitor",
-    "vigil does not collect .NET call stacks yet (dotnet-monitor takes them with its in-process "
-    "feature)"};
+    .action = "CollectStacks",
+    .path = "/stacks",
+    .what = "stacks",
+    .running = offsetof(struct vg_api, stacks_running),
+    .max = 1,
+    .limit = "one at a time, as dotnet-monitor",
+    .dotnet_why = "vigil does not collect .NET call stacks yet (dotnet-monitor takes them with its "
+                  "in-process feature)",
+};
 
 /* Runs r's action with set (taken over, freed with free_set). */
 static void collect(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
@@ -90,14 +93,12 @@ static bool runs(struct vg_http_req *req, struct vg_http_res *res, const struct 
         if (vg_runtime_action(vg_runtime_types[i], r->action) && len < sizeof(which))
             len += (size_t)snprintf(which + len, sizeof(which) - len, "%s%s", len ? ", " : "",
                                     vg_runtime_types[i]->display);
-    bool dotnet = strcmp(rt->name, "dotnet") == 0;
+    const char *why = strcmp(rt->name, "dotnet") == 0 && r->dotnet_why
+                          ? r->dotnet_why
+                          : "its runtime adapter does not run the action";
     vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
                         "%s %s is not supported for pid %d (%s): %s; it is for %s processes",
-                        vg_http_req_method(req), r->path, vg__proc_pid(p), rt->display,
-                        dotnet && r->dotnet_why ? r->dotnet_why
-                                                : "its runtime adapter does not run " /* */
-                                                  "the action",
-                        which);
+                        vg_http_req_method(req), r->path, vg__proc_pid(p), rt->display, why, which);
     return false;
 }
 
