@@ -5,8 +5,8 @@
 
 - GET /trace (profiles Cpu and Metrics) streamed: a complete nettrace that TraceEvent
   (tracecheck) and nettrace_dump read alike, with CPU samples and counters;
-- POST /trace (EventProvidersConfiguration) into the filesystem egress: 202, Location, the
-  operation's shapes, a trace with the asked providers' events;
+- POST /trace (EventProvidersConfiguration; the process by its uid) into the filesystem egress:
+  202, Location, the operation's shapes, a trace with the asked providers' events;
 - three traces at once are the limit (429 with Retry-After for a fourth), each cancelled with
   DELETE and Cancelled, nothing stored; three streamed traces whose clients leave stop;
 - refused as problems before anything starts: /gcdump and /stacks (vigil has no .NET writer for
@@ -48,13 +48,15 @@ def sc_routes(a, env, p, base):
     dct.read_trace(a, local, ["event Microsoft-DotNETCore-SampleProfiler ",
                           "counter System.Runtime cpu-usage "])
 
-    # POST /trace: the providers of the body, into the filesystem egress
+    # POST /trace: the providers of the body, into the filesystem egress; the process by uid
     body = json.dumps({"Providers": [
         {"Name": "Microsoft-DotNETCore-SampleProfiler", "EventLevel": "Informational"},
         {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
          "Arguments": {"EventCounterIntervalSec": "1"}}],
         "RequestRundown": False, "BufferSizeInMB": 64})
-    op = ar.via_egress(d, "POST", f"/trace?{q}&durationSeconds=3&tags=custom", "fs", body=body,
+    uid = d.get(f"/process?{q}").json()["uid"]  # the runtime instance cookie, as dotnet-monitor
+    op = ar.via_egress(d, "POST", f"/trace?uid={uid}&durationSeconds=3&tags=custom", "fs",
+                       body=body,
                        headers={"Content-Type": "application/json"})
     if op["status"] != "Succeeded" or op["tags"] != ["custom"]:
         vt.fail(f"POST /trace operation: {op}")

@@ -526,19 +526,21 @@ def sc_routes(env, a):
     b = node_app(env, a, "busy.js", "busy", ["--inspect=127.0.0.1:0"])
     ar.wait_runtime(d, b.pid, "node")
     q = f"pid={b.pid}"
-    # streamed: a heap snapshot, a CPU profile, the diagnostic report (no Accept: Node's JSON)
+    # streamed: a heap snapshot, a CPU profile, the diagnostic report (no Accept: Node's JSON;
+    # its stack is the app's, in its busy loop or between two rounds of it)
     check_snapshot(json.loads(ar.streamed(d, f"/gcdump?{q}", b.pid, ".heapsnapshot",
                                           "application/octet-stream")))
     check_profile_data(json.loads(ar.streamed(
         d, f"/trace?{q}&durationSeconds=2&profile=Cpu", b.pid, ".cpuprofile",
         "application/octet-stream")), "busy.js")
     check_report_data(json.loads(ar.streamed(d, f"/stacks?{q}", b.pid, ".report.json",
-                                             "application/json")), "spinInsideBusyLoop")
+                                             "application/json")), "busy.js")
     check_report_data(json.loads(ar.streamed(d, f"/stacks?{q}", b.pid, ".report.json",
                                              "application/json",
                                              {"Accept": "application/json"})))
     # through the egress: operations with tags, artifacts read back from s3rver and Azurite
-    op = ar.via_egress(d, "GET", f"/gcdump?{q}&tags=heap,node", "s3")
+    uid = env.get(f"/process?{q}")["uid"]
+    op = ar.via_egress(d, "GET", f"/gcdump?uid={uid}&tags=heap,node", "s3")
     if op["status"] != "Succeeded" or sorted(op["tags"]) != ["heap", "node"]:
         fail(f"/gcdump operation: {op}")
     snaps = [k for k in srv.s3_keys(prefix) if k.endswith(f"_{b.pid}.heapsnapshot")]
@@ -556,7 +558,7 @@ def sc_routes(env, a):
     reps = [k for k in srv.s3_keys(prefix) if k.endswith(".report.json")]
     if op["status"] != "Succeeded" or len(reps) != 1:
         fail(f"/stacks operation: {op}, {srv.s3_keys(prefix)}")
-    check_report_data(srv.json("s3", reps[0]), "spinInsideBusyLoop")
+    check_report_data(srv.json("s3", reps[0]), "busy.js")
     # what Node cannot do is refused before anything starts, saying why
     ar.refused(d, "GET", f"/stacks?{q}", 400, "VG_EUNSUPPORTED", ["PlainText"],
                headers={"Accept": "text/plain"})
