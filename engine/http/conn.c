@@ -451,7 +451,7 @@ bool vg__http_server_cut_idle(struct vg_http_server *s, const struct vg__http_li
     for (struct vg__http_conn *c = s->conns; c; c = c->next)
         if (!c->rejected && c->state == VG__CONN_IDLE && !c->writes_pending && !c->res.stream &&
             !c->pending.len && c->metrics == !l->require_auth &&
-            (!victim || c->deadline < victim->deadline))
+            (!victim || c->deadline <= victim->deadline)) /* the list is newest first */
             victim = c;
     if (!victim)
         return false;
