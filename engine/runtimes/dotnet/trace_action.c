@@ -269,7 +269,33 @@ static int trace_start(struct vg_rt_job *job)
     return rc;
 }
 
+/* Before a caller streams the trace as an HTTP response: the settings the runtime cannot honour
+ * (an unknown or unsupported profile, bad Providers, StoppingEvent), as start() would refuse
+ * them. */
+static int trace_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    const struct vg_act_collect_trace *set = settings;
+    struct trace_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return VG_ENOMEM;
+    int rc = 0;
+    if (set && set->stopping_event && !vg_node_is_null(set->stopping_event)) {
+        snprintf(st->err, sizeof st->err, "StoppingEvent is not supported yet");
+        rc = VG_EUNSUPPORTED;
+    }
+    if (!rc && set && set->profile)
+        rc = add_profile(st, set->profile);
+    if (!rc && set)
+        rc = add_providers(st, set->providers);
+    if (rc)
+        snprintf(err, n, "CollectTrace on pid %d (.NET): %s", t->pid,
+                 st->err[0] ? st->err : vg_strerror(rc));
+    state_free(st);
+    return rc;
+}
+
 const struct vg_rt_action vg__dotnet_collect_trace = {
     .type = "CollectTrace",
     .start = trace_start,
+    .check = trace_check,
 };
