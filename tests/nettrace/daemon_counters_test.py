@@ -27,6 +27,10 @@ aspnet:
   (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
   occur (500 on /health, /api/**) do not.
 
+logs:
+- CollectLogs into the filesystem egress in the three formats, filters honoured, records in
+  dotnet-monitor's shapes (parsed).
+
 livemetrics:
 - CollectLiveMetrics into the filesystem egress: dotnet-monitor's JSON sequence, only the asked
   counters and meters (histogram percentiles, counter rates).
@@ -425,7 +429,137 @@ def sc_livemetrics(a, env, p, base):
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+def sc_logs(a, env, p, base):
+    """CollectLogs into the filesystem egress, one action after the other on tracegen's logging
+    workload: NewlineDelimitedJson at Warning with a FilterSpecs raising one category to Debug,
+    PlainText with the defaults (the app's own filters: everything from Trace up), JsonSequence at
+    Information; the last two without the app's filters. Each
+    artifact parsed: dotnet-monitor's record shapes, levels, categories, messages formatted from
+    their "{OriginalFormat}", nested scopes outermost first, the exception."""
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+
+    def act(name, **settings):
+        return [{"Name": name, "Type": "CollectLogs", "Settings": dict(
+                    settings, Egress="fs", Duration="00:00:05", ArtifactName=f"{name}.log")},
+                {"Name": "Note" + name, "Type": "Execute", "Settings": {
+                    "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                        f"echo {name} $(Actions.{name}.EgressPath) >> {out}")}}]
+    cfg["CollectionRules"] = {"Logs": env.rule("Logs", {"Type": "Startup"}, actions=(
+        act("Ndjson", Format="NewlineDelimitedJson",
+            FilterSpecs={"Vigil.TraceGen.Worker": "Debug"}, UseAppFilters=False) +
+        act("Plain") +
+        act("Seq", Format="JsonSequence", DefaultLevel="Information", UseAppFilters=False)))}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    got = vt.wait_for("the three log artifacts", lambda: len(paths(out)) == 3 and paths(out),
+                      90, 0.2)
+    levels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical"]
+
+    def check_json(name, recs, min_level, debug_worker):
+        if not recs:
+            vt.fail(f"{name}: no records")
+        for r in recs:
+            keys = ["Timestamp", "LogLevel", "EventId", "EventName", "Category", "Message"]
+            keys += ["Exception"] if "Exception" in r else []
+            keys += ["State"] + (["Scopes"] if "Scopes" in r else [])
+            if list(r) != keys:
+                vt.fail(f"{name}: record keys {list(r)}")
+            if not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", r["Timestamp"]):
+                vt.fail(f"{name}: timestamp {r['Timestamp']!r}")
+            st = r["State"]
+            if st.get("Message") != r["Message"] or list(st)[0] != "Message":
+                vt.fail(f"{name}: State {st}")
+            lvl = levels.index(r["LogLevel"])
+            floor = 1 if debug_worker and r["Category"] == "Vigil.TraceGen.Worker" else min_level
+            if lvl < floor:
+                vt.fail(f"{name}: {r['LogLevel']} record from {r['Category']} collected")
+        worker = [r for r in recs if r["Category"] == "Vigil.TraceGen.Worker"]
+        done = [r for r in worker if r["EventName"] == "ItemDone"]
+        fails = [r for r in worker if r["LogLevel"] == "Error"]
+        if not fails or not all("boom" in r["Exception"] and
+                                r["Exception"].startswith("System.InvalidOperationException")
+                                and "\n   at " in r["Exception"]
+                                for r in fails):
+            vt.fail(f"{name}: error records {fails[:1]}")
+        f = fails[0]
+        if f["Message"] != f"item {f['State']['Item']} failed" or \
+                f["State"]["{OriginalFormat}"] != "item {Item} failed":
+            vt.fail(f"{name}: error record {f}")
+        # both scopes, outermost first
+        for r in worker:
+            sc = r.get("Scopes")
+            if not sc or len(sc) != 2 or sc[1] != {"Worker": "w1"} or \
+                    sc[0].get("{OriginalFormat}") != "batch {Batch}" or "Batch" not in sc[0]:
+                vt.fail(f"{name}: scopes {sc} of {r}")
+        return worker, done
+
+    def records(path, seq):
+        data = open(path, "rb").read()
+        if seq:
+            if not data.startswith(b"\x1e"):
+                vt.fail(f"{path}: not a JSON text sequence")
+            return [json.loads(x) for x in data.split(b"\x1e") if x.strip()]
+        if b"\x1e" in data or not data.endswith(b"\n"):
+            vt.fail(f"{path}: not newline-delimited JSON")
+        return [json.loads(x) for x in data.split(b"\n") if x.strip()]
+
+    nd = records(got["Ndjson"], False)
+    worker, _ = check_json("Ndjson", nd, 3, True)
+    if not any(r["LogLevel"] == "Debug" for r in worker) or \
+            any(r["Category"] == "Vigil.TraceGen.Chatty" for r in nd):
+        vt.fail("Ndjson: FilterSpecs Debug for the worker, Warning for the rest not honoured: "
+                f"{sorted({(r['Category'], r['LogLevel']) for r in nd})}")
+    seq = records(got["Seq"], True)
+    worker, done = check_json("Seq", seq, 2, False)
+    if not done or not any(r["Category"] == "Vigil.TraceGen.Chatty" for r in seq):
+        vt.fail(f"Seq: Information records missing: {sorted({(r['Category'], r['LogLevel']) for r in seq})}")
+    d = done[0]
+    # "{Elapsed,4}": the alignment applies to the string argument, as dotnet-monitor formats it
+    want = f"work item {d['State']['Item']} done in {d['State']['Elapsed']:>4} ms"
+    if d["EventId"] != 42 or d["Message"] != want or list(d["State"]) != [
+            "Message", "Item", "Elapsed", "{OriginalFormat}"]:
+        vt.fail(f"Seq: ItemDone record {d} (want message {want!r})")
+    text = open(got["Plain"], encoding="utf-8").read()
+    head = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ (trce|dbug|info|warn|fail|crit): "
+                      r"([^\[\n]+)\[(-?\d+)\](\[[^\]\n]*\])?$")
+    entries, cur = [], None
+    for line in text.split("\n")[:-1]:
+        m = head.match(line)
+        if m:
+            cur = {"level": m.group(1), "category": m.group(2), "lines": []}
+            entries.append(cur)
+        elif cur and line.startswith("      "):
+            cur["lines"].append(line[6:])
+        else:
+            vt.fail(f"Plain: unexpected line {line!r}")
+    # UseAppFilters: the app's own minimum level (Trace), not DefaultLevel (Warning)
+    if {(e["level"], e["category"]) for e in entries} != {
+            ("dbug", "Vigil.TraceGen.Worker"), ("info", "Vigil.TraceGen.Worker"),
+            ("warn", "Vigil.TraceGen.Worker"), ("fail", "Vigil.TraceGen.Worker"),
+            ("info", "Vigil.TraceGen.Chatty")}:
+        vt.fail(f"Plain: levels {sorted({(e['level'], e['category']) for e in entries})}")
+    warn = [e for e in entries if e["level"] == "warn" and e["category"] == "Vigil.TraceGen.Worker"]
+    fail = [e for e in entries if e["level"] == "fail" and e["category"] == "Vigil.TraceGen.Worker"]
+    if not warn or not fail:
+        vt.fail(f"Plain: no warn or fail entries in {text[:400]!r}")
+    w = warn[0]["lines"]
+    if not re.fullmatch(r"=> Batch:\d+, \{OriginalFormat\}:batch \{Batch\} => Worker:w1", w[0]) \
+            or not re.fullmatch(r"queue depth \d+ above 30", w[1]):
+        vt.fail(f"Plain: warn entry {w}")
+    f = fail[0]["lines"]
+    # the exception's stack, every line under the message's padding
+    if not re.fullmatch(r"item \d+ failed", f[1]) or \
+            not f[2].startswith("System.InvalidOperationException: boom") or \
+            len(f) < 4 or not f[3].startswith("   at "):
+        vt.fail(f"Plain: fail entry {f}")
+    print(f"Ndjson {len(nd)}, Plain {len(entries)}, Seq {len(seq)} records; e.g. {d['Message']!r}")
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
@@ -444,7 +578,8 @@ def main():
         vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
         out = open(os.path.join(env.dir, "tracegen.out"), "w+")
         # every workload: CPU, allocations, exceptions, a Meter and a loopback HTTP load
-        p = env.spawn(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
+        work = ["log"] if a.scenario == "logs" else ["cpu", "alloc", "web", "meter", "throw"]
+        p = env.spawn(["dotnet", gen, *work, env.tag,
                        "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
                       stderr=subprocess.STDOUT)
         p.outfile = out
