@@ -9,6 +9,8 @@ counters:
   keeps ~64 MB of heap, after their sliding window; ThreadpoolQueueLength above a huge threshold
   does not fire;
 - the three rules share one EventPipe session in the target (its Unix socket count rises by one);
+- /metrics shows what Metrics lists (IncludeDefaultProviders off, Providers with CounterNames, a
+  Meter's instrument no rule reads), nothing else the session reads;
 - the session is gone from the target when the rules are removed (reload) and when vigil stops.
 
 trace:
@@ -104,6 +106,12 @@ def sc_counters(a, env, p, base):
     cfg["Server"]["MetricsEnabled"] = True
     # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
     cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
+    # What /metrics shows: these System.Runtime counters (not the default providers' others),
+    # and a gauge of tracegen's Meter, which no rule reads (the session reads it for /metrics).
+    cfg["Metrics"] = {"IncludeDefaultProviders": False, "Providers": [
+        {"ProviderName": "System.Runtime", "CounterNames": [
+            "cpu-usage", "gc-heap-size", "working-set", "threadpool-queue-length"]}],
+        "Meters": [{"MeterName": "Vigil.TraceGen", "InstrumentNames": ["temperature"]}]}
     cfg["CollectionRules"] = rules
     env.write("rules.yaml", cfg)
     t_start = time.time()
@@ -128,9 +136,17 @@ def sc_counters(a, env, p, base):
         want = [f'systemruntime_cpu_usage_ratio{{pid="{p.pid}",',
                 f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}",',
                 f'systemruntime_working_set_bytes{{pid="{p.pid}",',
-                "# TYPE systemruntime_threadpool_queue_length gauge"]
+                "# TYPE systemruntime_threadpool_queue_length gauge",
+                f'vigiltracegen_temperature_Cel{{pid="{p.pid}",']
         return body if all(w in body for w in want) else None
     body = vt.wait_for("the .NET counters in /metrics", scraped, 20)
+    # the session has them (tracegen serves requests, throws, allocates), /metrics does not show
+    # them: not in Metrics
+    for unlisted in ("systemruntime_exception_count", "systemruntime_gen_0_gc_count",
+                     "microsoftaspnetcorehosting_", "vigiltracegen_queue_depth",
+                     "vigiltracegen_bytes_seen"):
+        if unlisted in body:
+            vt.fail(f"{unlisted} in /metrics, though Metrics does not list it")
     heap = [float(l.split()[-1]) for l in body.splitlines()
             if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
     if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
@@ -239,6 +255,7 @@ def sc_meters(a, env, p, base):
     cfg["Server"]["MetricsEnabled"] = True
     # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
     cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
+    cfg["Metrics"] = {"Meters": [{"MeterName": "Vigil.TraceGen"}]}
     cfg["CollectionRules"] = {
         "P95": env.rule("P95", meter("work-duration", HistogramPercentile=95, GreaterThan=300),
                         limits={"ActionCount": 1}),
