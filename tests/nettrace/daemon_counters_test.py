@@ -17,7 +17,9 @@ trace:
 - CollectTrace (Profile Metrics; explicit Providers with arguments and rundown) streams each
   trace into the filesystem egress under dotnet-monitor's name; both are complete and read by
   TraceEvent (tracecheck) and nettrace_dump alike, with the expected events; no session is left
-  in the target; an unsupported profile fails the action with a clear reason.
+  in the target; an unsupported profile fails the action with a clear reason; a StoppingEvent
+  with a PayloadFilter ends a one-minute trace at its first match (complete, read by TraceEvent),
+  one whose filter names a field the event lacks runs its Duration.
 
 meters:
 - EventMeter on tracegen's Meter: a histogram's 95th percentile and a counter's rate fire after
@@ -207,11 +209,43 @@ def sc_trace(a, env, p, base):
             {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
              "Arguments": {"EventCounterIntervalSec": "1"}}], "Duration": "00:00:03"}),
         "Gc": rule("Gc", {"Profile": "GcCollect", "Duration": "00:00:01"}),
+        # StoppingEvent: the first gauge value of the temperature instrument (published every
+        # second) ends a one-minute trace; a filter on a field EventCounters lacks never matches
+        "StopEv": rule("StopEv", {"Providers": [
+            {"Name": "System.Diagnostics.Metrics", "Keywords": "0x3", "EventLevel": "Informational",
+             "Arguments": {"SessionId": "vigil-stop", "Metrics": "Vigil.TraceGen",
+                           "RefreshInterval": "1"}}],
+            "RequestRundown": False, "Duration": "00:01:00", "ArtifactName": "stopev.nettrace",
+            "StoppingEvent": {"ProviderName": "System.Diagnostics.Metrics",
+                              "EventName": "GaugeValuePublished",
+                              "PayloadFilter": {"instrumentName": "temperature"}}}),
+        "NoMatch": rule("NoMatch", {"Providers": [
+            {"Name": "System.Runtime", "Arguments": {"EventCounterIntervalSec": "1"}}],
+            "RequestRundown": False, "Duration": "00:00:04", "ArtifactName": "nomatch.nettrace",
+            "StoppingEvent": {"ProviderName": "System.Runtime", "EventName": "EventCounters",
+                              "PayloadFilter": {"Name": "cpu-usage"}}}),
     }
     env.write("rules.yaml", cfg)
+    t0 = time.time()
     env.start_daemon()
-
-    got = vt.wait_for("both traces", lambda: len(paths(out)) == 2 and paths(out), 60, 0.2)
+    stopev = vt.wait_for("the StoppingEvent trace", lambda: paths(out).get("StopEv"), 40, 0.2)
+    took = time.time() - t0
+    ref = subprocess.run(["dotnet", os.path.join(a.apps, "tracecheck", "tracecheck.dll"),
+                          "--metrics", stopev], capture_output=True, text=True)
+    if ref.returncode != 0 or "metric gauge Vigil.TraceGen temperature" not in ref.stdout:
+        vt.fail(f"StopEv: TraceEvent: rc {ref.returncode} {ref.stderr} {ref.stdout[:300]}")
+    print(f"StopEv: stopped by its StoppingEvent {took:.1f}s after vigil started "
+          "(Duration 60 s), complete, read by TraceEvent")
+    got = vt.wait_for("all traces", lambda: len(paths(out)) == 4 and paths(out), 60, 0.2)
+    nomatch = got.pop("NoMatch")
+    got.pop("StopEv")
+    if subprocess.run(["dotnet", os.path.join(a.apps, "tracecheck", "tracecheck.dll"), nomatch],
+                      capture_output=True).returncode != 0:
+        vt.fail(f"NoMatch: TraceEvent rejects {nomatch}")
+    log = open(env.vigil.log_path, errors="replace").read()
+    if "StoppingEvent System.Runtime/EventCounters: the event lacks a PayloadFilter field" \
+            not in log or "stopped by StoppingEvent System.Diagnostics.Metrics/Gauge" not in log:
+        vt.fail("StoppingEvent log lines missing")
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
     for name, path in got.items():
         want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
