@@ -9,7 +9,7 @@
  * them), plus TplEventSource's TasksFlowActivityIds so that every scope start branches the
  * activity id: a record's scopes are then the chain of scopes from its activity id (or its
  * related one) up through their parents, as dotnet-monitor rebuilds them, with at most 10,000
- * open scopes remembered (its ScopeLimit).
+ * open scopes remembered (its ScopeLimit) and, vigil's bound, 16 MiB of their arguments.
  *
  * Settings as dotnet-monitor's: DefaultLevel (Warning; None is refused as dotnet-monitor refuses
  * it), FilterSpecs, UseAppFilters (true), Format (PlainText, NewlineDelimitedJson,
@@ -33,6 +33,8 @@
 #include <strings.h>
 
 #define SCOPE_LIMIT 10000 /* dotnet-monitor's EventLogsPipelineSettings.ScopeLimit */
+/* vigil's: the arguments of the scopes kept, whatever the process sends */
+#define SCOPE_BYTES_LIMIT (16u << 20)
 #define SCOPE_BUCKETS 4096
 #define MAX_SCOPE_DEPTH 256 /* scopes listed for one record, innermost dropped beyond */
 /* Strings of one event: the runtime's events are at most 64 KiB of UTF-16, at most 96 KiB of
@@ -51,6 +53,7 @@ struct scope {
     struct scope *parent;
     struct scope *next; /* bucket chain */
     json_t *args;
+    size_t bytes; /* its arguments' JSON text */
     unsigned refs;
 };
 
@@ -68,6 +71,7 @@ struct logs_state {
     struct vg_buf rec;
     struct scope *buckets[SCOPE_BUCKETS];
     size_t n_scopes;
+    size_t scope_bytes; /* of every scope alive, in the map or held by a child */
     uint64_t records, dropped;
     int rc;
     char err[512];
@@ -78,10 +82,11 @@ static const char *const level_names[] = {"Trace", "Debug",    "Information", "W
 /* LogLevel -> EventLevel, LoggingSourceConfiguration.ToEventLevel */
 static const uint32_t event_levels[] = {0 /* LogAlways */, 5, 4, 3, 2, 1};
 
-static void scope_unref(struct scope *s)
+static void scope_unref(struct logs_state *st, struct scope *s)
 {
     while (s && --s->refs == 0) {
         struct scope *parent = s->parent;
+        st->scope_bytes -= s->bytes;
         json_decref(s->args);
         free(s);
         s = parent;
@@ -116,7 +121,7 @@ static void scope_remove(struct logs_state *st, const uint8_t id[16])
         return;
     *pp = s->next;
     st->n_scopes--;
-    scope_unref(s);
+    scope_unref(st, s);
 }
 
 static void scopes_free(struct logs_state *st)
@@ -125,7 +130,7 @@ static void scopes_free(struct logs_state *st)
         while (st->buckets[i]) {
             struct scope *s = st->buckets[i];
             st->buckets[i] = s->next;
-            scope_unref(s);
+            scope_unref(st, s);
         }
     st->n_scopes = 0;
 }
@@ -142,7 +147,8 @@ static int scope_start(struct logs_state *st, const struct vg_nettrace_event *ev
     if (zero_id(ev->activity_id))
         return 0;
     struct scope **slot = scope_slot(st, ev->activity_id);
-    if (!*slot && st->n_scopes >= SCOPE_LIMIT)
+    size_t bytes = strlen(json);
+    if ((!*slot && st->n_scopes >= SCOPE_LIMIT) || st->scope_bytes + bytes > SCOPE_BYTES_LIMIT)
         return 0;
     json_t *args = json_loads(json, 0, NULL);
     if (!json_is_object(args)) {
@@ -156,6 +162,8 @@ static int scope_start(struct logs_state *st, const struct vg_nettrace_event *ev
     }
     memcpy(s->id, ev->activity_id, 16);
     s->args = args;
+    s->bytes = bytes;
+    st->scope_bytes += bytes;
     s->refs = 1;
     s->parent = scope_find(st, ev->related_activity_id);
     if (s->parent)
