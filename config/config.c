@@ -5,6 +5,7 @@
 #include "config/config_int.h"
 #include "config/error.h"
 #include "config/listen.h"
+#include "config/redact.h"
 #include "config/source.h"
 #include "config/util.h"
 
@@ -113,6 +114,7 @@ static const char *resolve_strict(struct vg__loader *L, const struct vg_node *n,
             vg_diag_err(L->d, &n->pos, path, "environment variable %s is not set",
                         name ? name : "?");
         char *copy = v ? vg_tree_strdup(L->t, v) : NULL;
+        vg_redact_add(copy);
         free(name);
         return copy;
     }
@@ -134,6 +136,7 @@ static const char *resolve_strict(struct vg__loader *L, const struct vg_node *n,
                     r--;
                 buf[r] = '\0';
                 copy = vg_tree_strdup(L->t, buf);
+                vg_redact_add(copy);
             }
             free(buf);
             close(fd);
@@ -507,8 +510,16 @@ static int load_egress(struct vg__loader *L)
                 e->kind = VG_EGRESS_FILESYSTEM;
                 vg_fields_apply(L->t, fs_fields, VG_ARRAY_SIZE(fs_fields), m, NULL, path, &r, L->d);
                 apply_common(e, &r.c);
-                e->u.fs.directory_path = r.directory_path;
-                e->u.fs.intermediate_directory_path = r.intermediate_directory_path;
+                /* references resolved as in every provider's settings */
+                e->u.fs.directory_path =
+                    r.directory_path
+                        ? vg__cfg_string(L, vg_node_get(m, "DirectoryPath"), path, "DirectoryPath")
+                        : NULL;
+                e->u.fs.intermediate_directory_path =
+                    r.intermediate_directory_path
+                        ? vg__cfg_string(L, vg_node_get(m, "IntermediateDirectoryPath"), path,
+                                         "IntermediateDirectoryPath")
+                        : NULL;
                 e->u.fs.copy_buffer_size = r.copy_buffer_size;
             } else if (k == 1) {
                 struct s3_raw r = {0};

@@ -1,5 +1,6 @@
 #include "config/log.h"
 #include "config/error.h"
+#include "config/redact.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -75,6 +76,7 @@ void vg__log(int level, const char *component, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    vg_redact(msg);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

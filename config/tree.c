@@ -1,6 +1,7 @@
 #include "config/tree_int.h"
 
 #include "config/error.h"
+#include "config/redact.h"
 #include "config/util.h"
 
 #include <ctype.h>
@@ -523,6 +524,7 @@ void vg_diag_add(struct vg_diags *d, enum vg_severity sev, const struct vg_pos *
     vg_buf_vprintf(&b, fmt, ap);
     va_end(ap);
     g->msg = vg_buf_steal(&b);
+    vg_redact(g->msg); /* a value refused may be a resolved secret */
     if (!g->msg) {
         free(g->file);
         free(g->path);

@@ -234,6 +234,12 @@ int vg__db_set_remote(struct vg__upload *u)
                   (int64_t)vg_wall_ms());
 }
 
+int vg__db_set_name(struct vg__upload *u)
+{
+    return db_run(u->e, VG_EGRESS_SQL_SET_NAME, "isi", (int64_t)u->id, u->name,
+                  (int64_t)vg_wall_ms());
+}
+
 int vg__db_add_part(struct vg__upload *u, const struct vg__part *p)
 {
     return db_run(u->e, VG_EGRESS_SQL_ADD_PART, "iiiis", (int64_t)u->id, (int64_t)p->no,

@@ -247,6 +247,8 @@ int vg__db_set_spool(struct vg__upload *u);
 int vg__db_set_pending(struct vg__upload *u);
 int vg__db_set_state(struct vg__upload *u, const char *state, const char *err);
 int vg__db_set_remote(struct vg__upload *u);
+/* The final name changed (a FileSystem name taken by another artifact). */
+int vg__db_set_name(struct vg__upload *u);
 int vg__db_add_part(struct vg__upload *u, const struct vg__part *p);
 int vg__db_clear_parts(struct vg__upload *u);
 int vg__db_set_done(struct vg__upload *u, const char *egress_path);

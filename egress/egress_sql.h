@@ -60,6 +60,7 @@
     " WHERE id=?1;"
 #define VG_EGRESS_SQL_SET_REMOTE                                                                   \
     "UPDATE egress_uploads SET remote_id=?2, updated_ms=?3 WHERE id=?1;"
+#define VG_EGRESS_SQL_SET_NAME "UPDATE egress_uploads SET name=?2, updated_ms=?3 WHERE id=?1;"
 #define VG_EGRESS_SQL_ADD_PART                                                                     \
     "INSERT OR REPLACE INTO egress_parts(upload_id, part_no, off, len, tag)"                       \
     " VALUES(?1, ?2, ?3, ?4, ?5);"

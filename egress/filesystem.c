@@ -162,6 +162,52 @@ static int fs_put_chunk(void *state, struct vg__upload *u, unsigned no, uint64_t
     return VG_EINVAL; /* never chunked */
 }
 
+/* u->name with "_N" before its extension (the part after the last '.', when short). */
+static char *numbered(const char *name, unsigned n)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name || strlen(dot) > 16 || strchr(dot, '_'))
+        dot = name + strlen(name);
+    return vg_asprintf("%.*s_%u%s", (int)(dot - name), name, n, dot);
+}
+
+/* Renames the partial file to u->name, never over an existing file: two artifacts named alike
+ * (the same process dumped twice within one millisecond) both stay, the second as NAME_2. The
+ * new name is recorded before the rename, so a resume after a crash looks for the right file. */
+static int move_unique(int tfd, const char *partial, int dfd, struct vg__upload *u)
+{
+    char *base = NULL;
+    int rc = -EEXIST;
+    for (unsigned n = 2; n < 1000; n++) {
+        if (renameat2(tfd, partial, dfd, u->name, RENAME_NOREPLACE) == 0) {
+            rc = 0;
+            break;
+        }
+        if (errno != EEXIST) {
+            rc = -errno;
+            break;
+        }
+        if (!base && !(base = vg_strdup(u->name))) {
+            rc = VG_ENOMEM;
+            break;
+        }
+        char *next = numbered(base, n); /* NAME_2, NAME_3: from the original name */
+        if (!next) {
+            rc = VG_ENOMEM;
+            break;
+        }
+        free(u->name);
+        u->name = next;
+        if ((rc = vg__db_set_name(u)))
+            break;
+        rc = -EEXIST;
+    }
+    if (rc == 0 && base)
+        vg_log(VG_LOG_INFO, u->prov->component, "%s exists: stored as %s", base, u->name);
+    free(base);
+    return rc;
+}
+
 static int fs_finish(void *state, struct vg__upload *u)
 {
     struct fs *f = state;
@@ -180,8 +226,8 @@ static int fs_finish(void *state, struct vg__upload *u)
     fd = openat(tfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0)
         rc = -errno;
-    if (!rc && renameat(tfd, name, dfd, u->name) != 0)
-        rc = -errno;
+    if (!rc)
+        rc = move_unique(tfd, name, dfd, u);
     if (!rc && fsync(dfd) != 0)
         rc = -errno;
     if (rc) {

@@ -407,9 +407,9 @@ static void evaluate(struct vg_daemon *d, struct vg_instance *inst, const struct
         return;
     }
     if (verdict != VG_LIMIT_OK) {
-        static const char *const why[] = {"", "its actions are still running", "throttled",
-                                          "in cooldown", "finished"};
-        vg_log(VG_LOG_DEBUG, "rules", "rule %s triggered for pid %d but is %s", inst->rule->name,
+        static const char *const why[] = {"", "its actions are still running", "it is throttled",
+                                          "it is in cooldown", "it is finished"};
+        vg_log(VG_LOG_DEBUG, "rules", "rule %s triggered for pid %d but %s", inst->rule->name,
                inst->w->p->pid, why[verdict]);
         return;
     }

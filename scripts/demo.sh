@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: install what is needed, build, and run vigil's main job against the bundled
-# demo workloads (a CPU spinner and a memory grower) with the demo rules in examples/demo:
+# demo workloads (a CPU spinner, a memory grower, and a Node and a Java process when those
+# runtimes are installed) with the demo rules in examples/demo:
 # filesystem egress to /tmp/vigil-demo/artifacts, SQLite state in /tmp/vigil-demo/state.
 # Within about a minute a CPUUsage rule and a MemoryGrowth rule fire and their actions run.
 # Idempotent: every run starts from a clean /tmp/vigil-demo.
@@ -30,6 +31,11 @@ if command -v node >/dev/null; then # Node's heap, read through its own inspecto
   node --inspect=127.0.0.1:0 examples/demo/workloads/heap.js >"$demo/heap.log" 2>&1 & pids+=($!)
   node_rule=(DemoNodeHeap)
 fi
+jvm_rule=()
+if command -v java >/dev/null; then # a JVM's heap, from its perf-data file; a heap dump by attach
+  java -Xmx256m examples/demo/workloads/Heap.java >"$demo/jvm.log" 2>&1 & pids+=($!)
+  jvm_rule=(DemoJvmHeap)
+fi
 # --no-auth is explicit (and logged as a warning); the API only listens on loopback here.
 build/vigil run --config-dir examples/demo --state-dir "$demo/state" \
   --urls "http://127.0.0.1:$port" --no-auth >"$demo/vigil.log" 2>&1 &
@@ -43,7 +49,9 @@ fired() {
 }
 deadline=$((SECONDS + 90))
 all_fired() {
-  for r in DemoHighCpu DemoMemoryGrowth "${node_rule[@]}"; do fired "$r" || return 1; done
+  for r in DemoHighCpu DemoMemoryGrowth "${node_rule[@]}" "${jvm_rule[@]}"; do
+    fired "$r" || return 1
+  done
 }
 until all_fired; do
   if ((SECONDS > deadline)); then
@@ -74,6 +82,11 @@ if ((${#node_rule[@]})); then
   echo
   echo "== Node heap snapshots (open in Chrome DevTools: Memory, Load)"
   ls -l "$demo/artifacts" 2>/dev/null | grep heapsnapshot || echo "(none)"
+fi
+if ((${#jvm_rule[@]})); then
+  echo
+  echo "== JVM heap dumps (HPROF: open in VisualVM or Eclipse MAT)"
+  ls -l "$demo/artifacts" 2>/dev/null | grep hprof || echo "(none)"
 fi
 echo
 grow_pid=${pids[1]}

@@ -441,3 +441,19 @@ bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__h
         return s->open_conns < s->cfg.metrics_max_connections;
     return s->stats.connections_active - s->open_conns < s->cfg.max_connections;
 }
+
+bool vg__http_server_cut_idle(struct vg_http_server *s, const struct vg__http_listener *l)
+{
+    /* the connection of the same budget that has waited longest for a request: a keep-alive
+     * client reconnects, one that never sent anything loses nothing */
+    struct vg__http_conn *victim = NULL;
+    for (struct vg__http_conn *c = s->conns; c; c = c->next)
+        if (!c->rejected && c->state == VG__CONN_IDLE && c->metrics == !l->require_auth &&
+            (!victim || c->deadline < victim->deadline))
+            victim = c;
+    if (!victim)
+        return false;
+    s->stats.connections_cut_idle++;
+    vg__http_conn_abort(victim);
+    return true;
+}

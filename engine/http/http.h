@@ -60,6 +60,7 @@ void vg_http_config_from_settings(struct vg_http_config *cfg, const struct vg_se
 struct vg_http_stats {
     uint64_t connections_total;
     uint64_t connections_rejected; /* over MaxConnections: 503 */
+    uint64_t connections_cut_idle; /* closed while idle to make room for a new one */
     uint64_t requests_total;
     uint64_t auth_failures;
     uint64_t stream_peak_queued; /* highest bytes buffered by any one stream */

@@ -143,6 +143,9 @@ void vg__http_write_done(struct vg__http_wreq *w, int status);
 void vg__http_conn_fini(struct vg__http_conn *c);
 /* Whether listener l of s accepts one more connection (false: reject with 503). */
 bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__http_listener *l);
+/* The budget of l is full: closes its connection idle the longest (waiting for a request).
+ * Returns false when none is idle (all are mid-request). */
+bool vg__http_server_cut_idle(struct vg_http_server *s, const struct vg__http_listener *l);
 
 /* http_auth.c */
 int vg__http_auth_parse_hash(const char *s, unsigned char out[32]);

@@ -4,6 +4,7 @@
 
 #include "config/error.h"
 #include "config/log.h"
+#include "config/redact.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -278,8 +279,41 @@ int vg_http_res_text(struct vg_http_res *res, int status, const char *content_ty
                     len, true);
 }
 
+/* Secret values (config/redact.h) out of every string of an answer, a key included. */
+static void redact_json(json_t *j, int depth)
+{
+    if (!j || depth > 64)
+        return;
+    if (json_is_string(j)) {
+        char *s = strdup(json_string_value(j));
+        if (s && vg_redact(s))
+            json_string_set(j, s);
+        free(s);
+    } else if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++)
+            redact_json(json_array_get(j, i), depth + 1);
+    } else if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(j, tmp, k, v)
+        {
+            char *kc = strdup(k);
+            redact_json(v, depth + 1);
+            if (kc && vg_redact(kc)) {
+                json_incref(v);
+                json_object_del(j, k);
+                json_object_set_new(j, kc, v);
+            }
+            free(kc);
+        }
+    }
+}
+
 static int res_json_ct(struct vg_http_res *res, int status, json_t *body, const char *ctype)
 {
+    if (vg_redact_active())
+        redact_json(body, 0);
     char *s = body ? json_dumps(body, JSON_COMPACT) : strdup("null");
     json_decref(body);
     if (!s) {

@@ -128,6 +128,10 @@ void vg__http_on_connection(uv_stream_t *server_stream, int status)
         return;
     }
     bool room = vg__http_server_has_room(s, l);
+    /* Idle sockets must not keep a client out: the longest idle one makes room (its slot is
+     * freed when its close completes, so the budget is passed by those for a moment). */
+    if (!room && vg__http_server_cut_idle(s, l))
+        room = true;
     /* Rejections are answered politely only up to a bound; past that they are just dropped. */
     if (!room && s->n_rejecting >= s->cfg.max_connections) {
         s->stats.connections_rejected++;

@@ -191,6 +191,48 @@ static void test_fs_roundtrip(void **unused)
     env_free(&v);
 }
 
+/* Two artifacts with one name (one process dumped twice within a millisecond): the second
+ * never replaces the first; it is stored as NAME_2 (before a short extension), and its
+ * EgressPath says so. */
+static void test_fs_same_name(void **unused)
+{
+    struct env v;
+    env_init(&v);
+    struct vg_egress_settings s = fs_settings(v.out, VG_COMPRESS_NONE);
+    struct vg_egress *e = NULL;
+    char err[256];
+    assert_int_equal(vg_egress_create(&s, 1, &v.st, &e, err, sizeof(err)), 0);
+    const char *names[] = {"core_1", "core_1", "core_1", "snap.heapsnapshot", "snap.heapsnapshot"};
+    const char *want[] = {"/core_1", "/core_1_2", "/core_1_3", "/snap.heapsnapshot",
+                          "/snap_2.heapsnapshot"};
+    struct vg_artifact *a[5];
+    /* all open at once: both partial files exist side by side, the names clash at commit */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(vg_artifact_open(e, "files", names[i], NULL, NULL, 0, &a[i]), 0);
+        char body[16];
+        snprintf(body, sizeof(body), "artifact %d", i);
+        assert_int_equal(vg_artifact_write(a[i], body, strlen(body)), 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        char *path = NULL;
+        assert_int_equal(vg_artifact_commit(a[i], &path, err, sizeof(err)), 0);
+        assert_non_null(path);
+        size_t pl = strlen(path), wl = strlen(want[i]);
+        assert_true(pl > wl);
+        assert_string_equal(path + pl - wl, want[i]);
+        size_t len = 0;
+        char *got = read_file(path, &len);
+        char body[16];
+        snprintf(body, sizeof(body), "artifact %d", i);
+        assert_int_equal(len, strlen(body));
+        assert_memory_equal(got, body, len);
+        free(got);
+        free(path);
+    }
+    vg_egress_destroy(e);
+    env_free(&v);
+}
+
 static void test_fs_compression(void **unused)
 {
     for (int c = VG_COMPRESS_GZIP; c <= VG_COMPRESS_ZSTD; c++) {
@@ -617,6 +659,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fs_roundtrip),
         cmocka_unit_test(test_fs_compression),
+        cmocka_unit_test(test_fs_same_name),
         cmocka_unit_test(test_quota),
         cmocka_unit_test(test_keep_free),
         cmocka_unit_test(test_names),

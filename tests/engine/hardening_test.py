@@ -289,6 +289,136 @@ def sc_log_escape(env):
         fail("a process name split a log line")
 
 
+def sc_secret_values(env):
+    """Item 12: what a ${env:} or ${file:} reference resolves to never appears in a message:
+    not in `vigil check`'s diagnostics for values refused in any field, not in the daemon's log,
+    /info or /collectionrules, and not in an upload's error (libcurl quotes the host it could
+    not resolve)."""
+    marks = {n: "SeCrEt%s%d" % (n, os.getpid()) for n in ("Uri", "End", "Dir", "Key", "Host")}
+    os.environ["VG_TEST_SECRET_URI"] = "not a uri " + marks["Uri"]
+    os.environ["VG_TEST_SECRET_DIR"] = "/dev/null/" + marks["Dir"]
+    os.environ["VG_TEST_SECRET_KEY"] = "!!" + marks["Key"] + "!!"
+    end_file = os.path.join(env.dir, "endpoint")
+    with open(end_file, "w") as f:
+        f.write("gopher://%s\n" % marks["End"])
+    host_file = os.path.join(env.dir, "host")
+    with open(host_file, "w") as f:
+        f.write("http://%s.invalid:9/\n" % marks["Host"].lower())
+    marks["Host"] = marks["Host"].lower()
+    s3 = {"BucketName": "b", "RegionName": "us-east-1", "AccessKeyId": "k",
+          "SecretAccessKey": "s", "ForcePathStyle": True}
+    cfg = env.settings()
+    cfg["Egress"] = {
+        "AzureBlobStorage": {"az": {"AccountUri": "${env:VG_TEST_SECRET_URI}",
+                                    "ContainerName": "c", "AccountKey": "a2V5"}},
+        "S3Storage": {"bad": dict(s3, Endpoint="${file:%s}" % end_file),
+                      "down": dict(s3, Endpoint="${file:%s}" % host_file, MaxRetries=0)},
+        "FileSystem": {"fs": {"DirectoryPath": "${env:VG_TEST_SECRET_DIR}"}}}
+    cfg["Authentication"] = {"MonitorApiKey": {"Subject": "x",
+                                               "PublicKey": "${env:VG_TEST_SECRET_KEY}"}}
+    every = {"Type": "ThreadCount", "Settings": {"GreaterThan": 0, "SlidingWindowDuration": "0s"}}
+    dump = {"Type": "CollectDump", "Settings": {"Egress": "down", "Type": "Mini"}}
+    cfg["CollectionRules"] = {
+        "Up": env.rule("Up", every, limits={"ActionCount": 1}, actions=[dump]),
+        "Fs": env.rule("Fs", every, limits={"ActionCount": 1},
+                       actions=[{"Type": "CollectDump", "Settings": {"Egress": "fs"}}])}
+    env.write("rules.yaml", cfg)
+
+    def leaks(text):
+        return [m for m in marks.values() if m in text]
+
+    r = subprocess.run([vt.VIGIL, "check", "--config-dir", env.conf], capture_output=True,
+                       text=True, timeout=60)
+    out = r.stdout + r.stderr
+    if r.returncode == 0 or "AccountUri" not in out:
+        fail(f"vigil check should refuse the bad values (exit {r.returncode}):\n{out}")
+    if leaks(out):
+        fail(f"vigil check quotes secret values {leaks(out)}:\n{out}")
+    for flag in ("--show",):
+        r = subprocess.run([vt.VIGIL, "check", flag, "--config-dir", env.conf],
+                           capture_output=True, text=True, timeout=60)
+        if leaks(r.stdout + r.stderr):
+            fail(f"vigil check {flag} shows secret values {leaks(r.stdout + r.stderr)}")
+    # the daemon: the refused parts are reported, the upload to the unresolvable host fails
+    del cfg["Egress"]["AzureBlobStorage"], cfg["Egress"]["S3Storage"]["bad"]
+    del cfg["Egress"]["FileSystem"], cfg["CollectionRules"]["Fs"], cfg["Authentication"]
+    env.write("rules.yaml", cfg)
+    w = env.workload("threads:2", "hold")
+    env.start_daemon()
+    op = wait_for("the upload to the unresolvable host to fail", lambda: next(
+        (o for o in env.get("/operations") if o.get("collectionRule") == "Up" and
+         (o.get("status") == "Failed" or o.get("upload"))), None), 60)
+    st = env.get("/operations/" + op["operationId"])
+    if not st.get("error"):
+        fail(f"the failed upload has no error: {st}")
+    # and the configuration errors of a reload to the refused values
+    cfg2 = dict(cfg)
+    cfg2["Egress"] = dict(cfg["Egress"], FileSystem={"fs": {
+        "DirectoryPath": "${env:VG_TEST_SECRET_DIR}"}})
+    cfg2["CollectionRules"] = dict(cfg["CollectionRules"], Fs=env.rule(
+        "Fs", every, limits={"ActionCount": 1},
+        actions=[{"Type": "CollectDump", "Settings": {"Egress": "fs"}}]))
+    env.write("rules.yaml", cfg2)
+    wait_for("the reload to report the bad directory",
+             lambda: "DirectoryPath" in env.vigil.log(), 30)
+    texts = {"log": env.vigil.log(), "/info": str(env.get("/info")),
+             "/collectionrules": str(env.get("/collectionrules?pid=%d" % w.pid)),
+             "/operations": str(env.get("/operations")), "the operation": str(st),
+             "/processes": str(env.get("/processes"))}
+    for where, text in texts.items():
+        if leaks(text):
+            fail(f"{where} holds secret values {leaks(text)}:\n{text[-3000:]}")
+    if "***" not in texts["the operation"] + texts["log"]:
+        fail(f"the upload error should name the host as ***: {st}")
+    w.kill()
+
+
+def sc_conn_budget(env):
+    """Item 7: the metrics listener's unauthenticated connections have a budget of their own
+    (they cannot take the API's), and idle connections are cut when a budget is full: sockets
+    that send nothing do not keep a client out. A budget full of requests in progress still
+    refuses the next one (503)."""
+    import socket
+    settings = {"Server": {"MaxConnections": 4, "MetricsMaxConnections": 4,
+                           "RequestTimeout": "60s", "IdleTimeout": "60s"}}
+    d = env.daemon(settings=settings, no_auth=True, name="budget")
+    d.start()
+
+    def hold(port, n, partial=False):
+        out = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if partial:  # a request in progress: headers not finished
+                s.sendall(b"GET /info HTTP/1.1\r\nHost: x\r\n")
+            out.append(s)
+        time.sleep(0.3)  # accepted by the daemon
+        return out
+
+    def status(port, path):
+        try:
+            return vt.request(port, "GET", path, timeout=10).status
+        except OSError as e:
+            return repr(e)
+
+    idle_metrics = hold(d.metrics_port, 12)
+    if status(d.metrics_port, "/metrics") != 200:
+        fail("idle connections kept a scraper out of /metrics")
+    if status(d.api_port, "/info") != 200:
+        fail("connections to the metrics listener took the API's budget")
+    idle_api = hold(d.api_port, 8)
+    if status(d.api_port, "/info") != 200:
+        fail("idle connections kept an API client out")
+    busy = hold(d.api_port, 6, partial=True)
+    st = status(d.api_port, "/info")
+    if st != 503:
+        fail(f"a budget full of requests in progress let one more in: {st}")
+    if status(d.metrics_port, "/metrics") != 200:
+        fail("a full API budget starved the metrics listener")
+    for s in idle_metrics + idle_api + busy:
+        s.close()
+    wait_for("the API to take requests again", lambda: status(d.api_port, "/info") == 200, 30)
+
+
 SCENARIOS = {n[3:]: f for n, f in globals().items() if n.startswith("sc_")}
 
 

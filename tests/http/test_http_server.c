@@ -469,7 +469,9 @@ static void test_max_connections(void **state)
     th_start(&t, &cfg, false);
     int fds[3];
     const char *ok = "GET /hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TH_KEY "\r\n\r\n";
+    const char *partial = "GET /hello HTTP/1.1\r\nHost: x\r\n";
     struct th_resp r;
+    /* three keep-alive connections, idle after one request each */
     for (int i = 0; i < 3; i++) {
         fds[i] = th_connect(t.port);
         th_send(fds[i], ok, strlen(ok));
@@ -477,14 +479,27 @@ static void test_max_connections(void **state)
         assert_int_equal(r.status, 200);
         th_resp_free(&r);
     }
+    /* a full budget of idle connections: the one idle longest is cut for the newcomer */
     int extra = th_connect(t.port);
+    th_send(extra, ok, strlen(ok));
+    th_read_resp(extra, &r, false);
+    assert_int_equal(r.status, 200);
+    th_resp_free(&r);
+    assert_true(th_wait_closed(fds[0], 5000));
+    close(fds[0]);
+    fds[0] = extra;
+    /* a full budget of requests in progress: the next connection is refused */
+    for (int i = 0; i < 3; i++)
+        th_send(fds[i], partial, strlen(partial));
+    usleep(100000); /* the server has read them */
+    extra = th_connect(t.port);
     th_read_resp(extra, &r, false);
     assert_problem(&r, 503, "VG_EBUSY");
     th_resp_free(&r);
     assert_true(th_wait_closed(extra, 5000));
     close(extra);
     /* the metrics listener has its own budget: a full API leaves the scraper room, and a full
-     * metrics budget refuses the next scraper */
+     * metrics budget (requests in progress) refuses the next scraper */
     const char *scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     int mfds[2];
     for (int i = 0; i < 2; i++) {
@@ -493,7 +508,9 @@ static void test_max_connections(void **state)
         th_read_resp(mfds[i], &r, false);
         assert_int_equal(r.status, 200);
         th_resp_free(&r);
+        th_send(mfds[i], partial, strlen(partial));
     }
+    usleep(100000);
     extra = th_connect(t.metrics_port);
     th_read_resp(extra, &r, false);
     assert_problem(&r, 503, "VG_EBUSY");
