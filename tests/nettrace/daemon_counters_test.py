@@ -539,8 +539,12 @@ def sc_logs(a, env, p, base):
         if f["Message"] != f"item {f['State']['Item']} failed" or \
                 f["State"]["{OriginalFormat}"] != "item {Item} failed":
             vt.fail(f"{name}: error record {f}")
-        # both scopes, outermost first
-        for r in worker:
+        # both scopes, outermost first; the records of an item whose scopes began before the
+        # session (or before the runtime flowed activity ids to it) have none, as in dotnet-monitor
+        scoped = [i for i, r in enumerate(worker) if r.get("Scopes")]
+        if not scoped or len(scoped) < len(worker) * 0.8:
+            vt.fail(f"{name}: {len(scoped)} of {len(worker)} worker records have scopes")
+        for r in worker[scoped[0]:]:
             sc = r.get("Scopes")
             if not sc or len(sc) != 2 or sc[1] != {"Worker": "w1"} or \
                     sc[0].get("{OriginalFormat}") != "batch {Batch}" or "Batch" not in sc[0]:
@@ -596,11 +600,11 @@ def sc_logs(a, env, p, base):
     fail = [e for e in entries if e["level"] == "fail" and e["category"] == "Vigil.TraceGen.Worker"]
     if not warn or not fail:
         vt.fail(f"Plain: no warn or fail entries in {text[:400]!r}")
-    w = warn[0]["lines"]
+    w = warn[-1]["lines"]  # the last: its scopes began within the session
     if not re.fullmatch(r"=> Batch:\d+, \{OriginalFormat\}:batch \{Batch\} => Worker:w1", w[0]) \
             or not re.fullmatch(r"queue depth \d+ above 30", w[1]):
         vt.fail(f"Plain: warn entry {w}")
-    f = fail[0]["lines"]
+    f = fail[-1]["lines"]
     # the exception's stack, every line under the message's padding
     if not re.fullmatch(r"item \d+ failed", f[1]) or \
             not f[2].startswith("System.InvalidOperationException: boom") or \

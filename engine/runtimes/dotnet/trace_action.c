@@ -396,14 +396,10 @@ static void trace_after(struct vg_rt_job *job)
     job->ops->done(job, rc, rc ? err : NULL, names, values, n);
 }
 
-static int trace_start(struct vg_rt_job *job)
+/* The settings into st: StoppingEvent, then the providers. 0 or VG_E* with st->err set. */
+static int trace_setup(struct trace_state *st, const struct vg_act_collect_trace *set)
 {
-    const struct vg_act_collect_trace *set = job->settings;
-    struct trace_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return VG_ENOMEM;
     int rc = 0;
-    st->pid = job->target.pid;
     if (set && set->stopping_event && !vg_node_is_null(set->stopping_event))
         rc = take_stopping_event(st, set->stopping_event);
     if (!rc && set && set->profile)
@@ -412,6 +408,17 @@ static int trace_start(struct vg_rt_job *job)
         rc = add_providers(st, set->providers);
     if (!rc && !st->n_prov) /* dotnet-monitor's default for /trace: Cpu, Http and Metrics */
         rc = add_profile(st, "Cpu,Http,Metrics");
+    return rc;
+}
+
+static int trace_start(struct vg_rt_job *job)
+{
+    const struct vg_act_collect_trace *set = job->settings;
+    struct trace_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return VG_ENOMEM;
+    st->pid = job->target.pid;
+    int rc = trace_setup(st, set);
     if (rc) {
         if (st->err[0])
             vg_log(VG_LOG_ERROR, "action", "CollectTrace: pid %d: %s", job->target.pid, st->err);
@@ -435,7 +442,23 @@ static int trace_start(struct vg_rt_job *job)
     return rc;
 }
 
+/* Before a caller streams the trace as an HTTP response: the settings start() would refuse
+ * (an unknown or unsupported profile, bad Providers, a StoppingEvent on unnamed events). */
+static int trace_check(const struct vg_rt_target *t, const void *settings, char *err, size_t n)
+{
+    struct trace_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return VG_ENOMEM;
+    int rc = trace_setup(st, settings);
+    if (rc)
+        snprintf(err, n, "CollectTrace on pid %d (.NET): %s", t->pid,
+                 st->err[0] ? st->err : vg_strerror(rc));
+    state_free(st);
+    return rc;
+}
+
 const struct vg_rt_action vg__dotnet_collect_trace = {
     .type = "CollectTrace",
     .start = trace_start,
+    .check = trace_check,
 };
