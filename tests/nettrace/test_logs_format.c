@@ -28,6 +28,11 @@ static char *message(const char *format, const char *args_json)
 static void expect_message(const char *format, const char *args, const char *want)
 {
     char *got = message(format, args);
+    if (!want) { /* only its size: "[" + 999999 spaces + "]" */
+        assert_int_equal(strlen(got), 1000001);
+        free(got);
+        return;
+    }
     if (strcmp(got, want) != 0)
         fail_msg("format \"%s\": got \"%s\", want \"%s\"", format, got, want);
     free(got);
@@ -49,6 +54,29 @@ static void test_messages(void **state)
     expect_message("end {A", a, "end {A");
     expect_message("{A}", NULL, "(null)");
     expect_message("caf\xc3\xa9 {A,3}!", a, "caf\xc3\xa9   x!");
+    expect_message("[{A,-999999}]", "{\"A\":\"\"}", NULL); /* the widest .NET allows */
+
+    /* wider is a FormatException in .NET (dotnet-monitor drops the record), never a huge one */
+    struct vg_buf b;
+    vg_buf_init(&b);
+    assert_int_equal(vg_dotnet_log_message(&b, "{A,1000000}", NULL), VG_EINVAL);
+    assert_int_equal(vg_dotnet_log_message(&b, "{A,-9223372036854775808}", NULL), VG_EINVAL);
+    assert_int_equal(vg_dotnet_log_message(&b, "{A,99999999999999999999}", NULL), VG_EINVAL);
+    /* 20 holes of a 500 KB argument: over the record limit, refused rather than built */
+    struct vg_buf big;
+    vg_buf_init(&big);
+    vg_buf_puts(&big,
+                "{\"{OriginalFormat}\":\"{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}{A}"
+                "{A}{A}\",\"A\":\"");
+    for (int i = 0; i < 500000; i++)
+        vg_buf_puts(&big, "x");
+    vg_buf_puts(&big, "\"}");
+    struct vg_dotnet_log_record r = {.level = 2, .category = "C", .arguments_json = big.data};
+    b.len = 0;
+    assert_int_equal(vg_dotnet_log_format(&b, VG_FMT_NDJSON, &r), VG_EINVAL);
+    assert_int_equal(b.len, 0);
+    vg_buf_free(&big);
+    vg_buf_free(&b);
 }
 
 struct rec_case {

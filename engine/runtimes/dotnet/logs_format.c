@@ -13,17 +13,23 @@
 #include <time.h>
 
 #define NULL_VALUE "(null)"
-#define PAD "      " /* "info: ": every line after the first is aligned under the category */
+#define PAD "      "        /* "info: ": every line after the first is aligned under the category */
+#define ALIGN_LIMIT 1000000 /* .NET's composite format width limit */
 
 /* Appends that remember the first failure, so a record is built with no check per call. */
 struct out {
     struct vg_buf *b;
     int rc;
+    size_t max; /* the buffer's length may not pass this */
 };
 
 static void put(struct out *o, const char *s, size_t n)
 {
-    if (!o->rc && n && vg_buf_append(o->b, s, n))
+    if (o->rc || !n)
+        return;
+    if (o->b->len + n > o->max) /* holes repeating a large argument: no record that size */
+        o->rc = VG_EINVAL;
+    else if (vg_buf_append(o->b, s, n))
         o->rc = VG_ENOMEM;
 }
 
@@ -157,6 +163,12 @@ static void walk(struct out *o, const char *f, bool literals, hole_fn fn, void *
         if (f[delim] == ',') {
             char *e;
             align = strtol(f + delim + 1, &e, 10);
+            /* string.Format refuses a width of a million or more (FormatException: dotnet-monitor
+             * drops the record); it also bounds what a record can cost here */
+            if (align <= -ALIGN_LIMIT || align >= ALIGN_LIMIT) {
+                o->rc = VG_EINVAL;
+                return;
+            }
         }
         char *name = strndup(f + open + 1, delim - open - 1);
         if (!name) {
@@ -186,7 +198,7 @@ static void fill_hole(void *ctx, struct out *o, const char *name, long align)
 
 int vg_dotnet_log_message(struct vg_buf *out, const char *format, const json_t *args)
 {
-    struct out o = {out, 0};
+    struct out o = {out, 0, out->len + VG_DOTNET_LOG_RECORD_MAX};
     walk(&o, format, true, fill_hole, (void *)args);
     return o.rc;
 }
@@ -305,7 +317,7 @@ int vg_dotnet_log_format(struct vg_buf *out, int format, const struct vg_dotnet_
     if (fmt_v && !fmt)
         goto out;
     size_t holes = 0;
-    struct out o = {&msg, 0};
+    struct out o = {&msg, 0, VG_DOTNET_LOG_RECORD_MAX};
     if (fmt) {
         walk(&o, fmt, false, count_hole, &holes);
         o.rc = holes ? vg_dotnet_log_message(&msg, fmt, args) : 0;
@@ -320,7 +332,7 @@ int vg_dotnet_log_format(struct vg_buf *out, int format, const struct vg_dotnet_
 
     char ts[40];
     timestamp(ts, sizeof ts, r->unix_ns);
-    o = (struct out){out, 0};
+    o = (struct out){out, 0, start + VG_DOTNET_LOG_RECORD_MAX};
     if (format == VG_FMT_PLAIN_TEXT) {
         char head[64];
         snprintf(head, sizeof head, " %s: ", level_short[r->level]);

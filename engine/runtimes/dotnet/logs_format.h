@@ -39,14 +39,19 @@ struct vg_dotnet_log_record {
     size_t n_scopes;
 };
 
+/* The largest record written (and message formatted): a format whose holes repeat a large
+ * argument could otherwise make one of hundreds of MB from a 64 KiB event. */
+#define VG_DOTNET_LOG_RECORD_MAX (8u << 20)
+
 /* Appends one record to out in format (enum vg_artifact_format of rules/action.h). Returns 0,
  * VG_EINVAL when dotnet-monitor would drop the record too (no arguments, unreadable JSON, a level
- * outside Trace..Critical), or VG_ENOMEM. */
+ * outside Trace..Critical) or when it would pass VG_DOTNET_LOG_RECORD_MAX, or VG_ENOMEM. */
 int vg_dotnet_log_format(struct vg_buf *out, int format, const struct vg_dotnet_log_record *r);
 
 /* A format string with its holes filled as dotnet-monitor's LogValuesFormatter does, appended to
  * out; values are looked up by hole name in args (a JSON object; NULL: every value "(null)").
- * Returns 0 or VG_ENOMEM. */
+ * Returns 0, VG_EINVAL for an alignment .NET refuses (a million or more) or a message past
+ * VG_DOTNET_LOG_RECORD_MAX, or VG_ENOMEM. */
 int vg_dotnet_log_message(struct vg_buf *out, const char *format, const json_t *args);
 
 #endif
