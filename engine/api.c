@@ -1,8 +1,8 @@
 /* The HTTP API: dotnet-monitor's routes and JSON shapes (/processes, /process,
- * /collectionrules, /dump, /operations, /info) plus /metrics (Prometheus, every process) and
- * vigil's /instances and /healthz. This file starts the server, holds the route table and the
- * helpers every route shares; each area's routes live in api_AREA.c (operations.c for
- * /operations and /dump). */
+ * /collectionrules, /dump, /gcdump, /trace, /stacks, /operations, /info) plus /metrics (Prometheus,
+ * every process) and vigil's /instances and /healthz. This file starts the server, holds the route
+ * table and the helpers every route shares; each area's routes live in api_AREA.c (operations.c for
+ * /operations and /dump, api_artifacts.c for /gcdump, /trace and /stacks). */
 #include "engine/api_int.h"
 
 #include "config/defaults.h"
@@ -266,13 +266,13 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"GET", "/operations/{id}", 0, vg__h_operation},
         {"DELETE", "/operations/{id}", 0, vg__h_operation_cancel},
         {"GET", "/env", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
-        {"GET", "/gcdump", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
-        {"GET", "/trace", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
-        {"POST", "/trace", 0, vg__h_unsupported},
+        {"GET", "/gcdump", VG_HTTP_ROUTE_NO_HEAD, vg__h_gcdump},
+        {"GET", "/trace", VG_HTTP_ROUTE_NO_HEAD, vg__h_trace},
+        {"POST", "/trace", 0, vg__h_trace_custom},
         {"GET", "/logs", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
         {"POST", "/logs", 0, vg__h_unsupported},
         {"POST", "/parameters", 0, vg__h_unsupported},
-        {"GET", "/stacks", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
+        {"GET", "/stacks", VG_HTTP_ROUTE_NO_HEAD, vg__h_stacks},
         {"GET", "/livemetrics", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
         {"POST", "/livemetrics", 0, vg__h_unsupported},
         {"GET", "/exceptions", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},

@@ -1,6 +1,7 @@
 /* Shared by the API's files: api.c (the server, /info, /healthz), api_processes.c,
  * api_rules.c (/collectionrules, /instances), api_metrics.c, operations.c (the operation
- * registry, /operations and /dump). A new route is a vg__h_NAME handler in the file of its
+ * registry, /operations, what artifact routes share, /dump), api_artifacts.c (/gcdump, /trace,
+ * /stacks). A new route is a vg__h_NAME handler in the file of its
  * area, listed in api.c's route table. */
 #ifndef VG_API_INT_H
 #define VG_API_INT_H
@@ -16,6 +17,7 @@ struct vg_api {
     struct vg_op *ops; /* newest first */
     unsigned dumps_running;
     unsigned max_dumps;
+    unsigned gcdumps_running, traces_running, stacks_running; /* api_artifacts.c */
 };
 
 /* A JSON string for s (NULL gives null); invalid UTF-8 is repaired, never dropped. */
@@ -44,6 +46,24 @@ void vg__uuid(char out[37]);
 /* operations.c */
 void vg__ops_free_all(struct vg_api *api);
 
+/* An artifact route's request (/dump, /gcdump, /trace, /stacks). */
+struct vg__artifact_req {
+    const char *action;       /* the runtime action: "CollectGCDump" */
+    const char *what;         /* "gcdump": for messages and the log */
+    const char *content_type; /* of the streamed response; NULL: the adapter's */
+    void *settings;           /* the action's typed settings (rules/action.h), taken over */
+    void (*free_settings)(void *settings);
+    unsigned *running; /* this kind's requests in flight: 429 with Retry-After past max */
+    unsigned max;
+    const char *limit; /* what sets max, for the 429 message */
+};
+/* Runs ar->action on p's runtime. With egressProvider= an operation (202, Location, listed under
+ * /operations, tags=); without, the artifact is the response body, its status line sent when the
+ * adapter opens it (what fails before is answered as a problem). Answers res in every case and
+ * frees the settings whatever happens. */
+void vg__artifact_collect(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                          struct vg_proc *p, const struct vg__artifact_req *ar);
+
 #define VG__HANDLER(name)                                                                          \
     void vg__h_##name(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 VG__HANDLER(processes);
@@ -56,6 +76,10 @@ VG__HANDLER(info);
 VG__HANDLER(healthz);
 VG__HANDLER(unsupported);
 VG__HANDLER(dump);
+VG__HANDLER(gcdump);
+VG__HANDLER(trace);
+VG__HANDLER(trace_custom);
+VG__HANDLER(stacks);
 VG__HANDLER(operations);
 VG__HANDLER(operation);
 VG__HANDLER(operation_cancel);

@@ -1,7 +1,7 @@
 /* Operations: every artifact collection that goes to an egress provider (a rule's action,
- * /dump?egressProvider=), listed under /operations with dotnet-monitor's shapes, cancellable with
- * DELETE; and the /dump route, which starts one (or streams the dump back when no egress is
- * named). */
+ * /dump?egressProvider=, /gcdump, /trace, /stacks), listed under /operations with dotnet-monitor's
+ * shapes, cancellable with DELETE; and what the artifact routes share (vg__artifact_collect: an
+ * operation, or the artifact streamed back when no egress is named), with the /dump route. */
 #include "engine/api_int.h"
 
 #include "config/error.h"
@@ -273,67 +273,160 @@ void vg__op_end(struct vg_op *op, int rc, const char *location, const char *erro
     op_prune(op->api);
 }
 
-/* ---- /dump ---- */
+/* ---- artifact routes: /dump, /gcdump, /trace, /stacks ---- */
 
-struct api_dump {
+/* One request for an artifact: an operation with an egress provider, else the response body. */
+struct api_job {
     struct vg_api *api;
     struct vg_gen *gen; /* referenced: the egress it writes to */
-    struct vg_act_collect_dump settings;
+    const char *what;   /* "dump", "gcdump", ...: for the log */
+    void *settings;     /* the action's typed settings, owned */
+    void (*free_settings)(void *settings);
+    unsigned *running;
     struct vg_op *op;         /* with an egress provider */
     struct vg_egress_job *ej; /* with an egress provider */
-    struct vg_rt_job job;     /* streamed back to the client */
+    /* Streamed back to the client. The status line waits until the adapter opens the artifact,
+     * so whatever fails before the first byte is answered as an error, and the response carries
+     * the adapter's file name; open() is called on the job's thread, which hands it to the loop
+     * (async) and waits for the answer. */
+    struct vg_rt_job job;
+    const char *content_type; /* the route's, or NULL for the adapter's */
+    struct vg_http_res *res;  /* deferred; NULL once answered or the client left */
     struct vg_http_stream *stream;
+    uv_async_t async;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    uv_thread_t loop_thread;
+    bool asked, answered;
+    int open_rc;
+    char name[256], ctype[128];
 };
 
-static void dump_end(struct api_dump *ad, int rc, const char *error)
+static void aj_free(struct api_job *aj)
 {
-    struct vg_api *api = ad->api;
-    api->dumps_running--;
+    if (aj->free_settings)
+        aj->free_settings(aj->settings);
+    vg__gen_unref(aj->gen);
+    free(aj);
+}
+
+static void aj_closed(uv_handle_t *h)
+{
+    struct api_job *aj = h->data;
+    uv_cond_destroy(&aj->cv);
+    uv_mutex_destroy(&aj->mu);
+    aj_free(aj);
+}
+
+static void aj_end(struct api_job *aj, int rc, const char *error)
+{
+    struct vg_api *api = aj->api;
+    (*aj->running)--;
     api->d->runs_active--;
-    if (ad->op)
-        vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "api", "dump operation %s for pid %d: %s%s%s",
-               ad->op->id, ad->op->pid,
-               ad->op->pending ? "upload pending (resumed later)"
+    if (aj->op)
+        vg_log(rc ? VG_LOG_WARN : VG_LOG_INFO, "api", "%s operation %s for pid %d: %s%s%s",
+               aj->what, aj->op->id, aj->op->pid,
+               aj->op->pending ? "upload pending (resumed later)"
                : rc            ? (rc == VG_ECANCELED ? "Cancelled" : "Failed")
                                : "Succeeded",
                rc ? ": " : "", rc ? error : "");
-    vg__gen_unref(ad->gen);
-    free(ad);
 }
 
-static void egress_finished(struct vg_egress_job *ej, int rc, const char *error, char **names,
-                            char **values, size_t n)
+static void free_outputs(char **names, char **values, size_t n)
 {
-    struct api_dump *ad = ej->ctx;
-    vg__op_outputs(ad->op, names, values, n);
-    vg__op_end(ad->op, rc, rc == 0 ? ej->location : NULL, error);
     for (size_t i = 0; i < n; i++) {
         free(names[i]);
         free(values[i]);
     }
     free(names);
     free(values);
-    op_prune(ad->api);
-    dump_end(ad, rc, error);
-    vg__egress_job_free(ej);
 }
 
-/* Streamed to the HTTP client: the dump is the response body. */
-static struct api_dump *ad_of(struct vg_rt_job *j)
+static void egress_finished(struct vg_egress_job *ej, int rc, const char *error, char **names,
+                            char **values, size_t n)
+{
+    struct api_job *aj = ej->ctx;
+    vg__op_outputs(aj->op, names, values, n);
+    vg__op_end(aj->op, rc, rc == 0 ? ej->location : NULL, error);
+    free_outputs(names, values, n);
+    op_prune(aj->api);
+    aj_end(aj, rc, error);
+    vg__egress_job_free(ej);
+    aj_free(aj);
+}
+
+/* dotnet-monitor answers what it cannot do for a process with 400 (a ValidationProblem). */
+static int status_for(int rc)
+{
+    return rc == VG_EUNSUPPORTED ? 400 : vg_http_status_for_err(rc);
+}
+
+static struct api_job *aj_of(struct vg_rt_job *j)
 {
     return j->caller;
 }
 
+/* Loop thread: the status line and headers, with the artifact's name. */
+static int start_response(struct api_job *aj, const char *name, const char *ctype)
+{
+    if (!aj->res)
+        return VG_ECANCELED; /* the client left */
+    char disp[320];
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
+    vg_http_res_header(aj->res, "Content-Disposition", disp);
+    int rc =
+        vg_http_res_stream(aj->res, 200, aj->content_type ? aj->content_type : ctype, &aj->stream);
+    if (rc == 0)
+        aj->res = NULL;
+    return rc;
+}
+
+static void open_asked(uv_async_t *a)
+{
+    struct api_job *aj = a->data;
+    uv_mutex_lock(&aj->mu);
+    bool ask = aj->asked && !aj->answered;
+    uv_mutex_unlock(&aj->mu);
+    if (!ask)
+        return;
+    /* outside the lock: starting the response may end the connection, whose cancel callback
+     * runs here */
+    int rc = start_response(aj, aj->name, aj->ctype);
+    uv_mutex_lock(&aj->mu);
+    aj->open_rc = rc;
+    aj->answered = true;
+    uv_cond_broadcast(&aj->cv);
+    uv_mutex_unlock(&aj->mu);
+}
+
 static int stream_open(struct vg_rt_job *j, const char *default_name, const char *content_type)
 {
-    return 0; /* the response headers went out when the dump started */
+    struct api_job *aj = aj_of(j);
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &aj->loop_thread))
+        return start_response(aj, default_name, content_type);
+    uv_mutex_lock(&aj->mu);
+    if (aj->asked) {
+        uv_mutex_unlock(&aj->mu);
+        return VG_ESTATE; /* opened once */
+    }
+    snprintf(aj->name, sizeof(aj->name), "%s", default_name);
+    snprintf(aj->ctype, sizeof(aj->ctype), "%s", content_type ? content_type : "");
+    aj->asked = true;
+    uv_async_send(&aj->async);
+    while (!aj->answered)
+        uv_cond_wait(&aj->cv, &aj->mu);
+    int rc = aj->open_rc;
+    uv_mutex_unlock(&aj->mu);
+    return rc;
 }
 
 static int stream_write(struct vg_rt_job *j, const void *buf, size_t len)
 {
+    struct api_job *aj = aj_of(j);
     if (atomic_load(&j->cancelled))
         return VG_ECANCELED;
-    return vg_http_stream_write(ad_of(j)->stream, buf, len);
+    return aj->stream ? vg_http_stream_write(aj->stream, buf, len) : VG_ESTATE;
 }
 
 static int stream_commit(struct vg_rt_job *j)
@@ -345,22 +438,34 @@ static void stream_abort(struct vg_rt_job *j)
 {
 }
 
+/* The client went away (or the server is shutting down) before the artifact opened. */
+static void stream_client_gone(struct vg_http_res *res, void *ud)
+{
+    struct api_job *aj = ud;
+    aj->res = NULL;
+    vg_rt_job_cancel(&aj->job);
+}
+
 static void stream_done(struct vg_rt_job *j, int rc, const char *error, char **names, char **values,
                         size_t n)
 {
-    struct api_dump *ad = ad_of(j);
-    for (size_t i = 0; i < n; i++) {
-        free(names[i]);
-        free(values[i]);
+    struct api_job *aj = aj_of(j);
+    free_outputs(names, values, n);
+    if (rc == 0 && !aj->stream) {
+        rc = VG_EPROTO;
+        error = "the collection produced no artifact";
     }
-    free(names);
-    free(values);
-    vg_http_stream_end(ad->stream, rc);
+    if (aj->stream)
+        vg_http_stream_end(aj->stream, rc);
+    else if (aj->res) /* nothing sent yet: the failure is the answer */
+        vg_http_res_problem(aj->res, status_for(rc), rc, "%s", error ? error : vg_strerror(rc));
+    aj->res = NULL;
     if (rc)
-        vg_log(VG_LOG_WARN, "api", "streamed dump of pid %d failed: %s", j->target.pid,
+        vg_log(VG_LOG_WARN, "api", "streamed %s of pid %d failed: %s", aj->what, j->target.pid,
                error ? error : vg_strerror(rc));
     vg_rt_target_free(&j->target);
-    dump_end(ad, rc, error);
+    aj_end(aj, rc, error);
+    uv_close((uv_handle_t *)&aj->async, aj_closed);
 }
 
 static const struct vg_rt_job_ops stream_ops = {
@@ -371,21 +476,183 @@ static const struct vg_rt_job_ops stream_ops = {
     .done = stream_done,
 };
 
+/* With egressProvider=: an operation, 202 and its Location. */
+static void collect_to_egress(struct api_job *aj, struct vg_http_req *req, struct vg_http_res *res,
+                              struct vg_proc *p, const struct vg__artifact_req *ar,
+                              struct vg_rt_target *target, const char *egress, const char *tags)
+{
+    struct vg_api *api = aj->api;
+    struct vg_daemon *d = api->d;
+    /* settings the runtime cannot honour are a bad request, as dotnet-monitor validates before
+     * it starts an operation; what fails later (permissions, the target) fails the operation */
+    const struct vg_rt_action *runner = vg_runtime_action(target->runtime, ar->action);
+    char why[512] = "";
+    if (runner && runner->check &&
+        runner->check(target, aj->settings, why, sizeof(why)) == VG_EUNSUPPORTED) {
+        vg_http_res_problem(res, 400, VG_EUNSUPPORTED, "%s", why);
+        vg_rt_target_free(target);
+        aj_free(aj);
+        return;
+    }
+    char uid[40];
+    vg__proc_uid(p, uid);
+    aj->ej = calloc(1, sizeof(*aj->ej));
+    aj->op = op_new(api, p->pid, uid, p->name, NULL, egress);
+    if (aj->op && tags && split_tags(tags, &aj->op->tags, &aj->op->n_tags)) {
+        free_tags(aj->op->tags, aj->op->n_tags); /* out of memory: the op carries none */
+        aj->op->tags = NULL;
+        aj->op->n_tags = 0;
+    }
+    int rc = !aj->ej || !aj->op ? VG_ENOMEM
+                                : vg__egress_job_init(aj->ej, d->loop, target, ar->action,
+                                                      aj->settings, d->gen->egress, egress, NULL);
+    vg_rt_target_free(target);
+    if (rc == 0) {
+        aj->ej->op = aj->op;
+        aj->ej->ctx = aj;
+        aj->ej->finished = egress_finished;
+        rc = vg__egress_job_start(aj->ej);
+    }
+    if (rc) {
+        vg__op_end(aj->op, rc, NULL, "the collection could not start");
+        vg__egress_job_free(aj->ej);
+        aj_free(aj);
+        vg_http_res_problem(res, status_for(rc), rc, "cannot start the %s: %s", ar->what,
+                            vg_strerror(rc));
+        return;
+    }
+    vg__op_set_job(aj->op, &aj->ej->job);
+    (*aj->running)++;
+    d->runs_active++;
+    /* absolute, as ASP.NET's link generator makes it from the request's Host */
+    const char *host = vg_http_req_header(req, "Host");
+    char *loc =
+        vg_asprintf("http://%s/operations/%s",
+                    host && *host && !strpbrk(host, "/\r\n") ? host : "localhost", aj->op->id);
+    if (loc)
+        vg_http_res_header(res, "Location", loc);
+    free(loc);
+    vg_http_res_json(res, 202, op_json(aj->op));
+}
+
+/* Without egressProvider=: the artifact is the response body (not listed under /operations). */
+static void collect_to_response(struct api_job *aj, struct vg_http_res *res,
+                                const struct vg__artifact_req *ar, struct vg_rt_target *target)
+{
+    struct vg_api *api = aj->api;
+    struct vg_daemon *d = api->d;
+    struct vg_rt_job *j = &aj->job;
+    j->loop = d->loop;
+    j->target = *target;
+    j->type = ar->action;
+    j->settings = aj->settings;
+    j->ops = &stream_ops;
+    j->caller = aj;
+    atomic_init(&j->cancelled, false);
+    j->runner = vg_runtime_action(target->runtime, ar->action);
+    aj->content_type = ar->content_type;
+    aj->loop_thread = uv_thread_self();
+    char why[512] = "";
+    /* what can be found out cheaply is answered before any work starts */
+    int rc = !j->runner         ? VG_EUNSUPPORTED
+             : j->runner->check ? j->runner->check(&j->target, j->settings, why, sizeof(why))
+                                : 0;
+    if (rc) {
+        vg_http_res_problem(res, status_for(rc), rc, "%s",
+                            why[0] ? why : "this process's runtime does not run the action");
+        vg_rt_target_free(&j->target);
+        aj_free(aj);
+        return;
+    }
+    if (uv_mutex_init(&aj->mu)) {
+        vg_rt_target_free(&j->target);
+        aj_free(aj);
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return;
+    }
+    if (uv_cond_init(&aj->cv)) {
+        uv_mutex_destroy(&aj->mu);
+        vg_rt_target_free(&j->target);
+        aj_free(aj);
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return;
+    }
+    aj->async.data = aj;
+    if (uv_async_init(d->loop, &aj->async, open_asked)) {
+        uv_cond_destroy(&aj->cv);
+        uv_mutex_destroy(&aj->mu);
+        vg_rt_target_free(&j->target);
+        aj_free(aj);
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return;
+    }
+    (*aj->running)++;
+    d->runs_active++;
+    aj->res = res;
+    vg_http_res_defer(res, stream_client_gone, aj);
+    rc = j->runner->start(j);
+    if (rc) {
+        aj->res = NULL;
+        vg_http_res_problem(res, status_for(rc), rc, "cannot start the %s on pid %d: %s", ar->what,
+                            j->target.pid, vg_strerror(rc));
+        vg_rt_target_free(&j->target);
+        aj_end(aj, rc, vg_strerror(rc));
+        uv_close((uv_handle_t *)&aj->async, aj_closed);
+    }
+}
+
+void vg__artifact_collect(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                          struct vg_proc *p, const struct vg__artifact_req *ar)
+{
+    struct vg_daemon *d = api->d;
+    const char *egress = vg_http_req_query(req, "egressProvider");
+    const char *tags = vg_http_req_query(req, "tags");
+    struct api_job *aj = NULL;
+    struct vg_rt_target target;
+    if (d->stopping) {
+        vg_http_res_problem(res, 503, VG_ECANCELED, "vigil is shutting down");
+        goto refused;
+    }
+    if (egress && !vg_config_egress(d->gen->cfg, egress)) {
+        vg_http_res_problem(res, 400, VG_ENOTFOUND, "no egress provider named \"%s\"", egress);
+        goto refused;
+    }
+    if (*ar->running >= ar->max) {
+        vg_http_res_header(res, "Retry-After", "5");
+        vg_http_res_problem(res, 429, VG_ELIMIT, "%u %s request%s already running (%s)",
+                            *ar->running, ar->what, *ar->running == 1 ? " is" : "s are", ar->limit);
+        goto refused;
+    }
+    if (!(aj = calloc(1, sizeof(*aj))) || vg_rt_target_init(&target, p) != 0) {
+        free(aj);
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        goto refused;
+    }
+    aj->api = api;
+    aj->gen = d->gen;
+    vg__gen_ref(aj->gen);
+    aj->what = ar->what;
+    aj->settings = ar->settings;
+    aj->free_settings = ar->free_settings;
+    aj->running = ar->running;
+    if (egress)
+        collect_to_egress(aj, req, res, p, ar, &target, egress, tags);
+    else
+        collect_to_response(aj, res, ar, &target);
+    return;
+refused:
+    if (ar->free_settings)
+        ar->free_settings(ar->settings);
+}
+
 VG__HANDLER(dump)
 {
     struct vg_api *api = ud;
-    struct vg_daemon *d = api->d;
-    if (d->stopping) {
-        vg_http_res_problem(res, 503, VG_ECANCELED, "vigil is shutting down");
-        return;
-    }
     struct vg_proc *p = vg__api_select_process(api, req, res);
     if (!p)
         return;
     const char *type = vg_http_req_query(req, "type");
     const char *mode = vg_http_req_query(req, "mode");
-    const char *egress = vg_http_req_query(req, "egressProvider");
-    const char *tags = vg_http_req_query(req, "tags");
     enum vg_dump_type t = VG_DUMP_WITH_HEAP;
     enum vg_dump_mode m = VG_DUMP_SNAPSHOT;
     if (type && vg_dump_type_parse(type, &t) != 0) {
@@ -397,111 +664,24 @@ VG__HANDLER(dump)
         vg_http_res_problem(res, 400, VG_EINVAL, "mode must be Snapshot or Stop, got \"%s\"", mode);
         return;
     }
-    if (egress && !vg_config_egress(d->gen->cfg, egress)) {
-        vg_http_res_problem(res, 400, VG_ENOTFOUND, "no egress provider named \"%s\"", egress);
-        return;
-    }
-    if (api->dumps_running >= api->max_dumps) {
-        vg_http_res_header(res, "Retry-After", "5");
-        vg_http_res_problem(res, 429, VG_ELIMIT,
-                            "%u dump%s already running (Server.MaxConcurrentDumps)",
-                            api->dumps_running, api->dumps_running == 1 ? " is" : "s are");
-        return;
-    }
-    struct api_dump *ad = calloc(1, sizeof(*ad));
-    struct vg_rt_target target;
-    if (!ad || vg_rt_target_init(&target, p) != 0) {
-        free(ad);
+    struct vg_act_collect_dump *set = calloc(1, sizeof(*set));
+    if (!set) {
         vg_http_res_error(res, VG_ENOMEM, "out of memory");
         return;
     }
-    ad->api = api;
-    ad->gen = d->gen;
-    vg__gen_ref(ad->gen);
-    ad->settings.type = (int)t;
-    ad->settings.mode = (int)m;
-    int rc;
-    if (egress) {
-        char uid[40];
-        vg__proc_uid(p, uid);
-        ad->ej = calloc(1, sizeof(*ad->ej));
-        ad->op = op_new(api, p->pid, uid, p->name, NULL, egress);
-        if (ad->op && tags && split_tags(tags, &ad->op->tags, &ad->op->n_tags)) {
-            free_tags(ad->op->tags, ad->op->n_tags); /* out of memory: the op carries none */
-            ad->op->tags = NULL;
-            ad->op->n_tags = 0;
-        }
-        rc = !ad->ej || !ad->op ? VG_ENOMEM
-                                : vg__egress_job_init(ad->ej, d->loop, &target, "CollectDump",
-                                                      &ad->settings, d->gen->egress, egress, NULL);
-        vg_rt_target_free(&target);
-        if (rc == 0) {
-            ad->ej->op = ad->op;
-            ad->ej->ctx = ad;
-            ad->ej->finished = egress_finished;
-            rc = vg__egress_job_start(ad->ej);
-        }
-        if (rc) {
-            vg__op_end(ad->op, rc, NULL, "the dump could not start");
-            vg__egress_job_free(ad->ej);
-            vg__gen_unref(ad->gen);
-            free(ad);
-            vg_http_res_error(res, rc, "cannot start the dump: %s", vg_strerror(rc));
-            return;
-        }
-        vg__op_set_job(ad->op, &ad->ej->job);
-        api->dumps_running++;
-        d->runs_active++;
-        /* absolute, as ASP.NET's link generator makes it from the request's Host */
-        const char *host = vg_http_req_header(req, "Host");
-        char *loc =
-            vg_asprintf("http://%s/operations/%s",
-                        host && *host && !strpbrk(host, "/\r\n") ? host : "localhost", ad->op->id);
-        if (loc)
-            vg_http_res_header(res, "Location", loc);
-        free(loc);
-        vg_http_res_json(res, 202, op_json(ad->op));
-        return;
-    }
-    /* streamed back to the client; not listed under /operations */
-    struct vg_rt_job *j = &ad->job;
-    j->loop = d->loop;
-    j->target = target;
-    j->type = "CollectDump";
-    j->settings = &ad->settings;
-    j->ops = &stream_ops;
-    j->caller = ad;
-    atomic_init(&j->cancelled, false);
-    j->runner = vg_runtime_action(target.runtime, "CollectDump");
-    char name[96], disp[160], why[512] = "";
-    /* what can be found out before the status line is answered as an error, not as a 200 with
-     * a cut body */
-    rc = j->runner && j->runner->check ? j->runner->check(&j->target, j->settings, why, sizeof(why))
-                                       : 0;
-    if (rc) {
-        vg_http_res_problem(res, rc == VG_ESRCH ? 404 : rc == VG_EBUSY ? 409 : 403, rc, "%s", why);
-        vg_rt_target_free(&j->target);
-        vg__gen_unref(ad->gen);
-        free(ad);
-        return;
-    }
-    vg_rt_artifact_name(name, sizeof(name), "core_", p->pid, "");
-    snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
-    vg_http_res_header(res, "Content-Disposition", disp);
-    if (!j->runner || vg_http_res_stream(res, 200, "application/octet-stream", &ad->stream) != 0) {
-        vg_rt_target_free(&j->target);
-        vg__gen_unref(ad->gen);
-        free(ad);
-        return;
-    }
-    api->dumps_running++;
-    d->runs_active++;
-    rc = j->runner->start(j);
-    if (rc) {
-        vg_http_stream_end(ad->stream, rc);
-        vg_rt_target_free(&j->target);
-        dump_end(ad, rc, vg_strerror(rc));
-    }
+    set->type = (int)t;
+    set->mode = (int)m;
+    const struct vg__artifact_req ar = {
+        .action = "CollectDump",
+        .what = "dump",
+        .content_type = "application/octet-stream",
+        .settings = set,
+        .free_settings = free,
+        .running = &api->dumps_running,
+        .max = api->max_dumps,
+        .limit = "Server.MaxConcurrentDumps",
+    };
+    vg__artifact_collect(api, req, res, p, &ar);
 }
 
 /* ---- /operations ---- */
@@ -548,6 +728,16 @@ static bool upload_waiting(const struct vg_egress_upload_info *u)
 
 static json_t *upload_json(const struct vg_egress_upload_info *u);
 
+/* A waiting upload's last error as dotnet-monitor's OperationError (the operation is Running:
+ * the code says it will be retried), or null. */
+static json_t *upload_error_json(const struct vg_egress_upload_info *u)
+{
+    if (!u->last_error)
+        return json_null();
+    return json_pack("{s:s, s:o}", "code", vg_err_name(VG_ERETRY), "message",
+                     vg__json_str(u->last_error));
+}
+
 /* An upload no operation of this run owns (left by an earlier run), as a Running operation. */
 static json_t *orphan_upload_json(const struct vg_egress_upload_info *u)
 {
@@ -557,7 +747,7 @@ static json_t *orphan_upload_json(const struct vg_egress_upload_info *u)
                           "Running", "createdDateTime", vg__json_time(u->created_ms),
                           "egressProviderName", u->provider, "process", "isStoppable", 0, "tags");
     json_object_set_new(o, "upload", upload_json(u));
-    json_object_set_new(o, "error", u->last_error ? vg__json_str(u->last_error) : json_null());
+    json_object_set_new(o, "error", upload_error_json(u));
     return o;
 }
 
@@ -598,8 +788,8 @@ static json_t *op_json_now(struct vg_api *api, struct vg_op *op, bool full)
     if (op->pending &&
         !vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x)) {
         json_object_set_new(o, "upload", upload_json(&x));
-        if (x.last_error)
-            json_object_set_new(o, "error", vg__json_str(x.last_error));
+        if (x.last_error && full)
+            json_object_set_new(o, "error", upload_error_json(&x));
         vg_egress_upload_info_free(&x);
     }
     return o;

@@ -444,12 +444,14 @@ bool vg__http_server_has_room(const struct vg_http_server *s, const struct vg__h
 
 bool vg__http_server_cut_idle(struct vg_http_server *s, const struct vg__http_listener *l)
 {
-    /* the connection of the same budget that has waited longest for a request: a keep-alive
-     * client reconnects, one that never sent anything loses nothing */
+    /* the connection of the same budget that has waited longest for a request, with nothing of
+     * a response still on its way: a keep-alive client reconnects, one that never sent anything
+     * loses nothing */
     struct vg__http_conn *victim = NULL;
     for (struct vg__http_conn *c = s->conns; c; c = c->next)
-        if (!c->rejected && c->state == VG__CONN_IDLE && c->metrics == !l->require_auth &&
-            (!victim || c->deadline < victim->deadline))
+        if (!c->rejected && c->state == VG__CONN_IDLE && !c->writes_pending && !c->res.stream &&
+            !c->pending.len && c->metrics == !l->require_auth &&
+            (!victim || c->deadline <= victim->deadline)) /* the list is newest first */
             victim = c;
     if (!victim)
         return false;

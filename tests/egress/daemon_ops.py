@@ -229,7 +229,11 @@ def sc_resume(env):
     loc1 = dump(d, key, t, "s3", "Mini")
 
     def pending():
-        return any(r[2] == "pending" for r in db_rows(d))
+        """The row is pending and the operation knows (the egress job's end reaches the API's
+        loop after the row is written; the dump counts against MaxConcurrentDumps until then)."""
+        if not any(r[2] == "pending" for r in db_rows(d)):
+            return False
+        return (d.get(loc1, key=key).json().get("upload") or {}).get("state") == "pending"
     h.wait_for("the first upload to run out of retries", pending, 60)
     j = d.get(loc1, key=key).json()
     eq((j["status"], j["resourceLocation"]), ("Running", None),

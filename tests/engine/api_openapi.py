@@ -3,8 +3,10 @@
 route dotnet-monitor documents is called as a dotnet-monitor client would, and each answer is
 checked against the schema and status codes openapi.json gives for it. The schemas below are
 transcribed from openapi.json (components.schemas); members vigil adds are allowed only when
-listed in EXTENSIONS, so nothing appears unnoticed. Routes that need .NET features vigil does
-not run yet answer 400 with a problem saying so (dotnet-monitor's answer for a disabled feature)."""
+listed in EXTENSIONS, so nothing appears unnoticed. The artifact routes a runtime adapter serves
+(/gcdump, /trace, /stacks) answer a native process with a 400 naming the runtimes that do; routes
+that need .NET features vigil does not run yet answer 400 with a problem saying so
+(dotnet-monitor's answer for a disabled feature)."""
 import re
 import urllib.parse
 
@@ -240,10 +242,31 @@ def run(env):
         check((r.header("WWW-Authenticate") or "").startswith("Bearer"),
               "%s: WWW-Authenticate Bearer" % route)
 
+    # --- the artifact routes a runtime adapter serves (/gcdump, /trace, /stacks; shapes and
+    # artifacts on real runtimes: tests/runtimes/{jvm,node}, tests/nettrace/daemon_routes_test.py):
+    # a native process has none of them, a 400 naming the runtimes that do, nothing started
+    for method, route, which in (("GET", "/gcdump", "JVM, Node"),
+                                 ("GET", "/trace", ".NET, JVM, Node"),
+                                 ("POST", "/trace", ".NET, JVM, Node"),
+                                 ("GET", "/stacks", "JVM, Node")):
+        r = d.req(method, route + "?pid=%d" % t.pid, key=key,
+                  body=b"{}" if method == "POST" else None,
+                  headers={"Content-Type": "application/json"} if method == "POST" else None)
+        j = problem(r, 400, method + " " + route)
+        eq(j.get("code"), "VG_EUNSUPPORTED", "%s: the problem's code" % route)
+        check("(native)" in j["detail"] and j["detail"].endswith("for %s processes" % which),
+              "%s %s: %r" % (method, route, j))
+        eq(d.req("HEAD", route + "?pid=%d" % t.pid, key=key).status, 405, "HEAD " + route)
+    j = problem(d.get("/gcdump", key=key), 400, "/gcdump of the DefaultProcess")
+    check("pid %d (native)" % t.pid in j["detail"], "the DefaultProcess is the target: %r" % j)
+    problem(d.get("/trace?pid=%d&durationSeconds=x" % t.pid, key=key), 400, "durationSeconds")
+    problem(d.get("/trace?pid=%d&profile=Disk" % t.pid, key=key), 400, "profile")
+    eq(json_of(d.get("/operations", key=key), 200, "/operations")[0]["operationId"],
+       op_path.rsplit("/", 1)[1], "a refused collection is no operation")
+
     # --- dotnet-monitor's routes for .NET features vigil does not run yet: a clear 400
-    for method, route in (("GET", "/env"), ("GET", "/gcdump"), ("GET", "/trace"),
-                          ("POST", "/trace"), ("GET", "/logs"), ("POST", "/logs"),
-                          ("POST", "/parameters"), ("GET", "/stacks"), ("GET", "/livemetrics"),
+    for method, route in (("GET", "/env"), ("GET", "/logs"), ("POST", "/logs"),
+                          ("POST", "/parameters"), ("GET", "/livemetrics"),
                           ("POST", "/livemetrics"), ("GET", "/exceptions"),
                           ("POST", "/exceptions")):
         r = d.req(method, route + "?pid=%d" % t.pid, key=key,

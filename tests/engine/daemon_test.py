@@ -236,9 +236,12 @@ def sc_memgrowth(env):
     steps = []
     for i in range(7):
         steps += [f"grow:50", f"sleep:1.{i}"]  # distinct names so phases() keeps each one
-    w = env.workload("sleep:1.5", *steps, "hold")
+    go = os.path.join(env.dir, "grow.go")
+    w = env.workload("await:" + go, *steps, "hold")
     wait_for("the rule to watch the workload",
-             lambda: env.rule_state("Grow", w.pid).get("state") == "Running", 10)
+             lambda: env.rule_state("Grow", w.pid).get("state") == "Running", 30)
+    env.vigil.wait_sweeps(2)  # its baseline sampled before it grows
+    open(go, "w").close()
     wait_for("the workload to reach 350 MB", lambda: "sleep:1.6" in env.phases(w), 40)
     env.vigil.wait_sweeps(6)  # several more samples at 350 MB: a 4th fire would show now
     wait_for("the actions of the runs", lambda: len(env.fire_lines("Grow")) >= 3, 10)
@@ -771,8 +774,9 @@ def sc_egress_down(env):
 
     rule_ops, all_ops = wait_for("the dump's pending upload", ops, 60)
     print(all_ops)
-    op = rule_ops[0]
-    if op["status"] != "Running" or not op["error"]:
+    # the list is dotnet-monitor's OperationSummary: the reason is in the operation's status
+    op = env.get("/operations/" + rule_ops[0]["operationId"])
+    if op["status"] != "Running" or not (op["error"] or {}).get("message"):
         fail(f"the rule's dump operation should wait for its upload, with the reason: {op}")
     u = op["upload"]
     if op["egressProviderName"] != "down" or not u["size"]:

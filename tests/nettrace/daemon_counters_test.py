@@ -186,6 +186,28 @@ def sc_counters(a, env, p, base):
     print("vigil stopped: no session left in the target")
 
 
+def read_trace(a, path, want, name=""):
+    """path is a complete nettrace that TraceEvent (tracecheck) and vigil's parser
+    (nettrace_dump) read alike, with a line starting with each of want."""
+    what = f"{name}: " if name else ""
+    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
+    ref = subprocess.run(["dotnet", check, "--events", "--counters", path], capture_output=True,
+                         text=True)
+    if ref.returncode != 0:
+        vt.fail(f"{what}TraceEvent rejects {path}: {ref.stderr}")
+    mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
+                          text=True)
+    if mine.returncode != 0:
+        vt.fail(f"{what}nettrace_dump rejects {path}: {mine.stderr}")
+    if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
+        vt.fail(f"{what}vigil and TraceEvent read {path} differently")
+    lines = ref.stdout.splitlines()
+    for w in want:
+        if not any(l.startswith(w) for l in lines):
+            vt.fail(f"{what}no {w!r} in {path}")
+    print(f"{what}{os.path.getsize(path)} bytes, {lines[0]}, complete, read by TraceEvent")
+
+
 def sc_trace(a, env, p, base):
     arts = os.path.join(env.dir, "artifacts")
     out = os.path.join(env.dir, "paths.log")
@@ -246,31 +268,15 @@ def sc_trace(a, env, p, base):
     if "StoppingEvent System.Runtime/EventCounters: the event lacks a PayloadFilter field" \
             not in log or "stopped by StoppingEvent System.Diagnostics.Metrics/Gauge" not in log:
         vt.fail("StoppingEvent log lines missing")
-    check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
     for name, path in got.items():
         want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
                      else "metrics.nettrace")
         if os.path.dirname(path) != arts or not re.fullmatch(want_name, os.path.basename(path)):
             vt.fail(f"{name}: EgressPath {path!r} is not a dotnet-monitor-named file in {arts}")
-        ref = subprocess.run(["dotnet", check, "--events", "--counters", path],
-                             capture_output=True, text=True)
-        if ref.returncode != 0:
-            vt.fail(f"{name}: TraceEvent rejects {path}: {ref.stderr}")
-        mine = subprocess.run([a.dump, "--events", "--counters", path], capture_output=True,
-                              text=True)
-        if mine.returncode != 0:
-            vt.fail(f"{name}: nettrace_dump rejects {path}: {mine.stderr}")
-        if sorted(ref.stdout.splitlines()) != sorted(mine.stdout.splitlines()):
-            vt.fail(f"{name}: vigil and TraceEvent read {path} differently")
-        lines = ref.stdout.splitlines()
-        want = {"Metrics": ["counter System.Runtime cpu-usage ",
-                            "counter Microsoft.AspNetCore.Hosting "],
-                "Custom": ["event Microsoft-DotNETCore-SampleProfiler ",
-                           "counter System.Runtime cpu-usage "]}[name]
-        for w in want:
-            if not any(l.startswith(w) for l in lines):
-                vt.fail(f"{name}: no {w!r} in {path}")
-        print(f"{name}: {os.path.getsize(path)} bytes, {lines[0]}, complete, read by TraceEvent")
+        read_trace(a, path, {"Metrics": ["counter System.Runtime cpu-usage ",
+                                         "counter Microsoft.AspNetCore.Hosting "],
+                             "Custom": ["event Microsoft-DotNETCore-SampleProfiler ",
+                                        "counter System.Runtime cpu-usage "]}[name], name)
     vt.wait_for("the Gc rule's failure", lambda: 'trace profile \"GcCollect\" is not supported '
                 'yet' in open(env.vigil.log_path, errors="replace").read()
                 or "GcCollect" in str(env.rule_state("Gc", p.pid)), 20)
@@ -619,6 +625,24 @@ SCENARIOS = {"logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_t
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
+def tracegen(a, env, work=None):
+    """tracegen running the workloads named in work (default: CPU, allocations, exceptions, a
+    Meter and a loopback HTTP load) with the run's tag, once it is ready; skips without
+    dotnet."""
+    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
+    if not shutil.which("dotnet"):
+        raise vt.Skip("no dotnet")
+    vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
+    out = open(os.path.join(env.dir, "tracegen.out"), "w+")
+    work = work or ["cpu", "alloc", "web", "meter", "throw"]
+    p = env.spawn(["dotnet", gen, *work, env.tag,
+                   "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
+                  stderr=subprocess.STDOUT)
+    p.outfile = out
+    vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+    return p
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
@@ -626,20 +650,9 @@ def main():
     ap.add_argument("--apps", required=True, help="the test-apps directory (tracegen)")
     a = ap.parse_args()
     a.build = os.environ.get("VG_BINARY_DIR", "")
-    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
 
     def scenario(env):
-        if not shutil.which("dotnet"):
-            raise vt.Skip("no dotnet")
-        vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
-        out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-        # every workload: CPU, allocations, exceptions, a Meter and a loopback HTTP load
-        work = ["log"] if a.scenario == "logs" else ["cpu", "alloc", "web", "meter", "throw"]
-        p = env.spawn(["dotnet", gen, *work, env.tag,
-                       "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
-                      stderr=subprocess.STDOUT)
-        p.outfile = out
-        vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
+        p = tracegen(a, env, ["log"] if a.scenario == "logs" else None)
         SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
     vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)

@@ -88,6 +88,12 @@ int main(int argc, char **argv)
         } else if (strcmp(ph, "closefds") == 0) {
             while (nfds > 0)
                 close(fds[--nfds]);
+        } else if (strncmp(ph, "await:", 6) == 0) {
+            /* until the test creates the file: a phase that starts when the test says so */
+            while (access(ph + 6, F_OK) != 0) {
+                struct timespec ts = {0, 20 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
         } else if (strcmp(ph, "hold") == 0) {
             for (;;)
                 pause();

@@ -75,12 +75,18 @@ def hprof_check(path, cls, n):
         fail(f"HprofCheck: {p.stdout}{p.stderr}")
 
 
-def sc_artifacts(env):
+def with_egress(env):
+    """The egress servers, this run's tag and object prefix, settings with both providers."""
     srv = Servers(ARGS.build)
     tag = "vgjvm" + os.path.basename(env.tmp).replace("-", "")
     prefix = "jvm-" + tag
     cfg = settings()
     cfg["Egress"] = srv.egress(prefix)
+    return srv, tag, prefix, cfg
+
+
+def sc_artifacts(env):
+    srv, tag, prefix, cfg = with_egress(env)
     cfg["CollectionRules"] = {"HeapGrows": {
         "Filters": filters(tag),
         "Trigger": {"Type": "MemoryUsage", "Settings": {"Metric": "JvmHeap",
@@ -120,9 +126,7 @@ def sc_artifacts(env):
     hprof_check(local, "HeapGrower$Chunk", 10)
     rec = os.path.join(env.tmp, "rec.jfr")
     srv.s3_fetch(jfrs[0], rec)
-    p = subprocess.run(["jfr", "summary", rec], capture_output=True, text=True, timeout=120)
-    if p.returncode or "jdk.ExecutionSample" not in p.stdout:
-        fail("jfr summary: %s%s" % (p.stdout, p.stderr))
+    jfr_check(rec)
     text = srv.az_fetch(stacks[0]).decode(errors="replace")
     if "Full thread dump" not in text or '"main"' not in text:
         fail("not a thread dump: %s" % text[:300])
@@ -226,7 +230,72 @@ def sc_metrics(env):
     d.stop_and_check()
 
 
-SCENARIOS = {"artifacts": sc_artifacts, "metrics": sc_metrics}
+def sc_routes(env):
+    """dotnet-monitor's artifact routes on a JVM: streamed and through the egress."""
+    import artifact_routes as ar
+    srv, tag, prefix, cfg = with_egress(env)
+    d = env.daemon(cfg, no_auth=True).start()
+    jvm = start_jvm(env, tag, "HeapGrower", ["512", "50", "16"])
+    ar.wait_runtime(d, jvm.pid, "jvm")
+    wait_for("the JVM to hold 16 MB", lambda: "held 32" in output(jvm), 60)
+    q = "pid=%d" % jvm.pid
+    # streamed: an HPROF heap dump (VisualVM's heap library), a JFR recording (jfr summary), a
+    # thread dump (no Accept: dotnet-monitor's default PlainText, what a JVM writes)
+    local = os.path.join(env.tmp, "streamed.hprof")
+    with open(local, "wb") as f:
+        f.write(ar.streamed(d, "/gcdump?" + q, jvm.pid, ".hprof", "application/octet-stream"))
+    hprof_check(local, "HeapGrower$Chunk", 32)
+    rec = os.path.join(env.tmp, "streamed.jfr")
+    with open(rec, "wb") as f:
+        f.write(ar.streamed(d, "/trace?%s&durationSeconds=2&profile=Cpu" % q, jvm.pid, ".jfr",
+                            "application/octet-stream"))
+    jfr_check(rec)
+    for accept in (None, "text/plain"):
+        text = ar.streamed(d, "/stacks?" + q, jvm.pid, ".stacks.txt", "text/plain",
+                           {"Accept": accept} if accept else None).decode(errors="replace")
+        if "Full thread dump" not in text or '"main"' not in text:
+            fail("not a thread dump: %s" % text[:300])
+    # through the egress, read back from s3rver and Azurite
+    op = ar.via_egress(d, "GET", "/gcdump?%s&tags=jvm" % q, "s3")
+    hprofs = [k for k in srv.s3_keys(prefix) if k.endswith("_%d.hprof" % jvm.pid)]
+    if op["status"] != "Succeeded" or op["tags"] != ["jvm"] or len(hprofs) != 1:
+        fail("/gcdump operation: %s, %s" % (op, srv.s3_keys(prefix)))
+    local = os.path.join(env.tmp, "egress.hprof")
+    srv.s3_fetch(hprofs[0], local)
+    hprof_check(local, "HeapGrower$Chunk", 32)
+    op = ar.via_egress(d, "GET", "/trace?%s&durationSeconds=2" % q, "s3")
+    jfrs = [k for k in srv.s3_keys(prefix) if k.endswith(".jfr")]
+    if op["status"] != "Succeeded" or len(jfrs) != 1:
+        fail("/trace operation: %s, %s" % (op, srv.s3_keys(prefix)))
+    srv.s3_fetch(jfrs[0], rec)
+    jfr_check(rec)
+    op = ar.via_egress(d, "GET", "/stacks?" + q, "azure")
+    stacks = [n for n in srv.az_names(prefix) if n.endswith(".stacks.txt")]
+    if op["status"] != "Succeeded" or len(stacks) != 1:
+        fail("/stacks operation: %s, %s" % (op, srv.az_names(prefix)))
+    if "Full thread dump" not in srv.az_fetch(stacks[0]).decode(errors="replace"):
+        fail("not a thread dump in Azurite")
+    # what a JVM cannot do is refused before anything starts, saying why
+    ar.refused(d, "GET", "/stacks?" + q, 400, "VG_EUNSUPPORTED", ["PlainText"],
+               headers={"Accept": "application/json"})
+    ar.refused(d, "POST", "/trace?" + q, 400, "VG_EUNSUPPORTED", ["EventPipe"],
+               body='{"Providers": [{"Name": "Microsoft-Windows-DotNETRuntime"}]}',
+               headers={"Content-Type": "application/json"})
+    for path in ("/gcdump", "/trace", "/stacks"):
+        ar.head_refused(d, "%s?%s" % (path, q))
+    if jvm.poll() is not None:
+        fail("the JVM died")
+    stop_jvms(env)
+    d.stop_and_check()
+
+
+def jfr_check(rec):
+    p = subprocess.run(["jfr", "summary", rec], capture_output=True, text=True, timeout=120)
+    if p.returncode or "jdk.ExecutionSample" not in p.stdout:
+        fail("jfr summary: %s%s" % (p.stdout, p.stderr))
+
+
+SCENARIOS = {"artifacts": sc_artifacts, "metrics": sc_metrics, "routes": sc_routes}
 
 
 def main():

@@ -326,6 +326,10 @@ def test_namespaces(env):
     rep = env.path("ns.report.json")
     r = ok(env.probe("--allow-activation", "report", a.pid, rep), "report with activation")
     check_report(rep, "spinInsideBusyLoop")
+    # the inspector closes asynchronously after _debugEnd (the app's loop runs it)
+    deadline = time.monotonic() + 20
+    while 9229 in owned_ports(a.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     check(9229 not in owned_ports(a.pid), "9229 still open in the target's namespace")
     print("exposure window, report of a busy app in a namespace: %d ms" % r["exposure_ms"])
     output_still_correct(a, "rounds")

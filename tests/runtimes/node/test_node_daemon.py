@@ -516,8 +516,75 @@ def sc_badpeers(env, a):
             fail(f"peer {p.pid} died")
 
 
+def sc_routes(env, a):
+    """dotnet-monitor's artifact routes on Node processes: streamed and through the egress."""
+    import artifact_routes as ar
+    srv, prefix, cfg = setup(env, a)
+    env.write("egress.yaml", cfg)
+    env.start_daemon()
+    d = env.d
+    b = node_app(env, a, "busy.js", "busy", ["--inspect=127.0.0.1:0"])
+    ar.wait_runtime(d, b.pid, "node")
+    q = f"pid={b.pid}"
+    # streamed: a heap snapshot, a CPU profile, the diagnostic report (no Accept: Node's JSON;
+    # its stack is the app's, in its busy loop or between two rounds of it)
+    check_snapshot(json.loads(ar.streamed(d, f"/gcdump?{q}", b.pid, ".heapsnapshot",
+                                          "application/octet-stream")))
+    check_profile_data(json.loads(ar.streamed(
+        d, f"/trace?{q}&durationSeconds=2&profile=Cpu", b.pid, ".cpuprofile",
+        "application/octet-stream")), "busy.js")
+    check_report_data(json.loads(ar.streamed(d, f"/stacks?{q}", b.pid, ".report.json",
+                                             "application/json")), "busy.js")
+    check_report_data(json.loads(ar.streamed(d, f"/stacks?{q}", b.pid, ".report.json",
+                                             "application/json",
+                                             {"Accept": "application/json"})))
+    # through the egress: operations with tags, artifacts read back from s3rver and Azurite
+    uid = env.get(f"/process?{q}")["uid"]
+    op = ar.via_egress(d, "GET", f"/gcdump?uid={uid}&tags=heap,node", "s3")
+    if op["status"] != "Succeeded" or sorted(op["tags"]) != ["heap", "node"]:
+        fail(f"/gcdump operation: {op}")
+    snaps = [k for k in srv.s3_keys(prefix) if k.endswith(f"_{b.pid}.heapsnapshot")]
+    if len(snaps) != 1:
+        fail(f"expected one heap snapshot in s3rver: {srv.s3_keys(prefix)}")
+    check_snapshot(srv.json("s3", snaps[0]))
+    op = ar.via_egress(d, "GET", f"/trace?{q}&durationSeconds=2", "azure")
+    if op["status"] != "Succeeded":
+        fail(f"/trace operation: {op}")
+    profs = [n for n in srv.az_names(prefix) if n.endswith(".cpuprofile")]
+    if len(profs) != 1:
+        fail(f"expected one .cpuprofile in Azurite: {srv.az_names(prefix)}")
+    check_profile_data(srv.json("azure", profs[0]), "busy.js")
+    op = ar.via_egress(d, "GET", f"/stacks?{q}", "s3")
+    reps = [k for k in srv.s3_keys(prefix) if k.endswith(".report.json")]
+    if op["status"] != "Succeeded" or len(reps) != 1:
+        fail(f"/stacks operation: {op}, {srv.s3_keys(prefix)}")
+    check_report_data(srv.json("s3", reps[0]), "busy.js")
+    # what Node cannot do is refused before anything starts, saying why
+    ar.refused(d, "GET", f"/stacks?{q}", 400, "VG_EUNSUPPORTED", ["PlainText"],
+               headers={"Accept": "text/plain"})
+    ar.refused(d, "GET", f"/trace?{q}&profile=Http", 400, "VG_EUNSUPPORTED", ["Cpu"])
+    ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EUNSUPPORTED", ["EventPipe"],
+               body=json.dumps({"Providers": [{"Name": "Microsoft-Windows-DotNETRuntime"}]}),
+               headers={"Content-Type": "application/json"})
+    ar.refused(d, "GET", f"/trace?{q}&durationSeconds=-1", 400, "VG_EUNSUPPORTED",
+               ["durationSeconds"])
+    ar.refused(d, "GET", f"/trace?{q}&profile=Disk", 400, "VG_EINVAL", ["Disk"])
+    for path in ("/gcdump", "/trace", "/stacks"):
+        ar.head_refused(d, f"{path}?{q}")
+    # clients that leave while their CPU profiles run (nothing sent yet): the profiles stop
+    took = ar.clients_leave(d, f"/trace?{q}&durationSeconds=120&profile=Cpu",
+                            f"/trace?{q}&durationSeconds=1&profile=Cpu", 3)
+    print(f"three profiles whose clients left stopped within {took:.1f} s")
+    # a process whose inspector cannot be reached (activation not allowed): the error is the
+    # answer, not a 200 cut short
+    i = node_app(env, a, "idle.js", "idle")
+    ar.wait_runtime(d, i.pid, "node")
+    ar.refused(d, "GET", f"/gcdump?pid={i.pid}", 403, "VG_EPERM", ["AllowInspectorActivation"])
+    still_correct(b, "rounds")
+
+
 SCENARIOS = {"watchdog": sc_watchdog, "artifacts": sc_artifacts, "refused": sc_refused,
-             "namespaces": sc_namespaces, "badpeers": sc_badpeers}
+             "namespaces": sc_namespaces, "badpeers": sc_badpeers, "routes": sc_routes}
 
 
 def main():

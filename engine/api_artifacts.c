@@ -1,0 +1,443 @@
+/* dotnet-monitor's artifact routes besides /dump, for every runtime whose adapter runs the action:
+ * GET /gcdump (CollectGCDump: a JVM's HPROF, Node's heap snapshot), GET and POST /trace
+ * (CollectTrace: .NET's nettrace, a JVM's JFR recording, Node's CPU profile) and GET /stacks
+ * (CollectStacks: a JVM's Thread.print, Node's diagnostic report). Each handler turns the query
+ * (and body) into the action's typed settings; vg__artifact_collect (operations.c) runs it as
+ * /dump runs a dump. Limits per kind as dotnet-monitor's RequestLimits: 1 gcdump, 3 traces,
+ * 1 stacks request at a time (struct route). */
+#include "engine/api_int.h"
+
+#include "config/error.h"
+#include "config/source.h"
+#include "config/tree.h"
+#include "config/util.h"
+#include "rules/action.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A route: its action, its limit (dotnet-monitor's RequestLimits) and, where vigil knows more
+ * than "no runner", why .NET processes lack it. */
+struct route {
+    const char *action, *path, *what;
+    const char *content_type; /* of a streamed answer; NULL: the format's (the adapter's) */
+    size_t running;           /* offsetof the counter in struct vg_api */
+    unsigned max;
+    const char *limit;
+    const char *dotnet_why;
+};
+
+static const struct route gcdump_route = {
+    .action = "CollectGCDump",
+    .path = "/gcdump",
+    .what = "gcdump",
+    .content_type = "application/octet-stream",
+    .running = offsetof(struct vg_api, gcdumps_running),
+    .max = 1,
+    .limit = "one at a time, as dotnet-monitor",
+    .dotnet_why = "vigil has no .gcdump writer for .NET (dotnet-monitor builds one from a GC heap "
+                  "walk over EventPipe; vigil does not collect it yet): use /dump?type=WithHeap "
+                  "for the managed heap",
+};
+static const struct route trace_route = {
+    .action = "CollectTrace",
+    .path = "/trace",
+    .what = "trace",
+    .content_type = "application/octet-stream",
+    .running = offsetof(struct vg_api, traces_running),
+    .max = 3,
+    .limit = "three at a time, as dotnet-monitor",
+};
+static const struct route stacks_route = {
+    .action = "CollectStacks",
+    .path = "/stacks",
+    .what = "stacks",
+    .running = offsetof(struct vg_api, stacks_running),
+    .max = 1,
+    .limit = "one at a time, as dotnet-monitor",
+    .dotnet_why = "vigil does not collect .NET call stacks yet (dotnet-monitor takes them with its "
+                  "in-process feature)",
+};
+
+/* Runs r's action with set (taken over, freed with free_set). */
+static void collect(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                    struct vg_proc *p, const struct route *r, void *set, void (*free_set)(void *))
+{
+    const struct vg__artifact_req ar = {
+        .action = r->action,
+        .what = r->what,
+        .content_type = r->content_type,
+        .settings = set,
+        .free_settings = free_set,
+        .running = (unsigned *)(void *)((char *)api + r->running),
+        .max = r->max,
+        .limit = r->limit,
+    };
+    vg__artifact_collect(api, req, res, p, &ar);
+}
+
+/* The runtime of p runs the route's action; else answers 400 (VG_EUNSUPPORTED), naming the
+ * runtimes that do. */
+static bool runs(struct vg_http_req *req, struct vg_http_res *res, const struct vg_proc *p,
+                 const struct route *r)
+{
+    const struct vg_runtime_type *rt = p->runtime ? p->runtime : &vg_runtime_native;
+    if (vg_runtime_action(rt, r->action))
+        return true;
+    char which[128] = "";
+    size_t len = 0;
+    for (size_t i = 0; vg_runtime_types[i]; i++)
+        if (vg_runtime_action(vg_runtime_types[i], r->action) && len < sizeof(which))
+            len += (size_t)snprintf(which + len, sizeof(which) - len, "%s%s", len ? ", " : "",
+                                    vg_runtime_types[i]->display);
+    const char *why = strcmp(rt->name, "dotnet") == 0 && r->dotnet_why
+                          ? r->dotnet_why
+                          : "its runtime adapter does not run the action";
+    vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                        "%s %s is not supported for pid %d (%s): %s; it is for %s processes",
+                        vg_http_req_method(req), r->path, vg__proc_pid(p), rt->display, why, which);
+    return false;
+}
+
+/* The target and zeroed settings of `size` for route r; NULL after answering. */
+static void *begin(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                   const struct route *r, size_t size, struct vg_proc **p)
+{
+    *p = vg__api_select_process(api, req, res);
+    if (!*p || !runs(req, res, *p, r))
+        return NULL;
+    void *set = calloc(1, size);
+    if (!set)
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+    return set;
+}
+
+VG__HANDLER(gcdump)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p;
+    struct vg_act_collect_gcdump *set = begin(api, req, res, &gcdump_route, sizeof(*set), &p);
+    if (set)
+        collect(api, req, res, p, &gcdump_route, set, free);
+}
+
+/* ---- /trace ---- */
+
+/* CollectTrace's settings and what they point into. */
+struct trace_req {
+    struct vg_act_collect_trace set; /* first: the settings pointer is the request's */
+    char *profile;
+    struct vg_tree *body; /* POST: the parsed EventProvidersConfiguration */
+};
+
+static void trace_req_free(void *p)
+{
+    struct trace_req *tr = p;
+    if (!tr)
+        return;
+    free(tr->profile);
+    vg_tree_destroy(tr->body);
+    free(tr);
+}
+
+/* durationSeconds: dotnet-monitor's default 30; vigil's range is CollectTrace's Duration's (1 s
+ * to 1 day). dotnet-monitor's -1 (until stopped) is refused: vigil cannot stop a trace early and
+ * keep it (cancelling discards it), so such a trace could never be read. */
+static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, uint64_t *ms)
+{
+    const char *v = vg_http_req_query(req, "durationSeconds");
+    *ms = 30000;
+    if (!v)
+        return true;
+    char *end;
+    long s = strtol(v, &end, 10);
+    if (!*v || *end) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "durationSeconds must be a number, got \"%s\"", v);
+        return false;
+    }
+    if (s == -1) {
+        vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                            "durationSeconds=-1 (until stopped) is not supported: vigil cannot "
+                            "stop a trace early and keep it, so give a duration (1 to 86400)");
+        return false;
+    }
+    if (s < 1 || s > 86400) {
+        vg_http_res_problem(res, 400, VG_ERANGE,
+                            "durationSeconds must be from 1 to 86400 (one day), got %ld", s);
+        return false;
+    }
+    *ms = (uint64_t)s * 1000;
+    return true;
+}
+
+/* dotnet-monitor's TraceProfile names, comma-separated, any case. What a runtime cannot record
+ * (a JVM or Node with Http, .NET with GcCollect) its adapter refuses. */
+static bool profile_ok(const char *profile, char *bad, size_t n)
+{
+    static const char *const names[] = {"None", "Cpu", "Http", "Logs", "Metrics", "GcCollect"};
+    const char *p = profile;
+    size_t count = 0;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *w = p;
+        size_t wl = len;
+        while (wl && *w == ' ')
+            w++, wl--;
+        while (wl && w[wl - 1] == ' ')
+            wl--;
+        bool known = false;
+        for (size_t i = 0; i < VG_ARRAY_SIZE(names) && !known; i++)
+            known = strlen(names[i]) == wl && strncasecmp(names[i], w, wl) == 0;
+        if (!known) {
+            snprintf(bad, n, "%.*s", (int)wl, w);
+            return false;
+        }
+        count++;
+        p += len + (p[len] == ',');
+    }
+    if (!count)
+        snprintf(bad, n, "%s", profile);
+    return count > 0;
+}
+
+static struct trace_req *trace_req_new(struct vg_http_res *res)
+{
+    struct trace_req *tr = calloc(1, sizeof(*tr));
+    if (!tr) {
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    tr->set.request_rundown = true;
+    tr->set.buffer_size_mb = 256;
+    return tr;
+}
+
+VG__HANDLER(trace)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p = vg__api_select_process(api, req, res);
+    uint64_t ms;
+    if (!p || !parse_duration(req, res, &ms))
+        return;
+    const char *profile = vg_http_req_query(req, "profile");
+    char bad[64];
+    if (profile && !profile_ok(profile, bad, sizeof(bad))) {
+        vg_http_res_problem(res, 400, VG_EINVAL,
+                            "profile must be Cpu, Http, Logs, Metrics, GcCollect or None "
+                            "(comma-separated), got \"%s\"",
+                            bad);
+        return;
+    }
+    if (!runs(req, res, p, &trace_route))
+        return;
+    struct trace_req *tr = trace_req_new(res);
+    if (!tr)
+        return;
+    /* dotnet-monitor's default for the route */
+    tr->profile = vg_strdup(profile ? profile : "Cpu,Http,Metrics");
+    if (!tr->profile) {
+        trace_req_free(tr);
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return;
+    }
+    tr->set.profile = tr->profile;
+    tr->set.duration_ms = ms;
+    collect(api, req, res, p, &trace_route, tr, trace_req_free);
+}
+
+static const char *const event_levels[] = {"LogAlways", "Critical",      "Error",
+                                           "Warning",   "Informational", "Verbose"};
+
+/* dotnet-monitor's EventProvidersConfiguration: Providers (at least one, each with a Name),
+ * RequestRundown, BufferSizeInMB (1-1024). Property names in any case, as ASP.NET binds them.
+ * Returns NULL, or why the body is refused (err may hold it). */
+static const char *check_body(const struct vg_node *root, struct trace_req *tr, char *err, size_t n)
+{
+    if (!root || root->kind != VG_NODE_MAP)
+        return "the body must be a JSON object (EventProvidersConfiguration)";
+    const struct vg_node *prov = vg_node_get(root, "Providers");
+    if (!prov || prov->kind != VG_NODE_SEQ || prov->n == 0)
+        return "Providers must be a list of at least one event provider";
+    for (size_t i = 0; i < prov->n; i++) {
+        const struct vg_node *it = prov->items[i];
+        const char *name = vg_node_str(vg_node_get(it, "Name"));
+        if (!it || it->kind != VG_NODE_MAP || !name || !*name) {
+            snprintf(err, n, "Providers[%zu] must be an object with a Name", i);
+            return err;
+        }
+        const char *kw = vg_node_str(vg_node_get(it, "Keywords"));
+        if (kw && *kw) {
+            char *end;
+            (void)strtoull(kw, &end, 0);
+            if (*end) {
+                snprintf(err, n, "Providers[%zu].Keywords must be a number (decimal or 0x...)", i);
+                return err;
+            }
+        }
+        const char *lv = vg_node_str(vg_node_get(it, "EventLevel"));
+        bool ok = !lv;
+        for (size_t j = 0; lv && j < VG_ARRAY_SIZE(event_levels) && !ok; j++)
+            ok = strcasecmp(lv, event_levels[j]) == 0;
+        if (!ok) {
+            snprintf(err, n,
+                     "Providers[%zu].EventLevel must be LogAlways, Critical, Error, Warning, "
+                     "Informational or Verbose",
+                     i);
+            return err;
+        }
+        const struct vg_node *args = vg_node_get(it, "Arguments");
+        if (args && !vg_node_is_null(args) && args->kind != VG_NODE_MAP) {
+            snprintf(err, n, "Providers[%zu].Arguments must be an object of strings", i);
+            return err;
+        }
+    }
+    const struct vg_node *rd = vg_node_get(root, "RequestRundown");
+    if (rd && !vg_node_is_null(rd)) {
+        const char *v = vg_node_str(rd);
+        if (!v || (strcmp(v, "true") && strcmp(v, "false")))
+            return "RequestRundown must be true or false";
+        tr->set.request_rundown = strcmp(v, "true") == 0;
+    }
+    const struct vg_node *bs = vg_node_get(root, "BufferSizeInMB");
+    if (bs && !vg_node_is_null(bs)) {
+        const char *v = vg_node_str(bs);
+        char *end = NULL;
+        long mb = v ? strtol(v, &end, 10) : 0;
+        if (!v || !*v || *end || mb < 1 || mb > 1024)
+            return "BufferSizeInMB must be from 1 to 1024";
+        tr->set.buffer_size_mb = mb;
+    }
+    tr->set.providers = prov;
+    return NULL;
+}
+
+static bool json_content_type(const char *ct)
+{
+    if (!ct)
+        return true; /* as curl -d without -H: read it as JSON */
+    size_t len = strcspn(ct, ";");
+    while (len && ct[len - 1] == ' ')
+        len--;
+    char t[128];
+    snprintf(t, sizeof(t), "%.*s", (int)len, ct);
+    /* dotnet-monitor's: application/json, text/json, application/...+json */
+    size_t tl = strlen(t);
+    return !strcasecmp(t, "application/json") || !strcasecmp(t, "text/json") ||
+           (!strncasecmp(t, "application/", 12) && tl > 17 && !strcasecmp(t + tl - 5, "+json"));
+}
+
+VG__HANDLER(trace_custom)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p = vg__api_select_process(api, req, res);
+    uint64_t ms;
+    if (!p || !parse_duration(req, res, &ms))
+        return;
+    if (!json_content_type(vg_http_req_header(req, "Content-Type"))) {
+        vg_http_res_problem(res, 415, VG_EINVAL,
+                            "the body must be application/json (an EventProvidersConfiguration)");
+        return;
+    }
+    size_t len = 0;
+    const char *body = vg_http_req_body(req, &len);
+    if (!body || !len) {
+        vg_http_res_problem(res, 400, VG_EINVAL,
+                            "a body is required: an EventProvidersConfiguration, {\"Providers\": "
+                            "[{\"Name\": ...}]}");
+        return;
+    }
+    if (!runs(req, res, p, &trace_route))
+        return;
+    struct trace_req *tr = trace_req_new(res);
+    if (!tr)
+        return;
+    struct vg_diags diags;
+    vg_diags_init(&diags);
+    struct vg_node *doc = NULL;
+    char err[256];
+    const char *why = NULL;
+    int rc = (tr->body = vg_tree_create())
+                 ? vg_source_parse(tr->body, "body", body, len, true, &diags, &doc)
+                 : VG_ENOMEM;
+    if (rc == VG_ENOMEM) {
+        vg_http_res_error(res, rc, "out of memory");
+    } else if (rc) {
+        char *d = diags.n ? vg_diag_format(&diags.v[0]) : NULL;
+        vg_http_res_problem(res, 400, VG_EPARSE, "the body is not valid JSON: %s",
+                            d ? d : vg_strerror(rc));
+        free(d);
+    } else if ((why = check_body(doc, tr, err, sizeof(err)))) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
+        rc = VG_EINVAL;
+    }
+    vg_diags_free(&diags);
+    if (rc) {
+        trace_req_free(tr);
+        return;
+    }
+    tr->set.duration_ms = ms;
+    collect(api, req, res, p, &trace_route, tr, trace_req_free);
+}
+
+/* ---- /stacks ---- */
+
+/* The format the Accept header names exactly, as dotnet-monitor reads it (text/plain, then
+ * application/json, then application/speedscope+json); -1 when it names none (absent, or only
+ * wildcards): then the runtime's own format is used, PlainText first. */
+static int accept_format(const char *accept)
+{
+    static const struct {
+        const char *type;
+        int format;
+    } types[] = {{"text/plain", VG_STACKS_PLAIN_TEXT},
+                 {"application/json", VG_STACKS_JSON},
+                 {"application/speedscope+json", VG_STACKS_SPEEDSCOPE}};
+    for (size_t k = 0; accept && k < VG_ARRAY_SIZE(types); k++) {
+        for (const char *p = accept; *p;) {
+            size_t len = strcspn(p, ",");
+            const char *w = p;
+            size_t wl = strcspn(w, ";,");
+            while (wl && (*w == ' ' || *w == '\t'))
+                w++, wl--;
+            while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\t'))
+                wl--;
+            if (wl == strlen(types[k].type) && !strncasecmp(w, types[k].type, wl))
+                return types[k].format;
+            p += len + (p[len] == ',');
+        }
+    }
+    return -1;
+}
+
+VG__HANDLER(stacks)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p;
+    struct vg_act_collect_stacks *set = begin(api, req, res, &stacks_route, sizeof(*set), &p);
+    if (!set)
+        return;
+    int f = accept_format(vg_http_req_header(req, "Accept"));
+    if (f >= 0) {
+        set->format = f;
+    } else {
+        /* no format asked for: dotnet-monitor's default (PlainText) where the runtime writes
+         * it, else the runtime's own (Node's report is JSON) */
+        const struct vg_rt_action *a =
+            vg_runtime_action(p->runtime ? p->runtime : &vg_runtime_native, "CollectStacks");
+        struct vg_rt_target t;
+        char why[256];
+        set->format = VG_STACKS_PLAIN_TEXT;
+        if (a && a->check && vg_rt_target_init(&t, p) == 0) {
+            if (a->check(&t, set, why, sizeof(why)) == VG_EUNSUPPORTED) {
+                set->format = VG_STACKS_JSON;
+                if (a->check(&t, set, why, sizeof(why)) == VG_EUNSUPPORTED)
+                    set->format = VG_STACKS_SPEEDSCOPE;
+            }
+            vg_rt_target_free(&t);
+        }
+    }
+    collect(api, req, res, p, &stacks_route, set, free);
+}
