@@ -116,6 +116,50 @@ static bool in_metric_table(const struct vg_rt_value *v)
     return false;
 }
 
+/* Whether `name` (an instrument's samples are "NAME", "NAME{tags}", "NAME@pNN") is in the list;
+ * an empty list takes every name. */
+static bool name_listed(const struct vg_strlist *l, const char *name, bool meter)
+{
+    if (!l->n)
+        return true;
+    size_t len = meter ? strcspn(name, "{@") : strlen(name);
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == len && strncasecmp(l->v[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+static bool source_listed(const struct vg_counter_provider *v, size_t n, const char *provider,
+                          const char *name, bool meter)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].name && !strcasecmp(v[i].name, provider) &&
+            name_listed(&v[i].counters, name, meter))
+            return true;
+    return false;
+}
+
+/* dotnet-monitor's Metrics settings decide which .NET counters /metrics shows: the default
+ * providers (IncludeDefaultProviders), Providers (CounterNames) and Meters (InstrumentNames).
+ * A session may read more (what rules need): that is not shown. */
+static bool dotnet_shown(const struct vg_metrics_settings *ms, const struct vg_rt_value *v)
+{
+    static const char *const defaults[] = {"System.Runtime", "Microsoft.AspNetCore.Hosting",
+                                           "Grpc.AspNetCore.Server"};
+    for (size_t i = 0; ms->include_default_providers && i < VG_ARRAY_SIZE(defaults); i++)
+        if (!strcasecmp(v->provider, defaults[i]))
+            return true;
+    return source_listed(ms->providers, ms->n_providers, v->provider, v->name, false) ||
+           source_listed(ms->meters, ms->n_meters, v->provider, v->name, true);
+}
+
+static bool shown(struct vg_daemon *d, const struct vg_proc *p, const struct vg_rt_value *v)
+{
+    if (!p->runtime || strcmp(p->runtime->name, "dotnet") != 0)
+        return true;
+    return dotnet_shown(&d->gen->cfg->settings.metrics, v);
+}
+
 static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
 {
     struct vg_buf done, key;
@@ -127,7 +171,7 @@ static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
         for (size_t i = 0; w && w->has_sample && w->last.rt && i < w->last.rt->n; i++) {
             const struct vg_rt_value *v = &w->last.rt->v[i];
             /* meter time series with tags and histogram percentiles need labels: not yet */
-            if (strpbrk(v->name, "{@") || in_metric_table(v))
+            if (strpbrk(v->name, "{@") || in_metric_table(v) || !shown(d, p, v))
                 continue;
             key.len = 0;
             vg_buf_puts(&key, "\n");
@@ -144,7 +188,7 @@ static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
                 struct vg_watched *x = exported(d, q) ? q->user : NULL;
                 const struct vg_rt_value *qv =
                     x && x->has_sample ? vg_rt_values_find(x->last.rt, v->provider, v->name) : NULL;
-                if (!qv)
+                if (!qv || !shown(d, q, qv))
                     continue;
                 vg_buf_printf(b, "%s{pid=\"%d\",name=\"", name, q->pid);
                 label_escape(b, q->name);

@@ -160,6 +160,20 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 
 #define MAX_RT_NEEDS 32
 
+/* Adds a provider to a session's needs (once); returns the new count. */
+static size_t add_need(struct vg_rt_metric_ref *refs, size_t n, struct vg_buf *sig,
+                       const char *provider, const char *name)
+{
+    if (!provider || n == MAX_RT_NEEDS)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(refs[i].provider, provider) == 0)
+            return n;
+    refs[n] = (struct vg_rt_metric_ref){.provider = provider, .name = name};
+    vg_buf_printf(sig, "%s\n", provider);
+    return n + 1;
+}
+
 /* A runtime sampling session while some rule on the process reads the runtime's own samples
  * (and its adapter can provide them); closed when none does any more, reopened when the rules
  * read samples of another provider (one session per process feeds every rule). */
@@ -184,16 +198,15 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
             continue;
         need = true;
         const struct vg_rt_metric_ref *r = vg_trigger_rt_metric(&x->rule->trigger);
-        if (!r || !r->provider || n == MAX_RT_NEEDS)
-            continue;
-        bool dup = false;
-        for (size_t i = 0; i < n && !dup; i++)
-            dup = strcasecmp(refs[i].provider, r->provider) == 0;
-        if (!dup) {
-            refs[n++] = *r;
-            vg_buf_printf(&sig, "%s\n", r->provider);
-        }
+        if (r)
+            n = add_need(refs, n, &sig, r->provider, r->name);
     }
+    /* a session also reads what /metrics is configured to show (Metrics.Providers, .Meters) */
+    const struct vg_metrics_settings *ms = &d->gen->cfg->settings.metrics;
+    for (size_t i = 0; need && i < ms->n_providers; i++)
+        n = add_need(refs, n, &sig, ms->providers[i].name, NULL);
+    for (size_t i = 0; need && i < ms->n_meters; i++)
+        n = add_need(refs, n, &sig, ms->meters[i].name, NULL);
     const char *want = sig.data ? sig.data : "";
     bool changed = w->session && strcmp(w->session_needs ? w->session_needs : "", want) != 0;
     if (w->session && (!need || w->session_rt != rt || changed)) {

@@ -266,8 +266,22 @@ static size_t trace_check(void *p, const struct vg_action_ctx *cx)
             err_at(cx, "StoppingEvent", "%s", "StoppingEvent can only be used with Providers");
             errs++;
         } else if (path) {
-            errs += vg_fields_apply(cx->tree, stopping_fields, VG_ARRAY_SIZE(stopping_fields),
-                                    s->stopping_event, NULL, path, &tmp, cx->diags);
+            size_t e = vg_fields_apply(cx->tree, stopping_fields, VG_ARRAY_SIZE(stopping_fields),
+                                       s->stopping_event, NULL, path, &tmp, cx->diags);
+            /* dotnet-monitor: the event's provider must be one of Providers (same spelling) */
+            bool listed = false;
+            for (size_t i = 0; !e && tmp.provider && s->providers->kind == VG_NODE_SEQ &&
+                               i < s->providers->n && !listed;
+                 i++) {
+                const char *name = vg_node_str(vg_node_get(s->providers->items[i], "Name"));
+                listed = name && !strcmp(name, tmp.provider);
+            }
+            if (!e && tmp.provider && !listed) {
+                err_at(cx, "StoppingEvent",
+                       "StoppingEvent.ProviderName \"%s\" is not one of Providers", tmp.provider);
+                e++;
+            }
+            errs += e;
         }
         free(path);
     }

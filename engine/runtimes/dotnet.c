@@ -16,6 +16,7 @@
 #include "engine/host/proc.h"
 #include "engine/host/procfs.h"
 #include "engine/runtimes/dotnet/livemetrics_action.h"
+#include "engine/runtimes/dotnet/logs_action.h"
 #include "engine/runtimes/dotnet/session.h"
 #include "engine/runtimes/dotnet/trace_action.h"
 #include "engine/runtimes/dotnet/ipc.h"
@@ -1235,9 +1236,13 @@ static const struct vg_rt_action get_env = {"GetEnvironmentVariable", getenv_sta
                                             env_check};
 static const struct vg_rt_action set_env = {"SetEnvironmentVariable", setenv_start, NULL,
                                             env_check};
-static const struct vg_rt_action *const dotnet_actions[] = {
-    &collect_dump, &get_env, &set_env, &vg__dotnet_collect_trace, &vg__dotnet_collect_live_metrics,
-    NULL};
+static const struct vg_rt_action *const dotnet_actions[] = {&collect_dump,
+                                                            &get_env,
+                                                            &set_env,
+                                                            &vg__dotnet_collect_trace,
+                                                            &vg__dotnet_collect_live_metrics,
+                                                            &vg__dotnet_collect_logs,
+                                                            NULL};
 
 const struct vg_runtime_type vg_runtime_dotnet = {
     .name = "dotnet",

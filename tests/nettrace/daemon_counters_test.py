@@ -9,13 +9,17 @@ counters:
   keeps ~64 MB of heap, after their sliding window; ThreadpoolQueueLength above a huge threshold
   does not fire;
 - the three rules share one EventPipe session in the target (its Unix socket count rises by one);
+- /metrics shows what Metrics lists (IncludeDefaultProviders off, Providers with CounterNames, a
+  Meter's instrument no rule reads), nothing else the session reads;
 - the session is gone from the target when the rules are removed (reload) and when vigil stops.
 
 trace:
 - CollectTrace (Profile Metrics; explicit Providers with arguments and rundown) streams each
   trace into the filesystem egress under dotnet-monitor's name; both are complete and read by
   TraceEvent (tracecheck) and nettrace_dump alike, with the expected events; no session is left
-  in the target; an unsupported profile fails the action with a clear reason.
+  in the target; an unsupported profile fails the action with a clear reason; a StoppingEvent
+  with a PayloadFilter ends a one-minute trace at its first match (complete, read by TraceEvent),
+  one whose filter names a field the event lacks runs its Duration.
 
 meters:
 - EventMeter on tracegen's Meter: a histogram's 95th percentile and a counter's rate fire after
@@ -26,6 +30,10 @@ aspnet:
 - AspNetRequestCount (excluding /health), AspNetResponseStatus (500s) and AspNetRequestDuration
   (/slow over 40 ms) fire on tracegen's own loopback load; rules on paths or statuses that never
   occur (500 on /health, /api/**) do not.
+
+logs:
+- CollectLogs into the filesystem egress in the three formats, filters honoured, records in
+  dotnet-monitor's shapes (parsed).
 
 livemetrics:
 - CollectLiveMetrics into the filesystem egress: dotnet-monitor's JSON sequence, only the asked
@@ -100,6 +108,12 @@ def sc_counters(a, env, p, base):
     cfg["Server"]["MetricsEnabled"] = True
     # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
     cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
+    # What /metrics shows: these System.Runtime counters (not the default providers' others),
+    # and a gauge of tracegen's Meter, which no rule reads (the session reads it for /metrics).
+    cfg["Metrics"] = {"IncludeDefaultProviders": False, "Providers": [
+        {"ProviderName": "System.Runtime", "CounterNames": [
+            "cpu-usage", "gc-heap-size", "working-set", "threadpool-queue-length"]}],
+        "Meters": [{"MeterName": "Vigil.TraceGen", "InstrumentNames": ["temperature"]}]}
     cfg["CollectionRules"] = rules
     env.write("rules.yaml", cfg)
     t_start = time.time()
@@ -124,9 +138,17 @@ def sc_counters(a, env, p, base):
         want = [f'systemruntime_cpu_usage_ratio{{pid="{p.pid}",',
                 f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}",',
                 f'systemruntime_working_set_bytes{{pid="{p.pid}",',
-                "# TYPE systemruntime_threadpool_queue_length gauge"]
+                "# TYPE systemruntime_threadpool_queue_length gauge",
+                f'vigiltracegen_temperature_Cel{{pid="{p.pid}",']
         return body if all(w in body for w in want) else None
     body = vt.wait_for("the .NET counters in /metrics", scraped, 20)
+    # the session has them (tracegen serves requests, throws, allocates), /metrics does not show
+    # them: not in Metrics
+    for unlisted in ("systemruntime_exception_count", "systemruntime_gen_0_gc_count",
+                     "microsoftaspnetcorehosting_", "vigiltracegen_queue_depth",
+                     "vigiltracegen_bytes_seen"):
+        if unlisted in body:
+            vt.fail(f"{unlisted} in /metrics, though Metrics does not list it")
     heap = [float(l.split()[-1]) for l in body.splitlines()
             if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
     if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
@@ -209,11 +231,43 @@ def sc_trace(a, env, p, base):
             {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
              "Arguments": {"EventCounterIntervalSec": "1"}}], "Duration": "00:00:03"}),
         "Gc": rule("Gc", {"Profile": "GcCollect", "Duration": "00:00:01"}),
+        # StoppingEvent: the first gauge value of the temperature instrument (published every
+        # second) ends a one-minute trace; a filter on a field EventCounters lacks never matches
+        "StopEv": rule("StopEv", {"Providers": [
+            {"Name": "System.Diagnostics.Metrics", "Keywords": "0x3", "EventLevel": "Informational",
+             "Arguments": {"SessionId": "vigil-stop", "Metrics": "Vigil.TraceGen",
+                           "RefreshInterval": "1"}}],
+            "RequestRundown": False, "Duration": "00:01:00", "ArtifactName": "stopev.nettrace",
+            "StoppingEvent": {"ProviderName": "System.Diagnostics.Metrics",
+                              "EventName": "GaugeValuePublished",
+                              "PayloadFilter": {"instrumentName": "temperature"}}}),
+        "NoMatch": rule("NoMatch", {"Providers": [
+            {"Name": "System.Runtime", "Arguments": {"EventCounterIntervalSec": "1"}}],
+            "RequestRundown": False, "Duration": "00:00:04", "ArtifactName": "nomatch.nettrace",
+            "StoppingEvent": {"ProviderName": "System.Runtime", "EventName": "EventCounters",
+                              "PayloadFilter": {"Name": "cpu-usage"}}}),
     }
     env.write("rules.yaml", cfg)
+    t0 = time.time()
     env.start_daemon()
-
-    got = vt.wait_for("both traces", lambda: len(paths(out)) == 2 and paths(out), 60, 0.2)
+    stopev = vt.wait_for("the StoppingEvent trace", lambda: paths(out).get("StopEv"), 40, 0.2)
+    took = time.time() - t0
+    ref = subprocess.run(["dotnet", os.path.join(a.apps, "tracecheck", "tracecheck.dll"),
+                          "--metrics", stopev], capture_output=True, text=True)
+    if ref.returncode != 0 or "metric gauge Vigil.TraceGen temperature" not in ref.stdout:
+        vt.fail(f"StopEv: TraceEvent: rc {ref.returncode} {ref.stderr} {ref.stdout[:300]}")
+    print(f"StopEv: stopped by its StoppingEvent {took:.1f}s after vigil started "
+          "(Duration 60 s), complete, read by TraceEvent")
+    got = vt.wait_for("all traces", lambda: len(paths(out)) == 4 and paths(out), 60, 0.2)
+    nomatch = got.pop("NoMatch")
+    got.pop("StopEv")
+    if subprocess.run(["dotnet", os.path.join(a.apps, "tracecheck", "tracecheck.dll"), nomatch],
+                      capture_output=True).returncode != 0:
+        vt.fail(f"NoMatch: TraceEvent rejects {nomatch}")
+    log = open(env.vigil.log_path, errors="replace").read()
+    if "StoppingEvent System.Runtime/EventCounters: the event lacks a PayloadFilter field" \
+            not in log or "stopped by StoppingEvent System.Diagnostics.Metrics/Gauge" not in log:
+        vt.fail("StoppingEvent log lines missing")
     for name, path in got.items():
         want_name = (rf"\d{{8}}_\d{{6}}_\d{{3}}_{p.pid}\.nettrace" if name == "Custom"
                      else "metrics.nettrace")
@@ -241,6 +295,7 @@ def sc_meters(a, env, p, base):
     cfg["Server"]["MetricsEnabled"] = True
     # never the default metrics port (52325): tests run in parallel; /metrics is on the API too
     cfg["Server"]["MetricsUrls"] = [f"http://127.0.0.1:{vt.free_port()}"]
+    cfg["Metrics"] = {"Meters": [{"MeterName": "Vigil.TraceGen"}]}
     cfg["CollectionRules"] = {
         "P95": env.rule("P95", meter("work-duration", HistogramPercentile=95, GreaterThan=300),
                         limits={"ActionCount": 1}),
@@ -431,19 +486,156 @@ def sc_livemetrics(a, env, p, base):
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+def sc_logs(a, env, p, base):
+    """CollectLogs into the filesystem egress, one action after the other on tracegen's logging
+    workload: NewlineDelimitedJson at Warning with a FilterSpecs raising one category to Debug,
+    PlainText with the defaults (the app's own filters: everything from Trace up), JsonSequence at
+    Information; the last two without the app's filters. Each
+    artifact parsed: dotnet-monitor's record shapes, levels, categories, messages formatted from
+    their "{OriginalFormat}", nested scopes outermost first, the exception."""
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+
+    def act(name, **settings):
+        return [{"Name": name, "Type": "CollectLogs", "Settings": dict(
+                    settings, Egress="fs", Duration="00:00:05", ArtifactName=f"{name}.log")},
+                {"Name": "Note" + name, "Type": "Execute", "Settings": {
+                    "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                        f"echo {name} $(Actions.{name}.EgressPath) >> {out}")}}]
+    cfg["CollectionRules"] = {"Logs": env.rule("Logs", {"Type": "Startup"}, actions=(
+        act("Ndjson", Format="NewlineDelimitedJson",
+            FilterSpecs={"Vigil.TraceGen.Worker": "Debug"}, UseAppFilters=False) +
+        act("Plain") +
+        act("Seq", Format="JsonSequence", DefaultLevel="Information", UseAppFilters=False)))}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    got = vt.wait_for("the three log artifacts", lambda: len(paths(out)) == 3 and paths(out),
+                      90, 0.2)
+    levels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical"]
+
+    def check_json(name, recs, min_level, debug_worker):
+        if not recs:
+            vt.fail(f"{name}: no records")
+        for r in recs:
+            keys = ["Timestamp", "LogLevel", "EventId", "EventName", "Category", "Message"]
+            keys += ["Exception"] if "Exception" in r else []
+            keys += ["State"] + (["Scopes"] if "Scopes" in r else [])
+            if list(r) != keys:
+                vt.fail(f"{name}: record keys {list(r)}")
+            if not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", r["Timestamp"]):
+                vt.fail(f"{name}: timestamp {r['Timestamp']!r}")
+            st = r["State"]
+            if st.get("Message") != r["Message"] or list(st)[0] != "Message":
+                vt.fail(f"{name}: State {st}")
+            lvl = levels.index(r["LogLevel"])
+            floor = 1 if debug_worker and r["Category"] == "Vigil.TraceGen.Worker" else min_level
+            if lvl < floor:
+                vt.fail(f"{name}: {r['LogLevel']} record from {r['Category']} collected")
+        worker = [r for r in recs if r["Category"] == "Vigil.TraceGen.Worker"]
+        done = [r for r in worker if r["EventName"] == "ItemDone"]
+        fails = [r for r in worker if r["LogLevel"] == "Error"]
+        if not fails or not all("boom" in r["Exception"] and
+                                r["Exception"].startswith("System.InvalidOperationException")
+                                and "\n   at " in r["Exception"]
+                                for r in fails):
+            vt.fail(f"{name}: error records {fails[:1]}")
+        f = fails[0]
+        if f["Message"] != f"item {f['State']['Item']} failed" or \
+                f["State"]["{OriginalFormat}"] != "item {Item} failed":
+            vt.fail(f"{name}: error record {f}")
+        # both scopes, outermost first; the records of an item whose scopes began before the
+        # session (or before the runtime flowed activity ids to it) have fewer or none, as in
+        # dotnet-monitor
+        scoped = [i for i, r in enumerate(worker) if len(r.get("Scopes") or []) == 2]
+        if not scoped or len(scoped) < len(worker) * 0.8:
+            vt.fail(f"{name}: {len(scoped)} of {len(worker)} worker records have scopes")
+        for r in worker[scoped[0]:]:
+            sc = r.get("Scopes")
+            if not sc or len(sc) != 2 or sc[1] != {"Worker": "w1"} or \
+                    sc[0].get("{OriginalFormat}") != "batch {Batch}" or "Batch" not in sc[0]:
+                vt.fail(f"{name}: scopes {sc} of {r}")
+        return worker, done
+
+    def records(path, seq):
+        data = open(path, "rb").read()
+        if seq:
+            if not data.startswith(b"\x1e"):
+                vt.fail(f"{path}: not a JSON text sequence")
+            return [json.loads(x) for x in data.split(b"\x1e") if x.strip()]
+        if b"\x1e" in data or not data.endswith(b"\n"):
+            vt.fail(f"{path}: not newline-delimited JSON")
+        return [json.loads(x) for x in data.split(b"\n") if x.strip()]
+
+    nd = records(got["Ndjson"], False)
+    worker, _ = check_json("Ndjson", nd, 3, True)
+    if not any(r["LogLevel"] == "Debug" for r in worker) or \
+            any(r["Category"] == "Vigil.TraceGen.Chatty" for r in nd):
+        vt.fail("Ndjson: FilterSpecs Debug for the worker, Warning for the rest not honoured: "
+                f"{sorted({(r['Category'], r['LogLevel']) for r in nd})}")
+    seq = records(got["Seq"], True)
+    worker, done = check_json("Seq", seq, 2, False)
+    if not done or not any(r["Category"] == "Vigil.TraceGen.Chatty" for r in seq):
+        vt.fail(f"Seq: Information records missing: {sorted({(r['Category'], r['LogLevel']) for r in seq})}")
+    d = done[0]
+    # "{Elapsed,4}": the alignment applies to the string argument, as dotnet-monitor formats it
+    want = f"work item {d['State']['Item']} done in {d['State']['Elapsed']:>4} ms"
+    if d["EventId"] != 42 or d["Message"] != want or list(d["State"]) != [
+            "Message", "Item", "Elapsed", "{OriginalFormat}"]:
+        vt.fail(f"Seq: ItemDone record {d} (want message {want!r})")
+    text = open(got["Plain"], encoding="utf-8").read()
+    head = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ (trce|dbug|info|warn|fail|crit): "
+                      r"([^\[\n]+)\[(-?\d+)\](\[[^\]\n]*\])?$")
+    entries, cur = [], None
+    for line in text.split("\n")[:-1]:
+        m = head.match(line)
+        if m:
+            cur = {"level": m.group(1), "category": m.group(2), "lines": []}
+            entries.append(cur)
+        elif cur and line.startswith("      "):
+            cur["lines"].append(line[6:])
+        else:
+            vt.fail(f"Plain: unexpected line {line!r}")
+    # UseAppFilters: the app's own minimum level (Trace), not DefaultLevel (Warning)
+    if {(e["level"], e["category"]) for e in entries} != {
+            ("dbug", "Vigil.TraceGen.Worker"), ("info", "Vigil.TraceGen.Worker"),
+            ("warn", "Vigil.TraceGen.Worker"), ("fail", "Vigil.TraceGen.Worker"),
+            ("info", "Vigil.TraceGen.Chatty")}:
+        vt.fail(f"Plain: levels {sorted({(e['level'], e['category']) for e in entries})}")
+    warn = [e for e in entries if e["level"] == "warn" and e["category"] == "Vigil.TraceGen.Worker"]
+    fail = [e for e in entries if e["level"] == "fail" and e["category"] == "Vigil.TraceGen.Worker"]
+    if not warn or not fail:
+        vt.fail(f"Plain: no warn or fail entries in {text[:400]!r}")
+    w = warn[-1]["lines"]  # the last: its scopes began within the session
+    if not re.fullmatch(r"=> Batch:\d+, \{OriginalFormat\}:batch \{Batch\} => Worker:w1", w[0]) \
+            or not re.fullmatch(r"queue depth \d+ above 30", w[1]):
+        vt.fail(f"Plain: warn entry {w}")
+    f = fail[-1]["lines"]
+    # the exception's stack, every line under the message's padding
+    if not re.fullmatch(r"item \d+ failed", f[1]) or \
+            not f[2].startswith("System.InvalidOperationException: boom") or \
+            len(f) < 4 or not f[3].startswith("   at "):
+        vt.fail(f"Plain: fail entry {f}")
+    print(f"Ndjson {len(nd)}, Plain {len(entries)}, Seq {len(seq)} records; e.g. {d['Message']!r}")
+    vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+SCENARIOS = {"logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
-def tracegen(a, env):
-    """tracegen running every workload (CPU, allocations, exceptions, a Meter and a loopback
-    HTTP load) with the run's tag, once it is ready; skips without dotnet."""
+def tracegen(a, env, work=None):
+    """tracegen running the workloads named in work (default: CPU, allocations, exceptions, a
+    Meter and a loopback HTTP load) with the run's tag, once it is ready; skips without
+    dotnet."""
     gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
     if not shutil.which("dotnet"):
         raise vt.Skip("no dotnet")
     vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
     out = open(os.path.join(env.dir, "tracegen.out"), "w+")
-    p = env.spawn(["dotnet", gen, "cpu", "alloc", "web", "meter", "throw", env.tag,
+    work = work or ["cpu", "alloc", "web", "meter", "throw"]
+    p = env.spawn(["dotnet", gen, *work, env.tag,
                    "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
                   stderr=subprocess.STDOUT)
     p.outfile = out
@@ -460,7 +652,7 @@ def main():
     a.build = os.environ.get("VG_BINARY_DIR", "")
 
     def scenario(env):
-        p = tracegen(a, env)
+        p = tracegen(a, env, ["log"] if a.scenario == "logs" else None)
         SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
     vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)

@@ -94,7 +94,10 @@ int vg_ep_session_run(const struct vg_dnipc_endpoint *ep, const struct vg_ep_ses
             }
         }
         size_t got = 0;
-        rc = rio.timeout_ms == 0 ? VG_ETIMEDOUT : vg_dnipc_read(fd, &rio, buf, EP_CHUNK, &got);
+        if (!stop_deadline && cfg->stop_seen && atomic_load(cfg->stop_seen))
+            rc = VG_ECANCELED;
+        else
+            rc = rio.timeout_ms == 0 ? VG_ETIMEDOUT : vg_dnipc_read(fd, &rio, buf, EP_CHUNK, &got);
         if (!stop_deadline && (rc == VG_ECANCELED || rc == VG_ETIMEDOUT)) {
             /* Asked to stop, or the duration ended: StopTracing on a connection of its own, then
              * the rest of the stream (the runtime flushes, writes rundown if asked, and closes).

@@ -22,6 +22,9 @@ struct vg_ep_session_config {
     bool request_rundown; /* method/module rundown at the end (traces meant for symbols) */
     uint64_t duration_ms; /* stop after this long; 0: only when *stop is set */
     int stop_timeout_ms;  /* how long the end of the stream may take after StopTracing; 0: 30 s */
+    /* Optional: set by a callback that saw what ends the session (CollectTrace's StoppingEvent);
+     * the session then stops as it does on the stop flag. */
+    const atomic_bool *stop_seen;
 };
 
 struct vg_ep_session_result {

@@ -25,7 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MAX_PROVIDERS 16
+#define MAX_PROVIDERS 40           /* the defaults, and what rules and Metrics name (32 at most) */
 #define MAX_PENDING_REQUESTS 20000 /* between two samples; more are dropped (counted) */
 
 /* The provider a rule names to ask for ASP.NET Core request activities (the AspNet* triggers). */
@@ -167,7 +167,7 @@ static void *session_main(void *arg)
     struct vg_rt_session *s = arg;
     char args[64];
     snprintf(args, sizeof args, "EventCounterIntervalSec=%u", s->interval_s);
-    struct vg_dnipc_provider prov[MAX_PROVIDERS + 1];
+    struct vg_dnipc_provider prov[MAX_PROVIDERS + 2]; /* + meters, requests */
     for (size_t i = 0; i < s->n_providers; i++)
         prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args};
     size_t np = s->n_providers;

@@ -2,7 +2,8 @@
 // fixtures trace a real runtime. Workloads are switched on by arguments:
 //   cpu      burn one core                    alloc   allocate and keep ~64 MB live
 //   throw    throw and catch 20 exceptions/s  meter   a custom Meter (counter, histogram, gauges)
-//   log      Microsoft.Extensions.Logging at several levels, with scopes and an exception
+//   log      Microsoft.Extensions.Logging at several levels and in two categories, with nested
+//            scopes, an event name and an exception
 //   web      Kestrel on 127.0.0.1:0 and a bounded client loop: /ok (200), /fail (500), /health
 //   --seconds N   exit after N seconds (default: when stdin closes)
 // It prints "ready PID PORT" once every workload runs (PORT is 0 without web).
@@ -91,19 +92,27 @@ if (modes.Contains("meter"))
 
 if (modes.Contains("log"))
 {
-    var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vigil.TraceGen.Worker");
+    var factory = app.Services.GetRequiredService<ILoggerFactory>();
+    var logger = factory.CreateLogger("Vigil.TraceGen.Worker");
+    var chatty = factory.CreateLogger("Vigil.TraceGen.Chatty");
     tasks.Add(Task.Run(async () =>
     {
         int n = 0;
         while (!stop.IsCancellationRequested)
         {
             using (logger.BeginScope("batch {Batch}", n / 10))
+            using (logger.BeginScope(new List<KeyValuePair<string, object>> { new("Worker", "w1") }))
             {
-                logger.LogInformation("work item {Item} done in {Elapsed} ms", n, n % 17);
+                logger.LogInformation(new EventId(42, "ItemDone"), "work item {Item} done in {Elapsed,4} ms", n, n % 17);
                 if (n % 5 == 0) logger.LogWarning("queue depth {Depth} above {Limit}", n % 40, 30);
-                if (n % 20 == 0) logger.LogError(new InvalidOperationException("boom " + n), "item {Item} failed", n);
+                if (n % 20 == 0)
+                {
+                    try { throw new InvalidOperationException("boom " + n); }
+                    catch (InvalidOperationException e) { logger.LogError(e, "item {Item} failed", n); }
+                }
                 logger.LogDebug("debug {Item}", n);
             }
+            chatty.LogInformation("chatty {N}", n);
             n++;
             await Task.Delay(20);
         }
