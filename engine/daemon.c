@@ -182,6 +182,19 @@ static bool sample_all(const struct vg_daemon *d, const struct vg_proc *p)
     return d->gen->cfg->settings.discovery.sample_all && vg__proc_visible(d, p);
 }
 
+/* dotnet-monitor keeps a counters session on its default process: /metrics shows its runtime
+ * counters with no rule asking for them (DefaultProcess.Filters, an adapter with sessions). */
+static bool default_metrics(const struct vg_daemon *d, const struct vg_proc *p)
+{
+    const struct vg_filter_list *dp = &d->gen->cfg->settings.default_process;
+    if (!dp->n || !p->runtime || !p->runtime->session_open || p->external ||
+        !vg__proc_visible(d, p))
+        return false;
+    struct vg_proc_info info;
+    vg__proc_info(p, &info);
+    return vg_filters_match(dp->v, dp->n, &info);
+}
+
 static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
@@ -189,10 +202,11 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
     struct vg_buf sig = {0};
     size_t n = 0;
     /* What is sampled: the processes rules watch, or every one when /metrics should show all */
-    bool sampled = !dropping && (w->instances || sample_all(d, w->p));
+    bool dm = !dropping && default_metrics(d, w->p);
+    bool sampled = !dropping && (w->instances || sample_all(d, w->p) || dm);
     w->p->identity_only = !sampled;
     /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
-    bool need = sampled && rt && rt->cheap_samples;
+    bool need = (sampled && rt && rt->cheap_samples) || dm;
     for (struct vg_instance *x = dropping ? NULL : w->instances; x; x = x->next) {
         if (!x->rule->needs_runtime || x->limits.finished)
             continue;

@@ -237,6 +237,15 @@ def sc_connect(t):
     eq(mine[0]["uid"], cookie, "uid (the runtime instance cookie)")
     eq(mine[0]["isDefault"], True, "isDefault (DefaultProcess.Filters)")
     eq([p for p in procs if p["isDefault"]], mine, "the default processes")
+    # as dotnet-monitor, the default process's runtime counters are in /metrics with no rule
+    # asking for them (a counters session on it)
+
+    def runtime_metrics():
+        r = d.get("/metrics")
+        return [l for l in r.body.decode().splitlines()
+                if l.startswith("systemruntime_") and f'pid="{pid}"' in l]
+    got = wait_for(runtime_metrics, 60, "System.Runtime counters of the default process")
+    print(f"/metrics: {len(got)} System.Runtime series of the default process")
     info = get_json(d, f"/process?pid={pid}")
     theirs = t.netcore_info(pid)
     eq(info["managedEntryPointAssemblyName"], theirs["ManagedEntrypointAssemblyName"], "entry")
