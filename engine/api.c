@@ -1,8 +1,9 @@
 /* The HTTP API: dotnet-monitor's routes and JSON shapes (/processes, /process,
  * /collectionrules, /dump, /gcdump, /trace, /stacks, /logs, /livemetrics, /operations, /info) plus
- * /metrics (Prometheus, every process) and vigil's /instances and /healthz. This file starts the server, holds the route
- * table and the helpers every route shares; each area's routes live in api_AREA.c (operations.c for
- * /operations and /dump, api_artifacts.c for /gcdump, /trace, /stacks, /logs and /livemetrics). */
+ * /metrics (Prometheus, every process) and vigil's /instances and /healthz. This file starts the
+ * server, holds the route table and the helpers every route shares; each area's routes live in
+ * api_AREA.c (operations.c for /operations and /dump, api_artifacts.c for /gcdump, /trace,
+ * /stacks, /logs and /livemetrics). */
 #include "engine/api_int.h"
 
 #include "config/defaults.h"
