@@ -486,19 +486,55 @@ static const struct route logs_route = {
     .limit = "three at a time, as dotnet-monitor",
 };
 
-/* CollectLogs' settings and the body they point into. */
-struct logs_req {
-    struct vg_act_collect_logs set; /* first: the settings pointer is the request's */
-    struct vg_tree *body;           /* POST: the parsed LogsConfiguration */
+/* /logs' and /livemetrics' settings and the body (POST) they point into. */
+struct body_req {
+    union {
+        struct vg_act_collect_logs logs;
+        struct vg_act_collect_live_metrics metrics;
+    } set;                /* first: the settings pointer is the request's */
+    struct vg_tree *body; /* POST: the parsed LogsConfiguration or EventMetricsConfiguration */
 };
 
-static void logs_req_free(void *p)
+static void body_req_free(void *p)
 {
-    struct logs_req *lr = p;
-    if (!lr)
+    struct body_req *br = p;
+    if (!br)
         return;
-    vg_tree_destroy(lr->body);
-    free(lr);
+    vg_tree_destroy(br->body);
+    free(br);
+}
+
+/* A body route's steps: its target and settings from the query (NULL after answering), the body
+ * checked into them (NULL, or why it is refused). */
+typedef struct body_req *(*begin_fn)(struct vg_api *api, struct vg_http_req *req,
+                                     struct vg_http_res *res, struct vg_proc **p);
+typedef const char *(*check_fn)(const struct vg_node *root, struct body_req *br, char *err,
+                                size_t n);
+
+/* POST r: the JSON body (a `type`), the query's settings, the body's, then the collection. */
+static void post(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                 const struct route *r, const char *type, const char *example, begin_fn start,
+                 check_fn check)
+{
+    struct vg_tree *tree = NULL;
+    struct vg_node *doc = NULL;
+    if (!parse_body(req, res, type, example, &tree, &doc))
+        return;
+    struct vg_proc *p;
+    struct body_req *br = start(api, req, res, &p);
+    if (!br) {
+        vg_tree_destroy(tree);
+        return;
+    }
+    br->body = tree;
+    char err[256];
+    const char *why = check(doc, br, err, sizeof(err));
+    if (why) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
+        body_req_free(br);
+        return;
+    }
+    collect(api, req, res, p, r, br, body_req_free);
 }
 
 static const char *const log_levels[] = {"Trace", "Debug",    "Information", "Warning",
@@ -515,7 +551,7 @@ static int log_level(const char *s)
 
 /* The process, the duration and the format (from Accept, as dotnet-monitor: 406 when it names
  * none of text/plain, application/x-ndjson, application/json-seq); NULL after answering. */
-static struct logs_req *logs_begin(struct vg_api *api, struct vg_http_req *req,
+static struct body_req *logs_begin(struct vg_api *api, struct vg_http_req *req,
                                    struct vg_http_res *res, struct vg_proc **p)
 {
     static const struct media types[] = {{"text/plain", VG_FMT_PLAIN_TEXT},
@@ -534,15 +570,15 @@ static struct logs_req *logs_begin(struct vg_api *api, struct vg_http_req *req,
     }
     if (!runs(req, res, *p, &logs_route))
         return NULL;
-    struct logs_req *lr = calloc(1, sizeof(*lr));
+    struct body_req *lr = calloc(1, sizeof(*lr));
     if (!lr) {
         vg_http_res_error(res, VG_ENOMEM, "out of memory");
         return NULL;
     }
-    lr->set.format = f;
-    lr->set.duration_ms = ms;
-    lr->set.default_level = VG_LL_WARNING;
-    lr->set.use_app_filters = true;
+    lr->set.logs.format = f;
+    lr->set.logs.duration_ms = ms;
+    lr->set.logs.default_level = VG_LL_WARNING;
+    lr->set.logs.use_app_filters = true;
     return lr;
 }
 
@@ -559,19 +595,19 @@ VG__HANDLER(logs)
                             level);
         return;
     }
-    struct logs_req *lr = logs_begin(api, req, res, &p);
+    struct body_req *lr = logs_begin(api, req, res, &p);
     if (!lr)
         return;
     /* dotnet-monitor: the level given, without the app's filters; else the app's filters over
      * every level (its pipeline's default, Trace) */
-    lr->set.default_level = level ? lv : VG_LL_TRACE;
-    lr->set.use_app_filters = !level;
-    collect(api, req, res, p, &logs_route, lr, logs_req_free);
+    lr->set.logs.default_level = level ? lv : VG_LL_TRACE;
+    lr->set.logs.use_app_filters = !level;
+    collect(api, req, res, p, &logs_route, lr, body_req_free);
 }
 
 /* dotnet-monitor's LogsConfiguration: logLevel (Warning), filterSpecs (category -> LogLevel or
  * null), useAppFilters (true); names in any case. NULL, or why it is refused (in err). */
-static const char *check_logs_body(const struct vg_node *root, struct logs_req *lr, char *err,
+static const char *check_logs_body(const struct vg_node *root, struct body_req *lr, char *err,
                                    size_t n)
 {
     const struct vg_node *ll = vg_node_get(root, "LogLevel");
@@ -579,7 +615,7 @@ static const char *check_logs_body(const struct vg_node *root, struct logs_req *
         int lv = log_level(vg_node_str(ll));
         if (lv < 0 || lv == VG_LL_NONE)
             return "LogLevel must be Trace, Debug, Information, Warning, Error or Critical";
-        lr->set.default_level = lv;
+        lr->set.logs.default_level = lv;
     }
     const struct vg_node *fs = vg_node_get(root, "FilterSpecs");
     if (fs && !vg_node_is_null(fs)) {
@@ -595,41 +631,22 @@ static const char *check_logs_body(const struct vg_node *root, struct logs_req *
                 return err;
             }
         }
-        lr->set.filter_specs = fs;
+        lr->set.logs.filter_specs = fs;
     }
     const struct vg_node *ua = vg_node_get(root, "UseAppFilters");
     if (ua && !vg_node_is_null(ua)) {
         const char *v = vg_node_str(ua);
         if (!v || (strcmp(v, "true") && strcmp(v, "false")))
             return "UseAppFilters must be true or false";
-        lr->set.use_app_filters = strcmp(v, "true") == 0;
+        lr->set.logs.use_app_filters = strcmp(v, "true") == 0;
     }
     return NULL;
 }
 
 VG__HANDLER(logs_custom)
 {
-    struct vg_api *api = ud;
-    struct vg_tree *tree = NULL;
-    struct vg_node *doc = NULL;
-    if (!parse_body(req, res, "LogsConfiguration",
-                    "{\"logLevel\": \"Information\", \"filterSpecs\": {...}}", &tree, &doc))
-        return;
-    struct vg_proc *p;
-    struct logs_req *lr = logs_begin(api, req, res, &p);
-    if (!lr) {
-        vg_tree_destroy(tree);
-        return;
-    }
-    lr->body = tree;
-    char err[256];
-    const char *why = check_logs_body(doc, lr, err, sizeof(err));
-    if (why) {
-        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
-        logs_req_free(lr);
-        return;
-    }
-    collect(api, req, res, p, &logs_route, lr, logs_req_free);
+    post(ud, req, res, &logs_route, "LogsConfiguration",
+         "{\"logLevel\": \"Information\", \"filterSpecs\": {...}}", logs_begin, check_logs_body);
 }
 
 /* ---- /livemetrics ---- */
@@ -644,36 +661,21 @@ static const struct route livemetrics_route = {
     .limit = "three at a time, as dotnet-monitor",
 };
 
-/* CollectLiveMetrics' settings and the body they point into. */
-struct metrics_req {
-    struct vg_act_collect_live_metrics set; /* first: the settings pointer is the request's */
-    struct vg_tree *body;                   /* POST: the parsed EventMetricsConfiguration */
-};
-
-static void metrics_req_free(void *p)
-{
-    struct metrics_req *mr = p;
-    if (!mr)
-        return;
-    vg_tree_destroy(mr->body);
-    free(mr);
-}
-
-static struct metrics_req *metrics_begin(struct vg_api *api, struct vg_http_req *req,
-                                         struct vg_http_res *res, struct vg_proc **p)
+static struct body_req *metrics_begin(struct vg_api *api, struct vg_http_req *req,
+                                      struct vg_http_res *res, struct vg_proc **p)
 {
     uint64_t ms;
     *p = vg__api_select_process(api, req, res);
     if (!*p || !parse_duration(req, res, "live metrics collection", &ms) ||
         !runs(req, res, *p, &livemetrics_route))
         return NULL;
-    struct metrics_req *mr = calloc(1, sizeof(*mr));
+    struct body_req *mr = calloc(1, sizeof(*mr));
     if (!mr) {
         vg_http_res_error(res, VG_ENOMEM, "out of memory");
         return NULL;
     }
-    mr->set.duration_ms = ms;
-    mr->set.include_default_providers = true;
+    mr->set.metrics.duration_ms = ms;
+    mr->set.metrics.include_default_providers = true;
     return mr;
 }
 
@@ -681,9 +683,9 @@ VG__HANDLER(livemetrics)
 {
     struct vg_api *api = ud;
     struct vg_proc *p;
-    struct metrics_req *mr = metrics_begin(api, req, res, &p);
+    struct body_req *mr = metrics_begin(api, req, res, &p);
     if (mr)
-        collect(api, req, res, p, &livemetrics_route, mr, metrics_req_free);
+        collect(api, req, res, p, &livemetrics_route, mr, body_req_free);
 }
 
 /* A list of {name_key: string, list_key: [string]} (EventMetricsProvider, EventMetricsMeter). */
@@ -717,7 +719,7 @@ static const char *check_list(const struct vg_node *l, const char *key, const ch
 
 /* dotnet-monitor's EventMetricsConfiguration: includeDefaultProviders (true), providers
  * ({providerName, counterNames}), meters ({meterName, instrumentNames}). */
-static const char *check_metrics_body(const struct vg_node *root, struct metrics_req *mr, char *err,
+static const char *check_metrics_body(const struct vg_node *root, struct body_req *mr, char *err,
                                       size_t n)
 {
     const struct vg_node *idp = vg_node_get(root, "IncludeDefaultProviders");
@@ -725,47 +727,27 @@ static const char *check_metrics_body(const struct vg_node *root, struct metrics
         const char *v = vg_node_str(idp);
         if (!v || (strcmp(v, "true") && strcmp(v, "false")))
             return "IncludeDefaultProviders must be true or false";
-        mr->set.include_default_providers = strcmp(v, "true") == 0;
+        mr->set.metrics.include_default_providers = strcmp(v, "true") == 0;
     }
     const struct vg_node *prov = vg_node_get(root, "Providers");
     const char *why = NULL;
     if (prov && !vg_node_is_null(prov)) {
         if ((why = check_list(prov, "Providers", "ProviderName", "CounterNames", err, n)))
             return why;
-        mr->set.providers = prov;
+        mr->set.metrics.providers = prov;
     }
     const struct vg_node *met = vg_node_get(root, "Meters");
     if (met && !vg_node_is_null(met)) {
         if ((why = check_list(met, "Meters", "MeterName", "InstrumentNames", err, n)))
             return why;
-        mr->set.meters = met;
+        mr->set.metrics.meters = met;
     }
     return NULL;
 }
 
 VG__HANDLER(livemetrics_custom)
 {
-    struct vg_api *api = ud;
-    struct vg_tree *tree = NULL;
-    struct vg_node *doc = NULL;
-    if (!parse_body(req, res, "EventMetricsConfiguration",
-                    "{\"includeDefaultProviders\": false, \"providers\": [{\"providerName\": "
-                    "...}]}",
-                    &tree, &doc))
-        return;
-    struct vg_proc *p;
-    struct metrics_req *mr = metrics_begin(api, req, res, &p);
-    if (!mr) {
-        vg_tree_destroy(tree);
-        return;
-    }
-    mr->body = tree;
-    char err[256];
-    const char *why = check_metrics_body(doc, mr, err, sizeof(err));
-    if (why) {
-        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
-        metrics_req_free(mr);
-        return;
-    }
-    collect(api, req, res, p, &livemetrics_route, mr, metrics_req_free);
+    post(ud, req, res, &livemetrics_route, "EventMetricsConfiguration",
+         "{\"includeDefaultProviders\": false, \"providers\": [{\"providerName\": ...}]}",
+         metrics_begin, check_metrics_body);
 }
