@@ -13,6 +13,7 @@
 #include "config/source.h"
 #include "config/error.h"
 #include "config/util.h"
+#include "config/redact.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -482,6 +483,34 @@ static void test_missing_dir(void **state)
     vg_diags_free(&d);
 }
 
+/* Resolved secret values are masked in any text: whole, and a URL's host and user info; the
+ * longest first, so a value holding another is masked whole; short values are left alone. */
+static void test_redact(void **state)
+{
+    (void)state;
+    vg_redact_reset();
+    char s[256];
+    snprintf(s, sizeof(s), "nothing registered: hunter2");
+    assert_false(vg_redact(s));
+    vg_redact_add("abc"); /* too short */
+    vg_redact_add("hunter2");
+    vg_redact_add("https://user:pw1234@blob.example.net:8443/c?sig=xyz");
+    vg_redact_add("xxhunter2yy");
+    assert_true(vg_redact_active());
+    snprintf(s, sizeof(s), "a hunter2, b xxhunter2yy, c abc");
+    assert_true(vg_redact(s));
+    assert_string_equal(s, "a ***, b ***, c abc");
+    snprintf(s, sizeof(s), "Could not resolve host: blob.example.net; %s",
+             "PUT https://user:pw1234@blob.example.net:8443/c?sig=xyz failed");
+    assert_true(vg_redact(s));
+    assert_string_equal(s, "Could not resolve host: ***; PUT *** failed");
+    snprintf(s, sizeof(s), "to blob.example.net:8443 as user:pw1234");
+    assert_true(vg_redact(s));
+    assert_string_equal(s, "to *** as ***");
+    vg_redact_reset();
+    assert_false(vg_redact_active());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_shapes),
         cmocka_unit_test(test_ten_thousand_files),
         cmocka_unit_test(test_missing_dir),
+        cmocka_unit_test(test_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

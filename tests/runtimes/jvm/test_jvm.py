@@ -253,6 +253,7 @@ def sc_perf(ctx):
     if extra:
         fail(f"counters jcmd prints that vigil does not read: {extra[:10]}")
     exact = bounded = skipped = 0
+    flipped = []
     for name, jv in jc.items():
         if name not in a:
             continue  # created by the attach itself, between the two reads
@@ -266,14 +267,20 @@ def sc_perf(ctx):
             if not int(av) <= int(jv) <= int(bv):
                 fail(f"{name} (monotonic): vigil {av} then {bv}, jcmd {jv} not between")
             bounded += 1
-        elif av == bv:
-            if jv != av:
-                fail(f"{name}: vigil read {av} twice, jcmd {jv}")
+        elif av == bv and jv == av:
             exact += 1
+        elif av == bv:
+            # a variable counter can move and come back between the reads (sun.gc.lastCause
+            # flips with a System.gc() every 200 ms): allowed, but not for many of them
+            flipped.append(f"{name}: vigil read {av} twice, jcmd {jv}")
+            skipped += 1
         else:
             skipped += 1
     print(f"{len(jc)} counters: {exact} equal, {bounded} monotonic within bounds, "
           f"{skipped} variable ones moved between the reads")
+    if len(flipped) > 3:
+        fail("variable counters that differ from jcmd although vigil read the same twice:\n" +
+             "\n".join(flipped))
     if exact + bounded < 0.8 * len(jc) or len(jc) < 150:
         fail("too few counters compared")
     # The ones the adapter will export are all there.
