@@ -1,8 +1,9 @@
 /* The HTTP API: dotnet-monitor's routes and JSON shapes (/processes, /process,
- * /collectionrules, /dump, /gcdump, /trace, /stacks, /operations, /info) plus /metrics (Prometheus,
- * every process) and vigil's /instances and /healthz. This file starts the server, holds the route
- * table and the helpers every route shares; each area's routes live in api_AREA.c (operations.c for
- * /operations and /dump, api_artifacts.c for /gcdump, /trace and /stacks). */
+ * /collectionrules, /dump, /gcdump, /trace, /stacks, /logs, /livemetrics, /operations, /info) plus
+ * /metrics (Prometheus, every process) and vigil's /instances and /healthz. This file starts the
+ * server, holds the route table and the helpers every route shares; each area's routes live in
+ * api_AREA.c (operations.c for /operations and /dump, api_artifacts.c for /gcdump, /trace,
+ * /stacks, /logs and /livemetrics). */
 #include "engine/api_int.h"
 
 #include "config/defaults.h"
@@ -270,12 +271,12 @@ int vg__api_start(struct vg_daemon *d, struct vg_api **out)
         {"GET", "/gcdump", VG_HTTP_ROUTE_NO_HEAD, vg__h_gcdump},
         {"GET", "/trace", VG_HTTP_ROUTE_NO_HEAD, vg__h_trace},
         {"POST", "/trace", 0, vg__h_trace_custom},
-        {"GET", "/logs", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
-        {"POST", "/logs", 0, vg__h_unsupported},
+        {"GET", "/logs", VG_HTTP_ROUTE_NO_HEAD, vg__h_logs},
+        {"POST", "/logs", 0, vg__h_logs_custom},
         {"POST", "/parameters", 0, vg__h_unsupported},
         {"GET", "/stacks", VG_HTTP_ROUTE_NO_HEAD, vg__h_stacks},
-        {"GET", "/livemetrics", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
-        {"POST", "/livemetrics", 0, vg__h_unsupported},
+        {"GET", "/livemetrics", VG_HTTP_ROUTE_NO_HEAD, vg__h_livemetrics},
+        {"POST", "/livemetrics", 0, vg__h_livemetrics_custom},
         {"GET", "/exceptions", VG_HTTP_ROUTE_NO_HEAD, vg__h_unsupported},
         {"POST", "/exceptions", 0, vg__h_unsupported},
     };

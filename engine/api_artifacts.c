@@ -1,10 +1,11 @@
 /* dotnet-monitor's artifact routes besides /dump, for every runtime whose adapter runs the action:
  * GET /gcdump (CollectGCDump: a JVM's HPROF, Node's heap snapshot), GET and POST /trace
- * (CollectTrace: .NET's nettrace, a JVM's JFR recording, Node's CPU profile) and GET /stacks
- * (CollectStacks: a JVM's Thread.print, Node's diagnostic report). Each handler turns the query
+ * (CollectTrace: .NET's nettrace, a JVM's JFR recording, Node's CPU profile), GET /stacks
+ * (CollectStacks: a JVM's Thread.print, Node's diagnostic report), GET and POST /logs
+ * (CollectLogs) and /livemetrics (CollectLiveMetrics) for .NET. Each handler turns the query
  * (and body) into the action's typed settings; vg__artifact_collect (operations.c) runs it as
  * /dump runs a dump. Limits per kind as dotnet-monitor's RequestLimits: 1 gcdump, 3 traces,
- * 1 stacks request at a time (struct route). */
+ * 1 stacks, 3 logs, 3 livemetrics requests at a time (struct route). */
 #include "engine/api_int.h"
 
 #include "config/error.h"
@@ -143,10 +144,11 @@ static void trace_req_free(void *p)
     free(tr);
 }
 
-/* durationSeconds: dotnet-monitor's default 30; vigil's range is CollectTrace's Duration's (1 s
- * to 1 day). dotnet-monitor's -1 (until stopped) is refused: vigil cannot stop a trace early and
- * keep it (cancelling discards it), so such a trace could never be read. */
-static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, uint64_t *ms)
+/* durationSeconds: dotnet-monitor's default 30; vigil's range is the actions' Duration's (1 s
+ * to 1 day). dotnet-monitor's -1 (until stopped) is refused: vigil cannot stop a collection early
+ * and keep it (cancelling discards it), so such an artifact could never be read. */
+static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, const char *what,
+                           uint64_t *ms)
 {
     const char *v = vg_http_req_query(req, "durationSeconds");
     *ms = 30000;
@@ -161,7 +163,8 @@ static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, uin
     if (s == -1) {
         vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
                             "durationSeconds=-1 (until stopped) is not supported: vigil cannot "
-                            "stop a trace early and keep it, so give a duration (1 to 86400)");
+                            "stop a %s early and keep it, so give a duration (1 to 86400)",
+                            what);
         return false;
     }
     if (s < 1 || s > 86400) {
@@ -220,7 +223,7 @@ VG__HANDLER(trace)
     struct vg_api *api = ud;
     struct vg_proc *p = vg__api_select_process(api, req, res);
     uint64_t ms;
-    if (!p || !parse_duration(req, res, &ms))
+    if (!p || !parse_duration(req, res, "trace", &ms))
         return;
     const char *profile = vg_http_req_query(req, "profile");
     char bad[64];
@@ -329,38 +332,25 @@ static bool json_content_type(const char *ct)
            (!strncasecmp(t, "application/", 12) && tl > 17 && !strcasecmp(t + tl - 5, "+json"));
 }
 
-VG__HANDLER(trace_custom)
+/* The JSON body of a POST route (`what` names its type for messages): *tree holds it, *doc is
+ * its root. false after answering (415, 400). */
+static bool parse_body(struct vg_http_req *req, struct vg_http_res *res, const char *what,
+                       const char *example, struct vg_tree **tree, struct vg_node **doc)
 {
-    struct vg_api *api = ud;
-    struct vg_proc *p = vg__api_select_process(api, req, res);
-    uint64_t ms;
-    if (!p || !parse_duration(req, res, &ms))
-        return;
     if (!json_content_type(vg_http_req_header(req, "Content-Type"))) {
-        vg_http_res_problem(res, 415, VG_EINVAL,
-                            "the body must be application/json (an EventProvidersConfiguration)");
-        return;
+        vg_http_res_problem(res, 415, VG_EINVAL, "the body must be application/json (a %s)", what);
+        return false;
     }
     size_t len = 0;
     const char *body = vg_http_req_body(req, &len);
     if (!body || !len) {
-        vg_http_res_problem(res, 400, VG_EINVAL,
-                            "a body is required: an EventProvidersConfiguration, {\"Providers\": "
-                            "[{\"Name\": ...}]}");
-        return;
+        vg_http_res_problem(res, 400, VG_EINVAL, "a body is required: a %s, %s", what, example);
+        return false;
     }
-    if (!runs(req, res, p, &trace_route))
-        return;
-    struct trace_req *tr = trace_req_new(res);
-    if (!tr)
-        return;
     struct vg_diags diags;
     vg_diags_init(&diags);
-    struct vg_node *doc = NULL;
-    char err[256];
-    const char *why = NULL;
-    int rc = (tr->body = vg_tree_create())
-                 ? vg_source_parse(tr->body, "body", body, len, true, &diags, &doc)
+    int rc = (*tree = vg_tree_create())
+                 ? vg_source_parse(*tree, "body", body, len, true, &diags, doc)
                  : VG_ENOMEM;
     if (rc == VG_ENOMEM) {
         vg_http_res_error(res, rc, "out of memory");
@@ -369,12 +359,38 @@ VG__HANDLER(trace_custom)
         vg_http_res_problem(res, 400, VG_EPARSE, "the body is not valid JSON: %s",
                             d ? d : vg_strerror(rc));
         free(d);
-    } else if ((why = check_body(doc, tr, err, sizeof(err)))) {
-        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
+    } else if (!*doc || (*doc)->kind != VG_NODE_MAP) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "the body must be a JSON object (a %s)", what);
         rc = VG_EINVAL;
     }
     vg_diags_free(&diags);
-    if (rc) {
+    return rc == 0;
+}
+
+VG__HANDLER(trace_custom)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p = vg__api_select_process(api, req, res);
+    uint64_t ms;
+    struct vg_tree *tree = NULL;
+    struct vg_node *doc = NULL;
+    if (!p || !parse_duration(req, res, "trace", &ms) ||
+        !parse_body(req, res, "EventProvidersConfiguration", "{\"Providers\": [{\"Name\": ...}]}",
+                    &tree, &doc) ||
+        !runs(req, res, p, &trace_route)) {
+        vg_tree_destroy(tree);
+        return;
+    }
+    struct trace_req *tr = trace_req_new(res);
+    if (!tr) {
+        vg_tree_destroy(tree);
+        return;
+    }
+    tr->body = tree;
+    char err[256];
+    const char *why = check_body(doc, tr, err, sizeof(err));
+    if (why) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
         trace_req_free(tr);
         return;
     }
@@ -384,29 +400,41 @@ VG__HANDLER(trace_custom)
 
 /* ---- /stacks ---- */
 
-/* The format the Accept header names exactly, as dotnet-monitor reads it (text/plain, then
- * application/json, then application/speedscope+json); -1 when it names none (absent, or only
- * wildcards): then the runtime's own format is used, PlainText first. */
-static int accept_format(const char *accept)
+struct media {
+    const char *type;
+    int format;
+};
+
+/* Whether the media range w (wl bytes: a type, a type's wildcard or the any-type wildcard)
+ * holds type t. */
+static bool in_range(const char *w, size_t wl, const char *t, bool wildcards)
 {
-    static const struct {
-        const char *type;
-        int format;
-    } types[] = {{"text/plain", VG_STACKS_PLAIN_TEXT},
-                 {"application/json", VG_STACKS_JSON},
-                 {"application/speedscope+json", VG_STACKS_SPEEDSCOPE}};
-    for (size_t k = 0; accept && k < VG_ARRAY_SIZE(types); k++) {
-        for (const char *p = accept; *p;) {
-            size_t len = strcspn(p, ",");
-            const char *w = p;
-            size_t wl = strcspn(w, ";,");
-            while (wl && (*w == ' ' || *w == '\t'))
-                w++, wl--;
-            while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\t'))
-                wl--;
-            if (wl == strlen(types[k].type) && !strncasecmp(w, types[k].type, wl))
-                return types[k].format;
-            p += len + (p[len] == ',');
+    if (wl == strlen(t) && !strncasecmp(w, t, wl))
+        return true;
+    if (!wildcards || wl < 3 || w[wl - 1] != '*' || w[wl - 2] != '/')
+        return false;
+    return (wl == 3 && w[0] == '*') || !strncasecmp(w, t, wl - 1);
+}
+
+/* The first of types (in their order) that a range of the Accept header names exactly, then, with
+ * wildcards, the first a wildcard range holds, as dotnet-monitor reads it (Contains, then
+ * IsSubsetOf); -1 when none. */
+static int accept_format(const char *accept, const struct media *types, size_t n, bool wildcards)
+{
+    for (int pass = 0; pass < 1 + wildcards; pass++) {
+        for (size_t k = 0; accept && k < n; k++) {
+            for (const char *p = accept; *p;) {
+                size_t len = strcspn(p, ",");
+                const char *w = p;
+                size_t wl = strcspn(w, ";,");
+                while (wl && (*w == ' ' || *w == '\t'))
+                    w++, wl--;
+                while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\t'))
+                    wl--;
+                if (in_range(w, wl, types[k].type, pass == 1))
+                    return types[k].format;
+                p += len + (p[len] == ',');
+            }
         }
     }
     return -1;
@@ -419,7 +447,12 @@ VG__HANDLER(stacks)
     struct vg_act_collect_stacks *set = begin(api, req, res, &stacks_route, sizeof(*set), &p);
     if (!set)
         return;
-    int f = accept_format(vg_http_req_header(req, "Accept"));
+    /* as dotnet-monitor: text/plain, then application/json, then application/speedscope+json;
+     * no exact one named (absent, or only wildcards): the runtime's own, PlainText first */
+    static const struct media types[] = {{"text/plain", VG_STACKS_PLAIN_TEXT},
+                                         {"application/json", VG_STACKS_JSON},
+                                         {"application/speedscope+json", VG_STACKS_SPEEDSCOPE}};
+    int f = accept_format(vg_http_req_header(req, "Accept"), types, VG_ARRAY_SIZE(types), false);
     if (f >= 0) {
         set->format = f;
     } else {
@@ -440,4 +473,281 @@ VG__HANDLER(stacks)
         }
     }
     collect(api, req, res, p, &stacks_route, set, free);
+}
+
+/* ---- /logs ---- */
+
+static const struct route logs_route = {
+    .action = "CollectLogs",
+    .path = "/logs",
+    .what = "logs",
+    .running = offsetof(struct vg_api, logs_running),
+    .max = 3,
+    .limit = "three at a time, as dotnet-monitor",
+};
+
+/* /logs' and /livemetrics' settings and the body (POST) they point into. */
+struct body_req {
+    union {
+        struct vg_act_collect_logs logs;
+        struct vg_act_collect_live_metrics metrics;
+    } set;                /* first: the settings pointer is the request's */
+    struct vg_tree *body; /* POST: the parsed LogsConfiguration or EventMetricsConfiguration */
+};
+
+static void body_req_free(void *p)
+{
+    struct body_req *br = p;
+    if (!br)
+        return;
+    vg_tree_destroy(br->body);
+    free(br);
+}
+
+/* A body route's steps: its target and settings from the query (NULL after answering), the body
+ * checked into them (NULL, or why it is refused). */
+typedef struct body_req *(*begin_fn)(struct vg_api *api, struct vg_http_req *req,
+                                     struct vg_http_res *res, struct vg_proc **p);
+typedef const char *(*check_fn)(const struct vg_node *root, struct body_req *br, char *err,
+                                size_t n);
+
+/* POST r: the JSON body (a `type`), the query's settings, the body's, then the collection. */
+static void post(struct vg_api *api, struct vg_http_req *req, struct vg_http_res *res,
+                 const struct route *r, const char *type, const char *example, begin_fn start,
+                 check_fn check)
+{
+    struct vg_tree *tree = NULL;
+    struct vg_node *doc = NULL;
+    if (!parse_body(req, res, type, example, &tree, &doc))
+        return;
+    struct vg_proc *p;
+    struct body_req *br = start(api, req, res, &p);
+    if (!br) {
+        vg_tree_destroy(tree);
+        return;
+    }
+    br->body = tree;
+    char err[256];
+    const char *why = check(doc, br, err, sizeof(err));
+    if (why) {
+        vg_http_res_problem(res, 400, VG_EINVAL, "%s", why);
+        body_req_free(br);
+        return;
+    }
+    collect(api, req, res, p, r, br, body_req_free);
+}
+
+static const char *const log_levels[] = {"Trace", "Debug",    "Information", "Warning",
+                                         "Error", "Critical", "None"};
+
+/* enum vg_log_level_setting of a LogLevel name (any case), -1 if none. */
+static int log_level(const char *s)
+{
+    for (size_t i = 0; s && i < VG_ARRAY_SIZE(log_levels); i++)
+        if (!strcasecmp(s, log_levels[i]))
+            return (int)i;
+    return -1;
+}
+
+/* The process, the duration and the format (from Accept, as dotnet-monitor: 406 when it names
+ * none of text/plain, application/x-ndjson, application/json-seq); NULL after answering. */
+static struct body_req *logs_begin(struct vg_api *api, struct vg_http_req *req,
+                                   struct vg_http_res *res, struct vg_proc **p)
+{
+    static const struct media types[] = {{"text/plain", VG_FMT_PLAIN_TEXT},
+                                         {"application/x-ndjson", VG_FMT_NDJSON},
+                                         {"application/json-seq", VG_FMT_JSON_SEQUENCE}};
+    uint64_t ms;
+    *p = vg__api_select_process(api, req, res);
+    if (!*p || !parse_duration(req, res, "log collection", &ms))
+        return NULL;
+    int f = accept_format(vg_http_req_header(req, "Accept"), types, VG_ARRAY_SIZE(types), true);
+    if (f < 0) {
+        vg_http_res_problem(res, 406, VG_EINVAL,
+                            "the Accept header must name text/plain, application/x-ndjson or "
+                            "application/json-seq (the logs' format)");
+        return NULL;
+    }
+    if (!runs(req, res, *p, &logs_route))
+        return NULL;
+    struct body_req *lr = calloc(1, sizeof(*lr));
+    if (!lr) {
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    lr->set.logs.format = f;
+    lr->set.logs.duration_ms = ms;
+    lr->set.logs.default_level = VG_LL_WARNING;
+    lr->set.logs.use_app_filters = true;
+    return lr;
+}
+
+VG__HANDLER(logs)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p;
+    const char *level = vg_http_req_query(req, "level");
+    int lv = log_level(level);
+    if (level && (lv < 0 || lv == VG_LL_NONE)) {
+        vg_http_res_problem(res, 400, VG_EINVAL,
+                            "level must be Trace, Debug, Information, Warning, Error or Critical, "
+                            "got \"%s\"",
+                            level);
+        return;
+    }
+    struct body_req *lr = logs_begin(api, req, res, &p);
+    if (!lr)
+        return;
+    /* dotnet-monitor: the level given, without the app's filters; else the app's filters over
+     * every level (its pipeline's default, Trace) */
+    lr->set.logs.default_level = level ? lv : VG_LL_TRACE;
+    lr->set.logs.use_app_filters = !level;
+    collect(api, req, res, p, &logs_route, lr, body_req_free);
+}
+
+/* dotnet-monitor's LogsConfiguration: logLevel (Warning), filterSpecs (category -> LogLevel or
+ * null), useAppFilters (true); names in any case. NULL, or why it is refused (in err). */
+static const char *check_logs_body(const struct vg_node *root, struct body_req *lr, char *err,
+                                   size_t n)
+{
+    const struct vg_node *ll = vg_node_get(root, "LogLevel");
+    if (ll && !vg_node_is_null(ll)) {
+        int lv = log_level(vg_node_str(ll));
+        if (lv < 0 || lv == VG_LL_NONE)
+            return "LogLevel must be Trace, Debug, Information, Warning, Error or Critical";
+        lr->set.logs.default_level = lv;
+    }
+    const struct vg_node *fs = vg_node_get(root, "FilterSpecs");
+    if (fs && !vg_node_is_null(fs)) {
+        if (fs->kind != VG_NODE_MAP)
+            return "FilterSpecs must be an object: category -> LogLevel or null";
+        for (size_t i = 0; i < fs->n; i++) {
+            const struct vg_node *v = fs->pairs[i].value;
+            if (v && !vg_node_is_null(v) && log_level(vg_node_str(v)) < 0) {
+                snprintf(err, n,
+                         "FilterSpecs.%s must be Trace, Debug, Information, Warning, Error, "
+                         "Critical, None or null",
+                         fs->pairs[i].key ? fs->pairs[i].key : "");
+                return err;
+            }
+        }
+        lr->set.logs.filter_specs = fs;
+    }
+    const struct vg_node *ua = vg_node_get(root, "UseAppFilters");
+    if (ua && !vg_node_is_null(ua)) {
+        const char *v = vg_node_str(ua);
+        if (!v || (strcmp(v, "true") && strcmp(v, "false")))
+            return "UseAppFilters must be true or false";
+        lr->set.logs.use_app_filters = strcmp(v, "true") == 0;
+    }
+    return NULL;
+}
+
+VG__HANDLER(logs_custom)
+{
+    post(ud, req, res, &logs_route, "LogsConfiguration",
+         "{\"logLevel\": \"Information\", \"filterSpecs\": {...}}", logs_begin, check_logs_body);
+}
+
+/* ---- /livemetrics ---- */
+
+static const struct route livemetrics_route = {
+    .action = "CollectLiveMetrics",
+    .path = "/livemetrics",
+    .what = "livemetrics",
+    .content_type = "application/json-seq",
+    .running = offsetof(struct vg_api, livemetrics_running),
+    .max = 3,
+    .limit = "three at a time, as dotnet-monitor",
+};
+
+static struct body_req *metrics_begin(struct vg_api *api, struct vg_http_req *req,
+                                      struct vg_http_res *res, struct vg_proc **p)
+{
+    uint64_t ms;
+    *p = vg__api_select_process(api, req, res);
+    if (!*p || !parse_duration(req, res, "live metrics collection", &ms) ||
+        !runs(req, res, *p, &livemetrics_route))
+        return NULL;
+    struct body_req *mr = calloc(1, sizeof(*mr));
+    if (!mr) {
+        vg_http_res_error(res, VG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    mr->set.metrics.duration_ms = ms;
+    mr->set.metrics.include_default_providers = true;
+    return mr;
+}
+
+VG__HANDLER(livemetrics)
+{
+    struct vg_api *api = ud;
+    struct vg_proc *p;
+    struct body_req *mr = metrics_begin(api, req, res, &p);
+    if (mr)
+        collect(api, req, res, p, &livemetrics_route, mr, body_req_free);
+}
+
+/* A list of {name_key: string, list_key: [string]} (EventMetricsProvider, EventMetricsMeter). */
+static const char *check_list(const struct vg_node *l, const char *key, const char *name_key,
+                              const char *list_key, char *err, size_t n)
+{
+    if (l->kind != VG_NODE_SEQ) {
+        snprintf(err, n, "%s must be a list of {%s, %s}", key, name_key, list_key);
+        return err;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const struct vg_node *it = l->items[i];
+        const char *name = vg_node_str(vg_node_get(it, name_key));
+        const struct vg_node *names = vg_node_get(it, list_key);
+        if (!it || it->kind != VG_NODE_MAP || !name || !*name) {
+            snprintf(err, n, "%s[%zu] must be an object with a %s", key, i, name_key);
+            return err;
+        }
+        if (names && !vg_node_is_null(names) && names->kind != VG_NODE_SEQ) {
+            snprintf(err, n, "%s[%zu].%s must be a list of names", key, i, list_key);
+            return err;
+        }
+        for (size_t j = 0; names && names->kind == VG_NODE_SEQ && j < names->n; j++)
+            if (!vg_node_str(names->items[j])) {
+                snprintf(err, n, "%s[%zu].%s[%zu] must be a name", key, i, list_key, j);
+                return err;
+            }
+    }
+    return NULL;
+}
+
+/* dotnet-monitor's EventMetricsConfiguration: includeDefaultProviders (true), providers
+ * ({providerName, counterNames}), meters ({meterName, instrumentNames}). */
+static const char *check_metrics_body(const struct vg_node *root, struct body_req *mr, char *err,
+                                      size_t n)
+{
+    const struct vg_node *idp = vg_node_get(root, "IncludeDefaultProviders");
+    if (idp && !vg_node_is_null(idp)) {
+        const char *v = vg_node_str(idp);
+        if (!v || (strcmp(v, "true") && strcmp(v, "false")))
+            return "IncludeDefaultProviders must be true or false";
+        mr->set.metrics.include_default_providers = strcmp(v, "true") == 0;
+    }
+    const struct vg_node *prov = vg_node_get(root, "Providers");
+    const char *why = NULL;
+    if (prov && !vg_node_is_null(prov)) {
+        if ((why = check_list(prov, "Providers", "ProviderName", "CounterNames", err, n)))
+            return why;
+        mr->set.metrics.providers = prov;
+    }
+    const struct vg_node *met = vg_node_get(root, "Meters");
+    if (met && !vg_node_is_null(met)) {
+        if ((why = check_list(met, "Meters", "MeterName", "InstrumentNames", err, n)))
+            return why;
+        mr->set.metrics.meters = met;
+    }
+    return NULL;
+}
+
+VG__HANDLER(livemetrics_custom)
+{
+    post(ud, req, res, &livemetrics_route, "EventMetricsConfiguration",
+         "{\"includeDefaultProviders\": false, \"providers\": [{\"providerName\": ...}]}",
+         metrics_begin, check_metrics_body);
 }

@@ -1,7 +1,7 @@
 /* Shared by the API's files: api.c (the server, /info, /healthz), api_processes.c,
  * api_rules.c (/collectionrules, /instances), api_metrics.c, operations.c (the operation
  * registry, /operations, what artifact routes share, /dump), api_artifacts.c (/gcdump, /trace,
- * /stacks). A new route is a vg__h_NAME handler in the file of its
+ * /stacks, /logs, /livemetrics). A new route is a vg__h_NAME handler in the file of its
  * area, listed in api.c's route table. */
 #ifndef VG_API_INT_H
 #define VG_API_INT_H
@@ -19,6 +19,7 @@ struct vg_api {
     unsigned max_dumps;
     struct vg__metrics_cache *metrics; /* api_metrics.c: the latest /metrics rendering */
     unsigned gcdumps_running, traces_running, stacks_running; /* api_artifacts.c */
+    unsigned logs_running, livemetrics_running;               /* api_artifacts.c */
 };
 
 /* A JSON string for s (NULL gives null); invalid UTF-8 is repaired, never dropped. */
@@ -83,6 +84,10 @@ VG__HANDLER(gcdump);
 VG__HANDLER(trace);
 VG__HANDLER(trace_custom);
 VG__HANDLER(stacks);
+VG__HANDLER(logs);
+VG__HANDLER(logs_custom);
+VG__HANDLER(livemetrics);
+VG__HANDLER(livemetrics_custom);
 VG__HANDLER(operations);
 VG__HANDLER(operation);
 VG__HANDLER(operation_cancel);

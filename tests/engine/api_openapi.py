@@ -242,16 +242,21 @@ def run(env):
         check((r.header("WWW-Authenticate") or "").startswith("Bearer"),
               "%s: WWW-Authenticate Bearer" % route)
 
-    # --- the artifact routes a runtime adapter serves (/gcdump, /trace, /stacks; shapes and
-    # artifacts on real runtimes: tests/runtimes/{jvm,node}, tests/nettrace/daemon_routes_test.py):
+    # --- the artifact routes a runtime adapter serves (/gcdump, /trace, /stacks, /logs,
+    # /livemetrics; shapes and artifacts on real runtimes: tests/runtimes/{jvm,node},
+    # tests/nettrace/daemon_routes_test.py):
     # a native process has none of them, a 400 naming the runtimes that do, nothing started
     for method, route, which in (("GET", "/gcdump", "JVM, Node"),
                                  ("GET", "/trace", ".NET, JVM, Node"),
                                  ("POST", "/trace", ".NET, JVM, Node"),
-                                 ("GET", "/stacks", "JVM, Node")):
+                                 ("GET", "/stacks", "JVM, Node"),
+                                 ("GET", "/logs", ".NET"), ("POST", "/logs", ".NET"),
+                                 ("GET", "/livemetrics", ".NET"),
+                                 ("POST", "/livemetrics", ".NET")):
+        hdrs = {"Accept": "text/plain"}  # /logs: 406 without a log format
+        hdrs.update({"Content-Type": "application/json"} if method == "POST" else {})
         r = d.req(method, route + "?pid=%d" % t.pid, key=key,
-                  body=b"{}" if method == "POST" else None,
-                  headers={"Content-Type": "application/json"} if method == "POST" else None)
+                  body=b"{}" if method == "POST" else None, headers=hdrs)
         j = problem(r, 400, method + " " + route)
         eq(j.get("code"), "VG_EUNSUPPORTED", "%s: the problem's code" % route)
         check("(native)" in j["detail"] and j["detail"].endswith("for %s processes" % which),
@@ -265,9 +270,7 @@ def run(env):
        op_path.rsplit("/", 1)[1], "a refused collection is no operation")
 
     # --- dotnet-monitor's routes for .NET features vigil does not run yet: a clear 400
-    for method, route in (("GET", "/env"), ("GET", "/logs"), ("POST", "/logs"),
-                          ("POST", "/parameters"), ("GET", "/livemetrics"),
-                          ("POST", "/livemetrics"), ("GET", "/exceptions"),
+    for method, route in (("GET", "/env"), ("POST", "/parameters"), ("GET", "/exceptions"),
                           ("POST", "/exceptions")):
         r = d.req(method, route + "?pid=%d" % t.pid, key=key,
                   body=b"{}" if method == "POST" else None,

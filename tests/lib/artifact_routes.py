@@ -24,12 +24,12 @@ def wait_runtime(d, pid, runtime, timeout=60):
     wait_for("pid %d to be seen as %s" % (pid, runtime), seen, timeout, 0.2)
 
 
-def streamed(d, path, pid, ext, ctype, headers=None, timeout=120):
-    """GET path without an egress provider: 200, chunked, Content-Type ctype, the artifact's
-    dotnet-monitor name for pid (yyyyMMdd_HHmmss_fff_PID + ext) as Content-Disposition; the
-    body."""
-    r = d.get(path, headers=headers, timeout=timeout)
-    eq(r.status, 200, "GET %s: %r" % (path, r))
+def streamed(d, path, pid, ext, ctype, headers=None, timeout=120, method="GET", body=None):
+    """method (GET) path without an egress provider: 200, chunked, Content-Type ctype, the
+    artifact's dotnet-monitor name for pid (yyyyMMdd_HHmmss_fff_PID + ext) as
+    Content-Disposition; the body."""
+    r = d.req(method, path, headers=headers, timeout=timeout, body=body)
+    eq(r.status, 200, "%s %s: %r" % (method, path, r))
     eq(r.header("Content-Type"), ctype, "GET %s: Content-Type" % path)
     eq((r.header("Transfer-Encoding") or "").lower(), "chunked", "GET %s: chunked" % path)
     disp = r.header("Content-Disposition") or ""

@@ -9,8 +9,12 @@
   202, Location, the operation's shapes, a trace with the asked providers' events;
 - three traces at once are the limit (429 with Retry-After for a fourth), each cancelled with
   DELETE and Cancelled, nothing stored; three streamed traces whose clients leave stop;
+- GET /logs streamed as NDJSON (Accept) at a level, POST /logs (LogsConfiguration: filterSpecs)
+  as a JSON text sequence; GET /livemetrics into the filesystem egress (System.Runtime), POST
+  /livemetrics (EventMetricsConfiguration) streamed with only the counters and meter asked for;
 - refused as problems before anything starts: /gcdump and /stacks (vigil has no .NET writer for
-  them), the GcCollect profile, bad bodies (415, VG_EPARSE, VG_EINVAL), durationSeconds=-1;
+  them), the GcCollect profile, bad bodies (415, VG_EPARSE, VG_EINVAL), durationSeconds=-1,
+  /logs with an Accept naming no log format (406), bad levels and bodies;
 - no EventPipe session is left in the target.
 
 Built on tests/lib/vigil_test.py, tests/lib/artifact_routes.py and daemon_counters_test.py's
@@ -66,6 +70,62 @@ def sc_routes(a, env, p, base):
     dct.read_trace(a, path, ["event Microsoft-DotNETCore-SampleProfiler ",
                          "counter System.Runtime cpu-usage "])
 
+    # GET /logs streamed, its format from Accept (NDJSON), Information without the app's filters.
+    # The app's categories are checked (its worker logs Debug); ASP.NET's loggers, created before
+    # the session, were seen passing Trace and Debug records: the runtime's filtering, the same
+    # provider arguments dotnet-monitor sends
+    data = ar.streamed(d, f"/logs?{q}&durationSeconds=5&level=Information", p.pid, ".txt",
+                       "application/x-ndjson", headers={"Accept": "application/x-ndjson"})
+    if b"\x1e" in data or not data.endswith(b"\n"):
+        vt.fail("GET /logs: not newline-delimited JSON")
+    recs = [json.loads(x) for x in data.split(b"\n") if x.strip()]
+    seen = {(r["Category"], r["LogLevel"]) for r in recs}
+    levels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical"]
+    if not {("Vigil.TraceGen.Worker", "Error"), ("Vigil.TraceGen.Chatty", "Information")} <= seen \
+            or any(levels.index(lv) < 2 for c, lv in seen if c.startswith("Vigil.")):
+        vt.fail(f"GET /logs at Information: {sorted(seen)}")
+    print(f"GET /logs: {len(recs)} records, {sorted(seen)}")
+
+    # POST /logs (LogsConfiguration, dotnet-monitor's camelCase): one category at Debug, the
+    # rest at Warning; JSON text sequence from Accept
+    lbody = json.dumps({"logLevel": "Warning", "useAppFilters": False,
+                        "filterSpecs": {"Vigil.TraceGen.Worker": "Debug"}})
+    data = ar.streamed(d, f"/logs?{q}&durationSeconds=5", p.pid, ".txt", "application/json-seq",
+                       headers={"Accept": "application/json-seq",
+                                "Content-Type": "application/json"}, method="POST", body=lbody)
+    if not data.startswith(b"\x1e"):
+        vt.fail("POST /logs: not a JSON text sequence")
+    seen = {(r["Category"], r["LogLevel"])
+            for r in (json.loads(x) for x in data.split(b"\x1e") if x.strip())}
+    if ("Vigil.TraceGen.Worker", "Debug") not in seen or \
+            any(c == "Vigil.TraceGen.Chatty" for c, _ in seen):
+        vt.fail(f"POST /logs filterSpecs not honoured: {sorted(seen)}")
+
+    # GET /livemetrics to the filesystem egress: the default providers (System.Runtime)
+    op = ar.via_egress(d, "GET", f"/livemetrics?{q}&durationSeconds=7&tags=live", "fs")
+    if op["status"] != "Succeeded" or not op["resourceLocation"].endswith(".metrics.json"):
+        vt.fail(f"GET /livemetrics operation: {op}")
+    data = open(op["resourceLocation"], "rb").read()
+    recs = [json.loads(x) for x in data.split(b"\x1e") if x.strip()]
+    names = {(r["provider"], r["name"]) for r in recs}
+    if not data.startswith(b"\x1e") or ("System.Runtime", "cpu-usage") not in names:
+        vt.fail(f"GET /livemetrics: {sorted(names)}")
+    print(f"GET /livemetrics: {len(recs)} records, {len(names)} series")
+
+    # POST /livemetrics (EventMetricsConfiguration): only the counters and meter asked for
+    mbody = json.dumps({"includeDefaultProviders": False,
+                        "providers": [{"providerName": "System.Runtime",
+                                       "counterNames": ["gc-heap-size"]}],
+                        "meters": [{"meterName": "Vigil.TraceGen"}]})
+    data = ar.streamed(d, f"/livemetrics?{q}&durationSeconds=7", p.pid, ".metrics.json",
+                       "application/json-seq", headers={"Content-Type": "application/json"},
+                       method="POST", body=mbody)
+    names = {(r["provider"], r["name"])
+             for r in (json.loads(x) for x in data.split(b"\x1e") if x.strip())}
+    if {n for pr, n in names if pr == "System.Runtime"} != {"gc-heap-size"} or \
+            not any(n == "work-items" for _, n in names):
+        vt.fail(f"POST /livemetrics: {sorted(names)}")
+
     # three traces at a time (dotnet-monitor's limit): a fourth is 429; cancelled, nothing kept
     ops = []
     for i in range(3):
@@ -110,6 +170,14 @@ def sc_routes(a, env, p, base):
     ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EINVAL", ["BufferSizeInMB"],
                body='{"Providers": [{"Name": "X"}], "BufferSizeInMB": 4096}', headers=jh)
     ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EINVAL", ["body is required"], headers=jh)
+    ar.refused(d, "GET", f"/logs?{q}", 406, "VG_EINVAL", ["Accept", "application/x-ndjson"],
+               headers={"Accept": "application/octet-stream"})
+    ar.refused(d, "GET", f"/logs?{q}&level=Loud", 400, "VG_EINVAL", ["level"],
+               headers={"Accept": "text/plain"})
+    ar.refused(d, "POST", f"/logs?{q}", 400, "VG_EINVAL", ["FilterSpecs"],
+               body='{"filterSpecs": {"A": "Loud"}}', headers=dict(jh, Accept="text/plain"))
+    ar.refused(d, "POST", f"/livemetrics?{q}", 400, "VG_EINVAL", ["Providers[0]", "ProviderName"],
+               body='{"providers": [{"counterNames": ["x"]}]}', headers=jh)
     vt.wait_for("no session left in the target", lambda: dct.unix_sockets(p.pid) == base, 30)
     print("no session left in the target")
     d.stop_and_check()
@@ -122,7 +190,7 @@ def main():
     a = ap.parse_args()
 
     def scenario(env):
-        p = dct.tracegen(a, env)
+        p = dct.tracegen(a, env, ["cpu", "alloc", "web", "meter", "throw", "log"])
         sc_routes(a, env, p, dct.unix_sockets(p.pid))
 
     vt.run(scenario, name="dotnet_daemon_routes", env_class=dt.Env)
