@@ -24,7 +24,8 @@
 #define DEFAULT_IDLE_MS 60000
 #define CALL_MS 10000
 #define PAUSE_WAIT_MS 1000
-#define CLOSE_WAIT_MS 5000
+#define CLOSE_WAIT_MS                                                                              \
+    20000 /* the app's loop runs the close: a busy app on a loaded machine takes seconds */
 
 /* Inspectors vigil opened, shared by every session on the same process (a sampling session and
  * a rule's heap snapshot, two rules firing together): the first opens it, the last one closes
