@@ -24,6 +24,7 @@
 #define DEFAULT_IDLE_MS 60000
 #define CALL_MS 10000
 #define PAUSE_WAIT_MS 1000
+#define REOPEN_WATCH_MS 3000 /* how long a closed inspector is watched for a late reopening */
 #define CLOSE_WAIT_MS                                                                              \
     20000 /* the app's loop runs the close: a busy app on a loaded machine takes seconds */
 
@@ -209,6 +210,25 @@ out:
     return 0;
 }
 
+/* Whether the inspector port listens again in the target (watched up to REOPEN_WATCH_MS). */
+static bool reopened(const struct vg_node_session *s, int port)
+{
+    struct vg_node_listener ls[64];
+    uint64_t end = vg_mono_ms() + REOPEN_WATCH_MS;
+    for (;;) {
+        int n = vg_node_listeners(s->opts.proc_root, s->pid, ls, 64);
+        if (n < 0)
+            return false; /* gone */
+        for (int i = 0; i < n; i++)
+            if (ls[i].owned && ls[i].port == port)
+                return true;
+        if (vg_mono_ms() >= end)
+            return false;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char *err,
                           size_t err_len)
 {
@@ -240,6 +260,32 @@ int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char
     }
     rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c, &l->ep, CLOSE_WAIT_MS, err,
                                       err_len);
+    /* Node starts its inspector from two places on SIGUSR1: an interrupt inside running JS and a
+     * callback when the event loop turns. In a busy app the second may come after _debugEnd()
+     * and open it again: watch a while, and close it again. */
+    for (int again = 0; rc == 0 && again < 3 && reopened(s, l->ep.addr.port); again++) {
+        struct vg_node_endpoint ep2;
+        struct vg_cdp_opts copts = {s->opts.connect_ms, 0, NULL};
+        struct vg_cdp *c2 = NULL;
+        char why[VG_CDP_ERR_MAX];
+        rc = vg_node_inspector_find(s->opts.proc_root, s->pid, &s->nopts, &copts, &ep2, why,
+                                    sizeof(why));
+        if (rc == 0 && vg_cdp_open(&ep2.addr, ep2.path, &copts, &c2, why, sizeof(why)) < 0)
+            rc = VG_ECONNREFUSED;
+        if (rc) {
+            snprintf(err, err_len,
+                     "pid %d: its inspector opened again after vigil closed it, and cannot be "
+                     "reached to close it: %s",
+                     s->pid, why);
+            break;
+        }
+        vg_log(VG_LOG_INFO, COMPONENT,
+               "pid %d: the inspector opened again after its close (Node's second SIGUSR1 "
+               "path ran late): closing it again",
+               s->pid);
+        rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c2, &ep2, CLOSE_WAIT_MS, err,
+                                          err_len);
+    }
     uint64_t open_ms = vg_mono_ms() - l->since;
     l->open = false;
     lease_give(l, true);
