@@ -284,6 +284,10 @@ static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const c
     if (rc == 0 && cj->prog.on) {
         uv_close((uv_handle_t *)&cj->timer, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
+        /* a file dump quicker than the first redraw still shows what it wrote */
+        struct stat sb;
+        if (cj->path && stat(cj->path, &sb) == 0)
+            vg_progress_set(&cj->prog, (uint64_t)sb.st_size, 0, true);
     }
     vg_progress_end(&cj->prog);
     vg__egress_job_free(cj->ej);
