@@ -229,36 +229,34 @@ static bool logobject_value(const json_t *v)
     return json_is_string(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v);
 }
 
-static void put_jscalar(struct out *o, const json_t *v)
+/* A JSON number as text; false when v is not one. */
+static bool put_number(struct out *o, const json_t *v)
 {
     char num[40];
-    if (json_is_string(v)) {
-        put_jstr(o, json_string_value(v));
-    } else if (json_is_integer(v)) {
+    if (json_is_integer(v))
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        puts_(o, num);
-    } else if (json_is_real(v)) {
+    else if (json_is_real(v))
         snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        puts_(o, num);
-    } else {
+    else
+        return false;
+    puts_(o, num);
+    return true;
+}
+
+static void put_jscalar(struct out *o, const json_t *v)
+{
+    if (json_is_string(v))
+        put_jstr(o, json_string_value(v));
+    else if (!put_number(o, v))
         puts_(o, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
-    }
 }
 
 static void put_tscalar(struct out *o, const json_t *v)
 {
-    char num[40];
-    if (json_is_string(v)) {
+    if (json_is_string(v))
         puts_(o, json_string_value(v));
-    } else if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        puts_(o, num);
-    } else if (json_is_real(v)) {
-        snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        puts_(o, num);
-    } else if (json_is_boolean(v)) {
+    else if (!put_number(o, v) && json_is_boolean(v))
         puts_(o, json_is_true(v) ? "True" : "False");
-    }
 }
 
 static void put_jlogobject(struct out *o, const json_t *obj, bool comma)
