@@ -202,7 +202,7 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
     struct vg_buf sig = {0};
     size_t n = 0;
     /* What is sampled: the processes rules watch, or every one when /metrics should show all */
-    bool dm = !dropping && default_metrics(d, w->p);
+    bool dm = !dropping && w->default_metrics;
     bool sampled = !dropping && (w->instances || sample_all(d, w->p) || dm);
     w->p->identity_only = !sampled;
     /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
@@ -264,6 +264,8 @@ bool vg__proc_visible(const struct vg_daemon *d, const struct vg_proc *p)
 static void attach_rules(struct vg_daemon *d, struct vg_watched *w)
 {
     struct vg_proc_info info;
+    /* with the rules: evaluated when the process appears, changes or the configuration does */
+    w->default_metrics = default_metrics(d, w->p);
     if (!vg__proc_visible(d, w->p))
         return; /* outside Discovery.Filters */
     vg__proc_info(w->p, &info);

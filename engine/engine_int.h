@@ -58,6 +58,7 @@ struct vg_watched {
     struct vg_rt_session *session; /* runtime samples, while a rule reads them */
     const struct vg_runtime_type *session_rt;
     char *session_needs;    /* the providers the session was opened for ("a\nb\n") */
+    bool default_metrics;   /* DefaultProcess matches it: a counters session without a rule */
     struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
     bool had_instances;     /* kept while a rule ever watched it (its state rows are forgotten at
                                exit); a process no rule watched has no vg_watched at all */
