@@ -54,6 +54,16 @@ static json_t *instance_detail(struct vg_daemon *d, struct vg_instance *inst, ui
                         vg__json_timespan(cool / 1000 * 1000, has_cool && cool >= 1000));
     json_object_set_new(o, "lastError",
                         inst->last_error ? json_string(inst->last_error) : json_null());
+    /* vigil's: what a CPUUsage rule read at the latest sample (System.Runtime/cpu-usage, /proc) */
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(&inst->rule->trigger);
+    if (inst->rule->trigger.type && (inst->rule->trigger.type->flags & VG_TRIGGER_RT_PREFERRED) &&
+        ref && inst->w->rt_source != VG_SRC_NONE) {
+        char *src = inst->w->rt_source == VG_SRC_RUNTIME
+                        ? vg_asprintf("%s/%s", ref->provider, ref->name)
+                        : vg_strdup("/proc");
+        json_object_set_new(o, "triggerSource", src ? json_string(src) : json_null());
+        free(src);
+    }
     if (d->reload_error)
         json_object_set_new(o, "configurationErrors", json_string(d->reload_error));
     return o;

@@ -195,6 +195,39 @@ static bool default_metrics(const struct vg_daemon *d, const struct vg_proc *p)
     return vg_filters_match(dp->v, dp->n, &info);
 }
 
+/* Whether rule r reads the runtime samples of a process of runtime rt: a runtime trigger, or
+ * one preferring a runtime's counter where rt's sessions provide EventCounters (CPUUsage). */
+static bool reads_runtime(const struct vg_rule *r, const struct vg_runtime_type *rt)
+{
+    const struct vg_trigger_type *t = r->trigger.type;
+    if (t && (t->flags & VG_TRIGGER_RT_PREFERRED))
+        return rt && rt->event_counters;
+    return r->needs_runtime;
+}
+
+static uint64_t seconds_ms(double s)
+{
+    return (uint64_t)(s * 1000 + 0.5);
+}
+
+/* GlobalCounter's intervals, into the session's needs and its signature (a change reopens the
+ * session). Returns the per-provider ones (malloc'd; NULL when none or out of memory). */
+static struct vg_rt_interval *add_intervals(const struct vg_global_counter_settings *gc,
+                                            struct vg_rt_needs *needs, struct vg_buf *sig)
+{
+    needs->interval_ms = seconds_ms(gc->interval_seconds);
+    vg_buf_printf(sig, "@%" PRIu64 "\n", needs->interval_ms);
+    struct vg_rt_interval *iv = gc->n_providers ? calloc(gc->n_providers, sizeof(*iv)) : NULL;
+    for (size_t i = 0; iv && i < gc->n_providers; i++) {
+        iv[i] = (struct vg_rt_interval){gc->providers[i].name,
+                                        seconds_ms(gc->providers[i].interval_seconds)};
+        vg_buf_printf(sig, "@%s=%" PRIu64 "\n", iv[i].provider, iv[i].interval_ms);
+    }
+    needs->intervals = iv;
+    needs->n_intervals = iv ? gc->n_providers : 0;
+    return iv;
+}
+
 static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropping)
 {
     const struct vg_runtime_type *rt = w->p->runtime;
@@ -208,7 +241,7 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
     /* an adapter whose samples cost nothing (a mapped file) keeps a session for /metrics */
     bool need = (sampled && rt && rt->cheap_samples) || dm;
     for (struct vg_instance *x = dropping ? NULL : w->instances; x; x = x->next) {
-        if (!x->rule->needs_runtime || x->limits.finished)
+        if (!reads_runtime(x->rule, rt) || x->limits.finished)
             continue;
         need = true;
         const struct vg_rt_metric_ref *r = vg_trigger_rt_metric(&x->rule->trigger);
@@ -221,6 +254,9 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
         n = add_need(refs, n, &sig, ms->providers[i].name, NULL);
     for (size_t i = 0; need && i < ms->n_meters; i++)
         n = add_need(refs, n, &sig, ms->meters[i].name, NULL);
+    struct vg_rt_needs needs = {.metrics = refs, .n_metrics = n};
+    struct vg_rt_interval *iv =
+        need ? add_intervals(&d->gen->cfg->settings.global_counter, &needs, &sig) : NULL;
     const char *want = sig.data ? sig.data : "";
     bool changed = w->session && strcmp(w->session_needs ? w->session_needs : "", want) != 0;
     if (w->session && (!need || w->session_rt != rt || changed)) {
@@ -232,11 +268,6 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
         vg_rt_values_clear(&w->rt);
     }
     if (need && !w->session && rt && rt->session_open) {
-        struct vg_rt_needs needs = {
-            .metrics = refs,
-            .n_metrics = n,
-            .interval_ms =
-                (uint64_t)(d->gen->cfg->settings.global_counter.interval_seconds * 1000 + 0.5)};
         int rc = rt->session_open(d->loop, w->p, w->p->runtime_data, &needs, &w->session);
         if (rc == 0) {
             w->session_rt = rt;
@@ -246,6 +277,7 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
                    w->p->name, rt->display, vg_strerror(rc));
         }
     }
+    free(iv);
     vg_buf_free(&sig);
 }
 
@@ -523,6 +555,36 @@ static void session_error(struct vg_watched *w)
     }
 }
 
+/* Says (debug log) when what a process's CPUUsage rules read changes: the runtime's counter
+ * once it arrives, /proc until then or when it stops coming (the session failed, the port is
+ * unreachable). Processes whose runtime has no counters always read /proc: nothing to say. */
+static void note_source(struct vg_watched *w)
+{
+    const struct vg_trigger *t = NULL;
+    for (struct vg_instance *x = w->instances; x && !t; x = x->next)
+        if (!x->limits.finished && x->rule->trigger.type &&
+            (x->rule->trigger.type->flags & VG_TRIGGER_RT_PREFERRED))
+            t = &x->rule->trigger;
+    if (!t)
+        return;
+    int src = vg_trigger_rt_value(t, &w->last) ? VG_SRC_RUNTIME : VG_SRC_PROC;
+    if ((int)w->rt_source == src)
+        return;
+    w->rt_source = src;
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(t);
+    if (!w->p->runtime || !w->p->runtime->event_counters || !ref)
+        return;
+    if (src == VG_SRC_RUNTIME)
+        vg_log(VG_LOG_DEBUG, "rules", "pid %d (%s): %s reads the runtime's %s/%s counter",
+               w->p->pid, w->p->name, t->type->name, ref->provider, ref->name);
+    else
+        vg_log(VG_LOG_DEBUG, "rules",
+               "pid %d (%s): %s reads /proc (no %s/%s counter from the %s "
+               "runtime%s)",
+               w->p->pid, w->p->name, t->type->name, ref->provider, ref->name,
+               w->p->runtime->display, w->session ? " yet, or not any more" : ": no session");
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct vg_daemon *d = t->data;
@@ -581,6 +643,7 @@ static void on_tick(uv_timer_t *t)
         vg_sample_set_runtime(&w->last, w->last.rt);
         for (struct vg_instance *inst = w->instances; inst; inst = inst->next)
             evaluate(d, inst, &w->last, wall);
+        note_source(w);
         vg__daemon_check_armed(w);
     }
     d->counters.processes = vg_proc_table_count(d->procs);

@@ -62,6 +62,9 @@ struct vg_watched {
     struct vg_rt_values rt; /* the session's latest values (last.rt points here) */
     bool had_instances;     /* kept while a rule ever watched it (its state rows are forgotten at
                                exit); a process no rule watched has no vg_watched at all */
+    /* What its VG_TRIGGER_RT_PREFERRED rules (CPUUsage) read at the latest sample: the
+     * runtime's counter or /proc (logged when it changes; /collectionrules shows it). */
+    enum { VG_SRC_NONE, VG_SRC_PROC, VG_SRC_RUNTIME } rt_source;
 };
 
 struct vg_action_result;

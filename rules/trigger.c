@@ -197,6 +197,14 @@ const struct vg_rt_metric_ref *vg_trigger_rt_metric(const struct vg_trigger *t)
     return t->type && t->type->rt_metric ? t->type->rt_metric(t->cfg) : NULL;
 }
 
+const struct vg_rt_value *vg_trigger_rt_value(const struct vg_trigger *t, const struct vg_sample *s)
+{
+    if (!t->type || !(t->type->flags & VG_TRIGGER_RT_PREFERRED))
+        return NULL;
+    const struct vg_rt_metric_ref *r = vg_trigger_rt_metric(t);
+    return r ? vg_rt_values_find(s->rt, r->provider, r->name) : NULL;
+}
+
 const char *vg_trigger_runtime(const struct vg_trigger *t)
 {
     if (!t->type)

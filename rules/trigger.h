@@ -18,6 +18,11 @@ enum {
     /* Never fires from samples: `vigil crash` (the kernel's core_pattern handler) evaluates it
      * with the crash's facts (crash() below); the daemon does not apply such rules. */
     VG_TRIGGER_CRASH = 1u << 2,
+    /* Applies to every process, and reads rt_metric() from the runtime's samples where the
+     * sample carries it, else its /proc metric (CPUUsage: System.Runtime's cpu-usage on .NET).
+     * The engine asks for a session only where the process's adapter provides EventCounters
+     * (struct vg_runtime_type.event_counters). */
+    VG_TRIGGER_RT_PREFERRED = 1u << 3,
 };
 
 /* State that must survive a daemon restart (e.g. MemoryGrowth's baseline). The engine stores
@@ -113,6 +118,10 @@ const char *vg_crash_signal_name(int signo);
 const char *vg_trigger_runtime(const struct vg_trigger *t);
 /* The runtime sample the trigger reads, or NULL. */
 const struct vg_rt_metric_ref *vg_trigger_rt_metric(const struct vg_trigger *t);
+/* VG_TRIGGER_RT_PREFERRED types: the runtime's value of s the trigger reads, or NULL when s
+ * lacks it and the trigger reads its /proc metric. NULL for every other type. */
+const struct vg_rt_value *vg_trigger_rt_value(const struct vg_trigger *t,
+                                              const struct vg_sample *s);
 /* Fills `out` (out->n = 0 when the type keeps nothing across restarts). */
 void vg_trigger_save(const struct vg_trigger *t, const void *state, struct vg_trigger_persist *out);
 /* Applies a saved struct to a freshly reset state; ignores n == 0. */

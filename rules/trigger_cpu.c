@@ -1,5 +1,9 @@
 /* CPUUsage: CPU use (percent of the capacity available to the process) held above/below a
- * threshold for a whole sliding window. Same settings as dotnet-monitor's CPUUsage shortcut. */
+ * threshold for a whole sliding window. Same settings as dotnet-monitor's CPUUsage shortcut,
+ * which reads System.Runtime's cpu-usage: so does this one on a process whose sample carries
+ * that counter (a .NET process with a counters session), and /proc's figure on every other
+ * sample (any other process, or a .NET one whose counters are not there), so the rule never
+ * goes blind. Both are percentages 0-100 of the CPUs the process may use. */
 #include "rules/trigger_int.h"
 
 #include <stddef.h>
@@ -46,20 +50,29 @@ static size_t cpu_check(void *p, const struct vg_trigger_ctx *cx)
 
 static uint64_t cpu_metrics(const void *p)
 {
-    return VG_METRIC_BIT(VG_M_CPU_PERCENT);
+    return VG_METRIC_BIT(VG_M_CPU_PERCENT); /* the fallback is always sampled */
+}
+
+static const struct vg_rt_metric_ref cpu_counter = {"System.Runtime", "cpu-usage"};
+
+static const struct vg_rt_metric_ref *cpu_rt_metric(const void *p)
+{
+    return &cpu_counter;
 }
 
 static bool cpu_observe(const void *p, void *state, const struct vg_sample *s)
 {
     const struct cpu_cfg *c = p;
-    if (!vg_sample_has(s, VG_M_CPU_PERCENT))
+    const struct vg_rt_value *rt = vg_rt_values_find(s->rt, cpu_counter.provider, cpu_counter.name);
+    if (!rt && !vg_sample_has(s, VG_M_CPU_PERCENT))
         return false; /* a missing sample shows up as a gap on the next one */
-    return vg__hold_feed(state, s->t_ms, vg__range_ok(&c->range, s->v[VG_M_CPU_PERCENT]),
-                         c->window_ms);
+    double v = rt ? rt->value : s->v[VG_M_CPU_PERCENT];
+    return vg__hold_feed(state, s->t_ms, vg__range_ok(&c->range, v), c->window_ms);
 }
 
 const struct vg_trigger_type vg__trigger_cpu = {
     .name = "CPUUsage",
+    .flags = VG_TRIGGER_RT_PREFERRED,
     .summary = "CPU usage above (or below) a percentage for a whole sliding window",
     .fields = cpu_fields,
     .n_fields = VG_ARRAY_SIZE(cpu_fields),
@@ -69,4 +82,5 @@ const struct vg_trigger_type vg__trigger_cpu = {
     .check = cpu_check,
     .metrics = cpu_metrics,
     .observe = cpu_observe,
+    .rt_metric = cpu_rt_metric,
 };

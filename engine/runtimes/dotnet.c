@@ -132,7 +132,11 @@ static struct {
     bool started, stopping;
     struct vg_rt_host host;
     char *dump_temp; /* Storage.DumpTempFolder (or DefaultSharedPath/dumps), or NULL */
-    char *port;      /* listen mode: the socket path */
+    /* GlobalCounter's intervals for the actions' sessions (CollectLiveMetrics) */
+    uint64_t interval_ms;
+    struct vg_rt_interval *intervals; /* provider names owned */
+    size_t n_intervals;
+    char *port; /* listen mode: the socket path */
     struct vg_dnipc_server *srv;
     unsigned srv_refs; /* the serve thread and every job using srv */
     pthread_t thread;
@@ -569,10 +573,40 @@ static void *serve_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+static void drop_intervals(void)
+{
+    for (size_t i = 0; i < G.n_intervals; i++)
+        free((char *)G.intervals[i].provider);
+    free(G.intervals);
+    G.intervals = NULL;
+    G.n_intervals = 0;
+    G.interval_ms = 0;
+}
+
 static void take_settings(const struct vg_settings *s)
 {
     free(G.dump_temp);
     G.dump_temp = s && s->storage.dump_temp_folder ? vg_strdup(s->storage.dump_temp_folder) : NULL;
+    drop_intervals();
+    const struct vg_global_counter_settings *gc = s ? &s->global_counter : NULL;
+    if (!gc)
+        return;
+    G.interval_ms = (uint64_t)(gc->interval_seconds * 1000 + 0.5);
+    G.intervals = gc->n_providers ? calloc(gc->n_providers, sizeof(*G.intervals)) : NULL;
+    for (size_t i = 0; G.intervals && i < gc->n_providers; i++) {
+        char *name = vg_strdup(gc->providers[i].name);
+        if (!name)
+            break; /* out of memory: that provider and the next take the global interval */
+        G.intervals[G.n_intervals++] = (struct vg_rt_interval){
+            name, (uint64_t)(gc->providers[i].interval_seconds * 1000 + 0.5)};
+    }
+}
+
+void vg__dotnet_counter_intervals(struct vg_rt_needs *out)
+{
+    out->interval_ms = G.interval_ms;
+    out->intervals = G.intervals;
+    out->n_intervals = G.n_intervals;
 }
 
 static int dotnet_start(const struct vg_rt_host *host, const struct vg_settings *s, char *err,
@@ -687,6 +721,7 @@ static void dotnet_stop(void)
     G.port = NULL;
     free(G.dump_temp);
     G.dump_temp = NULL;
+    drop_intervals();
 }
 
 /* ---- detection and facts ---- */
@@ -1253,6 +1288,7 @@ const struct vg_runtime_type vg_runtime_dotnet = {
     .session_open = vg__dotnet_session_open,
     .session_sample = vg__dotnet_session_sample,
     .session_close = vg__dotnet_session_close,
+    .event_counters = true,
     .claims = dotnet_claims,
     .forget = dotnet_forget,
     .actions = dotnet_actions,

@@ -40,8 +40,8 @@ struct vg_rt_target {
     uint64_t start_ticks; /* with pid: the process's identity */
     unsigned uid;
     char *name, *cmdline, *exe, *key; /* key: "<boot id>:<pid>:<start ticks>" */
-    char *runtime_id; /* the adapter's runtime instance id (.NET cookie), else a copy of key */
-    const char *proc_root;            /* "/proc" unless injected */
+    char *runtime_id;      /* the adapter's runtime instance id (.NET cookie), else a copy of key */
+    const char *proc_root; /* "/proc" unless injected */
     const struct vg_runtime_type *runtime;
 };
 
@@ -130,6 +130,12 @@ int vg_rt_job_thread(struct vg_rt_job *job, vg_rt_job_fn fn, vg_rt_job_fn after)
 
 /* ---- sessions: runtime samples ---- */
 
+/* A provider sending its counters at its own interval (GlobalCounter.Providers.NAME). */
+struct vg_rt_interval {
+    const char *provider; /* borrowed */
+    uint64_t interval_ms;
+};
+
 /* What the rules watching a process need from its runtime: named metrics (rules/metric.h
  * struct vg_rt_value names) and how often. */
 struct vg_rt_needs {
@@ -137,6 +143,10 @@ struct vg_rt_needs {
     size_t n_metrics;
     uint64_t
         interval_ms; /* how often the runtime should send them (GlobalCounter.IntervalSeconds) */
+    /* Providers whose own interval replaces interval_ms (matched case-insensitively); borrowed
+     * for the session_open call. */
+    const struct vg_rt_interval *intervals;
+    size_t n_intervals;
 };
 
 struct vg_rt_session;
@@ -209,6 +219,11 @@ struct vg_runtime_type {
      * open for every process of the runtime, so /metrics shows them, not only while a rule
      * reads them. */
     bool cheap_samples;
+    /* Its sessions read EventCounters (System.Runtime's cpu-usage...): a trigger that prefers a
+     * runtime's counter where there is one (VG_TRIGGER_RT_PREFERRED: CPUUsage) asks for a session
+     * on its processes, and only on those (opening one may cost the target something, such as
+     * Node's inspector). */
+    bool event_counters;
     /* Optional, loop thread: why the session provides no samples right now (the runtime cannot
      * be reached, the configuration forbids what it would take), written into buf; false while
      * it is fine. The engine shows it as the lastError of the rules that read the samples. */

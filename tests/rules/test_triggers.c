@@ -448,6 +448,63 @@ static bool feed_rt(const struct vg_rule *r, void *st, uint64_t t, const char *p
     return fired;
 }
 
+/* CPUUsage applies to every process and reads System.Runtime's cpu-usage where the sample
+ * carries it, /proc's figure otherwise: switching source does not restart the window. */
+static void cpu_prefers_runtime_counter(void **unused)
+{
+    struct fx f;
+    const struct vg_rule *r = fx_rule(&f, RULE("      Type: CPUUsage\n"
+                                               "      Settings:\n"
+                                               "        GreaterThan: 60\n"
+                                               "        SlidingWindowDuration: 00:00:04\n"));
+    assert_false(r->needs_runtime);
+    assert_null(r->runtime);
+    assert_true(r->trigger.type->flags & VG_TRIGGER_RT_PREFERRED);
+    const struct vg_rt_metric_ref *ref = vg_trigger_rt_metric(&r->trigger);
+    assert_string_equal(ref->provider, "System.Runtime");
+    assert_string_equal(ref->name, "cpu-usage");
+    void *st = state_new(r);
+    struct vg_rt_values vs = {0};
+    assert_int_equal(vg_rt_values_set(&vs, "System.Runtime", "cpu-usage", 90), 0);
+    /* the counter wins over /proc (10%): the window runs on 90 */
+    struct vg_sample s = smp(0, VG_M_CPU_PERCENT, 10);
+    s.rt = &vs;
+    assert_ptr_equal(vg_trigger_rt_value(&r->trigger, &s), &vs.v[0]);
+    for (uint64_t t = 0; t < 2000; t += 1000) {
+        s.t_ms = t;
+        assert_false(vg_trigger_observe(&r->trigger, st, &s));
+    }
+    /* no counter (the session ended): /proc's 70 keeps the window going, and it fires */
+    assert_false(feed(r, st, 2000, VG_M_CPU_PERCENT, 70));
+    assert_null(vg_trigger_rt_value(&r->trigger, &(struct vg_sample){.t_ms = 2000}));
+    assert_false(feed(r, st, 3000, VG_M_CPU_PERCENT, 70));
+    assert_true(feed(r, st, 4000, VG_M_CPU_PERCENT, 70));
+    /* a runtime counter below the threshold breaks the window though /proc says 99 */
+    vg_trigger_reset(&r->trigger, st);
+    assert_int_equal(vg_rt_values_set(&vs, "System.Runtime", "cpu-usage", 20), 0);
+    for (uint64_t t = 0; t <= 8000; t += 1000) {
+        s = smp(t, VG_M_CPU_PERCENT, 99);
+        s.rt = &vs;
+        assert_false(vg_trigger_observe(&r->trigger, st, &s));
+    }
+    /* another provider's cpu-usage is not the runtime's */
+    vg_rt_values_free(&vs);
+    assert_int_equal(vg_rt_values_set(&vs, "MyCompany", "cpu-usage", 99), 0);
+    s = smp(9000, VG_M_CPU_PERCENT, 5);
+    s.rt = &vs;
+    assert_null(vg_trigger_rt_value(&r->trigger, &s));
+    vg_rt_values_free(&vs);
+    free(st);
+    fx_free(&f);
+    /* other types never prefer a runtime counter */
+    r = fx_rule(&f, RULE("      Type: GCHeapSize\n"));
+    assert_int_equal(vg_rt_values_set(&vs, "System.Runtime", "gc-heap-size", 99), 0);
+    s = (struct vg_sample){.t_ms = 0, .rt = &vs};
+    assert_null(vg_trigger_rt_value(&r->trigger, &s));
+    vg_rt_values_free(&vs);
+    fx_free(&f);
+}
+
 /* EventCounter and its shortcuts read the .NET session's counters: the value must hold for the
  * whole window; they name what the session must enable. */
 static void eventcounter_window(void **unused)
@@ -757,6 +814,7 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(cpu_fires_only_after_full_window),
     cmocka_unit_test(cpu_gap_resets_window),
     cmocka_unit_test(cpu_less_than_and_defaults),
+    cmocka_unit_test(cpu_prefers_runtime_counter),
     cmocka_unit_test(memory_usage),
     cmocka_unit_test(runtime_metric),
     cmocka_unit_test(memgrowth_once_per_delta),

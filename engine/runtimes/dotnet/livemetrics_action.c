@@ -10,8 +10,8 @@
  * Settings as dotnet-monitor's: IncludeDefaultProviders (System.Runtime,
  * Microsoft.AspNetCore.Hosting, Grpc.AspNetCore.Server; default true), Providers
  * ({ProviderName, CounterNames}), Meters ({MeterName, InstrumentNames}), Duration (30 s). Values
- * come every VG_DOTNET_COUNTER_INTERVAL_S seconds (GlobalCounter.IntervalSeconds is not applied
- * here yet). */
+ * come every GlobalCounter.IntervalSeconds (5 s by default; an EventCounters provider at its own
+ * GlobalCounter.Providers.NAME.IntervalSeconds), as dotnet-monitor's MetricsSettingsFactory. */
 #include "engine/runtimes/dotnet/livemetrics_action.h"
 
 #include "config/error.h"
@@ -44,7 +44,7 @@ struct lm_state {
     size_t n_src;
     struct vg_dnipc_provider prov[MAX_SOURCES + 1];
     size_t n_prov;
-    char counter_args[64];
+    char counter_args[MAX_SOURCES][40]; /* each EventCounters provider's interval */
     struct vg_buf meter_args;
     struct vg_ep_session_config cfg;
     struct vg_ep_session_result res;
@@ -257,13 +257,15 @@ static int lm_start(struct vg_rt_job *job)
         lm_free(st);
         return rc;
     }
-    snprintf(st->counter_args, sizeof st->counter_args, "EventCounterIntervalSec=%d",
-             VG_DOTNET_COUNTER_INTERVAL_S);
+    struct vg_rt_needs iv = {0};
+    vg__dotnet_counter_intervals(&iv);
     size_t n_meters = 0;
     for (size_t i = 0; i < st->n_src; i++) {
         if (!st->src[i].meter) {
-            st->prov[st->n_prov++] =
-                (struct vg_dnipc_provider){st->src[i].name, 0, 4, st->counter_args};
+            char *args = st->counter_args[st->n_prov];
+            snprintf(args, sizeof st->counter_args[0], "EventCounterIntervalSec=%u",
+                     vg__dotnet_interval_s(&iv, st->src[i].name));
+            st->prov[st->n_prov++] = (struct vg_dnipc_provider){st->src[i].name, 0, 4, args};
             continue;
         }
         if (n_meters++ == 0)
@@ -274,8 +276,8 @@ static int lm_start(struct vg_rt_job *job)
         vg_buf_puts(&st->meter_args, st->src[i].name);
     }
     if (n_meters) {
-        vg_buf_printf(&st->meter_args, ";RefreshInterval=%d;MaxTimeSeries=1000;MaxHistograms=10",
-                      VG_DOTNET_COUNTER_INTERVAL_S);
+        vg_buf_printf(&st->meter_args, ";RefreshInterval=%u;MaxTimeSeries=1000;MaxHistograms=10",
+                      vg__dotnet_interval_s(&iv, NULL));
         st->prov[st->n_prov++] =
             (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, st->meter_args.data};
     }

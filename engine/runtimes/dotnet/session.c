@@ -1,14 +1,17 @@
 /* The .NET adapter's sampling session (runtime.h session_open/sample/close): one EventPipe
  * session per process, shared by every rule on it, streaming EventCounters from System.Runtime
- * and from each provider a rule names, every VG_DOTNET_COUNTER_INTERVAL_S seconds
- * (dotnet-monitor's GlobalCounter.IntervalSeconds default). A provider a rule names may be an
+ * and from each provider a rule names, each provider at its own interval
+ * (GlobalCounter.Providers.NAME.IntervalSeconds, else GlobalCounter.IntervalSeconds: 5 s by
+ * default), meters at the global one, as dotnet-monitor. A provider a rule names may be an
  * EventSource or a Meter (System.Diagnostics.Metrics): the session asks for both, which costs
  * nothing for the one that does not exist. Meter time series become samples named
  * "INSTRUMENT", "INSTRUMENT{tags}", and "INSTRUMENT@pNN" per histogram percentile. A thread of its
  * own runs the session (vg_ep_session_run) and keeps the latest value of every counter; sample()
- * copies them without blocking. The session is restarted if the runtime ends it while the process
- * lives, and stopped with StopTracing by close(); the thread frees it when that is done. Should
- * vigil die meanwhile, the runtime ends the session itself when the connection closes. */
+ * copies them without blocking, while they are fresh (a session that ended or a runtime that
+ * stopped sending gives none: CPUUsage then reads /proc). The session is restarted if the runtime
+ * ends it while the process lives, and stopped with StopTracing by close(); the thread frees it
+ * when that is done. Should vigil die meanwhile, the runtime ends the session itself when the
+ * connection closes. */
 #include "engine/runtimes/dotnet/session.h"
 
 #include "config/error.h"
@@ -47,14 +50,18 @@ struct vg_rt_session {
     struct vg_rt_values values; /* under mu */
     int pid;
     char what[32];
-    char *providers[MAX_PROVIDERS]; /* EventSource names */
+    char *providers[MAX_PROVIDERS];     /* EventSource names */
+    unsigned provider_s[MAX_PROVIDERS]; /* each one's EventCounterIntervalSec */
     size_t n_providers;
     size_t n_defaults;           /* the first ones: dotnet-monitor's default EventSources */
     bool warned;                 /* a meters session problem was logged */
     bool requests;               /* a rule reads request activities */
     struct vg_rt_values pending; /* requests since the last sample (under mu) */
     uint64_t dropped;            /* requests dropped since the last warning (under mu) */
-    unsigned interval_s;
+    unsigned interval_s;         /* the global interval (meters' RefreshInterval) */
+    uint64_t last_ms;            /* the latest counter or meter value came then; 0: the session
+                                    is not running (under mu) */
+    uint64_t stale_ms;           /* values older than this are not handed out */
 };
 
 static void session_free(struct vg_rt_session *s)
@@ -99,6 +106,7 @@ static int put_metric(struct vg_rt_session *s, const struct vg_ep_metric *m)
         snprintf(base, sizeof base, "%s", m->instrument);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
+    s->last_ms = vg_mono_ms();
     switch (m->kind) {
     case VG_EP_METRIC_COUNTER: /* dotnet-monitor's value for a counter: its rate */
         if (m->has_rate)
@@ -147,6 +155,7 @@ static int on_event(void *ctx, const struct vg_nettrace_event *ev)
     if (vg_ep_counter_decode(ev, &c) != 0)
         return 0; /* a malformed counter is skipped, not fatal */
     pthread_mutex_lock(&s->mu);
+    s->last_ms = vg_mono_ms();
     int rc = vg_rt_values_set_full(&s->values, c.provider, c.name, c.value, c.units,
                                    c.display_name[0] ? c.display_name : NULL);
     if (rc == 0 && c.increment) /* EventCount reads the running sum as a monotonic counter */
@@ -165,11 +174,12 @@ static void nap(struct vg_rt_session *s, unsigned ms)
 static void *session_main(void *arg)
 {
     struct vg_rt_session *s = arg;
-    char args[64];
-    snprintf(args, sizeof args, "EventCounterIntervalSec=%u", s->interval_s);
+    char args[MAX_PROVIDERS][40];
     struct vg_dnipc_provider prov[MAX_PROVIDERS + 2]; /* + meters, requests */
-    for (size_t i = 0; i < s->n_providers; i++)
-        prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args};
+    for (size_t i = 0; i < s->n_providers; i++) {
+        snprintf(args[i], sizeof args[i], "EventCounterIntervalSec=%u", s->provider_s[i]);
+        prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args[i]};
+    }
     size_t np = s->n_providers;
     /* The providers rules named, as meters too: MetricsEventSource's arguments. One metrics
      * session per process is allowed: another tool's running session is reported (warning). */
@@ -202,6 +212,9 @@ static void *session_main(void *arg)
             vg_dnipc_endpoint_path(&ep, path, s->what);
             uint64_t t0 = vg_mono_ms();
             rc = vg_ep_session_run(&ep, &cfg, &cb, NULL, NULL, &s->stop, &res, err, sizeof err);
+            pthread_mutex_lock(&s->mu);
+            s->last_ms = 0; /* its values are not current any more */
+            pthread_mutex_unlock(&s->mu);
             if (vg_mono_ms() - t0 > 60000)
                 backoff = 1000; /* it ran a while: retry soon */
         }
@@ -227,7 +240,17 @@ static bool has_provider(const struct vg_rt_session *s, const char *name)
     return false;
 }
 
-static int add_provider(struct vg_rt_session *s, const char *name)
+unsigned vg__dotnet_interval_s(const struct vg_rt_needs *needs, const char *provider)
+{
+    uint64_t ms = needs ? needs->interval_ms : 0;
+    for (size_t i = 0; needs && provider && i < needs->n_intervals; i++)
+        if (needs->intervals[i].provider && !strcasecmp(needs->intervals[i].provider, provider))
+            ms = needs->intervals[i].interval_ms;
+    /* whole seconds: the runtime parses the argument with its current culture's decimal mark */
+    return ms >= 1000 ? (unsigned)((ms + 500) / 1000) : VG_DOTNET_COUNTER_INTERVAL_S;
+}
+
+static int add_provider(struct vg_rt_session *s, const char *name, const struct vg_rt_needs *needs)
 {
     if (name && !strcasecmp(name, DIAGSOURCE)) {
         s->requests = true;
@@ -239,6 +262,7 @@ static int add_provider(struct vg_rt_session *s, const char *name)
         return VG_ELIMIT;
     if (!(s->providers[s->n_providers] = strdup(name)))
         return VG_ENOMEM;
+    s->provider_s[s->n_providers] = vg__dotnet_interval_s(needs, name);
     s->n_providers++;
     return 0;
 }
@@ -252,18 +276,22 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->refs, 1);
     s->pid = p->pid;
-    s->interval_s = needs && needs->interval_ms >= 1000 ? (unsigned)(needs->interval_ms / 1000)
-                                                        : VG_DOTNET_COUNTER_INTERVAL_S;
+    s->interval_s = vg__dotnet_interval_s(needs, NULL);
     snprintf(s->what, sizeof s->what, "pid %d", p->pid);
     /* dotnet-monitor's default metric providers (absent EventSources cost the target nothing) */
-    int rc = add_provider(s, "System.Runtime");
+    int rc = add_provider(s, "System.Runtime", needs);
     if (rc == 0)
-        rc = add_provider(s, "Microsoft.AspNetCore.Hosting");
+        rc = add_provider(s, "Microsoft.AspNetCore.Hosting", needs);
     if (rc == 0)
-        rc = add_provider(s, "Grpc.AspNetCore.Server");
+        rc = add_provider(s, "Grpc.AspNetCore.Server", needs);
     s->n_defaults = s->n_providers;
     for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
-        rc = add_provider(s, needs->metrics[i].provider);
+        rc = add_provider(s, needs->metrics[i].provider, needs);
+    /* a counter comes every interval: three missed (and a margin) make the values stale */
+    unsigned slowest = s->interval_s;
+    for (size_t i = 0; i < s->n_providers; i++)
+        slowest = s->provider_s[i] > slowest ? s->provider_s[i] : slowest;
+    s->stale_ms = 3000ull * slowest + 5000;
     if (rc == 0) {
         atomic_store(&s->refs, 2);
         pthread_attr_t attr;
@@ -285,7 +313,8 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
 void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out)
 {
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->values.n; i++)
+    bool fresh = s->last_ms && vg_mono_ms() - s->last_ms <= s->stale_ms;
+    for (size_t i = 0; fresh && i < s->values.n; i++)
         if (vg_rt_values_copy(out, &s->values.v[i]) != 0)
             break;
     /* requests are handed out once: the next sample gets only newer ones */

@@ -9,6 +9,15 @@
  * passes GlobalCounter.IntervalSeconds, whose default this is, as dotnet-monitor's). */
 #define VG_DOTNET_COUNTER_INTERVAL_S 5
 
+/* EventCounterIntervalSec for provider: its needs->intervals entry, else needs->interval_ms
+ * (provider NULL: that one), in whole seconds (rounded; VG_DOTNET_COUNTER_INTERVAL_S when
+ * needs says nothing). */
+unsigned vg__dotnet_interval_s(const struct vg_rt_needs *needs, const char *provider);
+/* The intervals of vigil run's GlobalCounter into out's interval_ms and intervals (borrowed: valid
+ * until the configuration changes; none before the adapter started, or in CLI callers).
+ * dotnet.c; loop thread. */
+void vg__dotnet_counter_intervals(struct vg_rt_needs *out);
+
 /* Starts the session's thread (never blocks): System.Runtime counters, plus every provider in
  * needs->metrics. 0 or VG_E*. */
 int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data,
