@@ -43,6 +43,15 @@ trace_cloud:
 - CollectTrace into s3rver and Azurite (fixture egress_servers); both traces downloaded and read
   fully by TraceEvent.
 
+cpuusage:
+- CPUUsage fires on a CPU-burning .NET process reading System.Runtime's cpu-usage, on one whose
+  diagnostic port is off and on a native process reading /proc; /collectionrules and the debug
+  log say which.
+
+intervals:
+- GlobalCounter.Providers.System.Runtime.IntervalSeconds 1 (global 5): System.Runtime's counters
+  change about every second in /metrics, Microsoft.AspNetCore.Hosting's about every five.
+
 eventcount:
 - EventCount on exception-count fires on a process throwing 20 exceptions a second; on
   System.Runtime/gen-2-gc-count with an unreachable count it does not.
@@ -621,23 +630,104 @@ def sc_logs(a, env, p, base):
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+def sc_cpuusage(a, env, p, base):
+    """CPUUsage on three CPU-burning processes: a .NET one reads System.Runtime's cpu-usage
+    through the shared counters session, a .NET one whose diagnostic port is off
+    (DOTNET_EnableDiagnostics=0) and a native one read /proc; all three fire, and vigil says
+    which source each read (/collectionrules' triggerSource, the debug log)."""
+    blind = tracegen(a, env, ["cpu"], environ={"DOTNET_EnableDiagnostics": "0"},
+                     name="tracegen-nodiag")
+    native = env.workload("spin:300:1", "hold")
+    cfg = env.settings()
+    # a low threshold: the machine is shared, a spinning thread may get a fraction of a core
+    cfg["CollectionRules"] = {"Cpu": env.rule("Cpu", {"Type": "CPUUsage", "Settings": {
+        "GreaterThan": 5, "SlidingWindowDuration": "00:00:06"}}, limits={"ActionCount": 1})}
+    env.write("rules.yaml", cfg)
+    t_start = time.time()
+    env.start_daemon()
+    vt.wait_for("a counters session in the .NET target",
+                lambda: unix_sockets(p.pid) == base + 1, 30)
+    fired = vt.wait_for("Cpu to fire for the three processes",
+                        lambda: {int(f[1]) for f in env.fire_lines("Cpu")} >=
+                        {p.pid, blind.pid, native.pid} and env.fire_lines("Cpu"), 90, 0.2)
+    for f in fired:
+        print(f"Cpu fired for pid {f[1]} {float(f[3]) - t_start:.1f}s after vigil started")
+    want = {p.pid: "System.Runtime/cpu-usage", blind.pid: "/proc", native.pid: "/proc"}
+    for pid, src in want.items():
+        st = env.rule_state("Cpu", pid)
+        if st.get("triggerSource") != src:
+            vt.fail(f"pid {pid}: Cpu read {st.get('triggerSource')}, expected {src}: {st}")
+    log = env.vigil.log()
+    if f"pid {p.pid} (" not in log or not re.search(
+            rf"pid {p.pid} \([^)]*\): CPUUsage reads the runtime's System.Runtime/cpu-usage "
+            r"counter", log):
+        vt.fail("the debug log does not say the .NET process's CPUUsage read System.Runtime")
+    if not re.search(rf"pid {blind.pid} \([^)]*\): CPUUsage reads /proc \(no System.Runtime/"
+                     r"cpu-usage counter from the .NET runtime", log):
+        vt.fail("the debug log does not say the unreachable .NET process's CPUUsage read /proc")
+    if re.search(rf"pid {native.pid} \([^)]*\): CPUUsage reads", log):
+        vt.fail("a native process's CPUUsage source was logged (it only ever reads /proc)")
+    # the runtime's counter fired it: the window ran on the runtime's values, which come every
+    # 5 s after the session started, so it cannot have fired before 5 + 6 s
+    t = float(next(f for f in fired if int(f[1]) == p.pid)[3])
+    if t < t_start + 6:
+        vt.fail(f"the .NET process fired {t - t_start:.1f}s after start, before its window")
+    print(f"sources: {want}")
+    env.vigil.stop()
+    vt.wait_for("the session to end after vigil stopped",
+                lambda: unix_sockets(p.pid) == base, 30)
+
+
+def sc_intervals(a, env, p, base):
+    """GlobalCounter.Providers.System.Runtime.IntervalSeconds 1 with the global interval at 5 s:
+    System.Runtime's counters change in /metrics about every second, Microsoft.AspNetCore.Hosting's
+    (the global interval) about every five."""
+    cfg = env.settings(poll="250ms")
+    cfg["GlobalCounter"] = {"IntervalSeconds": 5,
+                            "Providers": {"System.Runtime": {"IntervalSeconds": 1}}}
+    cfg["CollectionRules"] = {"Never": env.rule("Never", {"Type": "EventCounter", "Settings": {
+        "ProviderName": "System.Runtime", "CounterName": "cpu-usage", "GreaterThan": 1000}})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    sr = re.compile(rf'^systemruntime_[a-z0-9_]+{{pid="{p.pid}",.*$', re.M)
+    asp = re.compile(rf'^microsoftaspnetcorehosting_total_requests{{pid="{p.pid}",.*$', re.M)
+    vt.wait_for("both providers' counters in /metrics",
+                lambda: sr.search(env.get("/metrics")) and asp.search(env.get("/metrics")), 60)
+    seen_sr, seen_asp = set(), set()
+    end = time.time() + 10
+    while time.time() < end:
+        body = env.get("/metrics")
+        seen_sr.add("\n".join(sr.findall(body)))
+        seen_asp.add("\n".join(asp.findall(body)))
+        time.sleep(0.1)
+    print(f"in 10 s: {len(seen_sr)} System.Runtime snapshots (1 s), "
+          f"{len(seen_asp)} Microsoft.AspNetCore.Hosting total-requests values (5 s)")
+    # 1 s gives about ten; 5 s gives two or three (the requests never stop)
+    if len(seen_sr) < 5:
+        vt.fail(f"System.Runtime changed {len(seen_sr)} times in 10 s: its 1 s interval is not "
+                "applied")
+    if len(seen_asp) > 4 or len(seen_asp) >= len(seen_sr):
+        vt.fail(f"Microsoft.AspNetCore.Hosting changed {len(seen_asp)} times in 10 s: it should "
+                "keep the global 5 s interval")
+
+
+SCENARIOS = {"cpuusage": sc_cpuusage, "intervals": sc_intervals, "logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
-def tracegen(a, env, work=None):
+def tracegen(a, env, work=None, environ=None, name="tracegen"):
     """tracegen running the workloads named in work (default: CPU, allocations, exceptions, a
-    Meter and a loopback HTTP load) with the run's tag, once it is ready; skips without
-    dotnet."""
+    Meter and a loopback HTTP load) with the run's tag, and environ added to its environment,
+    once it is ready; skips without dotnet."""
     gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
     if not shutil.which("dotnet"):
         raise vt.Skip("no dotnet")
     vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")
-    out = open(os.path.join(env.dir, "tracegen.out"), "w+")
+    out = open(os.path.join(env.dir, f"{name}.out"), "w+")
     work = work or ["cpu", "alloc", "web", "meter", "throw"]
     p = env.spawn(["dotnet", gen, *work, env.tag,
                    "--seconds", "300"], stdin=subprocess.DEVNULL, stdout=out,
-                  stderr=subprocess.STDOUT)
+                  stderr=subprocess.STDOUT, env={**os.environ, **(environ or {})})
     p.outfile = out
     vt.wait_for("tracegen", lambda: open(out.name).read().startswith("ready"), 30)
     return p
@@ -652,7 +742,8 @@ def main():
     a.build = os.environ.get("VG_BINARY_DIR", "")
 
     def scenario(env):
-        p = tracegen(a, env, ["log"] if a.scenario == "logs" else None)
+        work = {"logs": ["log"], "cpuusage": ["cpu"], "intervals": ["cpu", "alloc", "web"]}
+        p = tracegen(a, env, work.get(a.scenario))
         SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
     vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)

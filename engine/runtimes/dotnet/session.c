@@ -199,6 +199,8 @@ static void *session_main(void *arg)
     struct vg_ep_session_config cfg = {.providers = prov, .n_providers = np, .buffer_mb = 16};
     struct vg_nettrace_callbacks cb = {.ctx = s, .metadata = on_meta, .event = on_event};
     unsigned backoff = 1000;
+    char said[512] = ""; /* the problem last logged as a warning: a repeat is debug (a port that
+                            stays unreachable must not fill the log) */
     while (!atomic_load(&s->stop)) {
         char path[4096], err[512] = "";
         struct vg_dnipc_io io = {
@@ -215,14 +217,19 @@ static void *session_main(void *arg)
             pthread_mutex_lock(&s->mu);
             s->last_ms = 0; /* its values are not current any more */
             pthread_mutex_unlock(&s->mu);
-            if (vg_mono_ms() - t0 > 60000)
+            if (vg_mono_ms() - t0 > 60000) {
                 backoff = 1000; /* it ran a while: retry soon */
+                said[0] = '\0';
+            }
         }
         if (atomic_load(&s->stop))
             break;
-        vg_log(rc == VG_EEXITED ? VG_LOG_DEBUG : VG_LOG_WARN, "runtime",
-               "%s: counters session ended: %s; retrying in %u s", s->what,
-               err[0] ? err : vg_strerror(rc), backoff / 1000);
+        const char *why = err[0] ? err : vg_strerror(rc);
+        bool again = strcmp(said, why) == 0;
+        vg_log(rc == VG_EEXITED || again ? VG_LOG_DEBUG : VG_LOG_WARN, "runtime",
+               "%s: counters session ended: %s; retrying in %u s", s->what, why, backoff / 1000);
+        if (rc != VG_EEXITED)
+            snprintf(said, sizeof said, "%s", why);
         nap(s, backoff);
         if (backoff < 30000)
             backoff *= 2;
