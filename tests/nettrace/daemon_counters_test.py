@@ -453,10 +453,13 @@ def sc_trace_cloud(a, env, p, base):
 
 def sc_livemetrics(a, env, p, base):
     """CollectLiveMetrics into the filesystem egress: a JSON text sequence in dotnet-monitor's
-    shape with only the counters and meters asked for."""
+    shape with only the counters and meters asked for, System.Runtime's every second
+    (GlobalCounter.Providers), the meters' every two (GlobalCounter.IntervalSeconds)."""
     arts = os.path.join(env.dir, "artifacts")
     cfg = env.settings()
     cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    cfg["GlobalCounter"] = {"IntervalSeconds": 2,
+                            "Providers": {"System.Runtime": {"IntervalSeconds": 1}}}
     cfg["CollectionRules"] = {"Live": env.rule("Live", {"Type": "Startup"}, actions=[
         {"Name": "Live", "Type": "CollectLiveMetrics", "Settings": {
             "Egress": "fs", "Duration": "00:00:12", "IncludeDefaultProviders": False,
@@ -491,6 +494,13 @@ def sc_livemetrics(a, env, p, base):
         vt.fail(f"meter records: {hist[:2]} {rate[:2]}")
     if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", recs[0]["timestamp"]):
         vt.fail(f"timestamp {recs[0]['timestamp']}")
+    # 12 s: about 11 cpu-usage values at 1 s, 5 or 6 meter intervals at 2 s (2 at the default 5)
+    cpu = {r["timestamp"] for r in recs if r["name"] == "cpu-usage"}
+    items = {r["timestamp"][:19] for r in rate}  # one event per series (tag set) an interval
+    print(f"{len(cpu)} cpu-usage values (1 s), {len(items)} work-items intervals (2 s)")
+    if len(cpu) < 8 or not 3 <= len(items) <= 8:
+        vt.fail(f"intervals not applied: {len(cpu)} System.Runtime values at 1 s, {len(items)} "
+                "meter intervals at 2 s in 12 s")
     print(f"{len(recs)} records, {len(names)} series: {sorted(names)[:6]} ...")
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
