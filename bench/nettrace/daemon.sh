@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The daemon's cost of .NET counters: `vigil run` watching N real .NET processes (tracegen, idle)
-# for DURATION seconds, first by /proc alone (a CPUUsage rule), then with one EventPipe counters
+# for DURATION seconds, first by /proc alone (a Metric rule on process_cpu_usage_percent: CPUUsage
+# opens a counters session on .NET processes), then with one EventPipe counters
 # session per process streaming System.Runtime counters every second (an EventCounter rule,
 # GlobalCounter.IntervalSeconds 1). Reports the daemon's CPU (utime+stime over the run, % of one
 # core) and memory (VmRSS at the end, VmHWM peak), in one run, on the same processes.
@@ -93,8 +94,8 @@ YAML
 {
   echo "# vigil with $N idle .NET 10 processes (tracegen), ${DURATION} s per configuration, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%-22s %8s %10s %10s %10s\n' configuration sessions cpu_pct rss_MB peak_MB
-  run proc-only "      Type: CPUUsage
-      Settings: {GreaterThan: 99, SlidingWindowDuration: 00:01:00}"
+  run proc-only "      Type: Metric
+      Settings: {Name: process_cpu_usage_percent, GreaterThan: 99, SlidingWindowDuration: 00:01:00}"
   run counters-1s "      Type: EventCounter
       Settings: {ProviderName: System.Runtime, CounterName: cpu-usage, GreaterThan: 99, SlidingWindowDuration: 00:01:00}"
   echo "# sessions: EventPipe connections held by the targets (measured 10 s after vigil started)"
