@@ -61,6 +61,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "engine"))
+import api_metrics  # noqa: E402  (its strict exposition parser)
 import daemon_test as dt  # noqa: E402
 import vigil_test as vt  # noqa: E402
 
@@ -90,6 +91,23 @@ def paths(out):
             return dict(line.split() for line in f if line.strip())
     except FileNotFoundError:
         return {}
+
+
+def promtool_check(body):
+    """promtool (Prometheus's own parser and linter) reads the exposition, where it is installed
+    (Debian package prometheus); returns whether it ran."""
+    promtool = shutil.which("promtool")
+    if promtool:
+        cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                            capture_output=True, timeout=60)
+        # dotnet-monitor's names break promtool's naming lint (systemruntime_exception_count,
+        # ..._time_in_jit_ms): dashboards expect them so. Anything else is a real problem.
+        lint = ('should not have "_count" suffix', "should not contain abbreviated units")
+        other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
+                 if l.strip() and not any(x in l for x in lint)]
+        if other:
+            vt.fail(f"promtool check metrics: {other}")
+    return bool(promtool)
 
 
 def sc_counters(a, env, p, base):
@@ -153,17 +171,7 @@ def sc_counters(a, env, p, base):
             if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
     if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
         vt.fail(f"gc heap size in /metrics: {heap}")
-    promtool = shutil.which("promtool")
-    if promtool:
-        cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
-                            capture_output=True, timeout=60)
-        # dotnet-monitor's names break promtool's naming lint (systemruntime_exception_count,
-        # ..._time_in_jit_ms): dashboards expect them so. Anything else is a real problem.
-        lint = ('should not have "_count" suffix', "should not contain abbreviated units")
-        other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
-                 if l.strip() and not any(x in l for x in lint)]
-        if other:
-            vt.fail(f"promtool check metrics: {other}")
+    promtool = promtool_check(body)
     print(f"/metrics: gc heap {heap[0]:.0f} bytes" + (", promtool ok" if promtool else ""))
     st = env.rule_state("Queue", p.pid)
     if st.get("state") != "Running":
@@ -316,6 +324,30 @@ def sc_meters(a, env, p, base):
     body = vt.wait_for("the meter's gauge in /metrics", lambda: (
         b := env.get("/metrics")) and f'vigiltracegen_temperature_Cel{{pid="{p.pid}"' in b and b,
         20)
+    # a histogram is a summary with a quantile label per published percentile, and a tagged
+    # series carries its tags as labels (dotnet-monitor's exposition)
+    own = rf'\{{pid="{p.pid}",name="[^"]*",runtime="dotnet"'
+    want = [r"(?m)^# TYPE vigiltracegen_work_duration_ms summary$"]
+    want += [rf'(?m)^vigiltracegen_work_duration_ms{own},quantile="{q}"\}} [0-9.e+-]+$'
+             for q in ("0.5", "0.95", "0.99")]
+    want += [rf'(?m)^vigiltracegen_work_items__item_{own},kind="{k}"\}} [0-9.e+-]+$'
+             for k in ("even", "odd")]
+    body = vt.wait_for("the histogram's quantiles and the counter's tags in /metrics", lambda: (
+        b := env.get("/metrics")) and all(re.search(w, b) for w in want) and b, 20)
+    try:
+        fams = api_metrics.parse_exposition(body.encode())
+    except api_metrics.ParseError as e:
+        vt.fail(f"/metrics does not parse: {e}")
+    if len(fams["vigiltracegen_work_duration_ms"]["samples"]) != 3:
+        vt.fail(f"histogram samples: {fams['vigiltracegen_work_duration_ms']}")
+    # tags named as vigil's own labels are renamed, their values escaped (tracegen's bytes-seen)
+    seen = fams["vigiltracegen_bytes_seen_By"]["samples"]
+    if len(seen) != 1 or seen[0][0].get("exported_name") != 'q"1\\' or \
+            seen[0][0].get("exported_pid") != "7" or seen[0][0].get("pid") != str(p.pid):
+        vt.fail(f"bytes-seen's tags: {seen}")
+    promtool_check(body)
+    print("\n".join(l for l in body.splitlines()
+                    if l.startswith(("vigiltracegen_work_", "vigiltracegen_bytes_seen"))))
     time.sleep(6)  # a full window more: the other rules must still not fire
     fired = {f[0] for f in env.fire_lines()}
     if fired & {"Cold", "P50"}:
