@@ -421,8 +421,8 @@ def sc_eventcount(a, env, p, base):
 
 
 def sc_trace_cloud(a, env, p, base):
-    """CollectTrace into s3rver and Azurite (the egress_servers fixture), each trace downloaded
-    and read fully by TraceEvent."""
+    """CollectTrace and CollectLogs into s3rver and Azurite (the egress_servers fixture), each
+    trace downloaded and read fully by TraceEvent, each log parsed record by record."""
     ports = {}
     with open(os.path.join(a.build, "egress-servers", "ports.env")) as f:
         for line in f:
@@ -449,15 +449,20 @@ def sc_trace_cloud(a, env, p, base):
             {"Name": "Trace", "Type": "CollectTrace", "Settings": {
                 "Egress": egress, "Profile": "Cpu,Metrics", "Duration": "00:00:04",
                 "ArtifactName": f"{name}.nettrace"}},
+            {"Name": "Logs", "Type": "CollectLogs", "Settings": {
+                "Egress": egress, "Format": "NewlineDelimitedJson", "Duration": "00:00:04",
+                "DefaultLevel": "Debug", "UseAppFilters": False,
+                "ArtifactName": f"{name}.log"}},
             {"Name": "Note", "Type": "Execute", "Settings": {
                 "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
-                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}")}}])
+                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}; "
+                    f"echo {name}Logs $(Actions.Logs.EgressPath) >> {out}")}}])
     cfg["CollectionRules"] = {"ToS3": rule("ToS3", "s3"), "ToAzure": rule("ToAzure", "az")}
     env.write("rules.yaml", cfg)
     env.start_daemon()
 
-    got = vt.wait_for("both traces uploaded", lambda: len(paths(out)) == 2 and paths(out), 90,
-                      0.2)
+    got = vt.wait_for("both traces and logs uploaded", lambda: len(paths(out)) == 4 and paths(out),
+                      90, 0.2)
     urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
             "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
@@ -471,6 +476,17 @@ def sc_trace_cloud(a, env, p, base):
             vt.fail(f"{name}: no CPU samples in the trace")
         print(f"{name}: {got[name]} -> {os.path.getsize(local)} bytes downloaded, "
               f"{ref.stdout.splitlines()[0]}, read fully by TraceEvent")
+        # the log: every line a dotnet-monitor log record, the worker's Debug ones among them
+        logurl = url.replace(f"{name}.nettrace", f"{name}.log")
+        data = subprocess.run(["curl", "-sf", logurl], check=True, capture_output=True).stdout
+        if not data.endswith(b"\n"):
+            vt.fail(f"{name}.log: does not end with a complete record")
+        recs = [json.loads(l) for l in data.decode().splitlines()]
+        debug = [r for r in recs if r.get("Category") == "Vigil.TraceGen.Worker" and
+                 r.get("LogLevel") == "Debug" and r.get("Message")]
+        if not debug:
+            vt.fail(f"{name}.log: no Debug record of the worker in {recs[:3]}")
+        print(f"{name}: {got[name + 'Logs']} -> {len(recs)} log records downloaded and parsed")
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
@@ -684,7 +700,8 @@ def main():
     a.build = os.environ.get("VG_BINARY_DIR", "")
 
     def scenario(env):
-        p = tracegen(a, env, ["log"] if a.scenario == "logs" else None)
+        work = {"logs": ["log"], "trace_cloud": ["cpu", "log"]}.get(a.scenario)
+        p = tracegen(a, env, work)
         SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
     vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)
