@@ -490,6 +490,39 @@ def sc_trace_cloud(a, env, p, base):
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
+def sc_trace_cut(a, env, p, base):
+    """A trace whose process is killed (SIGKILL) in the middle: the stream ends without its end
+    tag, so the action fails with the parser's reason and nothing is stored as an artifact."""
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    cfg["CollectionRules"] = {"Cut": env.rule("Cut", {"Type": "Startup"}, actions=[
+        {"Name": "Trace", "Type": "CollectTrace", "Settings": {
+            "Egress": "fs", "Profile": "Cpu", "Duration": "00:01:00",
+            "ArtifactName": "cut.nettrace"}},
+        {"Name": "Note", "Type": "Execute", "Settings": {
+            "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                f"echo Cut $(Actions.Trace.EgressPath) >> {out}")}}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    # the trace has started once its session holds a connection to the target
+    vt.wait_for("the trace's session", lambda: unix_sockets(p.pid) > base, 30, 0.1)
+    time.sleep(2)  # some of the stream written
+    p.kill()
+    p.wait()
+    log = vt.wait_for("the action to fail", lambda: (
+        l := env.vigil.log()) and "Trace" in l and "failed" in l and l, 60, 0.2)
+    fail = [l for l in log.splitlines() if "failed" in l and "Trace" in l]
+    print("\n".join(fail))
+    time.sleep(1)
+    if paths(out):
+        vt.fail(f"the actions after a cut trace ran: {paths(out)}")
+    kept = [f for _, _, fs in os.walk(arts) for f in fs if f.endswith(".nettrace")]
+    if kept:
+        vt.fail(f"a cut trace was stored as an artifact: {kept}")
+
+
 def sc_livemetrics(a, env, p, base):
     """CollectLiveMetrics into the filesystem egress: a JSON text sequence in dotnet-monitor's
     shape with only the counters and meters asked for."""
@@ -669,7 +702,7 @@ def sc_logs(a, env, p, base):
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+SCENARIOS = {"trace_cut": sc_trace_cut, "logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
