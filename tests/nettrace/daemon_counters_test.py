@@ -45,8 +45,8 @@ trace_cloud:
 
 cpuusage:
 - CPUUsage fires on a CPU-burning .NET process reading System.Runtime's cpu-usage, on one whose
-  diagnostic port is off and on a native process reading /proc; /collectionrules and the debug
-  log say which.
+  diagnostic port is off, on a native process and on a Node process (its inspector never opened)
+  reading /proc; /collectionrules and the debug log say which.
 
 intervals:
 - GlobalCounter.Providers.System.Runtime.IntervalSeconds 1 (global 5): System.Runtime's counters
@@ -722,13 +722,21 @@ def sc_logs(a, env, p, base):
 
 
 def sc_cpuusage(a, env, p, base):
-    """CPUUsage on three CPU-burning processes: a .NET one reads System.Runtime's cpu-usage
-    through the shared counters session, a .NET one whose diagnostic port is off
-    (DOTNET_EnableDiagnostics=0) and a native one read /proc; all three fire, and vigil says
-    which source each read (/collectionrules' triggerSource, the debug log)."""
+    """CPUUsage on CPU-burning processes: a .NET one reads System.Runtime's cpu-usage through
+    the shared counters session; a .NET one whose diagnostic port is off
+    (DOTNET_EnableDiagnostics=0), a native one and a Node one (no session: its inspector stays
+    closed) read /proc; all fire, and vigil says which source each read (/collectionrules'
+    triggerSource, the debug log)."""
     blind = tracegen(a, env, ["cpu"], environ={"DOTNET_EnableDiagnostics": "0"},
                      name="tracegen-nodiag")
     native = env.workload("spin:300:1", "hold")
+    # a Node process: CPUUsage must never open its session there (that would send SIGUSR1 and
+    # open the inspector, which Node announces on stderr)
+    node = None
+    if shutil.which("node"):
+        node_out = open(os.path.join(env.dir, "node.out"), "w+")
+        node = env.spawn(["node", "-e", "for (;;) {}", env.tag], stdin=subprocess.DEVNULL,
+                         stdout=node_out, stderr=subprocess.STDOUT)
     cfg = env.settings()
     # a low threshold: the machine is shared, a spinning thread may get a fraction of a core
     cfg["CollectionRules"] = {"Cpu": env.rule("Cpu", {"Type": "CPUUsage", "Settings": {
@@ -738,12 +746,18 @@ def sc_cpuusage(a, env, p, base):
     env.start_daemon()
     vt.wait_for("a counters session in the .NET target",
                 lambda: unix_sockets(p.pid) == base + 1, 30)
-    fired = vt.wait_for("Cpu to fire for the three processes",
-                        lambda: {int(f[1]) for f in env.fire_lines("Cpu")} >=
-                        {p.pid, blind.pid, native.pid} and env.fire_lines("Cpu"), 90, 0.2)
+    pids = {p.pid, blind.pid, native.pid} | ({node.pid} if node else set())
+    fired = vt.wait_for("Cpu to fire for every process",
+                        lambda: {int(f[1]) for f in env.fire_lines("Cpu")} >= pids
+                        and env.fire_lines("Cpu"), 90, 0.2)
     for f in fired:
         print(f"Cpu fired for pid {f[1]} {float(f[3]) - t_start:.1f}s after vigil started")
     want = {p.pid: "System.Runtime/cpu-usage", blind.pid: "/proc", native.pid: "/proc"}
+    if node:
+        want[node.pid] = "/proc"
+        node_out.flush()
+        if "Debugger listening" in open(node_out.name).read():
+            vt.fail("CPUUsage opened the Node process's inspector")
     for pid, src in want.items():
         st = env.rule_state("Cpu", pid)
         if st.get("triggerSource") != src:
