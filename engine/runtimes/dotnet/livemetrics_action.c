@@ -263,8 +263,8 @@ static int lm_start(struct vg_rt_job *job)
     for (size_t i = 0; i < st->n_src; i++) {
         if (!st->src[i].meter) {
             char *args = st->counter_args[st->n_prov];
-            snprintf(args, sizeof st->counter_args[0], "EventCounterIntervalSec=%u",
-                     vg__dotnet_interval_s(&iv, st->src[i].name));
+            snprintf(args, sizeof st->counter_args[0], "EventCounterIntervalSec=%g",
+                     (double)vg__dotnet_interval_ms(&iv, st->src[i].name) / 1000);
             st->prov[st->n_prov++] = (struct vg_dnipc_provider){st->src[i].name, 0, 4, args};
             continue;
         }
@@ -276,8 +276,8 @@ static int lm_start(struct vg_rt_job *job)
         vg_buf_puts(&st->meter_args, st->src[i].name);
     }
     if (n_meters) {
-        vg_buf_printf(&st->meter_args, ";RefreshInterval=%u;MaxTimeSeries=1000;MaxHistograms=10",
-                      vg__dotnet_interval_s(&iv, NULL));
+        vg_buf_printf(&st->meter_args, ";RefreshInterval=%g;MaxTimeSeries=1000;MaxHistograms=10",
+                      (double)vg__dotnet_interval_ms(&iv, NULL) / 1000);
         st->prov[st->n_prov++] =
             (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, st->meter_args.data};
     }

@@ -50,15 +50,15 @@ struct vg_rt_session {
     struct vg_rt_values values; /* under mu */
     int pid;
     char what[32];
-    char *providers[MAX_PROVIDERS];     /* EventSource names */
-    unsigned provider_s[MAX_PROVIDERS]; /* each one's EventCounterIntervalSec */
+    char *providers[MAX_PROVIDERS];      /* EventSource names */
+    uint64_t provider_ms[MAX_PROVIDERS]; /* each one's EventCounterIntervalSec */
     size_t n_providers;
     size_t n_defaults;           /* the first ones: dotnet-monitor's default EventSources */
     bool warned;                 /* a meters session problem was logged */
     bool requests;               /* a rule reads request activities */
     struct vg_rt_values pending; /* requests since the last sample (under mu) */
     uint64_t dropped;            /* requests dropped since the last warning (under mu) */
-    unsigned interval_s;         /* the global interval (meters' RefreshInterval) */
+    uint64_t interval_ms;        /* the global interval (meters' RefreshInterval) */
     uint64_t last_ms;            /* the latest counter or meter value came then; 0: the session
                                     is not running (under mu) */
     uint64_t stale_ms;           /* values older than this are not handed out */
@@ -177,7 +177,8 @@ static void *session_main(void *arg)
     char args[MAX_PROVIDERS][40];
     struct vg_dnipc_provider prov[MAX_PROVIDERS + 2]; /* + meters, requests */
     for (size_t i = 0; i < s->n_providers; i++) {
-        snprintf(args[i], sizeof args[i], "EventCounterIntervalSec=%u", s->provider_s[i]);
+        snprintf(args[i], sizeof args[i], "EventCounterIntervalSec=%g",
+                 (double)s->provider_ms[i] / 1000);
         prov[i] = (struct vg_dnipc_provider){s->providers[i], 0, 4 /* Informational */, args[i]};
     }
     size_t np = s->n_providers;
@@ -189,8 +190,8 @@ static void *session_main(void *arg)
                       (unsigned long long)vg_mono_ms());
         for (size_t i = s->n_defaults; i < s->n_providers; i++)
             vg_buf_printf(&margs, "%s%s", i > s->n_defaults ? "," : "", s->providers[i]);
-        vg_buf_printf(&margs, ";RefreshInterval=%u;MaxTimeSeries=1000;MaxHistograms=10",
-                      s->interval_s);
+        vg_buf_printf(&margs, ";RefreshInterval=%g;MaxTimeSeries=1000;MaxHistograms=10",
+                      (double)s->interval_ms / 1000);
         prov[np++] = (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, margs.data};
     }
     /* Request activities: DiagnosticSourceEventSource's Events | Messages keywords, Verbose. */
@@ -247,14 +248,13 @@ static bool has_provider(const struct vg_rt_session *s, const char *name)
     return false;
 }
 
-unsigned vg__dotnet_interval_s(const struct vg_rt_needs *needs, const char *provider)
+uint64_t vg__dotnet_interval_ms(const struct vg_rt_needs *needs, const char *provider)
 {
     uint64_t ms = needs ? needs->interval_ms : 0;
     for (size_t i = 0; needs && provider && i < needs->n_intervals; i++)
         if (needs->intervals[i].provider && !strcasecmp(needs->intervals[i].provider, provider))
             ms = needs->intervals[i].interval_ms;
-    /* whole seconds: the runtime parses the argument with its current culture's decimal mark */
-    return ms >= 1000 ? (unsigned)((ms + 500) / 1000) : VG_DOTNET_COUNTER_INTERVAL_S;
+    return ms >= 1000 ? ms : VG_DOTNET_COUNTER_INTERVAL_S * 1000;
 }
 
 static int add_provider(struct vg_rt_session *s, const char *name, const struct vg_rt_needs *needs)
@@ -269,7 +269,7 @@ static int add_provider(struct vg_rt_session *s, const char *name, const struct 
         return VG_ELIMIT;
     if (!(s->providers[s->n_providers] = strdup(name)))
         return VG_ENOMEM;
-    s->provider_s[s->n_providers] = vg__dotnet_interval_s(needs, name);
+    s->provider_ms[s->n_providers] = vg__dotnet_interval_ms(needs, name);
     s->n_providers++;
     return 0;
 }
@@ -283,7 +283,7 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->refs, 1);
     s->pid = p->pid;
-    s->interval_s = vg__dotnet_interval_s(needs, NULL);
+    s->interval_ms = vg__dotnet_interval_ms(needs, NULL);
     snprintf(s->what, sizeof s->what, "pid %d", p->pid);
     /* dotnet-monitor's default metric providers (absent EventSources cost the target nothing) */
     int rc = add_provider(s, "System.Runtime", needs);
@@ -295,10 +295,10 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
     for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
         rc = add_provider(s, needs->metrics[i].provider, needs);
     /* a counter comes every interval: three missed (and a margin) make the values stale */
-    unsigned slowest = s->interval_s;
+    uint64_t slowest = s->interval_ms;
     for (size_t i = 0; i < s->n_providers; i++)
-        slowest = s->provider_s[i] > slowest ? s->provider_s[i] : slowest;
-    s->stale_ms = 3000ull * slowest + 5000;
+        slowest = s->provider_ms[i] > slowest ? s->provider_ms[i] : slowest;
+    s->stale_ms = 3 * slowest + 5000;
     if (rc == 0) {
         atomic_store(&s->refs, 2);
         pthread_attr_t attr;

@@ -9,10 +9,10 @@
  * passes GlobalCounter.IntervalSeconds, whose default this is, as dotnet-monitor's). */
 #define VG_DOTNET_COUNTER_INTERVAL_S 5
 
-/* EventCounterIntervalSec for provider: its needs->intervals entry, else needs->interval_ms
- * (provider NULL: that one), in whole seconds (rounded; VG_DOTNET_COUNTER_INTERVAL_S when
- * needs says nothing). */
-unsigned vg__dotnet_interval_s(const struct vg_rt_needs *needs, const char *provider);
+/* The interval of provider in ms: its needs->intervals entry, else needs->interval_ms (provider
+ * NULL: that one), else VG_DOTNET_COUNTER_INTERVAL_S. The runtime gets it in seconds written
+ * "%g" (a fraction with a '.', as dotnet-monitor writes it: vigil never sets a locale). */
+uint64_t vg__dotnet_interval_ms(const struct vg_rt_needs *needs, const char *provider);
 /* The intervals of vigil run's GlobalCounter into out's interval_ms and intervals (borrowed: valid
  * until the configuration changes; none before the adapter started, or in CLI callers).
  * dotnet.c; loop thread. */
