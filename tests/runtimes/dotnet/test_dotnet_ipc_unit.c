@@ -20,6 +20,7 @@
 #include "config/error.h"
 #include "config/util.h"
 #include "engine/runtimes/dotnet/ipc_int.h"
+#include "engine/runtimes/dotnet/session.h"
 
 /* ---- a byte builder ---------------------------------------------------------------------- */
 
@@ -554,13 +555,29 @@ static void test_server(void **state)
     rmdir(f.dir);
 }
 
+/* GlobalCounter's intervals as the counters session and CollectLiveMetrics apply them: a
+ * provider's own (case-insensitive), else the global one, else dotnet-monitor's 5 s. */
+static void test_intervals(void **unused)
+{
+    (void)unused;
+    const struct vg_rt_interval iv[] = {{"System.Runtime", 1000}, {"Shop", 1500}};
+    struct vg_rt_needs n = {.interval_ms = 10000, .intervals = iv, .n_intervals = 2};
+    assert_int_equal(vg__dotnet_interval_ms(&n, "system.runtime"), 1000);
+    assert_int_equal(vg__dotnet_interval_ms(&n, "Shop"), 1500);
+    assert_int_equal(vg__dotnet_interval_ms(&n, "Microsoft.AspNetCore.Hosting"), 10000);
+    assert_int_equal(vg__dotnet_interval_ms(&n, NULL), 10000); /* meters: the global one */
+    n.interval_ms = 0;
+    assert_int_equal(vg__dotnet_interval_ms(&n, "Other"), VG_DOTNET_COUNTER_INTERVAL_S * 1000);
+    assert_int_equal(vg__dotnet_interval_ms(NULL, "Shop"), VG_DOTNET_COUNTER_INTERVAL_S * 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header),       cmocka_unit_test(test_errors),
         cmocka_unit_test(test_process_info), cmocka_unit_test(test_utf16),
         cmocka_unit_test(test_environment),  cmocka_unit_test(test_advert_cookie),
-        cmocka_unit_test(test_server),
+        cmocka_unit_test(test_server),       cmocka_unit_test(test_intervals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
