@@ -160,17 +160,19 @@ static int instance_create(struct vg_daemon *d, struct vg_watched *w, size_t rul
 
 #define MAX_RT_NEEDS 32
 
-/* Adds a provider to a session's needs (once); returns the new count. */
-static size_t add_need(struct vg_rt_metric_ref *refs, size_t n, struct vg_buf *sig,
-                       const char *provider, const char *name)
+/* Adds a provider to a session's needs (once; a meter if any asker reads it as one); returns the
+ * new count. */
+static size_t add_need(struct vg_rt_metric_ref *refs, size_t n, const char *provider,
+                       const char *name, bool meter)
 {
     if (!provider || n == MAX_RT_NEEDS)
         return n;
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(refs[i].provider, provider) == 0)
+        if (strcasecmp(refs[i].provider, provider) == 0) {
+            refs[i].meter |= meter;
             return n;
-    refs[n] = (struct vg_rt_metric_ref){.provider = provider, .name = name};
-    vg_buf_printf(sig, "%s\n", provider);
+        }
+    refs[n] = (struct vg_rt_metric_ref){.provider = provider, .name = name, .meter = meter};
     return n + 1;
 }
 
@@ -246,14 +248,16 @@ static void update_session(struct vg_daemon *d, struct vg_watched *w, bool dropp
         need = true;
         const struct vg_rt_metric_ref *r = vg_trigger_rt_metric(&x->rule->trigger);
         if (r)
-            n = add_need(refs, n, &sig, r->provider, r->name);
+            n = add_need(refs, n, r->provider, r->name, r->meter);
     }
     /* a session also reads what /metrics is configured to show (Metrics.Providers, .Meters) */
     const struct vg_metrics_settings *ms = &d->gen->cfg->settings.metrics;
     for (size_t i = 0; need && i < ms->n_providers; i++)
-        n = add_need(refs, n, &sig, ms->providers[i].name, NULL);
+        n = add_need(refs, n, ms->providers[i].name, NULL, false);
     for (size_t i = 0; need && i < ms->n_meters; i++)
-        n = add_need(refs, n, &sig, ms->meters[i].name, NULL);
+        n = add_need(refs, n, ms->meters[i].name, NULL, true);
+    for (size_t i = 0; i < n; i++) /* what the session reads: a change reopens it */
+        vg_buf_printf(&sig, "%s%s\n", refs[i].provider, refs[i].meter ? " (meter)" : "");
     struct vg_rt_needs needs = {.metrics = refs, .n_metrics = n};
     struct vg_rt_interval *iv =
         need ? add_intervals(&d->gen->cfg->settings.global_counter, &needs, &sig) : NULL;

@@ -116,6 +116,7 @@ int vg_metric_lookup(const char *name);
 struct vg_rt_metric_ref {
     const char *provider;
     const char *name;
+    bool meter; /* read as a System.Diagnostics.Metrics Meter (EventMeter), not an EventSource */
 };
 
 struct vg_rt_value {

@@ -35,8 +35,9 @@ struct asp_state {
     uint64_t n[ASP_BUCKETS];
 };
 
-static const struct vg_rt_metric_ref asp_ref = {"Microsoft-Diagnostics-DiagnosticSource",
-                                                "Microsoft.AspNetCore.Hosting.HttpRequestIn"};
+static const struct vg_rt_metric_ref asp_ref = {
+    .provider = "Microsoft-Diagnostics-DiagnosticSource",
+    .name = "Microsoft.AspNetCore.Hosting.HttpRequestIn"};
 
 static const struct vg_rt_metric_ref *asp_rt_metric(const void *p)
 {

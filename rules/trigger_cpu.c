@@ -53,7 +53,8 @@ static uint64_t cpu_metrics(const void *p)
     return VG_METRIC_BIT(VG_M_CPU_PERCENT); /* the fallback is always sampled */
 }
 
-static const struct vg_rt_metric_ref cpu_counter = {"System.Runtime", "cpu-usage"};
+static const struct vg_rt_metric_ref cpu_counter = {.provider = "System.Runtime",
+                                                    .name = "cpu-usage"};
 
 static const struct vg_rt_metric_ref *cpu_rt_metric(const void *p)
 {

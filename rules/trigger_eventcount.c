@@ -52,7 +52,7 @@ static bool dotnet_counter(struct ec_cfg *c)
         snprintf(c->name, sizeof c->name, "%s", dotnet_sums[i]);
     }
     c->rt = true;
-    c->ref = (struct vg_rt_metric_ref){c->provider, c->name};
+    c->ref = (struct vg_rt_metric_ref){.provider = c->provider, .name = c->name};
     return true;
 }
 

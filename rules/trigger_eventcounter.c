@@ -57,7 +57,7 @@ static size_t evc_check(void *p, const struct vg_trigger_ctx *cx)
 {
     struct evc_cfg *c = p;
     if (c->provider)
-        c->ref = (struct vg_rt_metric_ref){c->provider, c->counter};
+        c->ref = (struct vg_rt_metric_ref){.provider = c->provider, .name = c->counter};
     c->range =
         (struct vg__range){.gt = c->gt, .lt = c->lt, .has_gt = c->gt_set, .has_lt = c->lt_set};
     return vg__check_range(c->gt_set, c->gt, c->lt_set, c->lt, cx);
@@ -82,7 +82,8 @@ static void gcheap_init(void *p)
 {
     evc_init(p);
     ((struct evc_cfg *)p)->gt = 10;
-    ((struct evc_cfg *)p)->ref = (struct vg_rt_metric_ref){"System.Runtime", "gc-heap-size"};
+    ((struct evc_cfg *)p)->ref =
+        (struct vg_rt_metric_ref){.provider = "System.Runtime", .name = "gc-heap-size"};
 }
 
 static void tpq_init(void *p)
@@ -90,7 +91,7 @@ static void tpq_init(void *p)
     evc_init(p);
     ((struct evc_cfg *)p)->gt = 200;
     ((struct evc_cfg *)p)->ref =
-        (struct vg_rt_metric_ref){"System.Runtime", "threadpool-queue-length"};
+        (struct vg_rt_metric_ref){.provider = "System.Runtime", .name = "threadpool-queue-length"};
 }
 
 /* Shortcuts: GreaterThan keeps its default unless LessThan alone was given. */

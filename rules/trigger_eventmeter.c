@@ -47,7 +47,7 @@ static void evm_init(void *p)
 static size_t evm_check(void *p, const struct vg_trigger_ctx *cx)
 {
     struct evm_cfg *c = p;
-    c->ref = (struct vg_rt_metric_ref){c->meter, c->instrument};
+    c->ref = (struct vg_rt_metric_ref){.provider = c->meter, .name = c->instrument, .meter = true};
     c->range =
         (struct vg__range){.gt = c->gt, .lt = c->lt, .has_gt = c->gt_set, .has_lt = c->lt_set};
     return vg__check_range(c->gt_set, c->gt, c->lt_set, c->lt, cx);

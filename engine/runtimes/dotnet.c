@@ -136,7 +136,8 @@ static struct {
     uint64_t interval_ms;
     struct vg_rt_interval *intervals; /* provider names owned */
     size_t n_intervals;
-    char *port; /* listen mode: the socket path */
+    unsigned max_histograms, max_time_series; /* GlobalCounter's, for every metrics session */
+    char *port;                               /* listen mode: the socket path */
     struct vg_dnipc_server *srv;
     unsigned srv_refs; /* the serve thread and every job using srv */
     pthread_t thread;
@@ -581,6 +582,8 @@ static void drop_intervals(void)
     G.intervals = NULL;
     G.n_intervals = 0;
     G.interval_ms = 0;
+    G.max_histograms = 0;
+    G.max_time_series = 0;
 }
 
 static void take_settings(const struct vg_settings *s)
@@ -592,6 +595,8 @@ static void take_settings(const struct vg_settings *s)
     if (!gc)
         return;
     G.interval_ms = (uint64_t)(gc->interval_seconds * 1000 + 0.5);
+    G.max_histograms = gc->max_histograms;
+    G.max_time_series = gc->max_time_series;
     G.intervals = gc->n_providers ? calloc(gc->n_providers, sizeof(*G.intervals)) : NULL;
     for (size_t i = 0; G.intervals && i < gc->n_providers; i++) {
         char *name = vg_strdup(gc->providers[i].name);
@@ -600,6 +605,14 @@ static void take_settings(const struct vg_settings *s)
         G.intervals[G.n_intervals++] = (struct vg_rt_interval){
             name, (uint64_t)(gc->providers[i].interval_seconds * 1000 + 0.5)};
     }
+}
+
+void vg__dotnet_meter_args(struct vg_buf *b, uint64_t refresh_ms)
+{
+    vg_buf_printf(b, ";RefreshInterval=%g;MaxTimeSeries=%u;MaxHistograms=%u",
+                  (double)refresh_ms / 1000,
+                  G.max_time_series ? G.max_time_series : VG_DOTNET_MAX_TIME_SERIES,
+                  G.max_histograms ? G.max_histograms : VG_DOTNET_MAX_HISTOGRAMS);
 }
 
 void vg__dotnet_counter_intervals(struct vg_rt_needs *out)

@@ -319,13 +319,18 @@ def sc_meters(a, env, p, base):
         "Rate": env.rule("Rate", meter("work-items", GreaterThan=10), limits={"ActionCount": 1}),
         "Cold": env.rule("Cold", meter("temperature", LessThan=10)),
         "P50": env.rule("P50", meter("work-duration", HistogramPercentile=50, GreaterThan=300)),
+        # a .NET 9+ runtime meter: System.Runtime's instruments (a Meter of the EventSource's name)
+        "RtMeter": env.rule("RtMeter", {"Type": "EventMeter", "Settings": {
+            "MeterName": "System.Runtime", "InstrumentName": "dotnet.process.memory.working_set",
+            "GreaterThan": 1000000, "SlidingWindowDuration": "00:00:05"}},
+            limits={"ActionCount": 1}),
     }
     env.write("rules.yaml", cfg)
     t_start = time.time()
     env.start_daemon()
-    vt.wait_for("P95 and Rate to fire",
-                lambda: {f[0] for f in env.fire_lines()} >= {"P95", "Rate"}, 60, 0.2)
-    for name in ("P95", "Rate"):
+    vt.wait_for("P95, Rate and RtMeter to fire",
+                lambda: {f[0] for f in env.fire_lines()} >= {"P95", "Rate", "RtMeter"}, 60, 0.2)
+    for name in ("P95", "Rate", "RtMeter"):
         t = float(next(f for f in env.fire_lines(name))[3])
         if t < t_start + 5:
             vt.fail(f"{name} fired {t - t_start:.1f}s after start, before its 5 s window")
@@ -530,6 +535,29 @@ def sc_trace_cut(a, env, p, base):
     kept = [f for _, _, fs in os.walk(arts) for f in fs if f.endswith(".nettrace")]
     if kept:
         vt.fail(f"a cut trace was stored as an artifact: {kept}")
+
+
+def sc_meter_limits(a, env, p, base):
+    """GlobalCounter.MaxTimeSeries reaches the runtime: with 2, tracegen's Meter (more series
+    than that) makes the runtime report the limit, which vigil logs, and /metrics holds at most 2
+    of its series."""
+    cfg = env.settings()
+    cfg["Metrics"] = {"Meters": [{"MeterName": "Vigil.TraceGen"}]}
+    cfg["GlobalCounter"] = {"MaxTimeSeries": 2, "IntervalSeconds": 1}
+    cfg["CollectionRules"] = {"Temp": env.rule("Temp", {"Type": "EventMeter", "Settings": {
+        "MeterName": "Vigil.TraceGen", "InstrumentName": "temperature", "GreaterThan": 1000}})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    line = vt.wait_for("the runtime's time series limit in vigil's log", lambda: next(
+        (l for l in env.vigil.log().splitlines() if "time series limit" in l), None), 30, 0.2)
+    print(line)
+    time.sleep(2)  # two more intervals: what the runtime sends within the limit
+    lines = [l for l in env.get("/metrics").splitlines() if l.startswith("vigiltracegen_")]
+    # a histogram is one series with a line per quantile
+    series = {re.sub(r',quantile="[^"]*"', "", l.rsplit(" ", 1)[0]) for l in lines}
+    if not series or len(series) > 2:
+        vt.fail(f"more series than MaxTimeSeries: {series}")
+    print(f"/metrics: {series}")
 
 
 def sc_livemetrics(a, env, p, base):
@@ -816,8 +844,10 @@ def sc_intervals(a, env, p, base):
                 "keep the global 5 s interval")
 
 
-SCENARIOS = {"cpuusage": sc_cpuusage, "intervals": sc_intervals, "trace_cut": sc_trace_cut, "logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
-             "aspnet": sc_aspnet, "eventcount": sc_eventcount}
+SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "trace_cloud": sc_trace_cloud,
+             "trace_cut": sc_trace_cut, "livemetrics": sc_livemetrics, "logs": sc_logs,
+             "meters": sc_meters, "meter_limits": sc_meter_limits, "aspnet": sc_aspnet,
+             "eventcount": sc_eventcount, "cpuusage": sc_cpuusage, "intervals": sc_intervals}
 
 
 def tracegen(a, env, work=None, environ=None, name="tracegen"):

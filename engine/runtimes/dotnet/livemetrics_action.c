@@ -276,8 +276,7 @@ static int lm_start(struct vg_rt_job *job)
         vg_buf_puts(&st->meter_args, st->src[i].name);
     }
     if (n_meters) {
-        vg_buf_printf(&st->meter_args, ";RefreshInterval=%g;MaxTimeSeries=1000;MaxHistograms=10",
-                      (double)vg__dotnet_interval_ms(&iv, NULL) / 1000);
+        vg__dotnet_meter_args(&st->meter_args, vg__dotnet_interval_ms(&iv, NULL));
         st->prov[st->n_prov++] =
             (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, st->meter_args.data};
     }

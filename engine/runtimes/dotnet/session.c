@@ -52,6 +52,8 @@ struct vg_rt_session {
     char what[32];
     char *providers[MAX_PROVIDERS];      /* EventSource names */
     uint64_t provider_ms[MAX_PROVIDERS]; /* each one's EventCounterIntervalSec */
+    bool meter[MAX_PROVIDERS];           /* also asked for as a Meter */
+    char *meter_tail;                    /* ";RefreshInterval=...;MaxHistograms=N" */
     size_t n_providers;
     size_t n_defaults;           /* the first ones: dotnet-monitor's default EventSources */
     bool warned;                 /* a meters session problem was logged */
@@ -70,6 +72,7 @@ static void session_free(struct vg_rt_session *s)
         return;
     for (size_t i = 0; i < s->n_providers; i++)
         free(s->providers[i]);
+    free(s->meter_tail);
     vg_rt_values_free(&s->values);
     vg_rt_values_free(&s->pending);
     pthread_mutex_destroy(&s->mu);
@@ -185,13 +188,18 @@ static void *session_main(void *arg)
     /* The providers rules named, as meters too: MetricsEventSource's arguments. One metrics
      * session per process is allowed: another tool's running session is reported (warning). */
     struct vg_buf margs = {0};
-    if (s->n_providers > s->n_defaults) {
-        vg_buf_printf(&margs, "SessionId=vigil-%d-%llu;Metrics=", s->pid,
-                      (unsigned long long)vg_mono_ms());
-        for (size_t i = s->n_defaults; i < s->n_providers; i++)
-            vg_buf_printf(&margs, "%s%s", i > s->n_defaults ? "," : "", s->providers[i]);
-        vg_buf_printf(&margs, ";RefreshInterval=%g;MaxTimeSeries=1000;MaxHistograms=10",
-                      (double)s->interval_ms / 1000);
+    for (size_t i = 0; i < s->n_providers; i++) {
+        if (!s->meter[i])
+            continue;
+        if (!margs.len)
+            vg_buf_printf(&margs, "SessionId=vigil-%d-%llu;Metrics=", s->pid,
+                          (unsigned long long)vg_mono_ms());
+        else
+            vg_buf_puts(&margs, ",");
+        vg_buf_puts(&margs, s->providers[i]);
+    }
+    if (margs.len) {
+        vg_buf_puts(&margs, s->meter_tail ? s->meter_tail : "");
         prov[np++] = (struct vg_dnipc_provider){"System.Diagnostics.Metrics", 0x3, 4, margs.data};
     }
     /* Request activities: DiagnosticSourceEventSource's Events | Messages keywords, Verbose. */
@@ -240,12 +248,12 @@ static void *session_main(void *arg)
     return NULL;
 }
 
-static bool has_provider(const struct vg_rt_session *s, const char *name)
+static int find_provider(const struct vg_rt_session *s, const char *name)
 {
     for (size_t i = 0; i < s->n_providers; i++)
         if (!strcasecmp(s->providers[i], name))
-            return true;
-    return false;
+            return (int)i;
+    return -1;
 }
 
 uint64_t vg__dotnet_interval_ms(const struct vg_rt_needs *needs, const char *provider)
@@ -257,19 +265,27 @@ uint64_t vg__dotnet_interval_ms(const struct vg_rt_needs *needs, const char *pro
     return ms >= 1000 ? ms : VG_DOTNET_COUNTER_INTERVAL_S * 1000;
 }
 
-static int add_provider(struct vg_rt_session *s, const char *name, const struct vg_rt_needs *needs)
+/* Adds an EventSource to read (once), also as a Meter when `meter`. */
+static int add_provider(struct vg_rt_session *s, const char *name, const struct vg_rt_needs *needs,
+                        bool meter)
 {
     if (name && !strcasecmp(name, DIAGSOURCE)) {
         s->requests = true;
         return 0;
     }
-    if (!name || !*name || has_provider(s, name))
+    if (!name || !*name)
         return 0;
+    int at = find_provider(s, name);
+    if (at >= 0) {
+        s->meter[at] |= meter;
+        return 0;
+    }
     if (s->n_providers == MAX_PROVIDERS)
         return VG_ELIMIT;
     if (!(s->providers[s->n_providers] = strdup(name)))
         return VG_ENOMEM;
     s->provider_ms[s->n_providers] = vg__dotnet_interval_ms(needs, name);
+    s->meter[s->n_providers] = meter;
     s->n_providers++;
     return 0;
 }
@@ -286,14 +302,24 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
     s->interval_ms = vg__dotnet_interval_ms(needs, NULL);
     snprintf(s->what, sizeof s->what, "pid %d", p->pid);
     /* dotnet-monitor's default metric providers (absent EventSources cost the target nothing) */
-    int rc = add_provider(s, "System.Runtime", needs);
+    int rc = add_provider(s, "System.Runtime", needs, false);
     if (rc == 0)
-        rc = add_provider(s, "Microsoft.AspNetCore.Hosting", needs);
+        rc = add_provider(s, "Microsoft.AspNetCore.Hosting", needs, false);
     if (rc == 0)
-        rc = add_provider(s, "Grpc.AspNetCore.Server", needs);
+        rc = add_provider(s, "Grpc.AspNetCore.Server", needs, false);
     s->n_defaults = s->n_providers;
-    for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++)
-        rc = add_provider(s, needs->metrics[i].provider, needs);
+    /* A provider a rule names may be an EventSource or a Meter: both are asked for. A default
+     * one is a Meter only when read as one (EventMeter, Metrics.Meters: .NET 9's System.Runtime
+     * meter), so that CPUUsage or an EventCounter rule opens no metrics session. */
+    for (size_t i = 0; rc == 0 && needs && i < needs->n_metrics; i++) {
+        const char *name = needs->metrics[i].provider;
+        int at = name ? find_provider(s, name) : -1;
+        bool is_default = at >= 0 && (size_t)at < s->n_defaults;
+        rc = add_provider(s, name, needs, needs->metrics[i].meter || !is_default);
+    }
+    struct vg_buf tail = {0};
+    vg__dotnet_meter_args(&tail, s->interval_ms);
+    s->meter_tail = tail.data; /* NULL when out of memory: the runtime's defaults then */
     /* a counter comes every interval: three missed (and a margin) make the values stale */
     uint64_t slowest = s->interval_ms;
     for (size_t i = 0; i < s->n_providers; i++)

@@ -3,6 +3,7 @@
 #ifndef VG_DOTNET_SESSION_H
 #define VG_DOTNET_SESSION_H
 
+#include "config/util.h"
 #include "engine/runtimes/runtime.h"
 
 /* EventCounterIntervalSec of the shared session when needs->interval_ms says nothing (the daemon
@@ -17,6 +18,13 @@ uint64_t vg__dotnet_interval_ms(const struct vg_rt_needs *needs, const char *pro
  * until the configuration changes; none before the adapter started, or in CLI callers).
  * dotnet.c; loop thread. */
 void vg__dotnet_counter_intervals(struct vg_rt_needs *out);
+
+/* GlobalCounter's MaxTimeSeries and MaxHistograms defaults (dotnet-monitor's). */
+#define VG_DOTNET_MAX_TIME_SERIES 1000
+#define VG_DOTNET_MAX_HISTOGRAMS 20
+/* Appends a metrics session's ";RefreshInterval=..;MaxTimeSeries=..;MaxHistograms=.." (the limits
+ * of vigil run's GlobalCounter, or their defaults) to b. dotnet.c; loop thread. */
+void vg__dotnet_meter_args(struct vg_buf *b, uint64_t refresh_ms);
 
 /* Starts the session's thread (never blocks): System.Runtime counters, plus every provider in
  * needs->metrics. 0 or VG_E*. */
