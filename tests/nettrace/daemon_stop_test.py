@@ -8,7 +8,8 @@
   DELETE /operations/{id}?stop=true (202), then Stopping (isStoppable false; a second stop is
   400 VG_ESTATE), then Succeeded (201) with a trace that TraceEvent (tracecheck), vigil's parser
   (nettrace_dump) and dotnet-trace report read fully; the session is gone from the target after
-  each; a stop of a finished operation is 400 VG_ESTATE, as dotnet-monitor answers;
+  each; a stop of a finished operation is 400 VG_ESTATE, as dotnet-monitor answers; a trace
+  stopped right after it was asked for (while its session starts) is complete too;
 - a plain DELETE of an indefinite trace still cancels it: Cancelled, nothing stored;
 - GET /logs?durationSeconds=-1 into the filesystem egress, stopped: Succeeded, the records
   parse;
@@ -143,6 +144,12 @@ def sc_stop(a, env, p, base):
              f"resourceLocation {path!r}")
     dct.read_trace(a, path, [SAMPLES], "fs")
     report(a, path, "fs")
+    no_session(p, base)
+
+    # stopped at once, most likely while its session starts: still a complete trace
+    op = start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Metrics", "fs")
+    j = stop_and_wait(d, op, "GET /trace stopped at once")
+    dct.read_trace(a, j["resourceLocation"], [], "stopped at once")
     no_session(p, base)
 
     # GET /trace until stopped into s3rver and Azurite (the default rundown: the stop waits

@@ -27,8 +27,11 @@ int vg__dotnet_job_session(struct vg_rt_job *job, const char *ext, const char *c
         return rc;
     }
     /* stopping, not cancelled: a stop (or the duration) ends the session cleanly and the artifact
-     * is kept; a cancel sets both and the sink refuses what comes after */
-    rc = vg_ep_session_run(&ep, cfg, cb, sink, sink_ctx, &job->stopping, res, err, errlen);
+     * is kept, even one that comes while the session starts; a cancel sets both and the sink
+     * refuses what comes after */
+    struct vg_ep_session_config c = *cfg;
+    c.cancel = &job->cancelled;
+    rc = vg_ep_session_run(&ep, &c, cb, sink, sink_ctx, &job->stopping, res, err, errlen);
     if (rc == VG_EEXITED && (res->complete || !need_complete))
         rc = 0; /* the process ended the session: what came is the artifact */
     if (rc) {
