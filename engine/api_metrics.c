@@ -116,13 +116,16 @@ static bool in_metric_table(const struct vg_rt_value *v)
     return false;
 }
 
-/* Whether `name` (an instrument's samples are "NAME", "NAME{tags}", "NAME@pNN") is in the list;
- * an empty list takes every name. */
+/* Whether `name` (an instrument's samples are "NAME", "NAME{tags}", "NAME@pNN": struct
+ * vg_rt_series) is in the list; an empty list takes every name. */
 static bool name_listed(const struct vg_strlist *l, const char *name, bool meter)
 {
     if (!l->n)
         return true;
-    size_t len = meter ? strcspn(name, "{@") : strlen(name);
+    struct vg_rt_series sr = {.instrument_len = strlen(name)};
+    if (meter)
+        vg_rt_series_split(name, &sr);
+    size_t len = sr.instrument_len;
     for (size_t i = 0; i < l->n; i++)
         if (strlen(l->v[i]) == len && strncasecmp(l->v[i], name, len) == 0)
             return true;
@@ -160,49 +163,114 @@ static bool shown(struct vg_daemon *d, const struct vg_proc *p, const struct vg_
     return dotnet_shown(&d->gen->cfg->settings.metrics, v);
 }
 
+/* The labels vigil puts on every runtime sample; a tag of the same name (or a name Prometheus
+ * reserves) is renamed exported_NAME, as Prometheus renames clashing target labels. */
+static bool label_taken(const char *key, size_t len)
+{
+    static const char *const own[] = {"pid", "name", "runtime", "quantile"};
+    for (size_t i = 0; i < VG_ARRAY_SIZE(own); i++)
+        if (strlen(own[i]) == len && !memcmp(own[i], key, len))
+            return true;
+    return len >= 2 && key[0] == '_' && key[1] == '_';
+}
+
+/* A meter time series' tags ("k=v,k=v" as the runtime sends them) as labels, the key's invalid
+ * characters as '_' and the value escaped (dotnet-monitor's GetPrometheusNormalizedLabel). */
+static void tag_labels(struct vg_buf *b, const char *tags, size_t len)
+{
+    struct vg_buf val;
+    vg_buf_init(&val);
+    for (size_t i = 0; i < len;) {
+        size_t n = i, eq;
+        while (n < len && tags[n] != ',')
+            n++;
+        for (eq = i; eq < n && tags[eq] != '='; eq++)
+            ;
+        if (eq > i && eq < n) {
+            vg_buf_puts(b, label_taken(tags + i, eq - i) ? ",exported_" : ",");
+            for (size_t k = i; k < eq; k++)
+                vg_buf_printf(b, "%c", prom_char_ok(tags[k], k == i) ? tags[k] : '_');
+            val.len = 0;
+            vg_buf_append(&val, tags + eq + 1, n - eq - 1);
+            vg_buf_puts(b, "=\"");
+            label_escape(b, val.data ? val.data : "");
+            vg_buf_puts(b, "\"");
+        }
+        i = n + 1;
+    }
+    vg_buf_free(&val);
+}
+
+/* Every sample of process q in the family of v (provider and instrument): one line for a plain
+ * counter, one per time series (tags) of a meter's instrument, one per quantile of a histogram. */
+static void family_lines(struct vg_buf *b, struct vg_daemon *d, struct vg_proc *q,
+                         const struct vg_rt_value *v, const char *family_name)
+{
+    struct vg_watched *x = exported(d, q) ? q->user : NULL;
+    struct vg_rt_series want, sr;
+    vg_rt_series_split(v->name, &want);
+    for (size_t i = 0; x && x->has_sample && x->last.rt && i < x->last.rt->n; i++) {
+        const struct vg_rt_value *qv = &x->last.rt->v[i];
+        vg_rt_series_split(qv->name, &sr);
+        if (strcasecmp(qv->provider, v->provider) || sr.instrument_len != want.instrument_len ||
+            strncasecmp(qv->name, v->name, sr.instrument_len) || !shown(d, q, qv))
+            continue;
+        vg_buf_printf(b, "%s{pid=\"%d\",name=\"", family_name, q->pid);
+        label_escape(b, q->name);
+        vg_buf_printf(b, "\",runtime=\"%s\"", q->runtime ? q->runtime->name : "native");
+        if (sr.tags)
+            tag_labels(b, sr.tags, sr.tags_len);
+        if (sr.percentile >= 0)
+            vg_buf_printf(b, ",quantile=\"%g\"", sr.percentile / 100.0);
+        vg_buf_puts(b, "} ");
+        double val = prom_value(qv);
+        if (val == floor(val) && fabs(val) < 9e15)
+            vg_buf_printf(b, "%.0f\n", val);
+        else
+            vg_buf_printf(b, "%.15g\n", val);
+    }
+}
+
 static void runtime_metrics(struct vg_buf *b, struct vg_daemon *d)
 {
-    struct vg_buf done, key;
+    struct vg_buf done, key, inst;
     vg_buf_init(&done); /* "\nNAME\n" for every family written */
     vg_buf_init(&key);
+    vg_buf_init(&inst);
     for (struct vg_proc *p = vg_proc_table_next(d->procs, NULL); p;
          p = vg_proc_table_next(d->procs, p)) {
         struct vg_watched *w = exported(d, p) ? p->user : NULL;
         for (size_t i = 0; w && w->has_sample && w->last.rt && i < w->last.rt->n; i++) {
             const struct vg_rt_value *v = &w->last.rt->v[i];
-            /* meter time series with tags and histogram percentiles need labels: not yet */
-            if (strpbrk(v->name, "{@") || in_metric_table(v) || !shown(d, p, v))
+            if (in_metric_table(v) || !shown(d, p, v))
                 continue;
+            /* the family is the instrument's: its tags and quantiles are labels */
+            struct vg_rt_series sr;
+            vg_rt_series_split(v->name, &sr);
+            inst.len = 0;
+            vg_buf_append(&inst, v->name, sr.instrument_len);
+            struct vg_rt_value fv = *v;
+            fv.name = inst.data;
             key.len = 0;
             vg_buf_puts(&key, "\n");
-            prom_name(&key, v);
+            prom_name(&key, &fv);
             vg_buf_puts(&key, "\n");
             if (done.data && strstr(done.data, key.data))
                 continue;
             vg_buf_puts(&done, key.data);
             key.data[key.len - 1] = '\0';
             const char *name = key.data + 1;
-            family(b, name, "gauge", v->help ? v->help : v->name);
+            /* dotnet-monitor: a histogram is a summary, every other instrument a gauge */
+            family(b, name, sr.percentile >= 0 ? "summary" : "gauge",
+                   v->help ? v->help : inst.data);
             /* every process with this metric, under one family */
-            for (struct vg_proc *q = p; q; q = vg_proc_table_next(d->procs, q)) {
-                struct vg_watched *x = exported(d, q) ? q->user : NULL;
-                const struct vg_rt_value *qv =
-                    x && x->has_sample ? vg_rt_values_find(x->last.rt, v->provider, v->name) : NULL;
-                if (!qv || !shown(d, q, qv))
-                    continue;
-                vg_buf_printf(b, "%s{pid=\"%d\",name=\"", name, q->pid);
-                label_escape(b, q->name);
-                vg_buf_printf(b, "\",runtime=\"%s\"} ", q->runtime ? q->runtime->name : "native");
-                double val = prom_value(qv);
-                if (val == floor(val) && fabs(val) < 9e15)
-                    vg_buf_printf(b, "%.0f\n", val);
-                else
-                    vg_buf_printf(b, "%.15g\n", val);
-            }
+            for (struct vg_proc *q = p; q; q = vg_proc_table_next(d->procs, q))
+                family_lines(b, d, q, v, name);
         }
     }
     vg_buf_free(&done);
     vg_buf_free(&key);
+    vg_buf_free(&inst);
 }
 
 /* The exposition, rendered at most once per sweep (or when vigil's own counters changed) and

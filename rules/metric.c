@@ -70,6 +70,24 @@ const struct vg_rt_value *vg_rt_values_find(const struct vg_rt_values *vs, const
     return NULL;
 }
 
+void vg_rt_series_split(const char *name, struct vg_rt_series *out)
+{
+    size_t len = strlen(name), il = strcspn(name, "{@"), end = len;
+    *out = (struct vg_rt_series){.instrument_len = il, .percentile = -1};
+    /* "@p" and one to three digits at the very end, right after the instrument or its "}" */
+    const char *at = strrchr(name, '@');
+    size_t digits = at ? strspn(at + 2, "0123456789") : 0;
+    if (at && at[1] == 'p' && digits >= 1 && digits <= 3 && at[2 + digits] == '\0' &&
+        ((size_t)(at - name) == il || (at > name && at[-1] == '}'))) {
+        out->percentile = atoi(at + 2);
+        end = (size_t)(at - name);
+    }
+    if (name[il] == '{' && end >= il + 2 && name[end - 1] == '}') {
+        out->tags = name + il + 1;
+        out->tags_len = end - il - 2;
+    }
+}
+
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value)
 {
     return vg_rt_values_set_full(vs, provider, name, value, NULL, NULL);

@@ -144,6 +144,17 @@ struct vg_rt_values {
     size_t n_req, cap_req;
 };
 
+/* A meter time series' sample name (engine/runtimes/dotnet/session.c names them): "INSTRUMENT"
+ * or "INSTRUMENT{TAGS}" (TAGS as the runtime sends them, "k=v,k=v"), followed by "@pNN" for a
+ * histogram's NNth percentile. Instrument names never hold '{' or '@'; tag values may. */
+struct vg_rt_series {
+    size_t instrument_len;
+    const char *tags; /* inside the braces, or NULL */
+    size_t tags_len;
+    int percentile; /* 0-100, or -1 when the name is not a histogram percentile */
+};
+void vg_rt_series_split(const char *name, struct vg_rt_series *out);
+
 /* Sets provider/name to value (replacing an earlier value of the same pair). 0 or VG_ENOMEM. */
 int vg_rt_values_set(struct vg_rt_values *vs, const char *provider, const char *name, double value);
 /* The same, with the unit ("%", "MB", "B", ...) and a description; either may be NULL. */

@@ -58,32 +58,26 @@ static const struct vg_rt_metric_ref *evm_rt_metric(const void *p)
     return &((const struct evm_cfg *)p)->ref;
 }
 
-/* Does sample name `n` belong to the instrument (with the wanted percentile suffix, or none)? */
-static bool series_of(const char *n, const char *instrument, const char *suffix)
+/* Does sample name `n` belong to the instrument, as the wanted percentile (-1: none)? */
+static bool series_of(const char *n, const char *instrument, int percentile)
 {
-    size_t li = strlen(instrument), ln = strlen(n), ls = strlen(suffix);
-    if (ln < li + ls || strncasecmp(n, instrument, li) != 0 || strcasecmp(n + ln - ls, suffix))
-        return false;
-    const char *mid = n + li, *end = n + ln - ls; /* "" or "{tags}" between them */
-    if (mid == end)
-        return true;
-    return *mid == '{' && end[-1] == '}' && !memchr(mid, '@', (size_t)(end - mid));
+    struct vg_rt_series sr;
+    vg_rt_series_split(n, &sr);
+    return sr.percentile == percentile && sr.instrument_len == strlen(instrument) &&
+           strncasecmp(n, instrument, sr.instrument_len) == 0 &&
+           (n[sr.instrument_len] == '\0' || sr.tags || sr.percentile >= 0);
 }
 
 static bool evm_observe(const void *p, void *state, const struct vg_sample *s)
 {
     const struct evm_cfg *c = p;
-    char suffix[16] = "";
-    if (c->percentile_set)
-        snprintf(suffix, sizeof suffix, "@p%d", (int)c->percentile);
     bool have = false;
     double v = 0;
     for (size_t i = 0; s->rt && i < s->rt->n; i++) {
         const struct vg_rt_value *x = &s->rt->v[i];
-        if (strcasecmp(x->provider, c->meter) || !series_of(x->name, c->instrument, suffix))
-            continue;
-        if (!c->percentile_set && strchr(x->name, '@'))
-            continue; /* a histogram's percentile, not asked for */
+        if (strcasecmp(x->provider, c->meter) ||
+            !series_of(x->name, c->instrument, c->percentile_set ? (int)c->percentile : -1))
+            continue; /* another instrument, or a histogram's percentile not asked for */
         /* the series furthest beyond the threshold decides */
         if (!have || (c->gt_set ? x->value > v : x->value < v))
             v = x->value;

@@ -61,6 +61,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "engine"))
+import api_metrics  # noqa: E402  (its strict exposition parser)
 import daemon_test as dt  # noqa: E402
 import vigil_test as vt  # noqa: E402
 
@@ -90,6 +91,23 @@ def paths(out):
             return dict(line.split() for line in f if line.strip())
     except FileNotFoundError:
         return {}
+
+
+def promtool_check(body):
+    """promtool (Prometheus's own parser and linter) reads the exposition, where it is installed
+    (Debian package prometheus); returns whether it ran."""
+    promtool = shutil.which("promtool")
+    if promtool:
+        cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                            capture_output=True, timeout=60)
+        # dotnet-monitor's names break promtool's naming lint (systemruntime_exception_count,
+        # ..._time_in_jit_ms): dashboards expect them so. Anything else is a real problem.
+        lint = ('should not have "_count" suffix', "should not contain abbreviated units")
+        other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
+                 if l.strip() and not any(x in l for x in lint)]
+        if other:
+            vt.fail(f"promtool check metrics: {other}")
+    return bool(promtool)
 
 
 def sc_counters(a, env, p, base):
@@ -153,17 +171,7 @@ def sc_counters(a, env, p, base):
             if l.startswith(f'systemruntime_gc_heap_size_bytes{{pid="{p.pid}"')]
     if not heap or heap[0] < 1e6:  # MB scaled to bytes, as dotnet-monitor does
         vt.fail(f"gc heap size in /metrics: {heap}")
-    promtool = shutil.which("promtool")
-    if promtool:
-        cp = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
-                            capture_output=True, timeout=60)
-        # dotnet-monitor's names break promtool's naming lint (systemruntime_exception_count,
-        # ..._time_in_jit_ms): dashboards expect them so. Anything else is a real problem.
-        lint = ('should not have "_count" suffix', "should not contain abbreviated units")
-        other = [l for l in (cp.stdout + cp.stderr).decode().splitlines()
-                 if l.strip() and not any(x in l for x in lint)]
-        if other:
-            vt.fail(f"promtool check metrics: {other}")
+    promtool = promtool_check(body)
     print(f"/metrics: gc heap {heap[0]:.0f} bytes" + (", promtool ok" if promtool else ""))
     st = env.rule_state("Queue", p.pid)
     if st.get("state") != "Running":
@@ -316,6 +324,30 @@ def sc_meters(a, env, p, base):
     body = vt.wait_for("the meter's gauge in /metrics", lambda: (
         b := env.get("/metrics")) and f'vigiltracegen_temperature_Cel{{pid="{p.pid}"' in b and b,
         20)
+    # a histogram is a summary with a quantile label per published percentile, and a tagged
+    # series carries its tags as labels (dotnet-monitor's exposition)
+    own = rf'\{{pid="{p.pid}",name="[^"]*",runtime="dotnet"'
+    want = [r"(?m)^# TYPE vigiltracegen_work_duration_ms summary$"]
+    want += [rf'(?m)^vigiltracegen_work_duration_ms{own},quantile="{q}"\}} [0-9.e+-]+$'
+             for q in ("0.5", "0.95", "0.99")]
+    want += [rf'(?m)^vigiltracegen_work_items__item_{own},kind="{k}"\}} [0-9.e+-]+$'
+             for k in ("even", "odd")]
+    body = vt.wait_for("the histogram's quantiles and the counter's tags in /metrics", lambda: (
+        b := env.get("/metrics")) and all(re.search(w, b) for w in want) and b, 20)
+    try:
+        fams = api_metrics.parse_exposition(body.encode())
+    except api_metrics.ParseError as e:
+        vt.fail(f"/metrics does not parse: {e}")
+    if len(fams["vigiltracegen_work_duration_ms"]["samples"]) != 3:
+        vt.fail(f"histogram samples: {fams['vigiltracegen_work_duration_ms']}")
+    # tags named as vigil's own labels are renamed, their values escaped (tracegen's bytes-seen)
+    seen = fams["vigiltracegen_bytes_seen_By"]["samples"]
+    if len(seen) != 1 or seen[0][0].get("exported_name") != 'q"1\\' or \
+            seen[0][0].get("exported_pid") != "7" or seen[0][0].get("pid") != str(p.pid):
+        vt.fail(f"bytes-seen's tags: {seen}")
+    promtool_check(body)
+    print("\n".join(l for l in body.splitlines()
+                    if l.startswith(("vigiltracegen_work_", "vigiltracegen_bytes_seen"))))
     time.sleep(6)  # a full window more: the other rules must still not fire
     fired = {f[0] for f in env.fire_lines()}
     if fired & {"Cold", "P50"}:
@@ -389,8 +421,8 @@ def sc_eventcount(a, env, p, base):
 
 
 def sc_trace_cloud(a, env, p, base):
-    """CollectTrace into s3rver and Azurite (the egress_servers fixture), each trace downloaded
-    and read fully by TraceEvent."""
+    """CollectTrace and CollectLogs into s3rver and Azurite (the egress_servers fixture), each
+    trace downloaded and read fully by TraceEvent, each log parsed record by record."""
     ports = {}
     with open(os.path.join(a.build, "egress-servers", "ports.env")) as f:
         for line in f:
@@ -417,15 +449,20 @@ def sc_trace_cloud(a, env, p, base):
             {"Name": "Trace", "Type": "CollectTrace", "Settings": {
                 "Egress": egress, "Profile": "Cpu,Metrics", "Duration": "00:00:04",
                 "ArtifactName": f"{name}.nettrace"}},
+            {"Name": "Logs", "Type": "CollectLogs", "Settings": {
+                "Egress": egress, "Format": "NewlineDelimitedJson", "Duration": "00:00:04",
+                "DefaultLevel": "Debug", "UseAppFilters": False,
+                "ArtifactName": f"{name}.log"}},
             {"Name": "Note", "Type": "Execute", "Settings": {
                 "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
-                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}")}}])
+                    f"echo {name} $(Actions.Trace.EgressPath) >> {out}; "
+                    f"echo {name}Logs $(Actions.Logs.EgressPath) >> {out}")}}])
     cfg["CollectionRules"] = {"ToS3": rule("ToS3", "s3"), "ToAzure": rule("ToAzure", "az")}
     env.write("rules.yaml", cfg)
     env.start_daemon()
 
-    got = vt.wait_for("both traces uploaded", lambda: len(paths(out)) == 2 and paths(out), 90,
-                      0.2)
+    got = vt.wait_for("both traces and logs uploaded", lambda: len(paths(out)) == 4 and paths(out),
+                      90, 0.2)
     urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
             "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
@@ -439,7 +476,51 @@ def sc_trace_cloud(a, env, p, base):
             vt.fail(f"{name}: no CPU samples in the trace")
         print(f"{name}: {got[name]} -> {os.path.getsize(local)} bytes downloaded, "
               f"{ref.stdout.splitlines()[0]}, read fully by TraceEvent")
+        # the log: every line a dotnet-monitor log record, the worker's Debug ones among them
+        logurl = url.replace(f"{name}.nettrace", f"{name}.log")
+        data = subprocess.run(["curl", "-sf", logurl], check=True, capture_output=True).stdout
+        if not data.endswith(b"\n"):
+            vt.fail(f"{name}.log: does not end with a complete record")
+        recs = [json.loads(l) for l in data.decode().splitlines()]
+        debug = [r for r in recs if r.get("Category") == "Vigil.TraceGen.Worker" and
+                 r.get("LogLevel") == "Debug" and r.get("Message")]
+        if not debug:
+            vt.fail(f"{name}.log: no Debug record of the worker in {recs[:3]}")
+        print(f"{name}: {got[name + 'Logs']} -> {len(recs)} log records downloaded and parsed")
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
+
+
+def sc_trace_cut(a, env, p, base):
+    """A trace whose process is killed (SIGKILL) in the middle: the stream ends without its end
+    tag, so the action fails with the parser's reason and nothing is stored as an artifact."""
+    arts = os.path.join(env.dir, "artifacts")
+    out = os.path.join(env.dir, "paths.log")
+    cfg = env.settings()
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    cfg["CollectionRules"] = {"Cut": env.rule("Cut", {"Type": "Startup"}, actions=[
+        {"Name": "Trace", "Type": "CollectTrace", "Settings": {
+            "Egress": "fs", "Profile": "Cpu", "Duration": "00:01:00",
+            "ArtifactName": "cut.nettrace"}},
+        {"Name": "Note", "Type": "Execute", "Settings": {
+            "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                f"echo Cut $(Actions.Trace.EgressPath) >> {out}")}}])}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    # the trace has started once its session holds a connection to the target
+    vt.wait_for("the trace's session", lambda: unix_sockets(p.pid) > base, 30, 0.1)
+    time.sleep(2)  # some of the stream written
+    p.kill()
+    p.wait()
+    log = vt.wait_for("the action to fail", lambda: (
+        l := env.vigil.log()) and "Trace" in l and "failed" in l and l, 60, 0.2)
+    fail = [l for l in log.splitlines() if "failed" in l and "Trace" in l]
+    print("\n".join(fail))
+    time.sleep(1)
+    if paths(out):
+        vt.fail(f"the actions after a cut trace ran: {paths(out)}")
+    kept = [f for _, _, fs in os.walk(arts) for f in fs if f.endswith(".nettrace")]
+    if kept:
+        vt.fail(f"a cut trace was stored as an artifact: {kept}")
 
 
 def sc_livemetrics(a, env, p, base):
@@ -621,7 +702,7 @@ def sc_logs(a, env, p, base):
     vt.wait_for("no session left in the target", lambda: unix_sockets(p.pid) == base, 30)
 
 
-SCENARIOS = {"logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
+SCENARIOS = {"trace_cut": sc_trace_cut, "logs": sc_logs, "livemetrics": sc_livemetrics, "trace_cloud": sc_trace_cloud, "counters": sc_counters, "trace": sc_trace, "meters": sc_meters,
              "aspnet": sc_aspnet, "eventcount": sc_eventcount}
 
 
@@ -652,7 +733,8 @@ def main():
     a.build = os.environ.get("VG_BINARY_DIR", "")
 
     def scenario(env):
-        p = tracegen(a, env, ["log"] if a.scenario == "logs" else None)
+        work = {"logs": ["log"], "trace_cloud": ["cpu", "log"]}.get(a.scenario)
+        p = tracegen(a, env, work)
         SCENARIOS[a.scenario](a, env, p, unix_sockets(p.pid))
 
     vt.run(scenario, name=f"dotnet_daemon_{a.scenario}", env_class=dt.Env)

@@ -560,6 +560,42 @@ static void eventmeter_series(void **unused)
     fx_free(&f);
 }
 
+/* The split of a time series' sample name: tag values may hold '{', '}', '@' and "@pNN". */
+static void series_split(void **unused)
+{
+    static const struct {
+        const char *name;
+        size_t instrument_len;
+        const char *tags; /* NULL: none */
+        int percentile;
+    } cases[] = {
+        {"latency", 7, NULL, -1},
+        {"latency@p95", 7, NULL, 95},
+        {"latency{route=/a}", 7, "route=/a", -1},
+        {"latency{route=/a,code=200}@p5", 7, "route=/a,code=200", 5},
+        {"latency{v=x@p50}", 7, "v=x@p50", -1}, /* in a tag value: not a percentile */
+        {"latency{v=}@p5}", 7, "v=}@p5", -1},   /* the same, ending in a brace */
+        {"latency{v=1}@p1000", 7, NULL, -1},    /* four digits: not a percentile */
+        {"latency{v=1", 7, NULL, -1},           /* no closing brace: no tags */
+        {"latency@px", 7, NULL, -1},
+        {"{}", 0, "", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct vg_rt_series sr;
+        vg_rt_series_split(cases[i].name, &sr);
+        assert_int_equal(sr.instrument_len, cases[i].instrument_len);
+        assert_int_equal(sr.percentile, cases[i].percentile);
+        if (!cases[i].tags) {
+            assert_null(sr.tags);
+            continue;
+        }
+        assert_non_null(sr.tags);
+        assert_int_equal(sr.tags_len, strlen(cases[i].tags));
+        assert_memory_equal(sr.tags, cases[i].tags, sr.tags_len);
+    }
+    (void)unused;
+}
+
 static bool feed_req(const struct vg_rule *r, void *st, uint64_t t, const char *const *paths,
                      const int *status, size_t n)
 {
@@ -769,6 +805,7 @@ const struct CMUnitTest vg_trigger_tests[] = {
     cmocka_unit_test(runtime_triggers_validate_but_never_fire),
     cmocka_unit_test(eventcounter_window),
     cmocka_unit_test(eventmeter_series),
+    cmocka_unit_test(series_split),
     cmocka_unit_test(aspnet_requests),
     cmocka_unit_test(eventcount_dotnet),
     cmocka_unit_test(jvm_metrics_in_generic_triggers),

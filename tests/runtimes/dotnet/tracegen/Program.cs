@@ -72,7 +72,9 @@ if (modes.Contains("meter"))
     int temp = 40;
     meter.CreateObservableGauge("temperature", () => Volatile.Read(ref temp), "Cel");
     long total = 0;
-    meter.CreateObservableCounter("bytes-seen", () => Interlocked.Read(ref total), "By");
+    // tags named as vigil's own /metrics labels, a value that needs escaping
+    meter.CreateObservableCounter("bytes-seen", () => new Measurement<long>(Interlocked.Read(ref total),
+        new KeyValuePair<string, object?>("name", "q\"1\\"), new KeyValuePair<string, object?>("pid", "7")), "By");
     tasks.Add(Task.Run(async () =>
     {
         var rnd = new Random(7);
