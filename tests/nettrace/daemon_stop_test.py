@@ -3,6 +3,8 @@
 
     daemon_stop_test.py --apps APPS_DIR --dump NETTRACE_DUMP   (vg_add_py_test)
 
+- a rule's day-long CollectTrace is stoppable through its operation: stopped, it is Succeeded,
+  complete, and the rule's next action gets its EgressPath;
 - POST /trace?durationSeconds=-1 into the filesystem egress and GET /trace?durationSeconds=-1
   into s3rver and Azurite (fixture egress_servers): Running with isStoppable true until
   DELETE /operations/{id}?stop=true (202), then Stopping (isStoppable false; a second stop is
@@ -25,6 +27,7 @@ import argparse
 import http.client
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -86,6 +89,23 @@ def session_runs(p, base):
                 lambda: dct.unix_sockets(p.pid) > base, 30, 0.1)
 
 
+def written(env, n=32 * 1024):
+    """Waits until the running collections have written n bytes (the egress's spool files and
+    the filesystem provider's partial files): a trace stopped then holds real CPU samples."""
+    def size():
+        total = 0
+        for top in (os.path.join(env.state, "spool"),
+                    os.path.join(env.dir, "artifacts", ".vigil-partial")):
+            for r, _, fs in os.walk(top):
+                for f in fs:
+                    try:
+                        total += os.path.getsize(os.path.join(r, f))
+                    except OSError:
+                        pass
+        return total
+    vt.wait_for(f"{n} bytes collected", lambda: size() >= n, 60, 0.1)
+
+
 def no_session(p, base):
     vt.wait_for("no session left in the target", lambda: dct.unix_sockets(p.pid) == base, 30)
 
@@ -120,11 +140,31 @@ def sc_stop(a, env, p, base):
         "AzureBlobStorage": {"az": {"AccountUri": az, "ContainerName": "vigil",
                                     "BlobPrefix": prefix, "AccountKey": azhelper.KEY}},
     }
+    # a rule's day-long CollectTrace, stopped through its operation; the next action gets the
+    # stopped trace's EgressPath
+    out = os.path.join(env.dir, "paths.log")
+    cfg["CollectionRules"] = {"LongTrace": env.rule("LongTrace", {"Type": "Startup"}, actions=[
+        {"Name": "Trace", "Type": "CollectTrace", "Settings": {
+            "Egress": "fs", "Profile": "Cpu", "RequestRundown": False, "Duration": "1.00:00:00"}},
+        {"Name": "Note", "Type": "Execute", "Settings": {
+            "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
+                f"echo LongTrace $(Actions.Trace.EgressPath) >> {out}")}}])}
     env.write("settings.yaml", cfg)
     env.start_daemon()
     d = env.vigil
     ar.wait_runtime(d, p.pid, "dotnet")
     q = f"pid={p.pid}"
+
+    ops = vt.wait_for("the rule's trace operation", lambda: [
+        o for o in d.get("/operations").json() if o.get("collectionRule") == "LongTrace"], 60, 0.2)
+    vt.eq((ops[0]["status"], ops[0]["isStoppable"]), ("Running", True), "the rule's trace")
+    session_runs(p, base)
+    written(env)
+    j = stop_and_wait(d, f"/operations/{ops[0]['operationId']}", "the rule's trace")
+    got = vt.wait_for("the next action", lambda: dct.paths(out).get("LongTrace"), 30, 0.2)
+    vt.eq(got, j["resourceLocation"], "the next action's $(Actions.Trace.EgressPath)")
+    dct.read_trace(a, got, [SAMPLES], "rule")
+    no_session(p, base)
 
     # POST /trace until stopped, into the filesystem egress
     body = json.dumps({"Providers": [
@@ -134,6 +174,7 @@ def sc_stop(a, env, p, base):
     op = start_indefinite(d, "POST", f"/trace?{q}&durationSeconds=-1&tags=until-stopped", "fs",
                           body=body, headers={"Content-Type": "application/json"})
     session_runs(p, base)
+    written(env)
     t0 = time.monotonic()
     j = stop_and_wait(d, op, "POST /trace")
     print(f"POST /trace?durationSeconds=-1: stopped, Succeeded {time.monotonic() - t0:.1f} s "
@@ -158,6 +199,7 @@ def sc_stop(a, env, p, base):
     for provider in ("s3", "az"):
         op = start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Cpu", provider)
         session_runs(p, base)
+        written(env)
         j = stop_and_wait(d, op, f"GET /trace into {provider}")
         name = os.path.basename(urllib.parse.urlsplit(j["resourceLocation"]).path)
         vt.check(name.endswith(f"_{p.pid}.nettrace"), f"{provider}: {j['resourceLocation']}")
