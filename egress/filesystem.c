@@ -92,6 +92,12 @@ static int fs_validate(const struct vg_egress_settings *s, char *err, size_t err
     const char *dirs[] = {c->directory_path, c->intermediate_directory_path};
     for (size_t i = 0; i < 2; i++) {
         char why[300];
+        /* a daemon's working directory is nobody's business: "./x" would be created under it */
+        if (dirs[i] && *dirs[i] && dirs[i][0] != '/') {
+            snprintf(err, errlen, "%s %s is not an absolute path",
+                     i ? "IntermediateDirectoryPath" : "DirectoryPath", dirs[i]);
+            return VG_ECONFIG;
+        }
         if (dirs[i] && *dirs[i] && vg_dir_creatable(dirs[i], why, sizeof(why)) != 0) {
             snprintf(err, errlen, "%s %s cannot be created: %s",
                      i ? "IntermediateDirectoryPath" : "DirectoryPath", dirs[i], why);

@@ -27,6 +27,7 @@ struct watch {
     uv_fs_event_t *h; /* NULL while the directory is missing */
     dev_t dev;
     ino_t ino;
+    bool dead; /* the directory went away under the watch: a new one may reuse its inode */
 };
 
 struct vg_reloader {
@@ -81,6 +82,15 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
         return;
     }
     vg_log(VG_LOG_DEBUG, "reload", "change: %s/%s", w->path, filename ? filename : "?");
+    /* the directory itself deleted (inotify names it by its own name): its watch is dead, and a
+     * directory created in its place may get the same inode number, which the recheck alone
+     * would take for the old one */
+    const char *base = strrchr(w->path, '/');
+    base = base ? base + 1 : w->path;
+    struct stat sb;
+    if ((events & UV_RENAME) && filename && strcmp(filename, base) == 0 &&
+        (stat(w->path, &sb) != 0 || sb.st_dev != w->dev || sb.st_ino != w->ino))
+        w->dead = true;
     /* restart the timer: a burst of events (ConfigMap swap, editor save) reloads once */
     uv_timer_start(&r->debounce, on_debounce, DEBOUNCE_MS, 0);
 }
@@ -104,6 +114,7 @@ static int watch_arm(struct watch *w)
         return uv_translate_sys_error(errno);
     w->dev = sb.st_dev;
     w->ino = sb.st_ino;
+    w->dead = false;
     w->h = malloc(sizeof(*w->h));
     if (!w->h)
         return UV_ENOMEM;
@@ -132,10 +143,10 @@ static void on_recheck(uv_timer_t *t)
             watch_close(w);
             continue;
         }
-        if (w->h && sb.st_dev == w->dev && sb.st_ino == w->ino)
+        if (w->h && !w->dead && sb.st_dev == w->dev && sb.st_ino == w->ino)
             continue;
         vg_log(VG_LOG_INFO, "reload", "configuration directory %s was %s: watching it anew",
-               w->path, w->h ? "replaced" : "created");
+               w->path, w->h && !w->dead ? "replaced" : "created");
         int rc = watch_arm(w);
         if (rc)
             vg_log(VG_LOG_WARN, "reload", "cannot watch %s: %s", w->path, uv_strerror(rc));

@@ -168,10 +168,16 @@ def sc_config_watch(env):
     env.start_daemon()
     wait_for("First to fire", lambda: env.fire_lines("First"), 15)
     import shutil
+    ino = os.stat(env.conf).st_ino
     shutil.rmtree(env.conf)
-    time.sleep(1)
+    # recreated after the reload the deletion caused (300 ms debounce) found no directory, and
+    # before the 2 s identity check saw it missing (most of the time): the new directory gets
+    # the old one's inode number (ext4 and tmpfs reuse it), so only the dead watch's own events
+    # can tell vigil it is a new directory
+    time.sleep(0.6)
     os.makedirs(env.conf)
     env.write("rules.yaml", cfg("Second"))
+    print("recreated directory: inode " + ("reused" if os.stat(env.conf).st_ino == ino else "new"))
     wait_for("Second to fire after the directory was recreated",
              lambda: env.fire_lines("Second"), 20)
     other = os.path.join(env.dir, "other-conf")
