@@ -29,6 +29,9 @@ struct route {
     unsigned max;
     const char *limit;
     const char *dotnet_why;
+    /* A streamed answer holds whole records as they come (logs, live metrics): one cut short by
+     * its client is still readable, so durationSeconds=-1 may stream until the client leaves. */
+    bool records;
 };
 
 static const struct route gcdump_route = {
@@ -145,10 +148,12 @@ static void trace_req_free(void *p)
 }
 
 /* durationSeconds: dotnet-monitor's default 30; vigil's range is the actions' Duration's (1 s
- * to 1 day). dotnet-monitor's -1 (until stopped) is refused: vigil cannot stop a collection early
- * and keep it (cancelling discards it), so such an artifact could never be read. */
-static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, const char *what,
-                           uint64_t *ms)
+ * to 1 day), or dotnet-monitor's -1: until stopped (*ms 0). -1 needs a runner that can stop early
+ * and keep what it has (.NET's), and, for a trace, an egress provider: a nettrace is readable only
+ * once stopped, and a streamed answer has no operation to stop it with (a client leaving cancels
+ * it). Logs and live metrics stream their records until the client leaves. */
+static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res,
+                           const struct vg_proc *p, const struct route *r, uint64_t *ms)
 {
     const char *v = vg_http_req_query(req, "durationSeconds");
     *ms = 30000;
@@ -161,15 +166,33 @@ static bool parse_duration(struct vg_http_req *req, struct vg_http_res *res, con
         return false;
     }
     if (s == -1) {
-        vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
-                            "durationSeconds=-1 (until stopped) is not supported: vigil cannot "
-                            "stop a %s early and keep it, so give a duration (1 to 86400)",
-                            what);
-        return false;
+        const struct vg_runtime_type *rt = p->runtime ? p->runtime : &vg_runtime_native;
+        const struct vg_rt_action *runner = vg_runtime_action(rt, r->action);
+        if (runner && !runner->stoppable) { /* without a runner runs() says why */
+            vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                                "durationSeconds=-1 (until stopped) is not supported for pid %d "
+                                "(%s): vigil cannot stop its %s early and keep it, so give a "
+                                "duration (1 to 86400)",
+                                vg__proc_pid(p), rt->display, r->what);
+            return false;
+        }
+        if (!r->records && !vg_http_req_query(req, "egressProvider")) {
+            vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                                "durationSeconds=-1 (until stopped) needs egressProvider for a "
+                                "%s: it is readable only once stopped (DELETE "
+                                "/operations/{id}?stop=true), and a streamed answer is no "
+                                "operation vigil can stop (a client leaving cancels it)",
+                                r->what);
+            return false;
+        }
+        *ms = 0;
+        return true;
     }
     if (s < 1 || s > 86400) {
         vg_http_res_problem(res, 400, VG_ERANGE,
-                            "durationSeconds must be from 1 to 86400 (one day), got %ld", s);
+                            "durationSeconds must be -1 (until stopped) or from 1 to 86400 (one "
+                            "day), got %ld",
+                            s);
         return false;
     }
     *ms = (uint64_t)s * 1000;
@@ -223,7 +246,7 @@ VG__HANDLER(trace)
     struct vg_api *api = ud;
     struct vg_proc *p = vg__api_select_process(api, req, res);
     uint64_t ms;
-    if (!p || !parse_duration(req, res, "trace", &ms))
+    if (!p || !parse_duration(req, res, p, &trace_route, &ms))
         return;
     const char *profile = vg_http_req_query(req, "profile");
     char bad[64];
@@ -374,7 +397,7 @@ VG__HANDLER(trace_custom)
     uint64_t ms;
     struct vg_tree *tree = NULL;
     struct vg_node *doc = NULL;
-    if (!p || !parse_duration(req, res, "trace", &ms) ||
+    if (!p || !parse_duration(req, res, p, &trace_route, &ms) ||
         !parse_body(req, res, "EventProvidersConfiguration", "{\"Providers\": [{\"Name\": ...}]}",
                     &tree, &doc) ||
         !runs(req, res, p, &trace_route)) {
@@ -484,6 +507,7 @@ static const struct route logs_route = {
     .running = offsetof(struct vg_api, logs_running),
     .max = 3,
     .limit = "three at a time, as dotnet-monitor",
+    .records = true,
 };
 
 /* /logs' and /livemetrics' settings and the body (POST) they point into. */
@@ -559,7 +583,7 @@ static struct body_req *logs_begin(struct vg_api *api, struct vg_http_req *req,
                                          {"application/json-seq", VG_FMT_JSON_SEQUENCE}};
     uint64_t ms;
     *p = vg__api_select_process(api, req, res);
-    if (!*p || !parse_duration(req, res, "log collection", &ms))
+    if (!*p || !parse_duration(req, res, *p, &logs_route, &ms))
         return NULL;
     int f = accept_format(vg_http_req_header(req, "Accept"), types, VG_ARRAY_SIZE(types), true);
     if (f < 0) {
@@ -659,6 +683,7 @@ static const struct route livemetrics_route = {
     .running = offsetof(struct vg_api, livemetrics_running),
     .max = 3,
     .limit = "three at a time, as dotnet-monitor",
+    .records = true,
 };
 
 static struct body_req *metrics_begin(struct vg_api *api, struct vg_http_req *req,
@@ -666,7 +691,7 @@ static struct body_req *metrics_begin(struct vg_api *api, struct vg_http_req *re
 {
     uint64_t ms;
     *p = vg__api_select_process(api, req, res);
-    if (!*p || !parse_duration(req, res, "live metrics collection", &ms) ||
+    if (!*p || !parse_duration(req, res, *p, &livemetrics_route, &ms) ||
         !runs(req, res, *p, &livemetrics_route))
         return NULL;
     struct body_req *mr = calloc(1, sizeof(*mr));

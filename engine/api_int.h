@@ -20,6 +20,7 @@ struct vg_api {
     struct vg__metrics_cache *metrics; /* api_metrics.c: the latest /metrics rendering */
     unsigned gcdumps_running, traces_running, stacks_running; /* api_artifacts.c */
     unsigned logs_running, livemetrics_running;               /* api_artifacts.c */
+    struct api_job *streams; /* operations.c: artifacts being streamed back, for shutdown */
 };
 
 /* A JSON string for s (NULL gives null); invalid UTF-8 is repaired, never dropped. */

@@ -150,6 +150,7 @@ int vg__egress_job_init(struct vg_egress_job *ej, uv_loop_t *loop, const struct 
     j->ops = &egress_ops;
     j->caller = ej;
     atomic_init(&j->cancelled, false);
+    atomic_init(&j->stopping, false);
     ej->egress = egress;
     /* actions without an artifact (Get/SetEnvironmentVariable) have no provider */
     ej->provider = provider ? vg_strdup(provider) : NULL;

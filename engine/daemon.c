@@ -758,6 +758,7 @@ static void begin_stop(struct vg_daemon *d, const char *why)
            d->runs_active, d->runs_active == 1 ? "" : "s");
     uv_timer_stop(&d->tick);
     uv_timer_stop(&d->resume_timer);
+    vg__ops_stop_all(d->api);
     d->stop_deadline = vg_mono_ms() + d->opts->shutdown_timeout_ms;
     uv_timer_start(&d->stop_timer, on_stop_timer, 0, 100);
 }

@@ -252,5 +252,9 @@ void vg__op_end(struct vg_op *op, int rc, const char *location, const char *erro
 void vg__op_outputs(struct vg_op *op, char *const *names, char *const *values, size_t n);
 int vg__api_start(struct vg_daemon *d, struct vg_api **out);
 void vg__api_stop(struct vg_api *api);
+/* Shutdown: every operation that can end early and keep its artifact (a .NET trace, logs, live
+ * metrics; an indefinite one would never end) is stopped as DELETE ?stop=true stops it, so it is
+ * egressed within the shutdown timeout. NULL-safe. */
+void vg__ops_stop_all(struct vg_api *api);
 
 #endif

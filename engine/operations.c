@@ -1,6 +1,8 @@
 /* Operations: every artifact collection that goes to an egress provider (a rule's action,
  * /dump?egressProvider=, /gcdump, /trace, /stacks), listed under /operations with dotnet-monitor's
- * shapes, cancellable with DELETE; and what the artifact routes share (vg__artifact_collect: an
+ * shapes, cancellable with DELETE, and those of a stoppable runner (a .NET trace, logs, live
+ * metrics) stoppable with DELETE ?stop=true, keeping what they collected (also at shutdown);
+ * and what the artifact routes share (vg__artifact_collect: an
  * operation, or the artifact streamed back when no egress is named), with the /dump route. */
 #include "engine/api_int.h"
 
@@ -20,8 +22,10 @@
 
 #define MAX_OPERATIONS_KEPT 100
 
-enum op_status { OP_RUNNING = 0, OP_SUCCEEDED, OP_FAILED, OP_CANCELLED };
-static const char *const op_status_names[] = {"Running", "Succeeded", "Failed", "Cancelled"};
+/* dotnet-monitor's OperationState (vigil has no Starting: an operation runs once answered) */
+enum op_status { OP_RUNNING = 0, OP_SUCCEEDED, OP_FAILED, OP_CANCELLED, OP_STOPPING };
+static const char *const op_status_names[] = {"Running", "Succeeded", "Failed", "Cancelled",
+                                              "Stopping"};
 
 struct vg_op {
     struct vg_api *api;
@@ -45,6 +49,20 @@ struct vg_op {
     bool pending;              /* ended with its upload pending: follows it (op_sync) */
     struct vg_op *next;
 };
+
+/* Not ended yet: running, or stopping at the user's request. */
+static bool op_active(const struct vg_op *op)
+{
+    return op->status == OP_RUNNING || op->status == OP_STOPPING;
+}
+
+/* dotnet-monitor's isStoppable: a running collection whose runner can end it early and keep
+ * what it has (not once asked to stop, nor once only its upload is left). */
+static bool op_stoppable(const struct vg_op *op)
+{
+    return op->status == OP_RUNNING && !op->pending && op->job && op->job->runner &&
+           op->job->runner->stoppable;
+}
 
 static void op_free(struct vg_op *op)
 {
@@ -88,7 +106,7 @@ static json_t *op_json_as(const struct vg_op *op, bool full)
     json_object_set_new(o, "process",
                         json_pack("{s:i, s:s, s:o}", "pid", op->pid, "uid", op->uid, "name",
                                   vg__json_str(op->proc_name)));
-    json_object_set_new(o, "isStoppable", json_false());
+    json_object_set_new(o, "isStoppable", json_boolean(op_stoppable(op)));
     json_t *tags = json_array();
     for (size_t i = 0; i < op->n_tags; i++)
         json_array_append_new(tags, vg__json_str(op->tags[i]));
@@ -142,7 +160,7 @@ static void op_prune(struct vg_api *api)
     size_t n = 0;
     for (struct vg_op **pp = &api->ops; *pp;) {
         struct vg_op *op = *pp;
-        if (++n > MAX_OPERATIONS_KEPT && op->status != OP_RUNNING) {
+        if (++n > MAX_OPERATIONS_KEPT && !op_active(op)) {
             *pp = op->next;
             op_free(op);
         } else {
@@ -223,7 +241,7 @@ void vg__op_attach(struct vg_op *op, const struct vg_artifact *a)
 static void op_sync(struct vg_api *api, struct vg_op *op)
 {
     struct vg_egress_upload_info x;
-    if (!op->pending || op->status != OP_RUNNING ||
+    if (!op->pending || !op_active(op) ||
         vg_egress_upload_get(api->d->gen->egress, atomic_load(&op->upload_id), &x))
         return;
     if (!strcmp(x.state, "done")) {
@@ -235,7 +253,7 @@ static void op_sync(struct vg_api *api, struct vg_op *op)
     } else if (!strcmp(x.state, "cancelled")) {
         op->status = OP_CANCELLED;
     }
-    op->pending = op->status == OP_RUNNING;
+    op->pending = op_active(op);
     vg_egress_upload_info_free(&x);
 }
 
@@ -300,6 +318,7 @@ struct api_job {
     bool asked, answered;
     int open_rc;
     char name[256], ctype[128];
+    struct api_job *next_stream; /* in api->streams while streaming */
 };
 
 static void aj_free(struct api_job *aj)
@@ -321,6 +340,11 @@ static void aj_closed(uv_handle_t *h)
 static void aj_end(struct api_job *aj, int rc, const char *error)
 {
     struct vg_api *api = aj->api;
+    for (struct api_job **pp = &api->streams; *pp; pp = &(*pp)->next_stream)
+        if (*pp == aj) {
+            *pp = aj->next_stream;
+            break;
+        }
     (*aj->running)--;
     api->d->runs_active--;
     if (aj->op)
@@ -549,6 +573,7 @@ static void collect_to_response(struct api_job *aj, struct vg_http_res *res,
     j->ops = &stream_ops;
     j->caller = aj;
     atomic_init(&j->cancelled, false);
+    atomic_init(&j->stopping, false);
     j->runner = vg_runtime_action(target->runtime, ar->action);
     aj->content_type = ar->content_type;
     aj->loop_thread = uv_thread_self();
@@ -590,6 +615,8 @@ static void collect_to_response(struct api_job *aj, struct vg_http_res *res,
     d->runs_active++;
     aj->res = res;
     vg_http_res_defer(res, stream_client_gone, aj);
+    aj->next_stream = api->streams;
+    api->streams = aj;
     rc = j->runner->start(j);
     if (rc) {
         aj->res = NULL;
@@ -861,6 +888,44 @@ void vg__h_operation(struct vg_http_req *req, struct vg_http_res *res, void *ud)
     vg_http_res_json(res, op->status == OP_SUCCEEDED ? 201 : 200, o);
 }
 
+/* Asks a running operation to end early and keep its artifact (dotnet-monitor's Stop
+ * Operation): 202, Stopping, then Succeeded (or Failed) when the collection ended and the
+ * artifact is egressed; 400 for what cannot be stopped. res NULL: shutdown (no answer). */
+static void stop_op(struct vg_op *op, const char *why, struct vg_http_res *res)
+{
+    if (!op_stoppable(op)) {
+        if (res && op->pending)
+            vg_http_res_problem(res, 400, VG_ESTATE,
+                                "Operation %s has nothing to stop: its collection ended and its "
+                                "upload waits for the egress provider (DELETE cancels it)",
+                                op->id);
+        else if (res)
+            vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
+                                "Operation %s does not support being stopped: only a .NET "
+                                "trace, logs or live metrics collection can end early and keep "
+                                "what it collected (DELETE without stop=true cancels it)",
+                                op->id);
+        return;
+    }
+    op->status = OP_STOPPING;
+    vg_rt_job_stop(op->job);
+    vg_log(VG_LOG_INFO, "api", "operation %s for pid %d: stopping (%s); what it collected is kept",
+           op->id, op->pid, why);
+    if (res) /* dotnet-monitor: queued, not done ("202 Accepted", no body) */
+        vg_http_res_text(res, 202, "text/plain", "", 0);
+}
+
+void vg__ops_stop_all(struct vg_api *api)
+{
+    for (struct vg_op *op = api ? api->ops : NULL; op; op = op->next)
+        if (op_stoppable(op))
+            stop_op(op, "vigil is shutting down", NULL);
+    /* streamed ones too: the client gets a complete artifact rather than a cut one */
+    for (struct api_job *aj = api ? api->streams : NULL; aj; aj = aj->next_stream)
+        if (aj->job.runner && aj->job.runner->stoppable)
+            vg_rt_job_stop(&aj->job);
+}
+
 void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, void *ud)
 {
     struct vg_api *api = ud;
@@ -875,16 +940,16 @@ void vg__h_operation_cancel(struct vg_http_req *req, struct vg_http_res *res, vo
         vg_http_res_problem(res, 400, VG_EINVAL, "stop must be true or false, got \"%s\"", stop);
         return;
     }
+    bool want_stop = stop && strcasecmp(stop, "true") == 0;
     op_sync(api, op);
-    if (op->status != OP_RUNNING) {
+    /* dotnet-monitor: a cancel ends a Running or Stopping operation, a stop a Running one */
+    if (!op_active(op) || (want_stop && op->status == OP_STOPPING)) {
         vg_http_res_problem(res, 400, VG_ESTATE, "operation %s is already %s", op->id,
                             op_status_names[op->status]);
         return;
     }
-    if (stop && strcasecmp(stop, "true") == 0) {
-        /* dumps have nothing to stop early: only cancelling ends them (isStoppable false) */
-        vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
-                            "Operation %s does not support being stopped.", op->id);
+    if (want_stop) {
+        stop_op(op, "DELETE ?stop=true", res);
         return;
     }
     atomic_store(&op->cancel, true);

@@ -314,7 +314,7 @@ static int core_start(struct vg_rt_job *job)
     return 0;
 }
 
-static const struct vg_rt_action kernel_core = {"CollectDump", core_start, NULL, NULL};
+static const struct vg_rt_action kernel_core = {"CollectDump", core_start, NULL, NULL, false};
 static const struct vg_rt_action *const crash_actions[] = {&kernel_core, NULL};
 
 /* ---- the handler ---- */

@@ -266,6 +266,7 @@ static int run_dump(pid_t pid, struct cli_job *cj, struct vg_egress *eg, const c
         j->ops = &file_ops;
         j->caller = cj;
         atomic_init(&j->cancelled, false);
+        atomic_init(&j->stopping, false);
         j->runner = vg_runtime_action(&vg_runtime_native, "CollectDump");
         if (rc == 0)
             rc = j->runner->start(j);

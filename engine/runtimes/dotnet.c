@@ -1279,11 +1279,12 @@ static int env_check(const struct vg_rt_target *t, const void *settings, char *e
     return reach_check(t, err, n);
 }
 
-static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL, dump_check};
-static const struct vg_rt_action get_env = {"GetEnvironmentVariable", getenv_start, NULL,
-                                            env_check};
-static const struct vg_rt_action set_env = {"SetEnvironmentVariable", setenv_start, NULL,
-                                            env_check};
+static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL, dump_check,
+                                                 false};
+static const struct vg_rt_action get_env = {"GetEnvironmentVariable", getenv_start, NULL, env_check,
+                                            false};
+static const struct vg_rt_action set_env = {"SetEnvironmentVariable", setenv_start, NULL, env_check,
+                                            false};
 static const struct vg_rt_action *const dotnet_actions[] = {&collect_dump,
                                                             &get_env,
                                                             &set_env,

@@ -116,8 +116,14 @@ int vg_rt_job_sink(void *ctx, const void *buf, size_t len)
 void vg_rt_job_cancel(struct vg_rt_job *job)
 {
     atomic_store(&job->cancelled, true);
+    atomic_store(&job->stopping, true);
     if (job->runner && job->runner->cancel)
         job->runner->cancel(job);
+}
+
+void vg_rt_job_stop(struct vg_rt_job *job)
+{
+    atomic_store(&job->stopping, true);
 }
 
 /* ---- a thread per long job ---- */

@@ -383,10 +383,11 @@ static int trace_check(const struct vg_rt_target *t, const void *settings, char 
 }
 
 static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL,
-                                                   gcdump_check};
+                                                   gcdump_check, false};
 static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL,
-                                                   stacks_check};
-static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check};
+                                                   stacks_check, false};
+static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check,
+                                                  false};
 
 static const struct vg_rt_action *const jvm_actions[] = {&collect_gcdump, &collect_stacks,
                                                          &collect_trace, NULL};

@@ -178,7 +178,8 @@ static int dump_check(const struct vg_rt_target *t, const void *settings, char *
     return 0;
 }
 
-static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL, dump_check};
+static const struct vg_rt_action collect_dump = {"CollectDump", dump_start, NULL, dump_check,
+                                                 false};
 
 static const struct vg_rt_action *const native_actions[] = {&collect_dump, NULL};
 

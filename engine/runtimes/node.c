@@ -512,10 +512,12 @@ static int stacks_check(const struct vg_rt_target *t, const void *settings, char
     return problem_check(stacks_problem(settings), "CollectStacks", t, err, n);
 }
 
-static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL, NULL};
-static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check};
+static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL, NULL,
+                                                   false};
+static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check,
+                                                  false};
 static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL,
-                                                   stacks_check};
+                                                   stacks_check, false};
 
 static const struct vg_rt_action *const node_actions[] = {&collect_gcdump, &collect_trace,
                                                           &collect_stacks, NULL};

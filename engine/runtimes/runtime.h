@@ -91,6 +91,9 @@ struct vg_rt_job {
     const struct vg_rt_job_ops *ops;
     void *caller;          /* the caller's context */
     atomic_bool cancelled; /* set by vg_rt_job_cancel(); polled by the adapter */
+    /* Set by vg_rt_job_stop() and vg_rt_job_cancel(): end the collection now. A stoppable
+     * runner ends it cleanly and keeps what it collected unless `cancelled` is set too. */
+    atomic_bool stopping;
     /* The adapter's. */
     const struct vg_rt_action *runner;
     void *state;
@@ -109,6 +112,10 @@ struct vg_rt_action {
      * an HTTP response answers a clear error before it commits to 200. Returns 0 or VG_E* with
      * a message in err. */
     int (*check)(const struct vg_rt_target *t, const void *settings, char *err, size_t errlen);
+    /* A collection that runs for a Duration (a .NET trace, logs, live metrics) and can be
+     * stopped early with vg_rt_job_stop(), ending with a complete artifact (dotnet-monitor's
+     * isStoppable); such a runner also takes Duration 0: until stopped. */
+    bool stoppable;
 };
 
 /* dotnet-monitor's artifact naming: prefix + "yyyyMMdd_HHmmss_fff" (UTC) + "_" + pid + ext, e.g.
@@ -121,6 +128,9 @@ int vg_rt_job_sink(void *job, const void *buf, size_t len);
 
 /* Asks a running job to stop: sets job->cancelled and calls the runner's cancel, if any. */
 void vg_rt_job_cancel(struct vg_rt_job *job);
+/* Asks a running job of a stoppable runner to end early and keep its artifact (sets
+ * job->stopping). Loop thread. */
+void vg_rt_job_stop(struct vg_rt_job *job);
 
 /* Runs fn(job) on a new thread of its own (long actions must not hold libuv's small thread pool)
  * and then calls after(job) on the loop thread, where the adapter reports through ops->done.

@@ -55,7 +55,10 @@ int vg_ep_session_run(const struct vg_dnipc_endpoint *ep, const struct vg_ep_ses
         .providers = cfg->providers,
         .n_providers = cfg->n_providers,
     };
-    struct vg_dnipc_io io = {.timeout_ms = 10000, .cancel = stop, .err = err, .errlen = errlen};
+    struct vg_dnipc_io io = {.timeout_ms = 10000,
+                             .cancel = cfg->cancel ? cfg->cancel : stop,
+                             .err = err,
+                             .errlen = errlen};
     struct feed f = {.sink = sink, .sink_ctx = sink_ctx};
     uint8_t *buf = NULL;
     int fd = -1;

@@ -25,6 +25,10 @@ struct vg_ep_session_config {
     /* Optional: set by a callback that saw what ends the session (CollectTrace's StoppingEvent);
      * the session then stops as it does on the stop flag. */
     const atomic_bool *stop_seen;
+    /* Optional: abandons starting the session (CollectTracing) when set; without it the stop
+     * flag does. A caller whose stop means "end cleanly and keep it" sets this to its cancel
+     * flag, so a stop that comes while the session starts still yields a complete stream. */
+    const atomic_bool *cancel;
 };
 
 struct vg_ep_session_result {

@@ -26,7 +26,12 @@ int vg__dotnet_job_session(struct vg_rt_job *job, const char *ext, const char *c
         snprintf(err, errlen, "cannot open the artifact: %s", vg_strerror(rc));
         return rc;
     }
-    rc = vg_ep_session_run(&ep, cfg, cb, sink, sink_ctx, &job->cancelled, res, err, errlen);
+    /* stopping, not cancelled: a stop (or the duration) ends the session cleanly and the artifact
+     * is kept, even one that comes while the session starts; a cancel sets both and the sink
+     * refuses what comes after */
+    struct vg_ep_session_config c = *cfg;
+    c.cancel = &job->cancelled;
+    rc = vg_ep_session_run(&ep, &c, cb, sink, sink_ctx, &job->stopping, res, err, errlen);
     if (rc == VG_EEXITED && (res->complete || !need_complete))
         rc = 0; /* the process ended the session: what came is the artifact */
     if (rc) {

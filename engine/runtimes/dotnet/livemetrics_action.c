@@ -298,4 +298,5 @@ static int lm_start(struct vg_rt_job *job)
 const struct vg_rt_action vg__dotnet_collect_live_metrics = {
     .type = "CollectLiveMetrics",
     .start = lm_start,
+    .stoppable = true,
 };

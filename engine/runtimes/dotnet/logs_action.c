@@ -387,4 +387,5 @@ const struct vg_rt_action vg__dotnet_collect_logs = {
     .type = "CollectLogs",
     .start = logs_start,
     .check = logs_check,
+    .stoppable = true,
 };

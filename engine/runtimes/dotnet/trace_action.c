@@ -1,8 +1,10 @@
 /* CollectTrace on a .NET process: an EventPipe session (eventpipe.c) whose nettrace stream goes
  * straight into the artifact as it arrives (64 KiB at a time: a 1 GB trace never sits in memory),
  * validated on the way. The artifact is committed only when the stream ended complete and valid
- * (the session stopped at the end of Duration, by cancel, or by the process exiting after a clean
- * end); a truncated or corrupted stream aborts it with the parser's reason.
+ * (the session stopped at the end of Duration, by a stop (vg_rt_job_stop: DELETE
+ * /operations/{id}?stop=true, shutdown), or by the process exiting after a clean end); a cancel
+ * discards it, and a truncated or corrupted stream aborts it with the parser's reason. Duration 0
+ * (the API's durationSeconds=-1) runs until stopped.
  *
  * Settings as dotnet-monitor's: Profile (Cpu, Http, Logs, Metrics, comma-separated) or Providers
  * ({Name, Keywords, EventLevel, Arguments}), RequestRundown (default true), BufferSizeMegabytes
@@ -461,4 +463,5 @@ const struct vg_rt_action vg__dotnet_collect_trace = {
     .type = "CollectTrace",
     .start = trace_start,
     .check = trace_check,
+    .stoppable = true,
 };
