@@ -818,8 +818,16 @@ def sc_intervals(a, env, p, base):
     cfg = env.settings(poll="250ms")
     cfg["GlobalCounter"] = {"IntervalSeconds": 5,
                             "Providers": {"System.Runtime": {"IntervalSeconds": 1}}}
-    cfg["CollectionRules"] = {"Never": env.rule("Never", {"Type": "EventCounter", "Settings": {
-        "ProviderName": "System.Runtime", "CounterName": "cpu-usage", "GreaterThan": 1000}})}
+    arts = os.path.join(env.dir, "artifacts")
+    cfg["Egress"] = {"FileSystem": {"fs": {"DirectoryPath": arts}}}
+    cfg["CollectionRules"] = {
+        "Never": env.rule("Never", {"Type": "EventCounter", "Settings": {
+            "ProviderName": "System.Runtime", "CounterName": "cpu-usage", "GreaterThan": 1000}}),
+        # CollectTrace's Metrics profile takes the same intervals (dotnet-monitor's TraceUtilities)
+        "Trace": env.rule("Trace", {"Type": "Startup"}, actions=[{
+            "Type": "CollectTrace", "Settings": {
+                "Egress": "fs", "Profile": "Metrics", "Duration": "00:00:08",
+                "ArtifactName": "metrics.nettrace"}}])}
     env.write("rules.yaml", cfg)
     env.start_daemon()
     sr = re.compile(rf'^systemruntime_[a-z0-9_]+{{pid="{p.pid}",.*$', re.M)
@@ -842,6 +850,18 @@ def sc_intervals(a, env, p, base):
     if len(seen_asp) > 4 or len(seen_asp) >= len(seen_sr):
         vt.fail(f"Microsoft.AspNetCore.Hosting changed {len(seen_asp)} times in 10 s: it should "
                 "keep the global 5 s interval")
+    trace = os.path.join(arts, "metrics.nettrace")
+    vt.wait_for("the Metrics profile's trace", lambda: os.path.exists(trace), 30)
+    out = subprocess.run([a.dump, "--counters", trace], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    n_sr = sum(1 for l in out if l.startswith("counter System.Runtime cpu-usage "))
+    n_asp = sum(1 for l in out
+                if l.startswith("counter Microsoft.AspNetCore.Hosting total-requests "))
+    print(f"8 s Metrics-profile trace: {n_sr} System.Runtime cpu-usage, {n_asp} "
+          "Microsoft.AspNetCore.Hosting total-requests counters")
+    if n_sr < 5 or n_asp > 3:
+        vt.fail(f"the trace's counters do not follow GlobalCounter: {n_sr} cpu-usage (1 s), "
+                f"{n_asp} total-requests (5 s)")
 
 
 SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "trace_cloud": sc_trace_cloud,

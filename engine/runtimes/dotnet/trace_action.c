@@ -23,6 +23,7 @@
 #include "config/tree.h"
 #include "config/util.h"
 #include "engine/runtimes/dotnet/job_session.h"
+#include "engine/runtimes/dotnet/session.h"
 #include "rules/action.h"
 
 #include <inttypes.h>
@@ -135,10 +136,17 @@ static int add_profile(struct trace_state *st, const char *profile)
                 rc = add(st, "System.Threading.Tasks.TplEventSource", 0x80, LEVEL_INFORMATIONAL,
                          NULL);
         } else if (!strcasecmp(p, "Metrics")) {
+            /* every GlobalCounter interval, as dotnet-monitor's TraceUtilities */
             static const char *const sources[] = {"System.Runtime", "Microsoft.AspNetCore.Hosting",
                                                   "Grpc.AspNetCore.Server"};
-            for (size_t i = 0; i < 3 && rc == 0; i++)
-                rc = add(st, sources[i], 0, LEVEL_INFORMATIONAL, "EventCounterIntervalSec=5");
+            struct vg_rt_needs iv = {0};
+            vg__dotnet_counter_intervals(&iv);
+            for (size_t i = 0; i < 3 && rc == 0; i++) {
+                char *args =
+                    keep(st, vg_asprintf("EventCounterIntervalSec=%g",
+                                         (double)vg__dotnet_interval_ms(&iv, sources[i]) / 1000));
+                rc = args ? add(st, sources[i], 0, LEVEL_INFORMATIONAL, args) : VG_ENOMEM;
+            }
         } else {
             snprintf(st->err, sizeof st->err,
                      "trace profile \"%s\" is not supported%s (supported: Cpu, Http, Logs, "
