@@ -901,9 +901,10 @@ static void stop_op(struct vg_op *op, const char *why, struct vg_http_res *res)
                                 op->id);
         else if (res)
             vg_http_res_problem(res, 400, VG_EUNSUPPORTED,
-                                "Operation %s does not support being stopped: only a .NET "
-                                "trace, logs or live metrics collection can end early and keep "
-                                "what it collected (DELETE without stop=true cancels it)",
+                                "Operation %s does not support being stopped: only a trace "
+                                "(nettrace, JFR, CPU profile) or a .NET logs or live metrics "
+                                "collection can end early and keep what it collected (DELETE "
+                                "without stop=true cancels it)",
                                 op->id);
         return;
     }

@@ -193,7 +193,7 @@ static void jvm_work(struct vg_rt_job *job)
 {
     struct jvm_job *st = job->state;
     struct vg_jvm_target t;
-    struct vg_jvm_attach_opts o = {.cancel = &job->cancelled};
+    struct vg_jvm_attach_opts o = {.cancel = &job->cancelled, .stop = &job->stopping};
     struct vg_jvm_file_result res = {0};
     int pid = job->target.pid;
     st->rc = vg_jvm_target_read(job->target.proc_root, pid, &t);
@@ -386,8 +386,9 @@ static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start
                                                    gcdump_check, false};
 static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL,
                                                    stacks_check, false};
+/* a JFR recording can end early (DELETE ?stop=true, durationSeconds=-1) and be kept */
 static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check,
-                                                  false};
+                                                  true};
 
 static const struct vg_rt_action *const jvm_actions[] = {&collect_gcdump, &collect_stacks,
                                                          &collect_trace, NULL};

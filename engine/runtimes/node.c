@@ -350,8 +350,10 @@ static void node_work(struct vg_rt_job *job)
     struct node_job *st = job->state;
     bool allow = atomic_load(&allow_activation);
     int pid = job->target.pid;
-    struct vg_node_collect_opts o = {
-        .proc_root = job->target.proc_root, .allow_activation = false, .cancel = &job->cancelled};
+    struct vg_node_collect_opts o = {.proc_root = job->target.proc_root,
+                                     .allow_activation = false,
+                                     .cancel = &job->cancelled,
+                                     .stop = &job->stopping};
     struct vg_node_session *ns = NULL;
     if (!same_process(job)) {
         st->rc = VG_ESRCH;
@@ -514,8 +516,9 @@ static int stacks_check(const struct vg_rt_target *t, const void *settings, char
 
 static const struct vg_rt_action collect_gcdump = {"CollectGCDump", gcdump_start, NULL, NULL,
                                                    false};
+/* a CPU profile can end early (DELETE ?stop=true, durationSeconds=-1) and be kept */
 static const struct vg_rt_action collect_trace = {"CollectTrace", trace_start, NULL, trace_check,
-                                                  false};
+                                                  true};
 static const struct vg_rt_action collect_stacks = {"CollectStacks", stacks_start, NULL,
                                                    stacks_check, false};
 

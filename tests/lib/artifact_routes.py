@@ -106,4 +106,43 @@ def head_refused(d, path):
     eq((r.status, r.header("Allow")), (405, allow), "HEAD " + path)
 
 
-__all__ = ["wait_runtime", "streamed", "via_egress", "refused", "clients_leave", "head_refused", "validate", "vt"]
+def start_indefinite(d, method, path, provider, body=None, headers=None):
+    """method path (durationSeconds=-1) into provider: 202, a Running operation that says it
+    can be stopped; returns its path (/operations/ID)."""
+    r = d.req(method, f"{path}&egressProvider={provider}", body=body, headers=headers)
+    eq(r.status, 202, f"{method} {path}: {r!r}")
+    j = r.json()
+    validate(j, "OperationStatus", path)
+    eq((j["status"], j["isStoppable"]), ("Running", True), f"{path}: the new operation")
+    listed = [o for o in d.get("/operations").json() if o["operationId"] == j["operationId"]]
+    eq([o["isStoppable"] for o in listed], [True], "the operation listed as stoppable")
+    return urllib.parse.urlsplit(r.header("Location")).path
+
+
+def stop_and_wait(d, op, what, timeout=90):
+    """DELETE op?stop=true: 202, the operation Stopping (or already done) and no longer
+    stoppable, a second stop refused; returns the final OperationStatus, Succeeded."""
+    r = d.req("DELETE", op + "?stop=true")
+    eq(r.status, 202, f"{what}: DELETE ?stop=true: {r!r}")
+    j = d.get(op).json()
+    validate(j, "OperationStatus", op)
+    check(j["status"] in ("Stopping", "Succeeded") and j["isStoppable"] is False,
+          f"{what}: after the stop: {j}")
+    if j["status"] == "Stopping":
+        problem(d.req("DELETE", op + "?stop=true"), 400, "VG_ESTATE")
+
+    def ended():
+        rr = d.get(op)
+        jj = rr.json()
+        return (rr, jj) if jj["status"] not in ("Running", "Stopping") else None
+    rr, jj = wait_for(f"{what} to end after the stop", ended, timeout, 0.2)
+    eq(jj["status"], "Succeeded", f"{what}: the stopped operation: {jj}")
+    eq(rr.status, 201, f"{what}: a succeeded operation is 201")
+    # stopping (or cancelling) a finished operation: dotnet-monitor's 400
+    problem(d.req("DELETE", op + "?stop=true"), 400, "VG_ESTATE")
+    problem(d.req("DELETE", op), 400, "VG_ESTATE")
+    return jj
+
+
+__all__ = ["wait_runtime", "streamed", "via_egress", "refused", "clients_leave", "head_refused",
+           "start_indefinite", "stop_and_wait", "validate", "vt"]

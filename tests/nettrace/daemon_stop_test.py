@@ -46,44 +46,6 @@ import vigil_test as vt  # noqa: E402
 SAMPLES = "event Microsoft-DotNETCore-SampleProfiler "
 
 
-def start_indefinite(d, method, path, provider, body=None, headers=None):
-    """method path (durationSeconds=-1) into provider: 202, a Running operation that says it
-    can be stopped; returns its path (/operations/ID)."""
-    r = d.req(method, f"{path}&egressProvider={provider}", body=body, headers=headers)
-    vt.eq(r.status, 202, f"{method} {path}: {r!r}")
-    j = r.json()
-    ar.validate(j, "OperationStatus", path)
-    vt.eq((j["status"], j["isStoppable"]), ("Running", True), f"{path}: the new operation")
-    listed = [o for o in d.get("/operations").json() if o["operationId"] == j["operationId"]]
-    vt.eq([o["isStoppable"] for o in listed], [True], "the operation listed as stoppable")
-    return urllib.parse.urlsplit(r.header("Location")).path
-
-
-def stop_and_wait(d, op, what, timeout=90):
-    """DELETE op?stop=true: 202, the operation Stopping (or already done) and no longer
-    stoppable, a second stop refused; returns the final OperationStatus, Succeeded."""
-    r = d.req("DELETE", op + "?stop=true")
-    vt.eq(r.status, 202, f"{what}: DELETE ?stop=true: {r!r}")
-    j = d.get(op).json()
-    ar.validate(j, "OperationStatus", op)
-    vt.check(j["status"] in ("Stopping", "Succeeded") and j["isStoppable"] is False,
-             f"{what}: after the stop: {j}")
-    if j["status"] == "Stopping":
-        vt.problem(d.req("DELETE", op + "?stop=true"), 400, "VG_ESTATE")
-
-    def ended():
-        rr = d.get(op)
-        jj = rr.json()
-        return (rr, jj) if jj["status"] not in ("Running", "Stopping") else None
-    rr, jj = vt.wait_for(f"{what} to end after the stop", ended, timeout, 0.2)
-    vt.eq(jj["status"], "Succeeded", f"{what}: the stopped operation: {jj}")
-    vt.eq(rr.status, 201, f"{what}: a succeeded operation is 201")
-    # stopping (or cancelling) a finished operation: dotnet-monitor's 400
-    vt.problem(d.req("DELETE", op + "?stop=true"), 400, "VG_ESTATE")
-    vt.problem(d.req("DELETE", op), 400, "VG_ESTATE")
-    return jj
-
-
 def session_runs(p, base):
     vt.wait_for("the EventPipe session to run in the target",
                 lambda: dct.unix_sockets(p.pid) > base, 30, 0.1)
@@ -160,7 +122,7 @@ def sc_stop(a, env, p, base):
     vt.eq((ops[0]["status"], ops[0]["isStoppable"]), ("Running", True), "the rule's trace")
     session_runs(p, base)
     written(env)
-    j = stop_and_wait(d, f"/operations/{ops[0]['operationId']}", "the rule's trace")
+    j = ar.stop_and_wait(d, f"/operations/{ops[0]['operationId']}", "the rule's trace")
     got = vt.wait_for("the next action", lambda: dct.paths(out).get("LongTrace"), 30, 0.2)
     vt.eq(got, j["resourceLocation"], "the next action's $(Actions.Trace.EgressPath)")
     dct.read_trace(a, got, [SAMPLES], "rule")
@@ -171,12 +133,12 @@ def sc_stop(a, env, p, base):
         {"Name": "Microsoft-DotNETCore-SampleProfiler", "EventLevel": "Informational"},
         {"Name": "System.Runtime", "Keywords": "0x0", "EventLevel": "Verbose",
          "Arguments": {"EventCounterIntervalSec": "1"}}], "RequestRundown": False})
-    op = start_indefinite(d, "POST", f"/trace?{q}&durationSeconds=-1&tags=until-stopped", "fs",
+    op = ar.start_indefinite(d, "POST", f"/trace?{q}&durationSeconds=-1&tags=until-stopped", "fs",
                           body=body, headers={"Content-Type": "application/json"})
     session_runs(p, base)
     written(env)
     t0 = time.monotonic()
-    j = stop_and_wait(d, op, "POST /trace")
+    j = ar.stop_and_wait(d, op, "POST /trace")
     print(f"POST /trace?durationSeconds=-1: stopped, Succeeded {time.monotonic() - t0:.1f} s "
           f"after the stop")
     vt.eq(j["tags"], ["until-stopped"], "tags")
@@ -188,8 +150,8 @@ def sc_stop(a, env, p, base):
     no_session(p, base)
 
     # stopped at once, most likely while its session starts: still a complete trace
-    op = start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Metrics", "fs")
-    j = stop_and_wait(d, op, "GET /trace stopped at once")
+    op = ar.start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Metrics", "fs")
+    j = ar.stop_and_wait(d, op, "GET /trace stopped at once")
     dct.read_trace(a, j["resourceLocation"], [], "stopped at once")
     no_session(p, base)
 
@@ -197,10 +159,10 @@ def sc_stop(a, env, p, base):
     # for it), each downloaded and read fully
     urls = {}
     for provider in ("s3", "az"):
-        op = start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Cpu", provider)
+        op = ar.start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Cpu", provider)
         session_runs(p, base)
         written(env)
-        j = stop_and_wait(d, op, f"GET /trace into {provider}")
+        j = ar.stop_and_wait(d, op, f"GET /trace into {provider}")
         name = os.path.basename(urllib.parse.urlsplit(j["resourceLocation"]).path)
         vt.check(name.endswith(f"_{p.pid}.nettrace"), f"{provider}: {j['resourceLocation']}")
         urls[provider] = (f"{s3}/vigil/{prefix}/{name}" if provider == "s3" else
@@ -214,7 +176,7 @@ def sc_stop(a, env, p, base):
 
     # a plain DELETE still cancels: nothing kept
     before = set(os.listdir(arts))
-    op = start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Metrics", "fs")
+    op = ar.start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Metrics", "fs")
     session_runs(p, base)
     vt.eq(d.req("DELETE", op).status, 200, "DELETE an indefinite trace")
     st = vt.wait_for("the cancelled trace to end", lambda: (
@@ -225,13 +187,13 @@ def sc_stop(a, env, p, base):
     no_session(p, base)
 
     # logs until stopped: the records written until the stop, whole
-    op = start_indefinite(d, "GET", f"/logs?{q}&durationSeconds=-1&level=Information", "fs",
+    op = ar.start_indefinite(d, "GET", f"/logs?{q}&durationSeconds=-1&level=Information", "fs",
                           headers={"Accept": "application/x-ndjson"})
     session_runs(p, base)
     vt.wait_for("a log record to be written", lambda: any(
         os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(env.dir) for f in fs
         if f"_{p.pid}.txt" in f), 30, 0.2)
-    j = stop_and_wait(d, op, "GET /logs")
+    j = ar.stop_and_wait(d, op, "GET /logs")
     with open(j["resourceLocation"], "rb") as f:
         data = f.read()
     recs = [json.loads(x) for x in data.split(b"\n") if x.strip()]
@@ -246,7 +208,7 @@ def sc_stop(a, env, p, base):
     # SIGTERM: an indefinite trace operation and an indefinite streamed /livemetrics are stopped
     # and kept, well within the shutdown timeout (20 s)
     before = set(os.listdir(arts))
-    start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Cpu", "fs")
+    ar.start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Cpu", "fs")
     got = {"body": b""}
 
     def stream():

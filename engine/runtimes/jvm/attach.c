@@ -131,6 +131,21 @@ static int wait_ms(const struct vg_jvm_attach_opts *o, uint64_t ms)
     }
 }
 
+/* A recording's duration (0: until stopped): 0 at its end or when o->stop is raised (the
+ * recording is kept), VG_ECANCELED when cancel is. */
+static int wait_recording(const struct vg_jvm_attach_opts *o, uint64_t ms)
+{
+    uint64_t end = ms ? vg_mono_ms() + ms : UINT64_MAX;
+    for (;;) {
+        if (cancelled(o))
+            return VG_ECANCELED;
+        uint64_t now = vg_mono_ms();
+        if (now >= end || (o->stop && atomic_load(o->stop)))
+            return 0;
+        sleep_ms((uint32_t)(end - now < SLICE_MS ? end - now : SLICE_MS));
+    }
+}
+
 /* Polls fd for `events` until the deadline, in slices, watching cancel. */
 static int poll_until(int fd, short events, uint64_t deadline, const struct vg_jvm_attach_opts *o)
 {
@@ -924,7 +939,7 @@ int vg_jvm_jfr_record(const struct vg_jvm_target *t, const struct vg_jvm_attach_
         set_err(err, errlen, "pid %d: JFR.start failed: %s", t->pid, one_line(head));
     }
     if (rc == 0)
-        rc = wait_ms(&oo, duration_ms);
+        rc = wait_recording(&oo, duration_ms);
     if (rc == 0) {
         snprintf(line, sizeof(line), "JFR.stop name=%s filename=%s/recording.jfr", name, s.path);
         rc = vg_jvm_jcmd(t, &oo, line, NULL, NULL, head, sizeof(head), err, errlen);

@@ -43,6 +43,7 @@ struct vg_jvm_attach_opts {
     uint32_t io_timeout_ms;      /* connect and send the request; 0: 5 s */
     uint32_t command_timeout_ms; /* the command's reply, to its end; 0: 10 min */
     const atomic_bool *cancel;   /* may be NULL */
+    const atomic_bool *stop;     /* ends a JFR recording's wait early, as its end; may be NULL */
 };
 
 /* The reply parser, incremental (the protocol's one piece of untrusted wire format). */
@@ -104,7 +105,8 @@ int vg_jvm_heap_dump(const struct vg_jvm_target *t, const struct vg_jvm_attach_o
                      struct vg_jvm_file_result *res, char *err, size_t errlen);
 
 /* A JFR recording: JFR.start with `settings` ("default", "profile", or a .jfc path in the JVM's
- * view; NULL: "default"), a wait of duration_ms (cancellable), then JFR.stop writing the file
+ * view; NULL: "default"), a wait of duration_ms (0: until o->stop; cancellable; o->stop ends it
+ * early, keeping the recording), then JFR.stop writing the file
  * under a fresh directory in `dir`, streamed into the sink and removed. A cancelled or failed
  * recording is stopped without a file. */
 int vg_jvm_jfr_record(const struct vg_jvm_target *t, const struct vg_jvm_attach_opts *o,

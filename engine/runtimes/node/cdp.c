@@ -32,6 +32,7 @@ struct vg_cdp {
     struct vg_buf body;
     struct vg_cdp_reader rd;
     atomic_bool *cancel;
+    const atomic_bool *until; /* vg_cdp_wait_until's stop flag while it waits */
     uint64_t last_rx;
     lws_sorted_usec_list_t tick;
     unsigned char *out; /* LWS_PRE bytes of headroom, then the pending message */
@@ -510,4 +511,19 @@ int vg_cdp_wait(struct vg_cdp *s, uint32_t ms)
     if (s->rc)
         return s->rc;
     return pump(s, never, vg_mono_ms() + ms, 0, NULL);
+}
+
+static bool stop_raised(const struct vg_cdp *s)
+{
+    return s->until && atomic_load(s->until);
+}
+
+int vg_cdp_wait_until(struct vg_cdp *s, uint32_t ms, const atomic_bool *stop)
+{
+    if (s->rc)
+        return s->rc;
+    s->until = stop;
+    int rc = pump(s, stop_raised, ms || !stop ? vg_mono_ms() + ms : UINT64_MAX, 0, NULL);
+    s->until = NULL;
+    return rc;
 }

@@ -77,5 +77,7 @@ int vg_cdp_call_stream(struct vg_cdp *s, const char *method, json_t *params,
 /* Services the session for ms milliseconds (events keep flowing to the handler), or until
  * cancel or a failure. Returns 0, VG_ECANCELED or the failure. */
 int vg_cdp_wait(struct vg_cdp *s, uint32_t ms);
+/* The same, ending early (0) when *stop is raised; ms 0 with a stop flag waits for it alone. */
+int vg_cdp_wait_until(struct vg_cdp *s, uint32_t ms, const atomic_bool *stop);
 
 #endif

@@ -378,7 +378,8 @@ int vg_node_cpu_profile(struct vg_node_session *s, uint32_t duration_ms, vg_node
     int rc = vg_cdp_call(s->cdp, step, NULL, CALL_MS, 0, NULL);
     if (rc == 0)
         rc = vg_cdp_call(s->cdp, step = "Profiler.start", NULL, CALL_MS, 0, NULL);
-    if (rc == 0 && (rc = vg_cdp_wait(s->cdp, duration_ms)) < 0)
+    /* duration_ms 0: until s->opts.stop (durationSeconds=-1) */
+    if (rc == 0 && (rc = vg_cdp_wait_until(s->cdp, duration_ms, s->opts.stop)) < 0)
         step = "the profile's duration";
     if (rc == 0)
         rc = vg_cdp_call_stream(s->cdp, step = "Profiler.stop", NULL, "{\"profile\":", 1, sink, ctx,

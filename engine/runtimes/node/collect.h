@@ -28,6 +28,7 @@ struct vg_node_collect_opts {
     uint32_t timeout_ms;    /* bound of one collection (besides its Duration); 0: 10 min */
     uint32_t idle_ms;       /* the target sends nothing that long: fail; 0: 60 s */
     atomic_bool *cancel;    /* may be NULL */
+    atomic_bool *stop;      /* ends a CPU profile's Duration early, keeping it; may be NULL */
 };
 
 struct vg_node_session;

@@ -18,6 +18,7 @@ import argparse
 import os
 import re
 import subprocess
+import time
 
 import vigil_test as vt
 from egress_servers import Servers
@@ -269,6 +270,19 @@ def sc_routes(env):
         fail("/trace operation: %s, %s" % (op, srv.s3_keys(prefix)))
     srv.s3_fetch(jfrs[0], rec)
     jfr_check(rec)
+    # durationSeconds=-1: the recording runs until DELETE ?stop=true, then is kept whole
+    op = ar.start_indefinite(d, "GET", "/trace?%s&durationSeconds=-1&profile=Cpu" % q, "s3")
+    time.sleep(3)  # samples to keep
+    ar.stop_and_wait(d, op, "the JFR recording")
+    jfrs = [k for k in srv.s3_keys(prefix) if k.endswith(".jfr")]
+    if len(jfrs) != 2:
+        fail("expected a second JFR recording in s3rver: %s" % srv.s3_keys(prefix))
+    for k in jfrs:
+        srv.s3_fetch(k, rec)
+        jfr_check(rec)
+    # without an egress it could not be stopped: refused
+    ar.refused(d, "GET", "/trace?%s&durationSeconds=-1" % q, 400, "VG_EUNSUPPORTED",
+               ["egressProvider"])
     op = ar.via_egress(d, "GET", "/stacks?" + q, "azure")
     stacks = [n for n in srv.az_names(prefix) if n.endswith(".stacks.txt")]
     if op["status"] != "Succeeded" or len(stacks) != 1:

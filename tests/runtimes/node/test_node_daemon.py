@@ -566,8 +566,18 @@ def sc_routes(env, a):
     ar.refused(d, "POST", f"/trace?{q}", 400, "VG_EUNSUPPORTED", ["EventPipe"],
                body=json.dumps({"Providers": [{"Name": "Microsoft-Windows-DotNETRuntime"}]}),
                headers={"Content-Type": "application/json"})
+    # durationSeconds=-1: the profile runs until DELETE ?stop=true, then is kept whole; without
+    # an egress it could not be stopped: refused
+    op = ar.start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1", "azure")
+    time.sleep(2)  # samples to keep
+    ar.stop_and_wait(d, op, "the CPU profile")
+    profs = [n for n in srv.az_names(prefix) if n.endswith(".cpuprofile")]
+    if len(profs) != 2:
+        fail(f"expected a second .cpuprofile in Azurite: {srv.az_names(prefix)}")
+    for n in profs:
+        check_profile_data(srv.json("azure", n), "busy.js")
     ar.refused(d, "GET", f"/trace?{q}&durationSeconds=-1", 400, "VG_EUNSUPPORTED",
-               ["durationSeconds"])
+               ["egressProvider"])
     ar.refused(d, "GET", f"/trace?{q}&profile=Disk", 400, "VG_EINVAL", ["Disk"])
     for path in ("/gcdump", "/trace", "/stacks"):
         ar.head_refused(d, f"{path}?{q}")
