@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README command 1: install what is needed, build, and run vigil's main job against the bundled
-# demo workloads (a CPU spinner, a memory grower, and a Node and a Java process when those
+# demo workloads (a CPU spinner, a memory grower, and a Node, a Java and a .NET process when those
 # runtimes are installed) with the demo rules in examples/demo:
 # filesystem egress to /tmp/vigil-demo/artifacts, SQLite state in /tmp/vigil-demo/state.
 # Within about a minute a CPUUsage rule and a MemoryGrowth rule fire and their actions run.
@@ -19,7 +19,8 @@ rm -rf "$demo"
 mkdir -p "$demo"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # children first: `dotnet run` leaves its app running when it is killed
+  for p in "${pids[@]}"; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -36,6 +37,12 @@ if command -v java >/dev/null; then # a JVM's heap, from its perf-data file; a h
   java -Xmx256m examples/demo/workloads/Heap.java >"$demo/jvm.log" 2>&1 & pids+=($!)
   jvm_rule=(DemoJvmHeap)
 fi
+dotnet_rule=()
+if command -v dotnet >/dev/null; then # .NET: a Meter histogram over EventPipe, then a CPU trace
+  # a file-based app (.NET 10): built on first run in a few seconds, no project, no packages
+  dotnet run examples/demo/workloads/Orders.cs >"$demo/dotnet.log" 2>&1 & pids+=($!)
+  dotnet_rule=(DemoDotnetLatency)
+fi
 # --no-auth is explicit (and logged as a warning); the API only listens on loopback here.
 build/vigil run --config-dir examples/demo --state-dir "$demo/state" \
   --urls "http://127.0.0.1:$port" --no-auth >"$demo/vigil.log" 2>&1 &
@@ -49,7 +56,7 @@ fired() {
 }
 deadline=$((SECONDS + 90))
 all_fired() {
-  for r in DemoHighCpu DemoMemoryGrowth "${node_rule[@]}" "${jvm_rule[@]}"; do
+  for r in DemoHighCpu DemoMemoryGrowth "${node_rule[@]}" "${jvm_rule[@]}" "${dotnet_rule[@]}"; do
     fired "$r" || return 1
   done
 }
@@ -64,7 +71,12 @@ until all_fired; do
   fi
   sleep 2
 done
-sleep 3 # let the last dump finish
+# let the last dump finish, and a .NET trace its 5 seconds
+for _ in $(seq 1 15); do
+  ((${#dotnet_rule[@]})) && ! ls "$demo/artifacts" 2>/dev/null | grep -q nettrace || break
+  sleep 1
+done
+sleep 3
 
 echo
 echo "== vigil status"
@@ -87,6 +99,11 @@ if ((${#jvm_rule[@]})); then
   echo
   echo "== JVM heap dumps (HPROF: open in VisualVM or Eclipse MAT)"
   ls -l "$demo/artifacts" 2>/dev/null | grep hprof || echo "(none)"
+fi
+if ((${#dotnet_rule[@]})); then
+  echo
+  echo "== .NET traces (nettrace: PerfView, or dotnet-trace convert --format Speedscope)"
+  ls -l "$demo/artifacts" 2>/dev/null | grep nettrace || echo "(none)"
 fi
 echo
 grow_pid=${pids[1]}

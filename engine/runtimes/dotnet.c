@@ -1302,6 +1302,7 @@ const struct vg_runtime_type vg_runtime_dotnet = {
     .session_open = vg__dotnet_session_open,
     .session_sample = vg__dotnet_session_sample,
     .session_close = vg__dotnet_session_close,
+    .session_error = vg__dotnet_session_error,
     .event_counters = true,
     .claims = dotnet_claims,
     .forget = dotnet_forget,

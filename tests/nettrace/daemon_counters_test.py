@@ -560,6 +560,38 @@ def sc_meter_limits(a, env, p, base):
     print(f"/metrics: {series}")
 
 
+def sc_eventsources_off(a, env, p, base):
+    """A .NET app whose runtimeconfig.json turns EventSources off (trimmed, AOT-compatible and
+    file-based apps do by default) sends no counters: an EventCounter rule on it says why in its
+    lastError and vigil's log, rather than waiting silently; the same rule on tracegen as built
+    has no error."""
+    copy = os.path.join(env.dir, "tracegen-off")
+    shutil.copytree(os.path.join(a.apps, "tracegen"), copy)
+    rc = os.path.join(copy, "tracegen.runtimeconfig.json")
+    with open(rc) as f:
+        conf = json.load(f)
+    conf["runtimeOptions"].setdefault("configProperties", {})[
+        "System.Diagnostics.Tracing.EventSource.IsSupported"] = False
+    with open(rc, "w") as f:
+        json.dump(conf, f)
+    off = tracegen(a, env, ["cpu"], name="off", gen=os.path.join(copy, "tracegen.dll"))
+    cfg = env.settings()
+    cfg["GlobalCounter"] = {"IntervalSeconds": 1}  # silence is told after 3 intervals + 5 s
+    cfg["CollectionRules"] = {"Cpu": env.rule("Cpu", {"Type": "EventCounter", "Settings": {
+        "ProviderName": "System.Runtime", "CounterName": "cpu-usage", "GreaterThan": 1000}})}
+    env.write("rules.yaml", cfg)
+    env.start_daemon()
+    err = vt.wait_for("the rule's lastError on the app without EventSources", lambda: (
+        env.rule_state("Cpu", off.pid).get("lastError") or "").find("EventSources off") >= 0 and
+        env.rule_state("Cpu", off.pid)["lastError"], 40, 0.5)
+    print(f"lastError: {err}")
+    if "EventSources off" not in env.vigil.log():
+        vt.fail("vigil's log does not say why no counters come")
+    got = env.rule_state("Cpu", p.pid)
+    if got.get("lastError"):
+        vt.fail(f"tracegen as built (EventSources on) has an error: {got}")
+
+
 def sc_livemetrics(a, env, p, base):
     """CollectLiveMetrics into the filesystem egress: a JSON text sequence in dotnet-monitor's
     shape with only the counters and meters asked for, System.Runtime's every second
@@ -867,14 +899,15 @@ def sc_intervals(a, env, p, base):
 SCENARIOS = {"counters": sc_counters, "trace": sc_trace, "trace_cloud": sc_trace_cloud,
              "trace_cut": sc_trace_cut, "livemetrics": sc_livemetrics, "logs": sc_logs,
              "meters": sc_meters, "meter_limits": sc_meter_limits, "aspnet": sc_aspnet,
-             "eventcount": sc_eventcount, "cpuusage": sc_cpuusage, "intervals": sc_intervals}
+             "eventcount": sc_eventcount, "cpuusage": sc_cpuusage, "intervals": sc_intervals,
+             "eventsources_off": sc_eventsources_off}
 
 
-def tracegen(a, env, work=None, environ=None, name="tracegen"):
-    """tracegen running the workloads named in work (default: CPU, allocations, exceptions, a
-    Meter and a loopback HTTP load) with the run's tag, and environ added to its environment,
-    once it is ready; skips without dotnet."""
-    gen = os.path.join(a.apps, "tracegen", "tracegen.dll")
+def tracegen(a, env, work=None, environ=None, name="tracegen", gen=None):
+    """tracegen (or the copy gen) running the workloads named in work (default: CPU,
+    allocations, exceptions, a Meter and a loopback HTTP load) with the run's tag, and environ
+    added to its environment, once it is ready; skips without dotnet."""
+    gen = gen or os.path.join(a.apps, "tracegen", "tracegen.dll")
     if not shutil.which("dotnet"):
         raise vt.Skip("no dotnet")
     vt.check(os.path.exists(gen), f"{gen} missing (fixture nettrace_traces)")

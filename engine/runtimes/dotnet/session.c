@@ -21,6 +21,8 @@
 #include "engine/runtimes/dotnet/eventpipe.h"
 #include "engine/runtimes/dotnet/nettrace_events.h"
 
+#include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +66,11 @@ struct vg_rt_session {
     uint64_t last_ms;            /* the latest counter or meter value came then; 0: the session
                                     is not running (under mu) */
     uint64_t stale_ms;           /* values older than this are not handed out */
+    uint64_t run_since;          /* the current EventPipe session started then; 0: none runs
+                                    (under mu) */
+    char *config_path[2];        /* where the app's runtimeconfig.json may be, in vigil's view */
+    int eventsources;            /* its EventSource switch: -1 unknown, 0 off, 1 on (loop) */
+    bool said_silent;            /* the silent session was logged (loop thread) */
 };
 
 static void session_free(struct vg_rt_session *s)
@@ -73,6 +80,8 @@ static void session_free(struct vg_rt_session *s)
     for (size_t i = 0; i < s->n_providers; i++)
         free(s->providers[i]);
     free(s->meter_tail);
+    free(s->config_path[0]);
+    free(s->config_path[1]);
     vg_rt_values_free(&s->values);
     vg_rt_values_free(&s->pending);
     pthread_mutex_destroy(&s->mu);
@@ -222,9 +231,13 @@ static void *session_main(void *arg)
             struct vg_ep_session_result res;
             vg_dnipc_endpoint_path(&ep, path, s->what);
             uint64_t t0 = vg_mono_ms();
+            pthread_mutex_lock(&s->mu);
+            s->run_since = t0;
+            pthread_mutex_unlock(&s->mu);
             rc = vg_ep_session_run(&ep, &cfg, &cb, NULL, NULL, &s->stop, &res, err, sizeof err);
             pthread_mutex_lock(&s->mu);
             s->last_ms = 0; /* its values are not current any more */
+            s->run_since = 0;
             pthread_mutex_unlock(&s->mu);
             if (vg_mono_ms() - t0 > 60000) {
                 backoff = 1000; /* it ran a while: retry soon */
@@ -290,6 +303,75 @@ static int add_provider(struct vg_rt_session *s, const char *name, const struct 
     return 0;
 }
 
+/* Where the app's runtimeconfig.json may be, seen from vigil: next to its apphost (exe), or next
+ * to the assembly `dotnet app.dll` runs (an argument ending in .dll, relative to its cwd). */
+static void find_runtimeconfig(struct vg_rt_session *s, const struct vg_proc *p)
+{
+    s->eventsources = -1;
+    if (p->exe && p->exe[0] == '/')
+        s->config_path[0] = vg_asprintf("/proc/%d/root%s.runtimeconfig.json", p->pid, p->exe);
+    const char *c = p->cmdline ? p->cmdline : "";
+    for (const char *a = c; *a; a += strcspn(a, " "), a += strspn(a, " ")) {
+        size_t len = strcspn(a, " ");
+        if (len > 4 && len < PATH_MAX && !strncmp(a + len - 4, ".dll", 4)) {
+            s->config_path[1] =
+                vg_asprintf("/proc/%d/%s%s%.*s.runtimeconfig.json", p->pid,
+                            a[0] == '/' ? "root" : "cwd", a[0] == '/' ? "" : "/", (int)len - 4, a);
+            break;
+        }
+    }
+}
+
+/* 0 when the app's runtimeconfig.json turns its EventSources off (the default of trimmed,
+ * AOT-compatible and file-based apps: no counter or meter ever comes), 1 when it does not say
+ * so, -1 when there is none to read. *path is the file read. */
+static int eventsources_on(const struct vg_rt_session *s, const char **path)
+{
+    for (int i = 0; i < 2; i++) {
+        json_t *root = s->config_path[i] ? json_load_file(s->config_path[i], 0, NULL) : NULL;
+        if (!root)
+            continue;
+        *path = s->config_path[i];
+        json_t *v = json_object_get(
+            json_object_get(json_object_get(root, "runtimeOptions"), "configProperties"),
+            "System.Diagnostics.Tracing.EventSource.IsSupported");
+        int on = json_is_false(v) ? 0 : 1;
+        json_decref(root);
+        return on;
+    }
+    return -1;
+}
+
+bool vg__dotnet_session_error(struct vg_rt_session *s, char *buf, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t since = s->run_since, last = s->last_ms;
+    pthread_mutex_unlock(&s->mu);
+    uint64_t now = vg_mono_ms();
+    if (!since || last || now - since < s->stale_ms)
+        return false; /* no session yet (the retries log why), values, or too early to say */
+    const char *path = NULL;
+    if (s->eventsources < 0)
+        s->eventsources = eventsources_on(s, &path);
+    if (s->eventsources == 0)
+        snprintf(buf, n,
+                 "the app turns its EventSources off (System.Diagnostics.Tracing.EventSource."
+                 "IsSupported is false in its runtimeconfig.json, the default of trimmed, "
+                 "AOT-compatible and file-based apps): it sends no counters or meters; build it "
+                 "with the EventSourceSupport property true (a file-based app: "
+                 "#:property EventSourceSupport=true)");
+    else
+        snprintf(buf, n,
+                 "no counter or meter has come in %llu s since the EventPipe session started",
+                 (unsigned long long)((now - since) / 1000));
+    if (!s->said_silent) {
+        s->said_silent = true;
+        vg_log(VG_LOG_WARN, "runtime", "%s: %s%s%s", s->what, buf, path ? "; read " : "",
+               path ? path : "");
+    }
+    return true;
+}
+
 int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data,
                             const struct vg_rt_needs *needs, struct vg_rt_session **out)
 {
@@ -317,6 +399,7 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
         bool is_default = at >= 0 && (size_t)at < s->n_defaults;
         rc = add_provider(s, name, needs, needs->metrics[i].meter || !is_default);
     }
+    find_runtimeconfig(s, p);
     struct vg_buf tail = {0};
     vg__dotnet_meter_args(&tail, s->interval_ms);
     s->meter_tail = tail.data; /* NULL when out of memory: the runtime's defaults then */

@@ -33,6 +33,10 @@ int vg__dotnet_session_open(uv_loop_t *loop, const struct vg_proc *p, void *data
 /* Appends the latest value of every counter seen (provider = the EventSource, name = the
  * counter's name, e.g. System.Runtime / cpu-usage). */
 void vg__dotnet_session_sample(struct vg_rt_session *s, struct vg_rt_values *out);
+/* Why the session provides no values although it runs (runtime.h session_error): none came for
+ * the staleness delay since it started, and why when the app's runtimeconfig.json says (its
+ * EventSources are off); logged once. Loop thread. */
+bool vg__dotnet_session_error(struct vg_rt_session *s, char *buf, size_t n);
 /* Stops the session (StopTracing) on its thread; s is not used after this. */
 void vg__dotnet_session_close(struct vg_rt_session *s);
 
