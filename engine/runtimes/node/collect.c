@@ -25,6 +25,9 @@
 #define CALL_MS 10000
 #define PAUSE_WAIT_MS 1000
 #define REOPEN_WATCH_MS 3000 /* how long a closed inspector is watched for a late reopening */
+/* How long a first close waits before it is tried again over a fresh connection (the inspector
+ * may be one Node opened again meanwhile, whose port listens on without a break). */
+#define RETRY_CLOSE_MS 5000
 #define CLOSE_WAIT_MS                                                                              \
     20000 /* the app's loop runs the close: a busy app on a loaded machine takes seconds */
 
@@ -210,18 +213,24 @@ out:
     return 0;
 }
 
+/* Whether the target listens on the inspector port now (false when it is gone). */
+static bool listens(const struct vg_node_session *s, int port)
+{
+    struct vg_node_listener ls[64];
+    int n = vg_node_listeners(s->opts.proc_root, s->pid, ls, 64);
+    for (int i = 0; i < n; i++)
+        if (ls[i].owned && ls[i].port == port)
+            return true;
+    return false;
+}
+
 /* Whether the inspector port listens again in the target (watched up to REOPEN_WATCH_MS). */
 static bool reopened(const struct vg_node_session *s, int port)
 {
-    struct vg_node_listener ls[64];
     uint64_t end = vg_mono_ms() + REOPEN_WATCH_MS;
     for (;;) {
-        int n = vg_node_listeners(s->opts.proc_root, s->pid, ls, 64);
-        if (n < 0)
-            return false; /* gone */
-        for (int i = 0; i < n; i++)
-            if (ls[i].owned && ls[i].port == port)
-                return true;
+        if (listens(s, port))
+            return true;
         if (vg_mono_ms() >= end)
             return false;
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -258,12 +267,15 @@ int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char
             vg_log(VG_LOG_WARN, COMPONENT, "pid %d: reconnecting to close the inspector: %s",
                    s->pid, why);
     }
-    rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c, &l->ep, CLOSE_WAIT_MS, err,
+    rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c, &l->ep, RETRY_CLOSE_MS, err,
                                       err_len);
     /* Node starts its inspector from two places on SIGUSR1: an interrupt inside running JS and a
      * callback when the event loop turns. In a busy app the second may come after _debugEnd()
-     * and open it again: watch a while, and close it again. */
-    for (int again = 0; rc == 0 && again < 3 && reopened(s, l->ep.addr.port); again++) {
+     * and open it again, before the port was seen closed or after: watch a while, and close it
+     * again over a fresh connection (the last try waits the whole CLOSE_WAIT_MS). */
+    for (int again = 0;
+         again < 3 && (rc == VG_ETIMEDOUT || (rc == 0 && reopened(s, l->ep.addr.port))); again++) {
+        bool still = rc == VG_ETIMEDOUT;
         struct vg_node_endpoint ep2;
         struct vg_cdp_opts copts = {s->opts.connect_ms, 0, NULL};
         struct vg_cdp *c2 = NULL;
@@ -272,6 +284,10 @@ int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char
                                     sizeof(why));
         if (rc == 0 && vg_cdp_open(&ep2.addr, ep2.path, &copts, &c2, why, sizeof(why)) < 0)
             rc = VG_ECONNREFUSED;
+        if (rc && !listens(s, l->ep.addr.port)) {
+            rc = 0; /* it closed meanwhile */
+            break;
+        }
         if (rc) {
             snprintf(err, err_len,
                      "pid %d: its inspector opened again after vigil closed it, and cannot be "
@@ -280,11 +296,13 @@ int vg_node_session_close(struct vg_node_session *s, uint64_t *exposure_ms, char
             break;
         }
         vg_log(VG_LOG_INFO, COMPONENT,
-               "pid %d: the inspector opened again after its close (Node's second SIGUSR1 "
-               "path ran late): closing it again",
-               s->pid);
-        rc = vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c2, &ep2, CLOSE_WAIT_MS, err,
-                                          err_len);
+               "pid %d: the inspector %s (Node's second SIGUSR1 path ran late): closing it "
+               "again",
+               s->pid,
+               still ? "still listens after process._debugEnd()" : "opened again after its close");
+        rc =
+            vg_node_inspector_deactivate(s->opts.proc_root, s->pid, c2, &ep2,
+                                         again == 2 ? CLOSE_WAIT_MS : RETRY_CLOSE_MS, err, err_len);
     }
     uint64_t open_ms = vg_mono_ms() - l->since;
     l->open = false;
