@@ -72,6 +72,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "engine"))
 import api_metrics  # noqa: E402  (its strict exposition parser)
 import daemon_test as dt  # noqa: E402
+import egress_servers  # noqa: E402
 import vigil_test as vt  # noqa: E402
 
 
@@ -437,26 +438,11 @@ def sc_eventcount(a, env, p, base):
 def sc_trace_cloud(a, env, p, base):
     """CollectTrace and CollectLogs into s3rver and Azurite (the egress_servers fixture), each
     trace downloaded and read fully by TraceEvent, each log parsed record by record."""
-    ports = {}
-    with open(os.path.join(a.build, "egress-servers", "ports.env")) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            ports[k] = v
-    s3 = f"http://127.0.0.1:{ports['S3_PORT']}"
-    az = f"http://127.0.0.1:{ports['AZ_PORT']}/devstoreaccount1"
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "egress"))
-    import azhelper
-    subprocess.run([sys.executable, azhelper.__file__, "mkcontainer", az, "vigil"], check=True)
+    srv = egress_servers.Servers(a.build)
     prefix = f"nettrace-{os.getpid()}"
     out = os.path.join(env.dir, "paths.log")
     cfg = env.settings()
-    cfg["Egress"] = {
-        "S3Storage": {"s3": {"Endpoint": s3, "BucketName": "vigil", "RegionName": "us-east-1",
-                             "AccessKeyId": "S3RVER", "SecretAccessKey": "S3RVER",
-                             "ForcePathStyle": True, "KeyPrefix": prefix}},
-        "AzureBlobStorage": {"az": {"AccountUri": az, "ContainerName": "vigil",
-                                    "BlobPrefix": prefix, "AccountKey": azhelper.KEY}},
-    }
+    cfg["Egress"] = srv.egress(prefix)
 
     def rule(name, egress):
         return env.rule(name, {"Type": "Startup"}, actions=[
@@ -471,18 +457,18 @@ def sc_trace_cloud(a, env, p, base):
                 "Path": "/bin/sh", "Arguments": "-c " + shlex.quote(
                     f"echo {name} $(Actions.Trace.EgressPath) >> {out}; "
                     f"echo {name}Logs $(Actions.Logs.EgressPath) >> {out}")}}])
-    cfg["CollectionRules"] = {"ToS3": rule("ToS3", "s3"), "ToAzure": rule("ToAzure", "az")}
+    cfg["CollectionRules"] = {"ToS3": rule("ToS3", "s3"), "ToAzure": rule("ToAzure", "azure")}
     env.write("rules.yaml", cfg)
     env.start_daemon()
 
     got = vt.wait_for("both traces and logs uploaded", lambda: len(paths(out)) == 4 and paths(out),
                       90, 0.2)
-    urls = {"ToS3": f"{s3}/vigil/{prefix}/ToS3.nettrace",
-            "ToAzure": f"{az}/vigil/{prefix}/ToAzure.nettrace?{azhelper.account_sas('r')}"}
+    fetch = {"ToS3": srv.s3_get, "ToAzure": srv.az_fetch}
     check = os.path.join(a.apps, "tracecheck", "tracecheck.dll")
-    for name, url in urls.items():
+    for name, get in fetch.items():
         local = os.path.join(env.dir, f"{name}.nettrace")
-        subprocess.run(["curl", "-sf", "-o", local, url], check=True)
+        with open(local, "wb") as f:
+            f.write(get(f"{prefix}/{name}.nettrace"))
         ref = subprocess.run(["dotnet", check, "--events", local], capture_output=True, text=True)
         if ref.returncode != 0:
             vt.fail(f"{name}: TraceEvent rejects the downloaded trace: {ref.stderr}")
@@ -491,8 +477,7 @@ def sc_trace_cloud(a, env, p, base):
         print(f"{name}: {got[name]} -> {os.path.getsize(local)} bytes downloaded, "
               f"{ref.stdout.splitlines()[0]}, read fully by TraceEvent")
         # the log: every line a dotnet-monitor log record, the worker's Debug ones among them
-        logurl = url.replace(f"{name}.nettrace", f"{name}.log")
-        data = subprocess.run(["curl", "-sf", logurl], check=True, capture_output=True).stdout
+        data = get(f"{prefix}/{name}.log")
         if not data.endswith(b"\n"):
             vt.fail(f"{name}.log: does not end with a complete record")
         recs = [json.loads(l) for l in data.decode().splitlines()]

@@ -36,11 +36,11 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "engine"))
-sys.path.insert(0, os.path.join(HERE, "..", "egress"))
 sys.path.insert(0, HERE)
 import artifact_routes as ar  # noqa: E402
 import daemon_counters_test as dct  # noqa: E402
 import daemon_test as dt  # noqa: E402
+import egress_servers  # noqa: E402
 import vigil_test as vt  # noqa: E402
 
 SAMPLES = "event Microsoft-DotNETCore-SampleProfiler "
@@ -82,26 +82,11 @@ def report(a, path, what):
 
 
 def sc_stop(a, env, p, base):
-    ports = {}
-    with open(os.path.join(a.build, "egress-servers", "ports.env")) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            ports[k] = v
-    s3 = f"http://127.0.0.1:{ports['S3_PORT']}"
-    az = f"http://127.0.0.1:{ports['AZ_PORT']}/devstoreaccount1"
-    import azhelper
-    subprocess.run([sys.executable, azhelper.__file__, "mkcontainer", az, "vigil"], check=True)
+    srv = egress_servers.Servers(a.build)
     prefix = f"stop-{os.getpid()}"
     arts = os.path.join(env.dir, "artifacts")
     cfg = env.settings()
-    cfg["Egress"] = {
-        "FileSystem": {"fs": {"DirectoryPath": arts}},
-        "S3Storage": {"s3": {"Endpoint": s3, "BucketName": "vigil", "RegionName": "us-east-1",
-                             "AccessKeyId": "S3RVER", "SecretAccessKey": "S3RVER",
-                             "ForcePathStyle": True, "KeyPrefix": prefix}},
-        "AzureBlobStorage": {"az": {"AccountUri": az, "ContainerName": "vigil",
-                                    "BlobPrefix": prefix, "AccountKey": azhelper.KEY}},
-    }
+    cfg["Egress"] = dict(srv.egress(prefix), FileSystem={"fs": {"DirectoryPath": arts}})
     # a rule's day-long CollectTrace, stopped through its operation; the next action gets the
     # stopped trace's EgressPath
     out = os.path.join(env.dir, "paths.log")
@@ -157,20 +142,20 @@ def sc_stop(a, env, p, base):
 
     # GET /trace until stopped into s3rver and Azurite (the default rundown: the stop waits
     # for it), each downloaded and read fully
-    urls = {}
-    for provider in ("s3", "az"):
+    fetch = {}
+    for provider in ("s3", "azure"):
         op = ar.start_indefinite(d, "GET", f"/trace?{q}&durationSeconds=-1&profile=Cpu", provider)
         session_runs(p, base)
         written(env)
         j = ar.stop_and_wait(d, op, f"GET /trace into {provider}")
         name = os.path.basename(urllib.parse.urlsplit(j["resourceLocation"]).path)
         vt.check(name.endswith(f"_{p.pid}.nettrace"), f"{provider}: {j['resourceLocation']}")
-        urls[provider] = (f"{s3}/vigil/{prefix}/{name}" if provider == "s3" else
-                          f"{az}/vigil/{prefix}/{name}?{azhelper.account_sas('r')}")
+        fetch[provider] = f"{prefix}/{name}"
         no_session(p, base)
-    for provider, url in urls.items():
+    for provider, key in fetch.items():
         local = os.path.join(env.dir, f"{provider}.nettrace")
-        subprocess.run(["curl", "-sf", "-o", local, url], check=True)
+        with open(local, "wb") as f:
+            f.write(srv.s3_get(key) if provider == "s3" else srv.az_fetch(key))
         dct.read_trace(a, local, [SAMPLES], provider)
         report(a, local, provider)
 
