@@ -127,31 +127,27 @@ class Sleepers:
         self.procs = []
 
 
-RULE_100 = """Discovery:
+def rule_config(name, filters=""):
+    """A CPUUsage rule that never fires (so only sampling is measured) on the processes the
+    filters YAML lines match (all processes without)."""
+    return f"""Discovery:
   PollInterval: 1s
 CollectionRules:
-  Watched:
-    Filters:
+  {name}:
+{filters}    Trigger:
+      Type: CPUUsage
+      Settings: {{GreaterThan: 99, SlidingWindowDuration: 10s}}
+    Actions:
+      - Type: Execute
+        Settings: {{Path: /bin/true}}
+"""
+
+
+RULE_100 = rule_config("Watched", """    Filters:
       - Key: ProcessName
         Value: wsleep
-    Trigger:
-      Type: CPUUsage
-      Settings: {GreaterThan: 99, SlidingWindowDuration: 10s}
-    Actions:
-      - Type: Execute
-        Settings: {Path: /bin/true}
-"""
-RULE_ALL = """Discovery:
-  PollInterval: 1s
-CollectionRules:
-  All:
-    Trigger:
-      Type: CPUUsage
-      Settings: {GreaterThan: 99, SlidingWindowDuration: 10s}
-    Actions:
-      - Type: Execute
-        Settings: {Path: /bin/true}
-"""
+""")
+RULE_ALL = rule_config("All")
 
 
 def idle(binaries, tmp, duration, sizes, out):
