@@ -76,8 +76,8 @@ void vg_rt_series_split(const char *name, struct vg_rt_series *out)
     *out = (struct vg_rt_series){.instrument_len = il, .percentile = -1};
     /* "@p" and one to three digits at the very end, right after the instrument or its "}" */
     const char *at = strrchr(name, '@');
-    size_t digits = at ? strspn(at + 2, "0123456789") : 0;
-    if (at && at[1] == 'p' && digits >= 1 && digits <= 3 && at[2 + digits] == '\0' &&
+    size_t digits = at && at[1] == 'p' ? strspn(at + 2, "0123456789") : 0;
+    if (digits >= 1 && digits <= 3 && at[2 + digits] == '\0' &&
         ((size_t)(at - name) == il || (at > name && at[-1] == '}'))) {
         out->percentile = atoi(at + 2);
         end = (size_t)(at - name);

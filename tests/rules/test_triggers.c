@@ -635,6 +635,7 @@ static void series_split(void **unused)
         {"latency{v=1}@p1000", 7, NULL, -1},    /* four digits: not a percentile */
         {"latency{v=1", 7, NULL, -1},           /* no closing brace: no tags */
         {"latency@px", 7, NULL, -1},
+        {"latency@", 7, NULL, -1}, /* ends at the '@' (found by fuzz_rt_series) */
         {"{}", 0, "", -1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
