@@ -69,7 +69,8 @@ struct vg_rt_session {
     uint64_t run_since;          /* the current EventPipe session started then; 0: none runs
                                     (under mu) */
     char *config_path[2];        /* where the app's runtimeconfig.json may be, in vigil's view */
-    int eventsources;            /* its EventSource switch: -1 unknown, 0 off, 1 on (loop) */
+    int eventsources;            /* its EventSource switch: -1 not read yet, 0 off, 1 on or not
+                                    said (loop thread) */
     bool said_silent;            /* the silent session was logged (loop thread) */
 };
 
@@ -351,8 +352,8 @@ bool vg__dotnet_session_error(struct vg_rt_session *s, char *buf, size_t n)
     if (!since || last || now - since < s->stale_ms)
         return false; /* no session yet (the retries log why), values, or too early to say */
     const char *path = NULL;
-    if (s->eventsources < 0)
-        s->eventsources = eventsources_on(s, &path);
+    if (s->eventsources < 0) /* read once: no file to read says nothing either */
+        s->eventsources = eventsources_on(s, &path) != 0;
     if (s->eventsources == 0)
         snprintf(buf, n,
                  "the app turns its EventSources off (System.Diagnostics.Tracing.EventSource."

@@ -500,19 +500,6 @@ int vg_cdp_call_stream(struct vg_cdp *s, const char *method, json_t *params,
     return VG_EPROTO;
 }
 
-static bool never(const struct vg_cdp *s)
-{
-    (void)s;
-    return false;
-}
-
-int vg_cdp_wait(struct vg_cdp *s, uint32_t ms)
-{
-    if (s->rc)
-        return s->rc;
-    return pump(s, never, vg_mono_ms() + ms, 0, NULL);
-}
-
 static bool stop_raised(const struct vg_cdp *s)
 {
     return s->until && atomic_load(s->until);
@@ -526,4 +513,9 @@ int vg_cdp_wait_until(struct vg_cdp *s, uint32_t ms, const atomic_bool *stop)
     int rc = pump(s, stop_raised, ms || !stop ? vg_mono_ms() + ms : UINT64_MAX, 0, NULL);
     s->until = NULL;
     return rc;
+}
+
+int vg_cdp_wait(struct vg_cdp *s, uint32_t ms)
+{
+    return vg_cdp_wait_until(s, ms, NULL);
 }
